@@ -1,0 +1,3 @@
+"""Firebreak: a self-hosted trust-and-safety system for messaging platforms."""
+
+__version__ = "0.1.0"

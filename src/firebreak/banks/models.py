@@ -1,0 +1,66 @@
+"""Banks of known items and their entries, with where each entry came from."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from firebreak.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
+
+
+class MatchAction(enum.StrEnum):
+    BLOCK = "block"  # refuse at upload and remove existing copies
+    REMOVE = "remove"  # remove existing copies (uploads are removed right after posting)
+    REVIEW = "review"  # send matches to human review
+
+
+class Bank(IdMixin, TimestampMixin, Base):
+    __tablename__ = "banks"
+
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[MatchAction] = mapped_column(StrEnumType(MatchAction), default=MatchAction.REVIEW)
+    # Empty list = global; otherwise ISO country codes where the bank applies.
+    jurisdictions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    pdq_distance: Mapped[int] = mapped_column(default=31)
+    policy_category: Mapped[str | None] = mapped_column(String(80))
+
+    entries: Mapped[list[BankEntry]] = relationship(back_populates="bank")
+
+
+class Provenance(enum.StrEnum):
+    ORDER = "order"
+    REPORT = "report"
+    DECISION = "decision"
+    IMPORT = "import"
+
+
+class EntryStatus(enum.StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"  # paused by staff, may be re-enabled
+    WITHDRAWN = "withdrawn"  # withdrawn by its source (e.g. StopNCII Withdrawn/Deleted)
+
+
+class BankEntry(IdMixin, TimestampMixin, Base):
+    __tablename__ = "bank_entries"
+    __table_args__ = (Index("ix_bank_entries_bank_signal_value", "bank_id", "signal_type", "value"),)
+
+    bank_id: Mapped[int] = mapped_column(BigId, ForeignKey("banks.id"), index=True)
+    signal_type: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(128))
+    quality: Mapped[int | None] = mapped_column()
+    status: Mapped[EntryStatus] = mapped_column(StrEnumType(EntryStatus), default=EntryStatus.ACTIVE)
+    provenance: Mapped[Provenance] = mapped_column(StrEnumType(Provenance))
+    # The order item, report, decision or import batch the entry came from.
+    source_ref: Mapped[str | None] = mapped_column(String(200))
+    media_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("media.id"))
+    external_id: Mapped[str | None] = mapped_column(String(200))  # id in an exchange (StopNCII case number)
+    note: Mapped[str | None] = mapped_column(Text)
+    extra: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    bank: Mapped[Bank] = relationship(back_populates="entries")

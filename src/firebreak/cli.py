@@ -1,0 +1,238 @@
+"""The `firebreak` command."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from firebreak import __version__
+from firebreak.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(help="Firebreak: takedown orders in, every copy out, receipts back.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Background jobs.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
+app.add_typer(jobs_app, name="jobs")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML settings file (else FIREBREAK_CONFIG_FILE).")
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
+@contextmanager
+def clean_errors() -> Iterator[None]:
+    """Turn expected operational failures into one line and a non-zero exit."""
+    from firebreak.auth.service import AuthError
+    from firebreak.db.migrate import SchemaError
+    from firebreak.db.session import DatabaseUnavailable
+
+    try:
+        yield
+    except (ConfigError, DatabaseUnavailable, SchemaError, AuthError) as exc:
+        fail(str(exc), 2 if isinstance(exc, ConfigError) else 1)
+
+
+def _runtime(config: Path | None, *, check_schema: bool = True) -> Any:
+    from firebreak.db.migrate import check_current
+    from firebreak.db.session import check_database
+    from firebreak.runtime import build_runtime
+
+    settings = settings_or_exit(config)
+    with clean_errors():
+        runtime = build_runtime(settings)
+        check_database(runtime.engine)
+        if check_schema:
+            check_current(runtime.engine)
+    return runtime
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(f"firebreak {__version__}")
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default from settings).")] = None,
+    worker: Annotated[bool | None, typer.Option("--worker/--no-worker", help="Run the job worker in-process.")] = None,
+) -> None:
+    """Run the web service (API, portals, console) and, by default, the job worker."""
+    import uvicorn
+
+    from firebreak.app import create_app
+
+    runtime = _runtime(config)
+    settings = runtime.settings
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_worker = settings.embedded_worker if worker is None else worker
+    bg = runtime.worker() if run_worker else None
+    if bg is not None:
+        bg.start()
+    try:
+        uvicorn.run(create_app(runtime), host=host or settings.host, port=port or settings.port,
+                    log_level=settings.log_level)
+    finally:
+        if bg is not None:
+            bg.stop()
+        runtime.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Create or migrate the schema to this version's head."""
+    from firebreak.db.migrate import upgrade
+
+    runtime = _runtime(config, check_schema=False)
+    with clean_errors():
+        before, after = upgrade(runtime.engine)
+    where = runtime.engine.url.render_as_string(hide_password=True)
+    if before == after:
+        out.print(f"database {where} is at the current schema ({after})")
+    else:
+        out.print(f"database {where} upgraded from {before or 'empty'} to {after}")
+
+
+@db_app.command("current")
+def db_current(config: ConfigOption = None) -> None:
+    """Show the schema revision of the database and of this code."""
+    from firebreak.db.migrate import current_revision, head_revision
+
+    runtime = _runtime(config, check_schema=False)
+    out.print(f"database: {current_revision(runtime.engine) or 'empty'}; this Firebreak: {head_revision()}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    config: ConfigOption = None,
+    expect_head: Annotated[str | None, typer.Option(help="Head hash anchored earlier (`audit head`).")] = None,
+) -> None:
+    """Walk the hash chain; name the first event altered, deleted or inserted out of order."""
+    from firebreak.audit.service import verify
+
+    runtime = _runtime(config)
+    with runtime.sessions() as session:
+        result = verify(session=session, expected_head=expect_head)
+    if not result.ok:
+        fail(f"audit chain broken after {result.events_checked} good events: {result.problem}")
+    out.print(f"audit chain intact: {result.events_checked} events, head {result.head_hash}")
+
+
+@audit_app.command("head")
+def audit_head(config: ConfigOption = None) -> None:
+    """Print the chain head (sequence and hash) to anchor outside the database."""
+    from firebreak.audit.service import head
+
+    runtime = _runtime(config)
+    with runtime.sessions() as session:
+        seq, digest = head(session=session)
+    out.print(json.dumps({"seq": seq, "hash": digest}))
+
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, moderator, liaison or auditor")] = "admin",
+    display_name: Annotated[str | None, typer.Option()] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Create a staff account (the first admin, for instance). Asks for the password."""
+    from firebreak.auth.models import Role
+    from firebreak.auth.service import create_staff_user
+
+    try:
+        role_value = Role(role)
+    except ValueError:
+        fail(f"--role: {role!r} is not one of {', '.join(r.value for r in Role)}", 2)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass("Password: ")
+    runtime = _runtime(config)
+    with clean_errors(), runtime.transaction() as session:
+        user = create_staff_user(session=session, clock=runtime.clock, actor="cli", username=username,
+                                 password=password, role=role_value, display_name=display_name, email=email)
+        out.print(f"created {role_value.value} {user.username} (id {user.id})")
+
+
+@users_app.command("token")
+def users_token(username: str, name: Annotated[str, typer.Option()] = "cli", config: ConfigOption = None) -> None:
+    """Issue a personal API token for a staff member (printed once)."""
+    from sqlalchemy import select
+
+    from firebreak.auth.models import CredentialScope, StaffUser
+    from firebreak.auth.service import issue_token
+
+    runtime = _runtime(config)
+    with clean_errors(), runtime.transaction() as session:
+        user = session.scalar(select(StaffUser).where(StaffUser.username == username))
+        if user is None:
+            fail(f"no staff user {username!r}")
+        issued = issue_token(session=session, clock=runtime.clock, actor="cli", name=name,
+                             scope=CredentialScope.STAFF, staff_user_id=user.id)
+        out.print(issued.token)
+
+
+@jobs_app.command("worker")
+def jobs_worker(config: ConfigOption = None) -> None:
+    """Run a stand-alone job worker (for deployments with many worker processes)."""
+    import signal
+    import threading
+
+    runtime = _runtime(config)
+    logging.basicConfig(level=runtime.settings.log_level.upper())
+    stop = threading.Event()
+    handler: Callable[[int, Any], None] = lambda *_: stop.set()  # noqa: E731
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    worker = runtime.worker()
+    worker.start()
+    out.print(f"worker running with {runtime.settings.worker_threads} threads; Ctrl-C stops")
+    stop.wait()
+    worker.stop()
+
+
+@jobs_app.command("ping")
+def jobs_ping(
+    tag: str = "ping",
+    hold_seconds: Annotated[float, typer.Option(min=0, max=3600, help="How long the job holds before writing.")] = 0,
+    config: ConfigOption = None,
+) -> None:
+    """Queue a job that writes an audit event when a worker runs it."""
+    runtime = _runtime(config)
+    task_id = runtime.submit("audit.ping", {"tag": tag, "hold_seconds": hold_seconds})
+    out.print(f"queued audit.ping {tag!r} as task {task_id}")
+
+
+def main() -> None:
+    app()

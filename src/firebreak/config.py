@@ -1,0 +1,154 @@
+"""One typed settings object, built once at start-up and passed in.
+
+Settings come from ``FIREBREAK_*`` environment variables, an optional TOML file
+(``FIREBREAK_CONFIG_FILE`` or ``--config``) and the embedded defaults below. The
+defaults need nothing at all: SQLite and local blob storage under ``./var``, jobs
+run by an in-process worker.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting is wrong. The message is one line naming the setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FIREBREAK_", extra="forbid", frozen=True)
+
+    data_dir: Path = Field(default=Path("var"), description="Where the embedded database, blobs and queue live.")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+    queue_url: str = Field(
+        default="", description="Job queue: empty = SQLite file in data_dir; redis://host:port/db for many workers."
+    )
+    worker_threads: int = Field(default=2, ge=1, le=64, description="Threads of the in-process or stand-alone worker.")
+    job_lease_seconds: int = Field(
+        default=300, ge=1, description="How long a worker holds a job before another may take it over."
+    )
+    embedded_worker: bool = Field(default=True, description="Run the job worker inside `firebreak serve`.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str = Field(default="", description="Base URL used in links sent to authorities and users.")
+    secret_key: str = Field(
+        default="", description="Key for session cookies and blob encryption; generated under data_dir if empty."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    platform_name: str = Field(default="Sandbox", description="Name of the platform Firebreak protects.")
+
+    # Media limits (safe decoding)
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(default=64_000_000, ge=1)
+    max_video_frames: int = Field(default=7200, ge=1)
+    max_decode_seconds: float = Field(default=30.0, gt=0)
+
+    # Matching
+    pdq_distance: int = Field(default=31, ge=0, le=128)
+    pdq_min_quality: int = Field(default=50, ge=0, le=100)
+    vpdq_query_match_percent: float = Field(default=80.0, ge=0, le=100)
+    vpdq_target_match_percent: float = Field(default=80.0, ge=0, le=100)
+
+    # Mail (authority hotline)
+    smtp_listen_host: str = "127.0.0.1"
+    smtp_listen_port: int = Field(default=2525, ge=1, le=65535)
+    smtp_tls_cert: Path | None = None
+    smtp_tls_key: Path | None = None
+    hotline_address: str = "takedown@firebreak.invalid"
+    outgoing_smtp_host: str = "127.0.0.1"
+    outgoing_smtp_port: int = Field(default=25, ge=1, le=65535)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value and not (value.startswith("sqlite") or value.startswith("postgresql")):
+            raise ValueError("must start with sqlite:// or postgresql+psycopg://")
+        return value
+
+    @field_validator("queue_url")
+    @classmethod
+    def _check_queue_url(cls, value: str) -> str:
+        if value and not (value.startswith("sqlite") or value.startswith("redis://") or value == "memory://"):
+            raise ValueError("must be empty, sqlite:///path, redis://host:port/db or memory://")
+        return value
+
+    @model_validator(mode="after")
+    def _check_tls_pair(self) -> Settings:
+        if (self.smtp_tls_cert is None) != (self.smtp_tls_key is None):
+            raise ValueError("smtp_tls_cert and smtp_tls_key must be set together")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'firebreak.db').resolve()}"
+
+    @property
+    def effective_queue_url(self) -> str:
+        if self.queue_url:
+            return self.queue_url
+        return f"sqlite:///{(self.data_dir / 'queue.db').resolve()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path}: not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
+    # Accept both a flat file and one with a [firebreak] table.
+    section = data.get("firebreak", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {path}: [firebreak] must be a table")
+    return section
+
+
+def load_settings(config_file: Path | None = None, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings, turning any validation failure into a one-line ConfigError."""
+    import os
+
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    path = config_file or (Path(env["FIREBREAK_CONFIG_FILE"]) if env.get("FIREBREAK_CONFIG_FILE") else None)
+    if path is not None:
+        values.update(_read_toml(path))
+    # Environment variables win over the file; overrides win over both.
+    for key, raw in env.items():
+        if key.startswith("FIREBREAK_") and key != "FIREBREAK_CONFIG_FILE":
+            name = key.removeprefix("FIREBREAK_").lower()
+            if name.startswith("test_"):
+                continue
+            values[name] = raw
+    values.update(overrides)
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "settings"
+        setting = f"FIREBREAK_{loc.upper()}" if err["loc"] else "settings"
+        if err["type"] == "extra_forbidden":
+            raise ConfigError(f"{setting}: unknown setting") from None
+        raise ConfigError(f"{setting}: {err['msg']} (got {err.get('input')!r})") from None

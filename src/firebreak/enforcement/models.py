@@ -1,0 +1,77 @@
+"""Actions on the platform and the propagation of a bank entry to every copy."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from firebreak.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
+
+
+class ActionKind(enum.StrEnum):
+    REMOVE_MESSAGE = "remove_message"
+    QUARANTINE_MEDIA = "quarantine_media"
+    RESTRICT_ACCOUNT = "restrict_account"
+    SUSPEND_ACCOUNT = "suspend_account"
+    SUSPEND_CHAT = "suspend_chat"
+    NOTIFY_USER = "notify_user"
+    RESTORE_MESSAGE = "restore_message"  # after a successful appeal
+
+
+class ActionStatus(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"  # gave up after the last attempt; reason in last_error
+    NOT_FOUND = "not_found"  # the platform no longer has the target
+
+
+class Action(IdMixin, TimestampMixin, Base):
+    """One action on the platform. Idempotent by key; retried with backoff until final."""
+
+    __tablename__ = "actions"
+    __table_args__ = (Index("ix_actions_status_next_attempt", "status", "next_attempt_at"),)
+
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    integration_id: Mapped[int] = mapped_column(BigId, ForeignKey("platform_integrations.id"))
+    kind: Mapped[ActionKind] = mapped_column(StrEnumType(ActionKind))
+    status: Mapped[ActionStatus] = mapped_column(StrEnumType(ActionStatus), default=ActionStatus.PENDING)
+    placement_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("placements.id"), index=True)
+    media_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("media.id"))
+    account_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("platform_accounts.id"))
+    chat_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("chats.id"))
+    # Why: the match, order item or decision that caused it.
+    match_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("matches.id"))
+    order_item_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("order_items.id"))
+    decision_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("decisions.id"))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PropagationStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+
+
+class Propagation(IdMixin, TimestampMixin, Base):
+    """Finding and acting on every existing copy of a new bank entry. Resumable by cursor."""
+
+    __tablename__ = "propagations"
+
+    bank_entry_id: Mapped[int] = mapped_column(BigId, ForeignKey("bank_entries.id"), unique=True)
+    status: Mapped[PropagationStatus] = mapped_column(
+        StrEnumType(PropagationStatus), default=PropagationStatus.PENDING
+    )
+    media_found: Mapped[int] = mapped_column(default=0)
+    media_done: Mapped[int] = mapped_column(default=0)
+    placements_actioned: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(String(2000))

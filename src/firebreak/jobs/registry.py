@@ -1,0 +1,14 @@
+"""Where every domain's jobs are registered under their stable names."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from firebreak.runtime import Runtime
+
+
+def register_all_jobs(runtime: Runtime) -> None:
+    from firebreak.audit import jobs as audit_jobs
+
+    audit_jobs.register(runtime)

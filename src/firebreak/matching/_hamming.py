@@ -1,0 +1,426 @@
+"""Compiled kernels of the Hamming range index (numba, one core, the GIL released).
+
+Everything here works on codes as ``(n, 4)`` little-endian ``uint64`` rows: 256 bits cut into 16 substrings of
+16 bits, substring ``s`` being bits ``16 * (s % 4)`` upwards of word ``s // 4``. Positions are row numbers.
+The Python side (``index.py``) owns ids, tombstones and concurrency; the kernels only see immutable arrays.
+
+Search uses multi-index hashing with the generalised pigeonhole principle: if ``d(q, x) <= r`` and the 16
+substring distances are ``d_s``, then for any thresholds with ``sum(t_s + 1) >= r + 1`` some ``d_s <= t_s``.
+Per query we read bucket sizes, pick the thresholds (``t_s = -1`` skips a substring) that minimise the number
+of candidates by a small dynamic programme, and fall back to a sequential scan when that is cheaper. So the
+answer is exact for every radius, and skewed buckets of clustered data are routed around rather than read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+import numpy.typing as npt
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+U64 = npt.NDArray[np.uint64]
+U32 = npt.NDArray[np.uint32]
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+F = TypeVar("F", bound=Callable[..., object])
+
+N_SUB = 16
+N_KEYS = 1 << 16
+# Highest per-substring threshold the planner considers; beyond it (radius >= 80) only a scan is sensible.
+T_CAP = 4
+# Cost model in "one random candidate read" units, measured on the bench machine (see docs/matching.md):
+# a candidate is a random 32-byte read (~20 ns), a bucket probe reads two cached offsets, a scanned row is
+# a sequential 32-byte read (~1.6 ns).
+BUCKET_COST = 0.25
+SCAN_COST = 0.08
+PREFETCH = 12
+
+
+def _jit(fn: F) -> F:
+    return cast(F, numba.njit(cache=True, nogil=True)(fn))
+
+
+def _popcount_codegen(typingctx: Any, x: Any) -> Any:
+    sig = types.uint64(types.uint64)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        fn = builder.module.declare_intrinsic("llvm.ctpop", [ir.IntType(64)])
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+def _prefetch_codegen(typingctx: Any, arr: Any, row: Any) -> Any:
+    sig = types.void(arr, row)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        i8p = ir.IntType(8).as_pointer()
+        offset = builder.mul(builder.sext(args[1], ir.IntType(64)), ir.Constant(ir.IntType(64), 32))
+        ptr = builder.gep(builder.bitcast(ary.data, i8p), [offset])
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+# Hardware popcount and prefetch: numba exposes neither, LLVM has both.
+popcount: Callable[[np.uint64], np.uint64] = intrinsic(_popcount_codegen)
+prefetch_row: Callable[[U64, np.int64], None] = intrinsic(_prefetch_codegen)
+
+
+def _masks_by_weight() -> tuple[I64, I64]:
+    masks = np.arange(N_KEYS, dtype=np.int64)
+    weights = np.bitwise_count(masks)
+    order = np.argsort(weights, kind="stable")
+    cum = np.zeros(N_SUB + 2, dtype=np.int64)
+    cum[1:] = np.cumsum(np.bincount(weights, minlength=N_SUB + 1))
+    # cum[t + 1] = number of 16-bit masks of weight <= t
+    return masks[order], cum
+
+
+MASKS, MASK_CUM = _masks_by_weight()
+
+
+@_jit
+def _key(word: np.uint64, s: int) -> np.int64:
+    return np.int64((word >> np.uint64(16 * (s & 3))) & np.uint64(0xFFFF))
+
+
+@_jit
+def _distance(codes: U64, p: np.int64, q0: np.uint64, q1: np.uint64, q2: np.uint64, q3: np.uint64) -> np.int64:
+    return np.int64(
+        popcount(codes[p, 0] ^ q0) + popcount(codes[p, 1] ^ q1) + popcount(codes[p, 2] ^ q2) + popcount(codes[p, 3] ^ q3)
+    )
+
+
+@_jit
+def _grow(a: I64, need: int) -> I64:
+    if need <= a.shape[0]:
+        return a
+    b = np.empty(max(need, 2 * a.shape[0]), dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@_jit
+def _grow32(a: I32, need: int) -> I32:
+    if need <= a.shape[0]:
+        return a
+    b = np.empty(max(need, 2 * a.shape[0]), dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@_jit
+def order_by_key0(codes: U64) -> I64:
+    """Stable counting sort of rows by substring 0 (the main segment's storage order)."""
+    n = codes.shape[0]
+    start = np.zeros(N_KEYS + 1, dtype=np.int64)
+    for p in range(n):
+        start[_key(codes[p, 0], 0) + 1] += 1
+    for k in range(N_KEYS):
+        start[k + 1] += start[k]
+    order = np.empty(n, dtype=np.int64)
+    for p in range(n):
+        k = _key(codes[p, 0], 0)
+        order[start[k]] = p
+        start[k] += 1
+    return order
+
+
+@_jit
+def build_tables(codes: U64) -> tuple[U32, U32]:
+    """CSR tables for codes already sorted by substring 0: offsets for all 16, positions for 1..15.
+
+    Table 0 needs no positions: bucket ``k`` of substring 0 is the row range ``offs[0, k]:offs[0, k + 1]``.
+    """
+    n = codes.shape[0]
+    offs = np.zeros((N_SUB, N_KEYS + 1), dtype=np.uint32)
+    counts = np.zeros((N_SUB, N_KEYS + 1), dtype=np.int64)
+    for p in range(n):
+        for s in range(N_SUB):
+            counts[s, _key(codes[p, s >> 2], s) + 1] += 1
+    for s in range(N_SUB):
+        for k in range(N_KEYS):
+            counts[s, k + 1] += counts[s, k]
+        for k in range(N_KEYS + 1):
+            offs[s, k] = counts[s, k]
+    perm = np.empty((N_SUB - 1, n), dtype=np.uint32)
+    for s in range(1, N_SUB):
+        cursor = counts[s]
+        w = s >> 2
+        for p in range(n):
+            k = _key(codes[p, w], s)
+            perm[s - 1, cursor[k]] = p
+            cursor[k] += 1
+    return perm, offs
+
+
+@_jit
+def _plan(offs: U32, keys: I64, radius: int, n: int, masks: I64, mask_cum: I64, units: I64) -> float:
+    """Choose per-substring thresholds (``units[s] = t_s + 1``); returns the estimated cost, or -1 to scan."""
+    need = radius + 1
+    ucap = min((need + N_SUB - 1) // N_SUB + 1, T_CAP + 1)
+    scan_cost = SCAN_COST * n
+    if need > N_SUB * ucap:
+        return -1.0
+    # Expected candidates for uniform data with the even split; far above a scan means no need to plan.
+    even = (need + N_SUB - 1) // N_SUB
+    expected = N_SUB * mask_cum[even] * (n / N_KEYS + BUCKET_COST)
+    if expected > 4.0 * scan_cost + 1024.0:
+        return -1.0
+    cost = np.zeros((N_SUB, ucap + 1), dtype=np.float64)
+    for s in range(N_SUB):
+        row = offs[s]
+        ks = keys[s]
+        total = 0.0
+        for u in range(1, ucap + 1):
+            for mi in range(mask_cum[u - 1], mask_cum[u]):
+                k = ks ^ masks[mi]
+                total += np.float64(row[k + 1]) - np.float64(row[k]) + BUCKET_COST
+            cost[s, u] = total
+    inf = 1e300
+    best = np.full((N_SUB + 1, need + 1), inf)
+    choice = np.zeros((N_SUB + 1, need + 1), dtype=np.int64)
+    came_from = np.zeros((N_SUB + 1, need + 1), dtype=np.int64)
+    best[0, 0] = 0.0
+    for s in range(N_SUB):
+        for have in range(need + 1):
+            b = best[s, have]
+            if b >= inf:
+                continue
+            for u in range(ucap + 1):
+                nh = min(need, have + u)
+                c = b + cost[s, u]
+                if c < best[s + 1, nh]:
+                    best[s + 1, nh] = c
+                    choice[s + 1, nh] = u
+                    came_from[s + 1, nh] = have
+    total_cost = best[N_SUB, need]
+    if total_cost > scan_cost:
+        return -1.0
+    have = need
+    for s in range(N_SUB, 0, -1):
+        units[s - 1] = choice[s, have]
+        have = came_from[s, have]
+    return total_cost
+
+
+@_jit
+def _scan_rows(
+    codes: U64,
+    start: int,
+    stop: int,
+    query: U64,
+    radius: int,
+    out_pos: I64,
+    out_d: I32,
+    nout: int,
+) -> tuple[int, int]:
+    """Scan rows from ``start`` until ``stop`` or until the output is full; returns (nout, next row).
+
+    A separate function so that its hot loop reassigns no arrays: numba would otherwise refcount the
+    output arrays on every row, which costs ten times the popcounts.
+    """
+    q0 = query[0]
+    q1 = query[1]
+    q2 = query[2]
+    q3 = query[3]
+    limit = out_pos.shape[0]
+    p = start
+    while p < stop and nout < limit:
+        d = _distance(codes, p, q0, q1, q2, q3)
+        if d <= radius:
+            out_pos[nout] = p
+            out_d[nout] = d
+            nout += 1
+        p += 1
+    return nout, p
+
+
+@_jit
+def _scan_query(codes: U64, count: int, query: U64, radius: int, out_pos: I64, out_d: I32, nout: int) -> tuple[
+    I64, I32, int
+]:
+    p = 0
+    while p < count:
+        out_pos = _grow(out_pos, nout + 4096)
+        out_d = _grow32(out_d, nout + 4096)
+        nout, p = _scan_rows(codes, p, count, query, radius, out_pos, out_d, nout)
+    return out_pos, out_d, nout
+
+
+@_jit
+def _verify(
+    codes: U64,
+    buf: I64,
+    m: int,
+    s: int,
+    query: U64,
+    keys: I64,
+    units: I64,
+    radius: int,
+    out_pos: I64,
+    out_d: I32,
+    nout: int,
+) -> int:
+    """Check ``m`` candidate rows found through substring ``s``; the output has room for all of them."""
+    q0 = query[0]
+    q1 = query[1]
+    q2 = query[2]
+    q3 = query[3]
+    for j in range(m):
+        # The rows are random 32-byte reads; prefetching a few candidates ahead hides most of the latency.
+        if j + PREFETCH < m:
+            prefetch_row(codes, buf[j + PREFETCH])
+        p = buf[j]
+        d = _distance(codes, p, q0, q1, q2, q3)
+        if d > radius:
+            continue
+        # Reported already if an earlier probed substring also lies within its threshold.
+        dup = False
+        for s2 in range(s):
+            u2 = units[s2]
+            if u2 > 0:
+                k2 = _key(codes[p, s2 >> 2], s2)
+                if np.int64(popcount(np.uint64(k2 ^ keys[s2]))) <= u2 - 1:
+                    dup = True
+                    break
+        if not dup:
+            out_pos[nout] = p
+            out_d[nout] = d
+            nout += 1
+    return nout
+
+
+@_jit
+def _gather(perm: U32, offs: U32, s: int, key: np.int64, u: int, masks: I64, mask_cum: I64, buf: I64) -> int:
+    """Write the rows of every bucket within ``u - 1`` bits of ``key`` in table ``s`` into ``buf``."""
+    row = offs[s]
+    m = 0
+    for mi in range(mask_cum[u]):
+        k = key ^ masks[mi]
+        a = np.int64(row[k])
+        b = np.int64(row[k + 1])
+        if s == 0:
+            for j in range(a, b):
+                buf[m] = j
+                m += 1
+        else:
+            for j in range(a, b):
+                buf[m] = perm[s - 1, j]
+                m += 1
+    return m
+
+
+@_jit
+def _candidates(offs: U32, s: int, key: np.int64, u: int, masks: I64, mask_cum: I64) -> int:
+    row = offs[s]
+    m = 0
+    for mi in range(mask_cum[u]):
+        k = key ^ masks[mi]
+        m += np.int64(row[k + 1]) - np.int64(row[k])
+    return m
+
+
+@_jit
+def search(
+    codes: U64,
+    perm: U32,
+    offs: U32,
+    queries: U64,
+    radius: int,
+    masks: I64,
+    mask_cum: I64,
+) -> tuple[I64, I64, I32, I64]:
+    """Range search of the main segment. Returns (lims, positions, distances, scanned) in CSR form.
+
+    Hits of query ``i`` are ``positions[lims[i]:lims[i + 1]]``; ``scanned[i]`` is 1 where a scan was used.
+    """
+    n = codes.shape[0]
+    nq = queries.shape[0]
+    lims = np.zeros(nq + 1, dtype=np.int64)
+    scanned = np.zeros(nq, dtype=np.int64)
+    out_pos = np.empty(1024, dtype=np.int64)
+    out_d = np.empty(1024, dtype=np.int32)
+    buf = np.empty(4096, dtype=np.int64)
+    keys = np.empty(N_SUB, dtype=np.int64)
+    units = np.zeros(N_SUB, dtype=np.int64)
+    nout = 0
+    for qi in range(nq):
+        for s in range(N_SUB):
+            keys[s] = _key(queries[qi, s >> 2], s)
+        units[:] = 0
+        planned = _plan(offs, keys, radius, n, masks, mask_cum, units) if n > 0 else 0.0
+        if planned < 0.0:
+            scanned[qi] = 1
+            out_pos, out_d, nout = _scan_query(codes, n, queries[qi], radius, out_pos, out_d, nout)
+            lims[qi + 1] = nout
+            continue
+        for s in range(N_SUB):
+            u = units[s]
+            if u == 0:
+                continue
+            # Gather the substring's candidates first so the prefetch runs ahead across bucket boundaries.
+            m = _candidates(offs, s, keys[s], u, masks, mask_cum)
+            if m == 0:
+                continue
+            buf = _grow(buf, m)
+            _gather(perm, offs, s, keys[s], u, masks, mask_cum, buf)
+            out_pos = _grow(out_pos, nout + m)
+            out_d = _grow32(out_d, nout + m)
+            nout = _verify(codes, buf, m, s, queries[qi], keys, units, radius, out_pos, out_d, nout)
+        lims[qi + 1] = nout
+    return lims, out_pos[:nout].copy(), out_d[:nout].copy(), scanned
+
+
+@_jit
+def scan(codes: U64, count: int, queries: U64, radius: int) -> tuple[I64, I64, I32]:
+    """Brute-force range search of the first ``count`` rows (the delta segment, and the reference)."""
+    nq = queries.shape[0]
+    lims = np.zeros(nq + 1, dtype=np.int64)
+    out_pos = np.empty(256, dtype=np.int64)
+    out_d = np.empty(256, dtype=np.int32)
+    nout = 0
+    for qi in range(nq):
+        out_pos, out_d, nout = _scan_query(codes, count, queries[qi], radius, out_pos, out_d, nout)
+        lims[qi + 1] = nout
+    return lims, out_pos[:nout].copy(), out_d[:nout].copy()
+
+
+@_jit
+def find_sorted(stored: I64, wanted: I64) -> I64:
+    """Rows of ``stored`` whose value is in ``wanted`` (sorted, unique): one pass, binary search per row."""
+    out = np.empty(16, dtype=np.int64)
+    m = 0
+    k = wanted.shape[0]
+    if k == 0:
+        return out[:0].copy()
+    lo_v = wanted[0]
+    hi_v = wanted[k - 1]
+    for p in range(stored.shape[0]):
+        v = stored[p]
+        if v < lo_v or v > hi_v:
+            continue
+        lo = 0
+        hi = k
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if wanted[mid] < v:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < k and wanted[lo] == v:
+            out = _grow(out, m + 1)
+            out[m] = p
+            m += 1
+    return out[:m].copy()

@@ -1,0 +1,150 @@
+"""The `firebreak` command as an operator runs it: real processes, real databases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import DatabaseFactory
+
+FIREBREAK = [sys.executable, "-m", "firebreak"]
+
+
+def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FIREBREAK, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def env(tmp_path: Path, backend: str, databases: DatabaseFactory) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("FIREBREAK_")}
+    base["FIREBREAK_DATA_DIR"] = str(tmp_path / "var")
+    base["FIREBREAK_DATABASE_URL"] = databases.new_url(backend)
+    base["COLUMNS"] = "200"
+    return base
+
+
+def test_upgrade_create_admin_verify(env: dict[str, str]) -> None:
+    r = run(["db", "upgrade"], env)
+    assert r.returncode == 0, r.stderr
+    assert "upgraded from empty" in r.stdout
+    assert "at the current schema" in run(["db", "upgrade"], env).stdout
+    r = run(["users", "create", "root", "--role", "admin", "--password-stdin"], env, stdin="a very long secret\n")
+    assert r.returncode == 0, r.stderr
+    r = run(["audit", "verify"], env)
+    assert r.returncode == 0 and "intact: 1 events" in r.stdout
+
+
+def test_tampering_shows_in_cli(env: dict[str, str]) -> None:
+    assert run(["db", "upgrade"], env).returncode == 0
+    for name in ("a", "b", "c"):
+        run(["users", "create", name, "--role", "moderator", "--password-stdin"], env, stdin="a very long secret\n")
+    engine = create_engine(env["FIREBREAK_DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET data = '{}' WHERE seq = 2"))
+    engine.dispose()
+    r = run(["audit", "verify"], env)
+    assert r.returncode == 1
+    assert "event #2" in r.stderr and "altered" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_setting_one_line_exit_2(env: dict[str, str]) -> None:
+    r = run(["db", "upgrade"], {**env, "FIREBREAK_WORKER_THREADS": "lots"})
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "FIREBREAK_WORKER_THREADS" in r.stderr
+
+
+def test_unreachable_database_one_line(env: dict[str, str]) -> None:
+    r = run(["db", "upgrade"], {**env, "FIREBREAK_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/none"})
+    assert r.returncode == 1
+    assert "connection" in r.stderr.lower() and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0
+
+
+def test_newer_schema_refused(env: dict[str, str]) -> None:
+    assert run(["db", "upgrade"], env).returncode == 0
+    engine = create_engine(env["FIREBREAK_DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    engine.dispose()
+    for args in (["db", "upgrade"], ["audit", "verify"]):
+        r = run(args, env)
+        assert r.returncode == 1, args
+        assert "newer Firebreak" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_old_schema_refused_until_upgrade(env: dict[str, str]) -> None:
+    r = run(["audit", "verify"], env)
+    assert r.returncode == 1 and "firebreak db upgrade" in r.stderr
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([*FIREBREAK, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _audit_count(url: str, tag: str) -> int:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM audit_events WHERE action = 'jobs.ping' AND object_id = :t"),
+                         {"t": tag}).scalar_one()
+    engine.dispose()
+    return int(n)
+
+
+def _wait_for(predicate: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_job_enqueued_before_crash_runs_after_restart(env: dict[str, str]) -> None:
+    assert run(["db", "upgrade"], env).returncode == 0
+    # A server process with its worker is killed before it gets to the job...
+    server = start(["jobs", "worker"], {**env, "FIREBREAK_WORKER_THREADS": "1"})
+    server.send_signal(signal.SIGKILL)
+    server.wait()
+    assert run(["jobs", "ping", "--tag", "after-crash"], env).returncode == 0
+    url = env["FIREBREAK_DATABASE_URL"]
+    assert _audit_count(url, "after-crash") == 0
+    # ...and the restarted worker runs it.
+    worker = start(["jobs", "worker"], env)
+    try:
+        assert _wait_for(lambda: _audit_count(url, "after-crash") == 1, 60)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def test_worker_killed_mid_job_job_is_rerun(env: dict[str, str]) -> None:
+    env = {**env, "FIREBREAK_JOB_LEASE_SECONDS": "3"}
+    assert run(["db", "upgrade"], env).returncode == 0
+    url = env["FIREBREAK_DATABASE_URL"]
+    first = start(["jobs", "worker"], env)
+    assert run(["jobs", "ping", "--tag", "mid-job", "--hold-seconds", "4"], env).returncode == 0
+
+    def running() -> bool:
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            status = conn.execute(text("SELECT status FROM scheduled_tasks WHERE job = 'audit.ping'")).scalar()
+        engine.dispose()
+        return status == "running"
+
+    assert _wait_for(running, 60)
+    first.send_signal(signal.SIGKILL)  # dies holding the job
+    first.wait()
+    assert _audit_count(url, "mid-job") == 0
+    second = start(["jobs", "worker"], env)
+    try:
+        assert _wait_for(lambda: _audit_count(url, "mid-job") == 1, 60)
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
