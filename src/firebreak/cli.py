@@ -236,3 +236,129 @@ def jobs_ping(
 
 def main() -> None:
     app()
+
+
+integrations_app = typer.Typer(help="Platform integrations (sandbox, webhook, matrix).", no_args_is_help=True)
+banks_app = typer.Typer(help="Banks of known items.", no_args_is_help=True)
+app.add_typer(integrations_app, name="integrations")
+app.add_typer(banks_app, name="banks")
+
+
+@integrations_app.command("add")
+def integrations_add(
+    name: str,
+    adapter: Annotated[str, typer.Option(help="sandbox, webhook or matrix")],
+    setting: Annotated[list[str] | None, typer.Option("--set", help="adapter setting KEY=VALUE (repeatable)")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Connect a platform. Prints the shared secret for signed calls once."""
+    from sqlalchemy import select
+
+    from firebreak.audit.service import record
+    from firebreak.platform.models import PlatformIntegration
+    from firebreak.platform.registry import factories
+    from firebreak.platform.secrets import new_secret
+
+    if adapter not in factories():
+        fail(f"--adapter: {adapter!r} is not one of {', '.join(sorted(factories()))}", 2)
+    values: dict[str, Any] = {}
+    for item in setting or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"--set {item!r}: expected KEY=VALUE", 2)
+        values[key] = [v for v in value.split(",") if v] if key.endswith("_prefixes") else value
+    runtime = _runtime(config)
+    with runtime.transaction() as session:
+        if session.scalar(select(PlatformIntegration).where(PlatformIntegration.name == name)) is not None:
+            fail(f"an integration named {name!r} exists already")
+        integration = PlatformIntegration(name=name, adapter=adapter, config=values, created_at=runtime.clock.now())
+        session.add(integration)
+        session.flush()
+        secret = new_secret(runtime, integration)
+        record(session=session, clock=runtime.clock, actor="cli", action="integration.created",
+               object_type="integration", object_id=integration.id, data={"name": name, "adapter": adapter})
+    out.print(f"integration {name} ({adapter}) created; shared secret (shown once): {secret}")
+
+
+@banks_app.command("create")
+def banks_create(
+    name: str,
+    action: Annotated[str, typer.Option(help="block, remove or review")] = "review",
+    distance: Annotated[int, typer.Option(min=0, max=64, help="PDQ distance threshold")] = 31,
+    config: ConfigOption = None,
+) -> None:
+    """Create a bank."""
+    from pydantic import ValidationError
+
+    from firebreak.banks.schemas import BankCreate
+    from firebreak.banks.service import BankError, create_bank
+
+    try:
+        data = BankCreate(name=name, action=action, pdq_distance=distance)
+    except ValidationError as exc:
+        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), 2)
+    runtime = _runtime(config)
+    try:
+        with runtime.transaction() as session:
+            bank = create_bank(session=session, clock=runtime.clock, actor="cli", data=data)
+            out.print(f"bank {bank.name} created (action {bank.action.value}, distance {bank.pdq_distance})")
+    except BankError as exc:
+        fail(str(exc))
+
+
+@banks_app.command("import")
+def banks_import(
+    name: str,
+    file: Path,
+    fmt: Annotated[str, typer.Option("--format", help="csv, te or stopncii")] = "csv",
+    config: ConfigOption = None,
+) -> None:
+    """Import a hash list; bad lines are reported by number and the good ones imported."""
+    from firebreak.banks.io import import_entries
+    from firebreak.banks.service import BankError, get_bank
+
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{file}: {exc}")
+    runtime = _runtime(config)
+    try:
+        with runtime.transaction() as session:
+            report = import_entries(session=session, clock=runtime.clock, actor="cli",
+                                    bank=get_bank(session=session, name=name), fmt=fmt, text=text,
+                                    source_name=file.name)
+    except BankError as exc:
+        fail(str(exc))
+    for error in report.errors[:50]:
+        err.print(f"{file}:{error.line}: {error.message}", highlight=False)
+    if len(report.errors) > 50:
+        err.print(f"... and {len(report.errors) - 50} more bad lines")
+    out.print(f"{report.added} added, {report.already_present} already present, {report.withdrawn} withdrawn, "
+              f"{len(report.errors)} bad lines")
+
+
+@banks_app.command("export")
+def banks_export(
+    name: str,
+    fmt: Annotated[str, typer.Option("--format", help="csv, te or stopncii")] = "csv",
+    config: ConfigOption = None,
+) -> None:
+    """Print a bank's active entries."""
+    from firebreak.banks.io import export_entries
+    from firebreak.banks.service import BankError, get_bank
+
+    runtime = _runtime(config)
+    try:
+        with runtime.sessions() as session:
+            sys.stdout.write(export_entries(session=session, bank=get_bank(session=session, name=name), fmt=fmt))
+    except BankError as exc:
+        fail(str(exc))
+
+
+def _register_hash() -> None:
+    from firebreak.signals.cli import hash_command
+
+    app.command("hash")(hash_command)
+
+
+_register_hash()

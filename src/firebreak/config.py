@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     vpdq_query_match_percent: float = Field(default=80.0, ge=0, le=100)
     vpdq_target_match_percent: float = Field(default=80.0, ge=0, le=100)
 
+    # Repeat offenders: strikes (one per removed placement) that restrict or suspend
+    account_restrict_strikes: int = Field(default=2, ge=1)
+    account_suspend_strikes: int = Field(default=3, ge=1)
+    chat_suspend_strikes: int = Field(default=10, ge=1)
+
     # Mail (authority hotline)
     smtp_listen_host: str = "127.0.0.1"
     smtp_listen_port: int = Field(default=2525, ge=1, le=65535)

@@ -13,9 +13,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from firebreak.clock import Clock, SystemClock
 from firebreak.config import Settings
 from firebreak.db.session import engine_from_settings, make_engine, make_session_factory, transaction
+from firebreak.enforcement.service import StrikePolicy
 from firebreak.jobs.models import ScheduledTask, TaskStatus
-from firebreak.jobs.queue import JobQueue, JobRegistry, Worker, build_huey
+from firebreak.jobs.queue import JobQueue, JobRegistry, PermanentJobError, Worker, build_huey
 from firebreak.jobs.service import claim_due_tasks, defer, take_deferred
+from firebreak.matching.service import IndexSet
+from firebreak.media.blobs import LocalBlobStore, blob_store_from_settings
+from firebreak.platform.registry import Adapters
+from firebreak.signals.decode import DecodeLimits
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
@@ -29,7 +34,20 @@ class Runtime:
     clock: Clock
     registry: JobRegistry
     jobs: JobQueue
+    blobs: LocalBlobStore
+    indexes: IndexSet
+    strike_policy: StrikePolicy
+    adapters: Adapters = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.adapters = Adapters(self)
+
+    @property
+    def decode_limits(self) -> DecodeLimits:
+        s = self.settings
+        return DecodeLimits(max_bytes=s.max_upload_bytes, max_pixels=s.max_image_pixels,
+                            max_frames=s.max_video_frames, max_seconds=s.max_decode_seconds)
 
     def transaction(self) -> Any:
         return transaction(self.sessions)
@@ -61,8 +79,11 @@ class Runtime:
                 session=session, now=self.clock.now(), lease=lease, task_id=task_id, limit=20)]
         for claimed_id, job, payload, attempts in claimed:
             error: str | None = None
+            permanent = False
             try:
                 self.registry.run(job, {**payload, "task_id": claimed_id})
+            except PermanentJobError as exc:
+                error, permanent = str(exc)[:2000], True
             except Exception as exc:  # recorded and retried with backoff on a later pass
                 log.exception("task %s (%s) failed", claimed_id, job)
                 error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -74,7 +95,7 @@ class Runtime:
                     task.status, task.done_at, task.lease_until = TaskStatus.DONE, self.clock.now(), None
                 else:
                     task.last_error = error
-                    task.status = TaskStatus.FAILED if attempts >= MAX_ATTEMPTS else TaskStatus.PENDING
+                    task.status = TaskStatus.FAILED if permanent or attempts >= MAX_ATTEMPTS else TaskStatus.PENDING
                     task.due_at = self.clock.now() + timedelta(seconds=min(3600, 5 * 2**attempts))
         return len(claimed)
 
@@ -117,7 +138,10 @@ def build_runtime(
 
     runtime = Runtime(
         settings=settings, engine=engine, sessions=sessions, clock=clock or SystemClock(), registry=registry,
-        jobs=queue,
+        jobs=queue, blobs=blob_store_from_settings(settings), indexes=IndexSet(),
+        strike_policy=StrikePolicy(account_restrict_at=settings.account_restrict_strikes,
+                                   account_suspend_at=settings.account_suspend_strikes,
+                                   chat_suspend_at=settings.chat_suspend_strikes),
     )
     holder.append(runtime)
     from firebreak.jobs.registry import register_all_jobs

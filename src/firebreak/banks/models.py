@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from firebreak.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
@@ -47,11 +48,16 @@ class EntryStatus(enum.StrEnum):
 
 class BankEntry(IdMixin, TimestampMixin, Base):
     __tablename__ = "bank_entries"
-    __table_args__ = (Index("ix_bank_entries_bank_signal_value", "bank_id", "signal_type", "value"),)
+    __table_args__ = (
+        UniqueConstraint("bank_id", "signal_type", "value_digest"),
+        Index("ix_bank_entries_signal_digest", "signal_type", "value_digest"),
+    )
 
     bank_id: Mapped[int] = mapped_column(BigId, ForeignKey("banks.id"), index=True)
     signal_type: Mapped[str] = mapped_column(String(32))
-    value: Mapped[str] = mapped_column(String(128))
+    value: Mapped[str] = mapped_column(Text)  # a vPDQ value lists every frame: no length limit
+    # SHA-256 of the canonical value: exact lookups and uniqueness without indexing long text.
+    value_digest: Mapped[str] = mapped_column(String(64))
     quality: Mapped[int | None] = mapped_column()
     status: Mapped[EntryStatus] = mapped_column(StrEnumType(EntryStatus), default=EntryStatus.ACTIVE)
     provenance: Mapped[Provenance] = mapped_column(StrEnumType(Provenance))
@@ -60,7 +66,7 @@ class BankEntry(IdMixin, TimestampMixin, Base):
     media_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("media.id"))
     external_id: Mapped[str | None] = mapped_column(String(200))  # id in an exchange (StopNCII case number)
     note: Mapped[str | None] = mapped_column(Text)
-    extra: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     bank: Mapped[Bank] = relationship(back_populates="entries")

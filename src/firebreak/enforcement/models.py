@@ -69,6 +69,8 @@ class Propagation(IdMixin, TimestampMixin, Base):
     status: Mapped[PropagationStatus] = mapped_column(
         StrEnumType(PropagationStatus), default=PropagationStatus.PENDING
     )
+    # Media ids still to do are those above the cursor, in the snapshot taken at the start.
+    cursor_media_id: Mapped[int] = mapped_column(BigId, default=0)
     media_found: Mapped[int] = mapped_column(default=0)
     media_done: Mapped[int] = mapped_column(default=0)
     placements_actioned: Mapped[int] = mapped_column(default=0)

@@ -66,6 +66,10 @@ class JsonSerializer(Serializer):  # type: ignore[misc]
         return Message(**{k: fields.get(k) for k in Message._fields})
 
 
+class PermanentJobError(Exception):
+    """A job that cannot succeed by retrying; its row is marked failed with this reason at once."""
+
+
 JobHandler = Callable[[dict[str, Any]], None]
 
 

@@ -15,6 +15,13 @@ class MatchSource(enum.StrEnum):
     PROPAGATION = "propagation"  # found when a bank entry was added
 
 
+class MatchReview(enum.StrEnum):
+    NOT_NEEDED = "not_needed"  # the bank acts on its own (block/remove)
+    PENDING = "pending"  # waiting in the moderators' queue
+    CONFIRMED = "confirmed"  # a moderator confirmed: acted on
+    DISMISSED = "dismissed"  # a moderator found no violation (false match)
+
+
 class Match(IdMixin, TimestampMixin, Base):
     __tablename__ = "matches"
     __table_args__ = (UniqueConstraint("media_id", "bank_entry_id"),)
@@ -24,3 +31,4 @@ class Match(IdMixin, TimestampMixin, Base):
     signal_type: Mapped[str] = mapped_column(String(32))
     distance: Mapped[int] = mapped_column(default=0)
     source: Mapped[MatchSource] = mapped_column(StrEnumType(MatchSource))
+    review: Mapped[MatchReview] = mapped_column(StrEnumType(MatchReview), default=MatchReview.NOT_NEEDED)

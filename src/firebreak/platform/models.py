@@ -64,3 +64,13 @@ class Chat(IdMixin, TimestampMixin, Base):
     status: Mapped[StandingStatus] = mapped_column(StrEnumType(StandingStatus), default=StandingStatus.ACTIVE)
     strikes: Mapped[int] = mapped_column(default=0)
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SeenSignature(Base):
+    """Signatures of accepted webhook calls, kept for the replay window so a replay is refused."""
+
+    __tablename__ = "seen_signatures"
+
+    signature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    integration_id: Mapped[int] = mapped_column(BigId, ForeignKey("platform_integrations.id"))
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -122,6 +122,16 @@ def upgrade() -> None:
     with op.batch_alter_table('scheduled_tasks', schema=None) as batch_op:
         batch_op.create_index('ix_scheduled_tasks_status_due', ['status', 'due_at'], unique=False)
 
+    op.create_table('seen_signatures',
+    sa.Column('signature', sa.String(length=64), nullable=False),
+    sa.Column('integration_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['integration_id'], ['platform_integrations.id'], name=op.f('fk_seen_signatures_integration_id_platform_integrations')),
+    sa.PrimaryKeyConstraint('signature', name=op.f('pk_seen_signatures'))
+    )
+    with op.batch_alter_table('seen_signatures', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_seen_signatures_seen_at'), ['seen_at'], unique=False)
+
     op.create_table('staff_users',
     sa.Column('username', sa.String(length=64), nullable=False),
     sa.Column('display_name', sa.String(length=200), nullable=False),
@@ -178,7 +188,8 @@ def upgrade() -> None:
     op.create_table('bank_entries',
     sa.Column('bank_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('signal_type', sa.String(length=32), nullable=False),
-    sa.Column('value', sa.String(length=128), nullable=False),
+    sa.Column('value', sa.Text(), nullable=False),
+    sa.Column('value_digest', sa.String(length=64), nullable=False),
     sa.Column('quality', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=40), nullable=False),
     sa.Column('provenance', sa.String(length=40), nullable=False),
@@ -192,11 +203,12 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['bank_id'], ['banks.id'], name=op.f('fk_bank_entries_bank_id_banks')),
     sa.ForeignKeyConstraint(['media_id'], ['media.id'], name=op.f('fk_bank_entries_media_id_media')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_bank_entries'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bank_entries')),
+    sa.UniqueConstraint('bank_id', 'signal_type', 'value_digest', name=op.f('uq_bank_entries_bank_id'))
     )
     with op.batch_alter_table('bank_entries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_bank_entries_bank_id'), ['bank_id'], unique=False)
-        batch_op.create_index('ix_bank_entries_bank_signal_value', ['bank_id', 'signal_type', 'value'], unique=False)
+        batch_op.create_index('ix_bank_entries_signal_digest', ['signal_type', 'value_digest'], unique=False)
 
     op.create_table('cases',
     sa.Column('reference', sa.String(length=40), nullable=False),
@@ -264,6 +276,7 @@ def upgrade() -> None:
     sa.Column('signal_type', sa.String(length=32), nullable=False),
     sa.Column('distance', sa.Integer(), nullable=False),
     sa.Column('source', sa.String(length=40), nullable=False),
+    sa.Column('review', sa.String(length=40), nullable=False),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['bank_entry_id'], ['bank_entries.id'], name=op.f('fk_matches_bank_entry_id_bank_entries')),
@@ -342,6 +355,7 @@ def upgrade() -> None:
     op.create_table('propagations',
     sa.Column('bank_entry_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('status', sa.String(length=40), nullable=False),
+    sa.Column('cursor_media_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('media_found', sa.Integer(), nullable=False),
     sa.Column('media_done', sa.Integer(), nullable=False),
     sa.Column('placements_actioned', sa.Integer(), nullable=False),
@@ -573,7 +587,7 @@ def downgrade() -> None:
     op.drop_table('chats')
     op.drop_table('cases')
     with op.batch_alter_table('bank_entries', schema=None) as batch_op:
-        batch_op.drop_index('ix_bank_entries_bank_signal_value')
+        batch_op.drop_index('ix_bank_entries_signal_digest')
         batch_op.drop_index(batch_op.f('ix_bank_entries_bank_id'))
 
     op.drop_table('bank_entries')
@@ -586,6 +600,10 @@ def downgrade() -> None:
 
     op.drop_table('api_credentials')
     op.drop_table('staff_users')
+    with op.batch_alter_table('seen_signatures', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_seen_signatures_seen_at'))
+
+    op.drop_table('seen_signatures')
     with op.batch_alter_table('scheduled_tasks', schema=None) as batch_op:
         batch_op.drop_index('ix_scheduled_tasks_status_due')
 

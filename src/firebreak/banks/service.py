@@ -1,0 +1,192 @@
+"""Banks and their entries. Adding an entry schedules its propagation to every existing copy."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from firebreak.audit import service as audit
+from firebreak.banks.models import Bank, BankEntry, EntryStatus, MatchAction, Provenance
+from firebreak.banks.schemas import BankCreate, BankUpdate
+from firebreak.clock import Clock
+from firebreak.jobs.service import defer
+from firebreak.signals.hashing import MediaHashes
+from firebreak.signals.registry import SignalTypeError, get_signal_type
+
+PROPAGATE_JOB = "enforcement.propagate"
+
+
+class BankError(Exception):
+    """A bank operation cannot be done; the message says why."""
+
+
+class BankNotFound(BankError):
+    pass
+
+
+def value_digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def canonical_value(signal_type: str, value: str) -> str:
+    """Validate and normalise a value of a signal type; raises BankError naming the problem."""
+    try:
+        return get_signal_type(signal_type).validate(value)
+    except SignalTypeError as exc:
+        raise BankError(str(exc)) from None
+    except ValueError as exc:
+        raise BankError(f"{signal_type}: {exc}") from None
+
+
+def create_bank(*, session: Session, clock: Clock, actor: str, data: BankCreate) -> Bank:
+    if session.scalar(select(Bank).where(Bank.name == data.name)) is not None:
+        raise BankError(f"a bank named {data.name!r} already exists")
+    bank = Bank(**data.model_dump(), created_at=clock.now())
+    session.add(bank)
+    session.flush()
+    audit.record(session=session, clock=clock, actor=actor, action="bank.created", object_type="bank",
+                 object_id=bank.id, data=data.model_dump(mode="json"))
+    return bank
+
+
+def update_bank(*, session: Session, clock: Clock, actor: str, bank: Bank, data: BankUpdate) -> Bank:
+    changes = data.model_dump(exclude_unset=True)
+    for key, value in changes.items():
+        setattr(bank, key, value)
+    audit.record(session=session, clock=clock, actor=actor, action="bank.updated", object_type="bank",
+                 object_id=bank.id, data=data.model_dump(mode="json", exclude_unset=True))
+    return bank
+
+
+def get_bank(*, session: Session, name: str) -> Bank:
+    bank = session.scalar(select(Bank).where(Bank.name == name))
+    if bank is None:
+        raise BankNotFound(f"no bank named {name!r}")
+    return bank
+
+
+def ensure_bank(*, session: Session, clock: Clock, actor: str, name: str, action: MatchAction,
+                description: str, policy_category: str | None = None) -> Bank:
+    """The bank named ``name``, created with these settings if it does not exist (e.g. per-category order banks)."""
+    bank = session.scalar(select(Bank).where(Bank.name == name))
+    if bank is not None:
+        return bank
+    return create_bank(session=session, clock=clock, actor=actor, data=BankCreate(
+        name=name, action=action, description=description, policy_category=policy_category))
+
+
+@dataclass(frozen=True)
+class EntryInput:
+    signal_type: str
+    value: str
+    quality: int | None = None
+    external_id: str | None = None
+    note: str | None = None
+    media_id: int | None = None
+    extra: dict[str, Any] | None = None
+
+
+def add_entries(
+    *, session: Session, clock: Clock, actor: str, bank: Bank, entries: Sequence[EntryInput],
+    provenance: Provenance, source_ref: str | None = None, audit_each: bool = True,
+) -> tuple[list[BankEntry], int]:
+    """Add entries (validated, de-duplicated) and schedule one propagation job for the new ones.
+
+    Returns (entries now active for the inputs, how many were new). An entry that was
+    withdrawn or disabled and is added again becomes active again.
+    """
+    now = clock.now()
+    result: list[BankEntry] = []
+    fresh: list[BankEntry] = []
+    for item in entries:
+        signal_type = item.signal_type.strip().lower()
+        value = canonical_value(signal_type, item.value)
+        digest = value_digest(value)
+        entry = session.scalar(select(BankEntry).where(
+            BankEntry.bank_id == bank.id, BankEntry.signal_type == signal_type, BankEntry.value_digest == digest))
+        if entry is None:
+            entry = BankEntry(
+                bank_id=bank.id, signal_type=signal_type, value=value, value_digest=digest, quality=item.quality,
+                status=EntryStatus.ACTIVE, provenance=provenance, source_ref=source_ref, media_id=item.media_id,
+                external_id=item.external_id, note=item.note, extra=item.extra or {}, created_at=now,
+                status_changed_at=now,
+            )
+            session.add(entry)
+            fresh.append(entry)
+        elif entry.status != EntryStatus.ACTIVE:
+            entry.status, entry.status_changed_at = EntryStatus.ACTIVE, now
+            fresh.append(entry)
+        if item.extra and item.extra != entry.extra:
+            entry.extra = {**entry.extra, **item.extra}
+        if entry.media_id is None and item.media_id is not None:
+            entry.media_id = item.media_id
+        result.append(entry)
+    session.flush()
+    if audit_each:
+        for entry in fresh:
+            audit.record(session=session, clock=clock, actor=actor, action="bank_entry.added",
+                         object_type="bank_entry", object_id=entry.id,
+                         data={"bank": bank.name, "signal_type": entry.signal_type, "value": entry.value[:200],
+                               "provenance": provenance.value, "source_ref": source_ref})
+    if fresh:
+        defer(session=session, now=now, job=PROPAGATE_JOB, payload={"entry_ids": [e.id for e in fresh]})
+    return result, len(fresh)
+
+
+def add_entry(
+    *, session: Session, clock: Clock, actor: str, bank: Bank, entry: EntryInput, provenance: Provenance,
+    source_ref: str | None = None,
+) -> BankEntry:
+    entries, _ = add_entries(session=session, clock=clock, actor=actor, bank=bank, entries=[entry],
+                             provenance=provenance, source_ref=source_ref)
+    return entries[0]
+
+
+def set_entry_status(
+    *, session: Session, clock: Clock, actor: str, entry: BankEntry, status: EntryStatus, reason: str = ""
+) -> BankEntry:
+    if entry.status == status:
+        return entry
+    old = entry.status
+    entry.status, entry.status_changed_at = status, clock.now()
+    audit.record(session=session, clock=clock, actor=actor, action=f"bank_entry.{status.value}",
+                 object_type="bank_entry", object_id=entry.id,
+                 data={"from": old.value, "to": status.value, "reason": reason})
+    if status == EntryStatus.ACTIVE:
+        defer(session=session, now=clock.now(), job=PROPAGATE_JOB, payload={"entry_ids": [entry.id]})
+    return entry
+
+
+def find_entries(*, session: Session, signal_type: str, values: Iterable[str]) -> list[BankEntry]:
+    """Active entries, in enabled banks, with exactly these values (exact-hash lookups)."""
+    digests = [value_digest(v) for v in values]
+    if not digests:
+        return []
+    return list(session.scalars(
+        select(BankEntry).join(Bank).where(
+            BankEntry.signal_type == signal_type, BankEntry.value_digest.in_(digests),
+            BankEntry.status == EntryStatus.ACTIVE, Bank.enabled.is_(True))))
+
+
+def list_banks(*, session: Session) -> list[Bank]:
+    return list(session.scalars(select(Bank).order_by(Bank.name)))
+
+
+def entries_for_hashes(hashes: MediaHashes, *, media_id: int | None = None, note: str | None = None
+                       ) -> list[EntryInput]:
+    """The entries that bank a file: its exact hashes and, when good enough, its PDQ.
+
+    The PDQ entry keeps the file's eight rotations and mirrors (``extra.dihedral``), so that
+    propagation also finds existing copies that were turned or mirrored.
+    """
+    entries = [EntryInput("sha256", hashes.sha256, media_id=media_id, note=note),
+               EntryInput("md5", hashes.md5, media_id=media_id, note=note)]
+    if hashes.kind.value == "image" and hashes.pdq.matchable:
+        entries.append(EntryInput("pdq", hashes.pdq.value, quality=hashes.pdq.quality, media_id=media_id, note=note,
+                                  extra={"dihedral": list(hashes.dihedral[1:])}))
+    return entries

@@ -1,0 +1,280 @@
+"""Enforcement: act on every placement of matched media, propagate new bank entries, run actions.
+
+Acting is split in two so that nothing is lost and nothing is done twice: deciding writes
+``Action`` rows (unique by idempotency key) in the same transaction as the match; a worker
+then carries each action out through the platform adapter, recording the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from firebreak.audit import service as audit
+from firebreak.banks.models import Bank, BankEntry, EntryStatus, MatchAction
+from firebreak.clock import Clock
+from firebreak.db.session import transaction
+from firebreak.enforcement.models import Action, ActionKind, ActionStatus, Propagation, PropagationStatus
+from firebreak.jobs.service import defer
+from firebreak.matching.models import Match, MatchReview, MatchSource
+from firebreak.media.models import Placement, PlacementStatus
+from firebreak.platform.adapters import ActionResult, ActionTarget, Outcome, PlatformAdapter
+from firebreak.platform.models import Chat, PlatformAccount, StandingStatus
+
+log = logging.getLogger(__name__)
+
+RUN_ACTIONS_JOB = "enforcement.run_actions"
+MAX_ACTION_ATTEMPTS = 10
+PROPAGATION_BATCH = 500
+
+
+@dataclass(frozen=True)
+class StrikePolicy:
+    account_restrict_at: int = 2
+    account_suspend_at: int = 3
+    chat_suspend_at: int = 10
+
+
+def _add_action(session: Session, clock: Clock, *, key: str, kind: ActionKind, integration_id: int,
+                **fields: object) -> Action | None:
+    """Create an action unless one with this key exists. Returns the new action, or None."""
+    if session.scalar(select(Action.id).where(Action.idempotency_key == key)) is not None:
+        return None
+    action = Action(idempotency_key=key, kind=kind, integration_id=integration_id, status=ActionStatus.PENDING,
+                    created_at=clock.now(), next_attempt_at=clock.now(), **fields)
+    session.add(action)
+    return action
+
+
+def record_match(session: Session, clock: Clock, *, media_id: int, entry: BankEntry, bank: Bank, signal_type: str,
+                 distance: int, source: MatchSource) -> tuple[Match, bool]:
+    match = session.scalar(select(Match).where(Match.media_id == media_id, Match.bank_entry_id == entry.id))
+    if match is not None:
+        return match, False
+    review = MatchReview.PENDING if bank.action == MatchAction.REVIEW else MatchReview.NOT_NEEDED
+    match = Match(media_id=media_id, bank_entry_id=entry.id, signal_type=signal_type, distance=distance,
+                  source=source, review=review, created_at=clock.now())
+    session.add(match)
+    session.flush()
+    audit.record(session=session, clock=clock, actor="system:matcher", action="match.found", object_type="match",
+                 object_id=match.id, data={"media_id": media_id, "bank": bank.name, "entry_id": entry.id,
+                                           "signal_type": signal_type, "distance": distance,
+                                           "source": source.value, "review": review.value})
+    return match, True
+
+
+def act_on_placement(session: Session, clock: Clock, *, placement: Placement, match: Match, bank: Bank,
+                     policy: StrikePolicy) -> int:
+    """Queue the bank's action for one placement. Returns how many actions were queued."""
+    if bank.action == MatchAction.REVIEW or placement.status != PlacementStatus.LIVE:
+        return 0
+    queued = 0
+    if _add_action(session, clock, key=f"remove_message:{placement.id}", kind=ActionKind.REMOVE_MESSAGE,
+                   integration_id=placement.integration_id, placement_id=placement.id,
+                   media_id=placement.media_id, match_id=match.id,
+                   params={"reason": f"matched {bank.name}", "category": bank.policy_category}) is not None:
+        queued += 1
+        queued += _strike(session, clock, placement=placement, policy=policy, reason=f"matched {bank.name}")
+    if placement.media_external_id and _add_action(
+            session, clock, key=f"quarantine_media:{placement.integration_id}:{placement.media_external_id}",
+            kind=ActionKind.QUARANTINE_MEDIA, integration_id=placement.integration_id, placement_id=placement.id,
+            media_id=placement.media_id, match_id=match.id, params={}) is not None:
+        queued += 1
+    return queued
+
+
+def _strike(session: Session, clock: Clock, *, placement: Placement, policy: StrikePolicy, reason: str) -> int:
+    """One strike for the sender and for the chat; over a threshold, restrict or suspend them."""
+    queued = 0
+    now = clock.now()
+    if placement.sender_id is not None:
+        account = session.get(PlatformAccount, placement.sender_id)
+        if account is not None:
+            account.strikes += 1
+            audit.record(session=session, clock=clock, actor="system:enforcement", action="account.strike",
+                         object_type="platform_account", object_id=account.id,
+                         data={"strikes": account.strikes, "placement_id": placement.id, "reason": reason})
+            target: tuple[ActionKind, StandingStatus] | None = None
+            if account.strikes >= policy.account_suspend_at and account.status != StandingStatus.SUSPENDED:
+                target = (ActionKind.SUSPEND_ACCOUNT, StandingStatus.SUSPENDED)
+            elif account.strikes >= policy.account_restrict_at and account.status == StandingStatus.ACTIVE:
+                target = (ActionKind.RESTRICT_ACCOUNT, StandingStatus.RESTRICTED)
+            if target is not None and _add_action(
+                    session, clock, key=f"{target[0].value}:{account.id}", kind=target[0],
+                    integration_id=placement.integration_id, account_id=account.id,
+                    params={"reason": f"{account.strikes} strikes"}) is not None:
+                account.status, account.status_changed_at = target[1], now
+                queued += 1
+    if placement.chat_id is not None:
+        chat = session.get(Chat, placement.chat_id)
+        if chat is not None:
+            chat.strikes += 1
+            if chat.strikes >= policy.chat_suspend_at and chat.status != StandingStatus.SUSPENDED and _add_action(
+                    session, clock, key=f"suspend_chat:{chat.id}", kind=ActionKind.SUSPEND_CHAT,
+                    integration_id=placement.integration_id, chat_id=chat.id,
+                    params={"reason": f"{chat.strikes} strikes"}) is not None:
+                chat.status, chat.status_changed_at = StandingStatus.SUSPENDED, now
+                audit.record(session=session, clock=clock, actor="system:enforcement", action="chat.suspend_queued",
+                             object_type="chat", object_id=chat.id, data={"strikes": chat.strikes})
+                queued += 1
+    return queued
+
+
+# -- propagation ------------------------------------------------------------------------------------------------
+
+MediaFinder = Callable[[Session, BankEntry, int], list[tuple[int, int]]]
+
+
+def propagate_entry(
+    *, sessions: sessionmaker[Session], clock: Clock, entry_id: int, find_media: MediaFinder, policy: StrikePolicy,
+    batch: int = PROPAGATION_BATCH, on_batch: Callable[[Propagation], None] | None = None,
+) -> Propagation | None:
+    """Find every media item already seen that matches the entry, and act on each live placement.
+
+    Resumable: each batch of media commits with the cursor, and actions are unique by key,
+    so a worker killed half-way leaves the rest for the next run and nothing is done twice.
+    ``sessions`` opens a new transaction per batch (the job owns its transactions).
+    """
+    while True:
+        with transaction(sessions) as session:
+            entry = session.get(BankEntry, entry_id)
+            if entry is None:
+                return None
+            bank = session.get(Bank, entry.bank_id)
+            assert bank is not None  # noqa: S101 - a foreign key guarantees it
+            prop = session.scalar(select(Propagation).where(Propagation.bank_entry_id == entry_id))
+            if prop is None:
+                prop = Propagation(bank_entry_id=entry_id, status=PropagationStatus.PENDING, created_at=clock.now())
+                session.add(prop)
+                session.flush()
+            if entry.status != EntryStatus.ACTIVE or not bank.enabled:
+                prop.status, prop.finished_at = PropagationStatus.DONE, clock.now()
+                return prop
+            if prop.status == PropagationStatus.DONE and prop.finished_at is not None \
+                    and entry.status_changed_at is not None and entry.status_changed_at <= prop.finished_at:
+                return prop
+            if prop.status != PropagationStatus.RUNNING:
+                prop.status, prop.started_at, prop.cursor_media_id = PropagationStatus.RUNNING, clock.now(), 0
+                prop.media_found = prop.media_done = prop.placements_actioned = 0
+            found = [(m, d) for m, d in find_media(session, entry, bank.pdq_distance)]
+            prop.media_found = len(found)
+            todo = [(m, d) for m, d in found if m > prop.cursor_media_id][:batch]
+            for media_id, distance in todo:
+                match, _ = record_match(session, clock, media_id=media_id, entry=entry, bank=bank,
+                                        signal_type=entry.signal_type, distance=distance,
+                                        source=MatchSource.PROPAGATION)
+                placements = session.scalars(select(Placement).where(
+                    Placement.media_id == media_id, Placement.status == PlacementStatus.LIVE)).all()
+                for placement in placements:
+                    if act_on_placement(session, clock, placement=placement, match=match, bank=bank, policy=policy):
+                        prop.placements_actioned += 1
+                prop.media_done += 1
+                prop.cursor_media_id = media_id
+            done = len(todo) < batch or not [m for m, _ in found if m > prop.cursor_media_id]
+            if done:
+                prop.status, prop.finished_at = PropagationStatus.DONE, clock.now()
+                audit.record(session=session, clock=clock, actor="system:enforcement", action="propagation.done",
+                             object_type="bank_entry", object_id=entry_id,
+                             data={"media_found": prop.media_found, "placements_actioned": prop.placements_actioned})
+            if todo:
+                defer(session=session, now=clock.now(), job=RUN_ACTIONS_JOB, payload={})
+            snapshot = prop
+        if on_batch is not None:
+            on_batch(snapshot)
+        if done:
+            return snapshot
+
+
+# -- carrying actions out ---------------------------------------------------------------------------------------
+
+def _target(session: Session, action: Action) -> ActionTarget:
+    placement = session.get(Placement, action.placement_id) if action.placement_id else None
+    account = session.get(PlatformAccount, action.account_id) if action.account_id else None
+    chat = session.get(Chat, action.chat_id) if action.chat_id else None
+    sender = session.get(PlatformAccount, placement.sender_id) if placement and placement.sender_id else None
+    return ActionTarget(
+        chat_id=chat.external_id if chat else (placement.chat_external_id if placement else None),
+        message_id=placement.message_external_id if placement else None,
+        media_id=placement.media_external_id if placement else None,
+        account_id=account.external_id if account else (sender.external_id if sender else None),
+        reason=str(action.params.get("reason") or ""),
+        params=dict(action.params),
+    )
+
+
+def _call(adapter: PlatformAdapter, kind: ActionKind, target: ActionTarget) -> ActionResult:
+    method = {
+        ActionKind.REMOVE_MESSAGE: adapter.remove_message, ActionKind.QUARANTINE_MEDIA: adapter.quarantine_media,
+        ActionKind.RESTRICT_ACCOUNT: adapter.restrict_account, ActionKind.SUSPEND_ACCOUNT: adapter.suspend_account,
+        ActionKind.SUSPEND_CHAT: adapter.suspend_chat, ActionKind.NOTIFY_USER: adapter.notify_user,
+        ActionKind.RESTORE_MESSAGE: adapter.restore_message,
+    }[kind]
+    try:
+        return method(target)
+    except Exception as exc:  # an adapter bug must not stop the queue: retry, then fail with the reason
+        log.exception("adapter %s failed on %s", adapter.name, kind.value)
+        return ActionResult.retry(f"{type(exc).__name__}: {exc}")
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(3600, 2 ** min(attempts, 12)))
+
+
+@dataclass(frozen=True)
+class ClaimedAction:
+    id: int
+    kind: ActionKind
+    integration_id: int
+    target: ActionTarget
+
+
+def claim_actions(*, session: Session, now: datetime, limit: int, lease: timedelta) -> list[ClaimedAction]:
+    """Claim due actions for ``lease``: other workers skip them; after a crash they fall due again."""
+    stmt = (select(Action).where(Action.status == ActionStatus.PENDING, Action.next_attempt_at <= now)
+            .order_by(Action.id).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    claimed = []
+    for action in session.scalars(stmt):
+        action.next_attempt_at = now + lease
+        claimed.append(ClaimedAction(action.id, action.kind, action.integration_id, _target(session, action)))
+    return claimed
+
+
+def carry_out(adapter: PlatformAdapter, claimed: ClaimedAction) -> ActionResult:
+    """Call the platform. Runs outside any transaction: the platform may be slow, or be this process."""
+    return _call(adapter, claimed.kind, claimed.target)
+
+
+def record_outcome(*, session: Session, clock: Clock, action_id: int, result: ActionResult) -> Action | None:
+    """Record what the platform answered (in the caller's transaction)."""
+    action = session.get(Action, action_id)
+    if action is None or action.status != ActionStatus.PENDING:
+        return None
+    now = clock.now()
+    action.attempts += 1
+    if result.outcome == Outcome.FAILED and result.retryable and action.attempts < MAX_ACTION_ATTEMPTS:
+        action.last_error = result.detail[:2000]
+        action.next_attempt_at = now + backoff(action.attempts)
+        return action
+    action.status = {Outcome.DONE: ActionStatus.DONE, Outcome.NOT_FOUND: ActionStatus.NOT_FOUND,
+                     Outcome.FAILED: ActionStatus.FAILED}[result.outcome]
+    action.completed_at = now
+    action.last_error = result.detail[:2000] if result.outcome == Outcome.FAILED else None
+    if action.placement_id and action.kind == ActionKind.REMOVE_MESSAGE:
+        placement = session.get(Placement, action.placement_id)
+        if placement is not None and placement.status == PlacementStatus.LIVE:
+            placement.status = (PlacementStatus.REMOVED if result.outcome == Outcome.DONE
+                                else PlacementStatus.DELETED if result.outcome == Outcome.NOT_FOUND
+                                else placement.status)
+            placement.status_changed_at = now
+    audit.record(session=session, clock=clock, actor="system:enforcement", action=f"action.{action.status.value}",
+                 object_type="action", object_id=action.id,
+                 data={"kind": action.kind.value, "placement_id": action.placement_id, "attempts": action.attempts,
+                       "detail": result.detail[:500]})
+    return action

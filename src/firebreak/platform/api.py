@@ -1,0 +1,141 @@
+"""HTTP routes platforms call: events in, upload checks. Signed with HMAC, or a platform token."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import ValidationError
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from firebreak.api.deps import RuntimeDep
+from firebreak.api.problems import Problem
+from firebreak.audit import service as audit
+from firebreak.auth import service as auth_service
+from firebreak.auth.models import CredentialScope
+from firebreak.platform import signing
+from firebreak.platform.gateway import BadSignal, UnknownIntegration, record_event, scan_bytes, scan_signals
+from firebreak.platform.models import PlatformIntegration, SeenSignature
+from firebreak.platform.schemas import EventAccepted, PlatformEvent, ScanResult, ScanSignalsRequest, Verdict
+from firebreak.platform.secrets import integration_secret
+from firebreak.platform.service import EventError
+from firebreak.runtime import Runtime
+
+router = APIRouter(prefix="/v1", tags=["platform"])
+INTEGRATION_HEADER = "Firebreak-Integration"
+
+
+class Caller:
+    def __init__(self, integration: PlatformIntegration, body: bytes) -> None:
+        self.integration = integration
+        self.body = body
+
+
+def _reject(runtime: Runtime, request: Request, reason: str, integration_id: int | None) -> Problem:
+    with runtime.transaction() as session:
+        audit.record(session=session, clock=runtime.clock, actor=f"integration:{integration_id or 'unknown'}",
+                     action="webhook.rejected", object_type="request", object_id=request.url.path[:80],
+                     data={"reason": reason, "peer": request.client.host if request.client else None})
+    return Problem(401, "Not authenticated", reason, headers={"WWW-Authenticate": "Firebreak-Signature"})
+
+
+async def signed_caller(request: Request, runtime: RuntimeDep) -> Caller:
+    """The integration calling, authenticated by HMAC signature (with replay protection) or a platform token."""
+    body = await request.body()
+    if len(body) > runtime.settings.max_upload_bytes + 1024 * 1024:
+        raise Problem(413, "Payload too large", f"at most {runtime.settings.max_upload_bytes} bytes")
+    name = request.headers.get(INTEGRATION_HEADER)
+    auth = request.headers.get("authorization", "")
+    with runtime.transaction() as session:
+        if not name and auth.lower().startswith("bearer "):
+            cred = auth_service.resolve_token(session=session, clock=runtime.clock, token=auth[7:].strip())
+            if cred is None or cred.scope != CredentialScope.PLATFORM or cred.integration_id is None:
+                integration = None
+            else:
+                integration = session.get(PlatformIntegration, cred.integration_id)
+            if integration is None or not integration.is_active:
+                raise _reject(runtime, request, "the token is not a platform integration's token", None)
+            session.expunge(integration)
+            return Caller(integration, body)
+        if not name:
+            raise _reject(runtime, request, f"send {INTEGRATION_HEADER} and {signing.HEADER} headers", None)
+        integration = session.scalar(select(PlatformIntegration).where(PlatformIntegration.name == name))
+        if integration is None or not integration.is_active or not integration.secret_encrypted:
+            raise _reject(runtime, request, f"unknown integration {name[:100]!r}", None)
+        try:
+            _, signature = signing.verify(integration_secret(runtime, integration), body,
+                                          request.headers.get(signing.HEADER), runtime.clock.now())
+        except signing.SignatureError as exc:
+            raise _reject(runtime, request, str(exc), integration.id) from None
+        session.expunge(integration)
+    now = runtime.clock.now()
+    try:
+        with runtime.transaction() as session:
+            session.add(SeenSignature(signature=hashlib.sha256(signature.encode()).hexdigest(),
+                                      integration_id=integration.id, seen_at=now))
+            # Forget signatures older than the window: their timestamps are refused anyway.
+            session.execute(delete(SeenSignature).where(
+                SeenSignature.seen_at < now - timedelta(seconds=2 * signing.DEFAULT_WINDOW_SECONDS)))
+    except IntegrityError:
+        raise _reject(runtime, request, "replayed request: this signature was already used",
+                      integration.id) from None
+    return Caller(integration, body)
+
+
+CallerDep = Annotated[Caller, Depends(signed_caller)]
+
+
+def _event_from(body: bytes) -> PlatformEvent:
+    try:
+        return PlatformEvent.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+                  for e in exc.errors(include_url=False)]
+        fields = ", ".join(sorted({e["field"] for e in errors}))
+        raise Problem(422, "Invalid event", f"Check these fields: {fields}", errors=errors) from None
+
+
+@router.post("/events", response_model=EventAccepted, summary="Record a platform event (media posted, forwarded, "
+             "edited, deleted)")
+def post_event(caller: CallerDep, runtime: RuntimeDep) -> EventAccepted:
+    event = _event_from(caller.body)
+    try:
+        result = record_event(runtime, caller.integration.name, event)
+    except UnknownIntegration as exc:
+        raise Problem(401, "Not authenticated", str(exc)) from None
+    except EventError as exc:
+        raise Problem(422, "Invalid event", str(exc), errors=[{"field": exc.field, "message": str(exc)}]) from None
+    verdict = Verdict.BLOCK if any(h.action.value in ("block", "remove") for h in result.hits) else (
+        Verdict.REVIEW if result.hits else Verdict.ALLOW)
+    return EventAccepted(event_id=event.event_id, placements=len(result.placements), verdict=verdict)
+
+
+@router.post("/scan", response_model=ScanResult, summary="Upload check: allow, block or review, within the request",
+             openapi_extra={"requestBody": {"content": {
+                 "application/json": {"schema": {"$ref": "#/components/schemas/ScanSignalsRequest"}},
+                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+def post_scan(request: Request, caller: CallerDep, runtime: RuntimeDep) -> ScanResult:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        try:
+            body = ScanSignalsRequest.model_validate_json(caller.body)
+        except ValidationError as exc:
+            errors = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+                      for e in exc.errors(include_url=False)]
+            raise Problem(422, "Invalid scan request", "Check these fields: " + ", ".join(
+                sorted({e["field"] for e in errors})), errors=errors) from None
+        try:
+            return scan_signals(runtime, body)
+        except BadSignal as exc:
+            raise Problem(422, "Invalid scan request", str(exc),
+                          errors=[{"field": exc.field, "message": str(exc)}]) from None
+    if not caller.body:
+        raise Problem(422, "Invalid scan request", "send the file as application/octet-stream, or JSON signals",
+                      errors=[{"field": "body", "message": "empty"}])
+    jurisdiction = request.query_params.get("jurisdiction")
+    return scan_bytes(runtime, caller.body, jurisdiction=jurisdiction.upper() if jurisdiction else None)
+
+

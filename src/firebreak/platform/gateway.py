@@ -1,0 +1,147 @@
+"""Where platforms come in: record an event, check an upload. Used by the HTTP routes and in-process."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+from firebreak.enforcement.service import RUN_ACTIONS_JOB
+from firebreak.jobs.service import defer
+from firebreak.matching.service import Hit, match_signals
+from firebreak.media.service import find_by_sha256
+from firebreak.platform.adapters import FetchError
+from firebreak.platform.models import PlatformIntegration
+from firebreak.platform.schemas import PlatformEvent, ScanResult, ScanSignalsRequest, Verdict
+from firebreak.platform.service import EventResult, get_integration, handle_event, scan_matches, verdict_for
+from firebreak.signals.errors import UnhashableMedia
+from firebreak.signals.hashing import hash_bytes
+from firebreak.signals.registry import SignalTypeError, get_signal_type
+
+if TYPE_CHECKING:
+    from firebreak.runtime import Runtime
+
+FETCH_JOB = "platform.fetch_event_media"
+
+
+class UnknownIntegration(Exception):
+    pass
+
+
+class BadSignal(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def record_event(runtime: Runtime, integration_name: str, event: PlatformEvent, *, fetch: bool = False
+                 ) -> EventResult:
+    """Record one event. Media by URL is fetched now when ``fetch`` is set, else by a retrying job.
+
+    Fetching happens outside the transaction (the platform may be slow, or be this very process).
+    Raises FetchError when fetching was asked for and failed.
+    """
+    with runtime.transaction() as session:
+        integration = get_integration(session=session, name=integration_name)
+        if integration is None:
+            raise UnknownIntegration(f"no active integration named {integration_name!r}")
+        session.expunge(integration)
+    fetched: dict[str, bytes] = {}
+    if fetch:
+        adapter = runtime.adapters.for_integration(integration)
+        for item in event.media:
+            if item.url and item.data_base64 is None:
+                fetched[item.url] = adapter.fetch_media(item.url).data
+    with runtime.transaction() as session:
+        integration = session.merge(integration)
+        result = handle_event(session=session, clock=runtime.clock, integration=integration, event=event,
+                              blobs=runtime.blobs, limits=runtime.decode_limits, indexes=runtime.indexes,
+                              policy=runtime.strike_policy, fetched=fetched)
+        if result.pending_fetch:
+            defer(session=session, now=runtime.clock.now(), job=FETCH_JOB,
+                  payload={"integration": integration_name, "event": event.model_dump(mode="json")})
+        if result.actions_queued:
+            defer(session=session, now=runtime.clock.now(), job=RUN_ACTIONS_JOB, payload={})
+    return result
+
+
+def scan_bytes(runtime: Runtime, data: bytes, *, jurisdiction: str | None = None) -> ScanResult:
+    """Upload check on the file itself: exact hashes and PDQ with its rotations and mirrors."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    with runtime.transaction() as session:
+        known = find_by_sha256(session=session, sha256=sha256)
+        try:
+            hashes = hash_bytes(data, runtime.decode_limits)
+            md5, pdq_queries = hashes.md5, hashes.query_hashes
+        except UnhashableMedia:
+            md5, pdq_queries = hashlib.md5(data, usedforsecurity=False).hexdigest(), ()
+        if known is not None and known.pdq and not pdq_queries:
+            pdq_queries = (known.pdq,)
+        hits = match_signals(session=session, indexes=runtime.indexes, sha256=sha256, md5=md5,
+                             pdq_queries=pdq_queries, jurisdiction=jurisdiction)
+    return ScanResult(verdict=verdict_for(hits), matches=scan_matches(hits), sha256=sha256,
+                      checked_at=runtime.clock.now())
+
+
+def scan_signals(runtime: Runtime, request: ScanSignalsRequest) -> ScanResult:
+    """Upload check on hashes the platform computed itself (no bytes leave the platform)."""
+    values: dict[str, list[str]] = {}
+    for i, signal in enumerate(request.signals):
+        try:
+            kind = get_signal_type(signal.signal_type.lower())
+            canonical = kind.validate(signal.value)
+        except SignalTypeError as exc:
+            raise BadSignal(f"signals.{i}.signal_type", str(exc)) from None
+        except ValueError as exc:
+            raise BadSignal(f"signals.{i}.value", str(exc)) from None
+        if kind.name == "pdq" and signal.quality is not None and signal.quality < runtime.settings.pdq_min_quality:
+            continue
+        values.setdefault(kind.name, []).append(canonical)
+    with runtime.transaction() as session:
+        hits: list[Hit] = []
+        shas: list[str | None] = list(values.get("sha256", [])) or [None]
+        md5s: list[str | None] = list(values.get("md5", [])) or [None]
+        for sha in shas:
+            for md5 in md5s:
+                hits.extend(match_signals(session=session, indexes=runtime.indexes, sha256=sha, md5=md5,
+                                          pdq_queries=values.get("pdq", []), jurisdiction=request.jurisdiction))
+    unique = {h.entry_id: h for h in sorted(hits, key=lambda h: -h.distance)}
+    ordered = sorted(unique.values(), key=lambda h: (h.distance, h.entry_id))
+    return ScanResult(verdict=verdict_for(ordered), matches=scan_matches(ordered), checked_at=runtime.clock.now())
+
+
+class InProcessLink:
+    """:class:`firebreak.platform.ingest.FirebreakLink` for a platform living in this process (the sandbox).
+
+    Call it outside any open transaction of the caller: on SQLite, one writer at a time.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def scan_upload(self, integration: str, data: bytes) -> ScanResult:
+        return scan_bytes(self._runtime, data)
+
+    def submit_event(self, integration: str, event: PlatformEvent) -> None:
+        try:
+            record_event(self._runtime, integration, event, fetch=True)
+        except FetchError:
+            record_event(self._runtime, integration, event, fetch=False)
+
+
+def ensure_integration(runtime: Runtime, *, name: str, adapter: str) -> PlatformIntegration:
+    """The integration named ``name``, created if missing (the sandbox's on start-up)."""
+    from firebreak.audit import service as audit
+
+    with runtime.transaction() as session:
+        integration = get_integration(session=session, name=name)
+        if integration is None:
+            integration = PlatformIntegration(name=name, adapter=adapter, config={}, created_at=runtime.clock.now())
+            session.add(integration)
+            session.flush()
+            audit.record(session=session, clock=runtime.clock, actor="system", action="integration.created",
+                         object_type="integration", object_id=integration.id, data={"name": name, "adapter": adapter})
+        session.expunge(integration)
+    return integration
+
+
+__all__ = ["InProcessLink", "Verdict", "record_event", "scan_bytes", "scan_signals"]
