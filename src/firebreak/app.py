@@ -9,6 +9,7 @@ from firebreak.api import system
 from firebreak.api.problems import install_problem_handlers
 from firebreak.banks import api as banks_api
 from firebreak.enforcement import api as enforcement_api
+from firebreak.orders import api as orders_api
 from firebreak.platform import api as platform_api
 from firebreak.platform import hma
 from firebreak.runtime import Runtime
@@ -30,4 +31,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(banks_api.router)
     app.include_router(enforcement_api.router)
     app.include_router(hma.router)
+    app.include_router(orders_api.router)
+    app.include_router(orders_api.dashboard)
     return app

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     hotline_address: str = "takedown@firebreak.invalid"
     outgoing_smtp_host: str = "127.0.0.1"
     outgoing_smtp_port: int = Field(default=25, ge=1, le=65535)
+    outgoing_smtp_starttls: bool = False
+    smtp_listen: bool = Field(default=True, description="Run the hotline's SMTP listener inside `firebreak serve`.")
+    liaison_email: str = Field(default="", description="Where SLA reminders for open orders are sent.")
+    oncall_email: str = Field(default="", description="Where overdue orders are escalated by e-mail.")
+    oncall_webhook_url: str = Field(default="", description="Where overdue orders are escalated (JSON POST).")
 
     @field_validator("database_url")
     @classmethod

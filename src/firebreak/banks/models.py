@@ -67,6 +67,7 @@ class BankEntry(IdMixin, TimestampMixin, Base):
     external_id: Mapped[str | None] = mapped_column(String(200))  # id in an exchange (StopNCII case number)
     note: Mapped[str | None] = mapped_column(Text)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    blocked_uploads: Mapped[int] = mapped_column(default=0)  # uploads refused or removed because of this entry
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     bank: Mapped[Bank] = relationship(back_populates="entries")

@@ -173,6 +173,12 @@ def find_entries(*, session: Session, signal_type: str, values: Iterable[str]) -
             BankEntry.status == EntryStatus.ACTIVE, Bank.enabled.is_(True))))
 
 
+def count_blocked_uploads(*, session: Session, entry_ids: Iterable[int]) -> None:
+    """Count an upload refused (or removed on posting) against the entries that caught it."""
+    for entry in session.scalars(select(BankEntry).where(BankEntry.id.in_(list(entry_ids)))):
+        entry.blocked_uploads += 1
+
+
 def list_banks(*, session: Session) -> list[Bank]:
     return list(session.scalars(select(Bank).order_by(Bank.name)))
 

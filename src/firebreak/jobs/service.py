@@ -33,7 +33,7 @@ def take_deferred(session: Session) -> list[int]:
 
 def schedule(
     *, session: Session, job: str, due_at: datetime, payload: dict[str, Any] | None = None,
-    dedupe_key: str | None = None,
+    dedupe_key: str | None = None, now: datetime | None = None,
 ) -> ScheduledTask:
     """A job due at a time, as a row. Re-scheduling with the same dedupe_key moves the existing row."""
     if dedupe_key is not None:
@@ -43,7 +43,8 @@ def schedule(
             existing.payload = payload or {}
             existing.status = TaskStatus.PENDING
             return existing
-    task = ScheduledTask(job=job, payload=payload or {}, due_at=due_at, dedupe_key=dedupe_key, created_at=due_at)
+    task = ScheduledTask(job=job, payload=payload or {}, due_at=due_at, dedupe_key=dedupe_key,
+                         created_at=now or due_at)
     session.add(task)
     session.flush()
     return task

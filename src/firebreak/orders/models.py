@@ -51,6 +51,12 @@ class Order(IdMixin, TimestampMixin, Base):
     actioned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reported_back_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # SLA clock: when each reminder and the escalation fired (set once, by the deadline worker).
+    reminded_50_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reminded_90_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The receipt as reported back (item by item), kept as sent.
+    receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # E-mail intake: sender, Message-ID (to reply in thread), authentication result.
     sender_address: Mapped[str | None] = mapped_column(String(320))
     source_message_id: Mapped[str | None] = mapped_column(String(500))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
+from firebreak.banks.models import MatchAction
+from firebreak.banks.service import count_blocked_uploads
 from firebreak.enforcement.service import RUN_ACTIONS_JOB
 from firebreak.jobs.service import defer
 from firebreak.matching.service import Hit, match_signals
@@ -78,6 +80,9 @@ def scan_bytes(runtime: Runtime, data: bytes, *, jurisdiction: str | None = None
             pdq_queries = (known.pdq,)
         hits = match_signals(session=session, indexes=runtime.indexes, sha256=sha256, md5=md5,
                              pdq_queries=pdq_queries, jurisdiction=jurisdiction)
+        if verdict_for(hits) == Verdict.BLOCK:
+            count_blocked_uploads(session=session, entry_ids=[h.entry_id for h in hits
+                                                              if h.action == MatchAction.BLOCK])
     return ScanResult(verdict=verdict_for(hits), matches=scan_matches(hits), sha256=sha256,
                       checked_at=runtime.clock.now())
 
@@ -104,8 +109,11 @@ def scan_signals(runtime: Runtime, request: ScanSignalsRequest) -> ScanResult:
             for md5 in md5s:
                 hits.extend(match_signals(session=session, indexes=runtime.indexes, sha256=sha, md5=md5,
                                           pdq_queries=values.get("pdq", []), jurisdiction=request.jurisdiction))
-    unique = {h.entry_id: h for h in sorted(hits, key=lambda h: -h.distance)}
-    ordered = sorted(unique.values(), key=lambda h: (h.distance, h.entry_id))
+        unique = {h.entry_id: h for h in sorted(hits, key=lambda h: -h.distance)}
+        ordered = sorted(unique.values(), key=lambda h: (h.distance, h.entry_id))
+        if verdict_for(ordered) == Verdict.BLOCK:
+            count_blocked_uploads(session=session, entry_ids=[h.entry_id for h in ordered
+                                                              if h.action == MatchAction.BLOCK])
     return ScanResult(verdict=verdict_for(ordered), matches=scan_matches(ordered), checked_at=runtime.clock.now())
 
 

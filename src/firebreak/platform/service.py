@@ -163,8 +163,10 @@ def handle_event(
                 continue
             match, _ = record_match(session, clock, media_id=media.id, entry=entry, bank=bank,
                                     signal_type=hit.signal_type, distance=hit.distance, source=MatchSource.UPLOAD)
-            result.actions_queued += act_on_placement(session, clock, placement=placement, match=match, bank=bank,
-                                                      policy=policy)
+            queued = act_on_placement(session, clock, placement=placement, match=match, bank=bank, policy=policy)
+            if queued:
+                entry.blocked_uploads += 1
+            result.actions_queued += queued
     if result.actions_queued:
         audit.record(session=session, clock=clock, actor=f"integration:{integration.id}", action="event.matched",
                      object_type="event", object_id=event.event_id[:80],
