@@ -1,0 +1,144 @@
+"""SLA clocks with a fake clock: reminders at 50% and 90%, escalation when overdue, also across a restart."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, select
+
+from firebreak.app import create_app
+from firebreak.clock import FakeClock
+from firebreak.config import Settings
+from firebreak.jobs.models import ScheduledTask, TaskStatus
+from firebreak.orders.models import Order
+from firebreak.runtime import Runtime, build_runtime
+from tests.orders.test_orders_api import auth, authority_token, staff_token
+
+
+class Hooks:
+    def __init__(self) -> None:
+        self.received: list[dict[str, object]] = []
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers["Content-Length"])
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/oncall"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def hooks() -> Iterator[Hooks]:
+    h = Hooks()
+    yield h
+    h.close()
+
+
+@pytest.fixture
+def sla_settings(settings: Settings, hooks: Hooks) -> Settings:
+    return settings.model_copy(update={"oncall_webhook_url": hooks.url})
+
+
+def _order(rt: Runtime) -> str:
+    token = authority_token(rt, "TCO authority", trusted=False)
+    with TestClient(create_app(rt)) as client:
+        r = client.post("/v1/orders", headers=auth(token), json={
+            "category": "terrorist_content", "legal_basis": "Regulation (EU) 2021/784, Art. 3",
+            "items": [{"kind": "hash", "signal_type": "md5", "value": "1" * 32}]})
+    assert r.status_code == 201, r.text
+    return str(r.json()["tracking_id"])
+
+
+def _state(rt: Runtime, tracking: str) -> Order:
+    with rt.sessions() as session:
+        order = session.scalar(select(Order).where(Order.tracking_id == tracking))
+        assert order is not None
+        session.expunge(order)
+        return order
+
+
+def test_reminders_and_escalation_fire_on_time_across_restart(
+        sla_settings: Settings, clock: FakeClock, connection: Connection, hooks: Hooks) -> None:
+    rt = build_runtime(sla_settings, clock=clock, engine=connection.engine, bind=connection)
+    start = clock.now()
+    tracking = _order(rt)
+    order = _state(rt, tracking)
+    assert order.deadline_at == start + timedelta(hours=1)  # terrorist content: one hour
+
+    clock.set(start + timedelta(minutes=29, seconds=59))
+    rt.reconcile()
+    assert _state(rt, tracking).reminded_50_at is None
+    clock.set(start + timedelta(minutes=30))
+    rt.reconcile()
+    assert _state(rt, tracking).reminded_50_at == start + timedelta(minutes=30)
+
+    # The process restarts: a new runtime, same database. Deadlines are rows, so nothing is forgotten.
+    rt = build_runtime(sla_settings, clock=clock, engine=connection.engine, bind=connection)
+    clock.set(start + timedelta(minutes=53, seconds=59))
+    rt.reconcile()
+    assert _state(rt, tracking).reminded_90_at is None
+    clock.set(start + timedelta(minutes=54, seconds=1))
+    rt.reconcile()
+    order = _state(rt, tracking)
+    assert order.reminded_90_at == start + timedelta(minutes=54, seconds=1)
+    assert order.escalated_at is None
+
+    liaison = staff_token(rt)
+    with TestClient(create_app(rt)) as client:
+        assert client.get("/v1/dashboard/orders", headers=auth(liaison)).json()[0]["overdue"] is False
+        clock.set(start + timedelta(hours=1, seconds=1))
+        rt.reconcile()
+        dash = client.get("/v1/dashboard/orders", headers=auth(liaison)).json()
+    order = _state(rt, tracking)
+    assert order.escalated_at == start + timedelta(hours=1, seconds=1)
+    assert dash[0]["overdue"] is True and dash[0]["seconds_left"] < 0
+    assert order.reported_back_at is not None and order.receipt is not None  # interim receipt at the deadline
+    assert [h["tracking_id"] for h in hooks.received] == [tracking]
+    assert hooks.received[0]["event"] == "order.overdue"
+    # Each alert fires once, however often the reconciler runs.
+    clock.advance(timedelta(hours=2))
+    rt.reconcile()
+    assert len(hooks.received) == 1
+    with rt.sessions() as session:
+        pending = session.scalars(select(ScheduledTask).where(ScheduledTask.status == TaskStatus.PENDING,
+                                                              ScheduledTask.job == "orders.sla")).all()
+    assert pending == []
+
+
+def test_completed_order_cancels_its_clock(settings: Settings, clock: FakeClock, connection: Connection) -> None:
+    rt = build_runtime(settings, clock=clock, engine=connection.engine, bind=connection)
+    tracking = _order(rt)
+    liaison = staff_token(rt)
+    with TestClient(create_app(rt)) as client:
+        assert client.post(f"/v1/orders/{tracking}/review", headers=auth(liaison),
+                           json={"approve": True}).status_code == 200
+    for _ in range(5):
+        rt.reconcile()
+        clock.advance(timedelta(seconds=2))
+    assert _state(rt, tracking).status.value == "completed"
+    clock.advance(timedelta(hours=2))
+    rt.reconcile()
+    order = _state(rt, tracking)
+    assert order.reminded_50_at is None and order.escalated_at is None
