@@ -96,16 +96,19 @@ def serve(
     runtime = _runtime(config)
     settings = runtime.settings
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from firebreak.services import Services
+
     run_worker = settings.embedded_worker if worker is None else worker
-    bg = runtime.worker() if run_worker else None
-    if bg is not None:
-        bg.start()
+    services = Services(runtime, worker=run_worker, smtp=settings.smtp_listen)
+    try:
+        services.start()
+    except OSError as exc:
+        fail(f"could not start: {exc} (is FIREBREAK_SMTP_LISTEN_PORT {settings.smtp_listen_port} free?)")
     try:
         uvicorn.run(create_app(runtime), host=host or settings.host, port=port or settings.port,
                     log_level=settings.log_level)
     finally:
-        if bg is not None:
-            bg.stop()
+        services.stop()
         runtime.close()
 
 

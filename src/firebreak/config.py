@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     job_lease_seconds: int = Field(
         default=300, ge=1, description="How long a worker holds a job before another may take it over."
     )
+    reconcile_interval_seconds: float = Field(
+        default=2.0, gt=0, le=300, description="How often workers look for due deadlines and follow-ups."
+    )
     embedded_worker: bool = Field(default=True, description="Run the job worker inside `firebreak serve`.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -100,7 +100,8 @@ class Runtime:
         return len(claimed)
 
     def worker(self) -> Worker:
-        return Worker(self.jobs, threads=self.settings.worker_threads, reconcile=self.reconcile)
+        return Worker(self.jobs, threads=self.settings.worker_threads, reconcile=self.reconcile,
+                      tick_seconds=self.settings.reconcile_interval_seconds)
 
     def close(self) -> None:
         self.engine.dispose()
