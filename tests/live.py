@@ -13,9 +13,10 @@ from typing import Any
 
 import uvicorn
 
-from firebreak.app import create_app
+from firebreak.app import create_app, prepare
 from firebreak.config import Settings, load_settings
 from firebreak.db.migrate import upgrade
+from firebreak.mail.sink import SmtpSink
 from firebreak.runtime import Runtime, build_runtime
 from firebreak.services import Services
 
@@ -29,7 +30,10 @@ def free_port() -> int:
 class LiveFirebreak:
     def __init__(self, tmp: Path, database_url: str, *, smtp: bool = False, **settings: Any) -> None:
         self.port = free_port()
+        # Outgoing mail goes to a real SMTP sink on loopback, where tests read it.
+        self.outbox = SmtpSink(port=0).start()
         values: dict[str, Any] = {
+            "outgoing_smtp_host": "127.0.0.1", "outgoing_smtp_port": self.outbox.port,
             "data_dir": tmp / "var", "database_url": database_url, "queue_url": "memory://",
             "public_url": f"http://127.0.0.1:{self.port}", "reconcile_interval_seconds": 0.3,
             "smtp_listen_port": free_port() if smtp else 2525, "hotline_address": "takedown@platform.test",
@@ -39,6 +43,7 @@ class LiveFirebreak:
         self.settings: Settings = load_settings(environ={}, **values)
         self.runtime: Runtime = build_runtime(self.settings)
         upgrade(self.runtime.engine)
+        prepare(self.runtime)
         self.services = Services(self.runtime, worker=True, smtp=smtp)
         self.app = create_app(self.runtime)
         self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
@@ -64,6 +69,7 @@ class LiveFirebreak:
         self._thread.join(timeout=10)
         self.services.stop()
         self.runtime.close()
+        self.outbox.stop()
 
     def __enter__(self) -> LiveFirebreak:
         return self.start()

@@ -7,12 +7,25 @@ from fastapi import FastAPI
 from firebreak import __version__
 from firebreak.api import system
 from firebreak.api.problems import install_problem_handlers
+from firebreak.authorities import api as authorities_api
 from firebreak.banks import api as banks_api
 from firebreak.enforcement import api as enforcement_api
 from firebreak.orders import api as orders_api
+from firebreak.orders import web as orders_web
 from firebreak.platform import api as platform_api
 from firebreak.platform import hma
 from firebreak.runtime import Runtime
+from firebreak.web import routes as web_routes
+
+SANDBOX_INTEGRATION = "sandbox"
+
+
+def prepare(runtime: Runtime) -> None:
+    """Start-up writes a serving process needs: the sandbox's integration row."""
+    if runtime.settings.sandbox_enabled:
+        from firebreak.platform.gateway import ensure_integration
+
+        ensure_integration(runtime, name=SANDBOX_INTEGRATION, adapter="sandbox")
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -33,4 +46,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(hma.router)
     app.include_router(orders_api.router)
     app.include_router(orders_api.dashboard)
+    app.include_router(authorities_api.router)
+    app.include_router(web_routes.router)
+    app.include_router(orders_web.router)
+    if runtime.settings.sandbox_enabled:
+        from firebreak.platform.gateway import InProcessLink
+        from firebreak.sandbox import api as sandbox_api
+        from firebreak.sandbox import flows
+
+        flows.connect(runtime, InProcessLink(runtime), integration=SANDBOX_INTEGRATION)
+        app.include_router(sandbox_api.router)
+        app.include_router(sandbox_api.web_router)
     return app

@@ -96,8 +96,10 @@ def serve(
     runtime = _runtime(config)
     settings = runtime.settings
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from firebreak.app import prepare
     from firebreak.services import Services
 
+    prepare(runtime)
     run_worker = settings.embedded_worker if worker is None else worker
     services = Services(runtime, worker=run_worker, smtp=settings.smtp_listen)
     try:

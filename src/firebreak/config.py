@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     platform_name: str = Field(default="Sandbox", description="Name of the platform Firebreak protects.")
+    sandbox_enabled: bool = Field(default=True, description="Serve the built-in sandbox messenger (demo, tests).")
 
     # Media limits (safe decoding)
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)

@@ -288,11 +288,9 @@ def confirm(*, session: Session, ctx: IntakeContext, actor: str, order: Order,
         if item.position in declined:
             _outcome(item, ItemOutcome.DECLINED, declined[item.position], clock.now())
             continue
-        if item.resolution == ItemResolution.NOT_RESOLVABLE:
-            _outcome(item, ItemOutcome.NOT_FOUND, item.resolution_reason, clock.now())
-            continue
-        if item.resolution == ItemResolution.NOT_FOUND and item.kind != ItemKind.HASH:
-            _outcome(item, ItemOutcome.NOT_FOUND, item.resolution_reason, clock.now())
+        if item.resolution == ItemResolution.NOT_RESOLVABLE or (
+                item.resolution == ItemResolution.NOT_FOUND and item.kind != ItemKind.HASH):
+            _outcome(item, ItemOutcome.NOT_FOUND, item.resolution_reason, None)
             continue
         if item.kind == ItemKind.CHAT_LINK:
             _queue_chat_suspension(session, ctx, order, item)
@@ -427,7 +425,7 @@ def refresh(*, session: Session, clock: Clock, order: Order) -> bool:
             if counts.copies_removed:
                 _outcome(item, ItemOutcome.REMOVED, None, clock.now())
             else:
-                _outcome(item, ItemOutcome.NOT_FOUND, "no copy on the platform; re-uploads are refused", clock.now())
+                _outcome(item, ItemOutcome.NOT_FOUND, "no copy on the platform; re-uploads are refused", None)
         if item.outcome != ItemOutcome.PENDING and order.actioned_at is None and item.actioned_at is not None:
             order.actioned_at = item.actioned_at
         final = final and counts.pending_actions == 0 and item.outcome != ItemOutcome.PENDING

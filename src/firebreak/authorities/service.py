@@ -1,0 +1,347 @@
+"""The authority registry: authorities, their contacts (portal officers) and their API tokens.
+
+Admins keep the registry. Every change is audited in the caller's transaction; nothing here commits. A mail domain
+or a registered address belongs to at most one active authority, so that an incoming e-mail names one sender.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from email.utils import parseaddr
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from firebreak.audit import service as audit
+from firebreak.auth import service as auth_service
+from firebreak.auth.models import ApiCredential, CredentialScope
+from firebreak.authorities.models import Authority, AuthorityContact, TrustLevel
+from firebreak.authorities.schemas import AuthorityCreate, AuthorityUpdate, ContactCreate, normalise_address
+from firebreak.clock import Clock
+
+# Seconds to act on an order, per category, unless the authority's record says otherwise.
+DEFAULT_DEADLINES: Mapping[str, int] = MappingProxyType({
+    "terrorist_content": 3600,  # EU TCO Regulation: one hour
+    "csam": 86400,
+    "sexual_deepfake": 86400,
+    "ncii": 172800,  # US TAKE IT DOWN Act: 48 hours
+    "hate_speech": 86400,
+    "other": 604800,
+})
+
+# A real argon2 hash to verify against when the account does not exist, so a login takes as long either way.
+_DUMMY_HASH: list[str] = []
+
+
+class AuthorityError(Exception):
+    """An authority operation cannot be done; ``field`` names the input at fault, when there is one."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class AuthorityNotFound(AuthorityError):
+    pass
+
+
+class AuthorityConflict(AuthorityError):
+    """The name, address or domain is already someone else's."""
+
+
+def _record(session: Session, clock: Clock, actor: str, action: str, object_type: str, object_id: int,
+            data: dict[str, Any]) -> None:
+    audit.record(session=session, clock=clock, actor=actor, action=action, object_type=object_type,
+                 object_id=object_id, data=data)
+
+
+def _public_changes(values: dict[str, Any]) -> dict[str, Any]:
+    # Staff notes may hold personal data; the audit chain is forever, so it records only that they changed.
+    if "notes" in values:
+        values = {k: v for k, v in values.items() if k != "notes"} | {"notes_changed": True}
+    return values
+
+
+def _check_trust(trust_level: TrustLevel, trusted_categories: list[str]) -> None:
+    if trusted_categories and trust_level != TrustLevel.TRUSTED:
+        raise AuthorityError("trusted categories need trust_level 'trusted'", field="trusted_categories")
+
+
+def _check_name_free(session: Session, name: str, *, except_id: int | None = None) -> None:
+    stmt = select(Authority.id).where(func.lower(Authority.name) == name.lower())
+    if except_id is not None:
+        stmt = stmt.where(Authority.id != except_id)
+    if session.scalar(stmt) is not None:
+        raise AuthorityConflict(f"an authority named {name!r} already exists", field="name")
+
+
+def _check_mail_free(session: Session, *, domains: Iterable[str], addresses: Iterable[str],
+                     except_id: int | None) -> None:
+    """Refuse a domain or address that another active authority (or its contact) already receives from."""
+    domains, addresses = set(domains), set(addresses)
+    if not domains and not addresses:
+        return
+    for other in session.scalars(select(Authority).where(Authority.is_active.is_(True))):
+        if other.id == except_id:
+            continue
+        if taken := sorted(domains & set(other.mail_domains)):
+            raise AuthorityConflict(f"{taken[0]} is already a mail domain of {other.name!r}", field="mail_domains")
+        if taken := sorted(addresses & set(other.mail_addresses)):
+            raise AuthorityConflict(f"{taken[0]} is already an address of {other.name!r}", field="mail_addresses")
+    if addresses:
+        stmt = select(AuthorityContact).where(AuthorityContact.email.in_(addresses))
+        if except_id is not None:
+            stmt = stmt.where(AuthorityContact.authority_id != except_id)
+        if (contact := session.scalars(stmt).first()) is not None:
+            raise AuthorityConflict(f"{contact.email} is the address of a contact of another authority",
+                                    field="mail_addresses")
+
+
+def create_authority(*, session: Session, clock: Clock, actor: str, data: AuthorityCreate) -> Authority:
+    _check_name_free(session, data.name)
+    _check_trust(data.trust_level, data.trusted_categories)
+    _check_mail_free(session, domains=data.mail_domains, addresses=data.mail_addresses, except_id=None)
+    authority = Authority(
+        name=data.name, country=data.country, jurisdiction=data.jurisdiction, legal_bases=data.legal_bases,
+        mail_domains=data.mail_domains, mail_addresses=data.mail_addresses,
+        default_deadlines={**DEFAULT_DEADLINES, **(data.default_deadlines or {})}, trust_level=data.trust_level,
+        trusted_categories=data.trusted_categories, language=data.language,
+        escalation_webhook=data.escalation_webhook, notes=data.notes, is_active=True, created_at=clock.now(),
+    )
+    session.add(authority)
+    session.flush()
+    _record(session, clock, actor, "authority.created", "authority", authority.id,
+            _public_changes(data.model_dump(mode="json")) | {"default_deadlines": authority.default_deadlines})
+    return authority
+
+
+def update_authority(*, session: Session, clock: Clock, actor: str, authority: Authority,
+                     data: AuthorityUpdate) -> Authority:
+    changes = data.model_dump(exclude_unset=True)
+    if "name" in changes:
+        _check_name_free(session, changes["name"], except_id=authority.id)
+    _check_trust(changes.get("trust_level", authority.trust_level),
+                 changes.get("trusted_categories", authority.trusted_categories))
+    if authority.is_active:
+        _check_mail_free(session, domains=changes.get("mail_domains", ()),
+                         addresses=changes.get("mail_addresses", ()), except_id=authority.id)
+    if "default_deadlines" in changes:
+        changes["default_deadlines"] = {**authority.default_deadlines, **changes["default_deadlines"]}
+    for key, value in changes.items():
+        setattr(authority, key, value)
+    session.flush()
+    _record(session, clock, actor, "authority.updated", "authority", authority.id,
+            _public_changes(data.model_dump(mode="json", exclude_unset=True)))
+    return authority
+
+
+def deactivate_authority(*, session: Session, clock: Clock, actor: str, authority: Authority,
+                         reason: str = "") -> Authority:
+    """Stop an authority: its tokens are revoked and its officers can no longer log in. Its history stays."""
+    if not authority.is_active:
+        return authority
+    authority.is_active = False
+    for credential in list_authority_tokens(session=session, authority=authority):
+        auth_service.revoke_token(session=session, clock=clock, actor=actor, credential=credential)
+    _record(session, clock, actor, "authority.deactivated", "authority", authority.id, {"reason": reason})
+    return authority
+
+
+def reactivate_authority(*, session: Session, clock: Clock, actor: str, authority: Authority) -> Authority:
+    """Undo a deactivation. Tokens stay revoked: issue new ones."""
+    if authority.is_active:
+        return authority
+    _check_mail_free(session, domains=authority.mail_domains, addresses=authority.mail_addresses,
+                     except_id=authority.id)
+    authority.is_active = True
+    _record(session, clock, actor, "authority.reactivated", "authority", authority.id, {})
+    return authority
+
+
+def get_authority(*, session: Session, authority_id: int) -> Authority:
+    authority = session.get(Authority, authority_id)
+    if authority is None:
+        raise AuthorityNotFound(f"no authority with id {authority_id}")
+    return authority
+
+
+def list_authorities(*, session: Session, include_inactive: bool = True) -> list[Authority]:
+    stmt = select(Authority).order_by(Authority.name)
+    if not include_inactive:
+        stmt = stmt.where(Authority.is_active.is_(True))
+    return list(session.scalars(stmt))
+
+
+def deadline_for(authority: Authority, category: str) -> int:
+    """Seconds the platform has to act on an order of this category from this authority."""
+    if category in authority.default_deadlines:
+        return int(authority.default_deadlines[category])
+    return DEFAULT_DEADLINES.get(category, DEFAULT_DEADLINES["other"])
+
+
+def is_trusted_for(authority: Authority, category: str) -> bool:
+    return authority.trust_level == TrustLevel.TRUSTED and category in authority.trusted_categories
+
+
+# --- contacts -------------------------------------------------------------------------------------------------------
+
+def _check_password(password: str, *, email: str, name: str) -> None:
+    try:
+        auth_service.check_password_strength(password)
+    except auth_service.AuthError as exc:
+        raise AuthorityError(str(exc), field="password") from None
+    lowered = password.lower()
+    if any(len(part) >= 4 and part in lowered for part in (email, email.partition("@")[0], name.lower())):
+        raise AuthorityError("the password may not contain the contact's name or e-mail address", field="password")
+
+
+def add_contact(*, session: Session, clock: Clock, actor: str, authority: Authority,
+                data: ContactCreate) -> AuthorityContact:
+    if session.scalar(select(AuthorityContact.id).where(AuthorityContact.email == data.email)) is not None:
+        raise AuthorityConflict(f"{data.email} is already a contact's address", field="email")
+    for other in session.scalars(select(Authority).where(Authority.is_active.is_(True), Authority.id != authority.id)):
+        if data.email in other.mail_addresses:
+            raise AuthorityConflict(f"{data.email} is a registered address of {other.name!r}", field="email")
+    password = data.password.get_secret_value() if data.password is not None else None
+    if password is not None:
+        _check_password(password, email=data.email, name=data.name)
+    contact = AuthorityContact(
+        authority_id=authority.id, name=data.name, email=data.email, phone=data.phone,
+        password_hash=auth_service.hash_password(password) if password is not None else None, is_active=True,
+        extra={}, created_at=clock.now(),
+    )
+    session.add(contact)
+    session.flush()
+    _record(session, clock, actor, "authority_contact.added", "authority_contact", contact.id,
+            {"authority_id": authority.id, "name": data.name, "email": data.email, "phone": data.phone,
+             "has_password": password is not None})
+    return contact
+
+
+def get_contact(*, session: Session, authority: Authority, contact_id: int) -> AuthorityContact:
+    """A contact of this authority; another authority's contact is "not found", never served."""
+    contact = session.get(AuthorityContact, contact_id)
+    if contact is None or contact.authority_id != authority.id:
+        raise AuthorityNotFound(f"authority {authority.id} has no contact {contact_id}")
+    return contact
+
+
+def list_contacts(*, session: Session, authority: Authority) -> list[AuthorityContact]:
+    return list(session.scalars(select(AuthorityContact).where(AuthorityContact.authority_id == authority.id)
+                                .order_by(AuthorityContact.name, AuthorityContact.id)))
+
+
+def set_contact_password(*, session: Session, clock: Clock, actor: str, contact: AuthorityContact,
+                         password: str) -> None:
+    """Set or replace a contact's portal password; their open browser sessions end with the old one."""
+    _check_password(password, email=contact.email, name=contact.name)
+    contact.password_hash = auth_service.hash_password(password)
+    _record(session, clock, actor, "authority_contact.password_set", "authority_contact", contact.id,
+            {"authority_id": contact.authority_id})
+
+
+def deactivate_contact(*, session: Session, clock: Clock, actor: str, contact: AuthorityContact) -> AuthorityContact:
+    if contact.is_active:
+        contact.is_active = False
+        _record(session, clock, actor, "authority_contact.deactivated", "authority_contact", contact.id,
+                {"authority_id": contact.authority_id})
+    return contact
+
+
+@dataclass(frozen=True)
+class ContactLogin:
+    """The outcome of a portal login: the contact on success, else why not (for the audit log, not the user)."""
+
+    contact: AuthorityContact | None
+    failure: str | None = None  # unknown_account | no_password | bad_password | inactive
+    contact_id: int | None = None  # the account that was tried, when it exists
+
+
+def authenticate_contact(*, session: Session, clock: Clock, email: str, password: str) -> ContactLogin:
+    """Check a portal login. Takes as long for an unknown address as for a wrong password."""
+    try:
+        address = normalise_address(email)
+    except ValueError:
+        address = ""
+    contact = session.scalar(select(AuthorityContact).where(AuthorityContact.email == address)) if address else None
+    if contact is None or contact.password_hash is None:
+        burn_password_check(password)
+        return ContactLogin(None, "unknown_account" if contact is None else "no_password",
+                            contact.id if contact else None)
+    if not auth_service.verify_password(contact.password_hash, password):
+        return ContactLogin(None, "bad_password", contact.id)
+    if not contact.is_active or not contact.authority.is_active:
+        return ContactLogin(None, "inactive", contact.id)
+    contact.last_login_at = clock.now()
+    return ContactLogin(contact, None, contact.id)
+
+
+def burn_password_check(password: str) -> None:
+    """Spend the time of one password verification (for unknown accounts)."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(auth_service.hash_password("firebreak dummy password"))
+    auth_service.verify_password(_DUMMY_HASH[0], password)
+
+
+# --- tokens ---------------------------------------------------------------------------------------------------------
+
+def issue_authority_token(*, session: Session, clock: Clock, actor: str, authority: Authority,
+                          name: str) -> auth_service.IssuedToken:
+    """A machine token for the authority's own client (its orders only). The token is in the result, once."""
+    if not authority.is_active:
+        raise AuthorityError(f"authority {authority.name!r} is deactivated", field="authority")
+    return auth_service.issue_token(session=session, clock=clock, actor=actor, name=name,
+                                    scope=CredentialScope.AUTHORITY, authority_id=authority.id)
+
+
+def list_authority_tokens(*, session: Session, authority: Authority,
+                          include_revoked: bool = False) -> list[ApiCredential]:
+    stmt = select(ApiCredential).where(ApiCredential.scope == CredentialScope.AUTHORITY,
+                                       ApiCredential.authority_id == authority.id)
+    if not include_revoked:
+        stmt = stmt.where(ApiCredential.revoked_at.is_(None))
+    return list(session.scalars(stmt.order_by(ApiCredential.id)))
+
+
+def revoke_authority_token(*, session: Session, clock: Clock, actor: str, authority: Authority,
+                           credential_id: int) -> ApiCredential:
+    credential = session.get(ApiCredential, credential_id)
+    if credential is None or credential.authority_id != authority.id or credential.scope != CredentialScope.AUTHORITY:
+        raise AuthorityNotFound(f"authority {authority.id} has no token {credential_id}")
+    auth_service.revoke_token(session=session, clock=clock, actor=actor, credential=credential)
+    return credential
+
+
+# --- e-mail senders -------------------------------------------------------------------------------------------------
+
+def find_authority_for_sender(session: Session, address: str) -> tuple[Authority, AuthorityContact | None] | None:
+    """Which active authority an e-mail sender belongs to, and which contact it is, if one.
+
+    Matches, in order: an active contact's address; an address registered on the authority; the address's domain
+    or a parent domain registered on the authority (the longest wins). Case does not matter. This says who the
+    sender claims to be; whether the claim is authentic (DKIM, SPF) is for mail intake to check.
+    """
+    try:
+        sender = normalise_address(parseaddr(address)[1] or address)
+    except ValueError:
+        return None
+    contact = session.scalar(
+        select(AuthorityContact).join(Authority)
+        .where(AuthorityContact.email == sender, AuthorityContact.is_active.is_(True), Authority.is_active.is_(True)))
+    if contact is not None:
+        return contact.authority, contact
+    authorities = list_authorities(session=session, include_inactive=False)
+    for authority in authorities:
+        if sender in authority.mail_addresses:
+            return authority, None
+    domain = sender.partition("@")[2]
+    best: tuple[int, Authority] | None = None
+    for authority in authorities:
+        for registered in authority.mail_domains:
+            if (domain == registered or domain.endswith("." + registered)) and (
+                    best is None or len(registered) > best[0]):
+                best = (len(registered), authority)
+    return (best[1], None) if best else None

@@ -1,0 +1,264 @@
+"""Order pages: the authority portal (send an order, follow it, the thread, the receipt) and the console
+(open orders by time left, the verification queue, review)."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Annotated, Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from firebreak.api.deps import RuntimeDep, SessionDep
+from firebreak.auth.models import Role
+from firebreak.authorities.models import Authority, AuthorityContact
+from firebreak.authorities.taxonomy import CATEGORIES
+from firebreak.orders import intake, service
+from firebreak.orders.models import Channel, ItemKind, MessageDirection, Order, OrderMessage, OrderStatus
+from firebreak.orders.receipts import acknowledgement, build_receipt
+from firebreak.orders.render import receipt_html
+from firebreak.orders.schemas import MAX_ITEMS, OrderCreate, OrderItemIn, Receipt
+from firebreak.web.deps import OfficerViewer, Viewer, WebNotFound, current_staff, web_router
+from firebreak.web.templating import render
+
+router = web_router(tags=["orders pages"])
+LiaisonViewer = Annotated[Viewer, current_staff(Role.ADMIN, Role.LIAISON)]
+ReaderViewer = Annotated[Viewer, current_staff(Role.ADMIN, Role.LIAISON, Role.AUDITOR)]
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+def parse_item_lines(text: str) -> tuple[list[OrderItemIn], list[str]]:
+    """One link or hash per line. Returns the items and, for lines that are neither, an error each."""
+    items: list[OrderItemIn] = []
+    errors: list[str] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        label, sep, rest = line.partition(":")
+        if sep and label.lower() in ("pdq", "md5", "sha256") and _HEX.match(rest.strip()):
+            items.append(OrderItemIn(kind=ItemKind.HASH, signal_type=label.lower(), value=rest.strip()))
+        elif re.match(r"^(https?://|sandbox://|matrix:)", line, re.IGNORECASE):
+            items.append(OrderItemIn(kind=ItemKind.MESSAGE_LINK, value=line[:4000]))
+        elif _HEX.match(line) and len(line) == 32:
+            items.append(OrderItemIn(kind=ItemKind.HASH, signal_type="md5", value=line))
+        elif _HEX.match(line) and len(line) == 64:
+            items.append(OrderItemIn(kind=ItemKind.HASH, signal_type="sha256", value=line))
+            items.append(OrderItemIn(kind=ItemKind.HASH, signal_type="pdq", value=line))
+        else:
+            errors.append(f"Line {number}: “{line[:80]}” is neither a link nor a hash (pdq:…, md5:…, sha256:…).")
+    return items, errors
+
+
+def _own_order(session: SessionDep, viewer: Viewer, tracking_id: str) -> Order:
+    try:
+        return service.get_order(session=session, tracking_id=tracking_id,
+                                 authority_id=viewer.authority_id if viewer.is_officer else None)
+    except service.OrderError:
+        raise WebNotFound("There is no such order.") from None
+
+
+def _categories() -> list[tuple[str, str]]:
+    return [(name, c.label) for name, c in CATEGORIES.items()]
+
+
+def _thread(session: SessionDep, order: Order) -> list[OrderMessage]:
+    return list(session.scalars(select(OrderMessage).where(OrderMessage.order_id == order.id)
+                                .order_by(OrderMessage.id)))
+
+
+def _receipt(session: SessionDep, runtime: RuntimeDep, order: Order) -> Receipt:
+    if order.receipt is not None and order.status not in service.OPEN:
+        return Receipt.model_validate(order.receipt)
+    authority = session.get(Authority, order.authority_id) if order.authority_id else None
+    return build_receipt(session=session, clock=runtime.clock, order=order,
+                         authority_name=authority.name if authority else "unverified sender")
+
+
+def _time_left(order: Order, runtime: RuntimeDep) -> int | None:
+    if order.deadline_at is None or order.status not in service.OPEN:
+        return None
+    return int((order.deadline_at - runtime.clock.now()).total_seconds())
+
+
+# -- portal ------------------------------------------------------------------------------------------------------
+
+@router.get("/portal/orders", response_class=HTMLResponse)
+def portal_orders(request: Request, session: SessionDep, runtime: RuntimeDep, viewer: OfficerViewer) -> Response:
+    return RedirectResponse("/portal", status_code=303)
+
+
+@router.get("/portal/orders/new", response_class=HTMLResponse)
+def new_order_form(request: Request, viewer: OfficerViewer) -> HTMLResponse:
+    blank = dict.fromkeys(("category", "legal_basis", "authority_reference", "items", "free_text"), "")
+    return render(request, "orders/new.html", {"categories": _categories(), "errors": [], "form": blank,
+                                               "max_items": MAX_ITEMS})
+
+
+@router.post("/portal/orders/new", response_class=HTMLResponse)
+async def new_order(request: Request, session: SessionDep, runtime: RuntimeDep, viewer: OfficerViewer) -> Response:
+    async with request.form() as form:
+        return await _new_order(request, form, session, runtime, viewer)
+
+
+async def _new_order(request: Request, form: Any, session: SessionDep, runtime: RuntimeDep,
+                     viewer: OfficerViewer) -> Response:
+    values = {k: str(form.get(k) or "") for k in ("category", "legal_basis", "authority_reference", "items",
+                                                  "free_text")}
+    items, errors = parse_item_lines(values["items"])
+    for upload in form.getlist("files"):
+        if isinstance(upload, str) or not upload.filename:
+            continue
+        data = await upload.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            errors.append(f"File {upload.filename}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
+            continue
+        if data:
+            items.append(OrderItemIn(kind=ItemKind.MEDIA, value=upload.filename[:300],
+                                     media_base64=base64.b64encode(data).decode()))
+    if values["category"] not in CATEGORIES:
+        errors.append("Category: choose one from the list.")
+    if not items and not errors:
+        errors.append("Items: give at least one message link, hash or file.")
+    if len(items) > MAX_ITEMS:
+        errors.append(f"Items: one order holds at most {MAX_ITEMS} items; please split it.")
+    data_in: OrderCreate | None = None
+    if not errors:
+        try:
+            data_in = OrderCreate(category=values["category"], legal_basis=values["legal_basis"] or None,
+                                  authority_reference=values["authority_reference"] or None,
+                                  free_text=values["free_text"] or None, items=items)
+        except ValidationError as exc:
+            errors.extend(f"{'.'.join(map(str, e['loc'])) or 'Order'}: {e['msg']}" for e in exc.errors())
+    if errors or data_in is None:
+        return render(request, "orders/new.html", {"categories": _categories(), "errors": errors, "form": values,
+                                                   "max_items": MAX_ITEMS}, status_code=422)
+    authority = session.get(Authority, viewer.authority_id)
+    contact = session.get(AuthorityContact, viewer.account_id)
+    if authority is None or not authority.is_active:
+        raise WebNotFound("Your authority is not active.")
+    order, _ = intake.submit(runtime=runtime, session=session, authority=authority, contact=contact,
+                             channel=Channel.PORTAL, data=data_in, actor=viewer.actor)
+    return RedirectResponse(f"/portal/orders/{order.tracking_id}?sent=1", status_code=303)
+
+
+@router.get("/portal/orders/{tracking_id}", response_class=HTMLResponse)
+def portal_order(tracking_id: str, request: Request, session: SessionDep, runtime: RuntimeDep,
+                 viewer: OfficerViewer) -> HTMLResponse:
+    order = _own_order(session, viewer, tracking_id)
+    return render(request, "orders/detail.html", {
+        "order": order, "ack": acknowledgement(order), "receipt": _receipt(session, runtime, order),
+        "thread": _thread(session, order), "time_left": _time_left(order, runtime), "area": "portal",
+        "sent": request.query_params.get("sent") == "1"})
+
+
+@router.get("/portal/orders/{tracking_id}/receipt", response_class=HTMLResponse)
+def portal_receipt(tracking_id: str, session: SessionDep, runtime: RuntimeDep, viewer: OfficerViewer) -> HTMLResponse:
+    order = _own_order(session, viewer, tracking_id)
+    return HTMLResponse(receipt_html(_receipt(session, runtime, order), runtime.settings.platform_name))
+
+
+@router.post("/portal/orders/{tracking_id}/messages")
+async def portal_message(tracking_id: str, request: Request, session: SessionDep, runtime: RuntimeDep,
+                         viewer: OfficerViewer) -> Response:
+    order = _own_order(session, viewer, tracking_id)
+    body = str((await request.form()).get("body") or "").strip()
+    if body:
+        service.add_message(session=session, clock=runtime.clock, actor=viewer.actor, order=order,
+                            direction=MessageDirection.FROM_AUTHORITY, channel=Channel.PORTAL,
+                            author=viewer.login, body=body[:20000])
+    return RedirectResponse(f"/portal/orders/{order.tracking_id}#thread", status_code=303)
+
+
+# -- console -----------------------------------------------------------------------------------------------------
+
+@router.get("/console/orders", response_class=HTMLResponse)
+def console_orders(request: Request, session: SessionDep, runtime: RuntimeDep, viewer: ReaderViewer) -> HTMLResponse:
+    open_orders = service.open_orders(session=session)
+    received = [o for o in open_orders if o.status == OrderStatus.RECEIVED]
+    authorities = {a.id: a.name for a in session.scalars(select(Authority))}
+    rows: list[dict[str, Any]] = [{"order": o, "authority": authorities.get(o.authority_id or 0, "unverified sender"),
+                                   "time_left": _time_left(o, runtime)} for o in open_orders]
+    closed = session.scalars(select(Order).where(Order.status.not_in(service.OPEN))
+                             .order_by(Order.id.desc()).limit(50)).all()
+    return render(request, "orders/console_list.html", {
+        "rows": rows, "queue": [r for r in rows if r["order"] in received],
+        "closed": [{"order": o, "authority": authorities.get(o.authority_id or 0, "unverified sender")}
+                   for o in closed]})
+
+
+@router.get("/console/orders/{tracking_id}", response_class=HTMLResponse)
+def console_order(tracking_id: str, request: Request, session: SessionDep, runtime: RuntimeDep,
+                  viewer: ReaderViewer) -> HTMLResponse:
+    order = _own_order(session, viewer, tracking_id)
+    authorities = list(session.scalars(select(Authority).where(Authority.is_active.is_(True))
+                                       .order_by(Authority.name)))
+    return render(request, "orders/detail.html", {
+        "order": order, "ack": acknowledgement(order), "receipt": _receipt(session, runtime, order),
+        "thread": _thread(session, order), "time_left": _time_left(order, runtime), "area": "console",
+        "authorities": authorities, "can_act": viewer.has_role(Role.ADMIN, Role.LIAISON), "sent": False})
+
+
+@router.get("/console/orders/{tracking_id}/receipt", response_class=HTMLResponse)
+def console_receipt(tracking_id: str, session: SessionDep, runtime: RuntimeDep, viewer: ReaderViewer) -> HTMLResponse:
+    order = _own_order(session, viewer, tracking_id)
+    return HTMLResponse(receipt_html(_receipt(session, runtime, order), runtime.settings.platform_name))
+
+
+@router.post("/console/orders/{tracking_id}/review")
+async def console_review(tracking_id: str, request: Request, session: SessionDep, runtime: RuntimeDep,
+                         viewer: LiaisonViewer) -> Response:
+    order = _own_order(session, viewer, tracking_id)
+    form = await request.form()
+    decision = str(form.get("decision") or "")
+    try:
+        if decision == "reject":
+            service.transition(session=session, clock=runtime.clock, actor=viewer.actor, order=order,
+                               new=OrderStatus.REJECTED, reason=str(form.get("reason") or "rejected after review"))
+        elif decision == "approve":
+            if order.status == OrderStatus.RECEIVED:
+                authority = session.get(Authority, int(str(form.get("authority_id") or 0)))
+                if authority is None:
+                    raise service.OrderError("choose the authority this order comes from")
+                service.verify(session=session, clock=runtime.clock, actor=viewer.actor, order=order,
+                               authority=authority)
+            declined: dict[int, str] = {}
+            for item in order.items:
+                reason = str(form.get(f"decline_{item.position}") or "").strip()
+                if reason:
+                    declined[item.position] = reason
+            service.confirm(session=session, ctx=intake.intake_context(runtime, session), actor=viewer.actor,
+                            order=order, declined=declined)
+    except service.OrderError as exc:
+        return render(request, "orders/error.html", {"message": str(exc), "order": order}, status_code=409)
+    return RedirectResponse(f"/console/orders/{order.tracking_id}", status_code=303)
+
+
+@router.post("/console/orders/{tracking_id}/messages")
+async def console_message(tracking_id: str, request: Request, session: SessionDep, runtime: RuntimeDep,
+                          viewer: LiaisonViewer) -> Response:
+    order = _own_order(session, viewer, tracking_id)
+    body = str((await request.form()).get("body") or "").strip()
+    if body:
+        service.add_message(session=session, clock=runtime.clock, actor=viewer.actor, order=order,
+                            direction=MessageDirection.FROM_PLATFORM, channel=Channel.PORTAL,
+                            author=viewer.name, body=body[:20000])
+        if order.sender_address:
+            from firebreak.orders.notify import queue_mail
+
+            queue_mail(session=session, now=runtime.clock.now(), to=[order.sender_address],
+                       subject=f"Message about order {order.tracking_id}", text=body, order=order, automatic=False)
+    return RedirectResponse(f"/console/orders/{order.tracking_id}#thread", status_code=303)
+
+
+def portal_orders_for(session: SessionDep, authority_id: int) -> list[dict[str, Any]]:
+    """The officer home page's list: the authority's own orders, newest first."""
+    orders = session.scalars(select(Order).where(Order.authority_id == authority_id)
+                             .order_by(Order.id.desc()).limit(200))
+    return [{"href": f"/portal/orders/{o.tracking_id}", "tracking_id": o.tracking_id,
+             "received": f"{o.received_at:%Y-%m-%d %H:%M} UTC", "status": o.status.value.replace("_", " "),
+             "deadline": f"{o.deadline_at:%Y-%m-%d %H:%M} UTC" if o.deadline_at else "—"} for o in orders]

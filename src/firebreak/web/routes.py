@@ -1,0 +1,74 @@
+"""The browser side's own routes: static files, login and logout, the console and portal home pages.
+
+Include ``router`` in the app once; it carries the login routes of ``web.auth``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse
+
+from firebreak.api.deps import SessionDep
+from firebreak.auth.models import Role
+from firebreak.authorities import service as authorities
+from firebreak.authorities.taxonomy import CATEGORIES
+from firebreak.web import auth
+from firebreak.web.deps import OfficerViewer, StaffViewer, web_router
+from firebreak.web.templating import STATIC_DIR, render
+
+router = web_router(tags=["web"])
+router.include_router(auth.router)
+
+_STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*\.(css|js|svg|ico|woff2)$")
+_MEDIA_TYPES = {"css": "text/css", "js": "text/javascript", "svg": "image/svg+xml", "ico": "image/x-icon",
+                "woff2": "font/woff2"}
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    href: str
+    description: str
+    roles: tuple[Role, ...]  # who sees the link
+
+
+CONSOLE_SECTIONS: tuple[Section, ...] = (
+    Section("Orders", "/console/orders", "Takedown orders from authorities: their items, deadlines and receipts.",
+            (Role.ADMIN, Role.LIAISON, Role.AUDITOR)),
+    Section("Review", "/console/review", "The moderation queue, with previews blurred until you choose.",
+            (Role.ADMIN, Role.MODERATOR, Role.LIAISON)),
+    Section("Banks", "/console/banks", "Banks of known items and the hashes that find every copy.",
+            (Role.ADMIN, Role.MODERATOR, Role.LIAISON, Role.AUDITOR)),
+    Section("Audit", "/console/audit", "The hash-chained audit log and its check.", (Role.ADMIN, Role.AUDITOR)),
+)
+
+
+@router.get("/static/{name}", response_class=Response)
+def static(name: str) -> Response:
+    match = _STATIC_NAME.match(name)
+    path = STATIC_DIR / name
+    if match is None or not path.is_file():
+        return Response("Not found", status_code=404, media_type="text/plain")
+    return Response(path.read_bytes(), media_type=_MEDIA_TYPES[match[1]],
+                    headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/console", response_class=HTMLResponse)
+def console_home(request: Request, viewer: StaffViewer) -> HTMLResponse:
+    sections = [s for s in CONSOLE_SECTIONS if viewer.has_role(*s.roles)]
+    return render(request, "console_home.html", {"sections": sections})
+
+
+@router.get("/portal", response_class=HTMLResponse)
+def portal_home(request: Request, session: SessionDep, viewer: OfficerViewer) -> HTMLResponse:
+    # Only the officer's own authority is ever loaded here.
+    authority = authorities.get_authority(session=session, authority_id=viewer.authority_id or 0)
+    deadlines = [(CATEGORIES[name].label if name in CATEGORIES else name, authorities.deadline_for(authority, name))
+                 for name in CATEGORIES]
+    from firebreak.orders.web import portal_orders_for
+
+    return render(request, "portal_home.html", {"authority": authority, "deadlines": deadlines,
+                                                "orders": portal_orders_for(session, authority.id)})
