@@ -147,3 +147,19 @@ def media_event(chat: str, message: str, data: bytes, *, sender: str = "u1", whe
 
 def later(start: datetime, seconds: int) -> datetime:
     return start + timedelta(seconds=seconds)
+
+
+def scene(seed: int, size: tuple[int, int] = (360, 270)) -> Image.Image:
+    """A distinct, clearly artificial stand-in picture: shapes in random colours (different for each seed)."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    img = Image.new("RGB", size, tuple(int(c) for c in rng.integers(0, 256, 3)))
+    draw = ImageDraw.Draw(img)
+    w, h = size
+    for _ in range(40):
+        x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
+        x1, y1 = x0 + int(rng.integers(20, w // 2)), y0 + int(rng.integers(20, h // 2))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x0, y0, x1, y1), fill=colour)
+    return img

@@ -172,6 +172,13 @@ def process_mail(runtime: Runtime, payload: dict[str, Any]) -> None:
                          object_type="mail", object_id=str(payload["sha256"])[:32],
                          data={"reason": "automatic mail (auto-reply, bounce or list)", "from": parsed.from_address})
             return
+        if parsed.message_id and session.scalar(select(Order.id).where(
+                Order.source_message_id == parsed.message_id, Order.sender_address == parsed.from_address)):
+            # The same mail delivered twice (the connection dropped after we stored it): one order only.
+            audit.record(session=session, clock=runtime.clock, actor="system:smtp", action="mail.duplicate",
+                         object_type="mail", object_id=str(payload["sha256"])[:32],
+                         data={"message_id": parsed.message_id})
+            return
         sender = check_sender(runtime, session, raw, parsed)
         existing = _thread_order(session, parsed)
         if existing is not None and (existing.authority_id is None or sender.authority is None

@@ -397,8 +397,10 @@ def refresh(*, session: Session, clock: Clock, order: Order) -> bool:
     final = True
     for item in order.items:
         counts = item_counts(session, item)
+        # Copies are counted once every entry of the item has finished looking for them.
+        copies_settled = counts.pending_actions == 0 and propagation_done(session, item)
         if item.outcome != ItemOutcome.PENDING:
-            final = final and counts.pending_actions == 0
+            final = final and copies_settled
             continue
         named = session.scalar(select(Action).where(Action.order_item_id == item.id).order_by(Action.id).limit(1))
         if named is not None:
@@ -428,7 +430,7 @@ def refresh(*, session: Session, clock: Clock, order: Order) -> bool:
                 _outcome(item, ItemOutcome.NOT_FOUND, "no copy on the platform; re-uploads are refused", None)
         if item.outcome != ItemOutcome.PENDING and order.actioned_at is None and item.actioned_at is not None:
             order.actioned_at = item.actioned_at
-        final = final and counts.pending_actions == 0 and item.outcome != ItemOutcome.PENDING
+        final = final and copies_settled and item.outcome != ItemOutcome.PENDING
     return final
 
 

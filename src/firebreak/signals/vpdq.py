@@ -77,12 +77,15 @@ def _as_words(hashes: Sequence[str]) -> npt.NDArray[np.uint64]:
     return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(len(hashes), 4)
 
 
+# Pairs compared at once: keeps the (rows x targets x 4 words) intermediate near 32 MB for hour-long videos.
+_BLOCK_PAIRS = 1_000_000
+
+
 def _matched(query: npt.NDArray[np.uint64], target: npt.NDArray[np.uint64], max_distance: int) -> tuple[int, int]:
     """How many query rows have a target row within max_distance, and vice versa."""
     query_hit = np.zeros(len(query), dtype=bool)
     target_hit = np.zeros(len(target), dtype=bool)
-    # Blocks of query rows keep the (rows x targets x 4) intermediate near 32 MB for hour-long videos.
-    block = max(1, 1_000_000 // max(1, len(target)))
+    block = max(1, _BLOCK_PAIRS // max(1, len(target)))
     for start in range(0, len(query), block):
         part = query[start : start + block]
         distances = np.bitwise_count(part[:, np.newaxis, :] ^ target[np.newaxis, :, :]).sum(axis=2)

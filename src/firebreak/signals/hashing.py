@@ -1,0 +1,177 @@
+"""Every signal of one file: exact hashes, PDQ (with its eight rotations and mirrors), vPDQ frames.
+
+`hash_bytes` is what the rest of Firebreak calls. It decodes once, through `decode.open_media`, and raises
+only `UnhashableMedia`. Exact hashes of undecodable bytes are still available from `exact.exact_hashes`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from firebreak.signals.base import ContentKind
+from firebreak.signals.decode import DEFAULT_LIMITS, Clock, DecodeLimits, open_media
+from firebreak.signals.errors import UnhashableMedia, UnhashableReason
+from firebreak.signals.exact import Md5Signal, Sha256Signal, exact_hashes
+from firebreak.signals.formats import MediaFormat
+from firebreak.signals.pdq import DIHEDRAL_NAMES, PdqHash, PdqSignal, pdq_dihedral_from_luma, pdq_from_luma
+from firebreak.signals.vpdq import VpdqFrame, VpdqSignal, frames_to_value
+
+# Pictures are scaled to PDQ_SIDE x PDQ_SIDE before PDQ. 320 = 5 x 64: PDQ's own blur window (3) and
+# sampling step (5) are then odd, so its eight rotation and mirror hashes describe the turned picture
+# exactly; at 512 they are off by up to 84 bits. docs/signals.md has the measurements.
+PDQ_SIDE = 320
+# vPDQ hashes one frame per second.
+VPDQ_INTERVAL_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSignal:
+    """One row's worth of a signal, shaped like `media_signals`: a vPDQ video gives one row per frame."""
+
+    signal_type: str
+    value: str
+    quality: int | None = None
+    frame_number: int | None = None
+    timestamp_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaHashes:
+    kind: ContentKind
+    format: MediaFormat
+    mime_type: str
+    size_bytes: int
+    width: int  # as displayed (EXIF orientation and video rotation applied)
+    height: int
+    duration_seconds: float | None
+    sha256: str
+    md5: str
+    pdq: PdqHash  # the picture's, or for a video or animation its first frame's
+    # Images only: PDQ of the picture's eight rotations and mirrors, in DIHEDRAL_NAMES order; [0] == pdq.value.
+    dihedral: tuple[str, ...] = ()
+    vpdq: tuple[VpdqFrame, ...] = ()  # videos and animations: one frame per second
+
+    @property
+    def matchable(self) -> bool:
+        """Whether any perceptual signal is good enough to match with (exact hashes always are)."""
+        return self.pdq.matchable or any(frame.matchable for frame in self.vpdq)
+
+    @property
+    def query_hashes(self) -> tuple[str, ...]:
+        """PDQ values to look up when this file is the query, stored hash first, without repeats.
+
+        For an image, its eight rotations and mirrors, so a flipped or turned copy finds the banked
+        original; only the first is ever stored. Empty when the PDQ is too low in quality to match.
+        """
+        if not self.pdq.matchable:
+            return ()
+        return tuple(dict.fromkeys(self.dihedral or (self.pdq.value,)))
+
+    def vpdq_value(self) -> str | None:
+        """The whole video's vPDQ in the exchange format, or None for a still image."""
+        return frames_to_value(self.vpdq) if self.vpdq else None
+
+    def signals(self) -> list[StoredSignal]:
+        """What to store for this file. Low-quality PDQ is kept (with its quality) but never matched."""
+        rows = [
+            StoredSignal(Sha256Signal.name, self.sha256),
+            StoredSignal(Md5Signal.name, self.md5),
+        ]
+        if self.kind is ContentKind.IMAGE:
+            rows.append(StoredSignal(PdqSignal.name, self.pdq.value, self.pdq.quality))
+        rows.extend(
+            StoredSignal(VpdqSignal.name, frame.pdq, frame.quality, frame.frame_number, frame.timestamp)
+            for frame in self.vpdq
+        )
+        return rows
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready description, as `firebreak hash --json` prints it."""
+        out: dict[str, Any] = {
+            "kind": self.kind.value,
+            "format": self.format.value,
+            "mime_type": self.mime_type,
+            "size_bytes": self.size_bytes,
+            "width": self.width,
+            "height": self.height,
+            "duration_seconds": self.duration_seconds,
+            "sha256": self.sha256,
+            "md5": self.md5,
+            "pdq": {"value": self.pdq.value, "quality": self.pdq.quality, "matchable": self.pdq.matchable},
+        }
+        if self.dihedral:
+            out["pdq_dihedral"] = dict(zip(DIHEDRAL_NAMES, self.dihedral, strict=True))
+        if self.vpdq:
+            out["vpdq"] = [
+                {
+                    "frame_number": f.frame_number,
+                    "timestamp": f.timestamp,
+                    "pdq": f.pdq,
+                    "quality": f.quality,
+                    "matchable": f.matchable,
+                }
+                for f in self.vpdq
+            ]
+        return out
+
+
+def hash_bytes(
+    data: bytes,
+    limits: DecodeLimits = DEFAULT_LIMITS,
+    *,
+    side: int | None = PDQ_SIDE,
+    clock: Clock = time.monotonic,
+) -> MediaHashes:
+    """All signals of one file. Raises UnhashableMedia, and nothing else, for anything it cannot hash.
+
+    `side=None` hashes pictures at their decoded size; it exists to measure what the scaling costs.
+    """
+    with open_media(data, limits, clock=clock) as media:
+        if media.kind is ContentKind.IMAGE:
+            (frame,) = media.frames(side=side)
+            dihedral, quality = pdq_dihedral_from_luma(frame.luma)
+            pdq = PdqHash(dihedral[0], quality)
+            frames: tuple[VpdqFrame, ...] = ()
+        else:
+            dihedral = ()
+            frames = tuple(
+                VpdqFrame(f.number, f.timestamp, *_pdq_fields(pdq_from_luma(f.luma)))
+                for f in media.frames(side=side, interval=VPDQ_INTERVAL_SECONDS)
+            )
+            pdq = PdqHash(frames[0].pdq, frames[0].quality)
+        exact = exact_hashes(data)
+        return MediaHashes(
+            kind=media.kind,
+            format=media.format,
+            mime_type=media.format.mime_type,
+            size_bytes=len(data),
+            width=media.width,
+            height=media.height,
+            duration_seconds=media.duration_seconds,
+            sha256=exact.sha256,
+            md5=exact.md5,
+            pdq=pdq,
+            dihedral=dihedral,
+            vpdq=frames,
+        )
+
+
+def _pdq_fields(pdq: PdqHash) -> tuple[str, int]:
+    return pdq.value, pdq.quality
+
+
+def hash_file(
+    path: Path,
+    limits: DecodeLimits = DEFAULT_LIMITS,
+    *,
+    side: int | None = PDQ_SIDE,
+    clock: Clock = time.monotonic,
+) -> MediaHashes:
+    """`hash_bytes` of a file, refusing an oversized one before reading it. OSError if it cannot be read."""
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise UnhashableMedia(UnhashableReason.TOO_LARGE, f"{size:,} bytes is over the limit of {limits.max_bytes:,}")
+    return hash_bytes(path.read_bytes(), limits, side=side, clock=clock)
