@@ -64,19 +64,19 @@ def test_domain_templates_come_from_their_package(runtime: Runtime, people: Peop
     monkeypatch.setattr(templating.env, "cache", None)
     router = APIRouter()  # a plain router: the page still works, refusals arrive as problem details
 
-    @router.get("/console/orders", response_class=HTMLResponse)
+    @router.get("/console/domain-page", response_class=HTMLResponse)
     def orders(request: Request, viewer: Annotated[Viewer, current_staff()]) -> HTMLResponse:
         return templating.render(request, "orders/list.html")
 
     app = build_app(runtime)
     app.include_router(router)
     with TestClient(app, follow_redirects=False) as client:
-        r = client.get("/console/orders")
-        assert r.status_code == 303 and r.headers["location"] == "/console/login?next=%2Fconsole%2Forders"
+        r = client.get("/console/domain-page")
+        assert r.status_code == 303 and r.headers["location"] == "/console/login?next=%2Fconsole%2Fdomain-page"
         token = csrf_of(client.get("/console/login").text)
         client.post("/console/login", data={"username": "alice", "password": "correct horse battery staple",
                                             "csrf_token": token})
-        page = client.get("/console/orders")
+        page = client.get("/console/domain-page")
         assert page.status_code == 200
         assert "<h1>Orders of Alice Admin</h1>" in page.text and "Signed in as" in page.text
         assert 'class="fb-blur"' in page.text and csrf_of(page.text)

@@ -153,13 +153,15 @@ def open_media(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS, *, clock: Clo
             UnhashableReason.TOO_LARGE, f"{len(data):,} bytes is over the limit of {limits.max_bytes:,}"
         )
     fmt = sniff_format(data)
+    if fmt.container_kind is not ContentKind.VIDEO:
+        # A decompression bomb is named as such, even when its file is also cut short.
+        declared = header_dimensions(data, fmt)
+        if declared is not None:
+            _check_pixels(*declared, limits)
     check_structure(data, fmt)
     deadline = _Deadline(limits.max_seconds, clock)
     if fmt.container_kind is ContentKind.VIDEO:
         return _Video(data, fmt, limits, deadline)
-    declared = header_dimensions(data, fmt)
-    if declared is not None:
-        _check_pixels(*declared, limits)
     return _Picture(data, fmt, limits, deadline)
 
 

@@ -181,6 +181,19 @@ def check_structure(data: bytes, fmt: MediaFormat) -> None:
         _check_matroska_segment(data)
     elif fmt is MediaFormat.GIF:
         _check_gif_blocks(data)
+    elif fmt is MediaFormat.JPEG:
+        _check_jpeg_end(data)
+
+
+def _check_jpeg_end(data: bytes) -> None:
+    """A JPEG ends its image data with an EOI marker (FF D9) after the start of scan (FF DA).
+
+    Checked here because Pillow's truncated-image leniency is a process-wide switch that other libraries turn on
+    (Synapse sets ``ImageFile.LOAD_TRUNCATED_IMAGES = True`` when imported).
+    """
+    scan = data.find(b"\xff\xda", 2)
+    if scan < 0 or data.find(b"\xff\xd9", scan + 2) < 0:
+        raise _truncated("the JPEG file ends before its end-of-image marker")
 
 
 def _check_png_chunks(data: bytes) -> None:
