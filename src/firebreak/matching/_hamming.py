@@ -13,15 +13,19 @@ answer is exact for every radius, and skewed buckets of clustered data are route
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import numba
 import numpy as np
 import numpy.typing as npt
-from llvmlite import ir
-from numba.core import cgutils, types
+from numba.core import types
 from numba.extending import intrinsic
+
+# llvmlite and numba's codegen helpers carry no type information; they are only used to emit two instructions.
+ir: Any = importlib.import_module("llvmlite.ir")
+cgutils: Any = importlib.import_module("numba.core.cgutils")
 
 U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
@@ -38,7 +42,7 @@ T_CAP = 4
 # a sequential 32-byte read (~1.6 ns).
 BUCKET_COST = 0.25
 SCAN_COST = 0.08
-PREFETCH = 12
+PREFETCH = 16
 
 
 def _jit(fn: F) -> F:
@@ -73,8 +77,8 @@ def _prefetch_codegen(typingctx: Any, arr: Any, row: Any) -> Any:
 
 
 # Hardware popcount and prefetch: numba exposes neither, LLVM has both.
-popcount: Callable[[np.uint64], np.uint64] = intrinsic(_popcount_codegen)
-prefetch_row: Callable[[U64, np.int64], None] = intrinsic(_prefetch_codegen)
+popcount = cast(Callable[[np.uint64], np.uint64], intrinsic(_popcount_codegen))
+prefetch_row = cast(Callable[[U64, np.int64], None], intrinsic(_prefetch_codegen))
 
 
 def _masks_by_weight() -> tuple[I64, I64]:
@@ -96,9 +100,12 @@ def _key(word: np.uint64, s: int) -> np.int64:
 
 
 @_jit
-def _distance(codes: U64, p: np.int64, q0: np.uint64, q1: np.uint64, q2: np.uint64, q3: np.uint64) -> np.int64:
+def _distance(codes: U64, p: int | np.int64, q0: np.uint64, q1: np.uint64, q2: np.uint64, q3: np.uint64) -> np.int64:
     return np.int64(
-        popcount(codes[p, 0] ^ q0) + popcount(codes[p, 1] ^ q1) + popcount(codes[p, 2] ^ q2) + popcount(codes[p, 3] ^ q3)
+        popcount(codes[p, 0] ^ q0)
+        + popcount(codes[p, 1] ^ q1)
+        + popcount(codes[p, 2] ^ q2)
+        + popcount(codes[p, 3] ^ q3)
     )
 
 
@@ -131,9 +138,9 @@ def order_by_key0(codes: U64) -> I64:
         start[k + 1] += start[k]
     order = np.empty(n, dtype=np.int64)
     for p in range(n):
-        k = _key(codes[p, 0], 0)
-        order[start[k]] = p
-        start[k] += 1
+        key = _key(codes[p, 0], 0)
+        order[start[key]] = p
+        start[key] += 1
     return order
 
 
@@ -159,9 +166,9 @@ def build_tables(codes: U64) -> tuple[U32, U32]:
         cursor = counts[s]
         w = s >> 2
         for p in range(n):
-            k = _key(codes[p, w], s)
-            perm[s - 1, cursor[k]] = p
-            cursor[k] += 1
+            key = _key(codes[p, w], s)
+            perm[s - 1, cursor[key]] = p
+            cursor[key] += 1
     return perm, offs
 
 
@@ -212,7 +219,7 @@ def _plan(offs: U32, keys: I64, radius: int, n: int, masks: I64, mask_cum: I64, 
     for s in range(N_SUB, 0, -1):
         units[s - 1] = choice[s, have]
         have = came_from[s, have]
-    return total_cost
+    return float(total_cost)
 
 
 @_jit
@@ -248,9 +255,9 @@ def _scan_rows(
 
 
 @_jit
-def _scan_query(codes: U64, count: int, query: U64, radius: int, out_pos: I64, out_d: I32, nout: int) -> tuple[
-    I64, I32, int
-]:
+def _scan_query(
+    codes: U64, count: int, query: U64, radius: int, out_pos: I64, out_d: I32, nout: int
+) -> tuple[I64, I32, int]:
     p = 0
     while p < count:
         out_pos = _grow(out_pos, nout + 4096)
@@ -328,7 +335,7 @@ def _candidates(offs: U32, s: int, key: np.int64, u: int, masks: I64, mask_cum: 
     m = 0
     for mi in range(mask_cum[u]):
         k = key ^ masks[mi]
-        m += np.int64(row[k + 1]) - np.int64(row[k])
+        m += int(row[k + 1]) - int(row[k])
     return m
 
 
@@ -398,7 +405,7 @@ def scan(codes: U64, count: int, queries: U64, radius: int) -> tuple[I64, I64, I
 
 
 @_jit
-def find_sorted(stored: I64, wanted: I64) -> I64:
+def find_sorted(stored: U32 | I64, wanted: I64) -> I64:
     """Rows of ``stored`` whose value is in ``wanted`` (sorted, unique): one pass, binary search per row."""
     out = np.empty(16, dtype=np.int64)
     m = 0
@@ -424,3 +431,28 @@ def find_sorted(stored: I64, wanted: I64) -> I64:
             out[m] = p
             m += 1
     return out[:m].copy()
+
+
+@_jit
+def sort_hits(lims: I64, ids: I64, distances: I32) -> None:
+    """Order each query's hits by (distance, id), in place: ids are unique, then a stable counting sort."""
+    count = np.zeros(258, dtype=np.int64)
+    for qi in range(lims.shape[0] - 1):
+        a = lims[qi]
+        b = lims[qi + 1]
+        if b - a < 2:
+            continue
+        seg_ids = ids[a:b].copy()
+        seg_d = distances[a:b].copy()
+        by_id = np.argsort(seg_ids)
+        count[:] = 0
+        for j in range(b - a):
+            count[seg_d[j] + 1] += 1
+        for k in range(257):
+            count[k + 1] += count[k]
+        for j in range(b - a):
+            src = by_id[j]
+            at = a + count[seg_d[src]]
+            count[seg_d[src]] += 1
+            ids[at] = seg_ids[src]
+            distances[at] = seg_d[src]
