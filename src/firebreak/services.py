@@ -29,6 +29,12 @@ class Services:
             self.smtp = SmtpListener(config, lambda mail: receive_mail(runtime, mail), clock=runtime.clock.now)
 
     def start(self) -> None:
+        import threading
+
+        from firebreak.matching.index import warm_up
+
+        # Compile (or load from numba's cache) the Hamming kernels off the request path.
+        threading.Thread(target=warm_up, name="firebreak-warm-up", daemon=True).start()
         if self.worker is not None:
             self.worker.start()
         if self.smtp is not None:
