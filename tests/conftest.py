@@ -20,6 +20,16 @@ from tests.pgserver import PostgresServer
 BACKENDS = ["sqlite", "postgresql"]
 
 
+@pytest.fixture(autouse=True)
+def _pillow_defaults() -> None:
+    """Importing Synapse (the Matrix tests do, in this process) turns on Pillow's process-wide
+    LOAD_TRUNCATED_IMAGES. Firebreak never runs inside Synapse's process (the module sends bytes over HTTP), so
+    each test starts from Pillow's defaults, as a Firebreak process does."""
+    from PIL import ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     server = PostgresServer()

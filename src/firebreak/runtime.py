@@ -116,6 +116,8 @@ def build_runtime(
     immediate_jobs: bool = False,
 ) -> Runtime:
     """Build the runtime. ``bind`` (tests) runs every transaction as a savepoint on one connection."""
+    import firebreak.db.models  # noqa: F401  (every table, so that foreign keys between domains resolve)
+
     engine = engine or engine_from_settings(settings)
     if bind is not None:
         sessions = sessionmaker(bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint")

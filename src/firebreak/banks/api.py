@@ -112,9 +112,11 @@ def export_entries(name: str, session: SessionDep, _: Staff,
     return PlainTextResponse(text, media_type=media)
 
 
-@router.get("/{name}/stats")
+@router.get("/{name}/stats", summary="Entries by status (every status, 0 when none), and their total")
 def bank_stats(name: str, session: SessionDep, _: Staff) -> dict[str, int]:
     bank = _bank(session, name)
     rows = session.execute(select(BankEntry.status, func.count()).where(BankEntry.bank_id == bank.id)
                            .group_by(BankEntry.status)).all()
-    return {str(status): int(n) for status, n in rows}
+    counts = {status.value: 0 for status in EntryStatus}
+    counts.update({str(status): int(n) for status, n in rows})
+    return {**counts, "total": sum(counts.values())}

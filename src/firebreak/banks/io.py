@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,6 +34,7 @@ STOPNCII_TYPES = {"imagepdq": "pdq", "videomd5": "md5", "imagemd5": "md5", "vide
 STOPNCII_TYPES_OUT = {"pdq": "ImagePDQ", "md5": "VideoMD5"}
 WITHDRAWN_STATUSES = {"withdrawn", "deleted"}
 BATCH = 1000
+_HASH_RECORDS = re.compile(r'\{\s*"hashRecords"\s*:')
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,17 @@ class ParsedLine:
 
 def _csv_lines(text: str) -> Iterator[ParsedLine | ImportLineError]:
     reader = csv.reader(io.StringIO(text))
-    for number, row in enumerate(reader, start=1):
+    first_row = True
+    end = 0
+    for row in reader:
+        # A quoted field may span lines: a row is numbered by the line it starts on.
+        number, end = end + 1, reader.line_num
         if not row or all(not c.strip() for c in row) or row[0].strip().startswith("#"):
             continue
-        if number == 1 and row[0].strip().lower() in {"signal_type", "type", "signal"}:
-            continue
+        if first_row:
+            first_row = False
+            if row[0].strip().lower() in {"signal_type", "type", "signal"}:
+                continue
         if len(row) < 2:
             yield ImportLineError(line=number, message="expected at least signal_type,value")
             continue
@@ -101,7 +109,8 @@ def _stopncii_record(number: int, record: Any) -> ParsedLine | ImportLineError:
 
 def _stopncii_lines(text: str) -> Iterator[ParsedLine | ImportLineError]:
     stripped = text.strip()
-    if stripped.startswith("[") or stripped.startswith("{\"hashRecords\"") or stripped.startswith('{ "hashRecords"'):
+    # One JSON document (compact or pretty-printed, as export_entries writes it), else one record per line.
+    if stripped.startswith("[") or _HASH_RECORDS.match(stripped):
         try:
             doc = json.loads(stripped)
         except json.JSONDecodeError as exc:

@@ -34,6 +34,14 @@ class BankUpdate(BaseModel):
     pdq_distance: int | None = Field(default=None, ge=0, le=64)
     policy_category: str | None = Field(default=None, max_length=80)
 
+    @field_validator("action", "jurisdictions", "enabled", "pdq_distance")
+    @classmethod
+    def _not_null(cls, v: object) -> object:
+        # Leaving a field out keeps it; only the description and the category can be cleared with null.
+        if v is None:
+            raise ValueError("may be left out but not null")
+        return v
+
 
 class BankOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)

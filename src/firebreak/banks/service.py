@@ -40,7 +40,8 @@ def canonical_value(signal_type: str, value: str) -> str:
     except SignalTypeError as exc:
         raise BankError(str(exc)) from None
     except ValueError as exc:
-        raise BankError(f"{signal_type}: {exc}") from None
+        message = str(exc)  # the built-in types name themselves ("pdq value must be ..."): say it once
+        raise BankError(message if message.startswith(signal_type) else f"{signal_type}: {message}") from None
 
 
 def create_bank(*, session: Session, clock: Clock, actor: str, data: BankCreate) -> Bank:

@@ -66,6 +66,50 @@ class Spread(BaseModel):
     placements: list[SpreadPlacement]
 
 
+def _forward_sources(rows: list[Placement]) -> dict[int, int]:
+    """The placement each forward came from, among ``rows``: placement id -> source placement id.
+
+    The source is found by the forwarded-from chat and message, preferring the same media: the id
+    stored when the forward was recorded names only the first media of the source message, and is
+    missing when the forward arrived before its original.
+    """
+    first_by_message: dict[tuple[int, str, str], Placement] = {}
+    first_by_media: dict[tuple[int, str, str, int], Placement] = {}
+    for p in rows:  # ordered by time, then id: the first seen is the earliest
+        first_by_message.setdefault((p.integration_id, p.chat_external_id, p.message_external_id), p)
+        first_by_media.setdefault((p.integration_id, p.chat_external_id, p.message_external_id, p.media_id), p)
+    by_id = {p.id: p for p in rows}
+    sources: dict[int, int] = {}
+    for p in rows:
+        source: Placement | None = None
+        if p.forwarded_from_chat is not None and p.forwarded_from_message is not None:
+            key = (p.integration_id, p.forwarded_from_chat, p.forwarded_from_message)
+            source = first_by_media.get((*key, p.media_id)) or first_by_message.get(key)
+        if source is None and p.forwarded_from_placement_id is not None:
+            source = by_id.get(p.forwarded_from_placement_id)
+        if source is not None and source.id != p.id:
+            sources[p.id] = source.id
+    return sources
+
+
+def _chain_lengths(sources: dict[int, int]) -> dict[int, int]:
+    """How many forwards led to each forwarded placement (a loop in bad data is cut where it closes)."""
+    lengths: dict[int, int] = {}
+    for start in sources:
+        path: list[int] = []
+        on_path: set[int] = set()
+        node: int | None = start
+        while node is not None and node not in lengths and node not in on_path:
+            path.append(node)
+            on_path.add(node)
+            node = sources.get(node)
+        known = lengths.get(node, 0) if node is not None else 0
+        for step in reversed(path):
+            known = known + 1 if step in sources else 0
+            lengths[step] = known
+    return lengths
+
+
 def spread_of(*, session: Session, media_ids: list[int], max_placements: int = 5000) -> Spread:
     rows = list(session.scalars(select(Placement).where(Placement.media_id.in_(media_ids))
                                 .order_by(Placement.posted_at, Placement.id).limit(max_placements)))
@@ -88,14 +132,11 @@ def spread_of(*, session: Session, media_ids: list[int], max_placements: int = 5
             placements=len(group), live=sum(p.status == PlacementStatus.LIVE for p in group),
             first_seen=group[0].posted_at, last_seen=group[-1].posted_at))
     chat_rows.sort(key=lambda c: c.first_seen)
+    parents = _forward_sources(rows)
     by_id = {p.id: p for p in rows}
-    edges = [ForwardEdge(from_placement_id=p.forwarded_from_placement_id, to_placement_id=p.id,
-                         from_chat=by_id[p.forwarded_from_placement_id].chat_external_id, to_chat=p.chat_external_id)
-             for p in rows if p.forwarded_from_placement_id in by_id]
-    depth: dict[int, int] = {}
-    for p in rows:  # ordered by time: a forward's source comes first
-        parent = p.forwarded_from_placement_id
-        depth[p.id] = depth.get(parent, 0) + 1 if parent in by_id else 0
+    edges = [ForwardEdge(from_placement_id=parent, to_placement_id=p.id, from_chat=by_id[parent].chat_external_id,
+                         to_chat=p.chat_external_id) for p in rows if (parent := parents.get(p.id)) is not None]
+    depth = _chain_lengths(parents)
     span = (rows[-1].posted_at - rows[0].posted_at) if rows else timedelta(0)
     bucket = timedelta(hours=1) if span <= timedelta(days=3) else timedelta(days=1)
     counts: Counter[datetime] = Counter()

@@ -7,6 +7,7 @@ group ``firebreak.platform_adapters``: a callable ``(integration, runtime) -> Pl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
@@ -61,7 +62,8 @@ class Adapters:
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
-        self._cache: dict[int, PlatformAdapter] = {}
+        # Keyed by the integration's id and configuration, so a changed action URL or token takes effect.
+        self._cache: dict[tuple[int, str, str], PlatformAdapter] = {}
         self._overrides: dict[str, Any] = {}
 
     def override(self, integration_name: str, adapter: PlatformAdapter) -> None:
@@ -73,12 +75,18 @@ class Adapters:
         if integration.name in self._overrides:
             adapter: PlatformAdapter = self._overrides[integration.name]
             return adapter
-        cached = self._cache.get(integration.id)
+        key = (integration.id, json.dumps(integration.config, sort_keys=True, default=str),
+               integration.secret_encrypted or "")
+        cached = self._cache.get(key)
         if cached is not None:
             return cached
         factory = factories().get(integration.adapter)
         if factory is None:
             raise AdapterError(f"integration {integration.name!r}: unknown adapter {integration.adapter!r}")
-        adapter = factory(integration, self._runtime)
-        self._cache[integration.id] = adapter
+        try:
+            adapter = factory(integration, self._runtime)
+        except Exception as exc:  # a misconfigured integration names itself
+            raise AdapterError(f"integration {integration.name!r} ({integration.adapter}): {exc}") from exc
+        self._cache = {k: v for k, v in self._cache.items() if k[0] != integration.id}
+        self._cache[key] = adapter
         return adapter

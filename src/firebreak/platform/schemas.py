@@ -6,7 +6,16 @@ import enum
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
 
@@ -76,16 +85,23 @@ class PlatformEvent(BaseModel):
     message_id: Id
     sender: SenderIn | None = None
     sent_at: AwareDatetime
-    forwarded_from: ForwardedFrom | None = None
-    media: list[MediaIn] = Field(default_factory=list, max_length=50)
+    forwarded_from: ForwardedFrom | None = Field(default=None, validate_default=True)
+    media: list[MediaIn] = Field(default_factory=list, max_length=50, validate_default=True)
 
-    @model_validator(mode="after")
-    def _media_needed(self) -> PlatformEvent:
-        if self.kind in (EventKind.MEDIA_POSTED, EventKind.MEDIA_FORWARDED) and not self.media:
-            raise ValueError(f"a {self.kind.value} event needs at least one media item")
-        if self.kind == EventKind.MEDIA_FORWARDED and self.forwarded_from is None:
+    @field_validator("forwarded_from")
+    @classmethod
+    def _forward_needs_source(cls, value: ForwardedFrom | None, info: ValidationInfo) -> ForwardedFrom | None:
+        if info.data.get("kind") == EventKind.MEDIA_FORWARDED and value is None:
             raise ValueError("a media_forwarded event needs forwarded_from")
-        return self
+        return value
+
+    @field_validator("media")
+    @classmethod
+    def _media_needed(cls, value: list[MediaIn], info: ValidationInfo) -> list[MediaIn]:
+        kind = info.data.get("kind")
+        if kind in (EventKind.MEDIA_POSTED, EventKind.MEDIA_FORWARDED) and not value:
+            raise ValueError(f"a {kind.value} event needs at least one media item")
+        return value
 
 
 class EventAccepted(BaseModel):

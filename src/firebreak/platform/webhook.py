@@ -1,10 +1,12 @@
 """The generic HTTP integration: Firebreak POSTs signed actions to the platform's action endpoint.
 
-Request: ``POST <action_url>`` with JSON ``{"action": "remove_message", "target": {...}, "action_id": "..."}``
-and the headers ``Firebreak-Signature`` (see :mod:`firebreak.platform.signing`) and
-``Idempotency-Key``. The platform answers 200/204 (done), 404/410 (not found), 409 (already
-done: counts as done), 429/5xx (retried with backoff), any other 4xx (failed, not retried).
-Media URLs in events are fetched with a signed GET to the URL itself.
+Request: ``POST <action_url>`` with JSON ``{"action": "remove_message", "target": {"chat_id", "message_id",
+"media_id", "account_id", "reason"}, "params": {...}}`` and the headers ``Firebreak-Signature`` (see
+:mod:`firebreak.platform.signing`) and ``Idempotency-Key`` (``<action>:<chat_id>:<message_id>:<media_id>:
+<account_id>``, the same on every retry of one action). The platform answers 200/201/202/204 (done),
+404/410 (not found), 409 (already done: counts as done), 429/5xx or no answer (retried with backoff), any
+other status (failed, not retried; the start of the answer's body is kept as the reason). docs/webhook.md
+is the platform engineer's guide. Media URLs in events are fetched with a signed GET to the URL itself.
 """
 
 from __future__ import annotations
@@ -42,8 +44,11 @@ class WebhookAdapter:
         config = integration.config
         if not config.get("action_url"):
             raise ValueError(f"integration {integration.name!r}: config.action_url is not set")
+        prefixes = config.get("link_prefixes") or []
+        if isinstance(prefixes, str):  # one string, as `--set link_prefixes=a,b` is before the CLI splits it
+            prefixes = [p.strip() for p in prefixes.split(",") if p.strip()]
         return cls(action_url=str(config["action_url"]), secret=integration_secret(runtime, integration),
-                   clock=runtime.clock, link_prefixes=list(config.get("link_prefixes", [])),
+                   clock=runtime.clock, link_prefixes=[str(p) for p in prefixes],
                    max_media_bytes=runtime.settings.max_upload_bytes)
 
     def _post(self, action: str, target: ActionTarget) -> ActionResult:
