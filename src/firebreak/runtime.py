@@ -85,7 +85,8 @@ class Runtime:
             except PermanentJobError as exc:
                 error, permanent = str(exc)[:2000], True
             except Exception as exc:  # recorded and retried with backoff on a later pass
-                log.exception("task %s (%s) failed", claimed_id, job)
+                log.warning("task %s (%s) failed, will retry: %s: %s", claimed_id, job, type(exc).__name__, exc,
+                            exc_info=log.isEnabledFor(logging.DEBUG))
                 error = f"{type(exc).__name__}: {exc}"[:2000]
             with self.transaction() as session:
                 task = session.get(ScheduledTask, claimed_id)
