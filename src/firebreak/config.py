@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     vpdq_query_match_percent: float = Field(default=80.0, ge=0, le=100)
     vpdq_target_match_percent: float = Field(default=80.0, ge=0, le=100)
 
+    propagation_batch: int = Field(
+        default=500, ge=1, le=100_000, description="Media per committed step when a new bank entry finds copies."
+    )
+
     # Repeat offenders: strikes (one per removed placement) that restrict or suspend
     account_restrict_strikes: int = Field(default=2, ge=1)
     account_suspend_strikes: int = Field(default=3, ge=1)
