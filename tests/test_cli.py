@@ -148,3 +148,12 @@ def test_worker_killed_mid_job_job_is_rerun(env: dict[str, str]) -> None:
     finally:
         second.terminate()
         second.wait(timeout=30)
+
+
+def test_platform_integration_token(env: dict[str, str]) -> None:
+    assert run(["db", "upgrade"], env).returncode == 0
+    r = run(["integrations", "add", "shop", "--adapter", "webhook", "--set", "action_url=http://127.0.0.1:9/a"], env)
+    assert r.returncode == 0 and "shown once" in r.stdout
+    token = run(["integrations", "token", "shop"], env).stdout.strip()
+    assert token.startswith("fbk_")
+    assert "no integration" in run(["integrations", "token", "nope"], env).stderr

@@ -285,6 +285,26 @@ def integrations_add(
     out.print(f"integration {name} ({adapter}) created; shared secret (shown once): {secret}")
 
 
+@integrations_app.command("token")
+def integrations_token(name: str, label: Annotated[str, typer.Option("--name")] = "platform",
+                       config: ConfigOption = None) -> None:
+    """Issue an API token for a platform integration (Bearer auth for /v1/scan and /v1/events); printed once."""
+    from sqlalchemy import select
+
+    from firebreak.auth.models import CredentialScope
+    from firebreak.auth.service import issue_token
+    from firebreak.platform.models import PlatformIntegration
+
+    runtime = _runtime(config)
+    with clean_errors(), runtime.transaction() as session:
+        integration = session.scalar(select(PlatformIntegration).where(PlatformIntegration.name == name))
+        if integration is None:
+            fail(f"no integration named {name!r}")
+        issued = issue_token(session=session, clock=runtime.clock, actor="cli", name=label,
+                             scope=CredentialScope.PLATFORM, integration_id=integration.id)
+        out.print(issued.token)
+
+
 @banks_app.command("create")
 def banks_create(
     name: str,
