@@ -95,3 +95,14 @@ def test_truncated_tail_is_caught_by_anchored_head(session: Session, clock: Fake
     assert audit.verify(session=session).ok  # the chain alone cannot see a cut tail...
     result = audit.verify(session=session, expected_head=anchored)
     assert not result.ok and "anchored head" in (result.problem or "")  # ...the anchored head can
+
+
+def test_record_many_chains_like_record(session: Session, clock: FakeClock) -> None:
+    _write_events(session, clock, 2)
+    audit.record_many(session=session, clock=clock, events=[
+        audit.PendingEvent("system", "action.done", "action", i, {"i": i}) for i in range(5)])
+    _write_events(session, clock, 1)
+    result = audit.verify(session=session)
+    assert result.ok and result.events_checked == 8
+    session.execute(text("UPDATE audit_events SET data = '{}' WHERE seq = 5"))
+    assert audit.verify(session=session).first_bad_seq == 5

@@ -101,6 +101,40 @@ def record(
 
 
 @dataclass(frozen=True)
+class PendingEvent:
+    actor: str
+    action: str
+    object_type: str
+    object_id: str | int
+    data: dict[str, Any] | None = None
+
+
+def record_many(*, session: Session, clock: Clock, events: list[PendingEvent]) -> list[AuditEvent]:
+    """Append several events in order with one chain lock, one head read and one flush (bulk work)."""
+    if not events:
+        return []
+    _lock_chain(session)
+    last = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
+    occurred_at = clock.now()
+    rows = []
+    for pending in events:
+        seq += 1
+        data_text = canonical_json(pending.data or {})
+        row = AuditEvent(seq=seq, occurred_at=occurred_at, actor=pending.actor, action=pending.action,
+                         object_type=pending.object_type, object_id=str(pending.object_id), data=data_text,
+                         prev_hash=prev_hash)
+        row.hash = event_hash(seq=seq, occurred_at=occurred_at, actor=pending.actor, action=pending.action,
+                              object_type=pending.object_type, object_id=str(pending.object_id), data=data_text,
+                              prev_hash=prev_hash)
+        prev_hash = row.hash
+        rows.append(row)
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     ok: bool
     events_checked: int

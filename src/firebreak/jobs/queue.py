@@ -141,7 +141,9 @@ class Worker:
         self, queue: JobQueue, *, threads: int, reconcile: Callable[[], object] | None, tick_seconds: float = 5.0
     ) -> None:
         self.queue = queue
-        self.consumer = queue.huey.create_consumer(workers=threads, worker_type="thread", periodic=False)
+        # A short idle back-off: huey's default lets an idle worker sleep 10 s before it sees new work.
+        self.consumer = queue.huey.create_consumer(workers=threads, worker_type="thread", periodic=False,
+                                                   max_delay=0.25)
         # The host process (uvicorn, the CLI) owns signal handling; huey may run off the main thread.
         self.consumer._set_signal_handlers = lambda: None
         self._reconcile = reconcile
