@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,6 +21,7 @@ from firebreak.clock import Clock
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "fbk_"  # noqa: S105 (a prefix that makes leaked tokens greppable, not a secret)
 MIN_PASSWORD_LENGTH = 12
+V = TypeVar("V")
 
 
 class AuthError(Exception):
@@ -103,13 +107,58 @@ def issue_token(
     return IssuedToken(cred, token)
 
 
-def resolve_token(*, session: Session, clock: Clock, token: str) -> ApiCredential | None:
+def resolve_token(*, session: Session, clock: Clock, token: str, touch_after: timedelta | None = None
+                  ) -> ApiCredential | None:
+    """The live credential of a token, or None. Stamps ``last_used_at``; with ``touch_after``, only when the stamp
+    is older than that (a hot path then writes once a minute instead of on every request)."""
     cred = session.scalar(select(ApiCredential).where(ApiCredential.token_hash == token_digest(token)))
     now = clock.now()
     if cred is None or cred.revoked_at is not None or (cred.expires_at is not None and cred.expires_at <= now):
         return None
-    cred.last_used_at = now
+    if touch_after is None or cred.last_used_at is None or now - cred.last_used_at >= touch_after:
+        cred.last_used_at = now
     return cred
+
+
+class TokenCache(Generic[V]):
+    """What tokens resolved to, kept in memory until ``ttl`` has passed (or the credential expires, if sooner).
+
+    For hot paths (a platform's upload checks): a cached token costs no database round trip. The price is
+    that a token revoked, or an owner deactivated, is still accepted by each process for at most ``ttl``.
+    Only tokens that resolved are kept, so unknown tokens cannot fill it; ``max_entries`` bounds it anyway.
+    Keys are token digests, never tokens. Thread-safe.
+    """
+
+    def __init__(self, *, ttl: timedelta, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[datetime, V]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str, now: datetime) -> V | None:
+        key = token_digest(token)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= now:
+            with self._lock:
+                if self._entries.get(key) is entry:
+                    del self._entries[key]
+            return None
+        return entry[1]
+
+    def put(self, token: str, value: V, now: datetime, *, expires_at: datetime | None = None) -> None:
+        until = now + self.ttl if expires_at is None else min(now + self.ttl, expires_at)
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
+                if len(self._entries) >= self.max_entries:
+                    self._entries.clear()
+            self._entries[token_digest(token)] = (until, value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
 def revoke_token(*, session: Session, clock: Clock, actor: str, credential: ApiCredential) -> None:

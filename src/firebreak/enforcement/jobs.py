@@ -31,7 +31,7 @@ def run_actions(runtime: Runtime, *, limit: int | None = None) -> int:
         with runtime.transaction() as session:
             claimed = service.claim_actions(session=session, now=runtime.clock.now(), limit=ACTION_BATCH,
                                             lease=lease)
-            integrations = {c.integration_id: session.get(PlatformIntegration, c.integration_id) for c in claimed}
+            integrations = {i: session.get(PlatformIntegration, i) for i in {c.integration_id for c in claimed}}
         if not claimed:
             return recorded
         by_integration: dict[int, list[service.ClaimedAction]] = defaultdict(list)
@@ -45,10 +45,8 @@ def run_actions(runtime: Runtime, *, limit: int | None = None) -> int:
             adapter = runtime.adapters.for_integration(integration)
             results.extend((c.id, service.carry_out(adapter, c)) for c in group)
         with runtime.transaction() as session:
-            for action_id, result in results:
-                if service.record_outcome(session=session, clock=runtime.clock, action_id=action_id,
-                                          result=result) is not None:
-                    recorded += 1
+            outcomes = service.record_outcomes(session=session, clock=runtime.clock, results=results)
+            recorded += sum(1 for action in outcomes if action is not None)
     return recorded
 
 
@@ -58,7 +56,7 @@ def propagate(runtime: Runtime, entry_ids: list[int]) -> None:
 
     for entry_id in entry_ids:
         service.propagate_entry(sessions=runtime.sessions, clock=runtime.clock, entry_id=entry_id, find_media=find,
-                                policy=runtime.strike_policy)
+                                policy=runtime.strike_policy, batch=runtime.settings.propagation_batch)
     run_actions(runtime)
 
 

@@ -8,9 +8,10 @@ then carries each action out through the platform adapter, recording the outcome
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +32,12 @@ log = logging.getLogger(__name__)
 RUN_ACTIONS_JOB = "enforcement.run_actions"
 MAX_ACTION_ATTEMPTS = 10
 PROPAGATION_BATCH = 500
+_IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
+
+# Audit events collected while a batch is worked out, written after one flush in the order they happened
+# (keyword arguments of audit.record). Writing them one by one as they happen costs a flush each.
+Audits = list[dict[str, Any]]
+Row = TypeVar("Row", Action, Chat, Match, Placement, PlatformAccount)
 
 
 @dataclass(frozen=True)
@@ -40,10 +47,51 @@ class StrikePolicy:
     chat_suspend_at: int = 10
 
 
+def _audit(session: Session, clock: Clock, audits: Audits | None, **event: Any) -> None:
+    if audits is None:
+        audit.record(session=session, clock=clock, **event)
+    else:
+        audits.append(event)
+
+
+def _write_audits(session: Session, clock: Clock, audits: Audits) -> None:
+    session.flush()
+    audit.record_many(session=session, clock=clock, events=[audit.PendingEvent(**event) for event in audits])
+    audits.clear()
+
+
+def _chunks(ids: Iterable[int | None]) -> Iterator[list[int]]:
+    wanted = sorted({i for i in ids if i is not None})
+    for start in range(0, len(wanted), _IN_CHUNK):
+        yield wanted[start:start + _IN_CHUNK]
+
+
+def _load(session: Session, model: type[Row], ids: Iterable[int | None]) -> list[Row]:
+    """Rows by id in a few queries. Keep the list: while it lives, session.get() of these ids costs no SQL."""
+    return [row for chunk in _chunks(ids) for row in session.scalars(select(model).where(model.id.in_(chunk)))]
+
+
+def _existing_keys(session: Session, keys: Iterable[str]) -> set[str]:
+    wanted = sorted(set(keys))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _IN_CHUNK):
+        found.update(session.scalars(select(Action.idempotency_key).where(
+            Action.idempotency_key.in_(wanted[start:start + _IN_CHUNK]))))
+    return found
+
+
 def _add_action(session: Session, clock: Clock, *, key: str, kind: ActionKind, integration_id: int,
-                **fields: object) -> Action | None:
-    """Create an action unless one with this key exists. Returns the new action, or None."""
-    if session.scalar(select(Action.id).where(Action.idempotency_key == key)) is not None:
+                known_keys: set[str] | None = None, **fields: object) -> Action | None:
+    """Create an action unless one with this key exists. Returns the new action, or None.
+
+    ``known_keys``: every existing key among those the caller may add, loaded beforehand (batches); else one
+    query per call.
+    """
+    if known_keys is not None:
+        if key in known_keys:
+            return None
+        known_keys.add(key)
+    elif session.scalar(select(Action.id).where(Action.idempotency_key == key)) is not None:
         return None
     action = Action(idempotency_key=key, kind=kind, integration_id=integration_id, status=ActionStatus.PENDING,
                     created_at=clock.now(), next_attempt_at=clock.now(), **fields)
@@ -51,44 +99,72 @@ def _add_action(session: Session, clock: Clock, *, key: str, kind: ActionKind, i
     return action
 
 
+def _match_event(match: Match, *, media_id: int, entry: BankEntry, bank: Bank) -> dict[str, Any]:
+    return dict(actor="system:matcher", action="match.found", object_type="match", object_id=match.id,
+                data={"media_id": media_id, "bank": bank.name, "entry_id": entry.id, "signal_type": match.signal_type,
+                      "distance": match.distance, "source": match.source.value, "review": match.review.value})
+
+
+def _new_match(session: Session, clock: Clock, *, media_id: int, entry: BankEntry, bank: Bank, signal_type: str,
+               distance: int, source: MatchSource) -> Match:
+    review = MatchReview.PENDING if bank.action == MatchAction.REVIEW else MatchReview.NOT_NEEDED
+    match = Match(media_id=media_id, bank_entry_id=entry.id, signal_type=signal_type, distance=distance,
+                  source=source, review=review, created_at=clock.now())
+    session.add(match)
+    return match
+
+
 def record_match(session: Session, clock: Clock, *, media_id: int, entry: BankEntry, bank: Bank, signal_type: str,
                  distance: int, source: MatchSource) -> tuple[Match, bool]:
     match = session.scalar(select(Match).where(Match.media_id == media_id, Match.bank_entry_id == entry.id))
     if match is not None:
         return match, False
-    review = MatchReview.PENDING if bank.action == MatchAction.REVIEW else MatchReview.NOT_NEEDED
-    match = Match(media_id=media_id, bank_entry_id=entry.id, signal_type=signal_type, distance=distance,
-                  source=source, review=review, created_at=clock.now())
-    session.add(match)
+    match = _new_match(session, clock, media_id=media_id, entry=entry, bank=bank, signal_type=signal_type,
+                       distance=distance, source=source)
     session.flush()
-    audit.record(session=session, clock=clock, actor="system:matcher", action="match.found", object_type="match",
-                 object_id=match.id, data={"media_id": media_id, "bank": bank.name, "entry_id": entry.id,
-                                           "signal_type": signal_type, "distance": distance,
-                                           "source": source.value, "review": review.value})
+    audit.record(session=session, clock=clock, **_match_event(match, media_id=media_id, entry=entry, bank=bank))
     return match, True
 
 
 def act_on_placement(session: Session, clock: Clock, *, placement: Placement, match: Match, bank: Bank,
-                     policy: StrikePolicy) -> int:
-    """Queue the bank's action for one placement. Returns how many actions were queued."""
+                     policy: StrikePolicy, known_keys: set[str] | None = None, audits: Audits | None = None) -> int:
+    """Queue the bank's action for one placement. Returns how many actions were queued.
+
+    Batches pass ``known_keys`` (see _add_action) and ``audits`` (events to write after one flush).
+    """
     if bank.action == MatchAction.REVIEW or placement.status != PlacementStatus.LIVE:
         return 0
     queued = 0
     if _add_action(session, clock, key=f"remove_message:{placement.id}", kind=ActionKind.REMOVE_MESSAGE,
-                   integration_id=placement.integration_id, placement_id=placement.id,
+                   integration_id=placement.integration_id, known_keys=known_keys, placement_id=placement.id,
                    media_id=placement.media_id, match_id=match.id,
                    params={"reason": f"matched {bank.name}", "category": bank.policy_category}) is not None:
         queued += 1
-        queued += _strike(session, clock, placement=placement, policy=policy, reason=f"matched {bank.name}")
+        queued += _strike(session, clock, placement=placement, policy=policy, reason=f"matched {bank.name}",
+                          known_keys=known_keys, audits=audits)
     if placement.media_external_id and _add_action(
             session, clock, key=f"quarantine_media:{placement.integration_id}:{placement.media_external_id}",
-            kind=ActionKind.QUARANTINE_MEDIA, integration_id=placement.integration_id, placement_id=placement.id,
-            media_id=placement.media_id, match_id=match.id, params={}) is not None:
+            kind=ActionKind.QUARANTINE_MEDIA, integration_id=placement.integration_id, known_keys=known_keys,
+            placement_id=placement.id, media_id=placement.media_id, match_id=match.id, params={}) is not None:
         queued += 1
     return queued
 
 
-def _strike(session: Session, clock: Clock, *, placement: Placement, policy: StrikePolicy, reason: str) -> int:
+def _action_keys(placements: Iterable[Placement]) -> Iterator[str]:
+    """Every key act_on_placement may add for these placements (see _add_action's ``known_keys``)."""
+    for p in placements:
+        yield f"remove_message:{p.id}"
+        if p.media_external_id:
+            yield f"quarantine_media:{p.integration_id}:{p.media_external_id}"
+        if p.sender_id is not None:
+            yield f"{ActionKind.RESTRICT_ACCOUNT.value}:{p.sender_id}"
+            yield f"{ActionKind.SUSPEND_ACCOUNT.value}:{p.sender_id}"
+        if p.chat_id is not None:
+            yield f"suspend_chat:{p.chat_id}"
+
+
+def _strike(session: Session, clock: Clock, *, placement: Placement, policy: StrikePolicy, reason: str,
+            known_keys: set[str] | None = None, audits: Audits | None = None) -> int:
     """One strike for the sender and for the chat; over a threshold, restrict or suspend them."""
     queued = 0
     now = clock.now()
@@ -96,9 +172,9 @@ def _strike(session: Session, clock: Clock, *, placement: Placement, policy: Str
         account = session.get(PlatformAccount, placement.sender_id)
         if account is not None:
             account.strikes += 1
-            audit.record(session=session, clock=clock, actor="system:enforcement", action="account.strike",
-                         object_type="platform_account", object_id=account.id,
-                         data={"strikes": account.strikes, "placement_id": placement.id, "reason": reason})
+            _audit(session, clock, audits, actor="system:enforcement", action="account.strike",
+                   object_type="platform_account", object_id=account.id,
+                   data={"strikes": account.strikes, "placement_id": placement.id, "reason": reason})
             target: tuple[ActionKind, StandingStatus] | None = None
             if account.strikes >= policy.account_suspend_at and account.status != StandingStatus.SUSPENDED:
                 target = (ActionKind.SUSPEND_ACCOUNT, StandingStatus.SUSPENDED)
@@ -106,7 +182,7 @@ def _strike(session: Session, clock: Clock, *, placement: Placement, policy: Str
                 target = (ActionKind.RESTRICT_ACCOUNT, StandingStatus.RESTRICTED)
             if target is not None and _add_action(
                     session, clock, key=f"{target[0].value}:{account.id}", kind=target[0],
-                    integration_id=placement.integration_id, account_id=account.id,
+                    integration_id=placement.integration_id, known_keys=known_keys, account_id=account.id,
                     params={"reason": f"{account.strikes} strikes"}) is not None:
                 account.status, account.status_changed_at = target[1], now
                 queued += 1
@@ -116,11 +192,11 @@ def _strike(session: Session, clock: Clock, *, placement: Placement, policy: Str
             chat.strikes += 1
             if chat.strikes >= policy.chat_suspend_at and chat.status != StandingStatus.SUSPENDED and _add_action(
                     session, clock, key=f"suspend_chat:{chat.id}", kind=ActionKind.SUSPEND_CHAT,
-                    integration_id=placement.integration_id, chat_id=chat.id,
+                    integration_id=placement.integration_id, known_keys=known_keys, chat_id=chat.id,
                     params={"reason": f"{chat.strikes} strikes"}) is not None:
                 chat.status, chat.status_changed_at = StandingStatus.SUSPENDED, now
-                audit.record(session=session, clock=clock, actor="system:enforcement", action="chat.suspend_queued",
-                             object_type="chat", object_id=chat.id, data={"strikes": chat.strikes})
+                _audit(session, clock, audits, actor="system:enforcement", action="chat.suspend_queued",
+                       object_type="chat", object_id=chat.id, data={"strikes": chat.strikes})
                 queued += 1
     return queued
 
@@ -164,17 +240,11 @@ def propagate_entry(
             found = [(m, d) for m, d in find_media(session, entry, bank.pdq_distance)]
             prop.media_found = len(found)
             todo = [(m, d) for m, d in found if m > prop.cursor_media_id][:batch]
-            for media_id, distance in todo:
-                match, _ = record_match(session, clock, media_id=media_id, entry=entry, bank=bank,
-                                        signal_type=entry.signal_type, distance=distance,
-                                        source=MatchSource.PROPAGATION)
-                placements = session.scalars(select(Placement).where(
-                    Placement.media_id == media_id, Placement.status == PlacementStatus.LIVE)).all()
-                for placement in placements:
-                    if act_on_placement(session, clock, placement=placement, match=match, bank=bank, policy=policy):
-                        prop.placements_actioned += 1
-                prop.media_done += 1
-                prop.cursor_media_id = media_id
+            prop.placements_actioned += _act_on_batch(session, clock, entry=entry, bank=bank, todo=todo,
+                                                      policy=policy)
+            if todo:
+                prop.media_done += len(todo)
+                prop.cursor_media_id = todo[-1][0]
             done = len(todo) < batch or not [m for m, _ in found if m > prop.cursor_media_id]
             if done:
                 prop.status, prop.finished_at = PropagationStatus.DONE, clock.now()
@@ -188,6 +258,49 @@ def propagate_entry(
             on_batch(snapshot)
         if done:
             return snapshot
+
+
+def _act_on_batch(session: Session, clock: Clock, *, entry: BankEntry, bank: Bank, todo: list[tuple[int, int]],
+                  policy: StrikePolicy) -> int:
+    """Record the matches of a batch of media and act on their live placements. Returns placements actioned.
+
+    The same rows and audit events, in the same order, as record_match and act_on_placement media by media;
+    but read with a few queries per batch, and written with one flush before the audit events.
+    """
+    media_ids = [m for m, _ in todo]
+    matches = {m.media_id: m for chunk in _chunks(media_ids) for m in session.scalars(
+        select(Match).where(Match.bank_entry_id == entry.id, Match.media_id.in_(chunk)))}
+    live: dict[int, list[Placement]] = {}
+    for chunk in _chunks(media_ids):
+        for placement in session.scalars(select(Placement).where(
+                Placement.media_id.in_(chunk), Placement.status == PlacementStatus.LIVE).order_by(Placement.id)):
+            live.setdefault(placement.media_id, []).append(placement)
+    placements = [p for group in live.values() for p in group]
+    known_keys = _existing_keys(session, _action_keys(placements))
+    loaded = (_load(session, PlatformAccount, (p.sender_id for p in placements)),
+              _load(session, Chat, (p.chat_id for p in placements)))  # held, so session.get() below costs no SQL
+    fresh: set[int] = set()
+    for media_id, distance in todo:
+        if media_id not in matches:
+            matches[media_id] = _new_match(session, clock, media_id=media_id, entry=entry, bank=bank,
+                                           signal_type=entry.signal_type, distance=distance,
+                                           source=MatchSource.PROPAGATION)
+            fresh.add(media_id)
+    session.flush()  # match ids, for the actions and audit events
+    audits: Audits = []
+    actioned = 0
+    with session.no_autoflush:
+        for media_id, _ in todo:
+            match = matches[media_id]
+            if media_id in fresh:
+                audits.append(_match_event(match, media_id=media_id, entry=entry, bank=bank))
+            for placement in live.get(media_id, []):
+                if act_on_placement(session, clock, placement=placement, match=match, bank=bank, policy=policy,
+                                    known_keys=known_keys, audits=audits):
+                    actioned += 1
+    _write_audits(session, clock, audits)
+    del loaded
+    return actioned
 
 
 # -- carrying actions out ---------------------------------------------------------------------------------------
@@ -239,10 +352,15 @@ def claim_actions(*, session: Session, now: datetime, limit: int, lease: timedel
             .order_by(Action.id).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
+    actions = list(session.scalars(stmt))
+    placements = _load(session, Placement, (a.placement_id for a in actions))
+    loaded = (placements, _load(session, Chat, (a.chat_id for a in actions)), _load(
+        session, PlatformAccount, [a.account_id for a in actions] + [p.sender_id for p in placements]))
     claimed = []
-    for action in session.scalars(stmt):
+    for action in actions:
         action.next_attempt_at = now + lease
         claimed.append(ClaimedAction(action.id, action.kind, action.integration_id, _target(session, action)))
+    del loaded
     return claimed
 
 
@@ -253,6 +371,31 @@ def carry_out(adapter: PlatformAdapter, claimed: ClaimedAction) -> ActionResult:
 
 def record_outcome(*, session: Session, clock: Clock, action_id: int, result: ActionResult) -> Action | None:
     """Record what the platform answered (in the caller's transaction)."""
+    return record_outcomes(session=session, clock=clock, results=[(action_id, result)])[0]
+
+
+def record_outcomes(*, session: Session, clock: Clock, results: list[tuple[int, ActionResult]]
+                    ) -> list[Action | None]:
+    """Record what the platform answered for each action, in order (in the caller's transaction).
+
+    None for an action that is gone or no longer pending. The rows are read in a few queries and written with
+    one flush, then the audit events in order.
+    """
+    actions = _load(session, Action, (action_id for action_id, _ in results))
+    loaded = (actions, _load(session, Placement, (a.placement_id for a in actions
+                                                  if a.kind == ActionKind.REMOVE_MESSAGE)))
+    audits: Audits = []
+    recorded: list[Action | None] = []
+    with session.no_autoflush:
+        for action_id, result in results:
+            recorded.append(_apply_outcome(session, clock, action_id, result, audits))
+    _write_audits(session, clock, audits)
+    del loaded
+    return recorded
+
+
+def _apply_outcome(session: Session, clock: Clock, action_id: int, result: ActionResult, audits: Audits
+                   ) -> Action | None:
     action = session.get(Action, action_id)
     if action is None or action.status != ActionStatus.PENDING:
         return None
@@ -273,8 +416,7 @@ def record_outcome(*, session: Session, clock: Clock, action_id: int, result: Ac
                                 else PlacementStatus.DELETED if result.outcome == Outcome.NOT_FOUND
                                 else placement.status)
             placement.status_changed_at = now
-    audit.record(session=session, clock=clock, actor="system:enforcement", action=f"action.{action.status.value}",
-                 object_type="action", object_id=action.id,
-                 data={"kind": action.kind.value, "placement_id": action.placement_id, "attempts": action.attempts,
-                       "detail": result.detail[:500]})
+    audits.append(dict(actor="system:enforcement", action=f"action.{action.status.value}", object_type="action",
+                       object_id=action.id, data={"kind": action.kind.value, "placement_id": action.placement_id,
+                                                  "attempts": action.attempts, "detail": result.detail[:500]}))
     return action

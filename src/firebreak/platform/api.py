@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -17,7 +18,14 @@ from firebreak.audit import service as audit
 from firebreak.auth import service as auth_service
 from firebreak.auth.models import CredentialScope
 from firebreak.platform import signing
-from firebreak.platform.gateway import BadSignal, UnknownIntegration, record_event, scan_bytes, scan_signals
+from firebreak.platform.gateway import (
+    BadSignal,
+    UnknownIntegration,
+    record_event,
+    scan_bytes,
+    scan_signals,
+    scan_signals_in_memory,
+)
 from firebreak.platform.models import PlatformIntegration, SeenSignature
 from firebreak.platform.schemas import EventAccepted, PlatformEvent, ScanResult, ScanSignalsRequest, Verdict
 from firebreak.platform.secrets import integration_secret
@@ -42,35 +50,81 @@ def _reject(runtime: Runtime, request: Request, reason: str, integration_id: int
     return Problem(401, "Not authenticated", reason, headers={"WWW-Authenticate": "Firebreak-Signature"})
 
 
+# A platform token is looked up once per process every PLATFORM_TOKEN_TTL: revoking it, or deactivating its
+# integration, takes effect within that time. last_used_at is written at most once a minute.
+PLATFORM_TOKEN_TTL = timedelta(seconds=10)
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+_LOGINS = "firebreak.platform.api.logins"
+
+
+def platform_logins(runtime: Runtime) -> auth_service.TokenCache[PlatformIntegration]:
+    """This process's cache of platform tokens -> their (detached, read-only) integration."""
+    cache: auth_service.TokenCache[PlatformIntegration] | None = runtime.extras.get(_LOGINS)
+    if cache is None:
+        cache = runtime.extras.setdefault(_LOGINS, auth_service.TokenCache(ttl=PLATFORM_TOKEN_TTL))
+    return cache
+
+
+def _token_caller(runtime: Runtime, request: Request, token: str, body: bytes) -> Caller:
+    """The token's integration, from the database (call it in a worker thread)."""
+    logins = platform_logins(runtime)
+    now = runtime.clock.now()
+    integration = None
+    expires_at = None
+    with runtime.transaction() as session:
+        cred = auth_service.resolve_token(session=session, clock=runtime.clock, token=token,
+                                          touch_after=TOKEN_TOUCH_INTERVAL)
+        if cred is not None and cred.scope == CredentialScope.PLATFORM and cred.integration_id is not None:
+            found = session.get(PlatformIntegration, cred.integration_id)
+            if found is not None and found.is_active:
+                session.expunge(found)
+                integration, expires_at = found, cred.expires_at
+    # Refused outside the transaction: _reject writes an audit event in a transaction of its own.
+    if integration is None:
+        raise _reject(runtime, request, "the token is not a platform integration's token", None)
+    logins.put(token, integration, now, expires_at=expires_at)
+    return Caller(integration, body)
+
+
 async def signed_caller(request: Request, runtime: RuntimeDep) -> Caller:
-    """The integration calling, authenticated by HMAC signature (with replay protection) or a platform token."""
+    """The integration calling, authenticated by HMAC signature (with replay protection) or a platform token.
+
+    Database work runs in the thread pool, never on the event loop; a cached platform token needs none.
+    """
     body = await request.body()
     if len(body) > runtime.settings.max_upload_bytes + 1024 * 1024:
         raise Problem(413, "Payload too large", f"at most {runtime.settings.max_upload_bytes} bytes")
     name = request.headers.get(INTEGRATION_HEADER)
     auth = request.headers.get("authorization", "")
-    with runtime.transaction() as session:
-        if not name and auth.lower().startswith("bearer "):
-            cred = auth_service.resolve_token(session=session, clock=runtime.clock, token=auth[7:].strip())
-            if cred is None or cred.scope != CredentialScope.PLATFORM or cred.integration_id is None:
-                integration = None
-            else:
-                integration = session.get(PlatformIntegration, cred.integration_id)
-            if integration is None or not integration.is_active:
-                raise _reject(runtime, request, "the token is not a platform integration's token", None)
-            session.expunge(integration)
+    if not name and auth.lower().startswith("bearer "):
+        token = auth[7:].strip()
+        integration = platform_logins(runtime).get(token, runtime.clock.now())
+        if integration is not None:
             return Caller(integration, body)
-        if not name:
-            raise _reject(runtime, request, f"send {INTEGRATION_HEADER} and {signing.HEADER} headers", None)
+        return await run_in_threadpool(_token_caller, runtime, request, token, body)
+    if not name:
+        raise await run_in_threadpool(_reject, runtime, request,
+                                      f"send {INTEGRATION_HEADER} and {signing.HEADER} headers", None)
+    return await run_in_threadpool(_signature_caller, runtime, request, name, body)
+
+
+def _signature_caller(runtime: Runtime, request: Request, name: str, body: bytes) -> Caller:
+    refusal: tuple[str, int | None] | None = None
+    with runtime.transaction() as session:
         integration = session.scalar(select(PlatformIntegration).where(PlatformIntegration.name == name))
         if integration is None or not integration.is_active or not integration.secret_encrypted:
-            raise _reject(runtime, request, f"unknown integration {name[:100]!r}", None)
-        try:
-            _, signature = signing.verify(integration_secret(runtime, integration), body,
-                                          request.headers.get(signing.HEADER), runtime.clock.now())
-        except signing.SignatureError as exc:
-            raise _reject(runtime, request, str(exc), integration.id) from None
-        session.expunge(integration)
+            refusal = (f"unknown integration {name[:100]!r}", None)
+        else:
+            try:
+                _, signature = signing.verify(integration_secret(runtime, integration), body,
+                                              request.headers.get(signing.HEADER), runtime.clock.now())
+            except signing.SignatureError as exc:
+                refusal = (str(exc), integration.id)
+            session.expunge(integration)
+    # Refused outside the transaction: _reject writes an audit event in a transaction of its own.
+    if refusal is not None:
+        raise _reject(runtime, request, *refusal)
+    assert integration is not None  # noqa: S101 - refused above otherwise
     now = runtime.clock.now()
     try:
         with runtime.transaction() as session:
@@ -117,7 +171,7 @@ def post_event(caller: CallerDep, runtime: RuntimeDep) -> EventAccepted:
              openapi_extra={"requestBody": {"content": {
                  "application/json": {"schema": {"$ref": "#/components/schemas/ScanSignalsRequest"}},
                  "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
-def post_scan(request: Request, caller: CallerDep, runtime: RuntimeDep) -> ScanResult:
+async def post_scan(request: Request, caller: CallerDep, runtime: RuntimeDep) -> ScanResult:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         try:
@@ -128,7 +182,9 @@ def post_scan(request: Request, caller: CallerDep, runtime: RuntimeDep) -> ScanR
             raise Problem(422, "Invalid scan request", "Check these fields: " + ", ".join(
                 sorted({e["field"] for e in errors})), errors=errors) from None
         try:
-            return scan_signals(runtime, body)
+            # Most checks match nothing and are answered from memory, here; the rest need the database.
+            answer = scan_signals_in_memory(runtime, body)
+            return answer if answer is not None else await run_in_threadpool(scan_signals, runtime, body)
         except BadSignal as exc:
             raise Problem(422, "Invalid scan request", str(exc),
                           errors=[{"field": exc.field, "message": str(exc)}]) from None
@@ -136,6 +192,5 @@ def post_scan(request: Request, caller: CallerDep, runtime: RuntimeDep) -> ScanR
         raise Problem(422, "Invalid scan request", "send the file as application/octet-stream, or JSON signals",
                       errors=[{"field": "body", "message": "empty"}])
     jurisdiction = request.query_params.get("jurisdiction")
-    return scan_bytes(runtime, caller.body, jurisdiction=jurisdiction.upper() if jurisdiction else None)
-
-
+    return await run_in_threadpool(scan_bytes, runtime, caller.body,
+                                   jurisdiction=jurisdiction.upper() if jurisdiction else None)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
 
 from firebreak.banks.models import MatchAction
 from firebreak.banks.service import count_blocked_uploads
@@ -66,18 +71,38 @@ def record_event(runtime: Runtime, integration_name: str, event: PlatformEvent, 
     return result
 
 
+# Upload checks that reach the database (a candidate, a due index sync) queue here on SQLite instead of in
+# SQLite's busy handler, which retries a locked database after sleeping 1, 2, 5, ... up to 100 ms: concurrent
+# checks would wait for a sleep to end rather than for the writer before them.
+_SQLITE_SCANS = threading.Lock()
+
+
+@contextmanager
+def _scan_transaction(runtime: Runtime) -> Iterator[Session]:
+    if runtime.engine.dialect.name != "sqlite":
+        with runtime.transaction() as session:
+            yield session
+        return
+    with _SQLITE_SCANS, runtime.transaction() as session:
+        yield session
+
+
 def scan_bytes(runtime: Runtime, data: bytes, *, jurisdiction: str | None = None) -> ScanResult:
     """Upload check on the file itself: exact hashes and PDQ with its rotations and mirrors."""
     sha256 = hashlib.sha256(data).hexdigest()
-    with runtime.transaction() as session:
-        known = find_by_sha256(session=session, sha256=sha256)
-        try:
-            hashes = hash_bytes(data, runtime.decode_limits)
-            md5, pdq_queries = hashes.md5, hashes.query_hashes
-        except UnhashableMedia:
-            md5, pdq_queries = hashlib.md5(data, usedforsecurity=False).hexdigest(), ()
-        if known is not None and known.pdq and not pdq_queries:
-            pdq_queries = (known.pdq,)
+    # Decoding and hashing take milliseconds: done before the transaction, which on SQLite holds the write lock.
+    try:
+        hashes = hash_bytes(data, runtime.decode_limits)
+        md5, pdq_queries = hashes.md5, hashes.query_hashes
+    except UnhashableMedia:
+        md5, pdq_queries = hashlib.md5(data, usedforsecurity=False).hexdigest(), ()
+    if pdq_queries and not runtime.indexes.could_match(exact=[sha256, md5], pdq_queries=pdq_queries):
+        return ScanResult(verdict=Verdict.ALLOW, matches=[], sha256=sha256, checked_at=runtime.clock.now())
+    with _scan_transaction(runtime) as session:
+        if not pdq_queries:  # a file we could not hash ourselves may be known from a platform's event
+            known = find_by_sha256(session=session, sha256=sha256)
+            if known is not None and known.pdq:
+                pdq_queries = (known.pdq,)
         hits = match_signals(session=session, indexes=runtime.indexes, sha256=sha256, md5=md5,
                              pdq_queries=pdq_queries, jurisdiction=jurisdiction)
         if verdict_for(hits) == Verdict.BLOCK:
@@ -87,8 +112,8 @@ def scan_bytes(runtime: Runtime, data: bytes, *, jurisdiction: str | None = None
                       checked_at=runtime.clock.now())
 
 
-def scan_signals(runtime: Runtime, request: ScanSignalsRequest) -> ScanResult:
-    """Upload check on hashes the platform computed itself (no bytes leave the platform)."""
+def _signal_values(runtime: Runtime, request: ScanSignalsRequest) -> dict[str, list[str]]:
+    """Canonical values by signal type, PDQ below the minimum quality left out. Raises BadSignal."""
     values: dict[str, list[str]] = {}
     for i, signal in enumerate(request.signals):
         try:
@@ -101,7 +126,26 @@ def scan_signals(runtime: Runtime, request: ScanSignalsRequest) -> ScanResult:
         if kind.name == "pdq" and signal.quality is not None and signal.quality < runtime.settings.pdq_min_quality:
             continue
         values.setdefault(kind.name, []).append(canonical)
-    with runtime.transaction() as session:
+    return values
+
+
+def scan_signals_in_memory(runtime: Runtime, request: ScanSignalsRequest) -> ScanResult | None:
+    """scan_signals' answer when it is "allow" and this process knows so without the database; else None.
+
+    That is when its indexes are up to date (see IndexSet.could_match) and hold no candidate for any of the
+    signals: most upload checks. A candidate, or indexes due for a sync, need scan_signals. Raises BadSignal.
+    """
+    values = _signal_values(runtime, request)
+    if runtime.indexes.could_match(exact=[*values.get("sha256", []), *values.get("md5", [])],
+                                   pdq_queries=values.get("pdq", [])):
+        return None
+    return ScanResult(verdict=Verdict.ALLOW, matches=[], checked_at=runtime.clock.now())
+
+
+def scan_signals(runtime: Runtime, request: ScanSignalsRequest) -> ScanResult:
+    """Upload check on hashes the platform computed itself (no bytes leave the platform)."""
+    values = _signal_values(runtime, request)
+    with _scan_transaction(runtime) as session:
         hits: list[Hit] = []
         shas: list[str | None] = list(values.get("sha256", [])) or [None]
         md5s: list[str | None] = list(values.get("md5", [])) or [None]
@@ -152,4 +196,4 @@ def ensure_integration(runtime: Runtime, *, name: str, adapter: str) -> Platform
     return integration
 
 
-__all__ = ["InProcessLink", "Verdict", "record_event", "scan_bytes", "scan_signals"]
+__all__ = ["InProcessLink", "Verdict", "record_event", "scan_bytes", "scan_signals", "scan_signals_in_memory"]

@@ -1,0 +1,123 @@
+"""Platform tokens are cached for a short time: revocation takes effect within the TTL, last use is stamped at
+most once a minute. Time is a FakeClock: nothing here sleeps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from firebreak.app import create_app
+from firebreak.auth import service as auth_service
+from firebreak.auth.models import ApiCredential, CredentialScope, Role
+from firebreak.clock import FakeClock
+from firebreak.platform.api import PLATFORM_TOKEN_TTL, TOKEN_TOUCH_INTERVAL
+from firebreak.platform.gateway import ensure_integration
+from firebreak.platform.models import PlatformIntegration
+from firebreak.runtime import Runtime
+
+SCAN = {"signals": [{"signal_type": "md5", "value": "0" * 32}]}
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _platform_token(runtime: Runtime) -> tuple[str, int]:
+    integration = ensure_integration(runtime, name="messenger", adapter="webhook")
+    with runtime.transaction() as session:
+        issued = auth_service.issue_token(session=session, clock=runtime.clock, actor="test", name="scanner",
+                                          scope=CredentialScope.PLATFORM, integration_id=integration.id)
+        return issued.token, issued.credential.id
+
+
+def _scan(client: TestClient, token: str) -> int:
+    return client.post("/v1/scan", json=SCAN, headers={"Authorization": f"Bearer {token}"}).status_code
+
+
+def test_revoked_token_is_refused_once_the_ttl_has_passed(runtime: Runtime, client: TestClient,
+                                                          clock: FakeClock) -> None:
+    token, credential_id = _platform_token(runtime)
+    assert _scan(client, token) == 200
+    with runtime.transaction() as session:
+        credential = session.get(ApiCredential, credential_id)
+        assert credential is not None
+        auth_service.revoke_token(session=session, clock=clock, actor="test", credential=credential)
+    assert _scan(client, token) == 200  # still cached in this process: the documented grace
+    clock.advance(PLATFORM_TOKEN_TTL)
+    assert _scan(client, token) == 401
+
+
+def test_deactivated_integration_is_refused_once_the_ttl_has_passed(runtime: Runtime, client: TestClient,
+                                                                    clock: FakeClock) -> None:
+    token, _ = _platform_token(runtime)
+    assert _scan(client, token) == 200
+    with runtime.transaction() as session:
+        for integration in session.query(PlatformIntegration):
+            integration.is_active = False
+    clock.advance(PLATFORM_TOKEN_TTL - timedelta(seconds=1))
+    assert _scan(client, token) == 200
+    clock.advance(timedelta(seconds=1))
+    assert _scan(client, token) == 401
+
+
+def test_token_expiring_before_the_ttl_is_refused_when_it_expires(runtime: Runtime, client: TestClient,
+                                                                  clock: FakeClock) -> None:
+    token, credential_id = _platform_token(runtime)
+    with runtime.transaction() as session:
+        credential = session.get(ApiCredential, credential_id)
+        assert credential is not None
+        credential.expires_at = clock.now() + timedelta(seconds=3)
+    assert _scan(client, token) == 200
+    clock.advance(3)
+    assert _scan(client, token) == 401
+
+
+def test_last_use_is_stamped_at_most_once_a_minute(runtime: Runtime, client: TestClient, clock: FakeClock) -> None:
+    token, credential_id = _platform_token(runtime)
+
+    def last_used() -> object:
+        with runtime.sessions() as session:
+            credential = session.get(ApiCredential, credential_id)
+            assert credential is not None
+            return credential.last_used_at
+
+    first = clock.now()
+    assert _scan(client, token) == 200
+    assert last_used() == first
+    for _ in range(5):  # each step outlives the cache, so the database is read again, but not written
+        clock.advance(PLATFORM_TOKEN_TTL)
+        assert _scan(client, token) == 200
+    assert last_used() == first
+    clock.advance(TOKEN_TOUCH_INTERVAL)
+    assert _scan(client, token) == 200
+    assert last_used() == clock.now()
+
+
+def test_unknown_and_other_scope_tokens_are_refused(runtime: Runtime, client: TestClient) -> None:
+    assert _scan(client, "fbk_unknown") == 401
+    with runtime.transaction() as session:
+        user = auth_service.create_staff_user(session=session, clock=runtime.clock, actor="test", username="mod",
+                                              password="a long password!", role=Role.MODERATOR)
+        staff = auth_service.issue_token(session=session, clock=runtime.clock, actor="test", name="t",
+                                         scope=CredentialScope.STAFF, staff_user_id=user.id).token
+    assert _scan(client, staff) == 401
+
+
+def test_cache_keeps_values_until_ttl_or_expiry() -> None:
+    clock = FakeClock()
+    cache: auth_service.TokenCache[str] = auth_service.TokenCache(ttl=timedelta(seconds=10), max_entries=3)
+    now = clock.now()
+    cache.put("fbk_a", "a", now)
+    cache.put("fbk_b", "b", now, expires_at=now + timedelta(seconds=2))
+    assert cache.get("fbk_a", now) == "a" and cache.get("fbk_b", now) == "b"
+    assert cache.get("fbk_b", now + timedelta(seconds=2)) is None
+    assert cache.get("fbk_a", now + timedelta(seconds=9)) == "a"
+    assert cache.get("fbk_a", now + timedelta(seconds=10)) is None
+    for name in ("c", "d", "e", "f"):  # bounded
+        cache.put(f"fbk_{name}", name, now)
+    assert len(cache._entries) <= 3
