@@ -357,8 +357,10 @@ def test_media_by_url_is_fetched_with_a_signed_get(runtime: Runtime, client: Tes
     assert r.status_code == 200 and r.json()["placements"] == 0  # fetched by a job, not within the request
     runtime.reconcile()
     assert endpoint.fetches[0] == ("/media/abc.jpg", True)
-    with runtime.sessions() as session:  # a file the platform no longer has stops the event: nothing half-done
-        assert session.scalar(select(func.count()).select_from(Placement)) == 0
+    with runtime.sessions() as session:  # a file the platform no longer has is noted; the event's other file counts
+        assert session.scalar(select(func.count()).select_from(Placement)) == 1
+        gone = session.scalar(select(AuditEvent).where(AuditEvent.action == "media.unfetchable"))
+        assert gone is not None and "gone.jpg" in gone.data
     endpoint.files["/media/gone.jpg"] = jpeg(photo("coffee"))
     body["event_id"] = "evt-c1-m1-again"
     assert post_event(client, secret, body, runtime.clock.now()).status_code == 200

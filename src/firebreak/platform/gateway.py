@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from firebreak.audit import service as audit
 from firebreak.banks.models import MatchAction
 from firebreak.banks.service import count_blocked_uploads
 from firebreak.enforcement.service import RUN_ACTIONS_JOB
@@ -53,13 +54,25 @@ def record_event(runtime: Runtime, integration_name: str, event: PlatformEvent, 
             raise UnknownIntegration(f"no active integration named {integration_name!r}")
         session.expunge(integration)
     fetched: dict[str, bytes] = {}
+    gone: dict[str, str] = {}
     if fetch:
         adapter = runtime.adapters.for_integration(integration)
         for item in event.media:
             if item.url and item.data_base64 is None:
-                fetched[item.url] = adapter.fetch_media(item.url).data
+                try:
+                    fetched[item.url] = adapter.fetch_media(item.url).data
+                except FetchError as exc:
+                    if exc.retryable:
+                        raise
+                    gone[item.url] = str(exc)  # this file is lost; the event's other media still count
+        if gone:
+            event = event.model_copy(update={"media": [m for m in event.media if m.url not in gone]})
     with runtime.transaction() as session:
         integration = session.merge(integration)
+        for url, reason in gone.items():
+            audit.record(session=session, clock=runtime.clock, actor=f"integration:{integration.id}",
+                         action="media.unfetchable", object_type="event", object_id=event.event_id[:80],
+                         data={"url": url[:500], "reason": reason[:500]})
         result = handle_event(session=session, clock=runtime.clock, integration=integration, event=event,
                               blobs=runtime.blobs, limits=runtime.decode_limits, indexes=runtime.indexes,
                               policy=runtime.strike_policy, fetched=fetched)

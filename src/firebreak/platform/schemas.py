@@ -123,7 +123,7 @@ class ScanSignalsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     signals: list[SignalIn] = Field(min_length=1, max_length=200)
-    jurisdiction: Annotated[str, StringConstraints(min_length=2, max_length=2)] | None = None
+    jurisdiction: Annotated[str, StringConstraints(min_length=2, max_length=2, to_upper=True)] | None = None
 
 
 class ScanMatch(BaseModel):
