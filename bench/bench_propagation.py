@@ -24,10 +24,10 @@ tests.support.RecordingPlatform) that records every call and answers "done". The
 The index is warm, as in a running server (it was synced from the database before the clock starts; that load
 is reported too). Baseline, same data, same run: the media index replaced by a brute-force numpy scan over every
 media PDQ read from the database at each lookup (what propagation would do without the in-memory index).
-A what-if run swaps in a prototype of appending audit events in bulk (write_audits_batched below; not in
-Firebreak), to measure what that would gain; the audit chain is verified at the end. --profile runs the jobs in
-the foreground under cProfile instead. PostgreSQL is a private server started here (bench/_setup.PrivatePostgres,
-durable settings). Prints markdown tables.
+A second baseline run appends the audit events one at a time (audit.record per event, as before
+audit.record_many), to show what the bulk append gains; the audit chain is verified at the end. --profile runs
+the jobs in the foreground under cProfile instead. PostgreSQL is a private server started here
+(bench/_setup.PrivatePostgres, durable settings). Prints markdown tables.
 """
 
 from __future__ import annotations
@@ -62,11 +62,10 @@ from _setup import (
 )
 from PIL import Image, ImageOps
 from skimage import data as skdata
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
-from firebreak.audit.models import AuditEvent
 from firebreak.banks import service as banks
 from firebreak.banks.models import Bank, MatchAction, Provenance
 from firebreak.banks.schemas import BankCreate
@@ -84,7 +83,7 @@ NEAR_PLACEMENTS = 750
 COPIES = EXACT_PLACEMENTS + NEAR_PLACEMENTS
 START = datetime(2026, 3, 1, tzinfo=UTC)
 FIREBREAK = "Firebreak (in-memory Hamming index, warm)"
-WHAT_IF = "what-if: audit events appended in bulk (prototype, not in Firebreak)"
+ONE_BY_ONE = "baseline: the same, audit events appended one at a time (audit.record)"
 BASELINE = "baseline: numpy scan of all media PDQs read from the database"
 
 
@@ -399,32 +398,15 @@ class DatabaseScan:
         return out
 
 
-# -- what would close the gap: audit events appended in bulk ----------------------------------------------------
+# -- a second baseline: audit events appended one at a time ----------------------------------------------------
 
 
-def write_audits_batched(session: Session, clock: Clock, audits: list[dict[str, Any]]) -> None:
-    """A prototype of an ``audit.record_many`` that Firebreak does not have: the same events, chained the same
-    way (firebreak.audit.service.event_hash), but one chain-head read and one multi-row INSERT for a whole batch
-    instead of a read, an INSERT and a flush per event. Swapped in for enforcement.service._write_audits in the
-    what-if run only; the chain is verified at the end of the bench."""
+def write_audits_one_by_one(session: Session, clock: Clock, audits: list[dict[str, Any]]) -> None:
+    """enforcement.service._write_audits as it was before audit.record_many: the same events in the same order,
+    each with audit.record (a chain-head read, an INSERT and a flush per event). Swapped in for one run."""
     session.flush()
-    if not audits:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": audit._PG_CHAIN_LOCK})
-    last = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
-    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, audit.GENESIS_HASH)
-    rows = []
     for event in audits:
-        occurred_at = clock.now()
-        data = audit.canonical_json(event.get("data") or {})
-        fields = dict(seq=seq, occurred_at=occurred_at, actor=event["actor"], action=event["action"],
-                      object_type=event["object_type"], object_id=str(event["object_id"]), data=data,
-                      prev_hash=prev_hash)
-        prev_hash = audit.event_hash(**fields)  # type: ignore[arg-type]
-        rows.append({**fields, "hash": prev_hash})
-        seq += 1
-    session.execute(insert(AuditEvent), rows)
+        audit.record(session=session, clock=clock, **event)
     audits.clear()
 
 
@@ -588,7 +570,7 @@ def run_backend(
     pg: PrivatePostgres | None,
     timeout: float,
     baseline: bool,
-    what_if: bool,
+    one_by_one: bool,
     profile: bool = False,
 ) -> BackendResult:
     data_dir = workdir / backend
@@ -619,13 +601,13 @@ def run_backend(
         try:
             runs.append(propagate_once(runtime, reader, platform, ds, new_bank(runtime, "ordered"), FIREBREAK, timeout))
             print(f"[{backend}] {runs[-1]}", file=sys.stderr)
-            if what_if:
+            if one_by_one:
                 reset(runtime)
                 real = enforcement._write_audits
-                enforcement._write_audits = write_audits_batched  # type: ignore[assignment]
+                enforcement._write_audits = write_audits_one_by_one  # type: ignore[assignment]
                 try:
-                    runs.append(propagate_once(runtime, reader, platform, ds, new_bank(runtime, "ordered-what-if"),
-                                               WHAT_IF, timeout))
+                    runs.append(propagate_once(runtime, reader, platform, ds, new_bank(runtime, "ordered-one-by-one"),
+                                               ONE_BY_ONE, timeout))
                 finally:
                     enforcement._write_audits = real
                 print(f"[{backend}] {runs[-1]}", file=sys.stderr)
@@ -663,7 +645,8 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--no-baseline", action="store_true")
-    parser.add_argument("--no-what-if", action="store_true", help="skip the run with audit events appended in bulk")
+    parser.add_argument("--no-one-by-one", action="store_true",
+                        help="skip the baseline run with audit events appended one at a time")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=300.0, help="give up on one propagation after this long")
     parser.add_argument(
@@ -686,7 +669,7 @@ def main() -> None:
     try:
         for backend in backends:
             results.append(
-                run_backend(backend, ds, workdir, pg, args.timeout, not args.no_baseline, not args.no_what_if,
+                run_backend(backend, ds, workdir, pg, args.timeout, not args.no_baseline, not args.no_one_by_one,
                             args.profile)
             )
         if args.profile:

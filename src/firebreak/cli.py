@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import getpass
 import json
 import logging
@@ -106,9 +107,13 @@ def serve(
         services.start()
     except OSError as exc:
         fail(f"could not start: {exc} (is FIREBREAK_SMTP_LISTEN_PORT {settings.smtp_listen_port} free?)")
+    app = create_app(runtime)
+    # Everything built so far lives as long as the process: keep it out of the garbage collector's full passes,
+    # which otherwise pause every request for 100+ ms (docs/benchmarks.md).
+    gc.collect()
+    gc.freeze()
     try:
-        uvicorn.run(create_app(runtime), host=host or settings.host, port=port or settings.port,
-                    log_level=settings.log_level)
+        uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level=settings.log_level)
     finally:
         services.stop()
         runtime.close()

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
@@ -176,8 +176,10 @@ def find_entries(*, session: Session, signal_type: str, values: Iterable[str]) -
 
 def count_blocked_uploads(*, session: Session, entry_ids: Iterable[int]) -> None:
     """Count an upload refused (or removed on posting) against the entries that caught it."""
-    for entry in session.scalars(select(BankEntry).where(BankEntry.id.in_(list(entry_ids)))):
-        entry.blocked_uploads += 1
+    ids = list(entry_ids)
+    if ids:  # one atomic UPDATE: several processes may count at once
+        session.execute(update(BankEntry).where(BankEntry.id.in_(ids))
+                        .values(blocked_uploads=BankEntry.blocked_uploads + 1))
 
 
 def list_banks(*, session: Session) -> list[Bank]:
