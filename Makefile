@@ -28,6 +28,7 @@ test: system-deps setup lint typecheck pytest
 
 lint:
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck:
 	$(BIN)/mypy

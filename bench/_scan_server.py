@@ -18,20 +18,20 @@ import os
 
 from fastapi import FastAPI
 
-from firebreak.app import create_app
-from firebreak.config import load_settings
-from firebreak.db.migrate import check_current
-from firebreak.db.session import check_database
+from firebreak.bootstrap.http import create_app
+from firebreak.bootstrap.system import build_system
+from firebreak.core.config import load_settings
+from firebreak.core.db.session import check_database
 from firebreak.matching.index import warm_up
-from firebreak.runtime import build_runtime
+from firebreak.schema.migrate import check_current
 
 
 def create() -> FastAPI:
-    runtime = build_runtime(load_settings())
-    check_database(runtime.engine)
-    check_current(runtime.engine)
+    system = build_system(load_settings())
+    check_database(system.db.engine)
+    check_current(system.db.engine)
     warm_up()  # numba kernels from the on-disk cache, before the first request
-    app = create_app(runtime)
+    app = create_app(system)
     if os.environ.get("BENCH_GC_FREEZE") == "1":
         gc.collect()
         gc.freeze()

@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Engine, create_engine, text
 
-from firebreak.config import Settings, load_settings
-from firebreak.db.migrate import upgrade
-from firebreak.db.session import make_engine
+from firebreak.core.config import Settings, load_settings
+from firebreak.core.db.session import make_engine
 from firebreak.platform.adapters import ActionResult, ActionTarget, FetchedMedia, FetchError, LinkTarget
+from firebreak.schema.migrate import upgrade
 
 REPO = Path(__file__).resolve().parent.parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -176,7 +176,7 @@ def reader_engine(url: str) -> Engine:
 
 
 def sqlite_time(when: datetime) -> str:
-    """The text SQLAlchemy writes for a UTC timestamp in SQLite (see firebreak.db.base.UTCDateTime)."""
+    """The text SQLAlchemy writes for a UTC timestamp in SQLite (see firebreak.core.db.base.UTCDateTime)."""
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 

@@ -16,7 +16,7 @@ hashed by firebreak.signals.hashing.hash_bytes; the rest flip 1-8 random bits of
 Then, as an order would, the original JPEG is added to a BLOCK bank (banks.add_entries with
 banks.entries_for_hashes: SHA-256, MD5, PDQ with its eight rotations and mirrors) and committed. The clock runs
 from just before that transaction until the 1,000th copy's remove_message action is DONE in the database, the job
-having run on Firebreak's own worker (runtime.worker(): the huey consumer and reconciler `firebreak serve` embeds)
+having run on Firebreak's own worker (system.worker(): the huey consumer and reconciler `firebreak serve` embeds)
 and the actions having gone through a platform adapter: an in-process one (bench/_setup.CountingPlatform, like
 tests.support.RecordingPlatform) that records every call and answers "done". The run checks that exactly the
 1,000 copies were removed, each once, and nothing else.
@@ -69,11 +69,10 @@ from firebreak.audit import service as audit
 from firebreak.banks import service as banks
 from firebreak.banks.models import Bank, MatchAction, Provenance
 from firebreak.banks.schemas import BankCreate
-from firebreak.clock import Clock
+from firebreak.bootstrap.system import System, build_system
+from firebreak.core.clock import Clock
 from firebreak.enforcement import service as enforcement
 from firebreak.matching.index import warm_up
-from firebreak.platform.gateway import ensure_integration
-from firebreak.runtime import Runtime, build_runtime
 from firebreak.signals.hashing import MediaHashes, hash_bytes
 
 TARGET_SECONDS = 5.0
@@ -434,18 +433,18 @@ def _count(reader: Engine, sql: str) -> int:
 
 
 def propagate_once(
-    runtime: Runtime, reader: Engine, platform: CountingPlatform, ds: Dataset, bank_id: int, label: str, timeout: float
+    system: System, reader: Engine, platform: CountingPlatform, ds: Dataset, bank_id: int, label: str, timeout: float
 ) -> Outcome:
     assert ds.original_hashes is not None
     platform.reset()
     cpu0 = time.process_time()
     t0 = time.perf_counter()
-    with runtime.transaction() as session:
+    with system.db.transaction() as session:
         bank = session.get(Bank, bank_id)
         assert bank is not None
         banks.add_entries(
             session=session,
-            clock=runtime.clock,
+            clock=system.clock,
             actor="bench",
             bank=bank,
             entries=banks.entries_for_hashes(ds.original_hashes),
@@ -507,18 +506,18 @@ def propagate_once(
     )
 
 
-def profile_once(runtime: Runtime, ds: Dataset, bank_id: int) -> None:
+def profile_once(system: System, ds: Dataset, bank_id: int) -> None:
     """Add the entry, then run the jobs in this thread under cProfile (no worker): where the time goes."""
     import cProfile
     import pstats
 
     assert ds.original_hashes is not None
-    with runtime.transaction() as session:
+    with system.db.transaction() as session:
         bank = session.get(Bank, bank_id)
         assert bank is not None
         banks.add_entries(
             session=session,
-            clock=runtime.clock,
+            clock=system.clock,
             actor="bench",
             bank=bank,
             entries=banks.entries_for_hashes(ds.original_hashes),
@@ -526,15 +525,15 @@ def profile_once(runtime: Runtime, ds: Dataset, bank_id: int) -> None:
         )
     profiler = cProfile.Profile()
     t = time.perf_counter()
-    profiler.runcall(runtime.reconcile)
+    profiler.runcall(system.runner.reconcile)
     print(f"reconcile in the foreground, profiled: {time.perf_counter() - t:.2f} s", file=sys.stderr)
     pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
     pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumtime").print_stats(40)
 
 
-def reset(runtime: Runtime) -> None:
+def reset(system: System) -> None:
     """Undo a propagation: the copies are live again, no actions, matches, strikes or job rows are left."""
-    with runtime.transaction() as session:
+    with system.db.transaction() as session:
         for sql in (
             "DELETE FROM actions",
             "DELETE FROM matches",
@@ -548,10 +547,10 @@ def reset(runtime: Runtime) -> None:
             session.execute(text(sql))
 
 
-def new_bank(runtime: Runtime, name: str) -> int:
-    with runtime.transaction() as session:
+def new_bank(system: System, name: str) -> int:
+    with system.db.transaction() as session:
         return banks.create_bank(
-            session=session, clock=runtime.clock, actor="bench", data=BankCreate(name=name, action=MatchAction.BLOCK)
+            session=session, clock=system.clock, actor="bench", data=BankCreate(name=name, action=MatchAction.BLOCK)
         ).id
 
 
@@ -577,62 +576,62 @@ def run_backend(
     data_dir.mkdir(parents=True, exist_ok=True)
     url = database_url(backend, workdir, pg, "bench_propagation")
     engine = migrated_engine(url)
-    runtime = build_runtime(bench_settings(data_dir, url), engine=engine)
+    system = build_system(bench_settings(data_dir, url), engine=engine)
     reader = reader_engine(url)
     try:
-        integration = ensure_integration(runtime, name="bench", adapter="webhook")
+        integration = system.gateway.ensure_integration(name="bench", adapter="webhook")
         platform = CountingPlatform()
-        runtime.adapters.override("bench", platform)
+        system.adapters.override("bench", platform)
         print(f"[{backend}] loading {ds.placements:,} placements of {ds.media:,} media ...", file=sys.stderr)
         timings = load(ds, engine, integration.id)
         print(f"[{backend}] loaded: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()), file=sys.stderr)
         warm_up()
         t = time.perf_counter()
-        with runtime.transaction() as session:
-            runtime.indexes.sync(session, force=True)
+        with system.db.transaction() as session:
+            system.indexes.sync(session, force=True)
         index_load = time.perf_counter() - t
         if profile:
-            profile_once(runtime, ds, new_bank(runtime, "ordered"))
+            profile_once(system, ds, new_bank(system, "ordered"))
             return BackendResult(backend, timings, index_load, [])
-        worker = runtime.worker()
+        worker = system.worker()
         worker.start()
         time.sleep(0.3)
         runs: list[Outcome] = []
         try:
-            runs.append(propagate_once(runtime, reader, platform, ds, new_bank(runtime, "ordered"), FIREBREAK, timeout))
+            runs.append(propagate_once(system, reader, platform, ds, new_bank(system, "ordered"), FIREBREAK, timeout))
             print(f"[{backend}] {runs[-1]}", file=sys.stderr)
             if one_by_one:
-                reset(runtime)
+                reset(system)
                 real = enforcement._write_audits
                 enforcement._write_audits = write_audits_one_by_one  # type: ignore[assignment]
                 try:
-                    runs.append(propagate_once(runtime, reader, platform, ds, new_bank(runtime, "ordered-one-by-one"),
+                    runs.append(propagate_once(system, reader, platform, ds, new_bank(system, "ordered-one-by-one"),
                                                ONE_BY_ONE, timeout))
                 finally:
                     enforcement._write_audits = real
                 print(f"[{backend}] {runs[-1]}", file=sys.stderr)
             if baseline:
-                reset(runtime)
-                index = runtime.indexes.media
+                reset(system)
+                index = system.indexes.media
                 scan = DatabaseScan(reader)
-                runtime.indexes.media = scan  # type: ignore[assignment]
+                system.indexes.media = scan  # type: ignore[assignment]
                 try:
-                    runs.append(propagate_once(runtime, reader, platform, ds, new_bank(runtime, "ordered-baseline"),
+                    runs.append(propagate_once(system, reader, platform, ds, new_bank(system, "ordered-baseline"),
                                                BASELINE, timeout))
                 finally:
-                    runtime.indexes.media = index
+                    system.indexes.media = index
                 runs[-1].lookups = f"{scan.lookups} full scans"
                 print(f"[{backend}] {runs[-1]}", file=sys.stderr)
         finally:
             worker.stop()
-        with runtime.sessions() as session:
+        with system.db.sessions() as session:
             chain = audit.verify(session=session)
         if not chain.ok:
             raise SystemExit(f"[{backend}] the audit chain does not verify: {chain.problem}")
         print(f"[{backend}] audit chain verifies: {chain.events_checked:,} events", file=sys.stderr)
     finally:
         reader.dispose()
-        runtime.close()
+        system.close()
     return BackendResult(backend, timings, index_load, runs)
 
 

@@ -72,8 +72,7 @@ from firebreak.auth.models import CredentialScope
 from firebreak.banks import service as banks
 from firebreak.banks.models import MatchAction, Provenance
 from firebreak.banks.schemas import BankCreate
-from firebreak.platform.gateway import ensure_integration
-from firebreak.runtime import build_runtime
+from firebreak.bootstrap.system import build_system
 from firebreak.signals.hashing import hash_bytes
 
 HERE = Path(__file__).resolve().parent
@@ -195,19 +194,19 @@ def build_workload(entries: int, seed: int) -> Workload:
 def prepare_database(url: str, data_dir: Path, work: Workload) -> str:
     """Migrate, create the integration, its token and the bank. Returns the platform token."""
     engine = migrated_engine(url)
-    runtime = build_runtime(bench_settings(data_dir, url), engine=engine)
+    system = build_system(bench_settings(data_dir, url), engine=engine)
     try:
-        integration = ensure_integration(runtime, name="bench-platform", adapter="webhook")
-        with runtime.transaction() as session:
+        integration = system.gateway.ensure_integration(name="bench-platform", adapter="webhook")
+        with system.db.transaction() as session:
             token = auth_service.issue_token(
-                session=session, clock=runtime.clock, actor="bench", name="bench", scope=CredentialScope.PLATFORM,
+                session=session, clock=system.clock, actor="bench", name="bench", scope=CredentialScope.PLATFORM,
                 integration_id=integration.id,
             ).token
-            bank = banks.create_bank(session=session, clock=runtime.clock, actor="bench",
+            bank = banks.create_bank(session=session, clock=system.clock, actor="bench",
                                      data=BankCreate(name="known", action=MatchAction.BLOCK))
             bank_id = bank.id
             banks.add_entries(
-                session=session, clock=runtime.clock, actor="bench", bank=bank,
+                session=session, clock=system.clock, actor="bench", bank=bank,
                 entries=banks.entries_for_hashes(hash_bytes(work.banked_file)), provenance=Provenance.ORDER,
             )
         now = datetime.now(UTC)
@@ -226,7 +225,7 @@ def prepare_database(url: str, data_dir: Path, work: Workload) -> str:
         )
         BulkLoader(engine).analyze()
     finally:
-        runtime.close()
+        system.close()
     return token
 
 

@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.orm import Session
 
-from firebreak.clock import FakeClock
-from firebreak.config import Settings, load_settings
-from firebreak.db.migrate import upgrade
-from firebreak.db.session import make_engine
-from firebreak.runtime import Runtime, build_runtime
+from firebreak.bootstrap.system import System, build_system
+from firebreak.core.clock import FakeClock
+from firebreak.core.config import Settings, load_settings
+from firebreak.core.db.session import make_engine
+from firebreak.schema.migrate import upgrade
 from tests.pgserver import PostgresServer
+from tests.support import FakeDns
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -112,14 +113,18 @@ def connection(backend: str, _shared_engines: dict[str, Engine]) -> Iterator[Con
 
 
 @pytest.fixture
-def runtime(settings: Settings, clock: FakeClock, connection: Connection) -> Iterator[Runtime]:
-    rt = build_runtime(settings, clock=clock, engine=connection.engine, bind=connection)
-    yield rt
+def dns() -> FakeDns:
+    return FakeDns()
 
 
 @pytest.fixture
-def session(runtime: Runtime) -> Iterator[Session]:
-    with runtime.sessions() as s:
+def system(settings: Settings, clock: FakeClock, connection: Connection, dns: FakeDns) -> Iterator[System]:
+    yield build_system(settings, clock=clock, engine=connection.engine, bind=connection, dkim_dns=dns)
+
+
+@pytest.fixture
+def session(system: System) -> Iterator[Session]:
+    with system.db.sessions() as s:
         yield s
 
 

@@ -1,6 +1,6 @@
 """A whole Firebreak on loopback for end-to-end tests: web server, worker, SMTP listener, real database.
 
-The same wiring as `firebreak serve` (firebreak.services.Services), on a fresh database and free ports.
+The same wiring as `firebreak serve` (firebreak.bootstrap.processes.Services), on a fresh database and free ports.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from typing import Any
 
 import uvicorn
 
-from firebreak.app import create_app, prepare
-from firebreak.config import Settings, load_settings
-from firebreak.db.migrate import upgrade
-from firebreak.mail.sink import SmtpSink
-from firebreak.runtime import Runtime, build_runtime
-from firebreak.services import Services
+from firebreak.bootstrap.http import create_app
+from firebreak.bootstrap.processes import Services
+from firebreak.bootstrap.system import System, build_system
+from firebreak.core.config import Settings, load_settings
+from firebreak.mail.dkim import DnsFunc
+from firebreak.schema.migrate import upgrade
+from tests.mail.sink import SmtpSink
 
 
 def free_port() -> int:
@@ -28,7 +29,8 @@ def free_port() -> int:
 
 
 class LiveFirebreak:
-    def __init__(self, tmp: Path, database_url: str, *, smtp: bool = False, **settings: Any) -> None:
+    def __init__(self, tmp: Path, database_url: str, *, smtp: bool = False, dkim_dns: DnsFunc | None = None,
+                 **settings: Any) -> None:
         self.port = free_port()
         # Outgoing mail goes to a real SMTP sink on loopback, where tests read it.
         self.outbox = SmtpSink(port=0).start()
@@ -41,11 +43,11 @@ class LiveFirebreak:
         }
         values.update(settings)
         self.settings: Settings = load_settings(environ={}, **values)
-        self.runtime: Runtime = build_runtime(self.settings)
-        upgrade(self.runtime.engine)
-        prepare(self.runtime)
-        self.services = Services(self.runtime, worker=True, smtp=smtp)
-        self.app = create_app(self.runtime)
+        self.system: System = build_system(self.settings, dkim_dns=dkim_dns)
+        upgrade(self.system.db.engine)
+        self.system.prepare()
+        self.services = Services(self.system, worker=True, smtp=smtp)
+        self.app = create_app(self.system)
         self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
                                                      lifespan="off"))
         self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
@@ -68,7 +70,7 @@ class LiveFirebreak:
         self._server.should_exit = True
         self._thread.join(timeout=10)
         self.services.stop()
-        self.runtime.close()
+        self.system.close()
         self.outbox.stop()
 
     def __enter__(self) -> LiveFirebreak:

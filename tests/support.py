@@ -163,3 +163,13 @@ def scene(seed: int, size: tuple[int, int] = (360, 270)) -> Image.Image:
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x0, y0, x1, y1), fill=colour)
     return img
+
+
+class FakeDns:
+    """DKIM key records where tests cannot ask public DNS: ``dns.records["s1._domainkey.x.example"] = txt``."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, bytes] = {}
+
+    def __call__(self, name: bytes) -> bytes | None:
+        return self.records.get(name.decode().rstrip(".").lower())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from firebreak.config import ConfigError, load_settings
+from firebreak.core.config import ConfigError, load_settings
 
 
 def test_defaults_need_nothing() -> None:

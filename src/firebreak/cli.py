@@ -10,13 +10,16 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
 from firebreak import __version__
-from firebreak.config import ConfigError, Settings, load_settings
+from firebreak.core.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from firebreak.bootstrap.system import System
 
 app = typer.Typer(help="Firebreak: takedown orders in, every copy out, receipts back.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -53,8 +56,8 @@ def settings_or_exit(config: Path | None) -> Settings:
 def clean_errors() -> Iterator[None]:
     """Turn expected operational failures into one line and a non-zero exit."""
     from firebreak.auth.service import AuthError
-    from firebreak.db.migrate import SchemaError
-    from firebreak.db.session import DatabaseUnavailable
+    from firebreak.core.db.session import DatabaseUnavailable
+    from firebreak.schema.migrate import SchemaError
 
     try:
         yield
@@ -62,18 +65,18 @@ def clean_errors() -> Iterator[None]:
         fail(str(exc), 2 if isinstance(exc, ConfigError) else 1)
 
 
-def _runtime(config: Path | None, *, check_schema: bool = True) -> Any:
-    from firebreak.db.migrate import check_current
-    from firebreak.db.session import check_database
-    from firebreak.runtime import build_runtime
+def _system(config: Path | None, *, check_schema: bool = True) -> System:
+    from firebreak.bootstrap.system import build_system
+    from firebreak.core.db.session import check_database
+    from firebreak.schema.migrate import check_current
 
     settings = settings_or_exit(config)
     with clean_errors():
-        runtime = build_runtime(settings)
-        check_database(runtime.engine)
+        system = build_system(settings)
+        check_database(system.db.engine)
         if check_schema:
-            check_current(runtime.engine)
-    return runtime
+            check_current(system.db.engine)
+    return system
 
 
 @app.command()
@@ -92,22 +95,20 @@ def serve(
     """Run the web service (API, portals, console) and, by default, the job worker."""
     import uvicorn
 
-    from firebreak.app import create_app
+    from firebreak.bootstrap.http import create_app
+    from firebreak.bootstrap.processes import Services
 
-    runtime = _runtime(config)
-    settings = runtime.settings
+    system = _system(config)
+    settings = system.settings
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from firebreak.app import prepare
-    from firebreak.services import Services
-
-    prepare(runtime)
+    system.prepare()
     run_worker = settings.embedded_worker if worker is None else worker
-    services = Services(runtime, worker=run_worker, smtp=settings.smtp_listen)
+    services = Services(system, worker=run_worker, smtp=settings.smtp_listen)
     try:
         services.start()
     except OSError as exc:
         fail(f"could not start: {exc} (is FIREBREAK_SMTP_LISTEN_PORT {settings.smtp_listen_port} free?)")
-    app = create_app(runtime)
+    app = create_app(system)
     # Everything built so far lives as long as the process: keep it out of the garbage collector's full passes,
     # which otherwise pause every request for 100+ ms (docs/benchmarks.md).
     gc.collect()
@@ -116,18 +117,18 @@ def serve(
         uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level=settings.log_level)
     finally:
         services.stop()
-        runtime.close()
+        system.close()
 
 
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Create or migrate the schema to this version's head."""
-    from firebreak.db.migrate import upgrade
+    from firebreak.schema.migrate import upgrade
 
-    runtime = _runtime(config, check_schema=False)
+    system = _system(config, check_schema=False)
     with clean_errors():
-        before, after = upgrade(runtime.engine)
-    where = runtime.engine.url.render_as_string(hide_password=True)
+        before, after = upgrade(system.db.engine)
+    where = system.db.engine.url.render_as_string(hide_password=True)
     if before == after:
         out.print(f"database {where} is at the current schema ({after})")
     else:
@@ -137,10 +138,10 @@ def db_upgrade(config: ConfigOption = None) -> None:
 @db_app.command("current")
 def db_current(config: ConfigOption = None) -> None:
     """Show the schema revision of the database and of this code."""
-    from firebreak.db.migrate import current_revision, head_revision
+    from firebreak.schema.migrate import current_revision, head_revision
 
-    runtime = _runtime(config, check_schema=False)
-    out.print(f"database: {current_revision(runtime.engine) or 'empty'}; this Firebreak: {head_revision()}")
+    system = _system(config, check_schema=False)
+    out.print(f"database: {current_revision(system.db.engine) or 'empty'}; this Firebreak: {head_revision()}")
 
 
 @audit_app.command("verify")
@@ -151,8 +152,8 @@ def audit_verify(
     """Walk the hash chain; name the first event altered, deleted or inserted out of order."""
     from firebreak.audit.service import verify
 
-    runtime = _runtime(config)
-    with runtime.sessions() as session:
+    system = _system(config)
+    with system.db.sessions() as session:
         result = verify(session=session, expected_head=expect_head)
     if not result.ok:
         fail(f"audit chain broken after {result.events_checked} good events: {result.problem}")
@@ -164,8 +165,8 @@ def audit_head(config: ConfigOption = None) -> None:
     """Print the chain head (sequence and hash) to anchor outside the database."""
     from firebreak.audit.service import head
 
-    runtime = _runtime(config)
-    with runtime.sessions() as session:
+    system = _system(config)
+    with system.db.sessions() as session:
         seq, digest = head(session=session)
     out.print(json.dumps({"seq": seq, "hash": digest}))
 
@@ -188,9 +189,9 @@ def users_create(
     except ValueError:
         fail(f"--role: {role!r} is not one of {', '.join(r.value for r in Role)}", 2)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass("Password: ")
-    runtime = _runtime(config)
-    with clean_errors(), runtime.transaction() as session:
-        user = create_staff_user(session=session, clock=runtime.clock, actor="cli", username=username,
+    system = _system(config)
+    with clean_errors(), system.db.transaction() as session:
+        user = create_staff_user(session=session, clock=system.clock, actor="cli", username=username,
                                  password=password, role=role_value, display_name=display_name, email=email)
         out.print(f"created {role_value.value} {user.username} (id {user.id})")
 
@@ -203,12 +204,12 @@ def users_token(username: str, name: Annotated[str, typer.Option()] = "cli", con
     from firebreak.auth.models import CredentialScope, StaffUser
     from firebreak.auth.service import issue_token
 
-    runtime = _runtime(config)
-    with clean_errors(), runtime.transaction() as session:
+    system = _system(config)
+    with clean_errors(), system.db.transaction() as session:
         user = session.scalar(select(StaffUser).where(StaffUser.username == username))
         if user is None:
             fail(f"no staff user {username!r}")
-        issued = issue_token(session=session, clock=runtime.clock, actor="cli", name=name,
+        issued = issue_token(session=session, clock=system.clock, actor="cli", name=name,
                              scope=CredentialScope.STAFF, staff_user_id=user.id)
         out.print(issued.token)
 
@@ -219,15 +220,15 @@ def jobs_worker(config: ConfigOption = None) -> None:
     import signal
     import threading
 
-    runtime = _runtime(config)
-    logging.basicConfig(level=runtime.settings.log_level.upper())
+    system = _system(config)
+    logging.basicConfig(level=system.settings.log_level.upper())
     stop = threading.Event()
     handler: Callable[[int, Any], None] = lambda *_: stop.set()  # noqa: E731
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-    worker = runtime.worker()
+    worker = system.worker()
     worker.start()
-    out.print(f"worker running with {runtime.settings.worker_threads} threads; Ctrl-C stops")
+    out.print(f"worker running with {system.settings.worker_threads} threads; Ctrl-C stops")
     stop.wait()
     worker.stop()
 
@@ -239,8 +240,8 @@ def jobs_ping(
     config: ConfigOption = None,
 ) -> None:
     """Queue a job that writes an audit event when a worker runs it."""
-    runtime = _runtime(config)
-    task_id = runtime.submit("audit.ping", {"tag": tag, "hold_seconds": hold_seconds})
+    system = _system(config)
+    task_id = system.runner.submit("audit.ping", {"tag": tag, "hold_seconds": hold_seconds})
     out.print(f"queued audit.ping {tag!r} as task {task_id}")
 
 
@@ -267,7 +268,6 @@ def integrations_add(
     from firebreak.audit.service import record
     from firebreak.platform.models import PlatformIntegration
     from firebreak.platform.registry import factories
-    from firebreak.platform.secrets import new_secret
 
     if adapter not in factories():
         fail(f"--adapter: {adapter!r} is not one of {', '.join(sorted(factories()))}", 2)
@@ -277,15 +277,15 @@ def integrations_add(
         if not sep or not key:
             fail(f"--set {item!r}: expected KEY=VALUE", 2)
         values[key] = [v for v in value.split(",") if v] if key.endswith("_prefixes") else value
-    runtime = _runtime(config)
-    with runtime.transaction() as session:
+    system = _system(config)
+    with system.db.transaction() as session:
         if session.scalar(select(PlatformIntegration).where(PlatformIntegration.name == name)) is not None:
             fail(f"an integration named {name!r} exists already")
-        integration = PlatformIntegration(name=name, adapter=adapter, config=values, created_at=runtime.clock.now())
+        integration = PlatformIntegration(name=name, adapter=adapter, config=values, created_at=system.clock.now())
         session.add(integration)
         session.flush()
-        secret = new_secret(runtime, integration)
-        record(session=session, clock=runtime.clock, actor="cli", action="integration.created",
+        secret = system.secrets.new_secret(integration)
+        record(session=session, clock=system.clock, actor="cli", action="integration.created",
                object_type="integration", object_id=integration.id, data={"name": name, "adapter": adapter})
     out.print(f"integration {name} ({adapter}) created; shared secret (shown once): {secret}")
 
@@ -300,12 +300,12 @@ def integrations_token(name: str, label: Annotated[str, typer.Option("--name")] 
     from firebreak.auth.service import issue_token
     from firebreak.platform.models import PlatformIntegration
 
-    runtime = _runtime(config)
-    with clean_errors(), runtime.transaction() as session:
+    system = _system(config)
+    with clean_errors(), system.db.transaction() as session:
         integration = session.scalar(select(PlatformIntegration).where(PlatformIntegration.name == name))
         if integration is None:
             fail(f"no integration named {name!r}")
-        issued = issue_token(session=session, clock=runtime.clock, actor="cli", name=label,
+        issued = issue_token(session=session, clock=system.clock, actor="cli", name=label,
                              scope=CredentialScope.PLATFORM, integration_id=integration.id)
         out.print(issued.token)
 
@@ -327,10 +327,10 @@ def banks_create(
         data = BankCreate(name=name, action=action, pdq_distance=distance)
     except ValidationError as exc:
         fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), 2)
-    runtime = _runtime(config)
+    system = _system(config)
     try:
-        with runtime.transaction() as session:
-            bank = create_bank(session=session, clock=runtime.clock, actor="cli", data=data)
+        with system.db.transaction() as session:
+            bank = create_bank(session=session, clock=system.clock, actor="cli", data=data)
             out.print(f"bank {bank.name} created (action {bank.action.value}, distance {bank.pdq_distance})")
     except BankError as exc:
         fail(str(exc))
@@ -351,10 +351,10 @@ def banks_import(
         text = file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"{file}: {exc}")
-    runtime = _runtime(config)
+    system = _system(config)
     try:
-        with runtime.transaction() as session:
-            report = import_entries(session=session, clock=runtime.clock, actor="cli",
+        with system.db.transaction() as session:
+            report = import_entries(session=session, clock=system.clock, actor="cli",
                                     bank=get_bank(session=session, name=name), fmt=fmt, text=text,
                                     source_name=file.name)
     except BankError as exc:
@@ -377,9 +377,9 @@ def banks_export(
     from firebreak.banks.io import export_entries
     from firebreak.banks.service import BankError, get_bank
 
-    runtime = _runtime(config)
+    system = _system(config)
     try:
-        with runtime.sessions() as session:
+        with system.db.sessions() as session:
             sys.stdout.write(export_entries(session=session, bank=get_bank(session=session, name=name), fmt=fmt))
     except BankError as exc:
         fail(str(exc))

@@ -9,15 +9,15 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from firebreak.app import create_app
 from firebreak.auth import service as auth_service
 from firebreak.auth.models import CredentialScope, Role
-from firebreak.runtime import Runtime
+from firebreak.bootstrap.http import create_app
+from firebreak.bootstrap.system import System
 
 
 @pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
+def client(system: System) -> Iterator[TestClient]:
+    with TestClient(create_app(system), raise_server_exceptions=False) as c:
         yield c
 
 
@@ -26,11 +26,11 @@ class Thing(BaseModel):
     count: int
 
 
-def _staff_token(runtime: Runtime, role: Role) -> str:
-    with runtime.transaction() as session:
-        user = auth_service.create_staff_user(session=session, clock=runtime.clock, actor="test",
+def _staff_token(system: System, role: Role) -> str:
+    with system.db.transaction() as session:
+        user = auth_service.create_staff_user(session=session, clock=system.clock, actor="test",
                                               username=f"u-{role.value}", password="a long password!", role=role)
-        return auth_service.issue_token(session=session, clock=runtime.clock, actor="test", name="t",
+        return auth_service.issue_token(session=session, clock=system.clock, actor="test", name="t",
                                         scope=CredentialScope.STAFF, staff_user_id=user.id).token
 
 
@@ -65,16 +65,16 @@ def test_wrong_token_is_401(client: TestClient) -> None:
     assert r.status_code == 401
 
 
-def test_role_is_checked(client: TestClient, runtime: Runtime) -> None:
-    moderator = _staff_token(runtime, Role.MODERATOR)
-    auditor = _staff_token(runtime, Role.AUDITOR)
+def test_role_is_checked(client: TestClient, system: System) -> None:
+    moderator = _staff_token(system, Role.MODERATOR)
+    auditor = _staff_token(system, Role.AUDITOR)
     assert client.get("/v1/audit/verify", headers={"Authorization": f"Bearer {moderator}"}).status_code == 403
     r = client.get("/v1/audit/verify", headers={"Authorization": f"Bearer {auditor}"})
     assert r.status_code == 200 and r.json()["ok"] is True and r.json()["events_checked"] >= 2
 
 
-def test_bad_body_names_the_field(runtime: Runtime) -> None:
-    app = create_app(runtime)
+def test_bad_body_names_the_field(system: System) -> None:
+    app = create_app(system)
     router = APIRouter()
 
     @router.post("/v1/things")
@@ -92,8 +92,8 @@ def test_bad_body_names_the_field(runtime: Runtime) -> None:
         assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
 
 
-def test_unexpected_error_is_500_problem_without_trace(runtime: Runtime) -> None:
-    app = create_app(runtime)
+def test_unexpected_error_is_500_problem_without_trace(system: System) -> None:
+    app = create_app(system)
 
     @app.get("/v1/boom")
     def boom() -> None:

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
-from firebreak.clock import FakeClock
+from firebreak.core.clock import FakeClock
 
 
 def _write_events(session: Session, clock: FakeClock, n: int = 5) -> None:

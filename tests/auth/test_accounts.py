@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from firebreak.auth import service
 from firebreak.auth.models import ApiCredential, CredentialScope, Role
-from firebreak.clock import FakeClock
+from firebreak.core.clock import FakeClock
 
 
 def test_password_is_argon2_and_verifies(session: Session, clock: FakeClock) -> None:

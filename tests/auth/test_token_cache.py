@@ -9,28 +9,27 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from firebreak.app import create_app
 from firebreak.auth import service as auth_service
 from firebreak.auth.models import ApiCredential, CredentialScope, Role
-from firebreak.clock import FakeClock
-from firebreak.platform.api import PLATFORM_TOKEN_TTL, TOKEN_TOUCH_INTERVAL
-from firebreak.platform.gateway import ensure_integration
+from firebreak.bootstrap.http import create_app
+from firebreak.bootstrap.system import System
+from firebreak.core.clock import FakeClock
+from firebreak.gateway.api import PLATFORM_TOKEN_TTL, TOKEN_TOUCH_INTERVAL
 from firebreak.platform.models import PlatformIntegration
-from firebreak.runtime import Runtime
 
 SCAN = {"signals": [{"signal_type": "md5", "value": "0" * 32}]}
 
 
 @pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
+def client(system: System) -> Iterator[TestClient]:
+    with TestClient(create_app(system), raise_server_exceptions=False) as c:
         yield c
 
 
-def _platform_token(runtime: Runtime) -> tuple[str, int]:
-    integration = ensure_integration(runtime, name="messenger", adapter="webhook")
-    with runtime.transaction() as session:
-        issued = auth_service.issue_token(session=session, clock=runtime.clock, actor="test", name="scanner",
+def _platform_token(system: System) -> tuple[str, int]:
+    integration = system.gateway.ensure_integration(name="messenger", adapter="webhook")
+    with system.db.transaction() as session:
+        issued = auth_service.issue_token(session=session, clock=system.clock, actor="test", name="scanner",
                                           scope=CredentialScope.PLATFORM, integration_id=integration.id)
         return issued.token, issued.credential.id
 
@@ -39,11 +38,11 @@ def _scan(client: TestClient, token: str) -> int:
     return client.post("/v1/scan", json=SCAN, headers={"Authorization": f"Bearer {token}"}).status_code
 
 
-def test_revoked_token_is_refused_once_the_ttl_has_passed(runtime: Runtime, client: TestClient,
+def test_revoked_token_is_refused_once_the_ttl_has_passed(system: System, client: TestClient,
                                                           clock: FakeClock) -> None:
-    token, credential_id = _platform_token(runtime)
+    token, credential_id = _platform_token(system)
     assert _scan(client, token) == 200
-    with runtime.transaction() as session:
+    with system.db.transaction() as session:
         credential = session.get(ApiCredential, credential_id)
         assert credential is not None
         auth_service.revoke_token(session=session, clock=clock, actor="test", credential=credential)
@@ -52,11 +51,11 @@ def test_revoked_token_is_refused_once_the_ttl_has_passed(runtime: Runtime, clie
     assert _scan(client, token) == 401
 
 
-def test_deactivated_integration_is_refused_once_the_ttl_has_passed(runtime: Runtime, client: TestClient,
+def test_deactivated_integration_is_refused_once_the_ttl_has_passed(system: System, client: TestClient,
                                                                     clock: FakeClock) -> None:
-    token, _ = _platform_token(runtime)
+    token, _ = _platform_token(system)
     assert _scan(client, token) == 200
-    with runtime.transaction() as session:
+    with system.db.transaction() as session:
         for integration in session.query(PlatformIntegration):
             integration.is_active = False
     clock.advance(PLATFORM_TOKEN_TTL - timedelta(seconds=1))
@@ -65,10 +64,10 @@ def test_deactivated_integration_is_refused_once_the_ttl_has_passed(runtime: Run
     assert _scan(client, token) == 401
 
 
-def test_token_expiring_before_the_ttl_is_refused_when_it_expires(runtime: Runtime, client: TestClient,
+def test_token_expiring_before_the_ttl_is_refused_when_it_expires(system: System, client: TestClient,
                                                                   clock: FakeClock) -> None:
-    token, credential_id = _platform_token(runtime)
-    with runtime.transaction() as session:
+    token, credential_id = _platform_token(system)
+    with system.db.transaction() as session:
         credential = session.get(ApiCredential, credential_id)
         assert credential is not None
         credential.expires_at = clock.now() + timedelta(seconds=3)
@@ -77,11 +76,11 @@ def test_token_expiring_before_the_ttl_is_refused_when_it_expires(runtime: Runti
     assert _scan(client, token) == 401
 
 
-def test_last_use_is_stamped_at_most_once_a_minute(runtime: Runtime, client: TestClient, clock: FakeClock) -> None:
-    token, credential_id = _platform_token(runtime)
+def test_last_use_is_stamped_at_most_once_a_minute(system: System, client: TestClient, clock: FakeClock) -> None:
+    token, credential_id = _platform_token(system)
 
     def last_used() -> object:
-        with runtime.sessions() as session:
+        with system.db.sessions() as session:
             credential = session.get(ApiCredential, credential_id)
             assert credential is not None
             return credential.last_used_at
@@ -98,12 +97,12 @@ def test_last_use_is_stamped_at_most_once_a_minute(runtime: Runtime, client: Tes
     assert last_used() == clock.now()
 
 
-def test_unknown_and_other_scope_tokens_are_refused(runtime: Runtime, client: TestClient) -> None:
+def test_unknown_and_other_scope_tokens_are_refused(system: System, client: TestClient) -> None:
     assert _scan(client, "fbk_unknown") == 401
-    with runtime.transaction() as session:
-        user = auth_service.create_staff_user(session=session, clock=runtime.clock, actor="test", username="mod",
+    with system.db.transaction() as session:
+        user = auth_service.create_staff_user(session=session, clock=system.clock, actor="test", username="mod",
                                               password="a long password!", role=Role.MODERATOR)
-        staff = auth_service.issue_token(session=session, clock=runtime.clock, actor="test", name="t",
+        staff = auth_service.issue_token(session=session, clock=system.clock, actor="test", name="t",
                                          scope=CredentialScope.STAFF, staff_user_id=user.id).token
     assert _scan(client, staff) == 401
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from firebreak.auth.models import CredentialScope
 from firebreak.authorities import service, taxonomy
 from firebreak.authorities.models import Authority, TrustLevel
 from firebreak.authorities.schemas import AuthorityCreate, AuthorityUpdate, ContactCreate, normalise_address
-from firebreak.clock import FakeClock
+from firebreak.core.clock import FakeClock
 
 PASSWORD = "correct horse battery staple"
 
@@ -51,8 +52,8 @@ def test_given_deadlines_override_only_their_category(session: Session, clock: F
     authority = _create(session, clock, default_deadlines={"hate_speech": 7200})
     assert authority.default_deadlines["hate_speech"] == 7200
     assert authority.default_deadlines["csam"] == 86400
-    assert service.deadline_for(authority, "hate_speech") == 7200
-    assert service.deadline_for(authority, "not-a-category") == service.DEFAULT_DEADLINES["other"]
+    assert service.time_allowed(authority, "hate_speech") == timedelta(hours=2)
+    assert service.time_allowed(authority, "not-a-category") == timedelta(seconds=service.DEFAULT_DEADLINES["other"])
 
 
 @pytest.mark.parametrize(("field", "value"), [

@@ -9,54 +9,53 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from firebreak.app import create_app
 from firebreak.audit.models import AuditEvent
 from firebreak.auth import service as auth_service
 from firebreak.auth.models import CredentialScope, Role
 from firebreak.banks.models import Bank
+from firebreak.bootstrap.http import create_app
+from firebreak.bootstrap.system import System
 from firebreak.matching.service import SYNC_INTERVAL
-from firebreak.platform.gateway import ensure_integration
-from firebreak.runtime import Runtime
 from firebreak.signals.hashing import hash_bytes
 from tests.support import copies_of, jpeg, photo
 
 
 @pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
+def client(system: System) -> Iterator[TestClient]:
+    with TestClient(create_app(system), raise_server_exceptions=False) as c:
         yield c
 
 
-def staff(runtime: Runtime, role: Role) -> dict[str, str]:
-    with runtime.transaction() as session:
-        user = auth_service.create_staff_user(session=session, clock=runtime.clock, actor="test",
+def staff(system: System, role: Role) -> dict[str, str]:
+    with system.db.transaction() as session:
+        user = auth_service.create_staff_user(session=session, clock=system.clock, actor="test",
                                               username=f"{role.value}-user", password="a long password!", role=role)
-        token = auth_service.issue_token(session=session, clock=runtime.clock, actor="test", name="t",
+        token = auth_service.issue_token(session=session, clock=system.clock, actor="test", name="t",
                                          scope=CredentialScope.STAFF, staff_user_id=user.id).token
     return {"Authorization": f"Bearer {token}"}
 
 
-def platform_token(runtime: Runtime) -> dict[str, str]:
-    integration = ensure_integration(runtime, name="shop", adapter="webhook")
-    with runtime.transaction() as session:
-        token = auth_service.issue_token(session=session, clock=runtime.clock, actor="test", name="platform",
+def platform_token(system: System) -> dict[str, str]:
+    integration = system.gateway.ensure_integration(name="shop", adapter="webhook")
+    with system.db.transaction() as session:
+        token = auth_service.issue_token(session=session, clock=system.clock, actor="test", name="platform",
                                          scope=CredentialScope.PLATFORM, integration_id=integration.id).token
     return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
-def admin(runtime: Runtime) -> dict[str, str]:
-    return staff(runtime, Role.ADMIN)
+def admin(system: System) -> dict[str, str]:
+    return staff(system, Role.ADMIN)
 
 
 @pytest.fixture
-def moderator(runtime: Runtime) -> dict[str, str]:
-    return staff(runtime, Role.MODERATOR)
+def moderator(system: System) -> dict[str, str]:
+    return staff(system, Role.MODERATOR)
 
 
 @pytest.fixture
-def platform(runtime: Runtime) -> dict[str, str]:
-    return platform_token(runtime)
+def platform(system: System) -> dict[str, str]:
+    return platform_token(system)
 
 
 def settle() -> None:
@@ -77,7 +76,7 @@ def scan_pdq(client: TestClient, platform: dict[str, str], pdq: str) -> str:
     return str(r.json()["verdict"])
 
 
-def test_admin_creates_banks_and_staff_read_them(runtime: Runtime, client: TestClient,
+def test_admin_creates_banks_and_staff_read_them(system: System, client: TestClient,
                                                  admin: dict[str, str]) -> None:
     body = {"name": "ncii-stopncii", "description": "StopNCII hashes", "action": "block",
             "jurisdictions": ["DE", "FR"], "pdq_distance": 20, "policy_category": "ncii"}
@@ -85,24 +84,24 @@ def test_admin_creates_banks_and_staff_read_them(runtime: Runtime, client: TestC
     assert r.status_code == 201, r.text
     created = r.json()
     assert {k: created[k] for k in body} == body and created["enabled"] is True
-    auditor = staff(runtime, Role.AUDITOR)
+    auditor = staff(system, Role.AUDITOR)
     assert [b["name"] for b in client.get("/v1/banks", headers=auditor).json()] == ["ncii-stopncii"]
     assert client.get("/v1/banks/ncii-stopncii", headers=auditor).json()["id"] == created["id"]
     assert client.get("/v1/banks/missing", headers=auditor).status_code == 404
-    with runtime.sessions() as session:
+    with system.db.sessions() as session:
         events = session.scalars(select(AuditEvent.action).where(AuditEvent.action == "bank.created")).all()
     assert events == ["bank.created"]
 
 
-def test_only_admins_create_or_configure_banks(runtime: Runtime, client: TestClient, admin: dict[str, str],
+def test_only_admins_create_or_configure_banks(system: System, client: TestClient, admin: dict[str, str],
                                                moderator: dict[str, str]) -> None:
-    for who in (moderator, staff(runtime, Role.LIAISON), staff(runtime, Role.AUDITOR), platform_token(runtime)):
+    for who in (moderator, staff(system, Role.LIAISON), staff(system, Role.AUDITOR), platform_token(system)):
         r = client.post("/v1/banks", json={"name": "mine"}, headers=who)
         assert r.status_code == 403, r.text
     assert client.post("/v1/banks", json={"name": "mine"}).status_code == 401
     assert client.post("/v1/banks", json={"name": "shared"}, headers=admin).status_code == 201
     assert client.patch("/v1/banks/shared", json={"action": "block"}, headers=moderator).status_code == 403
-    with runtime.sessions() as session:
+    with system.db.sessions() as session:
         assert session.scalars(select(Bank.name)).all() == ["shared"]
 
 
@@ -125,13 +124,13 @@ def test_duplicate_name_is_a_conflict(client: TestClient, admin: dict[str, str])
     ({"name": "ok", "action": "delete"}, "action"),
     ({"name": "ok", "colour": "red"}, "colour"),
 ])
-def test_bad_bank_is_refused_naming_the_field(runtime: Runtime, client: TestClient, admin: dict[str, str],
+def test_bad_bank_is_refused_naming_the_field(system: System, client: TestClient, admin: dict[str, str],
                                               body: dict[str, object], field: str) -> None:
     r = client.post("/v1/banks", json=body, headers=admin)
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert field in [e["field"] for e in r.json()["errors"]], r.json()
-    with runtime.sessions() as session:
+    with system.db.sessions() as session:
         assert session.scalar(select(Bank)) is None
 
 
@@ -174,7 +173,7 @@ def _set(client: TestClient, who: dict[str, str], bank: str, entry_ids: dict[str
         assert r.json()["status"] == {"disable": "disabled", "withdraw": "withdrawn", "enable": "active"}[status]
 
 
-def test_entry_status_changes_what_the_upload_check_says(runtime: Runtime, client: TestClient,
+def test_entry_status_changes_what_the_upload_check_says(system: System, client: TestClient,
                                                          admin: dict[str, str], moderator: dict[str, str],
                                                          platform: dict[str, str]) -> None:
     original = photo("rocket")
@@ -200,7 +199,7 @@ def test_entry_status_changes_what_the_upload_check_says(runtime: Runtime, clien
     listed = client.get("/v1/banks/confirmed/entries?status=withdrawn", headers=moderator).json()
     assert sorted(e["id"] for e in listed) == sorted(ids.values())
     assert client.get("/v1/banks/confirmed/entries?status=active", headers=moderator).json() == []
-    with runtime.sessions() as session:
+    with system.db.sessions() as session:
         actions = session.scalars(select(AuditEvent.action).where(AuditEvent.object_type == "bank_entry")).all()
     assert actions.count("bank_entry.added") == 3 and actions.count("bank_entry.withdrawn") == 3
 
@@ -235,7 +234,7 @@ def test_bank_settings_change_what_the_upload_check_says(client: TestClient, adm
     ({"signal_type": "md5"}, "value"),
     ({"signal_type": "md5", "value": "a" * 32, "quality": 101}, "quality"),
 ])
-def test_bad_entry_is_refused_naming_the_field(runtime: Runtime, client: TestClient, admin: dict[str, str],
+def test_bad_entry_is_refused_naming_the_field(system: System, client: TestClient, admin: dict[str, str],
                                                moderator: dict[str, str], body: dict[str, object],
                                                field: str) -> None:
     assert client.post("/v1/banks", json={"name": "b"}, headers=admin).status_code == 201
@@ -245,7 +244,7 @@ def test_bad_entry_is_refused_naming_the_field(runtime: Runtime, client: TestCli
     assert client.get("/v1/banks/b/entries", headers=moderator).json() == []
 
 
-def test_entry_routes_answer_404_for_other_banks_entries(runtime: Runtime, client: TestClient, admin: dict[str, str],
+def test_entry_routes_answer_404_for_other_banks_entries(system: System, client: TestClient, admin: dict[str, str],
                                                         moderator: dict[str, str]) -> None:
     for name in ("one", "two"):
         assert client.post("/v1/banks", json={"name": name}, headers=admin).status_code == 201
@@ -255,7 +254,7 @@ def test_entry_routes_answer_404_for_other_banks_entries(runtime: Runtime, clien
     assert client.post(f"/v1/banks/one/entries/{entry_id + 999}/withdraw", headers=moderator).status_code == 404
     assert client.post(f"/v1/banks/one/entries/{entry_id}/delete", headers=moderator).status_code == 422
     assert client.post(f"/v1/banks/one/entries/{entry_id}/withdraw",
-                       headers=staff(runtime, Role.AUDITOR)).status_code == 403
+                       headers=staff(system, Role.AUDITOR)).status_code == 403
     assert client.get("/v1/banks/one/entries", headers=moderator).json()[0]["status"] == "active"
 
 

@@ -17,17 +17,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from firebreak.app import create_app
 from firebreak.auth import service as auth_service
 from firebreak.auth.models import CredentialScope, Role
 from firebreak.banks import io as bank_io
 from firebreak.banks import service as banks
 from firebreak.banks.models import BankEntry, EntryStatus, MatchAction
 from firebreak.banks.schemas import BankCreate, ImportReport
+from firebreak.bootstrap.http import create_app
+from firebreak.bootstrap.system import System
 from firebreak.matching.service import SYNC_INTERVAL
-from firebreak.platform.gateway import scan_bytes, scan_signals
 from firebreak.platform.schemas import ScanSignalsRequest, SignalIn, Verdict
-from firebreak.runtime import Runtime
 from firebreak.signals.hashing import hash_bytes
 from tests.conftest import DatabaseFactory
 from tests.support import copies_of, jpeg, photo
@@ -40,89 +39,89 @@ SHA_A = "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"
 _BANK_NAMES = itertools.count(1)
 
 
-def _bank(runtime: Runtime, name: str | None = None, action: MatchAction = MatchAction.BLOCK) -> int:
-    with runtime.transaction() as session:
-        return banks.create_bank(session=session, clock=runtime.clock, actor="test", data=BankCreate(
+def _bank(system: System, name: str | None = None, action: MatchAction = MatchAction.BLOCK) -> int:
+    with system.db.transaction() as session:
+        return banks.create_bank(session=session, clock=system.clock, actor="test", data=BankCreate(
             name=name or f"list-{next(_BANK_NAMES)}", action=action)).id
 
 
-def _import(runtime: Runtime, bank_id: int, fmt: str, text: str) -> ImportReport:
-    with runtime.transaction() as session:
+def _import(system: System, bank_id: int, fmt: str, text: str) -> ImportReport:
+    with system.db.transaction() as session:
         bank = session.get(banks.Bank, bank_id)
         assert bank is not None
-        return bank_io.import_entries(session=session, clock=runtime.clock, actor="test", bank=bank, fmt=fmt,
+        return bank_io.import_entries(session=session, clock=system.clock, actor="test", bank=bank, fmt=fmt,
                                       text=text, source_name="test-file")
 
 
-def _export(runtime: Runtime, bank_id: int, fmt: str) -> str:
-    with runtime.sessions() as session:
+def _export(system: System, bank_id: int, fmt: str) -> str:
+    with system.db.sessions() as session:
         bank = session.get(banks.Bank, bank_id)
         assert bank is not None
         return bank_io.export_entries(session=session, bank=bank, fmt=fmt)
 
 
-def _entries(runtime: Runtime, bank_id: int) -> dict[tuple[str, str], BankEntry]:
-    with runtime.sessions() as session:
+def _entries(system: System, bank_id: int) -> dict[tuple[str, str], BankEntry]:
+    with system.db.sessions() as session:
         rows = session.scalars(select(BankEntry).where(BankEntry.bank_id == bank_id)).all()
         for row in rows:
             session.expunge(row)
     return {(e.signal_type, e.value): e for e in rows}
 
 
-def _active(runtime: Runtime, bank_id: int) -> set[tuple[str, str]]:
-    return {k for k, e in _entries(runtime, bank_id).items() if e.status == EntryStatus.ACTIVE}
+def _active(system: System, bank_id: int) -> set[tuple[str, str]]:
+    return {k for k, e in _entries(system, bank_id).items() if e.status == EntryStatus.ACTIVE}
 
 
-def _scan_pdq(runtime: Runtime, value: str) -> Verdict:
-    return scan_signals(runtime, ScanSignalsRequest(signals=[SignalIn(signal_type="pdq", value=value)])).verdict
+def _scan_pdq(system: System, value: str) -> Verdict:
+    return system.gateway.scan_signals(ScanSignalsRequest(signals=[SignalIn(signal_type="pdq", value=value)])).verdict
 
 
 # -- the formats ---------------------------------------------------------------------------------------------------
 
-def test_csv_with_header_keeps_every_column(runtime: Runtime) -> None:
-    bank_id = _bank(runtime)
+def test_csv_with_header_keeps_every_column(system: System) -> None:
+    bank_id = _bank(system)
     text = ("signal_type,value,quality,external_id,note,status\n"
             f"pdq,{PDQ_A.upper()},92,case-1,\"seen in two chats, reported twice\",active\n"
             f"md5,{MD5_A},,,,\n"
             f"SHA256 , {SHA_A} \n")
-    report = _import(runtime, bank_id, "csv", text)
+    report = _import(system, bank_id, "csv", text)
     assert (report.added, report.already_present, report.withdrawn, report.errors) == (3, 0, 0, [])
     assert report.lines_read == 3  # the header is not an entry
-    entries = _entries(runtime, bank_id)
+    entries = _entries(system, bank_id)
     assert set(entries) == {("pdq", PDQ_A), ("md5", MD5_A), ("sha256", SHA_A)}  # normalised: lower case, trimmed
     pdq = entries[("pdq", PDQ_A)]
     assert (pdq.quality, pdq.external_id, pdq.note) == (92, "case-1", "seen in two chats, reported twice")
     assert all(e.status == EntryStatus.ACTIVE for e in entries.values())
 
 
-def test_csv_without_header_skips_blank_and_comment_lines(runtime: Runtime) -> None:
-    bank_id = _bank(runtime)
+def test_csv_without_header_skips_blank_and_comment_lines(system: System) -> None:
+    bank_id = _bank(system)
     text = f"# exported from the old system\n\npdq,{PDQ_A}\n   \nmd5,{MD5_A},,ext-9\n"
-    report = _import(runtime, bank_id, "csv", text)
+    report = _import(system, bank_id, "csv", text)
     assert (report.added, report.errors) == (2, [])
-    assert _entries(runtime, bank_id)[("md5", MD5_A)].external_id == "ext-9"
+    assert _entries(system, bank_id)[("md5", MD5_A)].external_id == "ext-9"
 
 
-def test_csv_status_column_withdraws(runtime: Runtime) -> None:
-    bank_id = _bank(runtime)
-    _import(runtime, bank_id, "csv", f"pdq,{PDQ_A}\nmd5,{MD5_A}\n")
-    report = _import(runtime, bank_id, "csv", f"signal_type,value,quality,external_id,note,status\n"
+def test_csv_status_column_withdraws(system: System) -> None:
+    bank_id = _bank(system)
+    _import(system, bank_id, "csv", f"pdq,{PDQ_A}\nmd5,{MD5_A}\n")
+    report = _import(system, bank_id, "csv", f"signal_type,value,quality,external_id,note,status\n"
                                                f"pdq,{PDQ_A},,,,withdrawn\nmd5,{MD5_A},,,,Deleted\n")
     assert report.withdrawn == 2 and report.added == 0
-    assert _active(runtime, bank_id) == set()
+    assert _active(system, bank_id) == set()
 
 
-def test_threatexchange_lines_with_comments(runtime: Runtime) -> None:
-    bank_id = _bank(runtime)
+def test_threatexchange_lines_with_comments(system: System) -> None:
+    bank_id = _bank(system)
     text = (f"# ThreatExchange export, 2026-01-01\n"
             f"pdq {PDQ_A}   # from the hotline\n"
             f"\n"
             f"PDQ\t{PDQ_B}\n"
             f"md5 {MD5_A}\n"
             f"   # an indented comment\n")
-    report = _import(runtime, bank_id, "te", text)
+    report = _import(system, bank_id, "te", text)
     assert (report.added, report.lines_read, report.errors) == (3, 3, [])
-    assert _active(runtime, bank_id) == {("pdq", PDQ_A), ("pdq", PDQ_B), ("md5", MD5_A)}
+    assert _active(system, bank_id) == {("pdq", PDQ_A), ("pdq", PDQ_B), ("md5", MD5_A)}
 
 
 def _records() -> list[dict[str, str]]:
@@ -135,7 +134,7 @@ def _records() -> list[dict[str, str]]:
 
 
 @pytest.mark.parametrize("shape", ["array", "hashRecords", "hashRecords-pretty", "json-lines"])
-def test_stopncii_records_in_every_shape(runtime: Runtime, shape: str) -> None:
+def test_stopncii_records_in_every_shape(system: System, shape: str) -> None:
     records = _records()
     text = {
         "array": json.dumps(records),
@@ -143,35 +142,35 @@ def test_stopncii_records_in_every_shape(runtime: Runtime, shape: str) -> None:
         "hashRecords-pretty": json.dumps({"hashRecords": records}, indent=2),
         "json-lines": "\n".join(json.dumps(r) for r in records) + "\n",
     }[shape]
-    bank_id = _bank(runtime)
-    report = _import(runtime, bank_id, "stopncii", text)
+    bank_id = _bank(system)
+    report = _import(system, bank_id, "stopncii", text)
     assert report.errors == []
     assert (report.added, report.withdrawn) == (3, 0)
-    entries = _entries(runtime, bank_id)
+    entries = _entries(system, bank_id)
     assert set(entries) == {("pdq", PDQ_A), ("md5", MD5_A), ("pdq", PDQ_B)}
     assert entries[("pdq", PDQ_A)].external_id == "SN-1" and entries[("md5", MD5_A)].external_id == "SN-2"
 
 
 @pytest.mark.parametrize("status", ["Withdrawn", "Deleted"])
-def test_stopncii_withdrawal_stops_matching_at_once(runtime: Runtime, status: str) -> None:
+def test_stopncii_withdrawal_stops_matching_at_once(system: System, status: str) -> None:
     original = photo("astronaut")
     hashes = hash_bytes(jpeg(original))
-    bank_id = _bank(runtime, "stopncii")
+    bank_id = _bank(system, "stopncii")
     record = {"signalType": "ImagePDQ", "hashValue": hashes.pdq.value, "caseNumber": "SN-77"}
-    report = _import(runtime, bank_id, "stopncii", json.dumps([{**record, "hashStatus": "Active"}]))
+    report = _import(system, bank_id, "stopncii", json.dumps([{**record, "hashStatus": "Active"}]))
     assert report.added == 1
     time.sleep(SYNC_INTERVAL + 0.05)  # upload checks see a new entry within SYNC_INTERVAL of its commit
     copy = copies_of(original)["reencoded_q50"]
-    assert scan_bytes(runtime, copy).verdict == Verdict.BLOCK
-    assert _scan_pdq(runtime, hashes.pdq.value) == Verdict.BLOCK
+    assert system.gateway.scan_bytes(copy).verdict == Verdict.BLOCK
+    assert _scan_pdq(system, hashes.pdq.value) == Verdict.BLOCK
 
-    report = _import(runtime, bank_id, "stopncii", json.dumps({"hashRecords": [{**record, "hashStatus": status}]}))
+    report = _import(system, bank_id, "stopncii", json.dumps({"hashRecords": [{**record, "hashStatus": status}]}))
     assert (report.withdrawn, report.added, report.errors) == (1, 0, [])
-    assert scan_bytes(runtime, copy).verdict == Verdict.ALLOW
-    assert _scan_pdq(runtime, hashes.pdq.value) == Verdict.ALLOW
-    assert _entries(runtime, bank_id)[("pdq", hashes.pdq.value)].status == EntryStatus.WITHDRAWN
+    assert system.gateway.scan_bytes(copy).verdict == Verdict.ALLOW
+    assert _scan_pdq(system, hashes.pdq.value) == Verdict.ALLOW
+    assert _entries(system, bank_id)[("pdq", hashes.pdq.value)].status == EntryStatus.WITHDRAWN
     # Withdrawing again changes nothing and says so.
-    again = _import(runtime, bank_id, "stopncii", json.dumps([{**record, "hashStatus": status}]))
+    again = _import(system, bank_id, "stopncii", json.dumps([{**record, "hashStatus": status}]))
     assert again.withdrawn == 0 and again.errors == []
 
 
@@ -221,86 +220,86 @@ BAD_FILES = {
 
 
 @pytest.mark.parametrize("fmt", sorted(BAD_FILES))
-def test_bad_lines_are_named_and_good_lines_still_imported(runtime: Runtime, fmt: str) -> None:
+def test_bad_lines_are_named_and_good_lines_still_imported(system: System, fmt: str) -> None:
     text, bad, good = BAD_FILES[fmt]
-    bank_id = _bank(runtime)
-    report = _import(runtime, bank_id, fmt, text)
+    bank_id = _bank(system)
+    report = _import(system, bank_id, fmt, text)
     assert {e.line: e.message for e in report.errors}.keys() == bad.keys()
     for error in report.errors:
         assert bad[error.line] in error.message, (error.line, error.message)
     assert report.added == len(good)
-    assert _active(runtime, bank_id) == good
+    assert _active(system, bank_id) == good
 
 
-def test_bad_line_numbers_count_physical_lines_of_a_quoted_csv_note(runtime: Runtime) -> None:
-    bank_id = _bank(runtime)
+def test_bad_line_numbers_count_physical_lines_of_a_quoted_csv_note(system: System) -> None:
+    bank_id = _bank(system)
     text = f"pdq,{PDQ_A},,,\"a note\nover two lines\"\nmd5,nothex\n"
-    report = _import(runtime, bank_id, "csv", text)
+    report = _import(system, bank_id, "csv", text)
     assert [e.line for e in report.errors] == [3]
-    assert _entries(runtime, bank_id)[("pdq", PDQ_A)].note == "a note\nover two lines"
+    assert _entries(system, bank_id)[("pdq", PDQ_A)].note == "a note\nover two lines"
 
 
-def test_stopncii_array_errors_name_the_record(runtime: Runtime) -> None:
-    bank_id = _bank(runtime)
+def test_stopncii_array_errors_name_the_record(system: System) -> None:
+    bank_id = _bank(system)
     records = [{"signalType": "ImagePDQ", "hashValue": PDQ_A}, {"signalType": "ImageTMK", "hashValue": PDQ_B},
                {"signalType": "VideoMD5", "hashValue": MD5_A}]
-    report = _import(runtime, bank_id, "stopncii", json.dumps(records))
+    report = _import(system, bank_id, "stopncii", json.dumps(records))
     assert [(e.line, "ImageTMK" in e.message) for e in report.errors] == [(2, True)]
     assert report.added == 2
-    broken = _import(runtime, bank_id, "stopncii", '[{"signalType": "ImagePDQ",\n "hashValue": ]')
+    broken = _import(system, bank_id, "stopncii", '[{"signalType": "ImagePDQ",\n "hashValue": ]')
     assert [e.line for e in broken.errors] == [2] and "not valid JSON" in broken.errors[0].message
 
 
-def test_unknown_format_is_refused(runtime: Runtime) -> None:
-    bank_id = _bank(runtime)
+def test_unknown_format_is_refused(system: System) -> None:
+    bank_id = _bank(system)
     with pytest.raises(banks.BankError, match="unknown format 'xml'"):
-        _import(runtime, bank_id, "xml", "<hashes/>")
+        _import(system, bank_id, "xml", "<hashes/>")
 
 
 # -- idempotency and round trips ---------------------------------------------------------------------------------
 
-def test_reimport_is_idempotent(runtime: Runtime) -> None:
-    bank_id = _bank(runtime)
+def test_reimport_is_idempotent(system: System) -> None:
+    bank_id = _bank(system)
     text = f"pdq {PDQ_A}\nmd5 {MD5_A}\nmd5 {MD5_A.upper()}\n"  # the third is the second again
-    first = _import(runtime, bank_id, "te", text)
+    first = _import(system, bank_id, "te", text)
     assert (first.added, first.already_present) == (2, 1)
-    before = _entries(runtime, bank_id)
-    second = _import(runtime, bank_id, "te", text)
+    before = _entries(system, bank_id)
+    second = _import(system, bank_id, "te", text)
     assert (second.added, second.already_present, second.errors) == (0, 3, [])
-    after = _entries(runtime, bank_id)
+    after = _entries(system, bank_id)
     assert {k: e.id for k, e in after.items()} == {k: e.id for k, e in before.items()}
 
 
-def _fill(runtime: Runtime, bank_id: int) -> None:
+def _fill(system: System, bank_id: int) -> None:
     vpdq = json.dumps([f"{PDQ_A},100,0.000", f"{PDQ_B},90,1.000"], separators=(",", ":"))
     text = (f"signal_type,value,quality,external_id,note,status\n"
             f"pdq,{PDQ_A},95,SN-1,\"first, with a comma\",\n"
             f"pdq,{PDQ_B},60,,,\n"
             f"md5,{MD5_A},,SN-2,,\n"
             f"sha256,{SHA_A},,,\"quoted \"\"word\"\"\",\n")
-    report = _import(runtime, bank_id, "csv", text)
+    report = _import(system, bank_id, "csv", text)
     assert report.errors == [] and report.added == 4
-    report = _import(runtime, bank_id, "te", f"vpdq {vpdq}\n")
+    report = _import(system, bank_id, "te", f"vpdq {vpdq}\n")
     assert report.errors == [] and report.added == 1
-    _import(runtime, bank_id, "csv", f"md5,{MD5_B},,,,\n")
-    with runtime.transaction() as session:  # a disabled entry is not exported
+    _import(system, bank_id, "csv", f"md5,{MD5_B},,,,\n")
+    with system.db.transaction() as session:  # a disabled entry is not exported
         entry = session.scalar(select(BankEntry).where(BankEntry.bank_id == bank_id, BankEntry.value == MD5_B))
         assert entry is not None
-        banks.set_entry_status(session=session, clock=runtime.clock, actor="test", entry=entry,
+        banks.set_entry_status(session=session, clock=system.clock, actor="test", entry=entry,
                                status=EntryStatus.DISABLED)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "te", "stopncii"])
-def test_export_then_import_gives_the_same_entries(runtime: Runtime, fmt: str) -> None:
-    source = _bank(runtime)
-    _fill(runtime, source)
-    text = _export(runtime, source, fmt)
-    target = _bank(runtime)
-    report = _import(runtime, target, fmt, text)
+def test_export_then_import_gives_the_same_entries(system: System, fmt: str) -> None:
+    source = _bank(system)
+    _fill(system, source)
+    text = _export(system, source, fmt)
+    target = _bank(system)
+    report = _import(system, target, fmt, text)
     assert report.errors == []
 
     def shape(bank_id: int) -> set[tuple[object, ...]]:
-        entries = [e for e in _entries(runtime, bank_id).values() if e.status == EntryStatus.ACTIVE]
+        entries = [e for e in _entries(system, bank_id).values() if e.status == EntryStatus.ACTIVE]
         if fmt == "csv":
             return {(e.signal_type, e.value, e.quality, e.external_id, e.note) for e in entries}
         if fmt == "stopncii":  # StopNCII carries PDQ and MD5 with the case number only
@@ -309,9 +308,9 @@ def test_export_then_import_gives_the_same_entries(runtime: Runtime, fmt: str) -
 
     assert shape(target) == shape(source)
     assert len(shape(target)) == {"csv": 5, "te": 5, "stopncii": 3}[fmt]
-    assert ("md5", MD5_B) not in _entries(runtime, target)
+    assert ("md5", MD5_B) not in _entries(system, target)
     # And the export of the copy is the export of the original.
-    assert _export(runtime, target, fmt) == text
+    assert _export(system, target, fmt) == text
 
 
 # -- a property: every line is accounted for -----------------------------------------------------------------------
@@ -346,7 +345,7 @@ def _render(fmt: str, signal_type: str, value: str) -> str:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(fmt=st.sampled_from(["te", "csv", "stopncii"]), lines=_lines, blanks=st.lists(st.booleans(), max_size=25))
-def test_every_line_is_added_present_or_named(runtime: Runtime, fmt: str, lines: list[tuple[str, tuple[str, str]]],
+def test_every_line_is_added_present_or_named(system: System, fmt: str, lines: list[tuple[str, tuple[str, str]]],
                                               blanks: list[bool]) -> None:
     rendered: list[str] = []
     bad_lines: set[int] = set()
@@ -360,36 +359,36 @@ def test_every_line_is_added_present_or_named(runtime: Runtime, fmt: str, lines:
         else:
             good.append((signal_type, value))
     text = "\n".join(rendered) + "\n"
-    bank_id = _bank(runtime)
-    report = _import(runtime, bank_id, fmt, text)
+    bank_id = _bank(system)
+    report = _import(system, bank_id, fmt, text)
     non_empty = sum(1 for line in rendered if line.strip())
     assert report.added + report.already_present + len(report.errors) == non_empty
     assert {e.line for e in report.errors} == bad_lines
     assert report.added == len(set(good))
-    assert _active(runtime, bank_id) == set(good)
-    again = _import(runtime, bank_id, fmt, text)
+    assert _active(system, bank_id) == set(good)
+    again = _import(system, bank_id, fmt, text)
     assert (again.added, again.already_present) == (0, len(good))
 
 
 # -- over HTTP ----------------------------------------------------------------------------------------------------
 
 @pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
+def client(system: System) -> Iterator[TestClient]:
+    with TestClient(create_app(system), raise_server_exceptions=False) as c:
         yield c
 
 
-def _staff(runtime: Runtime, role: Role) -> dict[str, str]:
-    with runtime.transaction() as session:
-        user = auth_service.create_staff_user(session=session, clock=runtime.clock, actor="test",
+def _staff(system: System, role: Role) -> dict[str, str]:
+    with system.db.transaction() as session:
+        user = auth_service.create_staff_user(session=session, clock=system.clock, actor="test",
                                               username=f"user-{role.value}", password="a long password!", role=role)
-        token = auth_service.issue_token(session=session, clock=runtime.clock, actor="test", name="t",
+        token = auth_service.issue_token(session=session, clock=system.clock, actor="test", name="t",
                                          scope=CredentialScope.STAFF, staff_user_id=user.id).token
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_import_and_export_over_http(runtime: Runtime, client: TestClient) -> None:
-    admin, moderator, auditor = (_staff(runtime, r) for r in (Role.ADMIN, Role.MODERATOR, Role.AUDITOR))
+def test_import_and_export_over_http(system: System, client: TestClient) -> None:
+    admin, moderator, auditor = (_staff(system, r) for r in (Role.ADMIN, Role.MODERATOR, Role.AUDITOR))
     assert client.post("/v1/banks", json={"name": "ncii", "action": "block"}, headers=admin).status_code == 201
     body = f"# two good, one bad\npdq {PDQ_A}\nmd5 {MD5_A}\npdq {PDQ_A[:10]}\n"
     r = client.post("/v1/banks/ncii/import?format=te&source=hotline.txt", content=body.encode(),

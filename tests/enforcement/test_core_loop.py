@@ -10,11 +10,10 @@ from sqlalchemy import func, select
 from firebreak.banks import service as banks
 from firebreak.banks.models import MatchAction, Provenance
 from firebreak.banks.schemas import BankCreate
+from firebreak.bootstrap.system import System
 from firebreak.enforcement.models import Action, ActionStatus, Propagation, PropagationStatus
 from firebreak.media.models import Placement, PlacementStatus
-from firebreak.platform.gateway import ensure_integration, record_event, scan_bytes
 from firebreak.platform.schemas import Verdict
-from firebreak.runtime import Runtime
 from firebreak.signals.hashing import hash_bytes
 from tests.support import (
     UNRELATED_PHOTOS,
@@ -29,54 +28,54 @@ from tests.support import (
 
 
 @pytest.fixture
-def platform(runtime: Runtime) -> Iterator[RecordingPlatform]:
-    ensure_integration(runtime, name="test", adapter="webhook")
+def platform(system: System) -> Iterator[RecordingPlatform]:
+    system.gateway.ensure_integration(name="test", adapter="webhook")
     recording = RecordingPlatform()
-    runtime.adapters.override("test", recording)
+    system.adapters.override("test", recording)
     yield recording
 
 
-def _post(runtime: Runtime, platform: RecordingPlatform, chat: str, message: str, data: bytes, n: int = 0,
+def _post(system: System, platform: RecordingPlatform, chat: str, message: str, data: bytes, n: int = 0,
           forwarded_from: tuple[str, str] | None = None, sender: str = "u1") -> None:
     platform.add_message(chat, message)
-    record_event(runtime, "test", media_event(chat, message, data, when=later(runtime.clock.now(), n),
+    system.gateway.record_event("test", media_event(chat, message, data, when=later(system.clock.now(), n),
                                               forwarded_from=forwarded_from, sender=sender))
 
 
-def _bank(runtime: Runtime, action: MatchAction = MatchAction.BLOCK, name: str = "ordered") -> int:
-    with runtime.transaction() as session:
-        return banks.create_bank(session=session, clock=runtime.clock, actor="test",
+def _bank(system: System, action: MatchAction = MatchAction.BLOCK, name: str = "ordered") -> int:
+    with system.db.transaction() as session:
+        return banks.create_bank(session=session, clock=system.clock, actor="test",
                                  data=BankCreate(name=name, action=action)).id
 
 
-def _bank_file(runtime: Runtime, bank_id: int, data: bytes) -> None:
-    with runtime.transaction() as session:
+def _bank_file(system: System, bank_id: int, data: bytes) -> None:
+    with system.db.transaction() as session:
         bank = session.get(banks.Bank, bank_id)
         assert bank is not None
-        banks.add_entries(session=session, clock=runtime.clock, actor="test", bank=bank,
+        banks.add_entries(session=session, clock=system.clock, actor="test", bank=bank,
                           entries=banks.entries_for_hashes(hash_bytes(data)), provenance=Provenance.ORDER,
                           source_ref="order:test")
 
 
-def test_bank_entry_removes_every_copy_and_nothing_else(runtime: Runtime, platform: RecordingPlatform) -> None:
+def test_bank_entry_removes_every_copy_and_nothing_else(system: System, platform: RecordingPlatform) -> None:
     original = photo("astronaut")
     copies = copies_of(original)
     for i, (name, data) in enumerate(copies.items()):
-        _post(runtime, platform, f"chat-{i % 3}", f"copy-{name}", data, i, sender=f"user-{i}")
+        _post(system, platform, f"chat-{i % 3}", f"copy-{name}", data, i, sender=f"user-{i}")
     for i, name in enumerate(UNRELATED_PHOTOS):
-        _post(runtime, platform, "chat-0", f"other-{name}", jpeg(photo(name)), 100 + i)
+        _post(system, platform, "chat-0", f"other-{name}", jpeg(photo(name)), 100 + i)
     for seed in range(20):
-        _post(runtime, platform, "chat-1", f"noise-{seed}", jpeg(noise_image(seed)), 200 + seed)
+        _post(system, platform, "chat-1", f"noise-{seed}", jpeg(noise_image(seed)), 200 + seed)
     assert platform.calls == []  # nothing is banked yet: nothing is touched
 
-    bank_id = _bank(runtime)
-    _bank_file(runtime, bank_id, copies["exact"])
-    runtime.reconcile()
+    bank_id = _bank(system)
+    _bank_file(system, bank_id, copies["exact"])
+    system.runner.reconcile()
 
     expected = {(f"chat-{i % 3}", f"copy-{name}") for i, name in enumerate(copies)}
     assert platform.removed() == expected
     assert platform.count("remove_message") == len(expected)  # each once
-    with runtime.sessions() as session:
+    with system.db.sessions() as session:
         statuses = dict(session.execute(select(Placement.message_external_id, Placement.status)).all())
         prop = session.scalars(select(Propagation)).all()
     assert all(statuses[m] == PlacementStatus.REMOVED for _, m in expected)
@@ -84,77 +83,76 @@ def test_bank_entry_removes_every_copy_and_nothing_else(runtime: Runtime, platfo
     assert prop and all(p.status == PropagationStatus.DONE for p in prop)
 
 
-def test_reupload_after_banking_is_refused_and_removed(runtime: Runtime, platform: RecordingPlatform) -> None:
+def test_reupload_after_banking_is_refused_and_removed(system: System, platform: RecordingPlatform) -> None:
     original = photo("chelsea")
-    bank_id = _bank(runtime)
-    _bank_file(runtime, bank_id, jpeg(original))
-    runtime.reconcile()
+    bank_id = _bank(system)
+    _bank_file(system, bank_id, jpeg(original))
+    system.runner.reconcile()
     reupload = copies_of(original)["mirrored"]
-    verdict = scan_bytes(runtime, reupload)
+    verdict = system.gateway.scan_bytes(reupload)
     assert verdict.verdict == Verdict.BLOCK and verdict.matches[0].bank == "ordered"
-    assert scan_bytes(runtime, jpeg(photo("coffee"))).verdict == Verdict.ALLOW
+    assert system.gateway.scan_bytes(jpeg(photo("coffee"))).verdict == Verdict.ALLOW
     # A platform that posts it anyway sees it removed at once.
-    _post(runtime, platform, "chat-9", "sneaky", reupload)
-    runtime.reconcile()
+    _post(system, platform, "chat-9", "sneaky", reupload)
+    system.runner.reconcile()
     assert ("chat-9", "sneaky") in platform.removed()
 
 
-def test_review_bank_queues_matches_without_acting(runtime: Runtime, platform: RecordingPlatform) -> None:
+def test_review_bank_queues_matches_without_acting(system: System, platform: RecordingPlatform) -> None:
     original = photo("rocket")
-    _post(runtime, platform, "c", "m1", jpeg(original, 70))
-    bank_id = _bank(runtime, MatchAction.REVIEW, name="suspected")
-    _bank_file(runtime, bank_id, jpeg(original))
-    runtime.reconcile()
+    _post(system, platform, "c", "m1", jpeg(original, 70))
+    bank_id = _bank(system, MatchAction.REVIEW, name="suspected")
+    _bank_file(system, bank_id, jpeg(original))
+    system.runner.reconcile()
     assert platform.calls == []
-    assert scan_bytes(runtime, jpeg(original)).verdict == Verdict.REVIEW
+    assert system.gateway.scan_bytes(jpeg(original)).verdict == Verdict.REVIEW
     from firebreak.matching.models import Match, MatchReview
 
-    with runtime.sessions() as session:
+    with system.db.sessions() as session:
         reviews = session.scalars(select(Match.review)).all()
     assert reviews == [MatchReview.PENDING]
 
 
-def test_withdrawn_entry_stops_matching_at_once(runtime: Runtime, platform: RecordingPlatform) -> None:
+def test_withdrawn_entry_stops_matching_at_once(system: System, platform: RecordingPlatform) -> None:
     data = jpeg(photo("camera"))
-    bank_id = _bank(runtime)
-    _bank_file(runtime, bank_id, data)
-    assert scan_bytes(runtime, data).verdict == Verdict.BLOCK
-    with runtime.transaction() as session:
+    bank_id = _bank(system)
+    _bank_file(system, bank_id, data)
+    assert system.gateway.scan_bytes(data).verdict == Verdict.BLOCK
+    with system.db.transaction() as session:
         for entry in session.scalars(select(banks.BankEntry)):
-            banks.set_entry_status(session=session, clock=runtime.clock, actor="test", entry=entry,
+            banks.set_entry_status(session=session, clock=system.clock, actor="test", entry=entry,
                                    status=banks.EntryStatus.WITHDRAWN)
-    assert scan_bytes(runtime, data).verdict == Verdict.ALLOW
+    assert system.gateway.scan_bytes(data).verdict == Verdict.ALLOW
 
 
-def test_platform_down_actions_retry_until_done(runtime: Runtime, platform: RecordingPlatform) -> None:
+def test_platform_down_actions_retry_until_done(system: System, platform: RecordingPlatform) -> None:
     data = jpeg(photo("coffee"))
-    _post(runtime, platform, "c", "m1", data)
+    _post(system, platform, "c", "m1", data)
     platform.down = True
-    bank_id = _bank(runtime)
-    _bank_file(runtime, bank_id, data)
-    runtime.reconcile()
-    with runtime.sessions() as session:
+    bank_id = _bank(system)
+    _bank_file(system, bank_id, data)
+    system.runner.reconcile()
+    with system.db.sessions() as session:
         pending = session.scalars(select(Action).where(Action.status == ActionStatus.PENDING)).all()
     assert pending and all(a.attempts >= 1 and a.last_error for a in pending)
     platform.down = False
-    runtime.clock.advance(3600)  # type: ignore[attr-defined]
-    from firebreak.enforcement.jobs import run_actions
+    system.clock.advance(3600)  # type: ignore[attr-defined]
 
-    run_actions(runtime)
+    system.enforcement.run_actions()
     assert ("c", "m1") in platform.removed()
-    with runtime.sessions() as session:
+    with system.db.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Action).where(
             Action.status == ActionStatus.PENDING)) == 0
 
 
-def test_repeat_offender_is_suspended(runtime: Runtime, platform: RecordingPlatform) -> None:
-    bank_id = _bank(runtime)
+def test_repeat_offender_is_suspended(system: System, platform: RecordingPlatform) -> None:
+    bank_id = _bank(system)
     images = [jpeg(photo(n)) for n in ("coffee", "chelsea", "rocket")]
     for data in images:
-        _bank_file(runtime, bank_id, data)
+        _bank_file(system, bank_id, data)
     for i, data in enumerate(images):
-        _post(runtime, platform, "c", f"m{i}", data, i, sender="repeat")
-    runtime.reconcile()
+        _post(system, platform, "c", f"m{i}", data, i, sender="repeat")
+    system.runner.reconcile()
     assert platform.count("restrict_account") == 1
     assert platform.count("suspend_account") == 1
     assert [t.account_id for k, t in platform.calls if k == "suspend_account"] == ["repeat"]

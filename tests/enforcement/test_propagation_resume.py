@@ -14,24 +14,23 @@ from pathlib import Path
 from PIL import ImageOps
 from sqlalchemy import select
 
-from firebreak.app import prepare
 from firebreak.audit.models import AuditEvent
 from firebreak.banks import service as banks
 from firebreak.banks.models import MatchAction, Provenance
 from firebreak.banks.schemas import BankCreate
-from firebreak.config import load_settings
-from firebreak.db.migrate import upgrade
+from firebreak.bootstrap.system import System, build_system
+from firebreak.core.config import load_settings
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus, Propagation, PropagationStatus
-from firebreak.platform.gateway import InProcessLink
-from firebreak.runtime import Runtime, build_runtime
-from firebreak.sandbox.models import MessageStatus, SandboxMessage
-from firebreak.sandbox.seed import SeedChat, SeedMessage, seed
+from firebreak.gateway.flows import InProcessLink
+from firebreak.integrations.sandbox.models import MessageStatus, SandboxMessage
+from firebreak.integrations.sandbox.seed import SeedChat, SeedMessage, seed
+from firebreak.schema.migrate import upgrade
 from firebreak.signals.hashing import hash_bytes
 from tests.conftest import DatabaseFactory
 from tests.support import jpeg, photo, scene
 
 
-def _seed(rt: Runtime) -> set[str]:
+def _seed(rt: System) -> set[str]:
     target = photo("chelsea")
     variants = [jpeg(target, q) for q in range(40, 96, 2)]
     variants += [jpeg(ImageOps.mirror(target), q) for q in range(50, 96, 5)]
@@ -45,12 +44,12 @@ def _seed(rt: Runtime) -> set[str]:
                 for i in range(2 * len(variants))]
     messages += [SeedMessage(chat=f"k{i % 8}", sender=handles[i % 12], media=jpeg(scene(500 + i)))
                  for i in range(40)]
-    with rt.transaction() as session:
+    with rt.db.transaction() as session:
         seeded = seed(session=session, clock=rt.clock, users=handles, chats=chats, messages=messages)
-    link = InProcessLink(rt)
+    link = InProcessLink(rt.gateway)
     for event in seeded.events:
         link.submit_event("sandbox", event)
-    with rt.transaction() as session:
+    with rt.db.transaction() as session:
         bank = banks.create_bank(session=session, clock=rt.clock, actor="test",
                                  data=BankCreate(name="ordered", action=MatchAction.BLOCK))
         banks.add_entries(session=session, clock=rt.clock, actor="test", bank=bank,
@@ -60,8 +59,8 @@ def _seed(rt: Runtime) -> set[str]:
     return {m for m in seeded.messages[: 2 * len(variants)] if m}
 
 
-def _propagation(rt: Runtime) -> Propagation | None:
-    with rt.sessions() as session:
+def _propagation(rt: System) -> Propagation | None:
+    with rt.db.sessions() as session:
         prop = session.scalar(select(Propagation))
         if prop is not None:
             session.expunge(prop)
@@ -75,9 +74,9 @@ def test_killed_propagation_resumes_without_missing_or_repeating(tmp_path: Path,
                FIREBREAK_PROPAGATION_BATCH="1", FIREBREAK_JOB_LEASE_SECONDS="2",
                FIREBREAK_RECONCILE_INTERVAL_SECONDS="0.2", FIREBREAK_WORKER_THREADS="2")
     settings = load_settings(environ=env, queue_url="memory://")
-    rt = build_runtime(settings)
-    upgrade(rt.engine)
-    prepare(rt)
+    rt = build_system(settings)
+    upgrade(rt.db.engine)
+    rt.prepare()
     doomed = _seed(rt)
     assert len(doomed) >= 150
 
@@ -90,15 +89,12 @@ def test_killed_propagation_resumes_without_missing_or_repeating(tmp_path: Path,
             break
         assert time.monotonic() < deadline and worker.poll() is None, "the worker did not start propagating"
         time.sleep(0.01)
-    # Hold the propagation row so the worker stalls inside its next batch, then kill it there.
-    with rt.engine.connect() as conn:
-        trans = conn.begin()
-        row = conn.execute(select(Propagation.status, Propagation.media_done, Propagation.media_found)
-                           .with_for_update()).one()
-        time.sleep(0.5)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
-        trans.rollback()
+    # Freeze the worker where it is (SIGSTOP takes effect at once; a lock would wait behind its writes), look, kill.
+    worker.send_signal(signal.SIGSTOP)
+    row = _propagation(rt)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    assert row is not None
     assert row.status == PropagationStatus.RUNNING and 0 < row.media_done < row.media_found, row
 
     worker = subprocess.Popen([sys.executable, "-m", "firebreak", "jobs", "worker"], env=env,
@@ -106,7 +102,7 @@ def test_killed_propagation_resumes_without_missing_or_repeating(tmp_path: Path,
     try:
         def finished() -> bool:
             prop = _propagation(rt)
-            with rt.sessions() as session:
+            with rt.db.sessions() as session:
                 pending = session.scalars(select(Action.id).where(Action.status == ActionStatus.PENDING)).all()
             return prop is not None and prop.status == PropagationStatus.DONE and not pending
 
@@ -118,7 +114,7 @@ def test_killed_propagation_resumes_without_missing_or_repeating(tmp_path: Path,
         worker.terminate()
         worker.wait(timeout=30)
 
-    with rt.sessions() as session:
+    with rt.db.sessions() as session:
         status = {f"m{m.id}": m.status for m in session.scalars(select(SandboxMessage))}
         removals = session.scalars(select(Action).where(Action.kind == ActionKind.REMOVE_MESSAGE)).all()
         done_events = Counter(e.object_id for e in session.scalars(

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from firebreak.banks import service as banks
 from firebreak.banks.models import MatchAction, Provenance
 from firebreak.banks.schemas import BankCreate
-from firebreak.platform.gateway import InProcessLink, ensure_integration
-from firebreak.runtime import Runtime
-from firebreak.sandbox.models import MessageStatus, SandboxMessage
-from firebreak.sandbox.seed import SeedChat, SeedMessage, seed
+from firebreak.bootstrap.system import System
+from firebreak.gateway.flows import InProcessLink
+from firebreak.integrations.sandbox.models import MessageStatus, SandboxMessage
+from firebreak.integrations.sandbox.seed import SeedChat, SeedMessage, seed
 from firebreak.signals.hashing import hash_bytes
 from tests.support import jpeg, photo, scene
 
@@ -30,8 +30,8 @@ def variants(img: Image.Image) -> list[bytes]:
     return out
 
 
-def test_thousands_of_messages_every_copy_removed_nothing_else(runtime: Runtime) -> None:
-    ensure_integration(runtime, name="sandbox", adapter="sandbox")
+def test_thousands_of_messages_every_copy_removed_nothing_else(system: System) -> None:
+    system.gateway.ensure_integration(name="sandbox", adapter="sandbox")
     target = photo("astronaut")
     copies = variants(target)
     others = [jpeg(scene(s)) for s in range(25)] + [jpeg(photo(n)) for n in ("coffee", "chelsea", "camera")]
@@ -52,25 +52,25 @@ def test_thousands_of_messages_every_copy_removed_nothing_else(runtime: Runtime)
         else:
             messages.append(SeedMessage(chat=chat, sender=sender, text="hello" if i % 5 == 0 else None,
                                         media=None if i % 5 == 0 else others[i % len(others)], filename="y.jpg"))
-    with runtime.transaction() as session:
-        seeded = seed(session=session, clock=runtime.clock, users=handles, chats=chats, messages=messages)
-    link = InProcessLink(runtime)
+    with system.db.transaction() as session:
+        seeded = seed(session=session, clock=system.clock, users=handles, chats=chats, messages=messages)
+    link = InProcessLink(system.gateway)
     for event in seeded.events:
         link.submit_event("sandbox", event)
     assert len(seeded.messages) == 1200 and len(copy_indexes) == 600
 
-    with runtime.transaction() as session:
-        bank = banks.create_bank(session=session, clock=runtime.clock, actor="test",
+    with system.db.transaction() as session:
+        bank = banks.create_bank(session=session, clock=system.clock, actor="test",
                                  data=BankCreate(name="ordered", action=MatchAction.BLOCK))
-        banks.add_entries(session=session, clock=runtime.clock, actor="test", bank=bank,
+        banks.add_entries(session=session, clock=system.clock, actor="test", bank=bank,
                           entries=banks.entries_for_hashes(hash_bytes(jpeg(target, 90))),
                           provenance=Provenance.ORDER, source_ref="test")
     for _ in range(3):
-        runtime.reconcile()
-        runtime.clock.advance(timedelta(seconds=5))  # type: ignore[attr-defined]
+        system.runner.reconcile()
+        system.clock.advance(timedelta(seconds=5))  # type: ignore[attr-defined]
 
     should_go = {seeded.messages[i] for i in copy_indexes}
-    with runtime.sessions() as session:
+    with system.db.sessions() as session:
         status = {f"m{m.id}": m.status for m in session.scalars(select(SandboxMessage))}
     still_there = sorted(m for m in should_go if status[m] != MessageStatus.REMOVED)
     wrongly_removed = sorted(m for m, s in status.items() if m not in should_go and s != MessageStatus.LIVE)

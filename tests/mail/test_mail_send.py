@@ -12,14 +12,13 @@ from email.utils import parsedate_to_datetime
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from firebreak.clock import FakeClock
+from firebreak.core.clock import FakeClock
 from firebreak.mail import (
     DkimSigner,
     Mailer,
     MailSendError,
     OutgoingAttachment,
     OutgoingMail,
-    SmtpSink,
     parse_order_mail,
     reply_subject,
     sender_matches,
@@ -28,6 +27,7 @@ from firebreak.mail import (
 from firebreak.mail.dkim import dkim_txt_record
 from firebreak.mail.smtp import InboundMail
 from tests.mail.conftest import HOTLINE, StartListener, TlsFiles, private_pem
+from tests.mail.sink import SmtpSink
 
 pytestmark = pytest.mark.timeout(30)
 

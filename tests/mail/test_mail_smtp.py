@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from firebreak.clock import FakeClock
-from firebreak.config import load_settings
+from firebreak.core.clock import FakeClock
+from firebreak.core.config import load_settings
 from firebreak.mail import parse_order_mail, sender_matches, sign_dkim, verify_dkim
 from firebreak.mail.dkim import dkim_txt_record
 from firebreak.mail.smtp import InboundMail, ListenerConfig, SmtpListener

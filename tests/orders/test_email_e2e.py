@@ -21,14 +21,13 @@ from sqlalchemy import select
 from firebreak.authorities import service as authorities
 from firebreak.authorities.models import TrustLevel
 from firebreak.authorities.schemas import AuthorityCreate
+from firebreak.integrations.sandbox import service as sandbox
+from firebreak.integrations.sandbox.models import MessageStatus, SandboxMessage
 from firebreak.mail.dkim import dkim_txt_record, sign_dkim
-from firebreak.sandbox import flows
-from firebreak.sandbox import service as sandbox
-from firebreak.sandbox.models import MessageStatus, SandboxMessage
 from firebreak.signals.hashing import hash_bytes
 from tests.conftest import DatabaseFactory
 from tests.live import LiveFirebreak
-from tests.support import jpeg, scene
+from tests.support import FakeDns, jpeg, scene
 
 DOMAIN = "kcsc.example"
 SELECTOR = "hotline2026"
@@ -36,7 +35,7 @@ SELECTOR = "hotline2026"
 
 @pytest.fixture
 def live(tmp_path: Path, backend: str, databases: DatabaseFactory) -> Iterator[LiveFirebreak]:
-    with LiveFirebreak(tmp_path, databases.new_url(backend), smtp=True) as server:
+    with LiveFirebreak(tmp_path, databases.new_url(backend), smtp=True, dkim_dns=FakeDns()) as server:
         yield server
 
 
@@ -50,8 +49,8 @@ def _key() -> tuple[bytes, bytes]:
 def _seed(live: LiveFirebreak) -> tuple[list[str], set[str], set[str]]:
     """25 stand-in 'deepfakes' posted in group chats, each copied (re-encoded, resized, mirrored, forwarded);
     returns the 25 links, the ids of every message that must go, and of those that must stay."""
-    rt = live.runtime
-    with rt.transaction() as session:
+    rt = live.system
+    with rt.db.transaction() as session:
         users = [sandbox.create_user(session=session, clock=rt.clock, handle=f"student{i}") for i in range(6)]
         handles = [u.handle for u in users]
         chats = [sandbox.create_chat(session=session, clock=rt.clock, creator=users[0], title=f"Class {c}",
@@ -60,20 +59,20 @@ def _seed(live: LiveFirebreak) -> tuple[list[str], set[str], set[str]]:
     for i in range(25):
         img = scene(i)
         assert hash_bytes(jpeg(img, 92)).pdq.matchable  # a stand-in PDQ can match (PDQ quality >= 50)
-        original = flows.post(rt, chat_ref=chats[i % 5], sender_handle=handles[i % 6], text=None,
+        original = rt.sandbox.post(chat_ref=chats[i % 5], sender_handle=handles[i % 6], text=None,
                               upload=sandbox.Upload(jpeg(img, 92), "img.jpg"))
         links.append(f"{live.url}{original.path}")
         doomed.add(original.id)
         copies = [jpeg(img, 55), jpeg(img.resize((img.width // 2, img.height // 2))), jpeg(ImageOps.mirror(img))]
         for k, data in enumerate(copies[: 1 + i % 3]):
-            copy = flows.post(rt, chat_ref=chats[(i + k + 1) % 5], sender_handle=handles[(i + k + 1) % 6],
+            copy = rt.sandbox.post(chat_ref=chats[(i + k + 1) % 5], sender_handle=handles[(i + k + 1) % 6],
                               text=None, upload=sandbox.Upload(data, "copy.jpg"))
             doomed.add(copy.id)
-        forwarded = flows.forward(rt, message_ref=original.id, to_chat_ref=chats[(i + 2) % 5],
+        forwarded = rt.sandbox.forward(message_ref=original.id, to_chat_ref=chats[(i + 2) % 5],
                                   by_handle=handles[(i + 3) % 6])
         doomed.add(forwarded.id)
     for j in range(10):
-        kept.add(flows.post(rt, chat_ref=chats[j % 5], sender_handle=handles[j % 6], text="holiday photo",
+        kept.add(rt.sandbox.post(chat_ref=chats[j % 5], sender_handle=handles[j % 6], text="holiday photo",
                             upload=sandbox.Upload(jpeg(scene(1000 + j)), "x.jpg")).id)
     return links, doomed, kept
 
@@ -95,11 +94,11 @@ def _mail(links: list[str], pem: bytes) -> bytes:
 
 
 def test_25_items_by_email_all_copies_removed_receipt_by_email(live: LiveFirebreak) -> None:
-    rt = live.runtime
+    rt = live.system
     pem, txt = _key()
-    rt.extras["dkim_dns"] = lambda name: txt if name.decode().rstrip(".") == f"{SELECTOR}._domainkey.{DOMAIN}" \
-        else None
-    with rt.transaction() as session:
+    assert isinstance(rt.orders.deps.dkim_dns, FakeDns)
+    rt.orders.deps.dkim_dns.records[f"{SELECTOR}._domainkey.{DOMAIN}"] = txt
+    with rt.db.transaction() as session:
         authorities.create_authority(session=session, clock=rt.clock, actor="test", data=AuthorityCreate(
             name="Korea Communications Standards Commission", country="KR", jurisdiction="Republic of Korea",
             mail_domains=[DOMAIN], trust_level=TrustLevel.TRUSTED, trusted_categories=["sexual_deepfake"]))
@@ -126,7 +125,7 @@ def test_25_items_by_email_all_copies_removed_receipt_by_email(live: LiveFirebre
     copies = [int(m) for m in re.findall(r"copies removed: (\d+)", receipt.text())]
     assert len(copies) == 25 and all(c >= 2 for c in copies)  # each original took its copies and forward with it
 
-    with rt.sessions() as session:
+    with rt.db.sessions() as session:
         status = {f"m{m.id}": m.status for m in session.scalars(select(SandboxMessage))}
     assert {m for m in doomed if status[m] != MessageStatus.REMOVED} == set()
     assert {m for m in kept if status[m] != MessageStatus.LIVE} == set()

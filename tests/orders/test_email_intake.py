@@ -15,22 +15,21 @@ from firebreak.audit.models import AuditEvent
 from firebreak.authorities import service as authorities
 from firebreak.authorities.models import TrustLevel
 from firebreak.authorities.schemas import AuthorityCreate
-from firebreak.jobs.models import ScheduledTask
+from firebreak.bootstrap.system import System
+from firebreak.core.jobs.models import ScheduledTask
 from firebreak.mail.dkim import dkim_txt_record, sign_dkim
 from firebreak.mail.smtp import InboundMail
-from firebreak.orders.intake import receive_mail
 from firebreak.orders.models import Order, OrderStatus
-from firebreak.runtime import Runtime
+from tests.support import FakeDns
 
 DOMAIN = "police.example"
 
 
-def _authority(runtime: Runtime) -> bytes:
+def _authority(system: System, dns: FakeDns) -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    txt = dkim_txt_record(key.public_key())
-    runtime.extras["dkim_dns"] = lambda name: txt if name.decode().startswith(f"s1._domainkey.{DOMAIN}") else None
-    with runtime.transaction() as session:
-        authorities.create_authority(session=session, clock=runtime.clock, actor="test", data=AuthorityCreate(
+    dns.records[f"s1._domainkey.{DOMAIN}"] = dkim_txt_record(key.public_key())
+    with system.db.transaction() as session:
+        authorities.create_authority(session=session, clock=system.clock, actor="test", data=AuthorityCreate(
             name="Cyber Police", country="DE", jurisdiction="Germany", mail_domains=[DOMAIN],
             trust_level=TrustLevel.TRUSTED, trusted_categories=["ncii"]))
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -49,82 +48,82 @@ def _mail(body: str, *, sender: str = f"officer@{DOMAIN}", subject: str = "Remov
     return sign_dkim(raw, "s1", domain, key) if key else raw
 
 
-def _deliver(runtime: Runtime, raw: bytes, envelope_from: str = f"officer@{DOMAIN}") -> None:
-    receive_mail(runtime, InboundMail(envelope_from=envelope_from, envelope_to=("takedown@firebreak.invalid",),
+def _deliver(system: System, raw: bytes, envelope_from: str = f"officer@{DOMAIN}") -> None:
+    system.orders.receive_mail(InboundMail(envelope_from=envelope_from, envelope_to=("takedown@firebreak.invalid",),
                                       peer="127.0.0.1", peer_port=40000, received_at=datetime.now(UTC), raw=raw))
     # Process the stored mail as a worker would; outgoing mail stays queued (no SMTP server in this test).
     for _ in range(2):
-        runtime.reconcile()
+        system.runner.reconcile()
 
 
-def _outbox(runtime: Runtime) -> list[dict[str, Any]]:
-    with runtime.sessions() as session:
+def _outbox(system: System) -> list[dict[str, Any]]:
+    with system.db.sessions() as session:
         return [t.payload for t in session.scalars(select(ScheduledTask).where(ScheduledTask.job == "mail.send")
                                                    .order_by(ScheduledTask.id))]
 
 
-def _orders(runtime: Runtime) -> list[Order]:
-    with runtime.sessions() as session:
+def _orders(system: System) -> list[Order]:
+    with system.db.sessions() as session:
         orders = list(session.scalars(select(Order).order_by(Order.id)))
         for o in orders:
             session.expunge(o)
         return orders
 
 
-def test_signed_mail_from_registered_authority_is_verified(runtime: Runtime) -> None:
-    key = _authority(runtime)
-    _deliver(runtime, _mail("Legal basis: NetzDG\nNon-consensual intimate images shared without consent.\n"
+def test_signed_mail_from_registered_authority_is_verified(system: System, dns: FakeDns) -> None:
+    key = _authority(system, dns)
+    _deliver(system, _mail("Legal basis: NetzDG\nNon-consensual intimate images shared without consent.\n"
                             "Please remove pdq:" + "ab" * 32 + "\n", key=key))
-    (order,) = _orders(runtime)
+    (order,) = _orders(system)
     assert order.status in (OrderStatus.IN_PROGRESS, OrderStatus.COMPLETED) and order.deadline_at is not None
     assert order.sender_authentication["valid"] is True
-    (ack,) = [m for m in _outbox(runtime) if "Order received" in m["subject"]]
+    (ack,) = [m for m in _outbox(system) if "Order received" in m["subject"]]
     assert ack["to"] == [f"officer@{DOMAIN}"] and order.tracking_id in ack["subject"]
 
 
-def test_spoofed_sender_waits_for_verification_and_gets_a_polite_reply(runtime: Runtime) -> None:
-    _authority(runtime)
+def test_spoofed_sender_waits_for_verification_and_gets_a_polite_reply(system: System, dns: FakeDns) -> None:
+    _authority(system, dns)
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     # Signed with a key that is not the domain's: the DKIM check fails.
-    _deliver(runtime, _mail("https://chat.example/c/1/m/2\n", key=other))
-    (order,) = _orders(runtime)
+    _deliver(system, _mail("https://chat.example/c/1/m/2\n", key=other))
+    (order,) = _orders(system)
     assert order.status == OrderStatus.RECEIVED and order.deadline_at is None
     assert order.sender_authentication["registered_sender"] is False
-    (reply,) = _outbox(runtime)
+    (reply,) = _outbox(system)
     assert "could not yet confirm" in reply["text"] and order.tracking_id in reply["text"]
-    with runtime.sessions() as session:
+    with system.db.sessions() as session:
         assert session.scalar(select(AuditEvent).where(AuditEvent.action == "mail.received")) is not None
 
 
-def test_unknown_sender_is_kept_and_answered(runtime: Runtime) -> None:
-    _authority(runtime)
-    _deliver(runtime, _mail("please remove https://chat.example/c/1/m/2", sender="someone@gmail.example",
+def test_unknown_sender_is_kept_and_answered(system: System, dns: FakeDns) -> None:
+    _authority(system, dns)
+    _deliver(system, _mail("please remove https://chat.example/c/1/m/2", sender="someone@gmail.example",
                             domain="gmail.example"), envelope_from="someone@gmail.example")
-    (order,) = _orders(runtime)
+    (order,) = _orders(system)
     assert order.status == OrderStatus.RECEIVED
     assert "not registered" in order.sender_authentication["verdict"]
-    assert _outbox(runtime)[0]["to"] == ["someone@gmail.example"]
+    assert _outbox(system)[0]["to"] == ["someone@gmail.example"]
 
 
-def test_mail_with_nothing_to_act_on_gets_an_explanation(runtime: Runtime) -> None:
-    key = _authority(runtime)
-    _deliver(runtime, _mail("Hello, can we talk on the phone?", key=key))
-    assert _orders(runtime) == []
-    (reply,) = _outbox(runtime)
+def test_mail_with_nothing_to_act_on_gets_an_explanation(system: System, dns: FakeDns) -> None:
+    key = _authority(system, dns)
+    _deliver(system, _mail("Hello, can we talk on the phone?", key=key))
+    assert _orders(system) == []
+    (reply,) = _outbox(system)
     assert "no message link, hash or image" in reply["text"]
-    with runtime.sessions() as session:
+    with system.db.sessions() as session:
         kept = session.scalar(select(AuditEvent).where(AuditEvent.action == "mail.not_an_order"))
     assert kept is not None and "blob" in kept.data  # the mail itself is kept (encrypted) for staff
 
 
-def test_garbage_and_duplicates(runtime: Runtime) -> None:
-    key = _authority(runtime)
-    _deliver(runtime, b"\x00\xff not a mail at all \r\n\r\n\x00")
+def test_garbage_and_duplicates(system: System, dns: FakeDns) -> None:
+    key = _authority(system, dns)
+    _deliver(system, b"\x00\xff not a mail at all \r\n\r\n\x00")
     raw = _mail("pdq:" + "cd" * 32, key=key)
-    _deliver(runtime, raw)
-    _deliver(runtime, raw)  # the sending server retried after a dropped connection
-    assert len(_orders(runtime)) == 1
-    with runtime.sessions() as session:
+    _deliver(system, raw)
+    _deliver(system, raw)  # the sending server retried after a dropped connection
+    assert len(_orders(system)) == 1
+    with system.db.sessions() as session:
         actions = set(session.scalars(select(AuditEvent.action)))
     assert "mail.duplicate" in actions

@@ -9,57 +9,56 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from firebreak.app import create_app
 from firebreak.auth import service as auth_service
 from firebreak.auth.models import CredentialScope, Role
 from firebreak.authorities.models import Authority, TrustLevel
-from firebreak.clock import FakeClock
+from firebreak.bootstrap.http import create_app
+from firebreak.bootstrap.system import System
+from firebreak.core.clock import FakeClock
 from firebreak.orders.models import Order
-from firebreak.platform.gateway import ensure_integration, record_event
-from firebreak.runtime import Runtime
 from tests.support import RecordingPlatform, copies_of, jpeg, later, media_event, photo
 
 LINK = "https://recording.test/c/{chat}/m/{message}"
 
 
 @pytest.fixture
-def platform(runtime: Runtime) -> RecordingPlatform:
-    ensure_integration(runtime, name="test", adapter="webhook")
+def platform(system: System) -> RecordingPlatform:
+    system.gateway.ensure_integration(name="test", adapter="webhook")
     recording = RecordingPlatform()
-    runtime.adapters.override("test", recording)
+    system.adapters.override("test", recording)
     return recording
 
 
 @pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
+def client(system: System) -> Iterator[TestClient]:
+    with TestClient(create_app(system), raise_server_exceptions=False) as c:
         yield c
 
 
-def authority_token(runtime: Runtime, name: str, *, trusted: bool = True, deadline: int | None = None) -> str:
-    with runtime.transaction() as session:
+def authority_token(system: System, name: str, *, trusted: bool = True, deadline: int | None = None) -> str:
+    with system.db.transaction() as session:
         authority = Authority(name=name, country="KR", jurisdiction="Republic of Korea", legal_bases=["KCSC Act"],
                               mail_domains=[], mail_addresses=[],
                               default_deadlines={"sexual_deepfake": deadline or 86400},
                               trust_level=TrustLevel.TRUSTED if trusted else TrustLevel.STANDARD,
                               trusted_categories=["sexual_deepfake"] if trusted else [], language="en",
-                              created_at=runtime.clock.now())
+                              created_at=system.clock.now())
         session.add(authority)
         session.flush()
-        return auth_service.issue_token(session=session, clock=runtime.clock, actor="test", name="api",
+        return auth_service.issue_token(session=session, clock=system.clock, actor="test", name="api",
                                         scope=CredentialScope.AUTHORITY, authority_id=authority.id).token
 
 
-def staff_token(runtime: Runtime, role: Role = Role.LIAISON) -> str:
-    with runtime.transaction() as session:
-        user = auth_service.create_staff_user(session=session, clock=runtime.clock, actor="test",
+def staff_token(system: System, role: Role = Role.LIAISON) -> str:
+    with system.db.transaction() as session:
+        user = auth_service.create_staff_user(session=session, clock=system.clock, actor="test",
                                               username=f"staff-{role.value}", password="a long password!",
                                               role=role)
-        return auth_service.issue_token(session=session, clock=runtime.clock, actor="test", name="t",
+        return auth_service.issue_token(session=session, clock=system.clock, actor="test", name="t",
                                         scope=CredentialScope.STAFF, staff_user_id=user.id).token
 
 
-def seed(runtime: Runtime, platform: RecordingPlatform) -> list[str]:
+def seed(system: System, platform: RecordingPlatform) -> list[str]:
     """Three originals posted in chats, with copies forwarded around; returns links to the originals."""
     links = []
     n = 0
@@ -68,13 +67,13 @@ def seed(runtime: Runtime, platform: RecordingPlatform) -> list[str]:
         for j, (label, data) in enumerate(list(copies.items())[:4]):
             chat, message = f"chat-{(k + j) % 3}", f"{name}-{label}"
             platform.add_message(chat, message)
-            record_event(runtime, "test", media_event(chat, message, data, when=later(runtime.clock.now(), n)))
+            system.gateway.record_event("test", media_event(chat, message, data, when=later(system.clock.now(), n)))
             n += 1
             if j == 0:
                 links.append(LINK.format(chat=chat, message=message))
     platform.add_message("chat-0", "unrelated")
-    record_event(runtime, "test", media_event("chat-0", "unrelated", jpeg(photo("coffee")),
-                                              when=later(runtime.clock.now(), n)))
+    system.gateway.record_event("test", media_event("chat-0", "unrelated", jpeg(photo("coffee")),
+                                              when=later(system.clock.now(), n)))
     return links
 
 
@@ -82,17 +81,17 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def run_until_reported(runtime: Runtime, clock: FakeClock, rounds: int = 10) -> None:
+def run_until_reported(system: System, clock: FakeClock, rounds: int = 10) -> None:
     for _ in range(rounds):
-        runtime.reconcile()
+        system.runner.reconcile()
         clock.advance(timedelta(seconds=2))
-    runtime.reconcile()
+    system.runner.reconcile()
 
 
 def test_order_by_api_removes_items_and_copies_and_reports_back(
-        runtime: Runtime, platform: RecordingPlatform, client: TestClient, clock: FakeClock) -> None:
-    links = seed(runtime, platform)
-    token = authority_token(runtime, "KCSC")
+        system: System, platform: RecordingPlatform, client: TestClient, clock: FakeClock) -> None:
+    links = seed(system, platform)
+    token = authority_token(system, "KCSC")
     body = {"category": "sexual_deepfake", "legal_basis": "Act on Promotion of Information and Communications "
             "Network Utilization, Art. 44-7", "authority_reference": "KCSC-2026-0042",
             "items": [{"kind": "message_link", "value": link} for link in links]
@@ -105,7 +104,7 @@ def test_order_by_api_removes_items_and_copies_and_reports_back(
     assert "not a link" in ack["items"][3]["reason"]
     assert ack["deadline_at"] is not None
 
-    run_until_reported(runtime, clock)
+    run_until_reported(system, clock)
     expected = {(m_chat, m) for (m_chat, m) in platform.messages if m != "unrelated"}
     assert platform.removed() == expected  # all 12 (3 originals + 9 copies), nothing else
     receipt = client.get(f"/v1/orders/{ack['tracking_id']}/receipt", headers=auth(token)).json()
@@ -117,15 +116,15 @@ def test_order_by_api_removes_items_and_copies_and_reports_back(
     assert receipt["met_deadline"] is True
     html = client.get(f"/v1/orders/{ack['tracking_id']}/receipt.html", headers=auth(token))
     assert html.status_code == 200 and ack["tracking_id"] in html.text
-    with runtime.sessions() as session:
+    with system.db.sessions() as session:
         order = session.scalar(select(Order))
         assert order is not None and order.reported_back_at is not None and order.actioned_at is not None
 
 
-def test_authority_sees_only_its_own_orders(runtime: Runtime, platform: RecordingPlatform,
+def test_authority_sees_only_its_own_orders(system: System, platform: RecordingPlatform,
                                             client: TestClient) -> None:
-    links = seed(runtime, platform)
-    a, b = authority_token(runtime, "Authority A"), authority_token(runtime, "Authority B")
+    links = seed(system, platform)
+    a, b = authority_token(system, "Authority A"), authority_token(system, "Authority B")
     r = client.post("/v1/orders", json={"category": "sexual_deepfake",
                                         "items": [{"kind": "message_link", "value": links[0]}]}, headers=auth(a))
     tracking = r.json()["tracking_id"]
@@ -159,45 +158,45 @@ def test_authority_sees_only_its_own_orders(runtime: Runtime, platform: Recordin
         ({"category": "ncii", "items": [{"kind": "teleport", "value": "x"}]}, "items.0.kind"),
     ],
 )
-def test_bad_orders_get_problem_naming_the_field(runtime: Runtime, client: TestClient, body: dict[str, object],
+def test_bad_orders_get_problem_naming_the_field(system: System, client: TestClient, body: dict[str, object],
                                                  field: str) -> None:
-    token = authority_token(runtime, "KCSC")
+    token = authority_token(system, "KCSC")
     r = client.post("/v1/orders", json=body, headers=auth(token))
     assert r.status_code == 422
     assert r.headers["content-type"].startswith("application/problem+json")
     assert any(e["field"].startswith(field) for e in r.json()["errors"]), r.json()
-    with runtime.sessions() as session:
+    with system.db.sessions() as session:
         assert session.scalar(select(Order)) is None
 
 
-def test_standard_authority_waits_for_liaison_review(runtime: Runtime, platform: RecordingPlatform,
+def test_standard_authority_waits_for_liaison_review(system: System, platform: RecordingPlatform,
                                                      client: TestClient, clock: FakeClock) -> None:
-    links = seed(runtime, platform)
-    token = authority_token(runtime, "Police", trusted=False)
+    links = seed(system, platform)
+    token = authority_token(system, "Police", trusted=False)
     r = client.post("/v1/orders", json={"category": "sexual_deepfake", "items": [
         {"kind": "message_link", "value": links[0]}, {"kind": "message_link", "value": links[1]}]},
         headers=auth(token))
     tracking = r.json()["tracking_id"]
     assert r.json()["status"] == "verified"
-    runtime.reconcile()
+    system.runner.reconcile()
     assert platform.removed() == set()  # nothing happens before review
-    liaison = staff_token(runtime)
+    liaison = staff_token(system)
     dash = client.get("/v1/dashboard/orders", headers=auth(liaison)).json()
     assert [o["tracking_id"] for o in dash] == [tracking] and dash[0]["seconds_left"] > 0
     r = client.post(f"/v1/orders/{tracking}/review", headers=auth(liaison), json={
         "approve": True, "declined_items": [{"position": 2, "decline_reason": "satire, not illegal here"}]})
     assert r.status_code == 200, r.text
-    run_until_reported(runtime, clock)
+    run_until_reported(system, clock)
     receipt = client.get(f"/v1/orders/{tracking}/receipt", headers=auth(token)).json()
     assert [i["outcome"] for i in receipt["items"]] == ["removed", "declined"]
     assert receipt["items"][1]["reason"] == "satire, not illegal here"
     assert receipt["status"] == "partially_completed"
 
 
-def test_thread_between_authority_and_liaison(runtime: Runtime, platform: RecordingPlatform,
+def test_thread_between_authority_and_liaison(system: System, platform: RecordingPlatform,
                                               client: TestClient) -> None:
-    token = authority_token(runtime, "KCSC")
-    liaison = staff_token(runtime)
+    token = authority_token(system, "KCSC")
+    liaison = staff_token(system)
     r = client.post("/v1/orders", json={"category": "ncii", "items": [
         {"kind": "hash", "signal_type": "md5", "value": "0" * 32}]}, headers=auth(token))
     tracking = r.json()["tracking_id"]

@@ -14,7 +14,6 @@ from firebreak.auth.service import issue_token
 from firebreak.authorities import service as authorities
 from firebreak.authorities.models import TrustLevel
 from firebreak.authorities.schemas import AuthorityCreate, ContactCreate
-from firebreak.platform.gateway import ensure_integration, record_event
 from tests.conftest import DatabaseFactory
 from tests.live import LiveFirebreak, wait_for
 from tests.support import RecordingPlatform, copies_of, jpeg, later, media_event, photo
@@ -26,8 +25,8 @@ LINK = "https://recording.test/c/{chat}/m/{message}"
 def world(tmp: Path, url: str) -> tuple[LiveFirebreak, RecordingPlatform, list[str], str]:
     """A live Firebreak with a platform holding three originals and their copies; returns links and a token."""
     live = LiveFirebreak(tmp, url).start()
-    rt = live.runtime
-    ensure_integration(rt, name="test", adapter="webhook")
+    rt = live.system
+    rt.gateway.ensure_integration(name="test", adapter="webhook")
     platform = RecordingPlatform()
     rt.adapters.override("test", platform)
     links, n = [], 0
@@ -35,14 +34,14 @@ def world(tmp: Path, url: str) -> tuple[LiveFirebreak, RecordingPlatform, list[s
         for j, (label, data) in enumerate(list(copies_of(photo(name)).items())[:3 + k]):
             chat, message = f"chat-{j % 2}", f"{name}-{label}"
             platform.add_message(chat, message)
-            record_event(rt, "test", media_event(chat, message, data, when=later(rt.clock.now(), n)))
+            rt.gateway.record_event("test", media_event(chat, message, data, when=later(rt.clock.now(), n)))
             n += 1
             if j == 0:
                 links.append(LINK.format(chat=chat, message=message))
     platform.add_message("chat-0", "unrelated")
-    record_event(rt, "test", media_event("chat-0", "unrelated", jpeg(photo("coffee")), when=rt.clock.now()))
+    rt.gateway.record_event("test", media_event("chat-0", "unrelated", jpeg(photo("coffee")), when=rt.clock.now()))
     links.append("https://elsewhere.example/post/1")
-    with rt.transaction() as session:
+    with rt.db.transaction() as session:
         authority = authorities.create_authority(session=session, clock=rt.clock, actor="test", data=AuthorityCreate(
             name="Korea Communications Standards Commission", country="KR", jurisdiction="Republic of Korea",
             trust_level=TrustLevel.TRUSTED, trusted_categories=["sexual_deepfake"]))

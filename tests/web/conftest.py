@@ -14,14 +14,14 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from firebreak.app import create_app
 from firebreak.auth import service as auth_service
 from firebreak.auth.models import Role
 from firebreak.authorities import service as authorities
 from firebreak.authorities.schemas import AuthorityCreate, ContactCreate
-from firebreak.runtime import Runtime
+from firebreak.bootstrap.http import create_app
+from firebreak.bootstrap.system import System
 from firebreak.web import routes as web_routes
-from firebreak.web.deps import Viewer, current_officer, current_staff, ensure_own_authority, web_router
+from firebreak.web.deps import Viewer, current_contact, current_staff, ensure_own_authority, web_router
 from firebreak.web.templating import render
 
 PASSWORD = "correct horse battery staple"
@@ -41,7 +41,7 @@ def page_test_router() -> APIRouter:
 
     @router.get("/portal/test/authorities/{authority_id}", response_class=HTMLResponse)
     def authority_page(request: Request, authority_id: int,
-                       viewer: Annotated[Viewer, current_officer()]) -> HTMLResponse:
+                       viewer: Annotated[Viewer, current_contact()]) -> HTMLResponse:
         ensure_own_authority(viewer, authority_id)
         return render(request, "error.html", {"title": "Authority page", "message": f"authority {authority_id}"})
 
@@ -55,8 +55,8 @@ def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auth_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
-def build_app(runtime: Runtime) -> FastAPI:
-    app = create_app(runtime)
+def build_app(system: System) -> FastAPI:
+    app = create_app(system)
     if not any(getattr(route, "path", "") == "/console/login" for route in app.routes):
         app.include_router(web_routes.router)
     app.include_router(page_test_router())
@@ -64,8 +64,8 @@ def build_app(runtime: Runtime) -> FastAPI:
 
 
 @pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(build_app(runtime), raise_server_exceptions=False, follow_redirects=False) as c:
+def client(system: System) -> Iterator[TestClient]:
+    with TestClient(build_app(system), raise_server_exceptions=False, follow_redirects=False) as c:
         yield c
 
 
@@ -75,14 +75,14 @@ class People:
     moderator_id: int
     authority_a: int
     authority_b: int
-    officer_a: int
-    officer_b: int
+    contact_a: int
+    contact_b: int
 
 
 @pytest.fixture
-def people(runtime: Runtime) -> People:
-    clock = runtime.clock
-    with runtime.transaction() as session:
+def people(system: System) -> People:
+    clock = system.clock
+    with system.db.transaction() as session:
         admin = auth_service.create_staff_user(session=session, clock=clock, actor="test", username="alice",
                                                display_name="Alice Admin", password=PASSWORD, role=Role.ADMIN)
         moderator = auth_service.create_staff_user(session=session, clock=clock, actor="test", username="mo",

@@ -11,7 +11,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 from jinja2 import ChoiceLoader, FileSystemLoader, TemplateNotFound
 
-from firebreak.runtime import Runtime
+from firebreak.bootstrap.system import System
+from firebreak.core import templates
 from firebreak.web import templating
 from firebreak.web.deps import Viewer, current_staff
 from tests.web.conftest import People, build_app, csrf_of
@@ -47,11 +48,11 @@ def test_blur_helper_escapes_and_defaults_to_hidden() -> None:
 
 
 def test_durations_read_like_the_law() -> None:
-    assert [templating.duration(s) for s in (3600, 86400, 172800, 604800, 90 * 60, 45)] == [
+    assert [templates.duration(s) for s in (3600, 86400, 172800, 604800, 90 * 60, 45)] == [
         "1 hour", "24 hours", "48 hours", "7 days", "90 minutes", "45 seconds"]
 
 
-def test_domain_templates_come_from_their_package(runtime: Runtime, people: People, tmp_path: Path,
+def test_domain_templates_come_from_their_package(system: System, people: People, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "list.html").write_text(
         '{% extends "base.html" %}{% block content %}<h1>Orders of {{ viewer.name }}</h1>'
@@ -59,7 +60,7 @@ def test_domain_templates_come_from_their_package(runtime: Runtime, people: Peop
     loader = templating.env.loader
     assert isinstance(loader, ChoiceLoader)
     domain_loader = loader.loaders[1]
-    assert isinstance(domain_loader, templating._DomainLoader)
+    assert isinstance(domain_loader, templates._DomainLoader)
     monkeypatch.setitem(domain_loader._loaders, "orders", FileSystemLoader(tmp_path))
     monkeypatch.setattr(templating.env, "cache", None)
     router = APIRouter()  # a plain router: the page still works, refusals arrive as problem details
@@ -68,7 +69,7 @@ def test_domain_templates_come_from_their_package(runtime: Runtime, people: Peop
     def orders(request: Request, viewer: Annotated[Viewer, current_staff()]) -> HTMLResponse:
         return templating.render(request, "orders/list.html")
 
-    app = build_app(runtime)
+    app = build_app(system)
     app.include_router(router)
     with TestClient(app, follow_redirects=False) as client:
         r = client.get("/console/domain-page")

@@ -14,8 +14,8 @@ from firebreak.auth import service as auth_service
 from firebreak.auth.models import StaffUser
 from firebreak.authorities import service as authorities
 from firebreak.authorities.models import AuthorityContact
-from firebreak.clock import FakeClock
-from firebreak.runtime import Runtime
+from firebreak.bootstrap.system import System
+from firebreak.core.clock import FakeClock
 from firebreak.web.session import COOKIE_NAME, LOCK_AFTER_FAILURES
 from tests.web.conftest import PASSWORD, People, csrf_of
 
@@ -35,17 +35,17 @@ def use_cookie(client: TestClient, value: str) -> None:
     client.cookies.set(COOKIE_NAME, value)
 
 
-def events(runtime: Runtime, action: str) -> list[AuditEvent]:
-    with runtime.transaction() as session:
+def events(system: System, action: str) -> list[AuditEvent]:
+    with system.db.transaction() as session:
         return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)))
 
 
-def all_audit_text(runtime: Runtime) -> str:
-    with runtime.transaction() as session:
+def all_audit_text(system: System) -> str:
+    with system.db.transaction() as session:
         return " ".join(e.data for e in session.scalars(select(AuditEvent)))
 
 
-def test_login_sets_a_fresh_session_cookie_and_redirects(client: TestClient, runtime: Runtime,
+def test_login_sets_a_fresh_session_cookie_and_redirects(client: TestClient, system: System,
                                                          people: People) -> None:
     page = client.get("/console/login")
     assert page.status_code == 200 and 'name="username"' in page.text
@@ -63,19 +63,19 @@ def test_login_sets_a_fresh_session_cookie_and_redirects(client: TestClient, run
     assert home.headers["cache-control"] == "no-store"
     assert "default-src 'self'" in home.headers["content-security-policy"]
     assert csrf_of(home.text) != token  # the CSRF token belongs to the new session
-    [event] = events(runtime, "web.login.succeeded")
+    [event] = events(system, "web.login.succeeded")
     assert event.actor == f"staff:{people.admin_id}" and PASSWORD not in event.data
 
 
-def test_wrong_password_shows_an_error_and_is_audited(client: TestClient, runtime: Runtime, people: People) -> None:
+def test_wrong_password_shows_an_error_and_is_audited(client: TestClient, system: System, people: People) -> None:
     status, location, text = login(client, password="not the password at all")
     assert status == 200 and not location
     assert "Wrong username or password." in text and 'role="alert"' in text
     status, _, text = login(client, who="nobody")
     assert "Wrong username or password." in text
-    failed = [json.loads(e.data) for e in events(runtime, "web.login.failed")]
+    failed = [json.loads(e.data) for e in events(system, "web.login.failed")]
     assert [(f["login"], f["reason"]) for f in failed] == [("alice", "bad_password"), ("nobody", "unknown_account")]
-    text = all_audit_text(runtime)
+    text = all_audit_text(system)
     assert "not the password at all" not in text and PASSWORD not in text
     assert client.get("/console").status_code == 303
 
@@ -93,15 +93,15 @@ def test_post_without_csrf_token_is_refused(client: TestClient, people: People) 
     assert client.get("/console").status_code == 200  # still logged in
 
 
-def test_login_form_without_csrf_token_is_refused(client: TestClient, runtime: Runtime, people: People) -> None:
+def test_login_form_without_csrf_token_is_refused(client: TestClient, system: System, people: People) -> None:
     client.get("/console/login")
     r = client.post("/console/login", data={"username": "alice", "password": PASSWORD})
     assert r.status_code == 403 and "expired" in r.text
     assert client.get("/console").status_code == 303
-    assert not events(runtime, "web.login.succeeded")
+    assert not events(system, "web.login.succeeded")
 
 
-def test_logout_clears_the_session(client: TestClient, runtime: Runtime, people: People) -> None:
+def test_logout_clears_the_session(client: TestClient, system: System, people: People) -> None:
     login(client)
     stolen = client.cookies[COOKIE_NAME]
     token = csrf_of(client.get("/console").text)
@@ -113,7 +113,7 @@ def test_logout_clears_the_session(client: TestClient, runtime: Runtime, people:
     use_cookie(client, stolen)  # a copy of the cookie taken before logout
     r = client.get("/console")
     assert r.status_code == 303 and r.headers["location"].startswith("/console/login")
-    assert [e.actor for e in events(runtime, "web.logout")] == [f"staff:{people.admin_id}"]
+    assert [e.actor for e in events(system, "web.logout")] == [f"staff:{people.admin_id}"]
 
 
 def test_tampered_cookie_is_rejected(client: TestClient, people: People) -> None:
@@ -151,13 +151,13 @@ def test_sessions_end_after_a_day_even_when_active(client: TestClient, clock: Fa
     assert client.get("/console").status_code == 303
 
 
-def test_repeated_failures_lock_the_account_for_a_while(client: TestClient, clock: FakeClock, runtime: Runtime,
+def test_repeated_failures_lock_the_account_for_a_while(client: TestClient, clock: FakeClock, system: System,
                                                          people: People) -> None:
     for _ in range(LOCK_AFTER_FAILURES):
         assert login(client, password="guessing wrong again")[0] == 200
     status, _, text = login(client)  # even the right password waits out the lock
     assert status == 429 and "Too many failed attempts" in text
-    assert json.loads(events(runtime, "web.login.failed")[-1].data)["reason"] == "locked"
+    assert json.loads(events(system, "web.login.failed")[-1].data)["reason"] == "locked"
     clock.advance(timedelta(minutes=5, seconds=1))
     assert login(client)[0] == 303
 
@@ -180,23 +180,23 @@ def test_roles_are_checked(client: TestClient, people: People) -> None:
     assert "Review" in home.text and "Audit" not in home.text
 
 
-def test_password_change_or_deactivation_ends_sessions(client: TestClient, runtime: Runtime, people: People) -> None:
+def test_password_change_or_deactivation_ends_sessions(client: TestClient, system: System, people: People) -> None:
     login(client)
-    with runtime.transaction() as session:
+    with system.db.transaction() as session:
         user = session.get(StaffUser, people.admin_id)
         assert user is not None
         user.password_hash = auth_service.hash_password("another long password")
     assert client.get("/console").status_code == 303
     login(client, portal=True, who="jana@bka.example")
     assert client.get("/portal").status_code == 200
-    with runtime.transaction() as session:
-        contact = session.get(AuthorityContact, people.officer_a)
+    with system.db.transaction() as session:
+        contact = session.get(AuthorityContact, people.contact_a)
         assert contact is not None
-        authorities.deactivate_contact(session=session, clock=runtime.clock, actor="test", contact=contact)
+        authorities.deactivate_contact(session=session, clock=system.clock, actor="test", contact=contact)
     assert client.get("/portal").status_code == 303
 
 
-def test_officers_see_only_their_own_authority(client: TestClient, runtime: Runtime, people: People) -> None:
+def test_officers_see_only_their_own_authority(client: TestClient, system: System, people: People) -> None:
     status, location, _ = login(client, "JANA@bka.example", portal=True)
     assert status == 303 and location == "/portal"
     home = client.get("/portal")
@@ -210,8 +210,8 @@ def test_officers_see_only_their_own_authority(client: TestClient, runtime: Runt
     # An officer is not staff.
     r = client.get("/console")
     assert r.status_code == 303 and r.headers["location"].startswith("/console/login")
-    [event] = events(runtime, "web.login.succeeded")
-    assert event.actor == f"contact:{people.officer_a}"
+    [event] = events(system, "web.login.succeeded")
+    assert event.actor == f"contact:{people.contact_a}"
 
 
 def test_staff_are_not_officers(client: TestClient, people: People) -> None:
@@ -222,10 +222,10 @@ def test_staff_are_not_officers(client: TestClient, people: People) -> None:
     assert status == 200 and "Wrong e-mail address or password." in text
 
 
-def test_deactivated_authority_cannot_log_in(client: TestClient, runtime: Runtime, people: People) -> None:
-    with runtime.transaction() as session:
+def test_deactivated_authority_cannot_log_in(client: TestClient, system: System, people: People) -> None:
+    with system.db.transaction() as session:
         authority = authorities.get_authority(session=session, authority_id=people.authority_b)
-        authorities.deactivate_authority(session=session, clock=runtime.clock, actor="test", authority=authority)
+        authorities.deactivate_authority(session=session, clock=system.clock, actor="test", authority=authority)
     status, _, text = login(client, "min@kocsc.example", portal=True)
     assert status == 200 and "Wrong e-mail address or password." in text
-    assert json.loads(events(runtime, "web.login.failed")[0].data)["reason"] == "inactive"
+    assert json.loads(events(system, "web.login.failed")[0].data)["reason"] == "inactive"

@@ -1,41 +1,16 @@
-"""Request-scoped dependencies: the runtime, a transaction, the authenticated principal."""
+"""Who is calling the API: a staff member, an authority, or a platform integration (bearer tokens)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
 
-from firebreak.api.problems import Problem
 from firebreak.auth import service as auth_service
 from firebreak.auth.models import CredentialScope, Role, StaffUser
-from firebreak.runtime import Runtime
-
-
-async def get_runtime(request: Request) -> Runtime:
-    # async: FastAPI runs a plain def dependency in its thread pool, a hop that costs more than this does.
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-def db_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[Session]:
-    """The request owns the transaction: commit when the route returns, before the response is sent."""
-    session = runtime.sessions()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-SessionDep = Annotated[Session, Depends(db_session, scope="function")]
+from firebreak.core.http.deps import ClockDep, SessionDep
+from firebreak.core.http.problems import Problem
 
 
 @dataclass(frozen=True)
@@ -60,12 +35,12 @@ _UNAUTHENTICATED = Problem(
 )
 
 
-def get_principal(request: Request, session: SessionDep, runtime: RuntimeDep) -> Principal:
+def get_principal(request: Request, session: SessionDep, clock: ClockDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _UNAUTHENTICATED
-    cred = auth_service.resolve_token(session=session, clock=runtime.clock, token=token.strip())
+    cred = auth_service.resolve_token(session=session, clock=clock, token=token.strip())
     if cred is None:
         raise Problem(401, "Not authenticated", "The API token is unknown, expired or revoked.",
                       headers={"WWW-Authenticate": "Bearer"})
@@ -85,7 +60,7 @@ def get_principal(request: Request, session: SessionDep, runtime: RuntimeDep) ->
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require_staff(*roles: Role):  # type: ignore[no-untyped-def]
+def require_staff(*roles: Role) -> Any:
     def check(principal: PrincipalDep) -> Principal:
         if not principal.is_staff(*roles):
             wanted = ", ".join(r.value for r in roles) or "staff"

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from firebreak.audit import service
+from firebreak.core.clock import Clock
+from firebreak.core.db.session import Database
+from firebreak.core.jobs.runner import JobHandler
 
-if TYPE_CHECKING:
-    from firebreak.runtime import Runtime
+PING_JOB = "audit.ping"
 
 
-def register(runtime: Runtime) -> None:
+def handlers(*, db: Database, clock: Clock) -> dict[str, JobHandler]:
     def ping(payload: dict[str, Any]) -> None:
         """Write an audit event, after holding for ``hold_seconds``: shows end to end that queued work ran."""
         time.sleep(float(payload.get("hold_seconds", 0)))
-        with runtime.transaction() as session:
+        with db.transaction() as session:
             service.record(
-                session=session, clock=runtime.clock, actor="system:worker", action="jobs.ping",
+                session=session, clock=clock, actor="system:worker", action="jobs.ping",
                 object_type="job", object_id=str(payload.get("tag", "")), data=payload,
             )
 
-    runtime.registry.register("audit.ping", ping)
+    return {PING_JOB: ping}

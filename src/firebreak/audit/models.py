@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from firebreak.db.base import Base, BigId, UTCDateTime
+from firebreak.core.db.base import Base, BigId, UTCDateTime
 
 
 class AuditEvent(Base):

@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from firebreak.audit.models import AuditEvent
-from firebreak.clock import Clock
+from firebreak.core.clock import Clock
 
 GENESIS_HASH = "0" * 64
 # Any constant works; it names the one advisory lock that serialises chain appends on PostgreSQL.

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
 from firebreak.auth.models import ApiCredential, CredentialScope, Role, StaffUser
-from firebreak.clock import Clock
+from firebreak.core.clock import Clock
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "fbk_"  # noqa: S105 (a prefix that makes leaked tokens greppable, not a secret)

@@ -8,8 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Response
 
-from firebreak.api.deps import Principal, PrincipalDep, RuntimeDep, SessionDep, require_staff
-from firebreak.api.problems import Problem
+from firebreak.api.deps import Principal, PrincipalDep, require_staff
 from firebreak.auth.models import ApiCredential, CredentialScope, Role
 from firebreak.authorities import service
 from firebreak.authorities.models import Authority, AuthorityContact
@@ -27,6 +26,8 @@ from firebreak.authorities.schemas import (
     TokenOut,
 )
 from firebreak.authorities.taxonomy import CATEGORIES
+from firebreak.core.http.deps import ClockDep, SessionDep
+from firebreak.core.http.problems import Problem
 
 router = APIRouter(prefix="/v1/authorities", tags=["authorities"])
 
@@ -81,9 +82,9 @@ def list_authorities(session: SessionDep, _: Reader, include_inactive: bool = Tr
 
 
 @router.post("", response_model=AuthorityOut, status_code=201)
-def create_authority(data: AuthorityCreate, session: SessionDep, runtime: RuntimeDep, who: Admin) -> Authority:
+def create_authority(data: AuthorityCreate, session: SessionDep, clock: ClockDep, who: Admin) -> Authority:
     with _problems():
-        return service.create_authority(session=session, clock=runtime.clock, actor=who.actor, data=data)
+        return service.create_authority(session=session, clock=clock, actor=who.actor, data=data)
 
 
 @router.get("/{authority_id}", response_model=AuthorityOut)
@@ -92,26 +93,26 @@ def get_authority(authority_id: int, session: SessionDep, _: Reader) -> Authorit
 
 
 @router.patch("/{authority_id}", response_model=AuthorityOut)
-def update_authority(authority_id: int, data: AuthorityUpdate, session: SessionDep, runtime: RuntimeDep,
+def update_authority(authority_id: int, data: AuthorityUpdate, session: SessionDep, clock: ClockDep,
                      who: Admin) -> Authority:
     authority = _authority(session, authority_id)
     with _problems():
-        return service.update_authority(session=session, clock=runtime.clock, actor=who.actor, authority=authority,
+        return service.update_authority(session=session, clock=clock, actor=who.actor, authority=authority,
                                         data=data)
 
 
 @router.post("/{authority_id}/deactivate", response_model=AuthorityOut,
-             summary="Stop the authority: revoke its tokens, refuse its officers' logins")
-def deactivate_authority(authority_id: int, session: SessionDep, runtime: RuntimeDep, who: Admin) -> Authority:
-    return service.deactivate_authority(session=session, clock=runtime.clock, actor=who.actor,
+             summary="Stop the authority: revoke its tokens, refuse its contacts' logins")
+def deactivate_authority(authority_id: int, session: SessionDep, clock: ClockDep, who: Admin) -> Authority:
+    return service.deactivate_authority(session=session, clock=clock, actor=who.actor,
                                         authority=_authority(session, authority_id))
 
 
 @router.post("/{authority_id}/reactivate", response_model=AuthorityOut)
-def reactivate_authority(authority_id: int, session: SessionDep, runtime: RuntimeDep, who: Admin) -> Authority:
+def reactivate_authority(authority_id: int, session: SessionDep, clock: ClockDep, who: Admin) -> Authority:
     authority = _authority(session, authority_id)
     with _problems():
-        return service.reactivate_authority(session=session, clock=runtime.clock, actor=who.actor,
+        return service.reactivate_authority(session=session, clock=clock, actor=who.actor,
                                             authority=authority)
 
 
@@ -121,29 +122,29 @@ def list_contacts(authority_id: int, session: SessionDep, _: Reader) -> list[Aut
 
 
 @router.post("/{authority_id}/contacts", response_model=ContactOut, status_code=201)
-def add_contact(authority_id: int, data: ContactCreate, session: SessionDep, runtime: RuntimeDep,
+def add_contact(authority_id: int, data: ContactCreate, session: SessionDep, clock: ClockDep,
                 who: Admin) -> AuthorityContact:
     authority = _authority(session, authority_id)
     with _problems():
-        return service.add_contact(session=session, clock=runtime.clock, actor=who.actor, authority=authority,
+        return service.add_contact(session=session, clock=clock, actor=who.actor, authority=authority,
                                    data=data)
 
 
 @router.put("/{authority_id}/contacts/{contact_id}/password", status_code=204,
             summary="Set a contact's portal password")
 def set_contact_password(authority_id: int, contact_id: int, data: PasswordSet, session: SessionDep,
-                         runtime: RuntimeDep, who: Admin) -> Response:
+                         clock: ClockDep, who: Admin) -> Response:
     contact = _contact(session, authority_id, contact_id)
     with _problems():
-        service.set_contact_password(session=session, clock=runtime.clock, actor=who.actor, contact=contact,
+        service.set_contact_password(session=session, clock=clock, actor=who.actor, contact=contact,
                                      password=data.password.get_secret_value())
     return Response(status_code=204)
 
 
 @router.post("/{authority_id}/contacts/{contact_id}/deactivate", response_model=ContactOut)
-def deactivate_contact(authority_id: int, contact_id: int, session: SessionDep, runtime: RuntimeDep,
+def deactivate_contact(authority_id: int, contact_id: int, session: SessionDep, clock: ClockDep,
                        who: Admin) -> AuthorityContact:
-    return service.deactivate_contact(session=session, clock=runtime.clock, actor=who.actor,
+    return service.deactivate_contact(session=session, clock=clock, actor=who.actor,
                                       contact=_contact(session, authority_id, contact_id))
 
 
@@ -155,11 +156,11 @@ def list_tokens(authority_id: int, session: SessionDep, _: Admin, include_revoke
 
 @router.post("/{authority_id}/tokens", response_model=IssuedTokenOut, status_code=201,
              summary="Issue an API token for the authority's client; the token is in this answer only")
-def issue_token(authority_id: int, data: TokenCreate, session: SessionDep, runtime: RuntimeDep,
+def issue_token(authority_id: int, data: TokenCreate, session: SessionDep, clock: ClockDep,
                 who: Admin, response: Response) -> IssuedTokenOut:
     authority = _authority(session, authority_id)
     with _problems():
-        issued = service.issue_authority_token(session=session, clock=runtime.clock, actor=who.actor,
+        issued = service.issue_authority_token(session=session, clock=clock, actor=who.actor,
                                                authority=authority, name=data.name)
     response.headers["Cache-Control"] = "no-store"
     info = TokenOut.model_validate(issued.credential)
@@ -167,9 +168,9 @@ def issue_token(authority_id: int, data: TokenCreate, session: SessionDep, runti
 
 
 @router.post("/{authority_id}/tokens/{token_id}/revoke", response_model=TokenOut)
-def revoke_token(authority_id: int, token_id: int, session: SessionDep, runtime: RuntimeDep,
+def revoke_token(authority_id: int, token_id: int, session: SessionDep, clock: ClockDep,
                  who: Admin) -> ApiCredential:
     authority = _authority(session, authority_id)
     with _problems():
-        return service.revoke_authority_token(session=session, clock=runtime.clock, actor=who.actor,
+        return service.revoke_authority_token(session=session, clock=clock, actor=who.actor,
                                               authority=authority, credential_id=token_id)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from firebreak.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
+from firebreak.core.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
 
 
 class TrustLevel(enum.StrEnum):
@@ -39,7 +39,7 @@ class Authority(IdMixin, TimestampMixin, Base):
 
 
 class AuthorityContact(IdMixin, TimestampMixin, Base):
-    """A person at an authority: officer, case handler. May log in to the portal."""
+    """A person at an authority (an officer, a case handler): "contact" throughout the code. May use the portal."""
 
     __tablename__ = "authority_contacts"
 

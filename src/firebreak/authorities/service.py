@@ -1,4 +1,4 @@
-"""The authority registry: authorities, their contacts (portal officers) and their API tokens.
+"""The authority registry: authorities, their contacts (who log in to the portal) and their API tokens.
 
 Admins keep the registry. Every change is audited in the caller's transaction; nothing here commits. A mail domain
 or a registered address belongs to at most one active authority, so that an incoming e-mail names one sender.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from email.utils import parseaddr
 from types import MappingProxyType
 from typing import Any
@@ -20,7 +21,7 @@ from firebreak.auth import service as auth_service
 from firebreak.auth.models import ApiCredential, CredentialScope
 from firebreak.authorities.models import Authority, AuthorityContact, TrustLevel
 from firebreak.authorities.schemas import AuthorityCreate, AuthorityUpdate, ContactCreate, normalise_address
-from firebreak.clock import Clock
+from firebreak.core.clock import Clock
 
 # Seconds to act on an order, per category, unless the authority's record says otherwise.
 DEFAULT_DEADLINES: Mapping[str, int] = MappingProxyType({
@@ -140,7 +141,7 @@ def update_authority(*, session: Session, clock: Clock, actor: str, authority: A
 
 def deactivate_authority(*, session: Session, clock: Clock, actor: str, authority: Authority,
                          reason: str = "") -> Authority:
-    """Stop an authority: its tokens are revoked and its officers can no longer log in. Its history stays."""
+    """Stop an authority: its tokens are revoked and its contacts can no longer log in. Its history stays."""
     if not authority.is_active:
         return authority
     authority.is_active = False
@@ -175,11 +176,11 @@ def list_authorities(*, session: Session, include_inactive: bool = True) -> list
     return list(session.scalars(stmt))
 
 
-def deadline_for(authority: Authority, category: str) -> int:
-    """Seconds the platform has to act on an order of this category from this authority."""
-    if category in authority.default_deadlines:
-        return int(authority.default_deadlines[category])
-    return DEFAULT_DEADLINES.get(category, DEFAULT_DEADLINES["other"])
+def time_allowed(authority: Authority | None, category: str) -> timedelta:
+    """How long the platform has to act on an order of this category from this authority."""
+    if authority is not None and category in authority.default_deadlines:
+        return timedelta(seconds=int(authority.default_deadlines[category]))
+    return timedelta(seconds=DEFAULT_DEADLINES.get(category, DEFAULT_DEADLINES["other"]))
 
 
 def is_trusted_for(authority: Authority, category: str) -> bool:

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import func, select
 
-from firebreak.api.deps import Principal, RuntimeDep, SessionDep, require_staff
-from firebreak.api.problems import Problem
+from firebreak.api.deps import Principal, require_staff
 from firebreak.auth.models import Role
 from firebreak.banks import io, service
 from firebreak.banks.models import Bank, BankEntry, EntryStatus, Provenance
 from firebreak.banks.schemas import BankCreate, BankOut, BankUpdate, EntryCreate, EntryOut, ImportReport
+from firebreak.core.http.deps import ClockDep, SessionDep
+from firebreak.core.http.problems import Problem
 
 router = APIRouter(prefix="/v1/banks", tags=["banks"])
 
@@ -36,9 +37,9 @@ def list_banks(session: SessionDep, _: Staff) -> list[Bank]:
 
 
 @router.post("", response_model=BankOut, status_code=201)
-def create_bank(data: BankCreate, session: SessionDep, runtime: RuntimeDep, who: Admin) -> Bank:
+def create_bank(data: BankCreate, session: SessionDep, clock: ClockDep, who: Admin) -> Bank:
     try:
-        return service.create_bank(session=session, clock=runtime.clock, actor=who.actor, data=data)
+        return service.create_bank(session=session, clock=clock, actor=who.actor, data=data)
     except service.BankError as exc:
         raise Problem(409, "Conflict", str(exc)) from None
 
@@ -49,8 +50,8 @@ def get_bank(name: str, session: SessionDep, _: Staff) -> Bank:
 
 
 @router.patch("/{name}", response_model=BankOut)
-def update_bank(name: str, data: BankUpdate, session: SessionDep, runtime: RuntimeDep, who: Admin) -> Bank:
-    return service.update_bank(session=session, clock=runtime.clock, actor=who.actor, bank=_bank(session, name),
+def update_bank(name: str, data: BankUpdate, session: SessionDep, clock: ClockDep, who: Admin) -> Bank:
+    return service.update_bank(session=session, clock=clock, actor=who.actor, bank=_bank(session, name),
                                data=data)
 
 
@@ -65,10 +66,10 @@ def list_entries(name: str, session: SessionDep, _: Staff, status: EntryStatus |
 
 
 @router.post("/{name}/entries", response_model=EntryOut, status_code=201)
-def add_entry(name: str, data: EntryCreate, session: SessionDep, runtime: RuntimeDep, who: Editor) -> BankEntry:
+def add_entry(name: str, data: EntryCreate, session: SessionDep, clock: ClockDep, who: Editor) -> BankEntry:
     bank = _bank(session, name)
     try:
-        return service.add_entry(session=session, clock=runtime.clock, actor=who.actor, bank=bank,
+        return service.add_entry(session=session, clock=clock, actor=who.actor, bank=bank,
                                  entry=service.EntryInput(signal_type=data.signal_type, value=data.value,
                                                           quality=data.quality, external_id=data.external_id,
                                                           note=data.note),
@@ -79,18 +80,18 @@ def add_entry(name: str, data: EntryCreate, session: SessionDep, runtime: Runtim
 
 @router.post("/{name}/entries/{entry_id}/{status}", response_model=EntryOut)
 def set_entry_status(name: str, entry_id: int, status: Literal["disable", "withdraw", "enable"], session: SessionDep,
-                     runtime: RuntimeDep, who: Editor) -> BankEntry:
+                     clock: ClockDep, who: Editor) -> BankEntry:
     bank = _bank(session, name)
     entry = session.get(BankEntry, entry_id)
     if entry is None or entry.bank_id != bank.id:
         raise Problem(404, "Not found", f"bank {name!r} has no entry {entry_id}")
     new = {"disable": EntryStatus.DISABLED, "withdraw": EntryStatus.WITHDRAWN, "enable": EntryStatus.ACTIVE}[status]
-    return service.set_entry_status(session=session, clock=runtime.clock, actor=who.actor, entry=entry, status=new)
+    return service.set_entry_status(session=session, clock=clock, actor=who.actor, entry=entry, status=new)
 
 
 @router.post("/{name}/import", response_model=ImportReport,
              openapi_extra={"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}}})
-async def import_entries(name: str, request: Request, session: SessionDep, runtime: RuntimeDep, who: Editor,
+async def import_entries(name: str, request: Request, session: SessionDep, clock: ClockDep, who: Editor,
                          format: Annotated[str, Query(pattern="^(csv|te|stopncii)$")] = "csv",
                          source: str = "upload") -> ImportReport:
     raw = await request.body()
@@ -100,7 +101,7 @@ async def import_entries(name: str, request: Request, session: SessionDep, runti
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise Problem(422, "Invalid import", f"the file is not UTF-8 (byte {exc.start})") from None
-    return io.import_entries(session=session, clock=runtime.clock, actor=who.actor, bank=_bank(session, name),
+    return io.import_entries(session=session, clock=clock, actor=who.actor, bank=_bank(session, name),
                              fmt=format, text=text, source_name=source[:100])
 
 

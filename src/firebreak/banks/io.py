@@ -26,7 +26,7 @@ from firebreak.audit import service as audit
 from firebreak.banks.models import Bank, BankEntry, EntryStatus, Provenance
 from firebreak.banks.schemas import ImportLineError, ImportReport
 from firebreak.banks.service import BankError, EntryInput, add_entries, canonical_value, value_digest
-from firebreak.clock import Clock
+from firebreak.core.clock import Clock
 
 Format = Literal["csv", "te", "stopncii"]
 FORMATS: tuple[str, ...] = ("csv", "te", "stopncii")

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from firebreak.audit import service as audit
 from firebreak.banks.models import Bank, BankEntry, EntryStatus, MatchAction, Provenance
 from firebreak.banks.schemas import BankCreate, BankUpdate
-from firebreak.clock import Clock
-from firebreak.jobs.service import defer
+from firebreak.core.clock import Clock
+from firebreak.core.jobs.outbox import defer
 from firebreak.signals.hashing import MediaHashes
 from firebreak.signals.registry import SignalTypeError, get_signal_type
 

@@ -9,13 +9,16 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from firebreak.api.deps import Principal, RuntimeDep, SessionDep, require_staff
-from firebreak.api.problems import Problem
+from firebreak.api.deps import Principal, require_staff
 from firebreak.auth.models import Role
 from firebreak.banks.models import BankEntry
+from firebreak.core.config import Settings
+from firebreak.core.http.deps import Provide, SessionDep
+from firebreak.core.http.problems import Problem
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus, Propagation, PropagationStatus
 from firebreak.enforcement.spread import Spread, spread_of
 from firebreak.matching.models import Match
+from firebreak.matching.service import IndexSet
 from firebreak.media.models import Media
 
 router = APIRouter(prefix="/v1", tags=["enforcement"])
@@ -24,15 +27,16 @@ Staff = Annotated[Principal, require_staff(Role.ADMIN, Role.MODERATOR, Role.LIAI
 
 @router.get("/media/{media_id}/spread", response_model=Spread, summary="Where an item went: first poster, chats, "
             "forward chains, counts over time")
-def media_spread(media_id: int, session: SessionDep, runtime: RuntimeDep, _: Staff,
+def media_spread(media_id: int, session: SessionDep, indexes: Annotated[IndexSet, Provide(IndexSet)],
+                 settings: Annotated[Settings, Provide(Settings)], _: Staff,
                  copies: Annotated[bool, Query(description="include near-duplicate copies (PDQ)")] = True) -> Spread:
     media = session.get(Media, media_id)
     if media is None:
         raise Problem(404, "Not found", f"no media {media_id}")
     ids = {media_id}
-    if copies and media.pdq and (media.pdq_quality or 0) >= runtime.settings.pdq_min_quality:
-        runtime.indexes.sync(session)
-        for hits in runtime.indexes.media.range_search([media.pdq], runtime.settings.pdq_distance):
+    if copies and media.pdq and (media.pdq_quality or 0) >= settings.pdq_min_quality:
+        indexes.sync(session)
+        for hits in indexes.media.range_search([media.pdq], settings.pdq_distance):
             ids.update(i for i, _ in hits)
     return spread_of(session=session, media_ids=sorted(ids))
 

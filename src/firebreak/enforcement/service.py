@@ -14,14 +14,14 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
 from firebreak.banks.models import Bank, BankEntry, EntryStatus, MatchAction
-from firebreak.clock import Clock
-from firebreak.db.session import transaction
+from firebreak.core.clock import Clock
+from firebreak.core.jobs.outbox import defer
+from firebreak.core.retry import DEFAULT_RETRY, RetryPolicy
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus, Propagation, PropagationStatus
-from firebreak.jobs.service import defer
 from firebreak.matching.models import Match, MatchReview, MatchSource
 from firebreak.media.models import Placement, PlacementStatus
 from firebreak.platform.adapters import ActionResult, ActionTarget, Outcome, PlatformAdapter
@@ -30,7 +30,6 @@ from firebreak.platform.models import Chat, PlatformAccount, StandingStatus
 log = logging.getLogger(__name__)
 
 RUN_ACTIONS_JOB = "enforcement.run_actions"
-MAX_ACTION_ATTEMPTS = 10
 PROPAGATION_BATCH = 500
 _IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
@@ -135,7 +134,7 @@ def act_on_placement(session: Session, clock: Clock, *, placement: Placement, ma
     if bank.action == MatchAction.REVIEW or placement.status != PlacementStatus.LIVE:
         return 0
     queued = 0
-    if _add_action(session, clock, key=f"remove_message:{placement.id}", kind=ActionKind.REMOVE_MESSAGE,
+    if _add_action(session, clock, key=removal_key(placement.id), kind=ActionKind.REMOVE_MESSAGE,
                    integration_id=placement.integration_id, known_keys=known_keys, placement_id=placement.id,
                    media_id=placement.media_id, match_id=match.id,
                    params={"reason": f"matched {bank.name}", "category": bank.policy_category}) is not None:
@@ -150,17 +149,53 @@ def act_on_placement(session: Session, clock: Clock, *, placement: Placement, ma
     return queued
 
 
+def removal_key(placement_id: int) -> str:
+    return f"remove_message:{placement_id}"
+
+
+def chat_suspension_key(chat_id: int) -> str:
+    return f"suspend_chat:{chat_id}"
+
+
+def queue_removal(*, session: Session, clock: Clock, placement: Placement, order_item_id: int | None = None,
+                  params: dict[str, Any] | None = None) -> Action | None:
+    """Remove one placement because of an order item (or another named cause). The action, new or existing.
+
+    An existing removal of the same placement (a copy found earlier) is kept and tagged with the order item, so the
+    placement is removed once and the order still knows it was its item.
+    """
+    if placement.status != PlacementStatus.LIVE:
+        return None
+    key = removal_key(placement.id)
+    action = session.scalar(select(Action).where(Action.idempotency_key == key))
+    if action is None:
+        action = _add_action(session, clock, key=key, kind=ActionKind.REMOVE_MESSAGE,
+                             integration_id=placement.integration_id, placement_id=placement.id,
+                             media_id=placement.media_id, order_item_id=order_item_id, params=dict(params or {}))
+    elif order_item_id is not None and action.order_item_id is None:
+        action.order_item_id = order_item_id
+    return action
+
+
+def queue_chat_suspension(*, session: Session, clock: Clock, chat: Chat, order_item_id: int | None = None,
+                          params: dict[str, Any] | None = None) -> Action | None:
+    """Suspend a chat (an order named it). None when its suspension is already queued."""
+    return _add_action(session, clock, key=chat_suspension_key(chat.id), kind=ActionKind.SUSPEND_CHAT,
+                       integration_id=chat.integration_id, chat_id=chat.id, order_item_id=order_item_id,
+                       params=dict(params or {}))
+
+
 def _action_keys(placements: Iterable[Placement]) -> Iterator[str]:
     """Every key act_on_placement may add for these placements (see _add_action's ``known_keys``)."""
     for p in placements:
-        yield f"remove_message:{p.id}"
+        yield removal_key(p.id)
         if p.media_external_id:
             yield f"quarantine_media:{p.integration_id}:{p.media_external_id}"
         if p.sender_id is not None:
             yield f"{ActionKind.RESTRICT_ACCOUNT.value}:{p.sender_id}"
             yield f"{ActionKind.SUSPEND_ACCOUNT.value}:{p.sender_id}"
         if p.chat_id is not None:
-            yield f"suspend_chat:{p.chat_id}"
+            yield chat_suspension_key(p.chat_id)
 
 
 def _strike(session: Session, clock: Clock, *, placement: Placement, policy: StrikePolicy, reason: str,
@@ -191,7 +226,7 @@ def _strike(session: Session, clock: Clock, *, placement: Placement, policy: Str
         if chat is not None:
             chat.strikes += 1
             if chat.strikes >= policy.chat_suspend_at and chat.status != StandingStatus.SUSPENDED and _add_action(
-                    session, clock, key=f"suspend_chat:{chat.id}", kind=ActionKind.SUSPEND_CHAT,
+                    session, clock, key=chat_suspension_key(chat.id), kind=ActionKind.SUSPEND_CHAT,
                     integration_id=placement.integration_id, known_keys=known_keys, chat_id=chat.id,
                     params={"reason": f"{chat.strikes} strikes"}) is not None:
                 chat.status, chat.status_changed_at = StandingStatus.SUSPENDED, now
@@ -206,58 +241,56 @@ def _strike(session: Session, clock: Clock, *, placement: Placement, policy: Str
 MediaFinder = Callable[[Session, BankEntry, int], list[tuple[int, int]]]
 
 
-def propagate_entry(
-    *, sessions: sessionmaker[Session], clock: Clock, entry_id: int, find_media: MediaFinder, policy: StrikePolicy,
-    batch: int = PROPAGATION_BATCH, on_batch: Callable[[Propagation], None] | None = None,
-) -> Propagation | None:
-    """Find every media item already seen that matches the entry, and act on each live placement.
+@dataclass(frozen=True)
+class PropagationStep:
+    propagation: Propagation
+    done: bool
 
-    Resumable: each batch of media commits with the cursor, and actions are unique by key,
-    so a worker killed half-way leaves the rest for the next run and nothing is done twice.
-    ``sessions`` opens a new transaction per batch (the job owns its transactions).
+
+def propagate_batch(
+    *, session: Session, clock: Clock, entry_id: int, find_media: MediaFinder, policy: StrikePolicy,
+    batch: int = PROPAGATION_BATCH,
+) -> PropagationStep | None:
+    """One step of finding every media item already seen that matches the entry, and acting on each live placement.
+
+    Resumable: the caller commits each step with its cursor, and actions are unique by key, so a worker killed
+    half-way leaves the rest for the next run and nothing is done twice. None when the entry is gone.
     """
-    while True:
-        with transaction(sessions) as session:
-            entry = session.get(BankEntry, entry_id)
-            if entry is None:
-                return None
-            bank = session.get(Bank, entry.bank_id)
-            assert bank is not None  # noqa: S101 - a foreign key guarantees it
-            prop = session.scalar(select(Propagation).where(Propagation.bank_entry_id == entry_id))
-            if prop is None:
-                prop = Propagation(bank_entry_id=entry_id, status=PropagationStatus.PENDING, created_at=clock.now())
-                session.add(prop)
-                session.flush()
-            if entry.status != EntryStatus.ACTIVE or not bank.enabled:
-                prop.status, prop.finished_at = PropagationStatus.DONE, clock.now()
-                return prop
-            if prop.status == PropagationStatus.DONE and prop.finished_at is not None \
-                    and entry.status_changed_at is not None and entry.status_changed_at <= prop.finished_at:
-                return prop
-            if prop.status != PropagationStatus.RUNNING:
-                prop.status, prop.started_at, prop.cursor_media_id = PropagationStatus.RUNNING, clock.now(), 0
-                prop.media_found = prop.media_done = prop.placements_actioned = 0
-            found = [(m, d) for m, d in find_media(session, entry, bank.pdq_distance)]
-            prop.media_found = len(found)
-            todo = [(m, d) for m, d in found if m > prop.cursor_media_id][:batch]
-            prop.placements_actioned += _act_on_batch(session, clock, entry=entry, bank=bank, todo=todo,
-                                                      policy=policy)
-            if todo:
-                prop.media_done += len(todo)
-                prop.cursor_media_id = todo[-1][0]
-            done = len(todo) < batch or not [m for m, _ in found if m > prop.cursor_media_id]
-            if done:
-                prop.status, prop.finished_at = PropagationStatus.DONE, clock.now()
-                audit.record(session=session, clock=clock, actor="system:enforcement", action="propagation.done",
-                             object_type="bank_entry", object_id=entry_id,
-                             data={"media_found": prop.media_found, "placements_actioned": prop.placements_actioned})
-            if todo:
-                defer(session=session, now=clock.now(), job=RUN_ACTIONS_JOB, payload={})
-            snapshot = prop
-        if on_batch is not None:
-            on_batch(snapshot)
-        if done:
-            return snapshot
+    entry = session.get(BankEntry, entry_id)
+    if entry is None:
+        return None
+    bank = session.get(Bank, entry.bank_id)
+    assert bank is not None  # noqa: S101 - a foreign key guarantees it
+    prop = session.scalar(select(Propagation).where(Propagation.bank_entry_id == entry_id))
+    if prop is None:
+        prop = Propagation(bank_entry_id=entry_id, status=PropagationStatus.PENDING, created_at=clock.now())
+        session.add(prop)
+        session.flush()
+    if entry.status != EntryStatus.ACTIVE or not bank.enabled:
+        prop.status, prop.finished_at = PropagationStatus.DONE, clock.now()
+        return PropagationStep(prop, True)
+    if prop.status == PropagationStatus.DONE and prop.finished_at is not None \
+            and entry.status_changed_at is not None and entry.status_changed_at <= prop.finished_at:
+        return PropagationStep(prop, True)
+    if prop.status != PropagationStatus.RUNNING:
+        prop.status, prop.started_at, prop.cursor_media_id = PropagationStatus.RUNNING, clock.now(), 0
+        prop.media_found = prop.media_done = prop.placements_actioned = 0
+    found = [(m, d) for m, d in find_media(session, entry, bank.pdq_distance)]
+    prop.media_found = len(found)
+    todo = [(m, d) for m, d in found if m > prop.cursor_media_id][:batch]
+    prop.placements_actioned += _act_on_batch(session, clock, entry=entry, bank=bank, todo=todo, policy=policy)
+    if todo:
+        prop.media_done += len(todo)
+        prop.cursor_media_id = todo[-1][0]
+    done = len(todo) < batch or not [m for m, _ in found if m > prop.cursor_media_id]
+    if done:
+        prop.status, prop.finished_at = PropagationStatus.DONE, clock.now()
+        audit.record(session=session, clock=clock, actor="system:enforcement", action="propagation.done",
+                     object_type="bank_entry", object_id=entry_id,
+                     data={"media_found": prop.media_found, "placements_actioned": prop.placements_actioned})
+    if todo:
+        defer(session=session, now=clock.now(), job=RUN_ACTIONS_JOB, payload={})
+    return PropagationStep(prop, done)
 
 
 def _act_on_batch(session: Session, clock: Clock, *, entry: BankEntry, bank: Bank, todo: list[tuple[int, int]],
@@ -334,10 +367,6 @@ def _call(adapter: PlatformAdapter, kind: ActionKind, target: ActionTarget) -> A
         return ActionResult.retry(f"{type(exc).__name__}: {exc}")
 
 
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(3600, 2 ** min(attempts, 12)))
-
-
 @dataclass(frozen=True)
 class ClaimedAction:
     id: int
@@ -369,13 +398,14 @@ def carry_out(adapter: PlatformAdapter, claimed: ClaimedAction) -> ActionResult:
     return _call(adapter, claimed.kind, claimed.target)
 
 
-def record_outcome(*, session: Session, clock: Clock, action_id: int, result: ActionResult) -> Action | None:
+def record_outcome(*, session: Session, clock: Clock, action_id: int, result: ActionResult,
+                   retry: RetryPolicy = DEFAULT_RETRY) -> Action | None:
     """Record what the platform answered (in the caller's transaction)."""
-    return record_outcomes(session=session, clock=clock, results=[(action_id, result)])[0]
+    return record_outcomes(session=session, clock=clock, results=[(action_id, result)], retry=retry)[0]
 
 
-def record_outcomes(*, session: Session, clock: Clock, results: list[tuple[int, ActionResult]]
-                    ) -> list[Action | None]:
+def record_outcomes(*, session: Session, clock: Clock, results: list[tuple[int, ActionResult]],
+                    retry: RetryPolicy = DEFAULT_RETRY) -> list[Action | None]:
     """Record what the platform answered for each action, in order (in the caller's transaction).
 
     None for an action that is gone or no longer pending. The rows are read in a few queries and written with
@@ -388,22 +418,22 @@ def record_outcomes(*, session: Session, clock: Clock, results: list[tuple[int, 
     recorded: list[Action | None] = []
     with session.no_autoflush:
         for action_id, result in results:
-            recorded.append(_apply_outcome(session, clock, action_id, result, audits))
+            recorded.append(_apply_outcome(session, clock, action_id, result, audits, retry))
     _write_audits(session, clock, audits)
     del loaded
     return recorded
 
 
-def _apply_outcome(session: Session, clock: Clock, action_id: int, result: ActionResult, audits: Audits
-                   ) -> Action | None:
+def _apply_outcome(session: Session, clock: Clock, action_id: int, result: ActionResult, audits: Audits,
+                   retry: RetryPolicy) -> Action | None:
     action = session.get(Action, action_id)
     if action is None or action.status != ActionStatus.PENDING:
         return None
     now = clock.now()
     action.attempts += 1
-    if result.outcome == Outcome.FAILED and result.retryable and action.attempts < MAX_ACTION_ATTEMPTS:
+    if result.outcome == Outcome.FAILED and result.retryable and not retry.gives_up(action.attempts):
         action.last_error = result.detail[:2000]
-        action.next_attempt_at = now + backoff(action.attempts)
+        action.next_attempt_at = now + retry.delay(action.attempts)
         return action
     action.status = {Outcome.DONE: ActionStatus.DONE, Outcome.NOT_FOUND: ActionStatus.NOT_FOUND,
                      Outcome.FAILED: ActionStatus.FAILED}[result.outcome]

@@ -19,7 +19,6 @@ from firebreak.mail.send import (
     reply_subject,
     thread_references,
 )
-from firebreak.mail.sink import SinkMessage, SmtpSink
 from firebreak.mail.smtp import InboundMail, ListenerConfig, SmtpListener
 
 __all__ = [
@@ -39,9 +38,7 @@ __all__ = [
     "OutgoingMail",
     "ParsedMail",
     "RenderedMail",
-    "SinkMessage",
     "SmtpListener",
-    "SmtpSink",
     "domains_align",
     "parse_order_mail",
     "reply_subject",

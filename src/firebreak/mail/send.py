@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, formataddr
+from typing import Protocol
 
 from firebreak.mail.dkim import sign_dkim
 from firebreak.mail.schemas import ParsedMail
@@ -167,6 +168,12 @@ class RenderedMail:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class MailTransport(Protocol):
+    """Sends one mail and returns its Message-ID; raises MailSendError. :class:`Mailer` speaks SMTP."""
+
+    def send(self, mail: OutgoingMail) -> str: ...
 
 
 class Mailer:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, AnyStr
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 if TYPE_CHECKING:
-    from firebreak.config import Settings
+    from firebreak.core.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import enum
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from firebreak.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin
+from firebreak.core.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin
 
 
 class MatchSource(enum.StrEnum):

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from firebreak.clock import Clock
-from firebreak.media.blobs import BlobStore
+from firebreak.core.blobs import BlobStore
+from firebreak.core.clock import Clock
 from firebreak.media.models import HashStatus, Media, MediaKind, MediaSignal
 from firebreak.signals.decode import DecodeLimits
 from firebreak.signals.errors import UnhashableMedia

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from firebreak.clock import Clock
+from firebreak.core.clock import Clock
 from firebreak.orders.models import ItemOutcome, ItemResolution, Order, OrderStatus
 from firebreak.orders.schemas import Acknowledgement, ItemAck, ItemReceipt, Receipt
 from firebreak.orders.service import item_counts

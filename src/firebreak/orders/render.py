@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-
 from firebreak.orders.schemas import Receipt
-
-_env = Environment(loader=PackageLoader("firebreak.orders", "templates"), autoescape=select_autoescape(["html"]))
+from firebreak.web.templating import env
 
 
 def receipt_html(receipt: Receipt, platform: str) -> str:
-    return _env.get_template("receipt.html").render(receipt=receipt, platform=platform)
+    return env.get_template("orders/receipt.html").render(receipt=receipt, platform=platform)

@@ -19,15 +19,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
-from firebreak.authorities.models import Authority, AuthorityContact, TrustLevel
+from firebreak.authorities import service as authorities_service
+from firebreak.authorities.models import Authority, AuthorityContact
 from firebreak.banks import service as banks
 from firebreak.banks.models import BankEntry, MatchAction, Provenance
-from firebreak.clock import Clock
+from firebreak.core.blobs import BlobError, BlobStore
+from firebreak.core.clock import Clock
+from firebreak.core.jobs import outbox as jobs
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus
 from firebreak.enforcement.service import RUN_ACTIONS_JOB
-from firebreak.jobs import service as jobs
 from firebreak.matching.models import Match
-from firebreak.media.blobs import BlobError, BlobStore
 from firebreak.media.models import Media, Placement, PlacementStatus
 from firebreak.media.service import ingest_bytes
 from firebreak.orders.models import (
@@ -51,7 +52,6 @@ from firebreak.signals.registry import SignalTypeError, get_signal_type
 
 FOLLOW_JOB = "orders.follow"
 SLA_JOB = "orders.sla"
-FALLBACK_DEADLINE = timedelta(hours=48)
 _TRACKING_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 TRANSITIONS: dict[OrderStatus, set[OrderStatus]] = {
@@ -109,15 +109,11 @@ class IntakeContext:
     platform_name: str
 
 
-def deadline_for(authority: Authority | None, category: str, received_at: datetime,
-                 requested: datetime | None = None) -> datetime:
-    from firebreak.authorities.service import DEFAULT_DEADLINES
-
-    seconds = (authority.default_deadlines or {}).get(category) if authority else None
-    if seconds is None:
-        seconds = DEFAULT_DEADLINES.get(category)
-    deadline = received_at + (timedelta(seconds=int(seconds)) if seconds else FALLBACK_DEADLINE)
-    # An authority may ask for less time than its default, never silently for more.
+def deadline_at(authority: Authority | None, category: str, received_at: datetime,
+                requested: datetime | None = None) -> datetime:
+    """When an order received at ``received_at`` must be done: the authority's time for the category, or less if it
+    asked for less (never silently more)."""
+    deadline = received_at + authorities_service.time_allowed(authority, category)
     return min(deadline, requested) if requested is not None else deadline
 
 
@@ -154,14 +150,10 @@ def create_order(
     if verified and authority is not None:
         verify(session=session, clock=clock, actor=actor, order=order, authority=authority,
                requested_deadline=data.deadline)
-        if is_trusted_for(authority, order.category):
+        if authorities_service.is_trusted_for(authority, order.category):
             confirm(session=session, ctx=ctx, actor="system:trusted-authority", order=order)
     order.acknowledged_at = clock.now()
     return order
-
-
-def is_trusted_for(authority: Authority, category: str) -> bool:
-    return authority.trust_level == TrustLevel.TRUSTED and category in (authority.trusted_categories or [])
 
 
 def verify(*, session: Session, clock: Clock, actor: str, order: Order, authority: Authority,
@@ -169,7 +161,7 @@ def verify(*, session: Session, clock: Clock, actor: str, order: Order, authorit
     """The sender is authenticated: the SLA clock runs from the authenticated receipt time."""
     order.authority_id = authority.id
     transition(session=session, clock=clock, actor=actor, order=order, new=OrderStatus.VERIFIED)
-    order.deadline_at = deadline_for(authority, order.category, order.received_at, requested_deadline)
+    order.deadline_at = deadline_at(authority, order.category, order.received_at, requested_deadline)
     schedule_sla(session=session, order=order)
 
 

@@ -11,20 +11,26 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from firebreak.api.deps import RuntimeDep, SessionDep
 from firebreak.auth.models import Role
+from firebreak.authorities import service as authorities_service
 from firebreak.authorities.models import Authority, AuthorityContact
 from firebreak.authorities.taxonomy import CATEGORIES
-from firebreak.orders import intake, service
+from firebreak.core.clock import Clock
+from firebreak.core.http.deps import ClockDep, Provide, SessionDep
+from firebreak.orders import service
+from firebreak.orders.flows import OrderDesk
 from firebreak.orders.models import Channel, ItemKind, MessageDirection, Order, OrderMessage, OrderStatus
+from firebreak.orders.notify import queue_mail
 from firebreak.orders.receipts import acknowledgement, build_receipt
 from firebreak.orders.render import receipt_html
 from firebreak.orders.schemas import MAX_ITEMS, OrderCreate, OrderItemIn, Receipt
-from firebreak.web.deps import OfficerViewer, Viewer, WebNotFound, current_staff, web_router
+from firebreak.web.deps import ContactViewer, Viewer, WebNotFound, current_staff, web_router
 from firebreak.web.templating import render
 
 router = web_router(tags=["orders pages"])
+Desk = Annotated[OrderDesk, Provide(OrderDesk)]
 LiaisonViewer = Annotated[Viewer, current_staff(Role.ADMIN, Role.LIAISON)]
 ReaderViewer = Annotated[Viewer, current_staff(Role.ADMIN, Role.LIAISON, Role.AUDITOR)]
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
@@ -57,7 +63,7 @@ def parse_item_lines(text: str) -> tuple[list[OrderItemIn], list[str]]:
 def _own_order(session: SessionDep, viewer: Viewer, tracking_id: str) -> Order:
     try:
         return service.get_order(session=session, tracking_id=tracking_id,
-                                 authority_id=viewer.authority_id if viewer.is_officer else None)
+                                 authority_id=viewer.authority_id if viewer.is_contact else None)
     except service.OrderError:
         raise WebNotFound("There is no such order.") from None
 
@@ -71,42 +77,41 @@ def _thread(session: SessionDep, order: Order) -> list[OrderMessage]:
                                 .order_by(OrderMessage.id)))
 
 
-def _receipt(session: SessionDep, runtime: RuntimeDep, order: Order) -> Receipt:
+def _receipt(session: SessionDep, clock: Clock, order: Order) -> Receipt:
     if order.receipt is not None and order.status not in service.OPEN:
         return Receipt.model_validate(order.receipt)
     authority = session.get(Authority, order.authority_id) if order.authority_id else None
-    return build_receipt(session=session, clock=runtime.clock, order=order,
+    return build_receipt(session=session, clock=clock, order=order,
                          authority_name=authority.name if authority else "unverified sender")
 
 
-def _time_left(order: Order, runtime: RuntimeDep) -> int | None:
+def _time_left(order: Order, clock: Clock) -> int | None:
     if order.deadline_at is None or order.status not in service.OPEN:
         return None
-    return int((order.deadline_at - runtime.clock.now()).total_seconds())
+    return int((order.deadline_at - clock.now()).total_seconds())
 
 
 # -- portal ------------------------------------------------------------------------------------------------------
 
 @router.get("/portal/orders", response_class=HTMLResponse)
-def portal_orders(request: Request, session: SessionDep, runtime: RuntimeDep, viewer: OfficerViewer) -> Response:
+def portal_orders(request: Request, viewer: ContactViewer) -> Response:
     return RedirectResponse("/portal", status_code=303)
 
 
 @router.get("/portal/orders/new", response_class=HTMLResponse)
-def new_order_form(request: Request, viewer: OfficerViewer) -> HTMLResponse:
+def new_order_form(request: Request, viewer: ContactViewer) -> HTMLResponse:
     blank = dict.fromkeys(("category", "legal_basis", "authority_reference", "items", "free_text"), "")
     return render(request, "orders/new.html", {"categories": _categories(), "errors": [], "form": blank,
                                                "max_items": MAX_ITEMS})
 
 
 @router.post("/portal/orders/new", response_class=HTMLResponse)
-async def new_order(request: Request, session: SessionDep, runtime: RuntimeDep, viewer: OfficerViewer) -> Response:
+async def new_order(request: Request, session: SessionDep, desk: Desk, viewer: ContactViewer) -> Response:
     async with request.form() as form:
-        return await _new_order(request, form, session, runtime, viewer)
+        return await _new_order(request, form, session, desk, viewer)
 
 
-async def _new_order(request: Request, form: Any, session: SessionDep, runtime: RuntimeDep,
-                     viewer: OfficerViewer) -> Response:
+async def _new_order(request: Request, form: Any, session: Session, desk: OrderDesk, viewer: Viewer) -> Response:
     values = {k: str(form.get(k) or "") for k in ("category", "legal_basis", "authority_reference", "items",
                                                   "free_text")}
     items, errors = parse_item_lines(values["items"])
@@ -141,34 +146,35 @@ async def _new_order(request: Request, form: Any, session: SessionDep, runtime: 
     contact = session.get(AuthorityContact, viewer.account_id)
     if authority is None or not authority.is_active:
         raise WebNotFound("Your authority is not active.")
-    order, _ = intake.submit(runtime=runtime, session=session, authority=authority, contact=contact,
-                             channel=Channel.PORTAL, data=data_in, actor=viewer.actor)
+    order, _ = desk.submit(session=session, authority=authority, contact=contact, channel=Channel.PORTAL,
+                           data=data_in, actor=viewer.actor)
     return RedirectResponse(f"/portal/orders/{order.tracking_id}?sent=1", status_code=303)
 
 
 @router.get("/portal/orders/{tracking_id}", response_class=HTMLResponse)
-def portal_order(tracking_id: str, request: Request, session: SessionDep, runtime: RuntimeDep,
-                 viewer: OfficerViewer) -> HTMLResponse:
+def portal_order(tracking_id: str, request: Request, session: SessionDep, clock: ClockDep,
+                 viewer: ContactViewer) -> HTMLResponse:
     order = _own_order(session, viewer, tracking_id)
     return render(request, "orders/detail.html", {
-        "order": order, "ack": acknowledgement(order), "receipt": _receipt(session, runtime, order),
-        "thread": _thread(session, order), "time_left": _time_left(order, runtime), "area": "portal",
+        "order": order, "ack": acknowledgement(order), "receipt": _receipt(session, clock, order),
+        "thread": _thread(session, order), "time_left": _time_left(order, clock), "area": "portal",
         "sent": request.query_params.get("sent") == "1"})
 
 
 @router.get("/portal/orders/{tracking_id}/receipt", response_class=HTMLResponse)
-def portal_receipt(tracking_id: str, session: SessionDep, runtime: RuntimeDep, viewer: OfficerViewer) -> HTMLResponse:
+def portal_receipt(tracking_id: str, session: SessionDep, clock: ClockDep, desk: Desk,
+                   viewer: ContactViewer) -> HTMLResponse:
     order = _own_order(session, viewer, tracking_id)
-    return HTMLResponse(receipt_html(_receipt(session, runtime, order), runtime.settings.platform_name))
+    return HTMLResponse(receipt_html(_receipt(session, clock, order), desk.platform_name))
 
 
 @router.post("/portal/orders/{tracking_id}/messages")
-async def portal_message(tracking_id: str, request: Request, session: SessionDep, runtime: RuntimeDep,
-                         viewer: OfficerViewer) -> Response:
+async def portal_message(tracking_id: str, request: Request, session: SessionDep, clock: ClockDep,
+                         viewer: ContactViewer) -> Response:
     order = _own_order(session, viewer, tracking_id)
     body = str((await request.form()).get("body") or "").strip()
     if body:
-        service.add_message(session=session, clock=runtime.clock, actor=viewer.actor, order=order,
+        service.add_message(session=session, clock=clock, actor=viewer.actor, order=order,
                             direction=MessageDirection.FROM_AUTHORITY, channel=Channel.PORTAL,
                             author=viewer.login, body=body[:20000])
     return RedirectResponse(f"/portal/orders/{order.tracking_id}#thread", status_code=303)
@@ -177,12 +183,12 @@ async def portal_message(tracking_id: str, request: Request, session: SessionDep
 # -- console -----------------------------------------------------------------------------------------------------
 
 @router.get("/console/orders", response_class=HTMLResponse)
-def console_orders(request: Request, session: SessionDep, runtime: RuntimeDep, viewer: ReaderViewer) -> HTMLResponse:
+def console_orders(request: Request, session: SessionDep, clock: ClockDep, viewer: ReaderViewer) -> HTMLResponse:
     open_orders = service.open_orders(session=session)
     received = [o for o in open_orders if o.status == OrderStatus.RECEIVED]
     authorities = {a.id: a.name for a in session.scalars(select(Authority))}
     rows: list[dict[str, Any]] = [{"order": o, "authority": authorities.get(o.authority_id or 0, "unverified sender"),
-                                   "time_left": _time_left(o, runtime)} for o in open_orders]
+                                   "time_left": _time_left(o, clock)} for o in open_orders]
     closed = session.scalars(select(Order).where(Order.status.not_in(service.OPEN))
                              .order_by(Order.id.desc()).limit(50)).all()
     return render(request, "orders/console_list.html", {
@@ -192,71 +198,79 @@ def console_orders(request: Request, session: SessionDep, runtime: RuntimeDep, v
 
 
 @router.get("/console/orders/{tracking_id}", response_class=HTMLResponse)
-def console_order(tracking_id: str, request: Request, session: SessionDep, runtime: RuntimeDep,
+def console_order(tracking_id: str, request: Request, session: SessionDep, clock: ClockDep,
                   viewer: ReaderViewer) -> HTMLResponse:
     order = _own_order(session, viewer, tracking_id)
     authorities = list(session.scalars(select(Authority).where(Authority.is_active.is_(True))
                                        .order_by(Authority.name)))
     return render(request, "orders/detail.html", {
-        "order": order, "ack": acknowledgement(order), "receipt": _receipt(session, runtime, order),
-        "thread": _thread(session, order), "time_left": _time_left(order, runtime), "area": "console",
+        "order": order, "ack": acknowledgement(order), "receipt": _receipt(session, clock, order),
+        "thread": _thread(session, order), "time_left": _time_left(order, clock), "area": "console",
         "authorities": authorities, "can_act": viewer.has_role(Role.ADMIN, Role.LIAISON), "sent": False})
 
 
 @router.get("/console/orders/{tracking_id}/receipt", response_class=HTMLResponse)
-def console_receipt(tracking_id: str, session: SessionDep, runtime: RuntimeDep, viewer: ReaderViewer) -> HTMLResponse:
+def console_receipt(tracking_id: str, session: SessionDep, clock: ClockDep, desk: Desk,
+                    viewer: ReaderViewer) -> HTMLResponse:
     order = _own_order(session, viewer, tracking_id)
-    return HTMLResponse(receipt_html(_receipt(session, runtime, order), runtime.settings.platform_name))
+    return HTMLResponse(receipt_html(_receipt(session, clock, order), desk.platform_name))
 
 
 @router.post("/console/orders/{tracking_id}/review")
-async def console_review(tracking_id: str, request: Request, session: SessionDep, runtime: RuntimeDep,
+async def console_review(tracking_id: str, request: Request, session: SessionDep, clock: ClockDep, desk: Desk,
                          viewer: LiaisonViewer) -> Response:
     order = _own_order(session, viewer, tracking_id)
     form = await request.form()
     decision = str(form.get("decision") or "")
     try:
         if decision == "reject":
-            service.transition(session=session, clock=runtime.clock, actor=viewer.actor, order=order,
+            service.transition(session=session, clock=clock, actor=viewer.actor, order=order,
                                new=OrderStatus.REJECTED, reason=str(form.get("reason") or "rejected after review"))
         elif decision == "approve":
             if order.status == OrderStatus.RECEIVED:
                 authority = session.get(Authority, int(str(form.get("authority_id") or 0)))
                 if authority is None:
                     raise service.OrderError("choose the authority this order comes from")
-                service.verify(session=session, clock=runtime.clock, actor=viewer.actor, order=order,
+                service.verify(session=session, clock=clock, actor=viewer.actor, order=order,
                                authority=authority)
             declined: dict[int, str] = {}
             for item in order.items:
                 reason = str(form.get(f"decline_{item.position}") or "").strip()
                 if reason:
                     declined[item.position] = reason
-            service.confirm(session=session, ctx=intake.intake_context(runtime, session), actor=viewer.actor,
-                            order=order, declined=declined)
+            desk.confirm(session=session, actor=viewer.actor, order=order, declined=declined)
     except service.OrderError as exc:
         return render(request, "orders/error.html", {"message": str(exc), "order": order}, status_code=409)
     return RedirectResponse(f"/console/orders/{order.tracking_id}", status_code=303)
 
 
 @router.post("/console/orders/{tracking_id}/messages")
-async def console_message(tracking_id: str, request: Request, session: SessionDep, runtime: RuntimeDep,
+async def console_message(tracking_id: str, request: Request, session: SessionDep, clock: ClockDep,
                           viewer: LiaisonViewer) -> Response:
     order = _own_order(session, viewer, tracking_id)
     body = str((await request.form()).get("body") or "").strip()
     if body:
-        service.add_message(session=session, clock=runtime.clock, actor=viewer.actor, order=order,
+        service.add_message(session=session, clock=clock, actor=viewer.actor, order=order,
                             direction=MessageDirection.FROM_PLATFORM, channel=Channel.PORTAL,
                             author=viewer.name, body=body[:20000])
         if order.sender_address:
-            from firebreak.orders.notify import queue_mail
-
-            queue_mail(session=session, now=runtime.clock.now(), to=[order.sender_address],
+            queue_mail(session=session, now=clock.now(), to=[order.sender_address],
                        subject=f"Message about order {order.tracking_id}", text=body, order=order, automatic=False)
     return RedirectResponse(f"/console/orders/{order.tracking_id}#thread", status_code=303)
 
 
-def portal_orders_for(session: SessionDep, authority_id: int) -> list[dict[str, Any]]:
-    """The officer home page's list: the authority's own orders, newest first."""
+@router.get("/portal", response_class=HTMLResponse)
+def portal_home(request: Request, session: SessionDep, viewer: ContactViewer) -> HTMLResponse:
+    # Only the contact's own authority is ever loaded here.
+    authority = authorities_service.get_authority(session=session, authority_id=viewer.authority_id or 0)
+    deadlines = [(CATEGORIES[name].label if name in CATEGORIES else name,
+                  int(authorities_service.time_allowed(authority, name).total_seconds())) for name in CATEGORIES]
+    return render(request, "portal_home.html", {"authority": authority, "deadlines": deadlines,
+                                                "orders": portal_orders_for(session, authority.id)})
+
+
+def portal_orders_for(session: Session, authority_id: int) -> list[dict[str, Any]]:
+    """The contact home page's list: the authority's own orders, newest first."""
     orders = session.scalars(select(Order).where(Order.authority_id == authority_id)
                              .order_by(Order.id.desc()).limit(200))
     return [{"href": f"/portal/orders/{o.tracking_id}", "tracking_id": o.tracking_id,

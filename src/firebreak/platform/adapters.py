@@ -13,6 +13,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from firebreak.platform.models import PlatformIntegration
+
 
 class Outcome(enum.StrEnum):
     DONE = "done"
@@ -102,3 +104,9 @@ class PlatformAdapter(Protocol):
     def parse_link(self, url: str) -> LinkTarget | None:
         """The chat/message a link points at, or None if the link is not one of this platform's."""
         ...
+
+
+class AdapterProvider(Protocol):
+    """The adapter for an integration (``firebreak.platform.registry.Adapters`` is the one Firebreak uses)."""
+
+    def for_integration(self, integration: PlatformIntegration) -> PlatformAdapter: ...

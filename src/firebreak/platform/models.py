@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from firebreak.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
+from firebreak.core.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
 
 
 class PlatformIntegration(IdMixin, TimestampMixin, Base):

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from firebreak.db.base import Base, BigId, IdMixin, TimestampMixin, UTCDateTime
+from firebreak.core.db.base import Base, BigId, IdMixin, TimestampMixin, UTCDateTime
 
 
 class StatementOfReasons(IdMixin, TimestampMixin, Base):

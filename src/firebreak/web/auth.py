@@ -1,4 +1,4 @@
-"""Logging in and out in the browser: staff at /console/login, authority officers at /portal/login.
+"""Logging in and out in the browser: staff at /console/login, authority contacts at /portal/login.
 
 Every attempt is audited (``web.login.succeeded`` / ``web.login.failed`` with the reason; never the password). After
 ``LOCK_AFTER_FAILURES`` failures in ``FAILURE_WINDOW`` an account is locked for ``LOCK_DURATION``, counted in this
@@ -16,14 +16,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from firebreak.api.deps import RuntimeDep, SessionDep
 from firebreak.audit import service as audit
 from firebreak.auth import service as auth_service
 from firebreak.auth.models import StaffUser
 from firebreak.authorities import service as authorities
-from firebreak.clock import Clock
+from firebreak.core.clock import Clock
+from firebreak.core.http.deps import SessionDep
 from firebreak.web import session as web_session
-from firebreak.web.deps import OFFICER_HOME, OFFICER_LOGIN, STAFF_HOME, STAFF_LOGIN, safe_next, web_router
+from firebreak.web.deps import CONTACT_HOME, CONTACT_LOGIN, STAFF_HOME, STAFF_LOGIN, safe_next, web_router
 from firebreak.web.templating import render
 
 router = web_router(tags=["web"])
@@ -46,7 +46,7 @@ class _Door:
 
 
 STAFF = _Door("staff", STAFF_HOME, STAFF_LOGIN, "Console login", "username", "text", "username")
-OFFICER = _Door("officer", OFFICER_HOME, OFFICER_LOGIN, "Authority portal login", "e-mail address", "email",
+CONTACT = _Door("contact", CONTACT_HOME, CONTACT_LOGIN, "Authority portal login", "e-mail address", "email",
                 "email")
 
 
@@ -89,12 +89,13 @@ def _check_staff(session: Session, clock: Clock, username: str, password: str
     return user, None, user.id
 
 
-def _login(request: Request, session: Session, runtime: RuntimeDep, door: _Door, *, login: str, password: str,
-           csrf_token: str, next_path: str) -> Response:
+def _login(request: Request, session: Session, door: _Door, *, login: str, password: str, csrf_token: str,
+           next_path: str) -> Response:
     next_path = safe_next(next_path, door.home)
     if not web_session.csrf_ok(request, csrf_token):
         return _page(request, door, next_path=next_path, login=login, error=STALE, status_code=403)
-    clock, keys = runtime.clock, web_session.keys_for(runtime)
+    web = web_session.sessions_of(request)
+    clock, keys = web.clock, web.keys
     now = clock.now()
     key = web_session.throttle_key(door.kind, login)
     if (wait := web_session.locked_for(keys, key, now)) is not None:
@@ -132,37 +133,38 @@ def staff_login_page(request: Request, next: str = "") -> HTMLResponse:
 
 
 @router.post("/console/login")
-def staff_login(request: Request, session: SessionDep, runtime: RuntimeDep, username: FormText = "",
+def staff_login(request: Request, session: SessionDep, username: FormText = "",
                 password: FormText = "", csrf_token: FormText = "", next: FormText = "") -> Response:
-    return _login(request, session, runtime, STAFF, login=username, password=password, csrf_token=csrf_token,
+    return _login(request, session, STAFF, login=username, password=password, csrf_token=csrf_token,
                   next_path=next)
 
 
 @router.get("/portal/login", response_class=HTMLResponse)
-def officer_login_page(request: Request, next: str = "") -> HTMLResponse:
-    return _page(request, OFFICER, next_path=safe_next(next, OFFICER.home))
+def contact_login_page(request: Request, next: str = "") -> HTMLResponse:
+    return _page(request, CONTACT, next_path=safe_next(next, CONTACT.home))
 
 
 @router.post("/portal/login")
-def officer_login(request: Request, session: SessionDep, runtime: RuntimeDep, email: FormText = "",
+def contact_login(request: Request, session: SessionDep, email: FormText = "",
                   password: FormText = "", csrf_token: FormText = "", next: FormText = "") -> Response:
-    return _login(request, session, runtime, OFFICER, login=email, password=password, csrf_token=csrf_token,
+    return _login(request, session, CONTACT, login=email, password=password, csrf_token=csrf_token,
                   next_path=next)
 
 
 @router.post("/logout")
-def logout(request: Request, session: SessionDep, runtime: RuntimeDep, csrf_token: FormText = "") -> Response:
+def logout(request: Request, session: SessionDep, csrf_token: FormText = "") -> Response:
     state = web_session.current(request)
-    door = OFFICER if state is not None and state.kind == "officer" else STAFF
+    door = CONTACT if state is not None and state.kind == "contact" else STAFF
     if state is None or state.kind == "anon":
         web_session.clear(request)
         return RedirectResponse(door.path, status_code=303)
     if not web_session.csrf_ok(request, csrf_token):
         return render(request, "error.html", {"title": "Not allowed", "message": STALE_FORM},
                       status_code=403)
-    web_session.end(web_session.keys_for(runtime), state, runtime.clock.now())
+    web = web_session.sessions_of(request)
+    web_session.end(web.keys, state, web.clock.now())
     web_session.clear(request)
-    audit.record(session=session, clock=runtime.clock, actor=_actor(state.kind, state.account_id),
+    audit.record(session=session, clock=web.clock, actor=_actor(state.kind, state.account_id),
                  action="web.logout", object_type="staff_user" if state.kind == "staff" else "authority_contact",
                  object_id=state.account_id or "unknown", data={"kind": state.kind})
     return RedirectResponse(door.path, status_code=303)

@@ -1,4 +1,4 @@
-"""Who is looking at a page, for the browser side: a logged-in staff member or authority officer.
+"""Who is looking at a page, for the browser side: a logged-in staff member or authority contact.
 
 Use in a page route::
 
@@ -8,7 +8,7 @@ Use in a page route::
     def orders(request: Request, viewer: Annotated[Viewer, current_staff(Role.LIAISON, Role.ADMIN)]) -> Response:
         return render(request, "orders/list.html", {...})
 
-``current_staff``/``current_officer`` send a browser that is not logged in to the login page (303), refuse a
+``current_staff``/``current_contact`` send a browser that is not logged in to the login page (303), refuse a
 staff member without the role (403), and check the CSRF token of every POST/PUT/PATCH/DELETE (form field
 ``csrf_token`` or header ``X-CSRF-Token``; 403 when missing or wrong). Routes made with ``web_router()`` show
 refusals as HTML pages and keep the session cookie fresh; on a plain ``APIRouter`` the same refusals arrive as
@@ -26,15 +26,16 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
-from firebreak.api.deps import Principal, SessionDep
+from firebreak.api.deps import Principal
 from firebreak.auth.models import CredentialScope, Role, StaffUser
 from firebreak.authorities.models import AuthorityContact
+from firebreak.core.http.deps import SessionDep
 from firebreak.web import session as web_session
 from firebreak.web.templating import render
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STAFF_HOME, STAFF_LOGIN = "/console", "/console/login"
-OFFICER_HOME, OFFICER_LOGIN = "/portal", "/portal/login"
+CONTACT_HOME, CONTACT_LOGIN = "/portal", "/portal/login"
 
 
 class LoginRequired(HTTPException):
@@ -57,12 +58,12 @@ class WebNotFound(HTTPException):
 class Viewer:
     """The person a page is rendered for. Templates get it as ``viewer``."""
 
-    kind: Literal["staff", "officer"]
+    kind: Literal["staff", "contact"]
     account_id: int  # StaffUser.id or AuthorityContact.id
     name: str
     login: str  # username or e-mail address
     role: Role | None = None  # staff only
-    authority_id: int | None = None  # officers only
+    authority_id: int | None = None  # contacts only
     authority_name: str | None = None
 
     @property
@@ -75,8 +76,8 @@ class Viewer:
         return self.kind == "staff"
 
     @property
-    def is_officer(self) -> bool:
-        return self.kind == "officer"
+    def is_contact(self) -> bool:
+        return self.kind == "contact"
 
     def has_role(self, *roles: Role) -> bool:
         return self.kind == "staff" and (not roles or self.role in roles)
@@ -111,25 +112,25 @@ def staff_viewer(request: Request, session: SessionDep) -> Viewer | None:
     if state is None or state.kind != "staff" or state.account_id is None:
         return None
     user = session.get(StaffUser, state.account_id)
-    keys = web_session.keys_for(web_session.runtime_of(request))
+    keys = web_session.sessions_of(request).keys
     if user is None or not user.is_active or state.fingerprint != keys.fingerprint(user.password_hash):
         web_session.clear(request)
         return None
     return Viewer("staff", user.id, user.display_name, user.username, role=user.role)
 
 
-def officer_viewer(request: Request, session: SessionDep) -> Viewer | None:
-    """The logged-in authority officer of this request, or None."""
+def contact_viewer(request: Request, session: SessionDep) -> Viewer | None:
+    """The logged-in authority contact of this request, or None."""
     state = web_session.current(request)
-    if state is None or state.kind != "officer" or state.account_id is None:
+    if state is None or state.kind != "contact" or state.account_id is None:
         return None
     contact = session.get(AuthorityContact, state.account_id)
-    keys = web_session.keys_for(web_session.runtime_of(request))
+    keys = web_session.sessions_of(request).keys
     if (contact is None or not contact.is_active or not contact.password_hash or not contact.authority.is_active
             or state.fingerprint != keys.fingerprint(contact.password_hash)):
         web_session.clear(request)
         return None
-    return Viewer("officer", contact.id, contact.name, contact.email, authority_id=contact.authority_id,
+    return Viewer("contact", contact.id, contact.name, contact.email, authority_id=contact.authority_id,
                   authority_name=contact.authority.name)
 
 
@@ -172,13 +173,13 @@ def current_staff(*roles: Role) -> Any:
     return Depends(dependency)
 
 
-def current_officer() -> Any:
-    """A dependency: the logged-in authority officer."""
+def current_contact() -> Any:
+    """A dependency: the logged-in authority contact."""
 
     def dependency(request: Request, session: SessionDep, csrf: CsrfDep) -> Viewer:
-        viewer = officer_viewer(request, session)
+        viewer = contact_viewer(request, session)
         if viewer is None:
-            raise LoginRequired(OFFICER_LOGIN, _here(request))
+            raise LoginRequired(CONTACT_LOGIN, _here(request))
         request.state.viewer = viewer
         check_csrf(request, csrf)
         return viewer
@@ -187,12 +188,12 @@ def current_officer() -> Any:
 
 
 StaffViewer = Annotated[Viewer, current_staff()]
-OfficerViewer = Annotated[Viewer, current_officer()]
+ContactViewer = Annotated[Viewer, current_contact()]
 
 
 def ensure_own_authority(viewer: Viewer, authority_id: int | None) -> None:
-    """Refuse, as "not found", anything of another authority: an officer never learns that it exists."""
-    if viewer.is_officer and viewer.authority_id != authority_id:
+    """Refuse, as "not found", anything of another authority: a contact never learns that it exists."""
+    if viewer.is_contact and viewer.authority_id != authority_id:
         raise WebNotFound()
 
 

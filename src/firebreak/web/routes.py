@@ -1,4 +1,4 @@
-"""The browser side's own routes: static files, login and logout, the console and portal home pages.
+"""The browser side's own routes: static files, login and logout, the console home page.
 
 Include ``router`` in the app once; it carries the login routes of ``web.auth``.
 """
@@ -11,12 +11,9 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 
-from firebreak.api.deps import SessionDep
 from firebreak.auth.models import Role
-from firebreak.authorities import service as authorities
-from firebreak.authorities.taxonomy import CATEGORIES
 from firebreak.web import auth
-from firebreak.web.deps import OfficerViewer, StaffViewer, web_router
+from firebreak.web.deps import StaffViewer, web_router
 from firebreak.web.templating import STATIC_DIR, render
 
 router = web_router(tags=["web"])
@@ -60,15 +57,3 @@ def static(name: str) -> Response:
 def console_home(request: Request, viewer: StaffViewer) -> HTMLResponse:
     sections = [s for s in CONSOLE_SECTIONS if viewer.has_role(*s.roles)]
     return render(request, "console_home.html", {"sections": sections})
-
-
-@router.get("/portal", response_class=HTMLResponse)
-def portal_home(request: Request, session: SessionDep, viewer: OfficerViewer) -> HTMLResponse:
-    # Only the officer's own authority is ever loaded here.
-    authority = authorities.get_authority(session=session, authority_id=viewer.authority_id or 0)
-    deadlines = [(CATEGORIES[name].label if name in CATEGORIES else name, authorities.deadline_for(authority, name))
-                 for name in CATEGORIES]
-    from firebreak.orders.web import portal_orders_for
-
-    return render(request, "portal_home.html", {"authority": authority, "deadlines": deadlines,
-                                                "orders": portal_orders_for(session, authority.id)})

@@ -25,8 +25,9 @@ from typing import Any, Literal
 from starlette.requests import Request
 from starlette.responses import Response
 
-from firebreak.media.blobs import derive_key, instance_key
-from firebreak.runtime import Runtime
+from firebreak.core.clock import Clock
+from firebreak.core.http.deps import components_of
+from firebreak.core.keys import KeyRing
 
 COOKIE_NAME = "fb_session"
 IDLE_TIMEOUT = timedelta(hours=8)
@@ -37,7 +38,7 @@ FAILURE_WINDOW = timedelta(minutes=15)
 LOCK_DURATION = timedelta(minutes=5)
 _MAX_TRACKED = 10_000  # failure counters and ended sessions kept per process, at most
 
-Kind = Literal["anon", "staff", "officer"]
+Kind = Literal["anon", "staff", "contact"]
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,12 @@ class SessionState:
 
 
 class WebKeys:
-    """The keys and in-memory state of browser sessions for one runtime (one process)."""
+    """The keys and in-memory state of browser sessions (one process)."""
 
-    def __init__(self, master: bytes) -> None:
-        self._signing = derive_key(master, "web-session")
-        self._csrf = derive_key(master, "web-csrf")
-        self._fingerprint = derive_key(master, "web-password-fingerprint")
+    def __init__(self, keys: KeyRing) -> None:
+        self._signing = keys.derive("web-session")
+        self._csrf = keys.derive("web-csrf")
+        self._fingerprint = keys.derive("web-password-fingerprint")
         self.lock = threading.Lock()
         self.ended: dict[str, int] = {}  # sid -> epoch after which the cookie would have expired anyway
         self.failures: dict[str, list[datetime]] = {}
@@ -72,19 +73,13 @@ class WebKeys:
         return _b64(hmac.new(self._fingerprint, password_hash.encode(), hashlib.sha256).digest()[:16])
 
 
-_KEYS_ENTRY = "firebreak.web.keys"
-_keys_lock = threading.Lock()
+@dataclass(frozen=True)
+class BrowserSessions:
+    """What the browser side needs: the session keys and state, the clock, and whether cookies are Secure."""
 
-
-def keys_for(runtime: Runtime) -> WebKeys:
-    keys = runtime.extras.get(_KEYS_ENTRY)
-    if isinstance(keys, WebKeys):
-        return keys
-    with _keys_lock:
-        keys = runtime.extras.get(_KEYS_ENTRY)
-        if not isinstance(keys, WebKeys):
-            keys = runtime.extras[_KEYS_ENTRY] = WebKeys(instance_key(runtime.settings))
-        return keys
+    keys: WebKeys
+    clock: Clock
+    secure_cookies: bool
 
 
 def _b64(raw: bytes) -> str:
@@ -126,7 +121,7 @@ def decode(keys: WebKeys, cookie: str | None, now: datetime) -> SessionState | N
                              issued_at=int(raw["iat"]), seen_at=int(raw["seen"]))
     except (ValueError, KeyError, TypeError):
         return None
-    if state.kind not in ("anon", "staff", "officer"):
+    if state.kind not in ("anon", "staff", "contact"):
         return None
     t = _epoch(now)
     if t - state.seen_at > IDLE_TIMEOUT.total_seconds() or t - state.issued_at > ABSOLUTE_TIMEOUT.total_seconds():
@@ -199,9 +194,8 @@ def record_success(keys: WebKeys, key: str) -> None:
 # Dependencies and ``render`` read and change the session through these; the pending Set-Cookie waits on
 # ``request.state`` until ``apply_cookie`` puts it on the response (render and WebRoute do).
 
-def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+def sessions_of(request: Request) -> BrowserSessions:
+    return components_of(request.app).get(BrowserSessions)
 
 
 def current(request: Request) -> SessionState | None:
@@ -209,8 +203,8 @@ def current(request: Request) -> SessionState | None:
     if hasattr(request.state, "fb_session"):
         cached: SessionState | None = request.state.fb_session
         return cached
-    runtime = runtime_of(request)
-    keys, now = keys_for(runtime), runtime.clock.now()
+    web = sessions_of(request)
+    keys, now = web.keys, web.clock.now()
     state = decode(keys, request.cookies.get(COOKIE_NAME), now)
     if state is not None and (fresh := touch(state, now)) is not None:
         state = fresh
@@ -224,14 +218,14 @@ def current(request: Request) -> SessionState | None:
 def start(request: Request, state: SessionState) -> SessionState:
     """Make ``state`` the request's session and send its cookie with the response."""
     request.state.fb_session = state
-    request.state.fb_cookie = encode(keys_for(runtime_of(request)), state)
+    request.state.fb_cookie = encode(sessions_of(request).keys, state)
     return state
 
 
 def ensure(request: Request) -> SessionState:
     """The request's session; an anonymous one is started when there is none (forms need a CSRF token)."""
     state = current(request)
-    return state if state is not None else start(request, new_session(runtime_of(request).clock.now()))
+    return state if state is not None else start(request, new_session(sessions_of(request).clock.now()))
 
 
 def clear(request: Request) -> None:
@@ -240,14 +234,14 @@ def clear(request: Request) -> None:
 
 
 def csrf_token(request: Request) -> str:
-    return keys_for(runtime_of(request)).csrf_token(ensure(request).sid)
+    return sessions_of(request).keys.csrf_token(ensure(request).sid)
 
 
 def csrf_ok(request: Request, submitted: str | None) -> bool:
     state = current(request)
     if state is None or not submitted:
         return False
-    return hmac.compare_digest(keys_for(runtime_of(request)).csrf_token(state.sid), submitted)
+    return hmac.compare_digest(sessions_of(request).keys.csrf_token(state.sid), submitted)
 
 
 def apply_cookie(request: Request, response: Response) -> None:
@@ -256,8 +250,7 @@ def apply_cookie(request: Request, response: Response) -> None:
     if value is None:
         return
     request.state.fb_cookie = None
-    runtime = runtime_of(request)
-    secure = runtime.settings.public_url.startswith("https://") or request.url.scheme == "https"
+    secure = sessions_of(request).secure_cookies or request.url.scheme == "https"
     if value:
         response.set_cookie(COOKIE_NAME, value, max_age=int(IDLE_TIMEOUT.total_seconds()), path="/",
                             secure=secure, httponly=True, samesite="lax")

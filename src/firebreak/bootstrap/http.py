@@ -1,0 +1,77 @@
+"""The FastAPI application of a built system: its components, every domain's routes, error handling."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from firebreak import __version__
+from firebreak.authorities import api as authorities_api
+from firebreak.banks import api as banks_api
+from firebreak.bootstrap import ops
+from firebreak.bootstrap.system import System
+from firebreak.core.clock import Clock
+from firebreak.core.config import Settings
+from firebreak.core.db.session import Database
+from firebreak.core.http.deps import Components, install
+from firebreak.core.http.problems import install_problem_handlers
+from firebreak.enforcement import api as enforcement_api
+from firebreak.gateway import api as gateway_api
+from firebreak.gateway.flows import Gateway
+from firebreak.hma import api as hma_api
+from firebreak.integrations.sandbox import api as sandbox_api
+from firebreak.integrations.sandbox import web as sandbox_web
+from firebreak.integrations.sandbox.flows import Sandbox
+from firebreak.matching.service import IndexSet
+from firebreak.orders import api as orders_api
+from firebreak.orders import web as orders_web
+from firebreak.orders.flows import OrderDesk
+from firebreak.web import routes as web_routes
+from firebreak.web.session import BrowserSessions, WebKeys
+
+
+def components(system: System) -> Components:
+    """What routes may ask for, by type."""
+    found = Components()
+    found.add(Settings, system.settings)
+    found.add(Database, system.db)
+    found.add(Clock, system.clock)  # type: ignore[type-abstract]
+    found.add(IndexSet, system.indexes)
+    found.add(Gateway, system.gateway)
+    found.add(OrderDesk, system.orders)
+    found.add(gateway_api.CallerCheck, gateway_api.CallerCheck(
+        db=system.db, clock=system.clock, secrets=system.secrets, logins=gateway_api.PlatformLogins(),
+        max_body_bytes=system.settings.max_upload_bytes + 1024 * 1024))
+    found.add(hma_api.HmaContext, hma_api.HmaContext(clock=system.clock, blobs=system.blobs, limits=system.limits,
+                                                     indexes=system.indexes, adapters=system.adapters))
+    found.add(BrowserSessions, BrowserSessions(keys=WebKeys(system.keys), clock=system.clock,
+                                               secure_cookies=system.settings.public_url.startswith("https://")))
+    if system.sandbox is not None:
+        found.add(Sandbox, system.sandbox)
+    return found
+
+
+def create_app(system: System) -> FastAPI:
+    app = FastAPI(
+        title="Firebreak",
+        version=__version__,
+        summary="Takedown orders in, every copy out, receipts back.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    install(app, components(system))
+    install_problem_handlers(app)
+    app.include_router(ops.router)
+    app.include_router(ops.v1)
+    app.include_router(gateway_api.router)
+    app.include_router(banks_api.router)
+    app.include_router(enforcement_api.router)
+    app.include_router(hma_api.router)
+    app.include_router(orders_api.router)
+    app.include_router(orders_api.dashboard)
+    app.include_router(authorities_api.router)
+    app.include_router(web_routes.router)
+    app.include_router(orders_web.router)
+    if system.sandbox is not None:
+        app.include_router(sandbox_api.router)
+        app.include_router(sandbox_web.router)
+    return app

@@ -1,0 +1,164 @@
+"""The composition root: builds every component of a Firebreak once, and each use case with only what it needs.
+
+``firebreak serve``, the CLI, the workers and the tests all start from :func:`build_system`. Nothing else constructs
+components or reaches for a global: a domain's application layer (``flows``) gets a small typed dependencies object,
+its routes get exactly the components they name (``core.http.deps.Provide``), its jobs are registered here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.orm import Session
+
+import firebreak.schema.tables  # noqa: F401  (every table, so foreign keys between domains resolve)
+from firebreak.audit import jobs as audit_jobs
+from firebreak.core.blobs import LocalBlobStore
+from firebreak.core.clock import Clock, SystemClock
+from firebreak.core.config import Settings
+from firebreak.core.db.session import Database, engine_from_settings
+from firebreak.core.jobs.outbox import take_deferred
+from firebreak.core.jobs.queue import JobQueue, Worker, build_huey
+from firebreak.core.jobs.runner import JobRegistry, JobRunner
+from firebreak.core.keys import KeyRing
+from firebreak.core.retry import DEFAULT_RETRY, RetryPolicy
+from firebreak.enforcement import jobs as enforcement_jobs
+from firebreak.enforcement.flows import Enforcement, EnforcementDeps
+from firebreak.enforcement.service import StrikePolicy
+from firebreak.gateway import jobs as gateway_jobs
+from firebreak.gateway.flows import Gateway, GatewayDeps, InProcessLink
+from firebreak.integrations.sandbox.flows import Sandbox, SandboxDeps
+from firebreak.mail.dkim import DnsFunc
+from firebreak.mail.send import Mailer, MailTransport
+from firebreak.matching.service import IndexSet
+from firebreak.orders import jobs as order_jobs
+from firebreak.orders.flows import OrderDesk, OrdersDeps
+from firebreak.platform.registry import AdapterContext, Adapters
+from firebreak.platform.secrets import IntegrationSecrets
+from firebreak.signals.decode import DecodeLimits
+
+log = logging.getLogger(__name__)
+SANDBOX_INTEGRATION = "sandbox"
+
+
+@dataclass
+class System:
+    """One Firebreak, built: its components and its use cases."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    keys: KeyRing
+    blobs: LocalBlobStore
+    limits: DecodeLimits
+    indexes: IndexSet
+    secrets: IntegrationSecrets
+    adapters: Adapters
+    retry: RetryPolicy
+    registry: JobRegistry
+    runner: JobRunner
+    queue: JobQueue
+    mailer: MailTransport
+    enforcement: Enforcement
+    gateway: Gateway
+    orders: OrderDesk
+    sandbox: Sandbox | None
+
+    def worker(self) -> Worker:
+        return Worker(self.queue, threads=self.settings.worker_threads, reconcile=self.runner.reconcile,
+                      tick_seconds=self.settings.reconcile_interval_seconds)
+
+    def prepare(self) -> None:
+        """Start-up writes a serving process needs: the sandbox's integration row."""
+        if self.sandbox is not None:
+            self.gateway.ensure_integration(name=SANDBOX_INTEGRATION, adapter="sandbox")
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def decode_limits(settings: Settings) -> DecodeLimits:
+    return DecodeLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels,
+                        max_frames=settings.max_video_frames, max_seconds=settings.max_decode_seconds)
+
+
+def smtp_mailer(settings: Settings) -> Mailer:
+    return Mailer(settings.outgoing_smtp_host, settings.outgoing_smtp_port, settings.hotline_address,
+                  starttls=settings.outgoing_smtp_starttls, from_name=f"{settings.platform_name} takedown desk")
+
+
+def build_system(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    engine: Engine | None = None,
+    bind: Connection | None = None,
+    immediate_jobs: bool = False,
+    dkim_dns: DnsFunc | None = None,
+    mailer: MailTransport | None = None,
+) -> System:
+    """Build a Firebreak. ``bind`` (tests) runs every transaction as a savepoint on one connection."""
+    clock = clock or SystemClock()
+    if bind is not None:
+        db = Database.on_connection(bind)
+    else:
+        db = Database.from_engine(engine or engine_from_settings(settings))
+    keys = KeyRing.from_settings(settings)
+    blobs = LocalBlobStore(settings.blob_dir, keys)
+    limits = decode_limits(settings)
+    indexes = IndexSet()
+    secrets = IntegrationSecrets(keys)
+    adapters = Adapters(AdapterContext(db=db, clock=clock, secrets=secrets, settings=settings))
+    retry = DEFAULT_RETRY
+    lease = timedelta(seconds=settings.job_lease_seconds)
+    registry = JobRegistry()
+    runner = JobRunner(db=db, clock=clock, registry=registry, lease=lease, retry=retry)
+    queue = JobQueue(build_huey(settings, immediate=immediate_jobs), runner.run_task)
+    _nudge_after_commit(db, queue)
+
+    policy = StrikePolicy(account_restrict_at=settings.account_restrict_strikes,
+                          account_suspend_at=settings.account_suspend_strikes,
+                          chat_suspend_at=settings.chat_suspend_strikes)
+    enforcement = Enforcement(EnforcementDeps(db=db, clock=clock, indexes=indexes, adapters=adapters, policy=policy,
+                                              retry=retry, lease=lease,
+                                              propagation_batch=settings.propagation_batch))
+    gateway = Gateway(GatewayDeps(db=db, clock=clock, blobs=blobs, limits=limits, indexes=indexes,
+                                  adapters=adapters, policy=policy, pdq_min_quality=settings.pdq_min_quality))
+    orders = OrderDesk(OrdersDeps(db=db, clock=clock, blobs=blobs, limits=limits, adapters=adapters,
+                                  mailer=mailer or smtp_mailer(settings), settings=settings, dkim_dns=dkim_dns))
+    sandbox = None
+    if settings.sandbox_enabled:
+        sandbox = Sandbox(SandboxDeps(db=db, clock=clock, link=InProcessLink(gateway),
+                                      integration=SANDBOX_INTEGRATION, platform_name=settings.platform_name,
+                                      max_upload_bytes=settings.max_upload_bytes))
+
+    registry.register_all(audit_jobs.handlers(db=db, clock=clock))
+    registry.register_all(enforcement_jobs.handlers(enforcement))
+    registry.register_all(gateway_jobs.handlers(gateway))
+    registry.register_all(order_jobs.handlers(orders))
+    return System(settings=settings, db=db, clock=clock, keys=keys, blobs=blobs, limits=limits, indexes=indexes,
+                  secrets=secrets, adapters=adapters, retry=retry, registry=registry, runner=runner, queue=queue,
+                  mailer=mailer or orders.deps.mailer, enforcement=enforcement, gateway=gateway, orders=orders,
+                  sandbox=sandbox)
+
+
+def _nudge_after_commit(db: Database, queue: JobQueue) -> None:
+    """After a transaction that deferred jobs commits, wake a worker for each (the rows are the truth)."""
+
+    @event.listens_for(db.sessions, "after_commit")
+    def _send_deferred(session: Session) -> None:
+        for task_id in take_deferred(session):
+            try:
+                queue.nudge(task_id)
+            except Exception:  # the row is committed; the reconciler will run it
+                log.warning("could not nudge a worker for task %s; the reconciler will run it", task_id)
+
+    @event.listens_for(db.sessions, "after_rollback")
+    def _drop_deferred(session: Session) -> None:
+        take_deferred(session)
+
+
+__all__ = ["SANDBOX_INTEGRATION", "System", "build_system", "decode_limits"]

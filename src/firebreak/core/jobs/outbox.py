@@ -1,0 +1,91 @@
+"""Deferring jobs until the transaction that asked for them commits (a small outbox)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from firebreak.core.jobs.models import ScheduledTask, TaskStatus
+
+_DEFERRED = "firebreak.deferred_tasks"
+
+
+def defer(*, session: Session, now: datetime, job: str, payload: dict[str, Any] | None = None) -> ScheduledTask:
+    """Run ``job`` soon, if and only if ``session`` commits (a transactional outbox).
+
+    The task is a row written in the caller's transaction; after commit a queue message
+    nudges a worker to run it at once. If the message is lost (crash, Redis restart),
+    the reconciler finds the row and runs it anyway.
+    """
+    task = ScheduledTask(job=job, payload=payload or {}, due_at=now, created_at=now)
+    session.add(task)
+    session.flush()
+    session.info.setdefault(_DEFERRED, []).append(task.id)
+    return task
+
+
+def take_deferred(session: Session) -> list[int]:
+    return list(session.info.pop(_DEFERRED, []))
+
+
+def schedule(
+    *, session: Session, job: str, due_at: datetime, payload: dict[str, Any] | None = None,
+    dedupe_key: str | None = None, now: datetime | None = None, keep_earlier: bool = False,
+) -> ScheduledTask:
+    """A job due at a time, as a row. Re-scheduling with the same dedupe_key moves the existing row (and re-arms it
+    if it ran); with ``keep_earlier`` a pending row already due sooner keeps its time."""
+    if dedupe_key is not None:
+        existing = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == dedupe_key))
+        if existing is not None:
+            if not (keep_earlier and existing.status == TaskStatus.PENDING and existing.due_at <= due_at):
+                existing.due_at = due_at
+            existing.payload = payload or {}
+            existing.status = TaskStatus.PENDING
+            existing.lease_until = None
+            existing.attempts = 0
+            return existing
+    task = ScheduledTask(job=job, payload=payload or {}, due_at=due_at, dedupe_key=dedupe_key,
+                         created_at=now or due_at)
+    session.add(task)
+    session.flush()
+    return task
+
+
+def cancel(*, session: Session, dedupe_key: str) -> None:
+    task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == dedupe_key))
+    if task is not None and task.status == TaskStatus.PENDING:
+        task.status = TaskStatus.CANCELLED
+
+
+def claim_due_tasks(
+    *, session: Session, now: datetime, lease: timedelta, limit: int = 50, task_id: int | None = None
+) -> list[ScheduledTask]:
+    """Claim due tasks (and tasks whose worker died: lease expired) for ``lease``.
+
+    Handlers run at least once: a task whose worker dies after the work but before
+    it is marked done runs again, so handlers are written to be idempotent.
+    """
+    stmt = (
+        select(ScheduledTask)
+        .where(
+            or_(
+                and_(ScheduledTask.status == TaskStatus.PENDING, ScheduledTask.due_at <= now),
+                and_(ScheduledTask.status == TaskStatus.RUNNING, ScheduledTask.lease_until <= now),
+            )
+        )
+        .order_by(ScheduledTask.due_at)
+        .limit(limit)
+    )
+    if task_id is not None:
+        stmt = stmt.where(ScheduledTask.id == task_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    tasks = list(session.scalars(stmt))
+    for task in tasks:
+        task.status = TaskStatus.RUNNING
+        task.lease_until = now + lease
+        task.attempts += 1
+    return tasks

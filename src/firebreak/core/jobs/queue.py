@@ -1,0 +1,148 @@
+"""The job queue: huey as transport, job rows and a registry as the source of truth.
+
+Why huey: it runs embedded on a SQLite file (no extra service for the default
+install) and distributed on Redis across many worker processes with the same code;
+it persists queued messages, so a job enqueued before a crash runs after it. Messages
+are serialised as versioned JSON, never pickle.
+
+Every job is a row (``ScheduledTask``) written in the transaction that asked for it, and a
+named function in :class:`JobRegistry`. Huey carries only the row's id to wake a worker
+at once; a worker claims the row with a lease, runs it and marks it done. The periodic
+reconciler runs rows that are due or whose worker died (lease expired), so a queue
+message lost with a crash delays the work but never drops it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+from huey.registry import Message
+from huey.serializer import Serializer
+
+from firebreak.core.config import Settings
+
+log = logging.getLogger(__name__)
+
+MESSAGE_FORMAT = 1
+
+
+class JsonSerializer(Serializer):  # type: ignore[misc]
+    """Huey messages as JSON: {"v": 1, "message": {...}}. Only JSON payloads travel."""
+
+    def _serialize(self, data: Any) -> bytes:
+        if not isinstance(data, Message):
+            return json.dumps({"v": MESSAGE_FORMAT, "value": data}).encode()
+        fields = data._asdict()
+        if fields["eta"] is not None:
+            fields["eta"] = fields["eta"].isoformat()
+        if fields["expires_resolved"] is not None:
+            fields["expires_resolved"] = fields["expires_resolved"].isoformat()
+        for key in ("on_complete", "on_error", "chord_config"):
+            if fields.get(key) is not None:
+                raise TypeError(f"huey {key} is not used by Firebreak")
+        fields["args"] = list(fields["args"])
+        return json.dumps({"v": MESSAGE_FORMAT, "message": fields}).encode()
+
+    def _deserialize(self, data: bytes) -> Any:
+        doc = json.loads(data)
+        if doc.get("v") != MESSAGE_FORMAT:
+            raise ValueError(f"unknown job message format {doc.get('v')!r}")
+        if "value" in doc:
+            return doc["value"]
+        fields = doc["message"]
+        for key in ("eta", "expires_resolved"):
+            if fields.get(key):
+                fields[key] = datetime.fromisoformat(fields[key])
+        fields["args"] = tuple(fields["args"])
+        fields.setdefault("retry_backoff", 1)
+        return Message(**{k: fields.get(k) for k in Message._fields})
+
+
+def build_huey(settings: Settings, *, immediate: bool = False) -> Huey:
+    url = settings.effective_queue_url
+    serializer = JsonSerializer()
+    if immediate or url == "memory://":
+        return MemoryHuey("firebreak", results=False, serializer=serializer, immediate=immediate)
+    if url.startswith("redis://"):
+        return RedisHuey("firebreak", url=url, results=False, serializer=serializer)
+    path = Path(url.removeprefix("sqlite:///").removeprefix("sqlite://"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("firebreak", filename=str(path), results=False, serializer=serializer)
+
+
+class JobQueue:
+    """Nudges workers to run task rows at once. Huey carries only the task id."""
+
+    def __init__(self, huey: Huey, run_task: Callable[[int], object], *, retry_delay: int = 2) -> None:
+        self.huey = huey
+
+        @huey.task(retries=2, retry_delay=retry_delay, name="firebreak.run_task")  # type: ignore[untyped-decorator]
+        def run(task_id: int) -> None:
+            run_task(task_id)
+
+        self._task = run
+
+    def nudge(self, task_id: int) -> None:
+        self._task(task_id)
+
+    def pending_count(self) -> int:
+        return int(self.huey.pending_count())
+
+    def run_pending(self, limit: int = 10_000) -> int:
+        """Run queued messages in this thread until the queue is empty (tools and tests)."""
+        done = 0
+        while done < limit:
+            task = self.huey.dequeue()
+            if task is None:
+                break
+            self.huey.execute(task)
+            done += 1
+        return done
+
+
+class Worker:
+    """The huey consumer plus a ticker that runs the reconciler. Runs embedded in a thread or stand-alone."""
+
+    def __init__(
+        self, queue: JobQueue, *, threads: int, reconcile: Callable[[], object] | None, tick_seconds: float = 5.0
+    ) -> None:
+        self.queue = queue
+        # A short idle back-off: huey's default lets an idle worker sleep 10 s before it sees new work.
+        self.consumer = queue.huey.create_consumer(workers=threads, worker_type="thread", periodic=False,
+                                                   max_delay=0.25)
+        # The host process (uvicorn, the CLI) owns signal handling; huey may run off the main thread.
+        self.consumer._set_signal_handlers = lambda: None
+        self._reconcile = reconcile
+        self._tick = tick_seconds
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.consumer.start()
+        if self._reconcile is not None:
+            self._ticker = threading.Thread(target=self._tick_loop, name="firebreak-reconciler", daemon=True)
+            self._ticker.start()
+
+    def _tick_loop(self) -> None:
+        reconcile = self._reconcile
+        if reconcile is None:
+            return
+        while not self._stop.is_set():
+            try:
+                reconcile()
+            except Exception:  # a failed pass is retried on the next tick
+                log.exception("reconcile pass failed")
+            self._stop.wait(self._tick)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.consumer.stop(graceful=True)
+        if self._ticker is not None:
+            self._ticker.join(timeout=10)

@@ -1,0 +1,120 @@
+"""Running job rows: the registry of named handlers, and the runner that claims due rows and runs them.
+
+A job is a ``ScheduledTask`` row (see outbox.py) plus a handler registered here under the job's stable name. The
+runner claims rows with a lease, runs their handlers outside any transaction, and records the outcome: done, or
+failed and due again after the retry policy's delay, or failed for good (``PermanentJobError``, or out of attempts).
+Every worker runs :meth:`JobRunner.reconcile` on a timer, so rows whose queue message was lost, or whose worker died,
+still run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from firebreak.core.clock import Clock
+from firebreak.core.db.session import Database
+from firebreak.core.jobs.models import ScheduledTask, TaskStatus
+from firebreak.core.jobs.outbox import claim_due_tasks, defer
+from firebreak.core.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+JobHandler = Callable[[dict[str, Any]], None]
+
+
+class PermanentJobError(Exception):
+    """A job that cannot succeed by retrying; its row is marked failed with this reason at once."""
+
+
+@dataclass
+class JobRegistry:
+    """Stable job names to handlers. Names are storage keys: never rename one."""
+
+    handlers: dict[str, JobHandler] = field(default_factory=dict)
+
+    def register(self, name: str, handler: JobHandler) -> None:
+        if name in self.handlers:
+            raise ValueError(f"job {name!r} registered twice")
+        self.handlers[name] = handler
+
+    def register_all(self, handlers: dict[str, JobHandler]) -> None:
+        for name, handler in handlers.items():
+            self.register(name, handler)
+
+    def run(self, name: str, payload: dict[str, Any]) -> None:
+        try:
+            handler = self.handlers[name]
+        except KeyError:
+            raise LookupError(f"no job named {name!r}") from None
+        handler(payload)
+
+
+class JobRunner:
+    """Claims due job rows and runs them. Safe to run in many threads and processes at once."""
+
+    def __init__(self, *, db: Database, clock: Clock, registry: JobRegistry, lease: timedelta,
+                 retry: RetryPolicy) -> None:
+        self.db = db
+        self.clock = clock
+        self.registry = registry
+        self.lease = lease
+        self.retry = retry
+
+    def submit(self, job: str, payload: dict[str, Any] | None = None) -> int:
+        """Queue a job in a transaction of its own (callers inside a transaction use outbox.defer)."""
+        if job not in self.registry.handlers:
+            raise LookupError(f"no job named {job!r}")
+        with self.db.transaction() as session:
+            return defer(session=session, now=self.clock.now(), job=job, payload=payload).id
+
+    def run_task(self, task_id: int) -> bool:
+        """Claim one task row and run it, unless another worker has it. True if it ran."""
+        return self._claim_and_run(task_id=task_id) > 0
+
+    def reconcile(self) -> int:
+        """Run every task that is due, or whose worker died. Returns how many ran."""
+        ran = 0
+        while True:
+            count = self._claim_and_run(task_id=None)
+            ran += count
+            if count == 0:
+                return ran
+
+    def _claim_and_run(self, *, task_id: int | None) -> int:
+        with self.db.transaction() as session:
+            claimed = [(t.id, t.job, dict(t.payload), t.attempts) for t in claim_due_tasks(
+                session=session, now=self.clock.now(), lease=self.lease, task_id=task_id, limit=20)]
+        for claimed_id, job, payload, attempts in claimed:
+            error: str | None = None
+            permanent = False
+            try:
+                self.registry.run(job, {**payload, "task_id": claimed_id})
+            except PermanentJobError as exc:
+                error, permanent = str(exc)[:2000], True
+            except Exception as exc:  # recorded and retried with backoff on a later pass
+                log.warning("task %s (%s) failed, will retry: %s: %s", claimed_id, job, type(exc).__name__, exc,
+                            exc_info=log.isEnabledFor(logging.DEBUG))
+                error = f"{type(exc).__name__}: {exc}"[:2000]
+            self._record(claimed_id, attempts, error, permanent)
+        return len(claimed)
+
+    def _record(self, task_id: int, attempts: int, error: str | None, permanent: bool) -> None:
+        with self.db.transaction() as session:
+            task = session.get(ScheduledTask, task_id)
+            if task is None or task.status != TaskStatus.RUNNING:
+                return
+            now = self.clock.now()
+            if error is None:
+                task.status, task.done_at, task.lease_until = TaskStatus.DONE, now, None
+                return
+            task.last_error = error
+            task.lease_until = None
+            task.status = TaskStatus.FAILED if permanent or self.retry.gives_up(attempts) else TaskStatus.PENDING
+            task.due_at = now + self.retry.delay(attempts)
+
+
+__all__ = ["JobHandler", "JobRegistry", "JobRunner", "PermanentJobError"]

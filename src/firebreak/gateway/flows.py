@@ -1,0 +1,229 @@
+"""Where platforms come in: record an event, check an upload. Used by the HTTP routes and in-process.
+
+:class:`Gateway` owns the transactions of these use cases; the decisions are in ``gateway.service``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from firebreak.audit import service as audit
+from firebreak.banks.models import MatchAction
+from firebreak.banks.service import count_blocked_uploads
+from firebreak.core.blobs import BlobStore
+from firebreak.core.clock import Clock
+from firebreak.core.db.session import Database
+from firebreak.core.jobs.outbox import defer
+from firebreak.enforcement.service import RUN_ACTIONS_JOB, StrikePolicy
+from firebreak.gateway.service import EventResult, get_integration, handle_event, scan_matches, verdict_for
+from firebreak.matching.service import Hit, IndexSet, match_signals
+from firebreak.media.service import find_by_sha256
+from firebreak.platform.adapters import AdapterProvider, FetchError
+from firebreak.platform.models import PlatformIntegration
+from firebreak.platform.schemas import PlatformEvent, ScanResult, ScanSignalsRequest, Verdict
+from firebreak.signals.decode import DecodeLimits
+from firebreak.signals.errors import UnhashableMedia
+from firebreak.signals.hashing import hash_bytes
+from firebreak.signals.registry import SignalTypeError, get_signal_type
+
+FETCH_JOB = "platform.fetch_event_media"
+
+
+class UnknownIntegration(Exception):
+    pass
+
+
+class BadSignal(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class GatewayDeps:
+    db: Database
+    clock: Clock
+    blobs: BlobStore | None
+    limits: DecodeLimits
+    indexes: IndexSet
+    adapters: AdapterProvider
+    policy: StrikePolicy
+    pdq_min_quality: int
+
+
+# Upload checks that reach the database (a candidate, a due index sync) queue here on SQLite instead of in
+# SQLite's busy handler, which retries a locked database after sleeping 1, 2, 5, ... up to 100 ms: concurrent
+# checks would wait for a sleep to end rather than for the writer before them.
+_SQLITE_SCANS = threading.Lock()
+
+
+class Gateway:
+    def __init__(self, deps: GatewayDeps) -> None:
+        self.deps = deps
+
+    def record_event(self, integration_name: str, event: PlatformEvent, *, fetch: bool = False) -> EventResult:
+        """Record one event. Media by URL is fetched now when ``fetch`` is set, else by a retrying job.
+
+        Fetching happens outside the transaction (the platform may be slow, or be this very process).
+        Raises FetchError when fetching was asked for and failed.
+        """
+        d = self.deps
+        with d.db.transaction() as session:
+            integration = get_integration(session=session, name=integration_name)
+            if integration is None:
+                raise UnknownIntegration(f"no active integration named {integration_name!r}")
+            session.expunge(integration)
+        fetched: dict[str, bytes] = {}
+        gone: dict[str, str] = {}
+        if fetch:
+            adapter = d.adapters.for_integration(integration)
+            for item in event.media:
+                if item.url and item.data_base64 is None:
+                    try:
+                        fetched[item.url] = adapter.fetch_media(item.url).data
+                    except FetchError as exc:
+                        if exc.retryable:
+                            raise
+                        gone[item.url] = str(exc)  # this file is lost; the event's other media still count
+            if gone:
+                event = event.model_copy(update={"media": [m for m in event.media if m.url not in gone]})
+        with d.db.transaction() as session:
+            integration = session.merge(integration)
+            for url, reason in gone.items():
+                audit.record(session=session, clock=d.clock, actor=f"integration:{integration.id}",
+                             action="media.unfetchable", object_type="event", object_id=event.event_id[:80],
+                             data={"url": url[:500], "reason": reason[:500]})
+            result = handle_event(session=session, clock=d.clock, integration=integration, event=event,
+                                  blobs=d.blobs, limits=d.limits, indexes=d.indexes, policy=d.policy,
+                                  fetched=fetched)
+            if result.pending_fetch:
+                defer(session=session, now=d.clock.now(), job=FETCH_JOB,
+                      payload={"integration": integration_name, "event": event.model_dump(mode="json")})
+            if result.actions_queued:
+                defer(session=session, now=d.clock.now(), job=RUN_ACTIONS_JOB, payload={})
+        return result
+
+    @contextmanager
+    def _scan_transaction(self) -> Iterator[Session]:
+        if self.deps.db.dialect != "sqlite":
+            with self.deps.db.transaction() as session:
+                yield session
+            return
+        with _SQLITE_SCANS, self.deps.db.transaction() as session:
+            yield session
+
+    def scan_bytes(self, data: bytes, *, jurisdiction: str | None = None) -> ScanResult:
+        """Upload check on the file itself: exact hashes and PDQ with its rotations and mirrors."""
+        d = self.deps
+        sha256 = hashlib.sha256(data).hexdigest()
+        # Decoding and hashing take milliseconds: done before the transaction, which on SQLite holds the write lock.
+        try:
+            hashes = hash_bytes(data, d.limits)
+            md5, pdq_queries = hashes.md5, hashes.query_hashes
+        except UnhashableMedia:
+            md5, pdq_queries = hashlib.md5(data, usedforsecurity=False).hexdigest(), ()
+        if pdq_queries and not d.indexes.could_match(exact=[sha256, md5], pdq_queries=pdq_queries):
+            return ScanResult(verdict=Verdict.ALLOW, matches=[], sha256=sha256, checked_at=d.clock.now())
+        with self._scan_transaction() as session:
+            if not pdq_queries:  # a file we could not hash ourselves may be known from a platform's event
+                known = find_by_sha256(session=session, sha256=sha256)
+                if known is not None and known.pdq:
+                    pdq_queries = (known.pdq,)
+            hits = match_signals(session=session, indexes=d.indexes, sha256=sha256, md5=md5,
+                                 pdq_queries=pdq_queries, jurisdiction=jurisdiction)
+            if verdict_for(hits) == Verdict.BLOCK:
+                count_blocked_uploads(session=session, entry_ids=[h.entry_id for h in hits
+                                                                  if h.action == MatchAction.BLOCK])
+        return ScanResult(verdict=verdict_for(hits), matches=scan_matches(hits), sha256=sha256,
+                          checked_at=d.clock.now())
+
+    def _signal_values(self, request: ScanSignalsRequest) -> dict[str, list[str]]:
+        """Canonical values by signal type, PDQ below the minimum quality left out. Raises BadSignal."""
+        values: dict[str, list[str]] = {}
+        for i, signal in enumerate(request.signals):
+            try:
+                kind = get_signal_type(signal.signal_type.lower())
+                canonical = kind.validate(signal.value)
+            except SignalTypeError as exc:
+                raise BadSignal(f"signals.{i}.signal_type", str(exc)) from None
+            except ValueError as exc:
+                raise BadSignal(f"signals.{i}.value", str(exc)) from None
+            if kind.name == "pdq" and signal.quality is not None and signal.quality < self.deps.pdq_min_quality:
+                continue
+            values.setdefault(kind.name, []).append(canonical)
+        return values
+
+    def scan_signals_in_memory(self, request: ScanSignalsRequest) -> ScanResult | None:
+        """scan_signals' answer when it is "allow" and this process knows so without the database; else None.
+
+        That is when its indexes are up to date (see IndexSet.could_match) and hold no candidate for any of the
+        signals: most upload checks. A candidate, or indexes due for a sync, need scan_signals. Raises BadSignal.
+        """
+        values = self._signal_values(request)
+        if self.deps.indexes.could_match(exact=[*values.get("sha256", []), *values.get("md5", [])],
+                                         pdq_queries=values.get("pdq", [])):
+            return None
+        return ScanResult(verdict=Verdict.ALLOW, matches=[], checked_at=self.deps.clock.now())
+
+    def scan_signals(self, request: ScanSignalsRequest) -> ScanResult:
+        """Upload check on hashes the platform computed itself (no bytes leave the platform)."""
+        d = self.deps
+        values = self._signal_values(request)
+        with self._scan_transaction() as session:
+            hits: list[Hit] = []
+            shas: list[str | None] = list(values.get("sha256", [])) or [None]
+            md5s: list[str | None] = list(values.get("md5", [])) or [None]
+            for sha in shas:
+                for md5 in md5s:
+                    hits.extend(match_signals(session=session, indexes=d.indexes, sha256=sha, md5=md5,
+                                              pdq_queries=values.get("pdq", []),
+                                              jurisdiction=request.jurisdiction))
+            unique = {h.entry_id: h for h in sorted(hits, key=lambda h: -h.distance)}
+            ordered = sorted(unique.values(), key=lambda h: (h.distance, h.entry_id))
+            if verdict_for(ordered) == Verdict.BLOCK:
+                count_blocked_uploads(session=session, entry_ids=[h.entry_id for h in ordered
+                                                                  if h.action == MatchAction.BLOCK])
+        return ScanResult(verdict=verdict_for(ordered), matches=scan_matches(ordered), checked_at=d.clock.now())
+
+    def ensure_integration(self, *, name: str, adapter: str) -> PlatformIntegration:
+        """The integration named ``name``, created if missing (the sandbox's on start-up)."""
+        d = self.deps
+        with d.db.transaction() as session:
+            integration = get_integration(session=session, name=name)
+            if integration is None:
+                integration = PlatformIntegration(name=name, adapter=adapter, config={}, created_at=d.clock.now())
+                session.add(integration)
+                session.flush()
+                audit.record(session=session, clock=d.clock, actor="system", action="integration.created",
+                             object_type="integration", object_id=integration.id,
+                             data={"name": name, "adapter": adapter})
+            session.expunge(integration)
+        return integration
+
+
+class InProcessLink:
+    """:class:`firebreak.platform.link.FirebreakLink` for a platform living in this process (the sandbox).
+
+    Call it outside any open transaction of the caller: on SQLite, one writer at a time.
+    """
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    def scan_upload(self, integration: str, data: bytes) -> ScanResult:
+        return self._gateway.scan_bytes(data)
+
+    def submit_event(self, integration: str, event: PlatformEvent) -> None:
+        try:
+            self._gateway.record_event(integration, event, fetch=True)
+        except FetchError:
+            self._gateway.record_event(integration, event, fetch=False)
+
+
+__all__ = ["BadSignal", "Gateway", "GatewayDeps", "InProcessLink", "UnknownIntegration", "Verdict"]

@@ -1,0 +1,180 @@
+"""Events from the platform become placements; uploads are checked against the banks."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from firebreak.audit import service as audit
+from firebreak.banks.models import Bank, BankEntry, MatchAction
+from firebreak.core.blobs import BlobStore
+from firebreak.core.clock import Clock
+from firebreak.enforcement.service import StrikePolicy, act_on_placement, record_match
+from firebreak.matching.models import MatchSource
+from firebreak.matching.service import Hit, IndexSet, match_signals
+from firebreak.media.models import HashStatus, Media, Placement, PlacementStatus
+from firebreak.media.service import ingest_bytes
+from firebreak.platform.models import Chat, ChatKind, PlatformAccount, PlatformIntegration
+from firebreak.platform.schemas import EventKind, PlatformEvent, ScanMatch, Verdict
+from firebreak.signals.decode import DecodeLimits
+from firebreak.signals.hashing import MediaHashes
+
+
+class EventError(Exception):
+    """An event that cannot be used; the message names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass
+class EventResult:
+    placements: list[Placement] = field(default_factory=list)
+    actions_queued: int = 0
+    hits: list[Hit] = field(default_factory=list)
+    pending_fetch: list[str] = field(default_factory=list)  # media URLs left to a fetch job
+
+
+def verdict_for(hits: list[Hit]) -> Verdict:
+    actions = {h.action for h in hits}
+    if MatchAction.BLOCK in actions:
+        return Verdict.BLOCK
+    if actions:
+        return Verdict.REVIEW
+    return Verdict.ALLOW
+
+
+def scan_matches(hits: list[Hit]) -> list[ScanMatch]:
+    return [ScanMatch(bank=h.bank_name, action=h.action.value, signal_type=h.signal_type, distance=h.distance,
+                      entry_id=h.entry_id) for h in hits]
+
+
+def hits_for_media(*, session: Session, indexes: IndexSet, media: Media, hashes: MediaHashes | None,
+                   jurisdiction: str | None = None) -> list[Hit]:
+    pdq_queries: tuple[str, ...] = ()
+    if hashes is not None:
+        pdq_queries = hashes.query_hashes if hashes.kind.value == "image" else ()
+    elif media.pdq and media.hash_status == HashStatus.HASHED and (media.pdq_quality or 0) >= 50 \
+            and media.kind.value == "image":
+        pdq_queries = (media.pdq,)
+    return match_signals(session=session, indexes=indexes, sha256=media.sha256, md5=media.md5,
+                         pdq_queries=pdq_queries, jurisdiction=jurisdiction)
+
+
+def _account(session: Session, integration: PlatformIntegration, clock: Clock, external_id: str,
+             name: str | None) -> PlatformAccount:
+    account = session.scalar(select(PlatformAccount).where(
+        PlatformAccount.integration_id == integration.id, PlatformAccount.external_id == external_id))
+    if account is None:
+        account = PlatformAccount(integration_id=integration.id, external_id=external_id, display_name=name,
+                                  created_at=clock.now())
+        session.add(account)
+        session.flush()
+    elif name and account.display_name != name:
+        account.display_name = name
+    return account
+
+
+def _chat(session: Session, integration: PlatformIntegration, clock: Clock, event: PlatformEvent) -> Chat:
+    info = event.chat
+    chat = session.scalar(select(Chat).where(Chat.integration_id == integration.id, Chat.external_id == info.id))
+    if chat is None:
+        chat = Chat(integration_id=integration.id, external_id=info.id, created_at=clock.now())
+        session.add(chat)
+    chat.kind, chat.is_public, chat.title = ChatKind(info.kind), info.is_public, info.title or chat.title
+    if info.member_count is not None:
+        chat.member_count = info.member_count
+    session.flush()
+    return chat
+
+
+def handle_event(
+    *, session: Session, clock: Clock, integration: PlatformIntegration, event: PlatformEvent, blobs: BlobStore | None,
+    limits: DecodeLimits, indexes: IndexSet, policy: StrikePolicy, fetched: dict[str, bytes] | None = None,
+) -> EventResult:
+    """Record an event. Media posted after a matching bank entry exists is acted on at once.
+
+    Media given by URL must be fetched by the caller first and passed in ``fetched``; URLs
+    missing there are returned in ``pending_fetch`` for a retrying job.
+    """
+    result = EventResult()
+    if event.kind == EventKind.MESSAGE_DELETED:
+        for gone in session.scalars(select(Placement).where(
+                Placement.integration_id == integration.id, Placement.chat_external_id == event.chat.id,
+                Placement.message_external_id == event.message_id, Placement.status == PlacementStatus.LIVE)):
+            gone.status, gone.status_changed_at = PlacementStatus.DELETED, clock.now()
+            result.placements.append(gone)
+        return result
+    chat = _chat(session, integration, clock, event)
+    sender = _account(session, integration, clock, event.sender.id, event.sender.display_name) if event.sender else None
+    if event.kind == EventKind.MESSAGE_EDITED:
+        for previous in session.scalars(select(Placement).where(
+                Placement.integration_id == integration.id, Placement.chat_external_id == event.chat.id,
+                Placement.message_external_id == event.message_id, Placement.status == PlacementStatus.LIVE)):
+            previous.status, previous.status_changed_at = PlacementStatus.DELETED, clock.now()
+    forwarded_from_id = None
+    if event.forwarded_from is not None:
+        forwarded_from_id = session.scalar(select(Placement.id).where(
+            Placement.integration_id == integration.id, Placement.chat_external_id == event.forwarded_from.chat_id,
+            Placement.message_external_id == event.forwarded_from.message_id).order_by(Placement.id).limit(1))
+    for index, item in enumerate(event.media):
+        if item.data_base64 is not None:
+            try:
+                data = base64.b64decode(item.data_base64, validate=True)
+            except (binascii.Error, ValueError):
+                raise EventError(f"media.{index}.data_base64", "not valid base64") from None
+        elif item.url is not None and fetched is not None and item.url in fetched:
+            data = fetched[item.url]
+        else:
+            result.pending_fetch.append(item.url or "")
+            continue
+        if not data:
+            raise EventError(f"media.{index}", "the media is empty")
+        ingested = ingest_bytes(session=session, clock=clock, blobs=blobs, limits=limits, data=data,
+                                source_url=item.url)
+        media = ingested.media
+        placement = session.scalar(select(Placement).where(
+            Placement.integration_id == integration.id, Placement.chat_external_id == event.chat.id,
+            Placement.message_external_id == event.message_id, Placement.media_id == media.id))
+        if placement is None:
+            placement = Placement(
+                integration_id=integration.id, media_id=media.id, chat_id=chat.id,
+                sender_id=sender.id if sender else None, chat_external_id=event.chat.id,
+                message_external_id=event.message_id, media_external_id=item.media_id or item.url,
+                posted_at=event.sent_at, forwarded_from_chat=event.forwarded_from.chat_id if event.forwarded_from
+                else None, forwarded_from_message=event.forwarded_from.message_id if event.forwarded_from else None,
+                forwarded_from_placement_id=forwarded_from_id, status=PlacementStatus.LIVE, created_at=clock.now())
+            session.add(placement)
+            session.flush()
+        result.placements.append(placement)
+        if ingested.created and ingested.hashes is not None and ingested.hashes.query_hashes:
+            indexes.note_media(media.id, ingested.hashes.pdq.value)
+        hits = hits_for_media(session=session, indexes=indexes, media=media, hashes=ingested.hashes)
+        result.hits.extend(hits)
+        for hit in hits:
+            entry = session.get(BankEntry, hit.entry_id)
+            bank = session.get(Bank, hit.bank_id)
+            if entry is None or bank is None:
+                continue
+            match, _ = record_match(session, clock, media_id=media.id, entry=entry, bank=bank,
+                                    signal_type=hit.signal_type, distance=hit.distance, source=MatchSource.UPLOAD)
+            queued = act_on_placement(session, clock, placement=placement, match=match, bank=bank, policy=policy)
+            if queued:
+                entry.blocked_uploads += 1
+            result.actions_queued += queued
+    if result.actions_queued:
+        audit.record(session=session, clock=clock, actor=f"integration:{integration.id}", action="event.matched",
+                     object_type="event", object_id=event.event_id[:80],
+                     data={"kind": event.kind.value, "chat": event.chat.id, "message": event.message_id,
+                           "actions_queued": result.actions_queued})
+    return result
+
+
+def get_integration(*, session: Session, name: str) -> PlatformIntegration | None:
+    return session.scalar(select(PlatformIntegration).where(PlatformIntegration.name == name,
+                                                            PlatformIntegration.is_active.is_(True)))

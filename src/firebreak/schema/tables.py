@@ -1,0 +1,25 @@
+"""Imports every domain's tables, so metadata (and Alembic) sees the whole model."""
+
+import firebreak.integrations.sandbox.models  # noqa: F401  (the sandbox messenger's own sandbox_* tables)
+from firebreak.audit.models import AuditEvent
+from firebreak.auth.models import ApiCredential, StaffUser
+from firebreak.authorities.models import Authority, AuthorityContact
+from firebreak.banks.models import Bank, BankEntry
+from firebreak.cases.models import Case
+from firebreak.core.db.base import Base
+from firebreak.core.jobs.models import ScheduledTask
+from firebreak.enforcement.models import Action, Propagation
+from firebreak.matching.models import Match
+from firebreak.media.models import Media, MediaSignal, Placement
+from firebreak.orders.models import Order, OrderItem, OrderMessage
+from firebreak.platform.models import Chat, PlatformAccount, PlatformIntegration, SeenSignature
+from firebreak.reports.models import VictimReport
+from firebreak.review.models import Appeal, Decision
+from firebreak.transparency.models import StatementOfReasons
+
+__all__ = [
+    "Action", "ApiCredential", "Appeal", "AuditEvent", "Authority", "AuthorityContact", "Bank", "BankEntry",
+    "Base", "Case", "Chat", "Decision", "Match", "Media", "MediaSignal", "Order", "OrderItem", "OrderMessage",
+    "PlatformAccount", "PlatformIntegration", "Placement", "Propagation", "ScheduledTask", "StaffUser",
+    "SeenSignature", "StatementOfReasons", "VictimReport",
+]
