@@ -243,7 +243,8 @@ class DsaStandIn:
     def start(self) -> DsaStandIn:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="dsa-stand-in", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="dsa-stand-in", daemon=True)
         self._thread.start()
         return self
 

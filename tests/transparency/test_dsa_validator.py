@@ -215,7 +215,7 @@ CASES: list[tuple[str, dict[str, Any], str, Rule]] = [
      "application_date", Rule.DATE_RANGE),
     ("application_date after 2038", changed(application_date="2038-01-02"), "application_date", Rule.DATE_RANGE),
     ("content posted after the decision", changed(content_date="2026-03-03"), "content_date", Rule.DATE_ORDER),
-    *[(f"{name} not a day", changed(**{name: "2026-13-01"}), name, Rule.DATE_FORMAT) for name in (
+    *[(f"{name} not a day", good() | {name: "2026-13-01"}, name, Rule.DATE_FORMAT) for name in (
         "end_date_account_restriction", "end_date_monetary_restriction", "end_date_service_restriction",
         "end_date_visibility_restriction")],
     ("end date after 2038", changed(end_date_account_restriction="2038-01-02"), "end_date_account_restriction",
