@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import statistics
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -325,6 +326,35 @@ def test_browser_hashes_of_files_agree_with_pdqhash_and_hashlib(page: Page, corp
     assert statistics.median(distances) == 0
     assert max(distances) <= 8, [r for r in strong if r.distance > 8]
     assert all(abs(r.quality - r.reference_quality) <= 2 for r in strong)
+
+
+def test_a_phone_sized_photo_is_hashed_in_seconds(page: Page, tmp_path: Path) -> None:
+    big = tmp_path / "12-megapixels.jpg"
+    big.write_bytes(encode(Image.fromarray(photo("coffee")).resize((4000, 3000), Image.Resampling.BICUBIC), "JPEG",
+                           quality=90))
+    page.set_input_files("#files", [str(big)])
+    started = time.monotonic()
+    (got,) = page.evaluate("hashChosen()")
+    seconds = time.monotonic() - started
+    print(f"\n4000 x 3000 JPEG ({big.stat().st_size:,} bytes): hashed in the browser in {seconds:.2f} s")
+    assert (got["width"], got["height"]) == (4000, 3000)
+    assert (got["pdq"]["hash"], got["pdq"]["quality"]) == reference_pdq(big.read_bytes())
+    assert seconds < 20  # generous: a shared two-core machine; about 1.2 s when idle
+
+
+def test_pictures_the_browser_cannot_decode_still_get_exact_hashes_and_a_reason(page: Page, tmp_path: Path) -> None:
+    heic = tmp_path / "photo.heic"
+    heic.write_bytes(encode(photo("chelsea"), "HEIF", quality=80))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(encode(photo("coffee"), "PNG")[:400])
+    page.set_input_files("#files", [str(heic), str(broken)])
+    for path, got in zip((heic, broken), page.evaluate("hashChosen()"), strict=True):
+        data = path.read_bytes()
+        assert (got["kind"], got["pdq"], got["frames"]) == ("image", None, None), path.name
+        assert got["sha256"] == hashlib.sha256(data).hexdigest(), path.name
+        assert got["md5"] == hashlib.md5(data).hexdigest(), path.name  # noqa: S324
+        assert got["notes"] == [
+            "this browser cannot decode the picture, so it has no PDQ; the exact hashes are complete"]
 
 
 # ---------------------------------------------------------------- MD5 and SHA-256 on their own

@@ -33,6 +33,9 @@ export const LIMITS = Object.freeze({
   chunkBytes: 4 * 1024 * 1024,
 });
 
+// How long to wait, after a seek, for the browser to present the new frame before drawing anyway.
+const FRAME_WAIT_MS = 1000;
+
 const BITMAP_OPTIONS = Object.freeze({
   colorSpaceConversion: "none", // hash the stored pixel values, as the server does (it ignores ICC profiles)
   premultiplyAlpha: "none",
@@ -172,6 +175,36 @@ async function seek(video, seconds) {
 }
 
 /**
+ * Seek, then wait until the frame at the new position is the one a canvas will paint. "seeked" alone is
+ * not enough: in Chromium about one seek in sixty still drew the previous position's frame (measured with
+ * the tests' five-second clip). requestVideoFrameCallback fires once the new frame is presented; where a
+ * browser lacks it, two animation frames usually suffice.
+ */
+async function seekToFrame(video, seconds) {
+  let presented;
+  if (typeof video.requestVideoFrameCallback === "function") {
+    presented = new Promise((resolve) => {
+      const handle = video.requestVideoFrameCallback(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      // The frame may already be on show (seeking to where the video stands): then nothing new is presented.
+      const timer = setTimeout(() => {
+        video.cancelVideoFrameCallback(handle);
+        resolve();
+      }, FRAME_WAIT_MS);
+    });
+  } else {
+    presented = Promise.resolve();
+  }
+  await seek(video, seconds);
+  await presented;
+  if (typeof video.requestVideoFrameCallback !== "function") {
+    await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  }
+}
+
+/**
  * Per-frame PDQ of a video: an off-DOM <video> plays the file from a blob: URL (no network), is moved
  * to 0 s, 1 s, 2 s, ... and each frame is drawn onto a canvas and hashed. Where the browser cannot play
  * the file (a codec it lacks, a broken file), `frames` stays null and a note says why; the exact hashes
@@ -226,7 +259,7 @@ async function hashVideoFrames(file, result, options) {
       const time = i * step;
       if (i > 0 && (!known || time >= duration)) break;
       try {
-        await seek(video, time);
+        await seekToFrame(video, time);
       } catch (error) {
         result.notes.push(`stopped at ${time} s: ${error.message}`);
         break;
