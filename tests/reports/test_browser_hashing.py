@@ -15,6 +15,7 @@ import base64
 import hashlib
 import io
 import json
+import re
 import statistics
 import time
 from collections import Counter
@@ -33,7 +34,7 @@ from playwright.sync_api import Browser, Page, Request, sync_playwright
 
 from firebreak.signals.hashing import hash_bytes
 from firebreak.signals.pdq import hamming_distance
-from tests.reports.selfhash_server import SelfHashServer
+from tests.reports.selfhash_server import SelfHashServer, selfhash_dir
 from tests.signals.samples import audio_only_mp4, encode, photo, scene_frames, sized, video
 from tests.support import noise_image, scene
 
@@ -492,6 +493,16 @@ def carries_file_bytes(body: bytes, sample: set[bytes]) -> bool:
     # JSON may escape "/" in base64 as "\\/"; undo that before looking.
     body = body.replace(b"\\/", b"/")
     return any(body[i:i + WINDOW] in sample for i in range(len(body) - WINDOW + 1))
+
+
+def test_the_scripts_have_no_way_to_send_or_load_anything() -> None:
+    scripts = [f for f in selfhash_dir().iterdir() if f.name.endswith(".js")]
+    assert sorted(f.name for f in scripts) == ["md5.js", "pdq.js", "selfhash.js"]
+    for script in scripts:
+        code = re.sub(r"/\*.*?\*/|//[^\n]*", "", script.read_text(), flags=re.DOTALL)  # comments may say "fetch"
+        for api in ("fetch", "XMLHttpRequest", "sendBeacon", "WebSocket", "EventSource", "Worker", "import(",
+                    "new Image", "navigator", "location", "postMessage", "http:", "https:", "document.cookie"):
+            assert api not in code, (script.name, api)
 
 
 def test_the_leak_check_catches_image_bytes_in_any_form() -> None:
