@@ -301,10 +301,13 @@ async function hashVideoFrames(file, result, options) {
  * Throws only when no hash at all can be computed (file too large, unreadable, no WebCrypto).
  */
 export async function hashFile(file, options = {}) {
+  // Out-of-range or non-numeric options fall back to the limits; the frame cap can never be raised.
+  const maxFrames = Math.floor(Number(options.maxFrames ?? LIMITS.maxFrames));
+  const frameStep = Number(options.frameStep ?? LIMITS.frameStep);
   const settings = {
     dihedral: Boolean(options.dihedral),
-    maxFrames: Math.max(1, Math.min(LIMITS.maxFrames, Math.floor(options.maxFrames ?? LIMITS.maxFrames))),
-    frameStep: Math.max(0.04, Number(options.frameStep ?? LIMITS.frameStep)),
+    maxFrames: Number.isFinite(maxFrames) ? Math.max(1, Math.min(LIMITS.maxFrames, maxFrames)) : LIMITS.maxFrames,
+    frameStep: Number.isFinite(frameStep) ? Math.max(0.04, frameStep) : LIMITS.frameStep,
     onProgress: typeof options.onProgress === "function" ? options.onProgress : () => {},
   };
   if (file.size > LIMITS.maxFileBytes) {
