@@ -13,7 +13,7 @@ Memory is bounded whatever the senders do (docs/mail.md, "Limits"): at most `max
 DATA of each is held in memory up to `spool_threshold_bytes` and beyond that streamed to an unlinked temporary
 file, encrypted with a key that lives only in this process; and the raw bytes handed to `on_message` at once are
 at most `delivery_memory_bytes` (a message larger than that is handed over alone). Lines may end in CRLF or in a
-bare LF; a line longer than `line_length_limit` is refused, and the message ends only at CRLF "." CRLF.
+bare LF; a line longer than LINE_LENGTH_LIMIT is refused, and the message ends only at CRLF "." CRLF.
 """
 
 from __future__ import annotations
