@@ -8,24 +8,36 @@ disk is full), the sender's server gets a 451 and retries later, so an order is 
 The callback runs in a small thread pool, never on the event loop, so it may block on a database. It may run
 concurrently for different messages, and, because a connection can drop between our commit and our 250, the
 same message may be delivered twice: deduplicate on Message-ID plus a hash of the raw bytes.
+
+Memory is bounded whatever the senders do (docs/mail.md, "Limits"): at most `max_sessions` sessions at once; the
+DATA of each is held in memory up to `spool_threshold_bytes` and beyond that streamed to an unlinked temporary
+file, encrypted with a key that lives only in this process; and the raw bytes handed to `on_message` at once are
+at most `delivery_memory_bytes` (a message larger than that is handed over alone). Lines may end in CRLF or in a
+bare LF; a line longer than LINE_LENGTH_LIMIT is refused, and the message ends only at CRLF "." CRLF.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import hashlib
+import io
 import logging
+import os
 import ssl
+import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AnyStr
+from typing import IO, TYPE_CHECKING, Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 if TYPE_CHECKING:
     from firebreak.core.config import Settings
@@ -33,6 +45,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024
+DEFAULT_MAX_SESSIONS = 20
+DEFAULT_SPOOL_THRESHOLD_BYTES = 1024 * 1024
+DEFAULT_DELIVERY_MEMORY_BYTES = 64 * 1024 * 1024
+# Over-long lines break RFC 5321 (1000 bytes) but are common; refusing them would bounce an order back to the
+# authority. This also bounds the line buffer of each session.
+LINE_LENGTH_LIMIT = 128 * 1024
 Clock = Callable[[], datetime]
 OnMessage = Callable[["InboundMail"], None]
 
@@ -71,9 +89,13 @@ class ListenerConfig:
     tls_key: Path | None = None
     require_starttls: bool = False  # refuse MAIL before STARTTLS (530)
     server_name: str = ""  # the name in our greeting; defaults to the first hotline address's domain
-    idle_timeout_seconds: float = 300.0
+    idle_timeout_seconds: float = 300.0  # with no command, or no byte of DATA, for this long the session is closed
     max_recipients: int = 50
     callback_threads: int = 4
+    max_sessions: int = DEFAULT_MAX_SESSIONS  # open sessions at once; more get 421 and are closed
+    spool_threshold_bytes: int = DEFAULT_SPOOL_THRESHOLD_BYTES  # DATA kept in memory up to this, then on disk
+    spool_dir: Path | None = None  # where the encrypted spool files go; None: the system's temporary directory
+    delivery_memory_bytes: int = DEFAULT_DELIVERY_MEMORY_BYTES  # raw bytes being handed to on_message at once
 
     def __post_init__(self) -> None:
         addresses = frozenset(a.strip().lower() for a in self.hotline_addresses if a.strip())
@@ -86,6 +108,12 @@ class ListenerConfig:
             raise ValueError("hotline_addresses is empty: the listener would refuse every message")
         if self.max_message_bytes < 1024:
             raise ValueError("max_message_bytes must be at least 1024")
+        if self.max_sessions < 1:
+            raise ValueError("max_sessions must be at least 1")
+        if self.spool_threshold_bytes < 0:
+            raise ValueError("spool_threshold_bytes must not be negative")
+        if self.delivery_memory_bytes < 1024 * 1024:
+            raise ValueError("delivery_memory_bytes must be at least 1 MiB")
         if not self.server_name:
             domain = sorted(addresses)[0].rpartition("@")[2] if addresses else "localhost"
             object.__setattr__(self, "server_name", domain or "localhost")
@@ -120,16 +148,149 @@ def _too_big(limit: int) -> str:
     )
 
 
-class _HotlineSMTP(SMTP):
-    """aiosmtpd's SMTP with our wording for oversized mail and a record of open connections for shutdown."""
+_LINE_TOO_LONG = (
+    f"500 5.5.2 Line too long: lines of a message must be shorter than {LINE_LENGTH_LIMIT} bytes (RFC 5321 4.5.3.1.6)"
+)
+_SPOOL_FAILED = "451 4.3.0 Temporary failure storing the message, please try again later"
+_TOO_MANY_SESSIONS = b"421 4.7.0 Too many connections, please try again later\r\n"
+_SPOOL_CHUNK = 256 * 1024  # bytes written to the spool file at once
+_PROGRESS_SECONDS = 1.0  # how often receiving DATA pushes the idle timeout back
 
-    # Over-long lines break RFC 5321 but are common; refusing them would bounce an order back to the authority.
-    line_length_limit = 128 * 1024
+
+class _Spool:
+    """The DATA of one message as it arrives: in memory up to `threshold` bytes, then in a temporary file.
+
+    The file is unlinked from the start (nothing is left behind by a crash) and encrypted with AES-CTR under a
+    random key held only by this object: the mail may carry evidence of abuse, and plaintext must not outlive
+    the process on the disk. Written from the event loop; read once, from the callback's thread, after the end
+    of DATA.
+    """
+
+    def __init__(self, threshold: int, directory: Path | None) -> None:
+        self._threshold = threshold
+        self._directory = directory
+        self._memory = bytearray()
+        self._file: IO[bytes] | None = None
+        self._key = b""
+        self._nonce = b""
+        self._encryptor: CipherContext | None = None
+        self.size = 0
+
+    @property
+    def on_disk(self) -> bool:
+        return self._file is not None
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.size += len(data)
+        self._memory += data
+        if self._file is None:
+            if len(self._memory) > self._threshold:
+                self._spill()
+        elif len(self._memory) >= _SPOOL_CHUNK:
+            self._flush()
+
+    def _cipher(self) -> Cipher[modes.CTR]:
+        return Cipher(algorithms.AES(self._key), modes.CTR(self._nonce))
+
+    def _spill(self) -> None:
+        self._key, self._nonce = os.urandom(32), os.urandom(16)
+        self._encryptor = self._cipher().encryptor()
+        self._file = tempfile.TemporaryFile(prefix="firebreak-smtp-", dir=self._directory)
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._file is None or self._encryptor is None:
+            return
+        self._file.write(self._encryptor.update(self._memory))
+        self._memory = bytearray()
+
+    def read(self) -> bytes:
+        """The whole message. Its bytes are built in place, so a message of N bytes needs about N of memory."""
+        if self._file is None:
+            return bytes(self._memory)
+        self._flush()
+        self._file.flush()
+        self._file.seek(0)
+        decryptor = self._cipher().decryptor()
+        out = io.BytesIO()  # grows in place, and getvalue() hands over its buffer without a copy
+        while chunk := self._file.read(1024 * 1024):
+            out.write(decryptor.update(chunk))
+        out.write(decryptor.finalize())
+        return out.getvalue()
+
+    def close(self) -> None:
+        self._memory = bytearray()
+        self._key = self._nonce = b""
+        self._encryptor = None
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:  # a full disk can fail the last flush; the file is unlinked either way
+                log.warning("closing an SMTP spool file failed", exc_info=True)
+            self._file = None
+
+
+class _MemoryBudget:
+    """Bytes of raw mail being handed to the callback at once, first come first served, on the event loop.
+
+    One request larger than the whole budget is let through alone, so a message under the size limit is never
+    refused for its size here, only delayed.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    def _fits(self, amount: int) -> bool:
+        return self.used == 0 or self.used + amount <= self.capacity
+
+    async def acquire(self, amount: int) -> None:
+        if not self._waiters and self._fits(amount):
+            self.used += amount
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (amount, waiter)
+        self._waiters.append(entry)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release(amount)  # granted just as it was cancelled
+            else:
+                self._waiters.remove(entry)
+                self._wake()
+            raise
+
+    def release(self, amount: int) -> None:
+        self.used -= amount
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._fits(self._waiters[0][0]):
+            amount, waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.used += amount
+                waiter.set_result(None)
+
+
+class _DataState(enum.Enum):
+    NOMINAL = enum.auto()
+    TOO_LONG = enum.auto()
+    TOO_MUCH = enum.auto()
+    SPOOL_FAILED = enum.auto()
+
+
+class _HotlineSMTP(SMTP):
+    """aiosmtpd's SMTP with DATA streamed to a spool, bare-LF lines, a session limit and our wording."""
+
+    line_length_limit = LINE_LENGTH_LIMIT
 
     def __init__(self, handler: _Handler, listener: SmtpListener, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._listener = listener
         self.delivering = False  # between the end of DATA and our answer to it
+        self._turned_away = False  # refused at connection for too many sessions; aiosmtpd never saw it
 
     async def push(self, status: AnyStr) -> None:
         text = status.decode("utf-8", "replace") if isinstance(status, bytes) else str(status)
@@ -142,14 +303,131 @@ class _HotlineSMTP(SMTP):
             self.delivering = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._listener._connections.add(self)
+        listener = self._listener
+        # connection_made runs again after STARTTLS, for a session already counted.
+        if self not in listener._connections and len(listener._connections) >= listener.config.max_sessions:
+            self._turned_away = True
+            peer = transport.get_extra_info("peername")
+            log.warning("refused an SMTP connection from %s: %d sessions open", peer, len(listener._connections))
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.write(_TOO_MANY_SESSIONS)
+            transport.close()
+            return
+        listener._connections.add(self)
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
+        if self._turned_away:
+            return
         try:
             super().connection_lost(error)
         finally:
             self._listener._connections.discard(self)
+
+    def eof_received(self) -> bool | None:
+        if self._turned_away:
+            return False
+        result: bool | None = super().eof_received()
+        return result
+
+    async def smtp_DATA(self, arg: str) -> None:
+        """DATA, streamed into a `_Spool` and handed to the listener; replaces aiosmtpd's, which holds it all."""
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        envelope = self.envelope
+        assert envelope is not None  # noqa: S101 - aiosmtpd sets it at connection
+        if not envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        config = self._listener.config
+        spool = _Spool(config.spool_threshold_bytes, config.spool_dir)
+        try:
+            state = await self._receive(spool)
+        except BaseException:
+            spool.close()
+            raise
+        if state is _DataState.NOMINAL:
+            self.delivering = True
+            status = await self._listener._deliver(self, spool)  # closes the spool
+        else:
+            spool.close()
+            status = {
+                _DataState.TOO_LONG: _LINE_TOO_LONG,
+                _DataState.TOO_MUCH: _too_big(config.max_message_bytes),
+                _DataState.SPOOL_FAILED: _SPOOL_FAILED,
+            }[state]
+        self.envelope = self._create_envelope()  # what aiosmtpd's _set_post_data_state does
+        await self.push(status)
+
+    async def _receive(self, spool: _Spool) -> _DataState:
+        """Read DATA up to CRLF "." CRLF into the spool, undoing dot-stuffing; never hold more than a line.
+
+        A line ends at LF, with or without CR, so a client that sends bare LF is accepted with lines of normal
+        length. The end of the data is recognised only as CRLF "." CRLF (RFC 5321 4.1.1.4): reading "\\n.\\r\\n"
+        or "\\r\\n.\\n" as the end would let a sender smuggle a second message past an MTA that reads it
+        differently, so such a line is kept as data.
+
+        Whatever goes wrong (too big, a line too long, a full disk), the rest of the DATA is read and dropped,
+        and the answer comes after it: an answer sent mid-DATA would be read as the reply to something else.
+        """
+        limit = self._listener.config.max_message_bytes
+        reader = self._reader
+        loop = asyncio.get_running_loop()
+        last_progress = loop.time()
+        state = _DataState.NOMINAL
+        received = 0
+        line_start = True  # the next byte read begins a line
+        after_crlf = True  # the previous line ended with CRLF (DATA's own line did)
+        fragment_cr = False  # the piece of an over-long line read last ended with CR (its LF comes next)
+        # Push the idle timeout back while bytes arrive, often enough that a steady sender never meets it.
+        progress_interval = min(_PROGRESS_SECONDS, self._timeout_duration / 4)
+        while True:
+            try:
+                line = await reader.readuntil(b"\n")
+            except asyncio.LimitOverrunError as overrun:
+                # No LF within line_length_limit: drop what there is and read on to the end of the line.
+                line = await reader.read(overrun.consumed)
+                received += len(line)
+                line_start = False
+                fragment_cr = line.endswith(b"\r")
+                if state is _DataState.NOMINAL:
+                    state = _DataState.TOO_LONG
+                    spool.close()
+                continue
+            except asyncio.IncompleteReadError:
+                raise ConnectionResetError("the client went away during DATA") from None
+            now = loop.time()
+            if now - last_progress >= progress_interval:  # idle means no bytes, not a long transfer
+                self._reset_timeout()
+                last_progress = now
+            at_start, line_start = line_start, True
+            if at_start and after_crlf and line == b".\r\n":
+                return state
+            after_crlf = line.endswith(b"\r\n") or (line == b"\n" and fragment_cr)
+            fragment_cr = False
+            received += len(line)
+            if state is not _DataState.NOMINAL:
+                continue
+            if received > limit:
+                state = _DataState.TOO_MUCH
+                spool.close()
+                continue
+            try:
+                if at_start and line[:1] == b"." and line not in (b".\r\n", b".\n"):
+                    spool.write(memoryview(line)[1:])  # RFC 5321 4.5.2: the sender doubled a leading dot
+                else:
+                    spool.write(line)
+            except OSError:
+                peer = self.session.peer if self.session is not None else None
+                log.exception("could not spool a message from %s; it will be answered 451", peer)
+                state = _DataState.SPOOL_FAILED
+                spool.close()
 
 
 class _Handler:
@@ -168,33 +446,6 @@ class _Handler:
         envelope.rcpt_tos.append(normalised)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        listener = self._listener
-        if isinstance(server, _HotlineSMTP):
-            server.delivering = True
-        peer = session.peer
-        host, port = (peer[0], peer[1]) if isinstance(peer, tuple) and len(peer) >= 2 else (str(peer), None)
-        raw = envelope.original_content or b""
-        mail_from = envelope.mail_from or ""
-        try:
-            received_at = listener.clock()
-            if received_at.tzinfo is None:
-                raise ValueError("the clock returned a naive datetime")
-            inbound = InboundMail(
-                envelope_from=mail_from if mail_from != "<>" else "",
-                envelope_to=tuple(envelope.rcpt_tos),
-                peer=str(host),
-                peer_port=int(port) if port is not None else None,
-                received_at=received_at.astimezone(UTC),
-                raw=bytes(raw),
-                tls=session.ssl is not None,
-                helo=session.host_name,
-            )
-        except Exception:
-            log.exception("could not record an incoming message")
-            return "451 4.3.0 Temporary failure, please try again later"
-        return await listener._deliver(inbound)
-
 
 class SmtpListener:
     """An SMTP server on its own thread and event loop. `start()` returns once it accepts connections."""
@@ -211,6 +462,7 @@ class SmtpListener:
         self._executor: ThreadPoolExecutor | None = None
         self._bound: tuple[str, int] | None = None
         self._startup_error: BaseException | None = None
+        self._budget = _MemoryBudget(config.delivery_memory_bytes)
 
     # ---- life cycle ------------------------------------------------------------------------------------------
 
@@ -346,19 +598,60 @@ class SmtpListener:
 
     # ---- delivery --------------------------------------------------------------------------------------------
 
-    async def _deliver(self, inbound: InboundMail) -> str:
+    async def _deliver(self, server: _HotlineSMTP, spool: _Spool) -> str:
+        """Hand a received message to `on_message` in the thread pool and answer for it. Owns (closes) the spool."""
+        session = server.session
+        envelope = server.envelope
+        try:
+            assert session is not None and envelope is not None  # noqa: S101 - set by aiosmtpd at connection
+            peer = session.peer
+            host, port = (peer[0], peer[1]) if isinstance(peer, tuple) and len(peer) >= 2 else (str(peer), None)
+            mail_from = envelope.mail_from or ""
+            received_at = self.clock()
+            if received_at.tzinfo is None:
+                raise ValueError("the clock returned a naive datetime")
+            fields: dict[str, Any] = {
+                "envelope_from": mail_from if mail_from != "<>" else "",
+                "envelope_to": tuple(envelope.rcpt_tos),
+                "peer": str(host),
+                "peer_port": int(port) if port is not None else None,
+                "received_at": received_at.astimezone(UTC),
+                "tls": session.ssl is not None,
+                "helo": session.host_name,
+            }
+        except Exception:
+            spool.close()
+            log.exception("could not record an incoming message")
+            return "451 4.3.0 Temporary failure, please try again later"
         loop = asyncio.get_running_loop()
+        size = spool.size
+        try:
+            await self._budget.acquire(size)
+        except BaseException:
+            spool.close()
+            raise
         if self._executor is None:  # pragma: no cover - only while stopping
+            self._budget.release(size)
+            spool.close()
             return "421 4.3.2 Service shutting down, please try again later"
-        future: asyncio.Future[None] = loop.run_in_executor(self._executor, self.on_message, inbound)
+        future: asyncio.Future[None] = loop.run_in_executor(self._executor, self._hand_over, spool, fields)
         self._in_flight.add(future)
         future.add_done_callback(self._in_flight.discard)
+        future.add_done_callback(lambda _: self._budget.release(size))
         try:
             # Shielded: a dropped connection must not abandon a callback that is writing to the database.
             await asyncio.shield(future)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("the hotline could not store a message from %s; answered 451", inbound.peer)
+            log.exception("the hotline could not store a message from %s; answered 451", fields["peer"])
             return "451 4.3.0 Temporary failure storing the message, please try again later"
         return "250 2.0.0 OK: message accepted"
+
+    def _hand_over(self, spool: _Spool, fields: dict[str, Any]) -> None:
+        """In the thread pool: read the spool (in memory only now, under the budget) and call on_message."""
+        try:
+            raw = spool.read()
+        finally:
+            spool.close()
+        self.on_message(InboundMail(raw=raw, **fields))
