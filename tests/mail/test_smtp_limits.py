@@ -76,8 +76,9 @@ received, lock = [], threading.Lock()
 options = json.loads(sys.argv[1])
 blobs, blob_dir = None, Path(options.pop("blob_dir"))
 if options.pop("callback") == "blob-store":  # what the hotline's intake does: an encrypted copy on disk
-    from firebreak.media.blobs import LocalBlobStore
-    blobs = LocalBlobStore(blob_dir, b"k" * 32)
+    from firebreak.core.blobs import LocalBlobStore
+    from firebreak.core.keys import KeyRing
+    blobs = LocalBlobStore(blob_dir, KeyRing(b"k" * 32))
 
 def on_message(mail):
     if blobs is not None:

@@ -16,12 +16,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from firebreak.app import create_app
 from firebreak.audit.models import AuditEvent
+from firebreak.bootstrap.http import create_app
+from firebreak.bootstrap.system import System
 from firebreak.platform import signing
 from firebreak.platform.models import PlatformIntegration
-from firebreak.platform.secrets import new_secret
-from firebreak.runtime import Runtime
 
 NOW = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 SECRET = b"s3cret"
@@ -194,24 +193,24 @@ HOSTILE: list[bytes] = [
 
 
 @pytest.fixture
-def secret(runtime: Runtime) -> str:
-    with runtime.transaction() as session:
-        integration = PlatformIntegration(name=INTEGRATION, adapter="webhook", created_at=runtime.clock.now(),
+def secret(system: System) -> str:
+    with system.db.transaction() as session:
+        integration = PlatformIntegration(name=INTEGRATION, adapter="webhook", created_at=system.clock.now(),
                                           config={"action_url": "http://127.0.0.1:9/actions",
                                                   "link_prefixes": ["https://chat.example/c"]})
         session.add(integration)
         session.flush()
-        return new_secret(runtime, integration)
+        return system.secrets.new_secret(integration)
 
 
 @pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
+def client(system: System) -> Iterator[TestClient]:
+    with TestClient(create_app(system), raise_server_exceptions=False) as c:
         yield c
 
 
-def rejections(runtime: Runtime) -> list[dict[str, Any]]:
-    with runtime.sessions() as session:
+def rejections(system: System) -> list[dict[str, Any]]:
+    with system.db.sessions() as session:
         rows = session.scalars(select(AuditEvent).where(AuditEvent.action == "webhook.rejected")
                                .order_by(AuditEvent.seq)).all()
         return [{"actor": r.actor, "path": r.object_id, **json.loads(r.data)} for r in rows]
@@ -219,7 +218,7 @@ def rejections(runtime: Runtime) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(("path", "content_type"), [("/v1/events", "application/json"),
                                                     ("/v1/scan", "application/octet-stream")])
-def test_hostile_signatures_are_401_and_audited(runtime: Runtime, client: TestClient, secret: str, path: str,
+def test_hostile_signatures_are_401_and_audited(system: System, client: TestClient, secret: str, path: str,
                                                 content_type: str) -> None:
     body = BODY if content_type == "application/json" else b"\xff\xd8 not really a jpeg"
     for number, header in enumerate(HOSTILE, start=1):
@@ -228,15 +227,15 @@ def test_hostile_signatures_are_401_and_audited(runtime: Runtime, client: TestCl
         assert r.status_code == 401, (header, r.status_code, r.text)
         assert r.headers["www-authenticate"] == "Firebreak-Signature"
         assert "malformed Firebreak-Signature header" in r.json()["detail"]
-        found = rejections(runtime)
+        found = rejections(system)
         assert len(found) == number, header
         assert found[-1]["path"] == path
         assert "malformed" in found[-1]["reason"]
         assert found[-1]["actor"].startswith("integration:") and found[-1]["actor"] != "integration:unknown"
     # The integration still works: a proper signature after all that is accepted.
-    t = int(runtime.clock.now().timestamp())
+    t = int(system.clock.now().timestamp())
     good = f"t={t},n=fine,v1=" + hmac.new(secret.encode(), f"{t}.fine.".encode() + body, hashlib.sha256).hexdigest()
     r = client.post(path, content=body, headers={"Firebreak-Integration": INTEGRATION, "Firebreak-Signature": good,
                                                  "Content-Type": content_type})
     assert r.status_code != 401, r.text
-    assert len(rejections(runtime)) == len(HOSTILE)
+    assert len(rejections(system)) == len(HOSTILE)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from firebreak.clock import FakeClock
+from firebreak.core.clock import FakeClock
 from firebreak.transparency.dsa import (
     ActionKind,
     AutomatedDecision,

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     outgoing_smtp_port: int = Field(default=25, ge=1, le=65535)
     outgoing_smtp_starttls: bool = False
     smtp_listen: bool = Field(default=True, description="Run the hotline's SMTP listener inside `firebreak serve`.")
+    smtp_max_message_bytes: int = Field(default=50 * 1024 * 1024, ge=1024,
+                                        description="Largest mail the hotline accepts (552 beyond).")
+    smtp_max_sessions: int = Field(default=20, ge=1, le=10_000, description="Open SMTP sessions at once (421 beyond).")
     liaison_email: str = Field(default="", description="Where SLA reminders for open orders are sent.")
     oncall_email: str = Field(default="", description="Where overdue orders are escalated by e-mail.")
     oncall_webhook_url: str = Field(default="", description="Where overdue orders are escalated (JSON POST).")

@@ -34,13 +34,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, AnyStr
+from typing import IO, Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
-if TYPE_CHECKING:
-    from firebreak.core.config import Settings
+from firebreak.core.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +127,9 @@ class ListenerConfig:
             "hotline_addresses": frozenset([settings.hotline_address, *extra_addresses]),
             "tls_cert": settings.smtp_tls_cert,
             "tls_key": settings.smtp_tls_key,
+            "max_message_bytes": settings.smtp_max_message_bytes,
+            "max_sessions": settings.smtp_max_sessions,
+            "spool_dir": settings.data_dir / "smtp-spool",
         }
         values.update(overrides)
         return cls(**values)
@@ -195,6 +197,8 @@ class _Spool:
     def _spill(self) -> None:
         self._key, self._nonce = os.urandom(32), os.urandom(16)
         self._encryptor = self._cipher().encryptor()
+        if self._directory is not None:
+            Path(self._directory).mkdir(parents=True, exist_ok=True)
         self._file = tempfile.TemporaryFile(prefix="firebreak-smtp-", dir=self._directory)
         self._flush()
 

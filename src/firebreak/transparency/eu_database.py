@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from firebreak.clock import Clock, SystemClock
+from firebreak.core.clock import Clock, SystemClock
 from firebreak.transparency.dsa import validate_statement
 
 log = logging.getLogger(__name__)
