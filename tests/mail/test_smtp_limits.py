@@ -372,7 +372,8 @@ def test_a_spool_that_cannot_be_written_answers_451_and_small_mail_still_flows(
         start_listener: StartListener, tmp_path: Path) -> None:
     """A full or missing spool disk is a temporary failure: the sending server keeps the mail and retries."""
     received: list[InboundMail] = []
-    listener = start_listener(received.append, spool_threshold_bytes=64 * 1024, spool_dir=tmp_path / "missing")
+    (tmp_path / "a-file").write_bytes(b"")  # the spool directory cannot be made under a file
+    listener = start_listener(received.append, spool_threshold_bytes=64 * 1024, spool_dir=tmp_path / "a-file" / "spool")
     small = b"Subject: small\r\n\r\nhttps://chat.example/c/1/2\r\n"
     with client(listener.port) as smtp:
         with pytest.raises(smtplib.SMTPDataError) as temporary:
