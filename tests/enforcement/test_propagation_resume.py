@@ -20,9 +20,10 @@ from firebreak.banks.models import MatchAction, Provenance
 from firebreak.banks.schemas import BankCreate
 from firebreak.bootstrap.system import System, build_system
 from firebreak.core.config import load_settings
+from firebreak.enforcement.flows import RECORD_EVERY
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus, Propagation, PropagationStatus
 from firebreak.gateway.flows import InProcessLink
-from firebreak.integrations.sandbox.models import MessageStatus, SandboxMessage
+from firebreak.integrations.sandbox.models import MessageStatus, SandboxMessage, SandboxModerationCall
 from firebreak.integrations.sandbox.seed import SeedChat, SeedMessage, seed
 from firebreak.schema.migrate import upgrade
 from firebreak.signals.hashing import hash_bytes
@@ -119,10 +120,17 @@ def test_killed_propagation_resumes_without_missing_or_repeating(tmp_path: Path,
         removals = session.scalars(select(Action).where(Action.kind == ActionKind.REMOVE_MESSAGE)).all()
         done_events = Counter(e.object_id for e in session.scalars(
             select(AuditEvent).where(AuditEvent.action == "action.done")))
+        # What the platform itself saw: every removal request it received, and whether it changed anything.
+        calls = session.scalars(select(SandboxModerationCall).where(
+            SandboxModerationCall.action == "remove_message")).all()
     assert {m for m in doomed if status[m] != MessageStatus.REMOVED} == set()  # none missed
     assert {m for m, s in status.items() if m not in doomed and s != MessageStatus.LIVE} == set()  # nothing else
     placements = Counter(a.placement_id for a in removals)
     assert len(placements) == len(doomed) and max(placements.values()) == 1  # one removal per placement
     assert all(a.status == ActionStatus.DONE for a in removals)
     assert max(done_events.values()) == 1  # each carried out and recorded once
+    removed_by_platform = Counter(c.target for c in calls if c.outcome == "done")
+    assert set(removed_by_platform) == doomed and max(removed_by_platform.values()) == 1  # each removed exactly once
+    asked_again = sum(1 for c in calls if c.outcome == "already")
+    assert asked_again <= RECORD_EVERY * 2, asked_again  # outcomes unknown at the kill: at most one chunk per thread
     rt.close()

@@ -26,6 +26,7 @@ from firebreak.core.jobs.runner import JobRegistry, JobRunner
 from firebreak.core.keys import KeyRing
 from firebreak.core.retry import DEFAULT_RETRY, RetryPolicy
 from firebreak.enforcement import jobs as enforcement_jobs
+from firebreak.enforcement import service as enforcement_service
 from firebreak.enforcement.flows import Enforcement, EnforcementDeps
 from firebreak.enforcement.service import StrikePolicy
 from firebreak.gateway import jobs as gateway_jobs
@@ -68,7 +69,7 @@ class System:
     sandbox: Sandbox | None
 
     def worker(self) -> Worker:
-        return Worker(self.queue, threads=self.settings.worker_threads, reconcile=self.runner.reconcile,
+        return Worker(self.queue, threads=self.settings.worker_threads, runner=self.runner,
                       tick_seconds=self.settings.reconcile_interval_seconds)
 
     def prepare(self) -> None:
@@ -115,7 +116,10 @@ def build_system(
     retry = DEFAULT_RETRY
     lease = timedelta(seconds=settings.job_lease_seconds)
     registry = JobRegistry()
-    runner = JobRunner(db=db, clock=clock, registry=registry, lease=lease, retry=retry)
+    # A worker that missed this many heartbeats (one per reconcile tick) is dead; on this host, one whose pid is gone.
+    dead_after = timedelta(seconds=max(10.0, 5 * settings.reconcile_interval_seconds))
+    runner = JobRunner(db=db, clock=clock, registry=registry, lease=lease, retry=retry, dead_after=dead_after)
+    runner.releases.append(enforcement_service.release_leases)
     queue = JobQueue(build_huey(settings, immediate=immediate_jobs), runner.run_task)
     _nudge_after_commit(db, queue)
 
@@ -123,7 +127,7 @@ def build_system(
                           account_suspend_at=settings.account_suspend_strikes,
                           chat_suspend_at=settings.chat_suspend_strikes)
     enforcement = Enforcement(EnforcementDeps(db=db, clock=clock, indexes=indexes, adapters=adapters, policy=policy,
-                                              retry=retry, lease=lease,
+                                              retry=retry, lease=lease, owner=runner.identity.id,
                                               propagation_batch=settings.propagation_batch))
     gateway = Gateway(GatewayDeps(db=db, clock=clock, blobs=blobs, limits=limits, indexes=indexes,
                                   adapters=adapters, policy=policy, pdq_min_quality=settings.pdq_min_quality))

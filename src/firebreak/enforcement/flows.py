@@ -43,6 +43,7 @@ class EnforcementDeps:
     policy: service.StrikePolicy
     retry: RetryPolicy
     lease: timedelta
+    owner: str  # this process, as the owner of the leases it takes (see core.jobs.workers)
     propagation_batch: int = service.PROPAGATION_BATCH
 
 
@@ -60,7 +61,8 @@ class Enforcement:
         recorded = 0
         while limit is None or recorded < limit:
             with d.db.transaction() as session:
-                claimed = service.claim_actions(session=session, now=d.clock.now(), limit=ACTION_BATCH, lease=d.lease)
+                claimed = service.claim_actions(session=session, now=d.clock.now(), limit=ACTION_BATCH, lease=d.lease,
+                                                owner=d.owner)
                 integrations = {i: session.get(PlatformIntegration, i) for i in {c.integration_id for c in claimed}}
                 for integration in integrations.values():
                     if integration is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
@@ -375,8 +375,10 @@ class ClaimedAction:
     target: ActionTarget
 
 
-def claim_actions(*, session: Session, now: datetime, limit: int, lease: timedelta) -> list[ClaimedAction]:
-    """Claim due actions for ``lease``: other workers skip them; after a crash they fall due again."""
+def claim_actions(*, session: Session, now: datetime, limit: int, lease: timedelta, owner: str | None = None
+                  ) -> list[ClaimedAction]:
+    """Claim due actions for ``lease``: other workers skip them; after a crash they fall due again (at once when the
+    owner's death is noticed, see ``release_leases``)."""
     stmt = (select(Action).where(Action.status == ActionStatus.PENDING, Action.next_attempt_at <= now)
             .order_by(Action.id).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
@@ -388,9 +390,20 @@ def claim_actions(*, session: Session, now: datetime, limit: int, lease: timedel
     claimed = []
     for action in actions:
         action.next_attempt_at = now + lease
+        action.lease_owner = owner
         claimed.append(ClaimedAction(action.id, action.kind, action.integration_id, _target(session, action)))
     del loaded
     return claimed
+
+
+def release_leases(session: Session, owner: str, now: datetime) -> int:
+    """The pending actions a worker held fall due now (it died, or stopped cleanly); a run is queued for them."""
+    released = int(session.execute(update(Action).where(
+        Action.lease_owner == owner, Action.status == ActionStatus.PENDING,
+    ).values(next_attempt_at=now, lease_owner=None)).rowcount)  # type: ignore[attr-defined]
+    if released:
+        defer(session=session, now=now, job=RUN_ACTIONS_JOB, payload={})
+    return released
 
 
 def carry_out(adapter: PlatformAdapter, claimed: ClaimedAction) -> ActionResult:
@@ -431,6 +444,7 @@ def _apply_outcome(session: Session, clock: Clock, action_id: int, result: Actio
         return None
     now = clock.now()
     action.attempts += 1
+    action.lease_owner = None
     if result.outcome == Outcome.FAILED and result.retryable and not retry.gives_up(action.attempts):
         action.last_error = result.detail[:2000]
         action.next_attempt_at = now + retry.delay(action.attempts)

@@ -7,7 +7,7 @@ from firebreak.authorities.models import Authority, AuthorityContact
 from firebreak.banks.models import Bank, BankEntry
 from firebreak.cases.models import Case
 from firebreak.core.db.base import Base
-from firebreak.core.jobs.models import ScheduledTask
+from firebreak.core.jobs.models import ScheduledTask, WorkerProcess
 from firebreak.enforcement.models import Action, Propagation
 from firebreak.matching.models import Match
 from firebreak.media.models import Media, MediaSignal, Placement
@@ -20,6 +20,6 @@ from firebreak.transparency.models import StatementOfReasons
 __all__ = [
     "Action", "ApiCredential", "Appeal", "AuditEvent", "Authority", "AuthorityContact", "Bank", "BankEntry",
     "Base", "Case", "Chat", "Decision", "Match", "Media", "MediaSignal", "Order", "OrderItem", "OrderMessage",
-    "PlatformAccount", "PlatformIntegration", "Placement", "Propagation", "ScheduledTask", "StaffUser",
+    "PlatformAccount", "PlatformIntegration", "Placement", "Propagation", "ScheduledTask", "StaffUser", "WorkerProcess",
     "SeenSignature", "StatementOfReasons", "VictimReport",
 ]

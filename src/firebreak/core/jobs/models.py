@@ -33,5 +33,23 @@ class ScheduledTask(IdMixin, TimestampMixin, Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     attempts: Mapped[int] = mapped_column(default=0)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(36))  # the WorkerProcess holding the lease
     last_error: Mapped[str | None] = mapped_column(Text)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WorkerProcess(TimestampMixin, Base):
+    """A process that runs jobs, while it lives: it beats its heart every reconcile tick.
+
+    When one dies (no heartbeat for a while, or its pid is gone from this host), any other worker takes its leases
+    back at once instead of waiting for them to expire.
+    """
+
+    __tablename__ = "worker_processes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column()
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

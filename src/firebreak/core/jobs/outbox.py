@@ -61,7 +61,8 @@ def cancel(*, session: Session, dedupe_key: str) -> None:
 
 
 def claim_due_tasks(
-    *, session: Session, now: datetime, lease: timedelta, limit: int = 50, task_id: int | None = None
+    *, session: Session, now: datetime, lease: timedelta, limit: int = 50, task_id: int | None = None,
+    owner: str | None = None,
 ) -> list[ScheduledTask]:
     """Claim due tasks (and tasks whose worker died: lease expired) for ``lease``.
 
@@ -87,5 +88,6 @@ def claim_due_tasks(
     for task in tasks:
         task.status = TaskStatus.RUNNING
         task.lease_until = now + lease
+        task.lease_owner = owner
         task.attempts += 1
     return tasks

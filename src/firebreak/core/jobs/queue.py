@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 from huey.registry import Message
@@ -108,35 +108,42 @@ class JobQueue:
 
 
 class Worker:
-    """The huey consumer plus a ticker that runs the reconciler. Runs embedded in a thread or stand-alone."""
+    """The huey consumer plus a ticker that beats the heart and runs the reconciler. Runs embedded or stand-alone.
 
-    def __init__(
-        self, queue: JobQueue, *, threads: int, reconcile: Callable[[], object] | None, tick_seconds: float = 5.0
-    ) -> None:
+    ``runner`` is the job runner whose rows it works (see runner.py); on start the process registers as a worker
+    (taking back what a dead predecessor left), on a clean stop it gives its leases back.
+    """
+
+    def __init__(self, queue: JobQueue, *, threads: int, runner: Ticking | None, tick_seconds: float = 5.0) -> None:
         self.queue = queue
         # A short idle back-off: huey's default lets an idle worker sleep 10 s before it sees new work.
         self.consumer = queue.huey.create_consumer(workers=threads, worker_type="thread", periodic=False,
                                                    max_delay=0.25)
         # The host process (uvicorn, the CLI) owns signal handling; huey may run off the main thread.
         self.consumer._set_signal_handlers = lambda: None
-        self._reconcile = reconcile
+        self._runner = runner
         self._tick = tick_seconds
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
     def start(self) -> None:
+        if self._runner is not None:
+            try:
+                self._runner.register()
+            except Exception:  # the database may be briefly away; the ticker registers on its first beat
+                log.exception("could not register this worker; will retry on the next tick")
         self.consumer.start()
-        if self._reconcile is not None:
+        if self._runner is not None:
             self._ticker = threading.Thread(target=self._tick_loop, name="firebreak-reconciler", daemon=True)
             self._ticker.start()
 
     def _tick_loop(self) -> None:
-        reconcile = self._reconcile
-        if reconcile is None:
+        runner = self._runner
+        if runner is None:
             return
         while not self._stop.is_set():
             try:
-                reconcile()
+                runner.tick()
             except Exception:  # a failed pass is retried on the next tick
                 log.exception("reconcile pass failed")
             self._stop.wait(self._tick)
@@ -146,3 +153,18 @@ class Worker:
         self.consumer.stop(graceful=True)
         if self._ticker is not None:
             self._ticker.join(timeout=10)
+        if self._runner is not None:
+            try:
+                self._runner.stop()
+            except Exception:  # the leases then expire, or the next worker takes them back
+                log.exception("could not give this worker's leases back")
+
+
+class Ticking(Protocol):
+    """What a Worker drives (a JobRunner)."""
+
+    def register(self) -> None: ...
+
+    def tick(self) -> object: ...
+
+    def stop(self) -> None: ...

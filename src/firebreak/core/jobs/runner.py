@@ -17,8 +17,10 @@ from typing import Any
 
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
+from firebreak.core.jobs import workers
 from firebreak.core.jobs.models import ScheduledTask, TaskStatus
 from firebreak.core.jobs.outbox import claim_due_tasks, defer
+from firebreak.core.jobs.workers import WorkerIdentity
 from firebreak.core.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -54,15 +56,51 @@ class JobRegistry:
 
 
 class JobRunner:
-    """Claims due job rows and runs them. Safe to run in many threads and processes at once."""
+    """Claims due job rows and runs them. Safe to run in many threads and processes at once.
+
+    ``releases`` give back other domains' leases (platform actions) of a worker that died; see ``workers.py``.
+    """
 
     def __init__(self, *, db: Database, clock: Clock, registry: JobRegistry, lease: timedelta,
-                 retry: RetryPolicy) -> None:
+                 retry: RetryPolicy, dead_after: timedelta = timedelta(seconds=10),
+                 identity: WorkerIdentity | None = None) -> None:
         self.db = db
         self.clock = clock
         self.registry = registry
         self.lease = lease
         self.retry = retry
+        self.dead_after = dead_after
+        self.identity = identity or WorkerIdentity()
+        self.releases: list[workers.LeaseRelease] = []
+
+    # -- this process as a worker ---------------------------------------------------------------------------------
+
+    def register(self) -> None:
+        """Say this process runs jobs, and take back at once what a dead predecessor on this host left."""
+        with self.db.transaction() as session:
+            workers.register(session=session, me=self.identity, now=self.clock.now())
+        self.take_back()
+
+    def heartbeat(self) -> None:
+        with self.db.transaction() as session:
+            workers.heartbeat(session=session, me=self.identity, now=self.clock.now())
+
+    def take_back(self) -> int:
+        """Release the leases of workers that died (their jobs and actions run again now)."""
+        with self.db.transaction() as session:
+            return workers.take_back(session=session, me=self.identity, now=self.clock.now(),
+                                     dead_after=self.dead_after, releases=self.releases)
+
+    def stop(self) -> None:
+        """A clean stop: this process's leases are given back for others to take at once."""
+        with self.db.transaction() as session:
+            workers.stop(session=session, me=self.identity, now=self.clock.now(), releases=self.releases)
+
+    def tick(self) -> int:
+        """One pass of a worker's timer: heartbeat, take back a dead worker's leases, run what is due."""
+        self.heartbeat()
+        self.take_back()
+        return self.reconcile()
 
     def submit(self, job: str, payload: dict[str, Any] | None = None) -> int:
         """Queue a job in a transaction of its own (callers inside a transaction use outbox.defer)."""
@@ -87,7 +125,8 @@ class JobRunner:
     def _claim_and_run(self, *, task_id: int | None) -> int:
         with self.db.transaction() as session:
             claimed = [(t.id, t.job, dict(t.payload), t.attempts) for t in claim_due_tasks(
-                session=session, now=self.clock.now(), lease=self.lease, task_id=task_id, limit=20)]
+                session=session, now=self.clock.now(), lease=self.lease, task_id=task_id, limit=20,
+                owner=self.identity.id)]
         for claimed_id, job, payload, attempts in claimed:
             error: str | None = None
             permanent = False
@@ -108,6 +147,7 @@ class JobRunner:
             if task is None or task.status != TaskStatus.RUNNING:
                 return
             now = self.clock.now()
+            task.lease_owner = None
             if error is None:
                 task.status, task.done_at, task.lease_until = TaskStatus.DONE, now, None
                 return

@@ -31,6 +31,7 @@ from firebreak.integrations.sandbox.models import (
     MessageStatus,
     SandboxMedia,
     SandboxMessage,
+    SandboxModerationCall,
     SandboxUser,
     parse_external_id,
 )
@@ -66,7 +67,7 @@ class SandboxAdapter:
             service.transition(message, MessageStatus.REMOVED, at=now, reason=_reason(target))
             return ActionResult.done(f"message {message.external_id} removed")
 
-        return self._run(act)
+        return self._run("remove_message", target, act)
 
     def quarantine_media(self, target: ActionTarget) -> ActionResult:
         """Hide every message carrying the file and stop serving its bytes (they are kept, as evidence)."""
@@ -79,7 +80,7 @@ class SandboxAdapter:
                 return ActionResult.done(f"media {media.external_id} was already quarantined")
             return ActionResult.done(f"media {media.external_id} quarantined")
 
-        return self._run(act)
+        return self._run("quarantine_media", target, act)
 
     def restrict_account(self, target: ActionTarget) -> ActionResult:
         return self._account(target, AccountStatus.RESTRICTED)
@@ -94,7 +95,7 @@ class SandboxAdapter:
                 return ActionResult.done(f"chat {chat.external_id} was already suspended")
             return ActionResult.done(f"chat {chat.external_id} suspended")
 
-        return self._run(act)
+        return self._run("suspend_chat", target, act)
 
     def notify_user(self, target: ActionTarget) -> ActionResult:
         """A notice in the user's inbox whose text is ``target.reason`` (the statement of reasons summary).
@@ -116,7 +117,7 @@ class SandboxAdapter:
             )
             return ActionResult.done(f"notice {notice.id} {'sent' if created else 'was already sent'}")
 
-        return self._run(act)
+        return self._run("notify_user", target, act)
 
     def restore_message(self, target: ActionTarget) -> ActionResult:
         """Show a removed message again (an appeal succeeded). ``params["release_media"]`` also lifts a quarantine
@@ -135,7 +136,7 @@ class SandboxAdapter:
             service.transition(message, MessageStatus.LIVE, at=now)
             return ActionResult.done(f"message {message.external_id} restored{released}")
 
-        return self._run(act)
+        return self._run("restore_message", target, act)
 
     # --- media and links -----------------------------------------------------------------------------------------
 
@@ -170,16 +171,31 @@ class SandboxAdapter:
                 return ActionResult.done(f"account {user.external_id} was already {user.status.value}")
             return ActionResult.done(f"account {user.external_id} {status.value}")
 
-        return self._run(act)
+        return self._run("suspend_account" if status == AccountStatus.SUSPENDED else "restrict_account", target, act)
 
-    def _run(self, act: Callable[[Session, datetime], ActionResult]) -> ActionResult:
+    def _run(self, action: str, target: ActionTarget, act: Callable[[Session, datetime], ActionResult]
+             ) -> ActionResult:
+        """Carry the action out in a transaction of its own, and log the call as the platform received it."""
         try:
             with transaction(self._sessions) as session:
-                return act(session, self._clock.now())
+                result = act(session, self._clock.now())
+                _log(session, self._clock.now(), action, target, result)
+                return result
         except service.NotFound as exc:
-            return ActionResult.not_found(str(exc))
+            result = ActionResult.not_found(str(exc))
         except OperationalError as exc:  # the database is down or busy: worth another try
             return ActionResult.retry(f"sandbox database unavailable: {exc.orig or exc}")
+        with transaction(self._sessions) as session:
+            _log(session, self._clock.now(), action, target, result)
+        return result
+
+
+def _log(session: Session, now: datetime, action: str, target: ActionTarget, result: ActionResult) -> None:
+    outcome = ("already" if "already" in result.detail else "done") if result.outcome.value == "done" \
+        else result.outcome.value
+    ref = target.message_id or target.media_id or target.account_id or target.chat_id or ""
+    session.add(SandboxModerationCall(action=action, target=ref[:200], outcome=outcome, detail=result.detail[:1000],
+                                      at=now))
 
 
 def _reason(target: ActionTarget) -> str:

@@ -149,3 +149,16 @@ class SandboxNotice(IdMixin, TimestampMixin, Base):
     message_ref: Mapped[str | None] = mapped_column(String(40))
     # Makes notify_user idempotent: the same notice asked for twice lands once.
     dedupe_key: Mapped[str] = mapped_column(String(64))
+
+
+class SandboxModerationCall(IdMixin, Base):
+    """Every moderation call the platform received from Firebreak, as a real platform logs its API: what was asked,
+    about what, and what it answered (``done``, ``already``, ``not_found``, ``failed``)."""
+
+    __tablename__ = "sandbox_moderation_calls"
+
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(200), index=True)  # m12, md3, u7, c2
+    outcome: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
