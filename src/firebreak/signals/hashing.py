@@ -2,6 +2,10 @@
 
 `hash_bytes` is what the rest of Firebreak calls. It decodes once, through `decode.open_media`, and raises
 only `UnhashableMedia`. Exact hashes of undecodable bytes are still available from `exact.exact_hashes`.
+
+A picture's PDQ is the reference's (`pdqhash.compute` on the full-size picture, as ThreatExchange, HMA and
+StopNCII compute it), bit for bit, so hashes agree wherever they cross the boundary; its query hashes are the
+reference hashes of its eight rotations and mirrors. docs/signals.md has the measurements.
 """
 
 from __future__ import annotations
@@ -9,19 +13,29 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+import numpy as np
 
 from firebreak.signals.base import ContentKind
-from firebreak.signals.decode import DEFAULT_LIMITS, Clock, DecodeLimits, open_media
+from firebreak.signals.decode import DEFAULT_LIMITS, Clock, DecodeLimits, FloatLuma, Frame, Luma, open_media
 from firebreak.signals.errors import UnhashableMedia, UnhashableReason
 from firebreak.signals.exact import Md5Signal, Sha256Signal, exact_hashes
 from firebreak.signals.formats import MediaFormat
-from firebreak.signals.pdq import DIHEDRAL_NAMES, PdqHash, PdqSignal, pdq_dihedral_from_luma, pdq_from_luma
+from firebreak.signals.pdq import (
+    DIHEDRAL_NAMES,
+    PdqHash,
+    PdqSignal,
+    pdq_dihedral_from_luma,
+    pdq_from_luma,
+    pdq_reference,
+    pdq_reference_dihedral,
+)
 from firebreak.signals.vpdq import VpdqFrame, VpdqSignal, frames_to_value
 
-# Pictures are scaled to PDQ_SIDE x PDQ_SIDE before PDQ. 320 = 5 x 64: PDQ's own blur window (3) and
-# sampling step (5) are then odd, so its eight rotation and mirror hashes describe the turned picture
-# exactly; at 512 they are off by up to 84 bits. docs/signals.md has the measurements.
+# Pictures and video frames used to be scaled to PDQ_SIDE x PDQ_SIDE before PDQ (320 = 5 x 64: PDQ's blur
+# window (3) and sampling step (5) are then odd and centred). They are now hashed at full size, as the PDQ
+# and vPDQ references do; `side=PDQ_SIDE` only reproduces the old way, to measure it.
 PDQ_SIDE = 320
 # vPDQ hashes one frame per second.
 VPDQ_INTERVAL_SECONDS = 1.0
@@ -53,6 +67,11 @@ class MediaHashes:
     # Images only: PDQ of the picture's eight rotations and mirrors, in DIHEDRAL_NAMES order; [0] == pdq.value.
     dihedral: tuple[str, ...] = ()
     vpdq: tuple[VpdqFrame, ...] = ()  # videos and animations: one frame per second
+    # Pictures with transparency: PDQ of the colour channels as stored, alpha ignored (what python-threatexchange
+    # and HMA compute for the file); `pdq` is of the picture as shown, on white. Queried too, never stored.
+    pdq_ignoring_alpha: str | None = None
+    # The file was cut short; its signals describe what a browser shows (what arrived, the rest grey).
+    truncated: bool = False
 
     @property
     def matchable(self) -> bool:
@@ -68,7 +87,8 @@ class MediaHashes:
         """
         if not self.pdq.matchable:
             return ()
-        return tuple(dict.fromkeys(self.dihedral or (self.pdq.value,)))
+        extra = (self.pdq_ignoring_alpha,) if self.pdq_ignoring_alpha is not None else ()
+        return tuple(dict.fromkeys((*(self.dihedral or (self.pdq.value,)), *extra)))
 
     def vpdq_value(self) -> str | None:
         """The whole video's vPDQ in the exchange format, or None for a still image."""
@@ -101,9 +121,12 @@ class MediaHashes:
             "sha256": self.sha256,
             "md5": self.md5,
             "pdq": {"value": self.pdq.value, "quality": self.pdq.quality, "matchable": self.pdq.matchable},
+            "truncated": self.truncated,
         }
         if self.dihedral:
             out["pdq_dihedral"] = dict(zip(DIHEDRAL_NAMES, self.dihedral, strict=True))
+        if self.pdq_ignoring_alpha is not None:
+            out["pdq_ignoring_alpha"] = self.pdq_ignoring_alpha
         if self.vpdq:
             out["vpdq"] = [
                 {
@@ -122,23 +145,31 @@ def hash_bytes(
     data: bytes,
     limits: DecodeLimits = DEFAULT_LIMITS,
     *,
-    side: int | None = PDQ_SIDE,
+    side: int | None = None,
     clock: Clock = time.monotonic,
 ) -> MediaHashes:
     """All signals of one file. Raises UnhashableMedia, and nothing else, for anything it cannot hash.
 
-    `side=None` hashes pictures at their decoded size; it exists to measure what the scaling costs.
+    `side` hashes a still picture the old way, scaled to side x side (JPEGs decoded at reduced size); it
+    exists to measure that against the reference and must not be used for anything stored or compared.
     """
     with open_media(data, limits, clock=clock) as media:
+        ignoring_alpha: str | None = None
         if media.kind is ContentKind.IMAGE:
-            (frame,) = media.frames(side=side)
-            dihedral, quality = pdq_dihedral_from_luma(frame.luma)
+            if side is None:
+                picture = media.picture()
+                dihedral, quality = pdq_reference_dihedral(picture.luma)
+                if picture.luma_ignoring_alpha is not None:
+                    ignoring_alpha = pdq_reference(picture.luma_ignoring_alpha).value
+            else:
+                (frame,) = media.frames(side=side)
+                dihedral, quality = pdq_dihedral_from_luma(cast(Luma, frame.luma))
             pdq = PdqHash(dihedral[0], quality)
             frames: tuple[VpdqFrame, ...] = ()
         else:
             dihedral = ()
             frames = tuple(
-                VpdqFrame(f.number, f.timestamp, *_pdq_fields(pdq_from_luma(f.luma)))
+                VpdqFrame(f.number, f.timestamp, *_pdq_fields(_frame_pdq(f)))
                 for f in media.frames(side=side, interval=VPDQ_INTERVAL_SECONDS)
             )
             pdq = PdqHash(frames[0].pdq, frames[0].quality)
@@ -156,7 +187,15 @@ def hash_bytes(
             pdq=pdq,
             dihedral=dihedral,
             vpdq=frames,
+            pdq_ignoring_alpha=ignoring_alpha if ignoring_alpha != pdq.value else None,
+            truncated=media.truncated,
         )
+
+
+def _frame_pdq(frame: Frame) -> PdqHash:
+    if frame.luma.dtype == np.float32:
+        return pdq_reference(cast(FloatLuma, frame.luma))
+    return pdq_from_luma(cast(Luma, frame.luma))
 
 
 def _pdq_fields(pdq: PdqHash) -> tuple[str, int]:
@@ -167,7 +206,7 @@ def hash_file(
     path: Path,
     limits: DecodeLimits = DEFAULT_LIMITS,
     *,
-    side: int | None = PDQ_SIDE,
+    side: int | None = None,
     clock: Clock = time.monotonic,
 ) -> MediaHashes:
     """`hash_bytes` of a file, refusing an oversized one before reading it. OSError if it cannot be read."""
