@@ -301,9 +301,13 @@ def _complete_png(data: bytes) -> tuple[bytes, float]:
         length = _u32be(data, offset)
         kind = data[offset + 4 : offset + 8]
         payload = data[offset + 8 : offset + 8 + length]
+        whole = offset + 12 + length <= len(data)
+        if whole and zlib.crc32(kind + payload) != _u32be(data, offset + 8 + length):
+            # Damage inside the file is not a cut: refuse it as Pillow would refuse the whole file.
+            raise UnhashableMedia(UnhashableReason.CORRUPT, f"the PNG's {kind.decode('latin-1')!r} chunk is damaged")
         if kind == b"IDAT":
             idat += payload  # the last one may be cut short: its bytes still decompress
-        elif not idat and len(payload) == length and kind != b"IHDR":
+        elif not idat and whole and kind != b"IHDR":
             kept.append(data[offset : offset + 12 + length])  # PLTE, tRNS, gAMA, eXIf...: before the data
             if kind == b"PLTE":
                 palette = payload
