@@ -174,3 +174,19 @@ def test_transparency_keeps_the_shown_hash_and_queries_the_one_pdqhash_sees() ->
 def test_the_reference_path_refuses_what_is_not_a_plane() -> None:
     with pytest.raises(ValueError, match="float32"):
         pdq_reference_dihedral(np.zeros((10, 10), dtype=np.uint8))  # type: ignore[arg-type]
+
+
+def test_a_small_copy_is_also_queried_upscaled() -> None:
+    """The reference blurs a picture by 1/128 of its side, so a copy at a quarter size hashes far from its
+    original (point samples against averages); upscaled, it hashes close. Stored: only the reference hash."""
+    originals = [sized(photo(name), 640, 480) for name in ("astronaut", "coffee", "rocket", "chelsea", "camera")]
+    plain, queried = [], []
+    for rgb in originals:
+        stored = hash_bytes(encode(rgb, "PNG"))
+        assert stored.upscaled_dihedral == ()  # 640 wide: not small
+        small = hash_bytes(encode(sized(rgb, 160, 120), "JPEG", quality=85))
+        assert len(small.upscaled_dihedral) == 8 and small.upscaled_dihedral[0] in small.query_hashes
+        assert [r.value for r in small.signals() if r.signal_type == "pdq"] == [small.pdq.value]
+        plain.append(hamming_distance(small.pdq.value, stored.pdq.value))
+        queried.append(min(hamming_distance(q, stored.pdq.value) for q in small.query_hashes))
+    assert max(queried) <= 16 and sum(queried) < sum(plain), (plain, queried)

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from firebreak.signals.errors import UnhashableMedia, UnhashableReason
-from firebreak.signals.hashing import MediaHashes, hash_bytes
+from firebreak.signals.hashing import CUT_SHARES, MediaHashes, cut_short_variants, hash_bytes
 from firebreak.signals.pdq import PDQ_MATCH_DISTANCE, hamming_distance
 from tests.signals.samples import encode, photo
 
@@ -139,3 +139,18 @@ def test_other_formats_cut_short_are_still_refused(fmt: str) -> None:
     with pytest.raises(UnhashableMedia) as info:
         hash_bytes(data[: len(data) * 95 // 100])
     assert info.value.reason is UnhashableReason.TRUNCATED
+
+
+def test_banking_the_cut_short_variants_catches_cuts_the_whole_hash_misses() -> None:
+    """coffee's grey band moves its PDQ past 31 bits from a 4% cut on; banked with the hashes of the picture
+    with its bottom rows grey (cut_short_variants), cuts up to a quarter of the picture are caught."""
+    data = encode(photo("coffee"), "JPEG", quality=85)
+    whole = hash_bytes(data).pdq.value
+    variants = cut_short_variants(data)
+    assert len(variants) == len(CUT_SHARES)
+    plain = banked = 0
+    for percent in range(1, 26):
+        cut = hash_bytes(data[: len(data) * (100 - percent) // 100])
+        plain += hamming_distance(cut.pdq.value, whole) <= PDQ_MATCH_DISTANCE
+        banked += min(hamming_distance(cut.pdq.value, v) for v in (whole, *variants)) <= PDQ_MATCH_DISTANCE
+    assert plain <= 5 and banked >= 22, (plain, banked)

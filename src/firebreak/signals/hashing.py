@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+from PIL import Image
 
 from firebreak.signals.base import ContentKind
 from firebreak.signals.decode import DEFAULT_LIMITS, Clock, DecodeLimits, FloatLuma, Frame, Luma, open_media
@@ -39,6 +40,12 @@ from firebreak.signals.vpdq import VpdqFrame, VpdqSignal, frames_to_value
 PDQ_SIDE = 320
 # vPDQ hashes one frame per second.
 VPDQ_INTERVAL_SECONDS = 1.0
+# The reference samples a small picture with little or no blur (its window is 1/128 of the side), so a
+# downscaled copy hashes further from its original than it looks: 18 bits median at 25%. Small pictures are
+# therefore also queried upscaled to QUERY_UPSCALE_TO on their long side, where the reference averages as it
+# does on the full-size original (4 bits median at 25%). docs/signals.md has the measurements.
+QUERY_UPSCALE_BELOW = 512
+QUERY_UPSCALE_TO = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,8 @@ class MediaHashes:
     # Pictures with transparency: PDQ of the colour channels as stored, alpha ignored (what python-threatexchange
     # and HMA compute for the file); `pdq` is of the picture as shown, on white. Queried too, never stored.
     pdq_ignoring_alpha: str | None = None
+    # Pictures smaller than QUERY_UPSCALE_BELOW: the eight hashes of the picture upscaled, queried, never stored.
+    upscaled_dihedral: tuple[str, ...] = ()
     # The file was cut short; its signals describe what a browser shows (what arrived, the rest grey).
     truncated: bool = False
 
@@ -83,12 +92,14 @@ class MediaHashes:
         """PDQ values to look up when this file is the query, stored hash first, without repeats.
 
         For an image, its eight rotations and mirrors, so a flipped or turned copy finds the banked
-        original; only the first is ever stored. Empty when the PDQ is too low in quality to match.
+        original, then the same of a small picture upscaled (a downscaled copy finds its original) and, with
+        transparency, the hash that ignores alpha. Only the first is ever stored. Empty when the PDQ is too
+        low in quality to match.
         """
         if not self.pdq.matchable:
             return ()
-        extra = (self.pdq_ignoring_alpha,) if self.pdq_ignoring_alpha is not None else ()
-        return tuple(dict.fromkeys((*(self.dihedral or (self.pdq.value,)), *extra)))
+        alpha = (self.pdq_ignoring_alpha,) if self.pdq_ignoring_alpha is not None else ()
+        return tuple(dict.fromkeys((*(self.dihedral or (self.pdq.value,)), *self.upscaled_dihedral, *alpha)))
 
     def vpdq_value(self) -> str | None:
         """The whole video's vPDQ in the exchange format, or None for a still image."""
@@ -125,6 +136,8 @@ class MediaHashes:
         }
         if self.dihedral:
             out["pdq_dihedral"] = dict(zip(DIHEDRAL_NAMES, self.dihedral, strict=True))
+        if self.upscaled_dihedral:
+            out["pdq_upscaled_dihedral"] = dict(zip(DIHEDRAL_NAMES, self.upscaled_dihedral, strict=True))
         if self.pdq_ignoring_alpha is not None:
             out["pdq_ignoring_alpha"] = self.pdq_ignoring_alpha
         if self.vpdq:
@@ -155,10 +168,13 @@ def hash_bytes(
     """
     with open_media(data, limits, clock=clock) as media:
         ignoring_alpha: str | None = None
+        upscaled: tuple[str, ...] = ()
         if media.kind is ContentKind.IMAGE:
             if side is None:
                 picture = media.picture()
                 dihedral, quality = pdq_reference_dihedral(picture.luma)
+                if _PDQ_MIN_SIDE <= min(picture.luma.shape) and max(picture.luma.shape) < QUERY_UPSCALE_BELOW:
+                    upscaled, _ = pdq_reference_dihedral(_upscaled(picture.luma))
                 if picture.luma_ignoring_alpha is not None:
                     ignoring_alpha = pdq_reference(picture.luma_ignoring_alpha).value
             else:
@@ -188,8 +204,20 @@ def hash_bytes(
             dihedral=dihedral,
             vpdq=frames,
             pdq_ignoring_alpha=ignoring_alpha if ignoring_alpha != pdq.value else None,
+            upscaled_dihedral=upscaled,
             truncated=media.truncated,
         )
+
+
+_PDQ_MIN_SIDE = 5  # the reference hashes anything smaller as zeros
+
+
+def _upscaled(luma: FloatLuma) -> FloatLuma:
+    height, width = luma.shape
+    scale = QUERY_UPSCALE_TO / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    bigger = Image.fromarray(luma).resize(size, Image.Resampling.BICUBIC)  # float32 -> mode "F"
+    return np.frombuffer(bigger.tobytes(), dtype=np.float32).reshape(size[1], size[0])
 
 
 def _frame_pdq(frame: Frame) -> PdqHash:
@@ -200,6 +228,30 @@ def _frame_pdq(frame: Frame) -> PdqHash:
 
 def _pdq_fields(pdq: PdqHash) -> tuple[str, int]:
     return pdq.value, pdq.quality
+
+
+# Shares of a picture's rows, from the bottom, that cut_short_variants shows grey.
+CUT_SHARES = (0.04, 0.08, 0.12, 0.16, 0.20, 0.24)
+
+
+def cut_short_variants(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> tuple[str, ...]:
+    """PDQ of a still picture as a browser would show it cut short: its bottom 4%, 8%, ... 24% of rows mid grey.
+
+    For banking: a copy of a banked picture that was cut short in transit hashes close to one of these even
+    when its grey band moves its PDQ past the match distance from the whole picture's (docs/signals.md,
+    "Files cut short"). Empty for anything but a still picture. Raises UnhashableMedia.
+    """
+    with open_media(data, limits) as media:
+        if media.kind is not ContentKind.IMAGE:
+            return ()
+        luma = media.picture().luma
+    height = luma.shape[0]
+    out = []
+    for share in CUT_SHARES:
+        shown = luma.copy()
+        shown[height - round(height * share) :] = 128.0
+        out.append(pdq_reference(shown).value)
+    return tuple(dict.fromkeys(out))
 
 
 def hash_file(
