@@ -1,4 +1,4 @@
-"""Safe decoding of untrusted images and videos into small luma planes ready for PDQ.
+"""Safe decoding of untrusted images and videos into luma planes ready for PDQ.
 
 The order of checks is the point: size of the input, then the format from magic bytes, then the file's own
 length fields, then the dimensions its header declares, and only then a decoder. Decoding runs against a
