@@ -9,22 +9,34 @@ import pytest
 from PIL import Image, ImageFile
 
 from firebreak.signals.errors import UnhashableMedia, UnhashableReason
-from firebreak.signals.hashing import hash_bytes
+from firebreak.signals.hashing import MediaHashes, hash_bytes
 from tests.support import jpeg, photo
 
 
-def test_truncated_jpeg_is_refused_even_when_pillow_is_told_to_load_truncated_images(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+def _outcome(data: bytes) -> MediaHashes | UnhashableReason:
+    try:
+        return hash_bytes(data)
+    except UnhashableMedia as exc:
+        return exc.reason
+
+
+@pytest.mark.parametrize("switch", [False, True])
+def test_a_cut_jpeg_decodes_the_same_whatever_pillow_is_told(monkeypatch: pytest.MonkeyPatch, switch: bool) -> None:
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", switch)
     data = jpeg(photo("coffee"))
-    assert hash_bytes(data).pdq.matchable
-    for cut in (200, len(data) // 3, len(data) - 2):
-        with pytest.raises(UnhashableMedia) as info:
-            hash_bytes(data[:cut])
-        assert info.value.reason is UnhashableReason.TRUNCATED
+    whole = hash_bytes(data)
+    assert whole.pdq.matchable and not whole.truncated
+    # Cut in its header: nothing to show. Two thirds missing: refused as mostly missing.
+    assert _outcome(data[:200]) is UnhashableReason.TRUNCATED
+    assert _outcome(data[: len(data) // 3]) is UnhashableReason.TRUNCATED
+    # Only the end-of-image marker missing: every pixel is there, so the picture and its PDQ are the same.
+    cut = _outcome(data[:-2])
+    assert isinstance(cut, MediaHashes) and cut.truncated
+    assert cut.pdq == whole.pdq and cut.sha256 != whole.sha256
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is switch  # and the switch is as the caller left it
 
 
 def test_jpeg_with_trailing_bytes_after_the_end_marker_still_hashes() -> None:
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), (10, 200, 30)).save(buf, "JPEG")
-    hash_bytes(buf.getvalue() + b"\x00" * 100)
+    assert not hash_bytes(buf.getvalue() + b"\x00" * 100).truncated

@@ -63,11 +63,16 @@ def test_stored_signals_are_one_row_per_frame(mp4: MediaHashes) -> None:
 
 
 def test_the_same_video_reencoded_matches(mp4: MediaHashes) -> None:
-    small = [np.ascontiguousarray(sized(f, 96, 72)) for f in scene_frames(SCENES, fps=FPS)]
-    for copy in (clip(container="webm", codec="libvpx-vp9"), clip(container="mov", codec="mpeg4"), video(small)):
+    for copy in (clip(container="webm", codec="libvpx-vp9"), clip(container="mov", codec="mpeg4")):
         result = match_frames(hash_bytes(copy).vpdq, mp4.vpdq)
         assert result.match and result.query_percent == 100.0 and result.target_percent == 100.0
         assert VpdqSignal.compare(hash_bytes(copy).vpdq_value() or "", mp4.vpdq_value() or "").match
+    # Frames are hashed at full size, as the vPDQ reference does. Under 128 pixels a side the reference samples
+    # pixels without blurring them, so a 96 x 72 copy of this 160 x 120 clip moves 14-32 bits a frame (at
+    # 640 x 480 -> 384 x 288: 6-10): it still matches by the rule, not frame for frame.
+    small = [np.ascontiguousarray(sized(f, 96, 72)) for f in scene_frames(SCENES, fps=FPS)]
+    result = match_frames(hash_bytes(video(small)).vpdq, mp4.vpdq)
+    assert result.match and result.query_percent >= 80.0
 
 
 def test_a_different_video_does_not_match(mp4: MediaHashes) -> None:

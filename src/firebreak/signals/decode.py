@@ -1,4 +1,4 @@
-"""Safe decoding of untrusted images and videos into small luma planes ready for PDQ.
+"""Safe decoding of untrusted images and videos into luma planes ready for PDQ.
 
 The order of checks is the point: size of the input, then the format from magic bytes, then the file's own
 length fields, then the dimensions its header declares, and only then a decoder. Decoding runs against a
@@ -7,12 +7,19 @@ deadline checked between frames and packets. Whatever goes wrong comes out as `U
 Use:
 
     with open_media(data, limits) as media:
-        for frame in media.frames(side=320, interval=1.0):
-            ...  # frame.luma is a 320 x 320 uint8 luma plane
+        if media.kind is ContentKind.IMAGE:
+            picture = media.picture()  # full-size float luma, as the PDQ reference computes it
+        else:
+            for frame in media.frames(side=320, interval=1.0):
+                ...  # frame.luma is a 320 x 320 uint8 luma plane
+
+A JPEG or still PNG cut short is decoded as a browser shows it (what arrived, the rest mid grey) and flagged
+`truncated`; it is refused when more than MAX_MISSING_SHARE of the picture is missing.
 
 No global state is touched: Pillow's MAX_IMAGE_PIXELS and LOAD_TRUNCATED_IMAGES stay as they are, and our
-own limits are checked before Pillow's. Registering the HEIF opener with Pillow is the one exception, and
-it only adds a format.
+own limits are checked before Pillow's. A cut-short file is completed per call (formats.complete_cut_short),
+never by Pillow's process-wide switch. Registering the HEIF opener with Pillow is the one exception, and it
+only adds a format.
 """
 
 from __future__ import annotations
@@ -34,7 +41,13 @@ from PIL import Image
 
 from firebreak.signals.base import ContentKind
 from firebreak.signals.errors import UnhashableMedia, UnhashableReason
-from firebreak.signals.formats import MediaFormat, check_structure, header_dimensions, sniff_format
+from firebreak.signals.formats import (
+    MediaFormat,
+    check_structure,
+    complete_cut_short,
+    header_dimensions,
+    sniff_format,
+)
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -43,6 +56,7 @@ __all__ = [
     "Frame",
     "MediaFormat",
     "OpenedMedia",
+    "Picture",
     "UnhashableMedia",
     "UnhashableReason",
     "open_media",
@@ -50,6 +64,11 @@ __all__ = [
 
 Clock = Callable[[], float]
 Luma = npt.NDArray[np.uint8]
+FloatLuma = npt.NDArray[np.float32]
+
+# A picture cut short is hashed as shown only while most of it is there; beyond this share of missing rows it
+# is refused as truncated (docs/signals.md, "Files cut short", has the measurements).
+MAX_MISSING_SHARE = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +94,20 @@ DEFAULT_LIMITS = DecodeLimits()
 class Frame:
     number: int  # position of the frame in decode order (0 for a still image)
     timestamp: float  # seconds from the start
-    luma: Luma  # 2-D uint8 luma (ITU-R 601: 0.299 R + 0.587 G + 0.114 B), as displayed
+    # 2-D luma (0.299 R + 0.587 G + 0.114 B) as displayed: uint8 and side x side when frames() was given a
+    # side; float32 at full size, computed as the PDQ reference computes it, when side is None.
+    luma: Luma | FloatLuma
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """A still picture at full size as float32 luma (0.299 R + 0.587 G + 0.114 B, computed as the PDQ reference
+    computes it), as displayed: EXIF orientation applied, transparency composited on white."""
+
+    luma: FloatLuma
+    # Pictures with transparency only: the colour channels as stored, alpha ignored. This is what
+    # python-threatexchange and HMA hand to pdqhash for such a file.
+    luma_ignoring_alpha: FloatLuma | None = None
 
 
 class _Deadline:
@@ -100,22 +132,33 @@ def _check_pixels(width: int, height: int, limits: DecodeLimits) -> None:
 
 
 @contextmanager
-def _decoder_errors() -> Iterator[None]:
-    """Turn anything a decoder raises into UnhashableMedia: corrupt input can make libraries raise anything."""
+def _decoder_errors(*, truncated: bool = False) -> Iterator[None]:
+    """Turn anything a decoder raises into UnhashableMedia: corrupt input can make libraries raise anything.
+
+    For a file that was cut short (and completed), a decoder error is reported as truncation: the cut is the
+    likeliest reason the rest does not decode."""
     try:
         yield
     except UnhashableMedia:
         raise
-    except Image.DecompressionBombError as exc:
-        raise UnhashableMedia(UnhashableReason.TOO_MANY_PIXELS, str(exc)) from None
-    except MemoryError:
-        raise UnhashableMedia(UnhashableReason.TOO_MANY_PIXELS, "decoding needed more memory than there is") from None
-    except EOFError as exc:
-        raise UnhashableMedia(UnhashableReason.TRUNCATED, f"the data ends early ({exc or 'end of file'})") from None
     except Exception as exc:  # the boundary: nothing else may escape
+        if not truncated or isinstance(exc, (Image.DecompressionBombError, MemoryError)):
+            raise _as_unhashable(exc) from None
         text = str(exc) or type(exc).__name__
-        reason = UnhashableReason.TRUNCATED if "truncated" in text.lower() else UnhashableReason.CORRUPT
-        raise UnhashableMedia(reason, f"{type(exc).__name__}: {text}"[:500]) from None
+        raise UnhashableMedia(UnhashableReason.TRUNCATED, f"the file is cut short and the rest does not decode "
+                              f"({type(exc).__name__}: {text})"[:500]) from None
+
+
+def _as_unhashable(exc: Exception) -> UnhashableMedia:
+    if isinstance(exc, Image.DecompressionBombError):
+        return UnhashableMedia(UnhashableReason.TOO_MANY_PIXELS, str(exc))
+    if isinstance(exc, MemoryError):
+        return UnhashableMedia(UnhashableReason.TOO_MANY_PIXELS, "decoding needed more memory than there is")
+    if isinstance(exc, EOFError):
+        return UnhashableMedia(UnhashableReason.TRUNCATED, f"the data ends early ({exc or 'end of file'})")
+    text = str(exc) or type(exc).__name__
+    reason = UnhashableReason.TRUNCATED if "truncated" in text.lower() else UnhashableReason.CORRUPT
+    return UnhashableMedia(reason, f"{type(exc).__name__}: {text}"[:500])
 
 
 class OpenedMedia(ABC):
@@ -127,14 +170,20 @@ class OpenedMedia(ABC):
     height: int
     # Known from the header for videos; for animations only once frames() has run to the end.
     duration_seconds: float | None
+    # The file was cut short and is decoded as a browser shows it (only JPEG and still PNG; others are refused).
+    truncated: bool = False
 
     @abstractmethod
     def frames(self, *, side: int | None = 320, interval: float = 1.0) -> Iterator[Frame]:
         """A still image's one frame, or one frame per `interval` seconds of a video or animation.
 
-        Each frame is scaled to `side` x `side`, whatever its shape (None: as decoded). The aspect ratio
-        is not kept because PDQ maps every picture onto a 64 x 64 grid regardless; see docs/signals.md.
+        Each frame is scaled to `side` x `side` grey, whatever its shape; or with side=None, kept at full size
+        as float luma, which is what the PDQ reference hashes (and vPDQ, which hashes frames with it).
         """
+
+    def picture(self) -> Picture:
+        """A still image at full size, as the PDQ reference sees it (see Picture)."""
+        raise TypeError(f"a {self.kind.value} has frames, not one picture")
 
     def close(self) -> None:  # noqa: B027 - only some kinds hold resources
         pass
@@ -158,11 +207,23 @@ def open_media(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS, *, clock: Clo
         declared = header_dimensions(data, fmt)
         if declared is not None:
             _check_pixels(*declared, limits)
-    check_structure(data, fmt)
+    truncated = check_structure(data, fmt)
+    missing: float | None = None
+    if truncated:
+        data, missing = complete_cut_short(data, fmt)
+        _check_missing(missing)
     deadline = _Deadline(limits.max_seconds, clock)
     if fmt.container_kind is ContentKind.VIDEO:
         return _Video(data, fmt, limits, deadline)
-    return _Picture(data, fmt, limits, deadline)
+    return _Picture(data, fmt, limits, deadline, truncated=truncated, missing=missing)
+
+
+def _check_missing(share: float | None) -> None:
+    if share is not None and share > MAX_MISSING_SHARE:
+        raise UnhashableMedia(
+            UnhashableReason.TRUNCATED, f"the file ends before {share:.0%} of the picture (more than "
+            f"{MAX_MISSING_SHARE:.0%} missing)"
+        )
 
 
 # ---------------------------------------------------------------- pictures (Pillow)
@@ -229,6 +290,50 @@ def to_luma(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
+def to_shown(image: Image.Image) -> Image.Image:
+    """The picture as displayed, in mode "RGB" or "L": what PDQ's reference luma is computed from.
+
+    As `to_luma` (transparency on white, palettes, CMYK, 16-bit grey scaled), but colour stays colour, because
+    the reference takes luma from 8-bit RGB with its own float weights.
+    """
+    mode = image.mode
+    if mode in ("L", "RGB"):
+        return image
+    if mode in _WIDE_MODES:
+        return _wide_to_luma(image)
+    if mode == "1":
+        return image.convert("L")
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode == "PA":
+        image = image.convert("RGBA")
+    if image.mode in ("LA", "La", "RGBA", "RGBa"):
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        white.alpha_composite(image.convert("RGBA"))
+        return white.convert("RGB")
+    return image if image.mode in ("L", "RGB") else image.convert("RGB")
+
+
+def has_transparency(image: Image.Image) -> bool:
+    return image.mode in ("LA", "La", "RGBA", "RGBa", "PA") or (image.mode == "P" and "transparency" in image.info)
+
+
+_STRIP_ROWS = 256
+
+
+def float_luma(image: Image.Image) -> FloatLuma:
+    """Float32 luma of an "L" or "RGB" picture: Pillow's "F" conversion computes 0.299 R + 0.587 G + 0.114 B
+    with the same float arithmetic as pdqhash (bit for bit; tests check it). Done in strips of rows so that
+    a large picture needs one float plane, not three."""
+    width, height = image.size
+    out = np.empty((height, width), dtype=np.float32)
+    for top in range(0, height, _STRIP_ROWS):
+        rows = min(_STRIP_ROWS, height - top)
+        strip = image.crop((0, top, width, top + rows)).convert("F")
+        out[top : top + rows] = np.frombuffer(strip.tobytes(), dtype=np.float32).reshape(rows, width)
+    return out
+
+
 def _wide_to_luma(image: Image.Image) -> Image.Image:
     # Pillow clips 16-bit grey to 255 when converting to "L"; scale instead.
     values = np.asarray(image).astype(np.float64)
@@ -247,12 +352,41 @@ def _square(luma: Image.Image, side: int | None) -> Image.Image:
     return luma.resize((side, side), Image.Resampling.BOX)
 
 
+# numpy equivalents of EXIF orientation transposes, for the float plane.
+_ORIENT_ARRAY: dict[Image.Transpose, Callable[[FloatLuma], FloatLuma]] = {
+    Image.Transpose.FLIP_LEFT_RIGHT: lambda a: a[:, ::-1],
+    Image.Transpose.ROTATE_180: lambda a: a[::-1, ::-1],
+    Image.Transpose.FLIP_TOP_BOTTOM: lambda a: a[::-1],
+    Image.Transpose.TRANSPOSE: lambda a: a.T,
+    Image.Transpose.TRANSVERSE: lambda a: a[::-1, ::-1].T,
+    Image.Transpose.ROTATE_90: lambda a: np.rot90(a, 1),
+    Image.Transpose.ROTATE_270: lambda a: np.rot90(a, 3),
+}
+
+
+def _grey_tail_share(image: Image.Image) -> float:
+    """Share of the picture that libjpeg filled because the data ended: the exact mid-grey pixels at the end
+    in raster order (missing blocks decode to 128 in every channel). Slightly low when the cut falls inside a
+    row of blocks, whose decoded left part ends the run."""
+    array = np.asarray(image)
+    grey = (array == 128) if array.ndim == 2 else (array == 128).all(axis=2)
+    flat = grey.reshape(-1)
+    last_other = np.flatnonzero(~flat)
+    run = flat.size if last_other.size == 0 else flat.size - 1 - int(last_other[-1])
+    return float(run) / float(flat.size)
+
+
 class _Picture(OpenedMedia):
-    def __init__(self, data: bytes, fmt: MediaFormat, limits: DecodeLimits, deadline: _Deadline) -> None:
+    def __init__(
+        self, data: bytes, fmt: MediaFormat, limits: DecodeLimits, deadline: _Deadline, *,
+        truncated: bool = False, missing: float | None = None,
+    ) -> None:  # fmt: skip
         self.format = fmt
         self._limits = limits
         self._deadline = deadline
         self.duration_seconds = None
+        self.truncated = truncated
+        self._missing = missing
         plugin = cast(str, fmt.pillow_plugin)
         with _decoder_errors():
             if fmt is MediaFormat.HEIC:
@@ -279,15 +413,39 @@ class _Picture(OpenedMedia):
         else:
             yield from self._animation(side, interval)
 
+    def picture(self) -> Picture:
+        if self.kind is not ContentKind.IMAGE:
+            return super().picture()
+        image = self._image
+        with _decoder_errors(truncated=self.truncated):
+            image.load()
+            self._deadline.check()
+            self._check_cut()
+            luma = float_luma(to_shown(image))
+            without_alpha = float_luma(image.convert("RGB")) if has_transparency(image) else None
+        orient = _ORIENT_ARRAY.get(self._transpose) if self._transpose is not None else None
+        if orient is not None:
+            luma = np.ascontiguousarray(orient(luma))
+            without_alpha = None if without_alpha is None else np.ascontiguousarray(orient(without_alpha))
+        return Picture(luma, without_alpha)
+
+    def _check_cut(self) -> None:
+        if self.truncated and self._missing is None:  # a JPEG: only its decoded pixels tell
+            self._missing = _grey_tail_share(self._image)
+            _check_missing(self._missing)
+
     def _still(self, side: int | None) -> Frame:
         image = self._image
-        with _decoder_errors():
+        with _decoder_errors(truncated=self.truncated):
             if self.format is MediaFormat.JPEG and side is not None:
                 # Let libjpeg scale by 1/2, 1/4 or 1/8 while decoding (never below side x side) and hand
                 # over its Y channel: several times less work than decoding RGB at full size.
                 image.draft("L", (side, side))
             image.load()
             self._deadline.check()
+            self._check_cut()
+            if side is None:
+                return Frame(number=0, timestamp=0.0, luma=self.picture().luma)
             luma = _square(to_luma(image), side)
             if self._transpose is not None:
                 luma = luma.transpose(self._transpose)
@@ -315,7 +473,11 @@ class _Picture(OpenedMedia):
                 _check_pixels(*image.size, self._limits)
                 image.load()  # also brings the frame's own duration into image.info
                 if elapsed_ms >= next_sample_ms:
-                    plane = np.asarray(_square(to_luma(image), side))
+                    plane: Luma | FloatLuma
+                    if side is None:
+                        plane = float_luma(to_shown(image))
+                    else:
+                        plane = np.asarray(_square(to_luma(image), side))
                     yield Frame(number=number, timestamp=elapsed_ms / 1000, luma=plane)
                     next_sample_ms = (elapsed_ms // interval_ms + 1) * interval_ms
                 # Browsers show frames of 0 or 10 ms for 100 ms; so do we, or such GIFs would last no time.
@@ -390,12 +552,17 @@ class _Video(OpenedMedia):
                         continue
                     self._deadline.check()
                     _check_pixels(frame.width, frame.height, limits)
-                    width, height = (side, side) if side is not None else (frame.width, frame.height)
-                    plane = frame.reformat(width=width, height=height, format="gray", interpolation="AREA").to_ndarray()
+                    plane: Luma | FloatLuma
+                    if side is None:
+                        # As the vPDQ reference does: the frame in 8-bit RGB (swscale), then the PDQ luma.
+                        plane = float_luma(frame.to_image())
+                    else:
+                        scaled = frame.reformat(width=side, height=side, format="gray", interpolation="AREA")
+                        plane = scaled.to_ndarray()
                     turns = round((frame.rotation or 0) / 90) % 4
                     if turns:
                         # The display matrix rotates counter-clockwise, as np.rot90 does.
-                        plane = np.ascontiguousarray(np.rot90(plane, turns))
+                        plane = cast(Luma | FloatLuma, np.ascontiguousarray(np.rot90(plane, turns)))
                         if turns % 2 and decoded == 1:
                             self.width, self.height = self.height, self.width
                     yield Frame(number=decoded - 1, timestamp=round(timestamp, 3), luma=plane)

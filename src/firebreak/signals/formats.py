@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import struct
+import zlib
 from dataclasses import dataclass
 
 from firebreak.signals.base import ContentKind
@@ -164,15 +165,20 @@ def _truncated(what: str) -> UnhashableMedia:
     return UnhashableMedia(UnhashableReason.TRUNCATED, what)
 
 
-def check_structure(data: bytes, fmt: MediaFormat) -> None:
-    """Refuse files whose own length fields say they should be longer than they are.
+def check_structure(data: bytes, fmt: MediaFormat) -> bool:
+    """Refuse files whose own length fields say they should be longer than they are, unless a viewer still
+    shows a picture from what is there.
 
-    Decoders are forgiving about a missing tail and would hash half a picture or half a video; a file cut
-    short in transit should be fetched again rather than banked or matched as something it is not.
+    Returns True for a JPEG or still PNG that is cut short after its picture data has begun: browsers show
+    such a file (the part that arrived, the rest grey), so it is decoded the same way (`complete_cut_short`)
+    and flagged, rather than refused and let through unhashed. Other formats cut short are refused: a
+    decoder would hash half a video or half an animation as something it is not.
     """
     if fmt is MediaFormat.PNG:
-        _check_png_chunks(data)
-    elif fmt is MediaFormat.WEBP:
+        return _check_png_chunks(data)
+    if fmt is MediaFormat.JPEG:
+        return _check_jpeg_end(data)
+    if fmt is MediaFormat.WEBP:
         if len(data) < 12 or _u32le(data, 4) + 8 > len(data):
             raise _truncated("the WebP file is shorter than its RIFF header says")
     elif fmt in (MediaFormat.MP4, MediaFormat.MOV, MediaFormat.HEIC, MediaFormat.AVIF):
@@ -181,33 +187,166 @@ def check_structure(data: bytes, fmt: MediaFormat) -> None:
         _check_matroska_segment(data)
     elif fmt is MediaFormat.GIF:
         _check_gif_blocks(data)
-    elif fmt is MediaFormat.JPEG:
-        _check_jpeg_end(data)
+    return False
 
 
-def _check_jpeg_end(data: bytes) -> None:
+def complete_cut_short(data: bytes, fmt: MediaFormat) -> tuple[bytes, float | None]:
+    """A complete file that shows what a browser shows for a JPEG or PNG cut short, and the share of the
+    picture's rows that had to be filled (None when only decoding can tell, as for JPEG).
+
+    JPEG: the data up to the last complete marker segment, then an end-of-image marker; libjpeg then treats
+    the missing blocks as empty, which is mid grey, as in browsers. PNG: the rows that decompress from the
+    IDAT data present, the missing rows mid grey, in a rebuilt file.
+    """
+    if fmt is MediaFormat.JPEG:
+        return _complete_jpeg(data), None
+    if fmt is MediaFormat.PNG:
+        return _complete_png(data)
+    raise ValueError(f"{fmt.value} files cut short are not completed")
+
+
+def _check_jpeg_end(data: bytes) -> bool:
     """A JPEG ends its image data with an EOI marker (FF D9) after the start of scan (FF DA).
 
     Checked here because Pillow's truncated-image leniency is a process-wide switch that other libraries turn on
-    (Synapse sets ``ImageFile.LOAD_TRUNCATED_IMAGES = True`` when imported).
+    (Synapse sets ``ImageFile.LOAD_TRUNCATED_IMAGES = True`` when imported): Firebreak completes a cut-short
+    file itself instead, per call.
     """
     scan = data.find(b"\xff\xda", 2)
-    if scan < 0 or data.find(b"\xff\xd9", scan + 2) < 0:
-        raise _truncated("the JPEG file ends before its end-of-image marker")
+    if scan < 0:
+        raise _truncated("the JPEG file ends before its image data")
+    return data.find(b"\xff\xd9", scan + 2) < 0
 
 
-def _check_png_chunks(data: bytes) -> None:
+# Markers that stand alone (no length field): TEM, RST0-7, SOI, EOI.
+_STANDALONE_MARKERS = {0x01, *range(0xD0, 0xD8), 0xD8, 0xD9}
+
+
+def _complete_jpeg(data: bytes) -> bytes:
+    end = len(data)
+    # Drop a marker segment (e.g. the Huffman tables before a progressive scan) that the cut left incomplete:
+    # libjpeg would read the end-of-image marker as part of it. Within entropy-coded data FF is followed by
+    # 00 (a stuffed byte) or a restart marker, so the last other FF xx is the last marker.
+    at = data.rfind(b"\xff", 2)
+    while at > 0:
+        marker = data[at + 1] if at + 1 < end else None
+        if marker is None or (marker not in _STANDALONE_MARKERS and marker not in (0x00, 0xFF)):
+            break
+        at = data.rfind(b"\xff", 2, at)
+    if at > 0:
+        if at + 4 > end or at + 2 + int(struct.unpack_from(">H", data, at + 2)[0]) > end:
+            end = at
+    return data[:end] + b"\xff\xd9"
+
+
+def _check_png_chunks(data: bytes) -> bool:
     offset = 8
+    seen: set[bytes] = set()
     while offset + 8 <= len(data):
         length = _u32be(data, offset)
         kind = data[offset + 4 : offset + 8]
         end = offset + 12 + length
         if end > len(data):
+            if b"acTL" not in seen and (b"IDAT" in seen or (kind == b"IDAT" and offset + 8 < len(data))):
+                return True  # cut inside or after the picture data of a still PNG
             raise _truncated(f"the PNG's {kind.decode('latin-1')!r} chunk runs past the end of the file")
+        seen.add(kind)
         if kind == b"IEND":
-            return
+            return False
         offset = end
+    if b"IDAT" in seen and b"acTL" not in seen:
+        return True  # all picture data that arrived is in whole chunks; what follows it is missing
     raise _truncated("the PNG ends before its IEND chunk")
+
+
+# (columns step, rows step, first column, first row) of the seven Adam7 passes.
+_ADAM7 = ((8, 8, 0, 0), (8, 8, 4, 0), (4, 8, 0, 4), (4, 4, 2, 0), (2, 4, 0, 2), (2, 2, 1, 0), (1, 2, 0, 1))
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _grey_byte(colour_type: int, depth: int, palette: bytes) -> bytes:
+    """One pixel of mid grey (opaque where there is alpha) in the PNG's own sample layout."""
+    if colour_type == 3:
+        entries = [palette[i : i + 3] for i in range(0, len(palette) - 2, 3)]
+        if not entries:
+            raise UnhashableMedia(UnhashableReason.CORRUPT, "the palette PNG has no palette")
+        index = min(range(len(entries)), key=lambda i: sum((c - 128) ** 2 for c in entries[i]))
+        samples = [index]
+    else:
+        grey = 1 << (depth - 1)
+        top = (1 << depth) - 1
+        samples = {0: [grey], 2: [grey] * 3, 4: [grey, top], 6: [grey] * 3 + [top]}[colour_type]
+    bits = "".join(format(sample, f"0{depth}b") for sample in samples)
+    if len(bits) < 8:  # sub-byte pixels: repeat the pixel across the byte
+        bits = bits * (8 // len(bits))
+    return int(bits, 2).to_bytes(len(bits) // 8, "big")
+
+
+def _complete_png(data: bytes) -> tuple[bytes, float]:
+    head = data[8:33]
+    if len(head) < 25 or head[4:8] != b"IHDR":
+        raise _truncated("the PNG ends inside its header")
+    width, height, depth, colour_type, _, _, interlace = struct.unpack(">IIBBBBB", head[8:21])
+    if colour_type not in _PNG_CHANNELS or depth not in (1, 2, 4, 8, 16):
+        raise UnhashableMedia(UnhashableReason.CORRUPT, "the PNG header is invalid")
+    kept: list[bytes] = []
+    palette = b""
+    idat = bytearray()
+    offset = 8
+    while offset + 8 <= len(data):
+        length = _u32be(data, offset)
+        kind = data[offset + 4 : offset + 8]
+        payload = data[offset + 8 : offset + 8 + length]
+        whole = offset + 12 + length <= len(data)
+        if whole and zlib.crc32(kind + payload) != _u32be(data, offset + 8 + length):
+            # Damage inside the file is not a cut: refuse it as Pillow would refuse the whole file.
+            raise UnhashableMedia(UnhashableReason.CORRUPT, f"the PNG's {kind.decode('latin-1')!r} chunk is damaged")
+        if kind == b"IDAT":
+            idat += payload  # the last one may be cut short: its bytes still decompress
+        elif not idat and whole and kind != b"IHDR":
+            kept.append(data[offset : offset + 12 + length])  # PLTE, tRNS, gAMA, eXIf...: before the data
+            if kind == b"PLTE":
+                palette = payload
+        elif idat:
+            break
+        offset += 12 + length
+    # The rows of each pass, as (count, bytes including the filter byte).
+    channels = _PNG_CHANNELS[colour_type]
+    passes = _ADAM7 if interlace else ((1, 1, 0, 0),)
+    rows: list[int] = []
+    for step_x, step_y, first_x, first_y in passes:
+        pass_width = (width - first_x + step_x - 1) // step_x
+        pass_height = (height - first_y + step_y - 1) // step_y
+        if pass_width > 0:
+            rows.extend([1 + (pass_width * channels * depth + 7) // 8] * pass_height)
+    expected = sum(rows)
+    try:
+        raw = zlib.decompressobj().decompress(bytes(idat), expected)
+    except zlib.error:
+        raise UnhashableMedia(UnhashableReason.CORRUPT, "the PNG's picture data does not decompress") from None
+    complete, used = 0, 0
+    while complete < len(rows) and used + rows[complete] <= len(raw):
+        used += rows[complete]
+        complete += 1
+    if complete == 0:
+        raise _truncated("the PNG ends before its first row of pixels")
+    grey = _grey_byte(colour_type, depth, palette)
+    filled = bytearray(raw[:used])
+    for size in rows[complete:]:
+        pixels = size - 1
+        filled += b"\x00" + (grey * (pixels // len(grey) + 1))[:pixels]
+    rebuilt = (
+        data[:8]
+        + _png_chunk(b"IHDR", head[8:21])
+        + b"".join(kept)
+        + _png_chunk(b"IDAT", zlib.compress(bytes(filled), 1))
+        + _png_chunk(b"IEND", b"")
+    )
+    return rebuilt, 1.0 - used / expected
 
 
 def _check_gif_blocks(data: bytes) -> None:
