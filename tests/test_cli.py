@@ -166,3 +166,12 @@ def test_platform_integration_token(env: dict[str, str]) -> None:
     token = run(["integrations", "token", "shop"], env).stdout.strip()
     assert token.startswith("fbk_")
     assert "no integration" in run(["integrations", "token", "nope"], env).stderr
+
+
+def test_rehash_runs_with_progress_and_resumes(env: dict[str, str]) -> None:
+    assert run(["db", "upgrade"], env).returncode == 0
+    r = run(["banks", "rehash"], env)
+    assert r.returncode == 0, r.stderr
+    assert "done: 0 media items changed" in r.stdout
+    again = run(["banks", "rehash", "--background"], env)
+    assert again.returncode == 0 and "queued" in again.stdout

@@ -385,6 +385,38 @@ def banks_export(
         fail(str(exc))
 
 
+@banks_app.command("rehash")
+def banks_rehash(
+    background: Annotated[bool, typer.Option("--background", help="Queue it for the workers instead.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Recompute stored PDQ hashes the current way (reference PDQ) from the encrypted files; resumable."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    system = _system(config)
+    progress = system.banks.start_rehash()
+    if background:
+        out.print(f"queued: {progress.remaining} of {progress.total} media items to recompute; workers carry it out")
+        return
+    totals = {"changed": 0, "entries": 0, "unreadable": 0}
+    with Progress(TextColumn("recomputing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err) as bar:
+        task = bar.add_task("rehash", total=progress.remaining)
+
+        def step(batch: Any) -> None:
+            totals["changed"] += batch.changed
+            totals["entries"] += batch.entries_changed
+            totals["unreadable"] += batch.unreadable
+            bar.update(task, advance=batch.examined)
+
+        while not system.banks.rehash_step(budget_seconds=3600, on_batch=step):
+            pass
+        bar.update(task, completed=progress.remaining)
+    out.print(f"done: {totals['changed']} media items changed, {totals['entries']} bank entries rewritten, "
+              f"{totals['unreadable']} unreadable (left as they were). Restart serving processes so their indexes "
+              "load the new values.")
+
+
 def _register_hash() -> None:
     from firebreak.signals.cli import hash_command
 

@@ -19,11 +19,10 @@ from firebreak.banks import io as bank_io
 from firebreak.banks import service as banks
 from firebreak.banks.models import MatchAction
 from firebreak.banks.schemas import BankCreate
+from firebreak.bootstrap.system import System
 from firebreak.matching.service import SYNC_INTERVAL
 from firebreak.media.models import Placement, PlacementStatus
-from firebreak.platform.gateway import ensure_integration, record_event, scan_bytes
 from firebreak.platform.schemas import Verdict
-from firebreak.runtime import Runtime
 from tests.signals.samples import encode, photo
 from tests.support import RecordingPlatform, later, media_event
 
@@ -55,41 +54,41 @@ def reference_pdq(data: bytes) -> str:
     return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes().hex()
 
 
-def _bank(runtime: Runtime, name: str, fmt: str, text: str) -> None:
-    with runtime.transaction() as session:
-        bank = banks.create_bank(session=session, clock=runtime.clock, actor="test",
+def _bank(system: System, name: str, fmt: str, text: str) -> None:
+    with system.db.transaction() as session:
+        bank = banks.create_bank(session=session, clock=system.clock, actor="test",
                                  data=BankCreate(name=name, action=MatchAction.BLOCK))
-        report = bank_io.import_entries(session=session, clock=runtime.clock, actor="test", bank=bank, fmt=fmt,
+        report = bank_io.import_entries(session=session, clock=system.clock, actor="test", bank=bank, fmt=fmt,
                                         text=text, source_name=f"{name}.txt")
     assert report.added == len(PICTURES) and report.errors == []
 
 
-def test_lists_computed_by_the_reference_catch_the_pictures_and_their_copies(runtime: Runtime) -> None:
+def test_lists_computed_by_the_reference_catch_the_pictures_and_their_copies(system: System) -> None:
     originals = {name: encode(make(), "JPEG", quality=92) for name, make in PICTURES.items()}
     values = {name: reference_pdq(data) for name, data in originals.items()}
     stopncii = [{"signalType": "ImagePDQ", "hashValue": v, "hashStatus": "Active", "caseNumber": f"SN-{n}"}
                 for n, v in values.items()]
-    _bank(runtime, "stopncii", "stopncii", json.dumps({"hashRecords": stopncii}))
-    _bank(runtime, "threatexchange", "te", "".join(f"pdq {v}\n" for v in values.values()))
+    _bank(system, "stopncii", "stopncii", json.dumps({"hashRecords": stopncii}))
+    _bank(system, "threatexchange", "te", "".join(f"pdq {v}\n" for v in values.values()))
     time.sleep(SYNC_INTERVAL + 0.05)  # upload checks see new entries within SYNC_INTERVAL of their commit
 
     for name, original in originals.items():
         picture = Image.open(io.BytesIO(original))
         for label, data in (("as listed", original), ("jpeg q60", encode(picture, "JPEG", quality=60)),
                             ("png", encode(picture, "PNG")), ("webp q80", encode(picture, "WEBP", quality=80))):
-            result = scan_bytes(runtime, data)
+            result = system.gateway.scan_bytes(data)
             assert result.verdict is Verdict.BLOCK, (name, label)
             assert {m.bank for m in result.matches} == {"stopncii", "threatexchange"}, (name, label)
 
     # Posted on the platform, a copy is removed like any other match.
-    ensure_integration(runtime, name="test", adapter="webhook")
+    system.gateway.ensure_integration(name="test", adapter="webhook")
     platform = RecordingPlatform()
-    runtime.adapters.override("test", platform)
+    system.adapters.override("test", platform)
     copy = encode(Image.open(io.BytesIO(originals["brick"])), "JPEG", quality=70)
     platform.add_message("chat-1", "m-1")
-    record_event(runtime, "test", media_event("chat-1", "m-1", copy, when=later(runtime.clock.now(), 1)))
-    runtime.reconcile()
+    system.gateway.record_event("test", media_event("chat-1", "m-1", copy, when=later(system.clock.now(), 1)))
+    system.runner.reconcile()
     assert ("chat-1", "m-1") in platform.removed()
-    with runtime.sessions() as session:
+    with system.db.sessions() as session:
         statuses = set(session.scalars(select(Placement.status)))
     assert statuses == {PlacementStatus.REMOVED}

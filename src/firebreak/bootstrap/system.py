@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 import firebreak.schema.tables  # noqa: F401  (every table, so foreign keys between domains resolve)
 from firebreak.audit import jobs as audit_jobs
+from firebreak.banks import jobs as banks_jobs
+from firebreak.banks.flows import Banks, BanksDeps
 from firebreak.core.blobs import LocalBlobStore
 from firebreak.core.clock import Clock, SystemClock
 from firebreak.core.config import Settings
@@ -38,11 +40,13 @@ from firebreak.matching.service import IndexSet
 from firebreak.orders import jobs as order_jobs
 from firebreak.orders.flows import OrderDesk, OrdersDeps
 from firebreak.platform.registry import AdapterContext, Adapters
+from firebreak.platform.schemas import Verdict
 from firebreak.platform.secrets import IntegrationSecrets
 from firebreak.signals.decode import DecodeLimits
 
 log = logging.getLogger(__name__)
 SANDBOX_INTEGRATION = "sandbox"
+UNCHECKED_VERDICTS = {"allow": Verdict.ALLOW, "review": Verdict.REVIEW, "refuse": Verdict.BLOCK}
 
 
 @dataclass
@@ -63,6 +67,7 @@ class System:
     runner: JobRunner
     queue: JobQueue
     mailer: MailTransport
+    banks: Banks
     enforcement: Enforcement
     gateway: Gateway
     orders: OrderDesk
@@ -130,9 +135,11 @@ def build_system(
                                               retry=retry, lease=lease, owner=runner.identity.id,
                                               propagation_batch=settings.propagation_batch))
     gateway = Gateway(GatewayDeps(db=db, clock=clock, blobs=blobs, limits=limits, indexes=indexes,
-                                  adapters=adapters, policy=policy, pdq_min_quality=settings.pdq_min_quality))
+                                  adapters=adapters, policy=policy, pdq_min_quality=settings.pdq_min_quality,
+                                  unchecked_verdict=UNCHECKED_VERDICTS[settings.unchecked_uploads]))
     orders = OrderDesk(OrdersDeps(db=db, clock=clock, blobs=blobs, limits=limits, adapters=adapters,
                                   mailer=mailer or smtp_mailer(settings), settings=settings, dkim_dns=dkim_dns))
+    banks = Banks(BanksDeps(db=db, clock=clock, blobs=blobs, limits=limits))
     sandbox = None
     if settings.sandbox_enabled:
         sandbox = Sandbox(SandboxDeps(db=db, clock=clock, link=InProcessLink(gateway),
@@ -140,13 +147,14 @@ def build_system(
                                       max_upload_bytes=settings.max_upload_bytes))
 
     registry.register_all(audit_jobs.handlers(db=db, clock=clock))
+    registry.register_all(banks_jobs.handlers(banks))
     registry.register_all(enforcement_jobs.handlers(enforcement))
     registry.register_all(gateway_jobs.handlers(gateway))
     registry.register_all(order_jobs.handlers(orders))
     return System(settings=settings, db=db, clock=clock, keys=keys, blobs=blobs, limits=limits, indexes=indexes,
                   secrets=secrets, adapters=adapters, retry=retry, registry=registry, runner=runner, queue=queue,
-                  mailer=mailer or orders.deps.mailer, enforcement=enforcement, gateway=gateway, orders=orders,
-                  sandbox=sandbox)
+                  mailer=mailer or orders.deps.mailer, banks=banks, enforcement=enforcement, gateway=gateway,
+                  orders=orders, sandbox=sandbox)
 
 
 def _nudge_after_commit(db: Database, queue: JobQueue) -> None:

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     vpdq_query_match_percent: float = Field(default=80.0, ge=0, le=100)
     vpdq_target_match_percent: float = Field(default=80.0, ge=0, le=100)
 
+    unchecked_uploads: Literal["allow", "review", "refuse"] = Field(
+        default="review", description="The verdict for an upload that matched nothing but could not be fully checked "
+        "(not decodable, or cut short)."
+    )
     propagation_batch: int = Field(
         default=500, ge=1, le=100_000, description="Media per committed step when a new bank entry finds copies."
     )

@@ -55,6 +55,7 @@ class GatewayDeps:
     adapters: AdapterProvider
     policy: StrikePolicy
     pdq_min_quality: int
+    unchecked_verdict: Verdict = Verdict.REVIEW  # an upload that matched nothing but could not be fully checked
 
 
 # Upload checks that reach the database (a candidate, a due index sync) queue here on SQLite instead of in
@@ -123,12 +124,17 @@ class Gateway:
         d = self.deps
         sha256 = hashlib.sha256(data).hexdigest()
         # Decoding and hashing take milliseconds: done before the transaction, which on SQLite holds the write lock.
+        unchecked: str | None = None
         try:
             hashes = hash_bytes(data, d.limits)
             md5, pdq_queries = hashes.md5, hashes.query_hashes
-        except UnhashableMedia:
+            if hashes.truncated:
+                unchecked = "truncated"
+        except UnhashableMedia as exc:
             md5, pdq_queries = hashlib.md5(data, usedforsecurity=False).hexdigest(), ()
-        if pdq_queries and not d.indexes.could_match(exact=[sha256, md5], pdq_queries=pdq_queries):
+            unchecked = f"unhashable: {exc.reason.value}"
+        if pdq_queries and unchecked is None and not d.indexes.could_match(exact=[sha256, md5],
+                                                                             pdq_queries=pdq_queries):
             return ScanResult(verdict=Verdict.ALLOW, matches=[], sha256=sha256, checked_at=d.clock.now())
         with self._scan_transaction() as session:
             if not pdq_queries:  # a file we could not hash ourselves may be known from a platform's event
@@ -140,8 +146,12 @@ class Gateway:
             if verdict_for(hits) == Verdict.BLOCK:
                 count_blocked_uploads(session=session, entry_ids=[h.entry_id for h in hits
                                                                   if h.action == MatchAction.BLOCK])
-        return ScanResult(verdict=verdict_for(hits), matches=scan_matches(hits), sha256=sha256,
-                          checked_at=d.clock.now())
+        verdict = verdict_for(hits)
+        if verdict == Verdict.ALLOW and unchecked is not None:
+            # Nothing matched, but Firebreak did not see the whole picture: a two-byte cut must not be a way past.
+            verdict = d.unchecked_verdict
+        return ScanResult(verdict=verdict, matches=scan_matches(hits), sha256=sha256, checked_at=d.clock.now(),
+                          unchecked=unchecked)
 
     def _signal_values(self, request: ScanSignalsRequest) -> dict[str, list[str]]:
         """Canonical values by signal type, PDQ below the minimum quality left out. Raises BadSignal."""

@@ -139,6 +139,10 @@ class ScanResult(BaseModel):
     matches: list[ScanMatch]
     sha256: str | None = None
     checked_at: datetime
+    # Set when the file could not be fully checked: Firebreak could not hash it at all ("unhashable: too_large",
+    # "unhashable: corrupt", ...), or it is cut short and was hashed as a browser shows it ("truncated"). The verdict
+    # for such a file, when nothing matched, is the FIREBREAK_UNCHECKED_UPLOADS setting (review by default).
+    unchecked: str | None = Field(default=None, description="Why the file could not be fully checked, if it could not")
 
 
 EventAccepted.model_rebuild()

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from firebreak.audit import service as audit
 from firebreak.banks.models import BankEntry, Provenance
 from firebreak.banks.service import PROPAGATE_JOB, value_digest
-from firebreak.clock import Clock
-from firebreak.jobs.service import defer
-from firebreak.media.blobs import BlobError, BlobStore
+from firebreak.core.blobs import BlobError, BlobStore
+from firebreak.core.clock import Clock
+from firebreak.core.jobs.outbox import defer
 from firebreak.media.models import HashStatus, Media, MediaKind
 from firebreak.media.service import apply_hashes
 from firebreak.signals.decode import DecodeLimits

@@ -1,0 +1,10 @@
+"""Banks' jobs, under their stable names."""
+
+from __future__ import annotations
+
+from firebreak.banks.flows import REHASH_JOB, Banks
+from firebreak.core.jobs.runner import JobHandler
+
+
+def handlers(banks: Banks) -> dict[str, JobHandler]:
+    return {REHASH_JOB: banks.rehash_job}
