@@ -16,7 +16,12 @@ from firebreak.authorities import service as authorities
 from firebreak.authorities.models import AuthorityContact
 from firebreak.bootstrap.system import System
 from firebreak.core.clock import FakeClock
-from firebreak.web.session import COOKIE_NAME, LOCK_AFTER_FAILURES
+from firebreak.web.session import (
+    CLIENT_LOCK_AFTER_FAILURES,
+    CLIENT_LOCK_DURATION,
+    COOKIE_NAME,
+    LOCK_AFTER_FAILURES,
+)
 from tests.web.conftest import PASSWORD, People, csrf_of
 
 
@@ -159,6 +164,19 @@ def test_repeated_failures_lock_the_account_for_a_while(client: TestClient, cloc
     assert status == 429 and "Too many failed attempts" in text
     assert json.loads(events(system, "web.login.failed")[-1].data)["reason"] == "locked"
     clock.advance(timedelta(minutes=5, seconds=1))
+    assert login(client)[0] == 303
+
+
+def test_one_client_guessing_across_many_accounts_is_locked(client: TestClient, clock: FakeClock, system: System,
+                                                             people: People) -> None:
+    """86 guesses from one address across 54 accounts were never slowed: the address has a counter of its own."""
+    names = [f"guess{i}" for i in range(54)]
+    statuses = [login(client, who=names[i % len(names)], password="nope")[0] for i in range(86)]
+    assert statuses[:CLIENT_LOCK_AFTER_FAILURES] == [200] * CLIENT_LOCK_AFTER_FAILURES
+    assert set(statuses[CLIENT_LOCK_AFTER_FAILURES:]) == {429}
+    status, _, text = login(client)  # alice's own account was never guessed at: the address is what is locked
+    assert status == 429 and "Too many failed attempts" in text
+    clock.advance(CLIENT_LOCK_DURATION + timedelta(seconds=1))
     assert login(client)[0] == 303
 
 

@@ -43,7 +43,7 @@ def components(system: System) -> Components:
         max_body_bytes=system.settings.max_upload_bytes + 1024 * 1024))
     found.add(hma_api.HmaContext, hma_api.HmaContext(clock=system.clock, blobs=system.blobs, limits=system.limits,
                                                      indexes=system.indexes, adapters=system.adapters))
-    found.add(BrowserSessions, BrowserSessions(keys=WebKeys(system.keys), clock=system.clock,
+    found.add(BrowserSessions, BrowserSessions(keys=WebKeys(system.keys), db=system.db, clock=system.clock,
                                                secure_cookies=system.settings.public_url.startswith("https://")))
     if system.sandbox is not None:
         found.add(Sandbox, system.sandbox)

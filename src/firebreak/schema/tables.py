@@ -16,10 +16,11 @@ from firebreak.platform.models import Chat, PlatformAccount, PlatformIntegration
 from firebreak.reports.models import VictimReport
 from firebreak.review.models import Appeal, Decision
 from firebreak.transparency.models import StatementOfReasons
+from firebreak.web.models import EndedSession, LoginThrottle
 
 __all__ = [
     "Action", "ApiCredential", "Appeal", "AuditEvent", "Authority", "AuthorityContact", "Bank", "BankEntry",
     "Base", "Case", "Chat", "Decision", "Match", "Media", "MediaSignal", "Order", "OrderItem", "OrderMessage",
     "PlatformAccount", "PlatformIntegration", "Placement", "Propagation", "ScheduledTask", "StaffUser", "WorkerProcess",
-    "SeenSignature", "StatementOfReasons", "VictimReport",
+    "SeenSignature", "StatementOfReasons", "VictimReport", "EndedSession", "LoginThrottle",
 ]

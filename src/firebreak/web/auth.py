@@ -98,7 +98,8 @@ def _login(request: Request, session: Session, door: _Door, *, login: str, passw
     clock, keys = web.clock, web.keys
     now = clock.now()
     key = web_session.throttle_key(door.kind, login)
-    if (wait := web_session.locked_for(keys, key, now)) is not None:
+    client = web_session.client_key(request.client.host if request.client else None)
+    if (wait := web_session.locked_for(session, [key, client], now)) is not None:
         _audit_attempt(session, clock, request, door, login=login, account_id=None, failure="locked", locked=True)
         minutes = max(1, math.ceil(wait.total_seconds() / 60))
         return _page(request, door, next_path=next_path, login=login, status_code=429,
@@ -114,14 +115,16 @@ def _login(request: Request, session: Session, door: _Door, *, login: str, passw
         if result.contact is not None and result.contact.password_hash:
             fingerprint = keys.fingerprint(result.contact.password_hash)
     if failure is not None or account_id is None:
-        locked = web_session.record_failure(keys, key, now)
+        locked = web_session.record_failure(session, key, now)
+        locked = web_session.record_failure(session, client, now, limit=web_session.CLIENT_LOCK_AFTER_FAILURES,
+                                            lock=web_session.CLIENT_LOCK_DURATION) or locked
         _audit_attempt(session, clock, request, door, login=login, account_id=account_id,
                        failure=failure or "unknown_account", locked=locked)
         return _page(request, door, next_path=next_path, login=login, error=WRONG.format(login=door.login_label))
-    web_session.record_success(keys, key)
+    web_session.record_success(session, key)
     previous = web_session.current(request)
     if previous is not None and previous.kind != "anon":
-        web_session.end(keys, previous, now)
+        web_session.end(session, previous, now)
     web_session.start(request, web_session.new_session(now, door.kind, account_id, fingerprint))
     _audit_attempt(session, clock, request, door, login=login, account_id=account_id, failure=None)
     return RedirectResponse(next_path, status_code=303)
@@ -162,7 +165,7 @@ def logout(request: Request, session: SessionDep, csrf_token: FormText = "") -> 
         return render(request, "error.html", {"title": "Not allowed", "message": STALE_FORM},
                       status_code=403)
     web = web_session.sessions_of(request)
-    web_session.end(web.keys, state, web.clock.now())
+    web_session.end(session, state, web.clock.now())
     web_session.clear(request)
     audit.record(session=session, clock=web.clock, actor=_actor(state.kind, state.account_id),
                  action="web.logout", object_type="staff_user" if state.kind == "staff" else "authority_contact",

@@ -5,9 +5,8 @@ fingerprint of the account's password hash, login time, last-seen time) and the 
 key derived from the instance key. Nothing secret is in the payload; the account is looked up on every request, so a
 deactivated account or a changed password ends its sessions at once.
 
-Kept in memory, per process (a server-side session table would need a migration): the sessions ended by logout
-(so a copied cookie dies with the logout in this process; in another process it lives until it idles out) and the
-failed-login counters. See docs/web.md.
+Kept in the database, so every process on every host sees them at once: the sessions ended by logout (a copied cookie
+dies with the logout everywhere) and the failed-login counters, per account and per client address. See docs/web.md.
 """
 
 from __future__ import annotations
@@ -17,26 +16,32 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
 from firebreak.core.clock import Clock
+from firebreak.core.db.session import Database
 from firebreak.core.http.deps import components_of
 from firebreak.core.keys import KeyRing
+from firebreak.web.models import EndedSession, LoginThrottle
 
 COOKIE_NAME = "fb_session"
 IDLE_TIMEOUT = timedelta(hours=8)
 ABSOLUTE_TIMEOUT = timedelta(hours=24)
 REFRESH_AFTER = timedelta(minutes=1)  # re-issue the cookie (sliding expiry) at most this often
-LOCK_AFTER_FAILURES = 10
+LOCK_AFTER_FAILURES = 10  # per account
 FAILURE_WINDOW = timedelta(minutes=15)
 LOCK_DURATION = timedelta(minutes=5)
-_MAX_TRACKED = 10_000  # failure counters and ended sessions kept per process, at most
+CLIENT_LOCK_AFTER_FAILURES = 30  # per client address, whatever accounts it tries
+CLIENT_LOCK_DURATION = timedelta(minutes=15)
 
 Kind = Literal["anon", "staff", "contact"]
 
@@ -52,16 +57,12 @@ class SessionState:
 
 
 class WebKeys:
-    """The keys and in-memory state of browser sessions (one process)."""
+    """The keys of browser sessions."""
 
     def __init__(self, keys: KeyRing) -> None:
         self._signing = keys.derive("web-session")
         self._csrf = keys.derive("web-csrf")
         self._fingerprint = keys.derive("web-password-fingerprint")
-        self.lock = threading.Lock()
-        self.ended: dict[str, int] = {}  # sid -> epoch after which the cookie would have expired anyway
-        self.failures: dict[str, list[datetime]] = {}
-        self.locked_until: dict[str, datetime] = {}
 
     def sign(self, data: bytes) -> str:
         return _b64(hmac.new(self._signing, data, hashlib.sha256).digest())
@@ -75,11 +76,17 @@ class WebKeys:
 
 @dataclass(frozen=True)
 class BrowserSessions:
-    """What the browser side needs: the session keys and state, the clock, and whether cookies are Secure."""
+    """What the browser side needs: the session keys, the database (ended sessions, throttles), the clock, and
+    whether cookies are Secure."""
 
     keys: WebKeys
+    db: Database
     clock: Clock
     secure_cookies: bool
+
+    def is_ended(self, sid: str) -> bool:
+        with self.db.sessions() as session:
+            return session.get(EndedSession, sid) is not None
 
 
 def _b64(raw: bytes) -> str:
@@ -108,7 +115,8 @@ def encode(keys: WebKeys, state: SessionState) -> str:
     return f"{body}.{keys.sign(body.encode())}"
 
 
-def decode(keys: WebKeys, cookie: str | None, now: datetime) -> SessionState | None:
+def decode(keys: WebKeys, cookie: str | None, now: datetime,
+           is_ended: Callable[[str], bool] = lambda sid: False) -> SessionState | None:
     """The session in the cookie, or None when it is missing, forged, ended or expired."""
     if not cookie or len(cookie) > 4096 or cookie.count(".") != 2:
         return None
@@ -126,9 +134,8 @@ def decode(keys: WebKeys, cookie: str | None, now: datetime) -> SessionState | N
     t = _epoch(now)
     if t - state.seen_at > IDLE_TIMEOUT.total_seconds() or t - state.issued_at > ABSOLUTE_TIMEOUT.total_seconds():
         return None
-    with keys.lock:
-        if state.sid in keys.ended:
-            return None
+    if is_ended(state.sid):
+        return None
     return state
 
 
@@ -139,55 +146,59 @@ def touch(state: SessionState, now: datetime) -> SessionState | None:
     return replace(state, seen_at=_epoch(now))
 
 
-def end(keys: WebKeys, state: SessionState, now: datetime) -> None:
-    """Refuse this session's cookie from now on (in this process), even if a copy of it is replayed."""
-    t = _epoch(now)
-    with keys.lock:
-        for sid in [sid for sid, expires in keys.ended.items() if expires < t]:
-            del keys.ended[sid]
-        keys.ended[state.sid] = min(state.issued_at + int(ABSOLUTE_TIMEOUT.total_seconds()),
-                                    t + int(IDLE_TIMEOUT.total_seconds()))
-        if len(keys.ended) > _MAX_TRACKED:
-            for sid in sorted(keys.ended, key=keys.ended.__getitem__)[: len(keys.ended) - _MAX_TRACKED]:
-                del keys.ended[sid]
+def end(session: Session, state: SessionState, now: datetime) -> None:
+    """Refuse this session's cookie from now on, in every process, even if a copy of it is replayed."""
+    expires = min(datetime.fromtimestamp(state.issued_at, UTC) + ABSOLUTE_TIMEOUT, now + IDLE_TIMEOUT)
+    session.execute(delete(EndedSession).where(EndedSession.expires_at < now))  # forget what expired anyway
+    if session.get(EndedSession, state.sid) is None:
+        session.add(EndedSession(sid=state.sid, expires_at=expires))
+        session.flush()
 
 
 # --- login throttle --------------------------------------------------------------------------------------------------
+# Two counters for every attempt: the account's (LOCK_AFTER_FAILURES) and the client address's
+# (CLIENT_LOCK_AFTER_FAILURES, whatever accounts it tries). Either being locked refuses the attempt.
 
 def throttle_key(kind: Kind, account: str) -> str:
-    return f"{kind}:{account.strip().lower()}"
+    return f"{kind}:{account.strip().casefold()[:300]}"
 
 
-def locked_for(keys: WebKeys, key: str, now: datetime) -> timedelta | None:
-    """How long this account is still locked after too many failed logins, or None."""
-    with keys.lock:
-        until = keys.locked_until.get(key)
-        if until is None:
-            return None
-        if until <= now:
-            del keys.locked_until[key]
-            return None
-        return until - now
+def client_key(address: str | None) -> str:
+    return f"client:{address or 'unknown'}"
 
 
-def record_failure(keys: WebKeys, key: str, now: datetime) -> bool:
-    """Count a failed login; True when this failure locks the account."""
-    with keys.lock:
-        recent = [t for t in keys.failures.get(key, []) if now - t < FAILURE_WINDOW] + [now]
-        if len(recent) >= LOCK_AFTER_FAILURES:
-            keys.failures.pop(key, None)
-            keys.locked_until[key] = now + LOCK_DURATION
-            return True
-        keys.failures[key] = recent
-        if len(keys.failures) > _MAX_TRACKED:  # forget the stalest counters first
-            for stale in sorted(keys.failures, key=lambda k: keys.failures[k][-1])[: len(keys.failures) - _MAX_TRACKED]:
-                del keys.failures[stale]
-        return False
+def locked_for(session: Session, keys: list[str], now: datetime) -> timedelta | None:
+    """How long the longest lock on any of these keys still runs, or None."""
+    rows = session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys),
+                                                       LoginThrottle.locked_until > now)).all()
+    return max((row.locked_until - now for row in rows if row.locked_until), default=None)
 
 
-def record_success(keys: WebKeys, key: str) -> None:
-    with keys.lock:
-        keys.failures.pop(key, None)
+def record_failure(session: Session, key: str, now: datetime, *, limit: int = LOCK_AFTER_FAILURES,
+                   lock: timedelta = LOCK_DURATION) -> bool:
+    """Count a failed login against ``key``; True when this failure locks it."""
+    row = session.get(LoginThrottle, key, with_for_update=True)
+    if row is None:
+        try:
+            with session.begin_nested():  # another process may count the same key's first failure right now
+                session.add(LoginThrottle(key=key, failures=0, window_started_at=now))
+        except IntegrityError:
+            pass
+        row = session.get(LoginThrottle, key, with_for_update=True, populate_existing=True)
+        assert row is not None  # noqa: S101 - inserted above, by us or by the other process
+    if now - row.window_started_at >= FAILURE_WINDOW:
+        row.failures, row.window_started_at = 0, now
+    row.failures += 1
+    if row.failures >= limit:
+        row.failures, row.window_started_at, row.locked_until = 0, now, now + lock
+        session.flush()
+        return True
+    session.flush()
+    return False
+
+
+def record_success(session: Session, key: str) -> None:
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == key, LoginThrottle.locked_until.is_(None)))
 
 
 # --- the session of a request ----------------------------------------------------------------------------------------
@@ -205,7 +216,7 @@ def current(request: Request) -> SessionState | None:
         return cached
     web = sessions_of(request)
     keys, now = web.keys, web.clock.now()
-    state = decode(keys, request.cookies.get(COOKIE_NAME), now)
+    state = decode(keys, request.cookies.get(COOKIE_NAME), now, web.is_ended)
     if state is not None and (fresh := touch(state, now)) is not None:
         state = fresh
         request.state.fb_cookie = encode(keys, state)
