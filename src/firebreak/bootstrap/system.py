@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 import firebreak.schema.tables  # noqa: F401  (every table, so foreign keys between domains resolve)
 from firebreak.audit import jobs as audit_jobs
+from firebreak.bootstrap.mail import mail_transport
 from firebreak.core.blobs import LocalBlobStore
 from firebreak.core.clock import Clock, SystemClock
 from firebreak.core.config import Settings
@@ -32,7 +33,7 @@ from firebreak.gateway import jobs as gateway_jobs
 from firebreak.gateway.flows import Gateway, GatewayDeps, InProcessLink
 from firebreak.integrations.sandbox.flows import Sandbox, SandboxDeps
 from firebreak.mail.dkim import DnsFunc
-from firebreak.mail.send import Mailer, MailTransport
+from firebreak.mail.send import MailTransport
 from firebreak.matching.service import IndexSet
 from firebreak.orders import jobs as order_jobs
 from firebreak.orders.flows import OrderDesk, OrdersDeps
@@ -85,11 +86,6 @@ def decode_limits(settings: Settings) -> DecodeLimits:
                         max_frames=settings.max_video_frames, max_seconds=settings.max_decode_seconds)
 
 
-def smtp_mailer(settings: Settings) -> Mailer:
-    return Mailer(settings.outgoing_smtp_host, settings.outgoing_smtp_port, settings.hotline_address,
-                  starttls=settings.outgoing_smtp_starttls, from_name=f"{settings.platform_name} takedown desk")
-
-
 def build_system(
     settings: Settings,
     *,
@@ -128,7 +124,7 @@ def build_system(
     gateway = Gateway(GatewayDeps(db=db, clock=clock, blobs=blobs, limits=limits, indexes=indexes,
                                   adapters=adapters, policy=policy, pdq_min_quality=settings.pdq_min_quality))
     orders = OrderDesk(OrdersDeps(db=db, clock=clock, blobs=blobs, limits=limits, adapters=adapters,
-                                  mailer=mailer or smtp_mailer(settings), settings=settings, dkim_dns=dkim_dns))
+                                  mailer=mailer or mail_transport(settings), settings=settings, dkim_dns=dkim_dns))
     sandbox = None
     if settings.sandbox_enabled:
         sandbox = Sandbox(SandboxDeps(db=db, clock=clock, link=InProcessLink(gateway),
