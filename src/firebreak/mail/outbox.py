@@ -79,20 +79,22 @@ class FileOutbox:
 
     def list(self, limit: int = MAX_LISTED) -> list[OutboxMail]:
         """The newest mails first."""
-        if not self.directory.is_dir():
-            return []
-        found: list[OutboxMail] = []
-        for path in sorted(self.directory.glob("*.eml"), reverse=True)[:limit]:
-            try:
-                raw = path.read_bytes()
-            except OSError:
-                continue
-            message = BytesParser(policy=policy.default).parsebytes(raw)
-            if not isinstance(message, EmailMessage):
-                continue
-            saved = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-            found.append(OutboxMail(path.stem, saved, message, raw))
-        return found
+        return read_outbox(self.directory, limit)
 
-    def get(self, name: str) -> OutboxMail | None:
-        return next((m for m in self.list(limit=10_000) if m.name == name), None)
+
+def read_outbox(directory: Path, limit: int = MAX_LISTED) -> list[OutboxMail]:
+    """The mails kept in an outbox folder, newest first (the console's page; tests)."""
+    if not directory.is_dir():
+        return []
+    found: list[OutboxMail] = []
+    for path in sorted(directory.glob("*.eml"), reverse=True)[:limit]:
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            continue
+        message = BytesParser(policy=policy.default).parsebytes(raw)
+        if not isinstance(message, EmailMessage):
+            continue
+        saved = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        found.append(OutboxMail(path.stem, saved, message, raw))
+    return found

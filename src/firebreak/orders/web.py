@@ -18,8 +18,10 @@ from firebreak.authorities import service as authorities_service
 from firebreak.authorities.models import Authority, AuthorityContact
 from firebreak.authorities.taxonomy import CATEGORIES
 from firebreak.core.clock import Clock
+from firebreak.core.config import Settings
 from firebreak.core.http.deps import ClockDep, Provide, SessionDep
 from firebreak.core.i18n import N_, Translator, translator
+from firebreak.mail.outbox import read_outbox
 from firebreak.orders import labels, service
 from firebreak.orders.flows import OrderDesk
 from firebreak.orders.models import Channel, ItemKind, MessageDirection, Order, OrderMessage, OrderStatus
@@ -272,6 +274,15 @@ async def console_message(tracking_id: str, request: Request, session: SessionDe
                             author=viewer.name, body=body[:20000])
         desk.send_message(session=session, order=order, text=body[:20000])
     return RedirectResponse(f"/console/orders/{order.tracking_id}#thread", status_code=303)
+
+
+@router.get("/console/outbox", response_class=HTMLResponse)
+def console_outbox(request: Request, settings: Annotated[Settings, Provide(Settings)],
+                   viewer: LiaisonViewer) -> HTMLResponse:
+    """The development outbox: what Firebreak would have sent, when no mail server is configured."""
+    return render(request, "orders/outbox.html", {
+        "mails": read_outbox(settings.outbox_dir), "smtp_host": settings.outgoing_smtp_host,
+        "folder": str(settings.outbox_dir)})
 
 
 @router.get("/portal", response_class=HTMLResponse)
