@@ -75,11 +75,14 @@ def test_the_first_steps_run_as_written(tmp_path: Path) -> None:
         assert "/static/swagger/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text.lower()
         assert httpx.get(f"http://127.0.0.1:{port}/static/swagger/swagger-ui-bundle.js", timeout=5).status_code == 200
         # Nothing the README names answers 404.
-        named = set(re.findall(r"http://127\.0\.0\.1:8000(/[\w/.-]*)", (ROOT / "README.md").read_text()))
-        assert {"/", "/docs", "/console", "/portal", "/sandbox/"} <= named
+        text = (ROOT / "README.md").read_text()
+        named = set(re.findall(r"http://127\.0\.0\.1:8000(/[\w/.-]*)", text))
+        pages = set(re.findall(r"^- http://127\.0\.0\.1:8000(/[\w/.-]*)", text, re.M))
+        assert {"/", "/docs", "/console", "/portal", "/sandbox/", "/console/outbox"} <= pages
         for path in sorted(named):
             response = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5, follow_redirects=True)
-            assert response.status_code == 200, (path, response.status_code)
+            assert response.status_code != 404, path
+            assert path not in pages or response.status_code == 200, (path, response.status_code)
     finally:
         server.terminate()
         server.wait(timeout=30)
