@@ -218,11 +218,14 @@ def entries_for_hashes(hashes: MediaHashes, *, media_id: int | None = None, note
     """The entries that bank a file: its exact hashes and, when good enough, its PDQ.
 
     The PDQ entry keeps the file's eight rotations and mirrors (``extra.dihedral``), so that
-    propagation also finds existing copies that were turned or mirrored.
+    propagation also finds existing copies that were turned or mirrored; a picture under 512 px also keeps them
+    scaled up (``extra.upscaled``), as small copies are indexed (media.pdq_upscaled).
     """
     entries = [EntryInput("sha256", hashes.sha256, media_id=media_id, note=note),
                EntryInput("md5", hashes.md5, media_id=media_id, note=note)]
     if hashes.kind.value == "image" and hashes.pdq.matchable:
         entries.append(EntryInput("pdq", hashes.pdq.value, quality=hashes.pdq.quality, media_id=media_id, note=note,
-                                  extra={"dihedral": list(hashes.dihedral[1:])}))
+                                  extra={"dihedral": list(hashes.dihedral[1:]),
+                                         **({"upscaled": list(hashes.upscaled_dihedral)}
+                                            if hashes.upscaled_dihedral else {})}))
     return entries

@@ -154,7 +154,8 @@ def handle_event(
             session.flush()
         result.placements.append(placement)
         if ingested.created and ingested.hashes is not None and ingested.hashes.query_hashes:
-            indexes.note_media(media.id, ingested.hashes.pdq.value)
+            indexes.note_media(media.id, ingested.hashes.pdq.value,
+                               ingested.hashes.upscaled_dihedral[0] if ingested.hashes.upscaled_dihedral else None)
         hits = hits_for_media(session=session, indexes=indexes, media=media, hashes=ingested.hashes)
         result.hits.extend(hits)
         caught: list[int] = []
