@@ -27,6 +27,8 @@ from firebreak.matching.service import IndexSet
 from firebreak.orders import api as orders_api
 from firebreak.orders import web as orders_web
 from firebreak.orders.flows import OrderDesk
+from firebreak.transparency_reports import web as transparency_web
+from firebreak.transparency_reports.flows import Reports
 from firebreak.web import routes as web_routes
 from firebreak.web.session import BrowserSessions, WebKeys
 
@@ -41,6 +43,7 @@ def components(system: System) -> Components:
     found.add(Gateway, system.gateway)
     found.add(OrderDesk, system.orders)
     found.add(Evidence, system.evidence)
+    found.add(Reports, system.reports)
     found.add(gateway_api.CallerCheck, gateway_api.CallerCheck(
         db=system.db, clock=system.clock, secrets=system.secrets, logins=gateway_api.PlatformLogins(),
         max_body_bytes=system.settings.max_upload_bytes + 1024 * 1024))
@@ -75,6 +78,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(authorities_api.router)
     app.include_router(web_routes.router)
     app.include_router(orders_web.router)
+    app.include_router(transparency_web.router)
     if system.sandbox is not None:
         app.include_router(sandbox_api.router)
         app.include_router(sandbox_web.router)

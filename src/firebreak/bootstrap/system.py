@@ -51,6 +51,7 @@ from firebreak.signals.decode import DecodeLimits
 from firebreak.transparency import jobs as transparency_jobs
 from firebreak.transparency.eu_database import TransparencyDatabaseConfig
 from firebreak.transparency.flows import StatementSubmitter, SubmissionDeps
+from firebreak.transparency_reports.flows import Reports, ReportsDeps
 
 log = logging.getLogger(__name__)
 SANDBOX_INTEGRATION = "sandbox"
@@ -82,6 +83,7 @@ class System:
     sandbox: Sandbox | None
     evidence: Evidence
     statements: StatementSubmitter
+    reports: Reports
 
     def worker(self) -> Worker:
         return Worker(self.queue, threads=self.settings.worker_threads, runner=self.runner,
@@ -185,6 +187,8 @@ def build_system(
     statements = StatementSubmitter(SubmissionDeps(
         db=db, clock=clock, config=transparency_database(settings),
         interval=timedelta(seconds=settings.dsa_tdb_interval_seconds)))
+    reports = Reports(ReportsDeps(db=db, clock=clock, platform=settings.platform_name,
+                                  provider=settings.provider_name, public_period=settings.public_report_period))
 
     registry.register_all(audit_jobs.handlers(db=db, clock=clock))
     registry.register_all(evidence_jobs.handlers(evidence))
@@ -196,7 +200,8 @@ def build_system(
     return System(settings=settings, db=db, clock=clock, keys=keys, blobs=blobs, limits=limits, indexes=indexes,
                   secrets=secrets, adapters=adapters, retry=retry, registry=registry, runner=runner, queue=queue,
                   mailer=mailer or orders.deps.mailer, banks=banks, enforcement=enforcement, gateway=gateway,
-                  orders=orders, sandbox=sandbox, evidence=evidence, statements=statements)
+                  orders=orders, sandbox=sandbox, evidence=evidence, statements=statements,
+                  reports=reports)
 
 
 def _nudge_after_commit(db: Database, queue: JobQueue) -> None:

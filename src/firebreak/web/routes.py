@@ -40,6 +40,8 @@ CONSOLE_SECTIONS: tuple[Section, ...] = (
     Section("Banks", "/console/banks", "Banks of known items and the hashes that find every copy.",
             (Role.ADMIN, Role.MODERATOR, Role.LIAISON, Role.AUDITOR)),
     Section("Audit", "/console/audit", "The hash-chained audit log and its check.", (Role.ADMIN, Role.AUDITOR)),
+    Section("Transparency", "/console/transparency", "Transparency reports for any period: the full report, the EU "
+            "template and Korea's yearly report.", (Role.ADMIN, Role.AUDITOR)),
 )
 
 
