@@ -4,9 +4,9 @@ it, what was decided and what the user was told. Read from the other domains' ta
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from firebreak.banks.models import Bank, BankEntry
@@ -18,8 +18,27 @@ from firebreak.review.models import Appeal, Decision
 from firebreak.transparency.models import StatementOfReasons
 
 CONTEXT_FORMAT = "firebreak-evidence-context/1"
-FORWARD_LIMIT = 500  # placements followed along a forward chain, each way
+FORWARD_LIMIT = 200  # placements followed along a forward chain, each way
 LISTED_LIMIT = 1000  # placements listed for an account or a chat
+T = TypeVar("T")
+OTHER_COPIES_LIMIT = 50  # other placements of the same file listed with a removed one (each has its own record)
+
+
+class Rows:
+    """Rows by id, read once per preservation batch. The session's identity map holds rows only while something else
+    refers to them, so without this each listed placement would read its sender and platform again."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._seen: dict[tuple[type[Any], int], Any] = {}
+
+    def get(self, model: type[T], ident: int | None) -> T | None:
+        if ident is None:
+            return None
+        key = (model, ident)
+        if key not in self._seen:
+            self._seen[key] = self.session.get(model, ident)
+        return cast(T | None, self._seen[key])
 
 
 def _when(value: datetime | None) -> str | None:
@@ -44,8 +63,8 @@ def _signals(session: Session, media_id: int) -> list[dict[str, Any]]:
              "timestamp_seconds": s.timestamp_seconds} for s in rows]
 
 
-def _account(session: Session, account_id: int | None) -> dict[str, Any] | None:
-    account = session.get(PlatformAccount, account_id) if account_id else None
+def _account(rows: Rows, account_id: int | None) -> dict[str, Any] | None:
+    account = rows.get(PlatformAccount, account_id)
     if account is None:
         return None
     return {"id": account.id, "external_id": account.external_id, "display_name": account.display_name,
@@ -53,8 +72,8 @@ def _account(session: Session, account_id: int | None) -> dict[str, Any] | None:
             "status_changed_at": _when(account.status_changed_at), "first_seen_at": _when(account.created_at)}
 
 
-def _chat(session: Session, chat_id: int | None) -> dict[str, Any] | None:
-    chat = session.get(Chat, chat_id) if chat_id else None
+def _chat(rows: Rows, chat_id: int | None) -> dict[str, Any] | None:
+    chat = rows.get(Chat, chat_id)
     if chat is None:
         return None
     return {"id": chat.id, "external_id": chat.external_id, "title": chat.title, "kind": _value(chat.kind),
@@ -62,9 +81,9 @@ def _chat(session: Session, chat_id: int | None) -> dict[str, Any] | None:
             "strikes": chat.strikes, "status_changed_at": _when(chat.status_changed_at)}
 
 
-def _placement(session: Session, placement: Placement, *, with_people: bool = False) -> dict[str, Any]:
-    integration = session.get(PlatformIntegration, placement.integration_id)
-    sender = session.get(PlatformAccount, placement.sender_id) if placement.sender_id else None
+def _placement(rows: Rows, placement: Placement) -> dict[str, Any]:
+    integration = rows.get(PlatformIntegration, placement.integration_id)
+    sender = rows.get(PlatformAccount, placement.sender_id)
     row: dict[str, Any] = {
         "id": placement.id, "platform": integration.name if integration else None,
         "chat": placement.chat_external_id, "message": placement.message_external_id,
@@ -76,35 +95,33 @@ def _placement(session: Session, placement: Placement, *, with_people: bool = Fa
                            if placement.forwarded_from_chat or placement.forwarded_from_placement_id else None),
         "recorded_at": _when(placement.created_at),
     }
-    if with_people:
-        row["sender_account"] = _account(session, placement.sender_id)
-        row["chat_details"] = _chat(session, placement.chat_id)
     return row
 
 
-def forward_chain(session: Session, placement: Placement) -> dict[str, list[dict[str, Any]]]:
+def forward_chain(rows: Rows, placement: Placement) -> dict[str, list[dict[str, Any]]]:
     """Where this copy came from (hop by hop, nearest first) and where it was forwarded on (breadth first)."""
     upstream: list[dict[str, Any]] = []
     seen = {placement.id}
     current = placement
     while current.forwarded_from_placement_id and len(upstream) < FORWARD_LIMIT:
-        parent = session.get(Placement, current.forwarded_from_placement_id)
+        parent = rows.get(Placement, current.forwarded_from_placement_id)
         if parent is None or parent.id in seen:
             break
         seen.add(parent.id)
-        upstream.append(_placement(session, parent))
+        upstream.append(_placement(rows, parent))
         current = parent
     downstream: list[dict[str, Any]] = []
     frontier = [placement.id]
     while frontier and len(downstream) < FORWARD_LIMIT:
-        children = list(session.scalars(select(Placement).where(Placement.forwarded_from_placement_id.in_(frontier))
-                                        .order_by(Placement.id).limit(FORWARD_LIMIT)))
+        children = list(rows.session.scalars(
+            select(Placement).where(Placement.forwarded_from_placement_id.in_(frontier))
+            .order_by(Placement.id).limit(FORWARD_LIMIT)))
         frontier = []
         for child in children:
             if child.id in seen or len(downstream) >= FORWARD_LIMIT:
                 continue
             seen.add(child.id)
-            downstream.append(_placement(session, child))
+            downstream.append(_placement(rows, child))
             frontier.append(child.id)
     return {"from": upstream, "onward": downstream}
 
@@ -164,13 +181,17 @@ def _statements(session: Session, *, placement_id: int | None, decision_ids: lis
              "submitted_at": _when(s.submitted_at)} for s in rows]
 
 
-def _listed_placements(session: Session, *where: Any) -> list[dict[str, Any]]:
-    rows = session.scalars(select(Placement).where(*where).order_by(Placement.id).limit(LISTED_LIMIT))
-    return [_placement(session, p) | {"media_sha256": p.media.sha256} for p in rows]
+def _listed_placements(rows: Rows, *where: Any, limit: int = LISTED_LIMIT) -> dict[str, Any]:
+    total = rows.session.scalar(select(func.count()).select_from(Placement).where(*where)) or 0
+    found = list(rows.session.scalars(select(Placement).where(*where).order_by(Placement.id).limit(limit)))
+    sha = {media_id: digest for media_id, digest in rows.session.execute(
+        select(Media.id, Media.sha256).where(Media.id.in_({p.media_id for p in found})))}
+    return {"total": total, "listed": [_placement(rows, p) | {"media_sha256": sha.get(p.media_id)} for p in found]}
 
 
-def gather(session: Session, record: EvidenceRecord, *, preserved_at: datetime) -> tuple[dict[str, Any], Media | None]:
+def gather(rows: Rows, record: EvidenceRecord, *, preserved_at: datetime) -> tuple[dict[str, Any], Media | None]:
     """The context of a record, and the media whose bytes go with it (None for an account or a chat)."""
+    session = rows.session
     context: dict[str, Any] = {
         "format": CONTEXT_FORMAT, "record": record.uid, "trigger": _value(record.trigger),
         "category": record.category, "preserved_at": _when(preserved_at), "requested_at": _when(record.created_at),
@@ -181,26 +202,25 @@ def gather(session: Session, record: EvidenceRecord, *, preserved_at: datetime) 
         context["action"] = {"id": record.action_id, "kind": "remove_message", "done_at": _when(record.created_at),
                              "match_id": record.match_id, "decision_id": record.decision_id,
                              "order_item_id": record.order_item_id}
-    placement = session.get(Placement, record.placement_id) if record.placement_id else None
-    media = session.get(Media, placement.media_id if placement else record.media_id) if (
-        placement or record.media_id) else None
+    placement = rows.get(Placement, record.placement_id)
+    media = rows.get(Media, placement.media_id if placement else record.media_id)
     if placement is not None:
-        context["placement"] = _placement(session, placement)
-        context["sender"] = _account(session, placement.sender_id)
-        context["chat"] = _chat(session, placement.chat_id)
-        context["forward_chain"] = forward_chain(session, placement)
+        context["placement"] = _placement(rows, placement)
+        context["sender"] = _account(rows, placement.sender_id)
+        context["chat"] = _chat(rows, placement.chat_id)
+        context["forward_chain"] = forward_chain(rows, placement)
         context["other_placements_of_this_media"] = _listed_placements(
-            session, Placement.media_id == placement.media_id, Placement.id != placement.id)
+            rows, Placement.media_id == placement.media_id, Placement.id != placement.id, limit=OTHER_COPIES_LIMIT)
     if media is not None:
         context["media"] = describe_media(media) | {"bytes_preserved": bool(media.blob_key)}
         context["signals"] = _signals(session, media.id)
         context["matches"] = _matches(session, media.id)
     if record.account_id and placement is None:
-        context["account"] = _account(session, record.account_id)
-        context["account_placements"] = _listed_placements(session, Placement.sender_id == record.account_id)
+        context["account"] = _account(rows, record.account_id)
+        context["account_placements"] = _listed_placements(rows, Placement.sender_id == record.account_id)
     if record.chat_id and placement is None:
-        context["chat"] = _chat(session, record.chat_id)
-        context["chat_placements"] = _listed_placements(session, Placement.chat_id == record.chat_id)
+        context["chat"] = _chat(rows, record.chat_id)
+        context["chat_placements"] = _listed_placements(rows, Placement.chat_id == record.chat_id)
     decisions = _decisions(session, media_id=media.id if media else None,
                            placement_id=placement.id if placement else None, decision_id=record.decision_id)
     context["decisions"] = decisions

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from firebreak.cases.models import Case
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
 from firebreak.core.jobs.models import ScheduledTask, TaskStatus
+from firebreak.evidence import context as gathering
 from firebreak.evidence import service
 from firebreak.evidence.models import EvidenceMedia, EvidenceRecord, HoldScope, LegalHold, RecordStatus
 from firebreak.evidence.package import WrittenPackage, iso, sha256_hex, write_package
@@ -28,6 +30,7 @@ from firebreak.evidence.service import EvidenceError, NotFound, OpenedRecord, Re
 
 log = logging.getLogger(__name__)
 PRESERVE_BATCH = 20
+PRESERVE_BUDGET_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -65,18 +68,26 @@ class Evidence:
 
     # -- background work --------------------------------------------------------------------------------------------
 
-    def preserve_pending(self) -> int:
-        """Seal every pending record, a few per transaction. Returns how many were sealed."""
+    def preserve_pending(self, *, budget_seconds: float = PRESERVE_BUDGET_SECONDS) -> int:
+        """Seal pending records, a few per transaction, for about ``budget_seconds``; what is left is carried on by
+        the job again at once (a run stays short, so a worker asked to stop is not held up). Returns how many were
+        sealed."""
         d = self.deps
         sealed = 0
+        started = time.monotonic()
         while True:
             with d.db.transaction() as session:
                 batch = service.pending_records(session, PRESERVE_BATCH)
+                rows = gathering.Rows(session)
                 for record in batch:
                     service.seal_record(session=session, clock=d.clock, vault=d.vault, retention=d.retention,
-                                        record=record)
+                                        record=record, rows=rows)
             sealed += len(batch)
             if len(batch) < PRESERVE_BATCH:
+                return sealed
+            if time.monotonic() - started > budget_seconds:
+                with d.db.transaction() as session:
+                    service.wake_preserver(session, d.clock.now())
                 return sealed
 
     def purge(self) -> PurgeRun:

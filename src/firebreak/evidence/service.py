@@ -175,7 +175,7 @@ def _media_aad(sha256: str) -> bytes:
 
 
 def canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, indent=1).encode()
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def pending_records(session: Session, limit: int) -> list[EvidenceRecord]:
@@ -205,10 +205,11 @@ def _seal_media(session: Session, vault: Vault, media_sha256: str, mime: str | N
 
 
 def seal_record(*, session: Session, clock: Clock, vault: Vault, retention: RetentionPolicy,
-                record: EvidenceRecord) -> EvidenceRecord:
-    """Gather a pending record's context, seal it and its media, and start its retention period."""
+                record: EvidenceRecord, rows: gathering.Rows | None = None) -> EvidenceRecord:
+    """Gather a pending record's context, seal it and its media, and start its retention period. ``rows`` keeps
+    rows read for one record for the next ones of a batch."""
     now = clock.now()
-    context, media = gathering.gather(session, record, preserved_at=now)
+    context, media = gathering.gather(rows or gathering.Rows(session), record, preserved_at=now)
     if media is not None:
         record.media_id = media.id
         data: bytes | None = None
