@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 
 from firebreak.bootstrap.system import System
 from firebreak.transparency_reports import writers
+from firebreak.transparency_reports.korea import duration_ko
 from firebreak.transparency_reports.flows import ReportError
 from tests.transparency_reports.conftest import END, ORDERS, START, Scenario, median, p90
 
@@ -138,7 +139,8 @@ def test_the_korean_report_counts_digital_sex_crime_content_only(system: System,
     values = {row[1]: row[2] for row in rows[1:]}
     assert values["삭제"] == f"{report.orders.items_removed}건"
     acted = [act for _, category, _, _, act, _, _ in ORDERS if act and category in writers.KR_CATEGORIES]
-    assert values["접수부터 조치까지 (중앙값)"] == f"{median(acted) / 3600:.1f}시간"
+    assert values["접수부터 조치까지 (중앙값)"] == duration_ko(median(acted))
+    assert duration_ko(median(acted)) == "1시간 15분"  # 3,600 s and 5,400 s are the middle two of six
 
 
 def test_an_empty_period_gives_an_empty_but_valid_report(system: System) -> None:

@@ -17,7 +17,7 @@ from starlette.background import BackgroundTask
 
 from firebreak.api.deps import Principal, require_staff
 from firebreak.auth.models import Role
-from firebreak.core.http.deps import Provide
+from firebreak.core.http.deps import Provide, SessionDep
 from firebreak.core.http.problems import Problem
 from firebreak.evidence.flows import Evidence
 from firebreak.evidence.models import LegalHold
@@ -54,26 +54,28 @@ def _hold_out(hold: LegalHold, active: bool) -> HoldOut:
 
 
 @router.get("/records", response_model=list[RecordOut], summary="What is preserved about an order or a case")
-def records(evidence: EvidenceDep, _: Readers, order: str | None = None, case: str | None = None) -> list[Any]:
+def records(evidence: EvidenceDep, session: SessionDep, _: Readers, order: str | None = None,
+            case: str | None = None) -> list[Any]:
     try:
-        return evidence.records(order=order, case=case)
+        return evidence.records(order=order, case=case, session=session)
     except EvidenceError as exc:
         raise _problem(exc) from None
 
 
 @router.post("/records/{uid}/context", summary="A record's context (placements, sender, chat, forward chain, "
              "matches, decisions, statements); audited with your reason")
-def record_context(uid: str, body: Reasoned, evidence: EvidenceDep, who: Openers) -> dict[str, Any]:
+def record_context(uid: str, body: Reasoned, evidence: EvidenceDep, session: SessionDep,
+                   who: Openers) -> dict[str, Any]:
     try:
-        return evidence.open(actor=who.actor, uid=uid, reason=body.reason, purpose="view").context
+        return evidence.open(actor=who.actor, uid=uid, reason=body.reason, purpose="view", session=session).context
     except (EvidenceError, EvidenceKeyError) as exc:
         raise _problem(exc) from None
 
 
 @router.post("/records/{uid}/media", response_class=Response, summary="The preserved file; audited with your reason")
-def record_media(uid: str, body: Reasoned, evidence: EvidenceDep, who: Openers) -> Response:
+def record_media(uid: str, body: Reasoned, evidence: EvidenceDep, session: SessionDep, who: Openers) -> Response:
     try:
-        opened = evidence.open(actor=who.actor, uid=uid, reason=body.reason, purpose="export")
+        opened = evidence.open(actor=who.actor, uid=uid, reason=body.reason, purpose="export", session=session)
     except (EvidenceError, EvidenceKeyError) as exc:
         raise _problem(exc) from None
     if opened.media is None:
@@ -85,11 +87,12 @@ def record_media(uid: str, body: Reasoned, evidence: EvidenceDep, who: Openers) 
 
 @router.post("/packages", response_class=FileResponse, summary="A signed evidence package (zip) for an order or a "
              "case; audited with your reason")
-def package(body: PackageRequest, evidence: EvidenceDep, who: Openers) -> FileResponse:
+def package(body: PackageRequest, evidence: EvidenceDep, session: SessionDep, who: Openers) -> FileResponse:
     fd, path = tempfile.mkstemp(suffix=".zip", prefix="evidence-")
     try:
         with os.fdopen(fd, "wb") as out:
-            written = evidence.package(actor=who.actor, reason=body.reason, order=body.order, case=body.case, out=out)
+            written = evidence.package(actor=who.actor, reason=body.reason, order=body.order, case=body.case, out=out,
+                                       session=session)
     except (EvidenceError, EvidenceKeyError) as exc:
         os.unlink(path)
         raise _problem(exc) from None
@@ -103,34 +106,36 @@ def package(body: PackageRequest, evidence: EvidenceDep, who: Openers) -> FileRe
 
 
 @router.get("/holds", response_model=list[HoldOut])
-def holds(evidence: EvidenceDep, _: Readers) -> list[HoldOut]:
-    return [_hold_out(h, active) for h, active in evidence.holds()]
+def holds(evidence: EvidenceDep, session: SessionDep, _: Readers) -> list[HoldOut]:
+    return [_hold_out(h, active) for h, active in evidence.holds(session=session)]
 
 
 @router.post("/holds", response_model=HoldOut, status_code=201, summary="Place a legal hold on an item, an account, "
              "a chat, an order or a case")
-def place_hold(body: HoldRequest, evidence: EvidenceDep, who: Openers) -> HoldOut:
+def place_hold(body: HoldRequest, evidence: EvidenceDep, session: SessionDep, who: Openers) -> HoldOut:
     try:
         hold = evidence.place_hold(actor=who.actor, scope=body.scope, subject=body.subject, reason=body.reason,
-                                   days=body.days)
+                                   days=body.days, session=session)
     except EvidenceError as exc:
         raise _problem(exc) from None
     return _hold_out(hold, True)
 
 
 @router.post("/holds/{hold_id}/extend", response_model=HoldOut)
-def extend_hold(hold_id: int, body: HoldExtension, evidence: EvidenceDep, who: Openers) -> HoldOut:
+def extend_hold(hold_id: int, body: HoldExtension, evidence: EvidenceDep, session: SessionDep,
+                who: Openers) -> HoldOut:
     try:
-        hold = evidence.extend_hold(actor=who.actor, hold_id=hold_id, reason=body.reason, days=body.days)
+        hold = evidence.extend_hold(actor=who.actor, hold_id=hold_id, reason=body.reason, days=body.days,
+                                    session=session)
     except EvidenceError as exc:
         raise _problem(exc) from None
     return _hold_out(hold, True)
 
 
 @router.post("/holds/{hold_id}/release", response_model=HoldOut)
-def release_hold(hold_id: int, body: Reasoned, evidence: EvidenceDep, who: Openers) -> HoldOut:
+def release_hold(hold_id: int, body: Reasoned, evidence: EvidenceDep, session: SessionDep, who: Openers) -> HoldOut:
     try:
-        hold = evidence.release_hold(actor=who.actor, hold_id=hold_id, reason=body.reason)
+        hold = evidence.release_hold(actor=who.actor, hold_id=hold_id, reason=body.reason, session=session)
     except EvidenceError as exc:
         raise _problem(exc) from None
     return _hold_out(hold, False)
@@ -138,7 +143,7 @@ def release_hold(hold_id: int, body: Reasoned, evidence: EvidenceDep, who: Opene
 
 @router.get("/purges", response_model=list[PurgeOut], summary="What retention purged, when and under which rule, "
             "each checked against the audit log")
-def purges(evidence: EvidenceDep, _: Readers,
+def purges(evidence: EvidenceDep, session: SessionDep, _: Readers,
            since: Annotated[date | None, Query(alias="from")] = None,
            until: Annotated[date | None, Query(alias="to", description="last day included")] = None) -> list[PurgeOut]:
     start = datetime.combine(since, time(), tzinfo=UTC) if since else None
@@ -147,5 +152,5 @@ def purges(evidence: EvidenceDep, _: Readers,
                      category=c.purge.category, media_sha256=c.purge.media_sha256,
                      media_deleted=c.purge.media_deleted, context_sha256=c.purge.context_sha256,
                      audit_seq=c.purge.audit_seq, verified=c.problem is None, problem=c.problem)
-            for c in evidence.purges(since=start, until=end)]
+            for c in evidence.purges(since=start, until=end, session=session)]
 

@@ -7,13 +7,15 @@ import logging
 import mimetypes
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
 from firebreak.cases.models import Case
@@ -63,8 +65,19 @@ def _extension(mime: str | None) -> str:
 
 
 class Evidence:
+    """Use cases on evidence. Those a route calls take the request's ``session`` (the request owns the transaction;
+    on SQLite a second transaction would wait for the first); without one, each opens its own."""
+
     def __init__(self, deps: EvidenceDeps) -> None:
         self.deps = deps
+
+    @contextmanager
+    def _work(self, session: Session | None) -> Iterator[Session]:
+        if session is not None:
+            yield session
+            return
+        with self.deps.db.transaction() as own:
+            yield own
 
     # -- background work --------------------------------------------------------------------------------------------
 
@@ -119,10 +132,10 @@ class Evidence:
 
     # -- holds ------------------------------------------------------------------------------------------------------
 
-    def place_hold(self, *, actor: str, scope: HoldScope, subject: str, reason: str,
-                   days: int | None = None) -> LegalHold:
+    def place_hold(self, *, actor: str, scope: HoldScope, subject: str, reason: str, days: int | None = None,
+                   session: Session | None = None) -> LegalHold:
         d = self.deps
-        with d.db.transaction() as session:
+        with self._work(session) as session:
             if scope == HoldScope.ORDER:
                 order = d.orders.find(session, subject.strip())
                 if order is None:
@@ -134,47 +147,50 @@ class Evidence:
                                       subject_id=subject_id, label=label, reason=reason, retention=d.retention,
                                       days=days)
 
-    def extend_hold(self, *, actor: str, hold_id: int, reason: str, days: int | None = None) -> LegalHold:
+    def extend_hold(self, *, actor: str, hold_id: int, reason: str, days: int | None = None,
+                    session: Session | None = None) -> LegalHold:
         d = self.deps
-        with d.db.transaction() as session:
+        with self._work(session) as session:
             return service.extend_hold(session=session, clock=d.clock, actor=actor, hold_id=hold_id, reason=reason,
                                        retention=d.retention, days=days)
 
-    def release_hold(self, *, actor: str, hold_id: int, reason: str) -> LegalHold:
+    def release_hold(self, *, actor: str, hold_id: int, reason: str, session: Session | None = None) -> LegalHold:
         d = self.deps
-        with d.db.transaction() as session:
+        with self._work(session) as session:
             return service.release_hold(session=session, clock=d.clock, actor=actor, hold_id=hold_id, reason=reason)
 
-    def holds(self) -> list[tuple[LegalHold, bool]]:
+    def holds(self, *, session: Session | None = None) -> list[tuple[LegalHold, bool]]:
         d = self.deps
-        with d.db.transaction() as session:
+        with self._work(session) as session:
             now = d.clock.now()
             return [(h, service.is_active(h, now)) for h in service.list_holds(session)]
 
     # -- looking and opening ----------------------------------------------------------------------------------------
 
-    def records(self, *, order: str | None = None, case: str | None = None) -> list[dict[str, Any]]:
+    def records(self, *, order: str | None = None, case: str | None = None,
+                session: Session | None = None) -> list[dict[str, Any]]:
         """Metadata of the records about an order or a case (no content: opening needs a reason)."""
         d = self.deps
-        with d.db.transaction() as session:
+        with self._work(session) as session:
             found, _ = self._scope(session, order=order, case=case)
             holds = service.holds_in_force(session, d.clock.now())
             media = {m.id: m.sha256 for m in session.scalars(select(EvidenceMedia).where(
                 EvidenceMedia.id.in_([r.evidence_media_id for r in found if r.evidence_media_id])))}
             return [service.describe(r, holds, media.get(r.evidence_media_id or 0)) for r in found]
 
-    def open(self, *, actor: str, uid: str, reason: str, purpose: Purpose = "view") -> OpenedRecord:
+    def open(self, *, actor: str, uid: str, reason: str, purpose: Purpose = "view",
+             session: Session | None = None) -> OpenedRecord:
         """A record's context and media, decrypted; the access is audited with who and why."""
         reason = service.check_reason(reason)
         d = self.deps
-        with d.db.transaction() as session:
+        with self._work(session) as session:
             record = service.get_record(session, uid)
             opened = service.open_record(session=session, vault=d.vault, record=record)
             service.audit_access(session=session, clock=d.clock, actor=actor, records=[record], reason=reason,
                                  purpose="viewed" if purpose == "view" else "exported")
             return opened
 
-    def _scope(self, session: Any, *, order: str | None, case: str | None
+    def _scope(self, session: Session, *, order: str | None, case: str | None
                ) -> tuple[list[EvidenceRecord], dict[str, Any]]:
         d = self.deps
         if (order is None) == (case is None):
@@ -195,13 +211,13 @@ class Evidence:
             "kind": "case", "reference": row.reference, "case_id": row.id, "category": row.category}
 
     def package(self, *, actor: str, reason: str, out: BinaryIO, order: str | None = None, case: str | None = None,
-                name: str = "package.zip") -> WrittenPackage:
+                name: str = "package.zip", session: Session | None = None) -> WrittenPackage:
         """Write a signed evidence package for an order or a case to ``out`` (write to a temporary file and rename
         it when this returns: the export is audited in the same transaction)."""
         reason = service.check_reason(reason)
         d = self.deps
         signing_key = load_signing_key(d.signing_key_path)
-        with d.db.transaction() as session:
+        with self._work(session) as session:
             records, scope = self._scope(session, order=order, case=case)
             sealed = [r for r in records if r.status == RecordStatus.SEALED]
             if not sealed:
@@ -260,9 +276,10 @@ class Evidence:
 
     # -- purges and keys ---------------------------------------------------------------------------------------------
 
-    def purges(self, *, since: datetime | None = None, until: datetime | None = None) -> list[service.PurgeCheck]:
+    def purges(self, *, since: datetime | None = None, until: datetime | None = None,
+               session: Session | None = None) -> list[service.PurgeCheck]:
         d = self.deps
-        with d.db.transaction() as session:
+        with self._work(session) as session:
             return service.check_purges(session=session, blobs=d.vault.blobs, since=since, until=until)
 
     def rotate_keys(self, *, actor: str, batch: int = 200,

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from sqlalchemy.orm import Session
+
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
 from firebreak.transparency_reports.service import Report, build_report
@@ -47,17 +49,21 @@ class Reports:
     def __init__(self, deps: ReportsDeps) -> None:
         self.deps = deps
 
-    def build(self, *, start: datetime, end: datetime, categories: Collection[str] | None = None) -> Report:
+    def build(self, *, start: datetime, end: datetime, categories: Collection[str] | None = None,
+              session: Session | None = None) -> Report:
+        """The report for ``[start, end)``, read in ``session`` (a request's) or in a transaction of its own."""
         if start.tzinfo is None or end.tzinfo is None:
             raise ReportError("the period's days must be in UTC")
         if end <= start:
             raise ReportError("the period ends before it starts: --to must be on or after --from")
         d = self.deps
-        with d.db.transaction() as session:
+        if session is not None:
             return build_report(session=session, start=start, end=end, generated_at=d.clock.now(),
                                 platform=d.platform, provider=d.provider or d.platform, categories=categories)
+        with d.db.transaction() as own:
+            return self.build(start=start, end=end, categories=categories, session=own)
 
-    def public(self) -> Report:
+    def public(self, *, session: Session | None = None) -> Report:
         """The last complete period's figures, for the public page."""
         start, end = last_complete_period(self.deps.clock.now(), self.deps.public_period)
-        return self.build(start=start, end=end)
+        return self.build(start=start, end=end, session=session)

@@ -28,13 +28,27 @@ class Line:
     note: str = ""
 
 
-def _hours(value: float | None) -> str:
-    return "—" if value is None else f"{value / 3600:.1f}시간"
+def duration_ko(seconds: float | None) -> str:
+    """Seconds as a Korean reader expects them: "45초", "12분", "3시간 5분", "2일 4시간"."""
+    if seconds is None:
+        return "—"
+    total = round(seconds)
+    if total < 60:
+        return f"{total}초"
+    minutes = total // 60
+    if minutes < 60:
+        return f"{minutes}분"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}시간 {minutes}분" if minutes else f"{hours}시간"
+    days, hours = divmod(hours, 24)
+    return f"{days}일 {hours}시간" if hours else f"{days}일"
 
 
 def _times(label: str, durations: Durations) -> list[Line]:
-    return [Line("처리 소요 시간", f"{label} (중앙값)", _hours(durations.median_seconds), f"{durations.count}건 기준"),
-            Line("처리 소요 시간", f"{label} (90번째 백분위)", _hours(durations.p90_seconds))]
+    return [Line("처리 소요 시간", f"{label} (중앙값)", duration_ko(durations.median_seconds),
+                 f"{durations.count}건 기준"),
+            Line("처리 소요 시간", f"{label} (90번째 백분위)", duration_ko(durations.p90_seconds))]
 
 
 def lines(report: Report) -> list[Line]:

@@ -271,20 +271,46 @@ def _orders(session: Session, start: datetime, end: datetime, categories: Collec
     )
 
 
-def _action_category(action: Action) -> str | None:
-    value = (action.params or {}).get("category")
-    return str(value) if value else None
+@dataclass(frozen=True)
+class _ActionGroup:
+    """Actions counted together: same kind, cause and category (one row of a grouped query)."""
+
+    kind: ActionKind
+    ordered: bool  # tagged with an order item
+    on_decision: bool
+    matched: bool
+    category: str | None
+    on_notice: bool  # the decision answered a notice (a victim report)
+    decision_automated: bool | None
+    count: int
+
+
+def _action_groups(session: Session, status: ActionStatus, start: datetime, end: datetime) -> list[_ActionGroup]:
+    """Actions that reached ``status`` in the period, counted in the database by kind, cause and category: a
+    year of a large platform's removals is not loaded row by row."""
+    category = Action.params["category"].as_string()
+    columns = (Action.kind, Action.order_item_id.is_not(None), Action.decision_id.is_not(None),
+               Action.match_id.is_not(None), func.coalesce(category, Decision.policy_category),
+               Decision.report_id.is_not(None), Decision.automated)
+    rows = session.execute(select(*columns, func.count()).outerjoin(Decision, Decision.id == Action.decision_id)
+                           .where(Action.status == status, *_in(Action.completed_at, start, end))
+                           .group_by(*columns))
+    return [_ActionGroup(ActionKind(kind), bool(ordered), bool(decided), bool(matched), cat or None,
+                         bool(notice), automated, int(n))
+            for kind, ordered, decided, matched, cat, notice, automated, n in rows]
 
 
 def _removals(session: Session, start: datetime, end: datetime, categories: Collection[str] | None
               ) -> RemovalFigures:
-    done = [a for a in session.scalars(select(Action).where(
-        Action.status == ActionStatus.DONE, *_in(Action.completed_at, start, end)).order_by(Action.id))
-        if categories is None or a.kind != ActionKind.REMOVE_MESSAGE or _action_category(a) in categories]
-    removed = [a for a in done if a.kind == ActionKind.REMOVE_MESSAGE]
-    failed: Counter[str] = Counter(a.kind.value for a in session.scalars(select(Action).where(
-        Action.status == ActionStatus.FAILED, *_in(Action.completed_at, start, end)))
-        if categories is None or _action_category(a) in categories or a.kind != ActionKind.REMOVE_MESSAGE)
+    def wanted(group: _ActionGroup) -> bool:  # account and chat actions carry no category: always counted
+        return categories is None or group.kind != ActionKind.REMOVE_MESSAGE or group.category in categories
+
+    done = [g for g in _action_groups(session, ActionStatus.DONE, start, end) if wanted(g)]
+    removed = [g for g in done if g.kind == ActionKind.REMOVE_MESSAGE]
+    failed: Counter[str] = Counter()
+    for group in _action_groups(session, ActionStatus.FAILED, start, end):
+        if wanted(group):
+            failed[group.kind.value] += group.count
     caught = select(func.count()).select_from(Match).join(BankEntry, BankEntry.id == Match.bank_entry_id).join(
         Bank, Bank.id == BankEntry.bank_id).where(
         Match.source == MatchSource.UPLOAD, Bank.action.in_([MatchAction.BLOCK, MatchAction.REMOVE]),
@@ -293,32 +319,30 @@ def _removals(session: Session, start: datetime, end: datetime, categories: Coll
     if categories is not None:
         caught = caught.where(Bank.policy_category.in_(list(categories)))
         all_time = all_time.where(Bank.policy_category.in_(list(categories)))
-    by_category: Counter[str] = Counter(_action_category(a) or "unspecified" for a in removed)
-    decisions = {dec.id: dec for dec in session.scalars(select(Decision).where(
-        Decision.id.in_({a.decision_id for a in done if a.decision_id})))}
+    by_category: Counter[str] = Counter()
+    for group in removed:
+        by_category[group.category or "unspecified"] += group.count
     own: dict[tuple[str, str], list[int]] = {}
-    for a in done:
-        decision = decisions.get(a.decision_id or 0)
-        if a.kind == ActionKind.NOTIFY_USER or a.kind == ActionKind.RESTORE_MESSAGE or a.order_item_id is not None \
-                or (decision is not None and decision.report_id is not None):
+    for g in done:
+        if g.kind in (ActionKind.NOTIFY_USER, ActionKind.RESTORE_MESSAGE) or g.ordered or g.on_notice:
             continue  # not a restriction, or asked for by an order or a notice
-        key = (_action_category(a) or (decision.policy_category if decision else None) or "unspecified",
-               a.kind.value)
-        counts = own.setdefault(key, [0, 0, 0])
-        counts[0] += 1
-        counts[1] += a.match_id is not None or a.kind != ActionKind.REMOVE_MESSAGE  # matching, or strikes counted
-        counts[2] += decision is None or decision.automated
+        counts = own.setdefault((g.category or "unspecified", g.kind.value), [0, 0, 0])
+        counts[0] += g.count
+        counts[1] += g.count if g.matched or g.kind != ActionKind.REMOVE_MESSAGE else 0  # matching, or strikes
+        counts[2] += g.count if not g.on_decision or g.decision_automated else 0
+
+    def total(kind: ActionKind) -> int:
+        return sum(g.count for g in done if g.kind == kind)
+
     return RemovalFigures(
-        content_removed=len(removed),
-        ordered_items_removed=sum(1 for a in removed if a.order_item_id is not None),
-        copies_removed=sum(1 for a in removed if a.order_item_id is None and a.decision_id is None
-                           and a.match_id is not None),
-        removed_on_decision=sum(1 for a in removed if a.order_item_id is None and a.decision_id is not None),
+        content_removed=sum(g.count for g in removed),
+        ordered_items_removed=sum(g.count for g in removed if g.ordered),
+        copies_removed=sum(g.count for g in removed if not g.ordered and not g.on_decision and g.matched),
+        removed_on_decision=sum(g.count for g in removed if not g.ordered and g.on_decision),
         reuploads_caught=int(session.scalar(caught) or 0),
         upload_refusals_all_time=int(session.scalar(all_time) or 0),
-        accounts_restricted=sum(1 for a in done if a.kind == ActionKind.RESTRICT_ACCOUNT),
-        accounts_suspended=sum(1 for a in done if a.kind == ActionKind.SUSPEND_ACCOUNT),
-        chats_suspended=sum(1 for a in done if a.kind == ActionKind.SUSPEND_CHAT),
+        accounts_restricted=total(ActionKind.RESTRICT_ACCOUNT), accounts_suspended=total(ActionKind.SUSPEND_ACCOUNT),
+        chats_suspended=total(ActionKind.SUSPEND_CHAT),
         failed=_rows(failed), failed_total=sum(failed.values()), removed_by_category=_rows(by_category),
         own_initiative=[OwnInitiativeRow(c, k, *n) for (c, k), n in sorted(own.items())],
     )

@@ -10,9 +10,10 @@ from typing import Annotated
 
 from fastapi import Query, Request, Response
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from firebreak.auth.models import Role
-from firebreak.core.http.deps import Provide
+from firebreak.core.http.deps import Provide, SessionDep
 from firebreak.transparency_reports import writers
 from firebreak.transparency_reports.flows import ReportError, Reports, last_complete_period
 from firebreak.transparency_reports.service import Report
@@ -40,18 +41,20 @@ def _period(reports: Reports, since: str | None, until: str | None) -> tuple[dat
     return first, last
 
 
-def _build(reports: Reports, first: date, last: date, categories: tuple[str, ...] | None = None) -> Report:
+def _build(reports: Reports, session: Session, first: date, last: date,
+           categories: tuple[str, ...] | None = None) -> Report:
     start = datetime(first.year, first.month, first.day, tzinfo=UTC)
-    return reports.build(start=start, end=start + timedelta(days=(last - first).days + 1), categories=categories)
+    return reports.build(start=start, end=start + timedelta(days=(last - first).days + 1), categories=categories,
+                         session=session)
 
 
 @router.get("/console/transparency", response_class=HTMLResponse)
-def console(request: Request, viewer: Readers, reports: ReportsDep,
+def console(request: Request, viewer: Readers, reports: ReportsDep, session: SessionDep,
             since: Annotated[Day, Query(alias="from")] = None,
             until: Annotated[Day, Query(alias="to")] = None) -> HTMLResponse:
     try:
         first, last = _period(reports, since, until)
-        report = _build(reports, first, last)
+        report = _build(reports, session, first, last)
     except ReportError as exc:
         return render(request, "transparency_reports/console.html", {
             "report": None, "error": str(exc), "start": since or "", "end": until or ""}, status_code=400)
@@ -69,26 +72,26 @@ def _problem_page(request: Request, exc: ReportError) -> HTMLResponse:
 
 
 @router.get("/console/transparency/report.{fmt}", response_class=Response)
-def download(request: Request, fmt: str, viewer: Readers, reports: ReportsDep,
+def download(request: Request, fmt: str, viewer: Readers, reports: ReportsDep, session: SessionDep,
              since: Annotated[Day, Query(alias="from")] = None,
              until: Annotated[Day, Query(alias="to")] = None) -> Response:
     if fmt not in writers.FORMATS:
         return _problem_page(request, ReportError(f"There is no {fmt!r} format: html, csv, json or xlsx."))
     try:
         first, last = _period(reports, since, until)
-        data = writers.render(_build(reports, first, last), fmt)  # type: ignore[arg-type]
+        data = writers.render(_build(reports, session, first, last), fmt)  # type: ignore[arg-type]
     except ReportError as exc:
         return _problem_page(request, exc)
     return _download(data, writers.MEDIA_TYPES[fmt], f"transparency-{first}-{last}.{fmt}")
 
 
 @router.get("/console/transparency/eu-template.zip", response_class=Response)
-def eu_template(request: Request, viewer: Readers, reports: ReportsDep,
+def eu_template(request: Request, viewer: Readers, reports: ReportsDep, session: SessionDep,
                 since: Annotated[Day, Query(alias="from")] = None,
                 until: Annotated[Day, Query(alias="to")] = None) -> Response:
     try:
         first, last = _period(reports, since, until)
-        files = writers.eu_files(_build(reports, first, last))
+        files = writers.eu_files(_build(reports, session, first, last))
     except ReportError as exc:
         return _problem_page(request, exc)
     buf = io.BytesIO()
@@ -99,14 +102,15 @@ def eu_template(request: Request, viewer: Readers, reports: ReportsDep,
 
 
 @router.get("/console/transparency/korea.{fmt}", response_class=Response)
-def korea(request: Request, fmt: str, viewer: Readers, reports: ReportsDep,
+def korea(request: Request, fmt: str, viewer: Readers, reports: ReportsDep, session: SessionDep,
           since: Annotated[Day, Query(alias="from")] = None,
           until: Annotated[Day, Query(alias="to")] = None) -> Response:
     if fmt not in ("html", "csv"):
         return _problem_page(request, ReportError("The Korean report is written as html or csv."))
     try:
         first, last = _period(reports, since, until)
-        data = writers.korean(_build(reports, first, last, writers.KR_CATEGORIES), fmt)  # type: ignore[arg-type]
+        data = writers.korean(_build(reports, session, first, last, writers.KR_CATEGORIES),
+                              fmt)  # type: ignore[arg-type]
     except ReportError as exc:
         return _problem_page(request, exc)
     if fmt == "html":
@@ -121,6 +125,8 @@ _STANDALONE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:
 
 @router.get("/transparency", response_class=HTMLResponse)
 def public(request: Request, reports: ReportsDep) -> HTMLResponse:
+    # Its own short transaction, over before the page is rendered (rendering reads the visitor's browser session,
+    # which on SQLite would wait for a transaction still open).
     report = reports.public()
     return render(request, "transparency_reports/public.html", {
         **writers.html_context(report), "period": reports.deps.public_period},

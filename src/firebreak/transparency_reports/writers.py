@@ -199,7 +199,7 @@ def charts(report: Report) -> dict[str, Markup]:
             ("named by an order", r.ordered_items_removed), ("copies found by matching", r.copies_removed),
             ("after a moderator's decision", r.removed_on_decision)]),
         "automation": bar_chart("Removals: automated or by a person", [
-            ("automated alone", d.automated_removals), ("decided or confirmed by a person", d.human_removals)]),
+            ("automated alone", d.automated_removals), ("by a person", d.human_removals)]),
     }
 
 
