@@ -13,8 +13,8 @@ from openpyxl import load_workbook
 
 from firebreak.bootstrap.system import System
 from firebreak.transparency_reports import writers
-from firebreak.transparency_reports.korea import duration_ko
 from firebreak.transparency_reports.flows import ReportError
+from firebreak.transparency_reports.korea import duration_ko
 from tests.transparency_reports.conftest import END, ORDERS, START, Scenario, median, p90
 
 
