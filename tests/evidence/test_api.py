@@ -67,7 +67,7 @@ def test_holds_over_the_api(system: System, platform: RecordingPlatform, clock: 
                                                      "reason": "Preservation letter 2026/7"}, headers=auth(liaison))
     assert placed.status_code == 201, placed.text
     hold = placed.json()
-    assert hold["label"].startswith(f"order {tracking}") and hold["active"]
+    assert hold["label"].startswith(f"order {tracking}") and hold["active"] and hold["source"] == "staff"
     extended = client.post(f"/v1/evidence/holds/{hold['id']}/extend", json={"reason": "Second letter"},
                            headers=auth(liaison))
     assert extended.status_code == 200 and extended.json()["extensions"] == 1

@@ -141,7 +141,7 @@ class Evidence:
                 if order is None:
                     raise NotFound(f"There is no order {subject.strip()!r}.")
                 return service.place_hold_for_order(session=session, clock=d.clock, actor=actor, scope=order,
-                                                    reason=reason, retention=d.retention, days=days)
+                                                    reason=reason, retention=d.retention, days=days, source="staff")
             subject_id, label = service.resolve_subject(session, scope, subject)
             return service.place_hold(session=session, clock=d.clock, actor=actor, scope=scope,
                                       subject_id=subject_id, label=label, reason=reason, retention=d.retention,

@@ -291,29 +291,33 @@ def place_hold(*, session: Session, clock: Clock, actor: str, scope: HoldScope, 
 
 
 def place_hold_for_order(*, session: Session, clock: Clock, actor: str, scope: OrderScope, reason: str,
-                         retention: RetentionPolicy, days: int | None = None) -> LegalHold:
-    """A preservation request (an order whose requested action is "preserve"): hold the order's items and preserve
-    each now, with its context, without removing anything. Called by the orders domain with what the order covers."""
+                         retention: RetentionPolicy, days: int | None = None,
+                         source: str = "preservation_request") -> LegalHold:
+    """A preservation request (an order whose requested action is "preserve"), or a staff member's hold on an order:
+    hold the order's items and preserve each now, with its context, without removing anything. Called with what the
+    order covers, as the orders domain sees it."""
     hold = place_hold(session=session, clock=clock, actor=actor, scope=HoldScope.ORDER, subject_id=scope.order_id,
                       label=f"order {scope.tracking_id}" + (f" ({scope.authority})" if scope.authority else ""),
-                      reason=reason, retention=retention, days=days, source="preservation_request",
+                      reason=reason, retention=retention, days=days, source=source,
                       order_item_ids=scope.order_item_ids, placement_ids=scope.placement_ids)
     now = clock.now()
-    note = f"preservation request {scope.tracking_id}"
+    trigger = Trigger.PRESERVATION_REQUEST if source == "preservation_request" else Trigger.STAFF
+    note = (f"preservation request {scope.tracking_id}" if trigger == Trigger.PRESERVATION_REQUEST
+            else f"hold {hold.id} on order {scope.tracking_id}")
     for item in scope.items:
         refs: dict[str, int | None] = {"order_id": scope.order_id, "order_item_id": item.order_item_id,
                                        "case_id": scope.case_id}
         for placement_id in item.placement_ids:
             _request(session, now, dedupe_key=f"order:{scope.order_id}:placement:{placement_id}",
-                     trigger=Trigger.PRESERVATION_REQUEST, category=scope.category, note=note,
+                     trigger=trigger, category=scope.category, note=note,
                      placement_id=placement_id, **refs)
         if not item.placement_ids and item.media_id is not None:
             _request(session, now, dedupe_key=f"order:{scope.order_id}:media:{item.media_id}",
-                     trigger=Trigger.PRESERVATION_REQUEST, category=scope.category, note=note,
+                     trigger=trigger, category=scope.category, note=note,
                      media_id=item.media_id, **refs)
         if item.chat_id is not None:
             _request(session, now, dedupe_key=f"order:{scope.order_id}:chat:{item.chat_id}",
-                     trigger=Trigger.PRESERVATION_REQUEST, category=scope.category, note=note,
+                     trigger=trigger, category=scope.category, note=note,
                      chat_id=item.chat_id, **refs)
     return hold
 
