@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from firebreak import __version__
+from firebreak.cli_proof import register as _register_proof
 from firebreak.core.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -548,3 +549,4 @@ def _register_hash() -> None:
 
 
 _register_hash()
+_register_proof(app, _system)

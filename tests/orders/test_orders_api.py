@@ -15,6 +15,7 @@ from firebreak.authorities.models import Authority, TrustLevel
 from firebreak.bootstrap.http import create_app
 from firebreak.bootstrap.system import System
 from firebreak.core.clock import FakeClock
+from firebreak.evidence.models import EvidenceRecord, LegalHold
 from firebreak.orders.models import Order
 from tests.support import RecordingPlatform, copies_of, jpeg, later, media_event, photo
 
@@ -207,3 +208,26 @@ def test_thread_between_authority_and_liaison(system: System, platform: Recordin
     thread = client.get(f"/v1/orders/{tracking}/messages", headers=auth(token)).json()
     assert [(m["direction"], m["body"]) for m in thread] == [
         ("from_authority", "Any update?"), ("from_platform", "Working on it.")]
+
+
+def test_a_preservation_request_holds_and_preserves_and_removes_nothing(
+        system: System, platform: RecordingPlatform, client: TestClient, clock: FakeClock) -> None:
+    links = seed(system, platform)
+    token = authority_token(system, "Police")
+    r = client.post("/v1/orders", headers=auth(token), json={
+        "category": "sexual_deepfake", "requested_action": "preserve", "authority_reference": "CASE-7",
+        "legal_basis": "18 U.S.C. 2703(f)", "items": [{"kind": "message_link", "value": link} for link in links]})
+    assert r.status_code == 201, r.text
+    tracking = r.json()["tracking_id"]
+    run_until_reported(system, clock)
+
+    assert platform.removed() == set()  # nothing taken down
+    receipt = client.get(f"/v1/orders/{tracking}/receipt", headers=auth(token)).json()
+    assert receipt["status"] == "completed"
+    assert [i["outcome"] for i in receipt["items"]] == ["preserved"] * 3
+    assert receipt["totals"]["preserved"] == 3 and receipt["totals"]["removed"] == 0
+    with system.db.sessions() as session:
+        holds = session.scalars(select(LegalHold)).all()
+        preserved = session.scalars(select(EvidenceRecord)).all()
+    assert len(holds) == 1 and "CASE-7" in holds[0].reason and "2703(f)" in holds[0].reason
+    assert len(preserved) >= 3  # each item's message, kept with its context

@@ -15,6 +15,8 @@ from firebreak.core.db.session import Database
 from firebreak.core.http.deps import Components, install
 from firebreak.core.http.problems import install_problem_handlers
 from firebreak.enforcement import api as enforcement_api
+from firebreak.evidence import api as evidence_api
+from firebreak.evidence.flows import Evidence
 from firebreak.gateway import api as gateway_api
 from firebreak.gateway.flows import Gateway
 from firebreak.hma import api as hma_api
@@ -25,6 +27,8 @@ from firebreak.matching.service import IndexSet
 from firebreak.orders import api as orders_api
 from firebreak.orders import web as orders_web
 from firebreak.orders.flows import OrderDesk
+from firebreak.transparency_reports import web as transparency_web
+from firebreak.transparency_reports.flows import Reports
 from firebreak.web import routes as web_routes
 from firebreak.web.session import BrowserSessions, WebKeys
 
@@ -38,6 +42,8 @@ def components(system: System) -> Components:
     found.add(IndexSet, system.indexes)
     found.add(Gateway, system.gateway)
     found.add(OrderDesk, system.orders)
+    found.add(Evidence, system.evidence)
+    found.add(Reports, system.reports)
     found.add(gateway_api.CallerCheck, gateway_api.CallerCheck(
         db=system.db, clock=system.clock, secrets=system.secrets, logins=gateway_api.PlatformLogins(),
         max_body_bytes=system.settings.max_upload_bytes + 1024 * 1024))
@@ -66,12 +72,14 @@ def create_app(system: System) -> FastAPI:
     app.include_router(gateway_api.router)
     app.include_router(banks_api.router)
     app.include_router(enforcement_api.router)
+    app.include_router(evidence_api.router)
     app.include_router(hma_api.router)
     app.include_router(orders_api.router)
     app.include_router(orders_api.dashboard)
     app.include_router(authorities_api.router)
     app.include_router(web_routes.router)
     app.include_router(orders_web.router)
+    app.include_router(transparency_web.router)
     if system.sandbox is not None:
         app.include_router(sandbox_api.router)
         app.include_router(sandbox_web.router)

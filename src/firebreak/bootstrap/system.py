@@ -21,7 +21,7 @@ from firebreak.banks.flows import Banks, BanksDeps
 from firebreak.bootstrap.mail import mail_transport
 from firebreak.core.blobs import LocalBlobStore
 from firebreak.core.clock import Clock, SystemClock
-from firebreak.core.config import Settings
+from firebreak.core.config import ConfigError, Settings
 from firebreak.core.db.session import Database, engine_from_settings
 from firebreak.core.jobs.outbox import take_deferred
 from firebreak.core.jobs.queue import JobQueue, Worker, build_huey
@@ -32,6 +32,10 @@ from firebreak.enforcement import jobs as enforcement_jobs
 from firebreak.enforcement import service as enforcement_service
 from firebreak.enforcement.flows import Enforcement, EnforcementDeps
 from firebreak.enforcement.service import StrikePolicy
+from firebreak.evidence import jobs as evidence_jobs
+from firebreak.evidence.flows import Evidence, EvidenceDeps
+from firebreak.evidence.sealing import KeyEncryptionKeys
+from firebreak.evidence.service import RetentionPolicy, Vault
 from firebreak.gateway import jobs as gateway_jobs
 from firebreak.gateway.flows import Gateway, GatewayDeps, InProcessLink
 from firebreak.integrations.sandbox.flows import Sandbox, SandboxDeps
@@ -40,10 +44,15 @@ from firebreak.mail.send import MailTransport
 from firebreak.matching.service import IndexSet
 from firebreak.orders import jobs as order_jobs
 from firebreak.orders.flows import OrderDesk, OrdersDeps
+from firebreak.orders.preservation import OrdersDirectory
 from firebreak.platform.registry import AdapterContext, Adapters
 from firebreak.platform.schemas import Verdict
 from firebreak.platform.secrets import IntegrationSecrets
 from firebreak.signals.decode import DecodeLimits
+from firebreak.transparency import jobs as transparency_jobs
+from firebreak.transparency.eu_database import TransparencyDatabaseConfig
+from firebreak.transparency.flows import StatementSubmitter, SubmissionDeps
+from firebreak.transparency_reports.flows import Reports, ReportsDeps
 
 log = logging.getLogger(__name__)
 SANDBOX_INTEGRATION = "sandbox"
@@ -73,6 +82,9 @@ class System:
     gateway: Gateway
     orders: OrderDesk
     sandbox: Sandbox | None
+    evidence: Evidence
+    statements: StatementSubmitter
+    reports: Reports
 
     def worker(self) -> Worker:
         return Worker(self.queue, threads=self.settings.worker_threads, runner=self.runner,
@@ -82,6 +94,8 @@ class System:
         """Start-up writes a serving process needs: the sandbox's integration row."""
         if self.sandbox is not None:
             self.gateway.ensure_integration(name=SANDBOX_INTEGRATION, adapter="sandbox")
+        self.evidence.ensure_scheduled()
+        self.statements.schedule_next(soon=True)
 
     def close(self) -> None:
         self.db.close()
@@ -90,6 +104,26 @@ class System:
 def decode_limits(settings: Settings) -> DecodeLimits:
     return DecodeLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels,
                         max_frames=settings.max_video_frames, max_seconds=settings.max_decode_seconds)
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    return RetentionPolicy(default_days=settings.evidence_retention_days,
+                           by_category=dict(settings.evidence_retention_by_category),
+                           hold_days=settings.evidence_hold_days)
+
+
+def evidence_keys(settings: Settings, keys: KeyRing) -> KeyEncryptionKeys:
+    try:
+        return KeyEncryptionKeys.build(settings.evidence_keys, keys)
+    except ValueError as exc:
+        raise ConfigError(f"FIREBREAK_EVIDENCE_KEYS: {exc}") from None
+
+
+def transparency_database(settings: Settings) -> TransparencyDatabaseConfig | None:
+    if not settings.dsa_tdb_url:
+        return None
+    return TransparencyDatabaseConfig(base_url=settings.dsa_tdb_url, token=settings.dsa_tdb_token,
+                                      requests_per_second=settings.dsa_tdb_requests_per_second)
 
 
 def build_system(
@@ -134,7 +168,8 @@ def build_system(
                                   adapters=adapters, policy=policy, pdq_min_quality=settings.pdq_min_quality,
                                   unchecked_verdict=UNCHECKED_VERDICTS[settings.unchecked_uploads]))
     orders = OrderDesk(OrdersDeps(db=db, clock=clock, blobs=blobs, limits=limits, adapters=adapters,
-                                  mailer=mailer or mail_transport(settings), settings=settings, dkim_dns=dkim_dns))
+                                  mailer=mailer or mail_transport(settings), settings=settings, dkim_dns=dkim_dns,
+                                  retention=retention_policy(settings)))
     banks = Banks(BanksDeps(db=db, clock=clock, blobs=blobs, limits=limits))
     sandbox = None
     if settings.sandbox_enabled:
@@ -142,7 +177,19 @@ def build_system(
                                       integration=SANDBOX_INTEGRATION, platform_name=settings.platform_name,
                                       max_upload_bytes=settings.max_upload_bytes))
 
+    evidence = Evidence(EvidenceDeps(
+        db=db, clock=clock, vault=Vault(blobs=blobs, keks=evidence_keys(settings, keys)),
+        retention=retention_policy(settings), orders=OrdersDirectory(),
+        signing_key_path=settings.evidence_signing_key or settings.data_dir / "evidence-signing.key"))
+    statements = StatementSubmitter(SubmissionDeps(
+        db=db, clock=clock, config=transparency_database(settings),
+        interval=timedelta(seconds=settings.dsa_tdb_interval_seconds)))
+    reports = Reports(ReportsDeps(db=db, clock=clock, platform=settings.platform_name,
+                                  provider=settings.provider_name, public_period=settings.public_report_period))
+
     registry.register_all(audit_jobs.handlers(db=db, clock=clock))
+    registry.register_all(evidence_jobs.handlers(evidence))
+    registry.register_all(transparency_jobs.handlers(statements))
     registry.register_all(banks_jobs.handlers(banks))
     registry.register_all(enforcement_jobs.handlers(enforcement))
     registry.register_all(gateway_jobs.handlers(gateway))
@@ -150,7 +197,8 @@ def build_system(
     return System(settings=settings, db=db, clock=clock, keys=keys, blobs=blobs, limits=limits, indexes=indexes,
                   secrets=secrets, adapters=adapters, retry=retry, registry=registry, runner=runner, queue=queue,
                   mailer=mailer or orders.deps.mailer, banks=banks, enforcement=enforcement, gateway=gateway,
-                  orders=orders, sandbox=sandbox)
+                  orders=orders, sandbox=sandbox, evidence=evidence, statements=statements,
+                  reports=reports)
 
 
 def _nudge_after_commit(db: Database, queue: JobQueue) -> None:

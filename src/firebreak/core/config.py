@@ -97,6 +97,55 @@ class Settings(BaseSettings):
     oncall_email: str = Field(default="", description="Where overdue orders are escalated by e-mail.")
     oncall_webhook_url: str = Field(default="", description="Where overdue orders are escalated (JSON POST).")
 
+    # Evidence (docs/evidence.md)
+    evidence_keys: str = Field(
+        default="", repr=False, description="Key-encryption keys for preserved evidence, 'id:base64,id:base64' "
+        "(32-byte keys), the first current; empty: one derived from the instance key.")
+    evidence_retention_days: int = Field(default=90, ge=1, le=36500,
+                                         description="How long preserved evidence is kept unless held.")
+    evidence_retention_by_category: dict[str, int] = Field(
+        default_factory=lambda: {"csam": 365},
+        description="Retention by category, 'csam=365,ncii=180' (days); others use evidence_retention_days.")
+    evidence_hold_days: int = Field(default=90, ge=1, le=3650,
+                                    description="Length of a legal hold and of each extension.")
+    evidence_signing_key: Path | None = Field(
+        default=None, description="Ed25519 key (PEM) that signs evidence packages; made under data_dir if unset.")
+
+    # Transparency: statements of reasons to the DSA Transparency Database, and reports (docs/transparency.md)
+    dsa_tdb_url: str = Field(default="", description="The Transparency Database's base URL; empty: not submitted.")
+    dsa_tdb_token: str = Field(default="", repr=False, description="Bearer token for the Transparency Database.")
+    dsa_tdb_requests_per_second: float = Field(default=1.0, gt=0, le=100)
+    dsa_tdb_interval_seconds: int = Field(default=300, ge=10, description="How often pending statements are sent.")
+    provider_name: str = Field(default="", description="The legal name of the provider, for transparency reports.")
+    public_report_period: Literal["month", "quarter", "year"] = Field(
+        default="quarter", description="The period the public transparency page shows: the last complete one.")
+
+    @field_validator("evidence_retention_by_category", mode="before")
+    @classmethod
+    def _parse_retention(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        parsed: dict[str, int] = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            name, sep, days = part.partition("=")
+            if not sep or not name.strip() or not days.strip().isdigit() or int(days) < 1:
+                raise ValueError(f"write it as category=days, e.g. csam=365 (got {part!r})")
+            parsed[name.strip()] = int(days)
+        return parsed
+
+    @field_validator("dsa_tdb_url")
+    @classmethod
+    def _check_tdb_url(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL, e.g. https://transparency.dsa.ec.europa.eu")
+        return value
+
+    @model_validator(mode="after")
+    def _check_tdb_token(self) -> Settings:
+        if self.dsa_tdb_url and not self.dsa_tdb_token.strip():
+            raise ValueError("dsa_tdb_url is set but dsa_tdb_token is empty: the database needs its bearer token")
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:

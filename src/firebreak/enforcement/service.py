@@ -22,6 +22,7 @@ from firebreak.core.clock import Clock
 from firebreak.core.jobs.outbox import defer
 from firebreak.core.retry import DEFAULT_RETRY, RetryPolicy
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus, Propagation, PropagationStatus
+from firebreak.evidence import service as evidence
 from firebreak.matching.models import Match, MatchReview, MatchSource
 from firebreak.media.models import Placement, PlacementStatus
 from firebreak.platform.adapters import ActionResult, ActionTarget, Outcome, PlatformAdapter
@@ -460,6 +461,7 @@ def _apply_outcome(session: Session, clock: Clock, action_id: int, result: Actio
                                 else PlacementStatus.DELETED if result.outcome == Outcome.NOT_FOUND
                                 else placement.status)
             placement.status_changed_at = now
+    evidence.preserve_removed(session=session, now=now, action=action)  # a removed message is kept as evidence
     audits.append(dict(actor="system:enforcement", action=f"action.{action.status.value}", object_type="action",
                        object_id=action.id, data={"kind": action.kind.value, "placement_id": action.placement_id,
                                                   "attempts": action.attempts, "detail": result.detail[:500]}))

@@ -261,6 +261,17 @@ def _classify(text: str) -> Category:
     return "other"
 
 
+_PRESERVATION = re.compile(
+    r"preservation\s+(?:request|order|letter)|request(?:ing)?\s+(?:the\s+)?preservation|request\s+to\s+preserve"
+    r"|2703\s*\(\s*f\s*\)|sicherung(?:santrag|sanordnung)|보전\s*(?:요청|명령|조치)|증거\s*보전", re.IGNORECASE)
+
+
+def requested_action(text: str) -> str:
+    """"preserve" when the mail is a preservation request (keep the content as evidence, remove nothing); else
+    "remove". Only explicit wording counts: a takedown is the default."""
+    return "preserve" if _PRESERVATION.search(text) else "remove"
+
+
 def category(text: str) -> Category:
     """Map what the mail says to the taxonomy; an explicit 'Category:' line wins when it is recognisable."""
     label = _CATEGORY_LABEL.search(text)

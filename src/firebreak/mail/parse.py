@@ -219,6 +219,7 @@ class _Parser:
             legal_basis=legal_basis,
             legal_instruments=instruments,
             category=extract.category(about),
+            requested_action=extract.requested_action(about),
             authority_reference=extract.authority_reference(subject, head),
             tracking_id=extract.tracking_id(subject, thread_headers, head),
             is_automatic=self._is_automatic(headers, message, sender[0][1] if sender else ""),

@@ -101,6 +101,7 @@ class ParsedMail:
     is_automatic: bool  # an auto-reply, bounce or list mail: never answer it automatically
     warnings: list[str]
 
+    requested_action: str = "remove"  # "preserve" for a preservation request (nothing removed)
     @property
     def media(self) -> list[Attachment]:
         return [a for a in self.attachments if a.is_media]

@@ -28,6 +28,7 @@ from firebreak.core.db.session import Database
 from firebreak.core.i18n import Translator, translator
 from firebreak.core.jobs import outbox as jobs
 from firebreak.core.jobs.runner import PermanentJobError
+from firebreak.evidence.service import RetentionPolicy
 from firebreak.mail.dkim import DnsFunc
 from firebreak.mail.parse import parse_order_mail
 from firebreak.mail.schemas import MailParseError, ParsedMail
@@ -63,6 +64,7 @@ class OrdersDeps:
     mailer: MailTransport
     settings: Settings
     dkim_dns: DnsFunc | None = None  # public DNS when None; pinned keys are asked first (intake.dkim_keys)
+    retention: RetentionPolicy | None = None  # evidence retention, for preservation requests
 
 
 class OrderDesk:
@@ -92,7 +94,8 @@ class OrderDesk:
             return None
 
         return service.IntakeContext(clock=self.deps.clock, blobs=self.deps.blobs, limits=self.deps.limits,
-                                     parse_link=parse_link, platform_name=self.platform_name)
+                                     parse_link=parse_link, platform_name=self.platform_name,
+                                     retention=self.deps.retention)
 
     def status_url(self, order: Order) -> str | None:
         base = self.deps.settings.public_url.rstrip("/")
@@ -228,7 +231,7 @@ class OrderDesk:
             try:
                 data = OrderCreate(category=parsed.category, legal_basis=parsed.legal_basis,
                                    authority_reference=parsed.authority_reference, free_text=parsed.text[:20000],
-                                   items=items)
+                                   requested_action=parsed.requested_action, items=items)
             except ValidationError as exc:
                 raise RuntimeError(f"could not build an order from the mail: {exc}") from exc
             order = service.create_order(

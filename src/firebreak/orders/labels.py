@@ -34,6 +34,7 @@ OUTCOME = MappingProxyType({
     ItemOutcome.ALREADY_REMOVED: N_("already removed"),
     ItemOutcome.NOT_FOUND: N_("not found"),
     ItemOutcome.DECLINED: N_("declined"),
+    ItemOutcome.PRESERVED: N_("preserved as evidence"),
 })
 CHANNEL = MappingProxyType({
     Channel.API: N_("API"),

@@ -88,6 +88,7 @@ class ItemOutcome(enum.StrEnum):
     ALREADY_REMOVED = "already_removed"
     NOT_FOUND = "not_found"
     DECLINED = "declined"
+    PRESERVED = "preserved"  # a preservation request: held and kept as evidence, nothing removed
 
 
 class OrderItem(IdMixin, TimestampMixin, Base):

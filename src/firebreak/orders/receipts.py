@@ -50,7 +50,7 @@ def build_receipt(*, session: Session, clock: Clock, order: Order, authority_nam
     was (or is being) sent; None for a receipt never sent."""
     items = []
     totals = {"items": 0, "removed": 0, "already_removed": 0, "not_found": 0, "declined": 0, "pending": 0,
-              "copies_removed": 0, "reuploads_blocked": 0}
+              "preserved": 0, "copies_removed": 0, "reuploads_blocked": 0}
     for item in order.items:
         counts = item_counts(session, item)
         copies = [CopyReceipt(chat=c.chat, chat_title=c.chat_title, message=c.message,

@@ -36,7 +36,9 @@ class OrderCreate(BaseModel):
     authority_reference: Annotated[str, StringConstraints(max_length=200)] | None = None
     legal_basis: Annotated[str, StringConstraints(max_length=500)] | None = None
     category: Annotated[str, StringConstraints(min_length=1, max_length=80)]
-    requested_action: Literal["remove"] = "remove"
+    # "remove": take the items and every copy down. "preserve": a preservation request (e.g. 18 U.S.C. 2703(f)):
+    # keep the items and their context as evidence under a legal hold (90 days, extendable), remove nothing.
+    requested_action: Literal["remove", "preserve"] = "remove"
     territorial_scope: list[Country] = Field(default_factory=list, max_length=60)
     deadline: AwareDatetime | None = None
     free_text: Annotated[str, StringConstraints(max_length=20000)] | None = None

@@ -26,11 +26,14 @@ from firebreak.banks.models import BankEntry, MatchAction, Provenance
 from firebreak.core.blobs import BlobError, BlobStore
 from firebreak.core.clock import Clock
 from firebreak.core.jobs import outbox as jobs
+from firebreak.enforcement import service as enforcement
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus
 from firebreak.enforcement.service import RUN_ACTIONS_JOB
+from firebreak.evidence.service import RetentionPolicy
 from firebreak.matching.models import Match
 from firebreak.media.models import Media, Placement, PlacementStatus
 from firebreak.media.service import ingest_bytes
+from firebreak.orders import preservation
 from firebreak.orders.models import (
     Channel,
     ItemKind,
@@ -60,7 +63,8 @@ TRANSITIONS: dict[OrderStatus, set[OrderStatus]] = {
     OrderStatus.IN_PROGRESS: {OrderStatus.COMPLETED, OrderStatus.PARTIALLY_COMPLETED, OrderStatus.WITHDRAWN},
 }
 OPEN = (OrderStatus.RECEIVED, OrderStatus.VERIFIED, OrderStatus.IN_PROGRESS)
-DONE_OUTCOMES = {ItemOutcome.REMOVED, ItemOutcome.ALREADY_REMOVED, ItemOutcome.GEO_RESTRICTED, ItemOutcome.NOT_FOUND}
+DONE_OUTCOMES = {ItemOutcome.REMOVED, ItemOutcome.ALREADY_REMOVED, ItemOutcome.GEO_RESTRICTED, ItemOutcome.NOT_FOUND,
+                 ItemOutcome.PRESERVED}
 
 
 class OrderError(Exception):
@@ -107,6 +111,7 @@ class IntakeContext:
     limits: DecodeLimits
     parse_link: LinkParser
     platform_name: str
+    retention: RetentionPolicy | None = None  # for preservation requests; None: preservation is not offered
 
 
 def deadline_at(authority: Authority | None, category: str, received_at: datetime,
@@ -270,9 +275,13 @@ def _entries_for(session: Session, ctx: IntakeContext, item: OrderItem) -> list[
 
 def confirm(*, session: Session, ctx: IntakeContext, actor: str, order: Order,
             declined: dict[int, str] | None = None) -> None:
-    """Act on the order: bank every item (so every copy goes and re-uploads are refused) and remove it."""
+    """Act on the order: bank every item (so every copy goes and re-uploads are refused) and remove it; for a
+    preservation request, hold and preserve every item instead, removing nothing."""
     declined = declined or {}
     clock = ctx.clock
+    if order.requested_action == preservation.PRESERVE:
+        _preserve(session=session, ctx=ctx, actor=actor, order=order, declined=declined)
+        return
     bank = banks.ensure_bank(session=session, clock=clock, actor=actor, name=order_bank_name(order.category),
                              action=MatchAction.BLOCK, policy_category=order.category,
                              description=f"Items confirmed from authority orders, category {order.category}")
@@ -298,20 +307,30 @@ def confirm(*, session: Session, ctx: IntakeContext, actor: str, order: Order,
         if item.placement_id is not None:
             placement = session.get(Placement, item.placement_id)
             if placement is not None and placement.status == PlacementStatus.LIVE:
-                key = f"remove_message:{placement.id}"
-                action = session.scalar(select(Action).where(Action.idempotency_key == key))
-                if action is None:
-                    session.add(Action(idempotency_key=key, integration_id=placement.integration_id,
-                                       kind=ActionKind.REMOVE_MESSAGE, placement_id=placement.id,
-                                       media_id=placement.media_id, order_item_id=item.id,
-                                       params={"reason": f"order {order.tracking_id}", "category": order.category},
-                                       created_at=clock.now(), next_attempt_at=clock.now()))
-                elif action.order_item_id is None:
-                    action.order_item_id = item.id
+                enforcement.queue_removal(session=session, clock=clock, placement=placement, order_item_id=item.id,
+                                          params={"reason": f"order {order.tracking_id}", "category": order.category})
             elif item.resolution == ItemResolution.ALREADY_REMOVED:
                 _outcome(item, ItemOutcome.ALREADY_REMOVED, item.resolution_reason, clock.now())
     transition(session=session, clock=clock, actor=actor, order=order, new=OrderStatus.IN_PROGRESS)
     jobs.defer(session=session, now=clock.now(), job=RUN_ACTIONS_JOB, payload={})
+    follow(session=session, clock=clock, order=order)
+
+
+def _preserve(*, session: Session, ctx: IntakeContext, actor: str, order: Order, declined: dict[int, str]) -> None:
+    if ctx.retention is None:
+        raise OrderError("this Firebreak keeps no evidence, so it cannot take preservation requests")
+    clock = ctx.clock
+    for item in order.items:
+        if item.position in declined:
+            _outcome(item, ItemOutcome.DECLINED, declined[item.position], clock.now())
+        elif item.resolution in (ItemResolution.NOT_RESOLVABLE, ItemResolution.NOT_FOUND) \
+                and item.kind != ItemKind.HASH:
+            _outcome(item, ItemOutcome.NOT_FOUND, item.resolution_reason, None)
+        else:
+            _outcome(item, ItemOutcome.PRESERVED, "held as evidence; nothing was removed", clock.now())
+    preservation.request_preservation(session=session, clock=clock, actor=actor, order=order,
+                                      retention=ctx.retention)
+    transition(session=session, clock=clock, actor=actor, order=order, new=OrderStatus.IN_PROGRESS)
     follow(session=session, clock=clock, order=order)
 
 
@@ -324,11 +343,8 @@ def _queue_chat_suspension(session: Session, ctx: IntakeContext, order: Order, i
     if chat is None:
         _outcome(item, ItemOutcome.NOT_FOUND, item.resolution_reason, ctx.clock.now())
         return
-    key = f"suspend_chat:{chat.id}"
-    if session.scalar(select(Action.id).where(Action.idempotency_key == key)) is None:
-        session.add(Action(idempotency_key=key, integration_id=chat.integration_id, kind=ActionKind.SUSPEND_CHAT,
-                           chat_id=chat.id, order_item_id=item.id, params={"reason": f"order {order.tracking_id}"},
-                           created_at=ctx.clock.now(), next_attempt_at=ctx.clock.now()))
+    enforcement.queue_chat_suspension(session=session, clock=ctx.clock, chat=chat, order_item_id=item.id,
+                                      params={"reason": f"order {order.tracking_id}"})
 
 
 def _outcome(item: OrderItem, outcome: ItemOutcome, reason: str | None, when: datetime | None) -> None:

@@ -9,13 +9,14 @@ from firebreak.cases.models import Case
 from firebreak.core.db.base import Base
 from firebreak.core.jobs.models import ScheduledTask, WorkerProcess
 from firebreak.enforcement.models import Action, Propagation
+from firebreak.evidence.models import EvidenceMedia, EvidencePurge, EvidenceRecord, LegalHold
 from firebreak.matching.models import Match
 from firebreak.media.models import Media, MediaSignal, Placement
 from firebreak.orders.models import Order, OrderItem, OrderMessage
 from firebreak.platform.models import Chat, PlatformAccount, PlatformIntegration, SeenSignature
 from firebreak.reports.models import VictimReport
 from firebreak.review.models import Appeal, Decision
-from firebreak.transparency.models import StatementOfReasons
+from firebreak.transparency.models import StatementOfReasons, StatementSubmission
 from firebreak.web.models import EndedSession, LoginThrottle
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "PlatformAccount", "PlatformIntegration", "Placement", "Propagation", "ScheduledTask", "StaffUser",
     "SeenSignature", "StatementOfReasons", "UploadRefusal", "UploadRefusalEntry", "VictimReport", "WorkerProcess",
     "EndedSession", "LoginThrottle",
+    "EvidenceMedia", "EvidencePurge", "EvidenceRecord", "LegalHold", "StatementSubmission",
 ]

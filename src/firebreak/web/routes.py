@@ -47,6 +47,8 @@ CONSOLE_SECTIONS: tuple[Section, ...] = (
     Section("Audit", "/console/audit", "The hash-chained audit log and its check.", (Role.ADMIN, Role.AUDITOR)),
     Section("Outbox", "/console/outbox", "Mail Firebreak would send, kept here while no mail server is configured.",
             (Role.ADMIN, Role.LIAISON)),
+    Section("Transparency", "/console/transparency", "Transparency reports for any period: the full report, the EU "
+            "template and Korea's yearly report.", (Role.ADMIN, Role.AUDITOR)),
 )
 
 

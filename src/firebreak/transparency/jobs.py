@@ -1,0 +1,16 @@
+"""Transparency jobs: ``transparency.submit_statements`` sends pending statements of reasons to the DSA Transparency
+Database (when one is configured) and schedules its next run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from firebreak.core.jobs.runner import JobHandler
+from firebreak.transparency.flows import SUBMIT_JOB, StatementSubmitter
+
+
+def handlers(submitter: StatementSubmitter) -> dict[str, JobHandler]:
+    def submit(payload: dict[str, Any]) -> None:
+        submitter.submit()
+
+    return {SUBMIT_JOB: submit}
