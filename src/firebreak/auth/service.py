@@ -107,6 +107,14 @@ def issue_token(
     return IssuedToken(cred, token)
 
 
+def token_is_live(*, session: Session, clock: Clock, token: str) -> bool:
+    """Whether the token is a live credential's (not revoked, not expired). Reads only; for checks made before a
+    request's body is read, ahead of the route's own ``resolve_token``."""
+    row = session.execute(select(ApiCredential.revoked_at, ApiCredential.expires_at)
+                          .where(ApiCredential.token_hash == token_digest(token))).first()
+    return row is not None and row.revoked_at is None and (row.expires_at is None or row.expires_at > clock.now())
+
+
 def resolve_token(*, session: Session, clock: Clock, token: str, touch_after: timedelta | None = None
                   ) -> ApiCredential | None:
     """The live credential of a token, or None. Stamps ``last_used_at``; with ``touch_after``, only when the stamp

@@ -13,13 +13,15 @@ from firebreak.auth.models import CredentialScope, Role
 from firebreak.authorities.models import Authority
 from firebreak.authorities.taxonomy import CATEGORIES
 from firebreak.core.http.deps import ClockDep, Provide, SessionDep
+from firebreak.core.http.guard import accepts
+from firebreak.core.http.openapi import answers
 from firebreak.core.http.problems import Problem
 from firebreak.orders import service
 from firebreak.orders.flows import OrderDesk
 from firebreak.orders.models import Channel, MessageDirection, Order, OrderMessage, OrderStatus
 from firebreak.orders.notify import queue_mail
 from firebreak.orders.receipts import acknowledgement, build_receipt
-from firebreak.orders.render import receipt_html
+from firebreak.orders.render import receipt_page
 from firebreak.orders.schemas import (
     Acknowledgement,
     MessageIn,
@@ -66,6 +68,8 @@ def order_out(order: Order, now_ts: float) -> OrderOut:
 
 @router.post("", response_model=Acknowledgement, status_code=201,
              summary="Send a takedown order (authority token). The answer is the acknowledgement.")
+@accepts("request")  # media items come inline, base64
+@answers(403)
 def create(data: OrderCreate, session: SessionDep, desk: Desk, who: PrincipalDep,
            response: Response) -> Acknowledgement:
     if who.kind != CredentialScope.AUTHORITY or who.authority_id is None:
@@ -81,6 +85,7 @@ def create(data: OrderCreate, session: SessionDep, desk: Desk, who: PrincipalDep
 
 
 @router.get("", response_model=list[OrderOut], summary="Orders: an authority's own, or all for staff")
+@answers(403)
 def list_orders(session: SessionDep, clock: ClockDep, who: PrincipalDep, status: OrderStatus | None = None,
                 open_only: bool = False) -> list[OrderOut]:
     stmt = select(Order)
@@ -98,17 +103,20 @@ def list_orders(session: SessionDep, clock: ClockDep, who: PrincipalDep, status:
 
 
 @router.get("/{tracking_id}", response_model=OrderOut)
+@answers(403)
 def get(tracking_id: str, session: SessionDep, clock: ClockDep, who: PrincipalDep) -> OrderOut:
     return order_out(_visible(session, who, tracking_id), clock.now().timestamp())
 
 
 @router.get("/{tracking_id}/acknowledgement", response_model=Acknowledgement)
+@answers(403)
 def get_ack(tracking_id: str, session: SessionDep, clock: ClockDep, who: PrincipalDep) -> Acknowledgement:
     return acknowledgement(_visible(session, who, tracking_id), status_url=None)
 
 
 @router.get("/{tracking_id}/receipt", response_model=Receipt,
             summary="The receipt: per item the outcome, time of action, copies removed, re-uploads blocked")
+@answers(403)
 def get_receipt(tracking_id: str, session: SessionDep, clock: ClockDep, who: PrincipalDep) -> Receipt:
     order = _visible(session, who, tracking_id)
     if order.receipt is not None and order.status not in service.OPEN:
@@ -119,13 +127,15 @@ def get_receipt(tracking_id: str, session: SessionDep, clock: ClockDep, who: Pri
 
 
 @router.get("/{tracking_id}/receipt.html", response_class=HTMLResponse, summary="The receipt, printable")
+@answers(403)
 def get_receipt_html(tracking_id: str, session: SessionDep, clock: ClockDep, desk: Desk,
                      who: PrincipalDep) -> HTMLResponse:
     receipt = get_receipt(tracking_id, session, clock, who)
-    return HTMLResponse(receipt_html(receipt, desk.platform_name))
+    return receipt_page(receipt, desk.platform_name)
 
 
 @router.get("/{tracking_id}/messages", response_model=list[MessageOut], summary="The order's secure thread")
+@answers(403)
 def messages(tracking_id: str, session: SessionDep, who: PrincipalDep) -> list[OrderMessage]:
     order = _visible(session, who, tracking_id)
     return list(session.scalars(select(OrderMessage).where(OrderMessage.order_id == order.id)
@@ -133,6 +143,7 @@ def messages(tracking_id: str, session: SessionDep, who: PrincipalDep) -> list[O
 
 
 @router.post("/{tracking_id}/messages", response_model=MessageOut, status_code=201)
+@answers(403)
 def post_message(tracking_id: str, data: MessageIn, session: SessionDep, clock: ClockDep,
                  who: PrincipalDep) -> OrderMessage:
     order = _visible(session, who, tracking_id)
@@ -153,6 +164,7 @@ def post_message(tracking_id: str, data: MessageIn, session: SessionDep, clock: 
 
 
 @router.post("/{tracking_id}/withdraw", response_model=OrderOut, summary="The authority withdraws its order")
+@answers(403)
 def withdraw(tracking_id: str, session: SessionDep, clock: ClockDep, who: PrincipalDep) -> OrderOut:
     order = _visible(session, who, tracking_id)
     if who.kind != CredentialScope.AUTHORITY and not who.is_staff(Role.ADMIN, Role.LIAISON):

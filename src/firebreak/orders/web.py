@@ -19,12 +19,13 @@ from firebreak.authorities.models import Authority, AuthorityContact
 from firebreak.authorities.taxonomy import CATEGORIES
 from firebreak.core.clock import Clock
 from firebreak.core.http.deps import ClockDep, Provide, SessionDep
+from firebreak.core.http.guard import accepts
 from firebreak.orders import service
 from firebreak.orders.flows import OrderDesk
 from firebreak.orders.models import Channel, ItemKind, MessageDirection, Order, OrderMessage, OrderStatus
 from firebreak.orders.notify import queue_mail
 from firebreak.orders.receipts import acknowledgement, build_receipt
-from firebreak.orders.render import receipt_html
+from firebreak.orders.render import receipt_page
 from firebreak.orders.schemas import MAX_ITEMS, OrderCreate, OrderItemIn, Receipt
 from firebreak.web.deps import ContactViewer, Viewer, WebNotFound, current_staff, web_router
 from firebreak.web.templating import render
@@ -106,6 +107,7 @@ def new_order_form(request: Request, viewer: ContactViewer) -> HTMLResponse:
 
 
 @router.post("/portal/orders/new", response_class=HTMLResponse)
+@accepts("request")
 async def new_order(request: Request, session: SessionDep, desk: Desk, viewer: ContactViewer) -> Response:
     async with request.form() as form:
         return await _new_order(request, form, session, desk, viewer)
@@ -165,7 +167,7 @@ def portal_order(tracking_id: str, request: Request, session: SessionDep, clock:
 def portal_receipt(tracking_id: str, session: SessionDep, clock: ClockDep, desk: Desk,
                    viewer: ContactViewer) -> HTMLResponse:
     order = _own_order(session, viewer, tracking_id)
-    return HTMLResponse(receipt_html(_receipt(session, clock, order), desk.platform_name))
+    return receipt_page(_receipt(session, clock, order), desk.platform_name)
 
 
 @router.post("/portal/orders/{tracking_id}/messages")
@@ -213,7 +215,7 @@ def console_order(tracking_id: str, request: Request, session: SessionDep, clock
 def console_receipt(tracking_id: str, session: SessionDep, clock: ClockDep, desk: Desk,
                     viewer: ReaderViewer) -> HTMLResponse:
     order = _own_order(session, viewer, tracking_id)
-    return HTMLResponse(receipt_html(_receipt(session, clock, order), desk.platform_name))
+    return receipt_page(_receipt(session, clock, order), desk.platform_name)
 
 
 @router.post("/console/orders/{tracking_id}/review")
