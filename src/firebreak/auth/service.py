@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from firebreak.audit import service as audit
 from firebreak.auth.models import ApiCredential, CredentialScope, Role, StaffUser
 from firebreak.core.clock import Clock
+from firebreak.core.names import name_key
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "fbk_"  # noqa: S105 (a prefix that makes leaked tokens greppable, not a secret)
@@ -51,8 +52,9 @@ def create_staff_user(
     display_name: str | None = None, email: str | None = None,
 ) -> StaffUser:
     check_password_strength(password)
-    if session.scalar(select(StaffUser).where(StaffUser.username == username)) is not None:
-        raise AuthError(f"user {username!r} already exists")
+    # Unique whatever the case (core.names): "Ana" and "ana" would be taken for one person.
+    if (taken := session.scalar(select(StaffUser.username).where(StaffUser.username_key == name_key(username)))):
+        raise AuthError(f"user {taken!r} already exists")
     user = StaffUser(
         username=username, display_name=display_name or username, email=email, password_hash=hash_password(password),
         role=role, created_at=clock.now(),

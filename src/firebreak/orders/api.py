@@ -78,8 +78,13 @@ def create(data: OrderCreate, session: SessionDep, desk: Desk, who: PrincipalDep
     authority = session.get(Authority, who.authority_id)
     if authority is None or not authority.is_active:
         raise Problem(403, "Forbidden", "this authority is not active")
-    order, ack = desk.submit(session=session, authority=authority, contact=None, channel=Channel.API, data=data,
-                             actor=who.actor)
+    try:
+        order, ack = desk.submit(session=session, authority=authority, contact=None, channel=Channel.API, data=data,
+                                 actor=who.actor)
+    except service.MediaTooLarge as exc:
+        field = f"items.{exc.position - 1}.media_base64"
+        raise Problem(413, "Payload too large", f"{field}: {exc}",
+                      errors=[{"field": field, "message": f"larger than {exc.limit} bytes"}]) from None
     response.headers["Location"] = f"/v1/orders/{order.tracking_id}"
     return ack
 

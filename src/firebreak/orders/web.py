@@ -35,7 +35,10 @@ Desk = Annotated[OrderDesk, Provide(OrderDesk)]
 LiaisonViewer = Annotated[Viewer, current_staff(Role.ADMIN, Role.LIAISON)]
 ReaderViewer = Annotated[Viewer, current_staff(Role.ADMIN, Role.LIAISON, Role.AUDITOR)]
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
-MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / (1024 * 1024):.0f} MB" if n >= 1024 * 1024 else f"{n:,} bytes"
 
 
 def parse_item_lines(text: str) -> tuple[list[OrderItemIn], list[str]]:
@@ -117,12 +120,14 @@ async def _new_order(request: Request, form: Any, session: Session, desk: OrderD
     values = {k: str(form.get(k) or "") for k in ("category", "legal_basis", "authority_reference", "items",
                                                   "free_text")}
     items, errors = parse_item_lines(values["items"])
+    limit = desk.deps.settings.max_upload_bytes
     for upload in form.getlist("files"):
         if isinstance(upload, str) or not upload.filename:
             continue
-        data = await upload.read(MAX_FILE_BYTES + 1)
-        if len(data) > MAX_FILE_BYTES:
-            errors.append(f"File {upload.filename}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            errors.append(f"File {upload.filename}: larger than the limit of {_megabytes(limit)}. Send its hash "
+                          "instead, or a link to the message that holds it.")
             continue
         if data:
             items.append(OrderItemIn(kind=ItemKind.MEDIA, value=upload.filename[:300],
@@ -230,7 +235,8 @@ async def console_review(tracking_id: str, request: Request, session: SessionDep
                                new=OrderStatus.REJECTED, reason=str(form.get("reason") or "rejected after review"))
         elif decision == "approve":
             if order.status == OrderStatus.RECEIVED:
-                authority = session.get(Authority, int(str(form.get("authority_id") or 0)))
+                chosen = str(form.get("authority_id") or "")
+                authority = session.get(Authority, int(chosen)) if chosen.isdigit() and len(chosen) < 19 else None
                 if authority is None:
                     raise service.OrderError("choose the authority this order comes from")
                 service.verify(session=session, clock=clock, actor=viewer.actor, order=order,
