@@ -18,11 +18,14 @@ from pydantic import Field
 
 DB_INT_MAX = 2**63 - 1
 DB_INT_MIN = -(2**63)
+# The bound is written "below 2^63" (exclusive): FastAPI writes bounds into the OpenAPI document as floats, and 2^63
+# is a float exactly, while 2^63-1 would be rounded up to 2^63 there.
+_BELOW = DB_INT_MAX + 1
 
 # Row ids start at 1.
-IdPath = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="a row id: 1 to 2^63-1")]
-AfterId = Annotated[int, Query(ge=0, le=DB_INT_MAX, description="list what comes after this id (0: from the start)")]
-DbId = Annotated[int, Field(ge=1, le=DB_INT_MAX)]
-DbInt = Annotated[int, Field(ge=DB_INT_MIN, le=DB_INT_MAX)]
+IdPath = Annotated[int, Path(ge=1, lt=_BELOW, description="a row id: 1 to 2^63-1")]
+AfterId = Annotated[int, Query(ge=0, lt=_BELOW, description="list what comes after this id (0: from the start)")]
+DbId = Annotated[int, Field(ge=1, lt=_BELOW)]
+DbInt = Annotated[int, Field(ge=DB_INT_MIN, lt=_BELOW)]
 
 __all__ = ["DB_INT_MAX", "DB_INT_MIN", "AfterId", "DbId", "DbInt", "IdPath"]
