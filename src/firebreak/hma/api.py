@@ -61,6 +61,7 @@ LOOKUP_TYPES = ("sha256", "md5", "pdq")
 CONTENT_KEY = "hma_signals"
 
 
+@answers(403)
 def _staff_or_platform(principal: PrincipalDep) -> Principal:
     """Banks are the platform's: staff and the platform's own integrations may look, authorities may not."""
     if principal.kind not in (CredentialScope.STAFF, CredentialScope.PLATFORM):
