@@ -33,6 +33,7 @@ from firebreak.matching.service import Hit, IndexSet, match_signals
 from firebreak.media.service import ingest_bytes
 from firebreak.platform.adapters import AdapterProvider, FetchError
 from firebreak.platform.models import PlatformIntegration
+from firebreak.platform.registry import AdapterError
 from firebreak.signals.decode import DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
 from firebreak.signals.hashing import MediaHashes, hash_bytes
@@ -94,7 +95,12 @@ def _fetch(url: str, who: Principal, hma: HmaContext, session: SessionDep) -> by
     if integration is None:
         raise Problem(401, "Not authenticated", "unknown integration")
     try:
-        return hma.adapters.for_integration(integration).fetch_media(url).data
+        adapter = hma.adapters.for_integration(integration)
+    except AdapterError as exc:  # the integration is not set up to fetch (a 4xx all the same: retrying will not help)
+        raise Problem(400, "URL not fetched", f"{exc}. An administrator must complete the integration's settings; "
+                      "until then, upload the file with POST.") from None
+    try:
+        return adapter.fetch_media(url).data
     except FetchError as exc:
         raise Problem(400, "URL not fetched", str(exc)) from None
 
