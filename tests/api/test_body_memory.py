@@ -56,11 +56,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = {**os.environ, "FIREBREAK_DATA_DIR": str(data / "var"), "FIREBREAK_QUEUE_URL": "memory://",
            "FIREBREAK_SMTP_LISTEN": "false", "FIREBREAK_LOG_LEVEL": "warning", "FIREBREAK_PORT": str(port)}
     command = [sys.executable, "-m", "firebreak"]
-    subprocess.run([*command, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120)
+    migrated = subprocess.run([*command, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=180)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     log = (data / "server.log").open("wb")
     process = subprocess.Popen([*command, "serve", "--no-worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a loaded machine: start-up compiles the matching kernels
         while True:
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
@@ -68,7 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             except httpx.TransportError:
                 pass
             assert process.poll() is None, (data / "server.log").read_text()
-            assert time.monotonic() < deadline, "the server did not start"
+            assert time.monotonic() < deadline, "the server did not start:\n" + (data / "server.log").read_text()
             time.sleep(0.2)
         yield Server(process, port)
     finally:
