@@ -307,3 +307,15 @@ def test_urls_are_fetched_only_through_the_callers_platform(
     # Staff tokens have no platform to fetch through: upload the file instead.
     r = client.get("/h/hash", params={"url": "https://chat.example/media/1"}, headers=moderator)
     assert r.status_code == 400 and "upload the file" in r.json()["detail"]
+
+
+def test_a_platform_not_set_up_to_fetch_is_told_so_not_a_500(system: System, client: TestClient) -> None:
+    """Found by schemathesis with a platform token: a webhook integration without its action_url."""
+    integration = system.gateway.ensure_integration(name="half-done", adapter="webhook")
+    with system.db.transaction() as session:
+        token = auth_service.issue_token(session=session, clock=system.clock, actor="test", name="hma",
+                                         scope=CredentialScope.PLATFORM, integration_id=integration.id).token
+    for path in ("/h/hash", "/m/lookup"):
+        r = client.get(path, params={"url": "https://chat.example/media/1"}, headers=_bearer(token))
+        assert r.status_code == 400, r.text
+        assert "action_url is not set" in r.json()["detail"] and "upload the file" in r.json()["detail"]

@@ -267,6 +267,7 @@ def integrations_add(
     from sqlalchemy import select
 
     from firebreak.audit.service import record
+    from firebreak.core.names import name_key
     from firebreak.platform.models import PlatformIntegration
     from firebreak.platform.registry import factories
 
@@ -280,8 +281,9 @@ def integrations_add(
         values[key] = [v for v in value.split(",") if v] if key.endswith("_prefixes") else value
     system = _system(config)
     with system.db.transaction() as session:
-        if session.scalar(select(PlatformIntegration).where(PlatformIntegration.name == name)) is not None:
-            fail(f"an integration named {name!r} exists already")
+        taken = session.scalar(select(PlatformIntegration.name).where(PlatformIntegration.name_key == name_key(name)))
+        if taken is not None:  # whatever the case (core.names)
+            fail(f"an integration named {taken!r} exists already")
         integration = PlatformIntegration(name=name, adapter=adapter, config=values, created_at=system.clock.now())
         session.add(integration)
         session.flush()

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 
 from firebreak.auth import service as auth_service
 from firebreak.auth.models import CredentialScope, Role, StaffUser
+from firebreak.core.clock import Clock
+from firebreak.core.db.session import Database
 from firebreak.core.http.deps import ClockDep, SessionDep
+from firebreak.core.http.openapi import answers
 from firebreak.core.http.problems import Problem
 
 
@@ -35,6 +41,7 @@ _UNAUTHENTICATED = Problem(
 )
 
 
+@answers(401)
 def get_principal(request: Request, session: SessionDep, clock: ClockDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -61,6 +68,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def require_staff(*roles: Role) -> Any:
+    @answers(403)
     def check(principal: PrincipalDep) -> Principal:
         if not principal.is_staff(*roles):
             wanted = ", ".join(r.value for r in roles) or "staff"
@@ -68,3 +76,44 @@ def require_staff(*roles: Role) -> Any:
         return principal
 
     return Depends(check)
+
+
+# A token found live is not looked up again for this long by the gate (the route still checks it every time).
+GATE_TOKEN_TTL = timedelta(seconds=10)
+
+
+@dataclass
+class CredentialGate:
+    """For ``core.http.guard.BodyGuard``: may a request to the API have its body read?
+
+    Only when it carries a live bearer token (a SHA-256 look-up, cached for ``GATE_TOKEN_TTL``); anything else is
+    refused with 401 before a byte of the body is read. The route's own authentication is unchanged. Paths in
+    ``self_authenticating`` are let through: their routes authenticate the caller before they read the body
+    themselves (signed platform calls, whose signature covers the body: ``gateway.api.signed_caller``).
+    """
+
+    db: Database
+    clock: Clock
+    self_authenticating: frozenset[str] = frozenset()
+    _live: auth_service.TokenCache[bool] = field(
+        default_factory=lambda: auth_service.TokenCache[bool](ttl=GATE_TOKEN_TTL))
+
+    async def __call__(self, headers: Headers, path: str) -> Problem | None:
+        if path in self.self_authenticating:
+            return None
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return _UNAUTHENTICATED
+        now = self.clock.now()
+        if self._live.get(token, now):
+            return None
+        if not await run_in_threadpool(self._lookup, token):
+            return Problem(401, "Not authenticated", "The API token is unknown, expired or revoked.",
+                           headers={"WWW-Authenticate": "Bearer"})
+        self._live.put(token, True, now)
+        return None
+
+    def _lookup(self, token: str) -> bool:
+        with self.db.sessions() as session:
+            return auth_service.token_is_live(session=session, clock=self.clock, token=token)

@@ -6,9 +6,10 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from firebreak.core.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
+from firebreak.core.names import name_key
 
 
 class Role(enum.StrEnum):
@@ -22,12 +23,19 @@ class StaffUser(IdMixin, TimestampMixin, Base):
     __tablename__ = "staff_users"
 
     username: Mapped[str] = mapped_column(String(64), unique=True)
+    # Unique whatever the case, in all of Unicode (core.names); kept in step with username.
+    username_key: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[Role] = mapped_column(StrEnumType(Role))
     is_active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @validates("username")
+    def _keep_username_key(self, _: str, value: str) -> str:
+        self.username_key = name_key(value)
+        return value
 
 
 class CredentialScope(enum.StrEnum):

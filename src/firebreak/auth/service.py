@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from firebreak.audit import service as audit
 from firebreak.auth.models import ApiCredential, CredentialScope, Role, StaffUser
 from firebreak.core.clock import Clock
+from firebreak.core.names import name_key
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "fbk_"  # noqa: S105 (a prefix that makes leaked tokens greppable, not a secret)
@@ -51,8 +52,9 @@ def create_staff_user(
     display_name: str | None = None, email: str | None = None,
 ) -> StaffUser:
     check_password_strength(password)
-    if session.scalar(select(StaffUser).where(StaffUser.username == username)) is not None:
-        raise AuthError(f"user {username!r} already exists")
+    # Unique whatever the case (core.names): "Ana" and "ana" would be taken for one person.
+    if (taken := session.scalar(select(StaffUser.username).where(StaffUser.username_key == name_key(username)))):
+        raise AuthError(f"user {taken!r} already exists")
     user = StaffUser(
         username=username, display_name=display_name or username, email=email, password_hash=hash_password(password),
         role=role, created_at=clock.now(),
@@ -105,6 +107,14 @@ def issue_token(
                                  "integration_id": integration_id, "staff_user_id": staff_user_id},
     )
     return IssuedToken(cred, token)
+
+
+def token_is_live(*, session: Session, clock: Clock, token: str) -> bool:
+    """Whether the token is a live credential's (not revoked, not expired). Reads only; for checks made before a
+    request's body is read, ahead of the route's own ``resolve_token``."""
+    row = session.execute(select(ApiCredential.revoked_at, ApiCredential.expires_at)
+                          .where(ApiCredential.token_hash == token_digest(token))).first()
+    return row is not None and row.revoked_at is None and (row.expires_at is None or row.expires_at > clock.now())
 
 
 def resolve_token(*, session: Session, clock: Clock, token: str, touch_after: timedelta | None = None

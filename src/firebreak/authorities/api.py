@@ -29,6 +29,8 @@ from firebreak.authorities.schemas import (
 )
 from firebreak.authorities.taxonomy import CATEGORIES
 from firebreak.core.http.deps import ClockDep, SessionDep
+from firebreak.core.http.openapi import answers
+from firebreak.core.http.params import IdPath
 from firebreak.core.http.problems import Problem
 
 router = APIRouter(prefix="/v1/authorities", tags=["authorities"])
@@ -64,6 +66,7 @@ def _contact(session: SessionDep, authority_id: int, contact_id: int) -> Authori
 
 
 @router.get("/me", response_model=AuthoritySelfOut, summary="The calling authority's own record")
+@answers(403, 404)
 def me(session: SessionDep, principal: PrincipalDep) -> Authority:
     if principal.kind != CredentialScope.AUTHORITY or principal.authority_id is None:
         raise Problem(403, "Forbidden", "This needs an authority token.")
@@ -90,12 +93,12 @@ def create_authority(data: AuthorityCreate, session: SessionDep, clock: ClockDep
 
 
 @router.get("/{authority_id}", response_model=AuthorityOut)
-def get_authority(authority_id: int, session: SessionDep, _: Reader) -> Authority:
+def get_authority(authority_id: IdPath, session: SessionDep, _: Reader) -> Authority:
     return _authority(session, authority_id)
 
 
 @router.patch("/{authority_id}", response_model=AuthorityOut)
-def update_authority(authority_id: int, data: AuthorityUpdate, session: SessionDep, clock: ClockDep,
+def update_authority(authority_id: IdPath, data: AuthorityUpdate, session: SessionDep, clock: ClockDep,
                      who: Admin) -> Authority:
     authority = _authority(session, authority_id)
     with _problems():
@@ -105,13 +108,13 @@ def update_authority(authority_id: int, data: AuthorityUpdate, session: SessionD
 
 @router.post("/{authority_id}/deactivate", response_model=AuthorityOut,
              summary="Stop the authority: revoke its tokens, refuse its contacts' logins")
-def deactivate_authority(authority_id: int, session: SessionDep, clock: ClockDep, who: Admin) -> Authority:
+def deactivate_authority(authority_id: IdPath, session: SessionDep, clock: ClockDep, who: Admin) -> Authority:
     return service.deactivate_authority(session=session, clock=clock, actor=who.actor,
                                         authority=_authority(session, authority_id))
 
 
 @router.post("/{authority_id}/reactivate", response_model=AuthorityOut)
-def reactivate_authority(authority_id: int, session: SessionDep, clock: ClockDep, who: Admin) -> Authority:
+def reactivate_authority(authority_id: IdPath, session: SessionDep, clock: ClockDep, who: Admin) -> Authority:
     authority = _authority(session, authority_id)
     with _problems():
         return service.reactivate_authority(session=session, clock=clock, actor=who.actor,
@@ -119,12 +122,12 @@ def reactivate_authority(authority_id: int, session: SessionDep, clock: ClockDep
 
 
 @router.get("/{authority_id}/contacts", response_model=list[ContactOut])
-def list_contacts(authority_id: int, session: SessionDep, _: Reader) -> list[AuthorityContact]:
+def list_contacts(authority_id: IdPath, session: SessionDep, _: Reader) -> list[AuthorityContact]:
     return service.list_contacts(session=session, authority=_authority(session, authority_id))
 
 
 @router.post("/{authority_id}/contacts", response_model=ContactOut, status_code=201)
-def add_contact(authority_id: int, data: ContactCreate, session: SessionDep, clock: ClockDep,
+def add_contact(authority_id: IdPath, data: ContactCreate, session: SessionDep, clock: ClockDep,
                 who: Admin) -> AuthorityContact:
     authority = _authority(session, authority_id)
     with _problems():
@@ -134,7 +137,7 @@ def add_contact(authority_id: int, data: ContactCreate, session: SessionDep, clo
 
 @router.put("/{authority_id}/contacts/{contact_id}/password", status_code=204,
             summary="Set a contact's portal password")
-def set_contact_password(authority_id: int, contact_id: int, data: PasswordSet, session: SessionDep,
+def set_contact_password(authority_id: IdPath, contact_id: IdPath, data: PasswordSet, session: SessionDep,
                          clock: ClockDep, who: Admin) -> Response:
     contact = _contact(session, authority_id, contact_id)
     with _problems():
@@ -144,21 +147,22 @@ def set_contact_password(authority_id: int, contact_id: int, data: PasswordSet, 
 
 
 @router.post("/{authority_id}/contacts/{contact_id}/deactivate", response_model=ContactOut)
-def deactivate_contact(authority_id: int, contact_id: int, session: SessionDep, clock: ClockDep,
+def deactivate_contact(authority_id: IdPath, contact_id: IdPath, session: SessionDep, clock: ClockDep,
                        who: Admin) -> AuthorityContact:
     return service.deactivate_contact(session=session, clock=clock, actor=who.actor,
                                       contact=_contact(session, authority_id, contact_id))
 
 
 @router.get("/{authority_id}/tokens", response_model=list[TokenOut])
-def list_tokens(authority_id: int, session: SessionDep, _: Admin, include_revoked: bool = False) -> list[ApiCredential]:
+def list_tokens(authority_id: IdPath, session: SessionDep, _: Admin,
+                include_revoked: bool = False) -> list[ApiCredential]:
     return service.list_authority_tokens(session=session, authority=_authority(session, authority_id),
                                          include_revoked=include_revoked)
 
 
 @router.post("/{authority_id}/tokens", response_model=IssuedTokenOut, status_code=201,
              summary="Issue an API token for the authority's client; the token is in this answer only")
-def issue_token(authority_id: int, data: TokenCreate, session: SessionDep, clock: ClockDep,
+def issue_token(authority_id: IdPath, data: TokenCreate, session: SessionDep, clock: ClockDep,
                 who: Admin, response: Response) -> IssuedTokenOut:
     authority = _authority(session, authority_id)
     with _problems():
@@ -170,7 +174,7 @@ def issue_token(authority_id: int, data: TokenCreate, session: SessionDep, clock
 
 
 @router.post("/{authority_id}/tokens/{token_id}/revoke", response_model=TokenOut)
-def revoke_token(authority_id: int, token_id: int, session: SessionDep, clock: ClockDep,
+def revoke_token(authority_id: IdPath, token_id: IdPath, session: SessionDep, clock: ClockDep,
                  who: Admin) -> ApiCredential:
     authority = _authority(session, authority_id)
     with _problems():

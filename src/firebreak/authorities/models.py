@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from firebreak.core.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
+from firebreak.core.names import name_key
 
 
 class TrustLevel(enum.StrEnum):
@@ -21,6 +22,8 @@ class Authority(IdMixin, TimestampMixin, Base):
     __tablename__ = "authorities"
 
     name: Mapped[str] = mapped_column(String(300), unique=True)
+    # Unique whatever the case, in all of Unicode (core.names); kept in step with name.
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)
     country: Mapped[str] = mapped_column(String(2))  # ISO 3166-1 alpha-2
     jurisdiction: Mapped[str] = mapped_column(String(200))
     legal_bases: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -37,6 +40,11 @@ class Authority(IdMixin, TimestampMixin, Base):
     is_active: Mapped[bool] = mapped_column(default=True)
 
     contacts: Mapped[list[AuthorityContact]] = relationship(back_populates="authority")
+
+    @validates("name")
+    def _keep_name_key(self, _: str, value: str) -> str:
+        self.name_key = name_key(value)
+        return value
 
 
 class AuthorityContact(IdMixin, TimestampMixin, Base):

@@ -16,7 +16,7 @@ from email.utils import parseaddr
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
@@ -32,6 +32,7 @@ from firebreak.authorities.schemas import (
 )
 from firebreak.core import i18n
 from firebreak.core.clock import Clock
+from firebreak.core.names import name_key
 
 # Seconds to act on an order, per category, unless the authority's record says otherwise.
 DEFAULT_DEADLINES: Mapping[str, int] = MappingProxyType({
@@ -82,11 +83,12 @@ def _check_trust(trust_level: TrustLevel, trusted_categories: list[str]) -> None
 
 
 def _check_name_free(session: Session, name: str, *, except_id: int | None = None) -> None:
-    stmt = select(Authority.id).where(func.lower(Authority.name) == name.lower())
+    """Names are unique whatever their case, in all of Unicode (core.names)."""
+    stmt = select(Authority.name).where(Authority.name_key == name_key(name))
     if except_id is not None:
         stmt = stmt.where(Authority.id != except_id)
-    if session.scalar(stmt) is not None:
-        raise AuthorityConflict(f"an authority named {name!r} already exists", field="name")
+    if (taken := session.scalar(stmt)) is not None:
+        raise AuthorityConflict(f"an authority named {taken!r} already exists", field="name")
 
 
 def _check_mail_free(session: Session, *, domains: Iterable[str], addresses: Iterable[str],

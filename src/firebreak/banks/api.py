@@ -14,6 +14,8 @@ from firebreak.banks import io, service
 from firebreak.banks.models import Bank, BankEntry, EntryStatus, Provenance
 from firebreak.banks.schemas import BankCreate, BankOut, BankUpdate, EntryCreate, EntryOut, ImportReport
 from firebreak.core.http.deps import ClockDep, SessionDep
+from firebreak.core.http.guard import accepts
+from firebreak.core.http.params import AfterId, IdPath
 from firebreak.core.http.problems import Problem
 
 router = APIRouter(prefix="/v1/banks", tags=["banks"])
@@ -57,7 +59,7 @@ def update_bank(name: str, data: BankUpdate, session: SessionDep, clock: ClockDe
 
 @router.get("/{name}/entries", response_model=list[EntryOut])
 def list_entries(name: str, session: SessionDep, _: Staff, status: EntryStatus | None = None,
-                 after_id: int = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[BankEntry]:
+                 after_id: AfterId = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[BankEntry]:
     bank = _bank(session, name)
     stmt = select(BankEntry).where(BankEntry.bank_id == bank.id, BankEntry.id > after_id)
     if status is not None:
@@ -79,7 +81,7 @@ def add_entry(name: str, data: EntryCreate, session: SessionDep, clock: ClockDep
 
 
 @router.post("/{name}/entries/{entry_id}/{status}", response_model=EntryOut)
-def set_entry_status(name: str, entry_id: int, status: Literal["disable", "withdraw", "enable"], session: SessionDep,
+def set_entry_status(name: str, entry_id: IdPath, status: Literal["disable", "withdraw", "enable"], session: SessionDep,
                      clock: ClockDep, who: Editor) -> BankEntry:
     bank = _bank(session, name)
     entry = session.get(BankEntry, entry_id)
@@ -91,12 +93,15 @@ def set_entry_status(name: str, entry_id: int, status: Literal["disable", "withd
 
 @router.post("/{name}/import", response_model=ImportReport,
              openapi_extra={"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+@accepts("upload")
 async def import_entries(name: str, request: Request, session: SessionDep, clock: ClockDep, who: Editor,
                          format: Annotated[str, Query(pattern="^(csv|te|stopncii)$")] = "csv",
                          source: str = "upload") -> ImportReport:
-    raw = await request.body()
-    if len(raw) > MAX_IMPORT_BYTES:
-        raise Problem(413, "Payload too large", f"import files are limited to {MAX_IMPORT_BYTES} bytes")
+    raw = bytearray()
+    async for chunk in request.stream():  # the body guard bounds it too; this is the import's own, lower limit
+        raw += chunk
+        if len(raw) > MAX_IMPORT_BYTES:
+            raise Problem(413, "Payload too large", f"import files are limited to {MAX_IMPORT_BYTES} bytes")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -105,7 +110,10 @@ async def import_entries(name: str, request: Request, session: SessionDep, clock
                              fmt=format, text=text, source_name=source[:100])
 
 
-@router.get("/{name}/export", response_class=PlainTextResponse)
+@router.get("/{name}/export", response_class=PlainTextResponse, responses={200: {
+    "description": "The bank's entries: CSV, ThreatExchange text or StopNCII JSON",
+    "content": {"text/csv": {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}},
+                "application/json": {"schema": {}}}}})
 def export_entries(name: str, session: SessionDep, _: Staff,
                    format: Annotated[str, Query(pattern="^(csv|te|stopncii)$")] = "csv") -> PlainTextResponse:
     text = io.export_entries(session=session, bank=_bank(session, name), fmt=format)

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from firebreak.core.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
+from firebreak.core.names import name_key
 
 
 class MatchAction(enum.StrEnum):
@@ -22,6 +23,8 @@ class Bank(IdMixin, TimestampMixin, Base):
     __tablename__ = "banks"
 
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    # Unique whatever the case (core.names); kept in step with name. Look-ups by name stay exact.
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str | None] = mapped_column(Text)
     action: Mapped[MatchAction] = mapped_column(StrEnumType(MatchAction), default=MatchAction.REVIEW)
     # Empty list = global; otherwise ISO country codes where the bank applies.
@@ -31,6 +34,11 @@ class Bank(IdMixin, TimestampMixin, Base):
     policy_category: Mapped[str | None] = mapped_column(String(80))
 
     entries: Mapped[list[BankEntry]] = relationship(back_populates="bank")
+
+    @validates("name")
+    def _keep_name_key(self, _: str, value: str) -> str:
+        self.name_key = name_key(value)
+        return value
 
 
 class Provenance(enum.StrEnum):

@@ -24,6 +24,7 @@ from firebreak.banks.models import (
 from firebreak.banks.schemas import BankCreate, BankUpdate
 from firebreak.core.clock import Clock
 from firebreak.core.jobs.outbox import defer
+from firebreak.core.names import name_key
 from firebreak.signals.hashing import MediaHashes
 from firebreak.signals.registry import SignalTypeError, get_signal_type
 
@@ -54,8 +55,9 @@ def canonical_value(signal_type: str, value: str) -> str:
 
 
 def create_bank(*, session: Session, clock: Clock, actor: str, data: BankCreate) -> Bank:
-    if session.scalar(select(Bank).where(Bank.name == data.name)) is not None:
-        raise BankError(f"a bank named {data.name!r} already exists")
+    # Unique whatever the case (core.names): "CSAM-hashes" and "csam-hashes" would be read as one bank.
+    if (taken := session.scalar(select(Bank.name).where(Bank.name_key == name_key(data.name)))) is not None:
+        raise BankError(f"a bank named {taken!r} already exists")
     bank = Bank(**data.model_dump(), created_at=clock.now())
     session.add(bank)
     session.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from firebreak import __version__
+from firebreak.api.deps import CredentialGate
 from firebreak.authorities import api as authorities_api
 from firebreak.banks import api as banks_api
 from firebreak.bootstrap import ops
@@ -13,6 +14,9 @@ from firebreak.core.clock import Clock
 from firebreak.core.config import Settings
 from firebreak.core.db.session import Database
 from firebreak.core.http.deps import Components, install
+from firebreak.core.http.guard import BodyGuard, BodyLimits, body_size_of
+from firebreak.core.http.headers import SecurityHeaders
+from firebreak.core.http.openapi import install_openapi
 from firebreak.core.http.problems import install_problem_handlers
 from firebreak.enforcement import api as enforcement_api
 from firebreak.evidence import api as evidence_api
@@ -46,7 +50,7 @@ def components(system: System) -> Components:
     found.add(Reports, system.reports)
     found.add(gateway_api.CallerCheck, gateway_api.CallerCheck(
         db=system.db, clock=system.clock, secrets=system.secrets, logins=gateway_api.PlatformLogins(),
-        max_body_bytes=system.settings.max_upload_bytes + 1024 * 1024))
+        max_body_bytes=BodyLimits.of_settings(system.settings).upload))
     found.add(hma_api.HmaContext, hma_api.HmaContext(clock=system.clock, blobs=system.blobs, limits=system.limits,
                                                      indexes=system.indexes, adapters=system.adapters))
     found.add(BrowserSessions, BrowserSessions(keys=WebKeys(system.keys), db=system.db, clock=system.clock,
@@ -54,6 +58,21 @@ def components(system: System) -> Components:
     if system.sandbox is not None:
         found.add(Sandbox, system.sandbox)
     return found
+
+
+# Requests with a body to these paths need credentials before the body is read (core.http.guard).
+GATED_PREFIXES = ("/v1/", "/h/", "/m/", "/c/")
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def install_guards(app: FastAPI, system: System) -> None:
+    """Bodies bounded and read only for callers with credentials; security headers on every page; the complete
+    OpenAPI document (problem answers, body limits)."""
+    limits = BodyLimits.of_settings(system.settings)
+    gate = CredentialGate(db=system.db, clock=system.clock, self_authenticating=gateway_api.SIGNED_PATHS)
+    app.add_middleware(BodyGuard, routes=lambda: app.routes, limits=limits, gate=gate, gated_prefixes=GATED_PREFIXES)
+    app.add_middleware(SecurityHeaders, docs_paths=DOCS_PATHS)
+    install_openapi(app, gated_prefixes=GATED_PREFIXES, body_limit=lambda route: limits.of(body_size_of(route)))
 
 
 def create_app(system: System) -> FastAPI:
@@ -67,6 +86,7 @@ def create_app(system: System) -> FastAPI:
     )
     install(app, components(system))
     install_problem_handlers(app)
+    install_guards(app, system)
     app.include_router(ops.router)
     app.include_router(ops.v1)
     app.include_router(gateway_api.router)

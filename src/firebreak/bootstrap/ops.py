@@ -14,6 +14,7 @@ from firebreak.audit import service as audit_service
 from firebreak.auth.models import Role
 from firebreak.core.db.session import DatabaseUnavailable, check_database
 from firebreak.core.http.deps import DatabaseDep, SessionDep
+from firebreak.core.http.openapi import answers
 from firebreak.core.http.problems import problem_response
 from firebreak.schema.migrate import SchemaError, check_current
 
@@ -26,6 +27,7 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", tags=["system"], summary="The database answers and its schema is current", response_model=None)
+@answers(503)
 def readyz(db: DatabaseDep) -> Any:
     try:
         with db.sessions() as session:

@@ -47,7 +47,13 @@ class Settings(BaseSettings):
     sandbox_enabled: bool = Field(default=True, description="Serve the built-in sandbox messenger (demo, tests).")
 
     # Media limits (safe decoding)
-    max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1024,
+                                  description="Largest file taken: an upload, a scanned file, an order's media item.")
+    max_request_bytes: int = Field(
+        default=0, ge=0, description="Largest request body of all (an order with several files); 0 = one file in "
+        "base64 plus 16 MiB. Bodies are read only after the caller's credentials are checked.")
+    max_form_bytes: int = Field(default=1024 * 1024, ge=1024,
+                                description="Largest body of a route that takes no file (JSON, forms, logins).")
     max_image_pixels: int = Field(default=64_000_000, ge=1)
     max_video_frames: int = Field(default=7200, ge=1)
     max_decode_seconds: float = Field(default=30.0, gt=0)
@@ -176,6 +182,13 @@ class Settings(BaseSettings):
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
 
+    @model_validator(mode="after")
+    def _check_request_limit(self) -> Settings:
+        if self.max_request_bytes and self.max_request_bytes < self.max_upload_bytes:
+            raise ValueError(f"max_request_bytes ({self.max_request_bytes}) is smaller than max_upload_bytes "
+                             f"({self.max_upload_bytes}): raise it, or set it to 0 to follow max_upload_bytes")
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -198,6 +211,11 @@ class Settings(BaseSettings):
         if self.queue_url:
             return self.queue_url
         return f"sqlite:///{(self.data_dir / 'queue.db').resolve()}"
+
+    @property
+    def request_body_limit(self) -> int:
+        """The global limit on a request body: ``max_request_bytes``, or room for one file in base64 and more."""
+        return self.max_request_bytes or self.max_upload_bytes * 4 // 3 + 16 * 1024 * 1024
 
     @property
     def blob_dir(self) -> Path:

@@ -14,6 +14,7 @@ from firebreak.auth.models import Role
 from firebreak.banks.models import BankEntry
 from firebreak.core.config import Settings
 from firebreak.core.http.deps import Provide, SessionDep
+from firebreak.core.http.params import AfterId, IdPath
 from firebreak.core.http.problems import Problem
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus, Propagation, PropagationStatus
 from firebreak.enforcement.spread import Spread, spread_of
@@ -27,7 +28,7 @@ Staff = Annotated[Principal, require_staff(Role.ADMIN, Role.MODERATOR, Role.LIAI
 
 @router.get("/media/{media_id}/spread", response_model=Spread, summary="Where an item went: first poster, chats, "
             "forward chains, counts over time")
-def media_spread(media_id: int, session: SessionDep, indexes: Annotated[IndexSet, Provide(IndexSet)],
+def media_spread(media_id: IdPath, session: SessionDep, indexes: Annotated[IndexSet, Provide(IndexSet)],
                  settings: Annotated[Settings, Provide(Settings)], _: Staff,
                  copies: Annotated[bool, Query(description="include near-duplicate copies (PDQ)")] = True) -> Spread:
     media = session.get(Media, media_id)
@@ -42,7 +43,7 @@ def media_spread(media_id: int, session: SessionDep, indexes: Annotated[IndexSet
 
 
 @router.get("/bank-entries/{entry_id}/spread", response_model=Spread, summary="Spread of every copy an entry matched")
-def entry_spread(entry_id: int, session: SessionDep, _: Staff) -> Spread:
+def entry_spread(entry_id: IdPath, session: SessionDep, _: Staff) -> Spread:
     if session.get(BankEntry, entry_id) is None:
         raise Problem(404, "Not found", f"no bank entry {entry_id}")
     ids = sorted(session.scalars(select(Match.media_id).where(Match.bank_entry_id == entry_id)))
@@ -62,7 +63,7 @@ class PropagationOut(BaseModel):
 
 
 @router.get("/bank-entries/{entry_id}/propagation", response_model=PropagationOut)
-def propagation(entry_id: int, session: SessionDep, _: Staff) -> Propagation:
+def propagation(entry_id: IdPath, session: SessionDep, _: Staff) -> Propagation:
     prop = session.scalar(select(Propagation).where(Propagation.bank_entry_id == entry_id))
     if prop is None:
         raise Problem(404, "Not found", f"no propagation for bank entry {entry_id} (yet)")
@@ -83,7 +84,7 @@ class ActionOut(BaseModel):
 
 
 @router.get("/actions", response_model=list[ActionOut])
-def list_actions(session: SessionDep, _: Staff, status: ActionStatus | None = None, after_id: int = 0,
+def list_actions(session: SessionDep, _: Staff, status: ActionStatus | None = None, after_id: AfterId = 0,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[Action]:
     stmt = select(Action).where(Action.id > after_id)
     if status is not None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
+from typing import IO, Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy import delete, select
@@ -19,6 +22,8 @@ from firebreak.auth.models import CredentialScope
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
 from firebreak.core.http.deps import Provide
+from firebreak.core.http.guard import accepts
+from firebreak.core.http.openapi import answers, request_body
 from firebreak.core.http.problems import Problem
 from firebreak.gateway.flows import BadSignal, Gateway, UnknownIntegration
 from firebreak.gateway.service import EventError
@@ -29,6 +34,9 @@ from firebreak.platform.secrets import IntegrationSecrets
 
 router = APIRouter(prefix="/v1", tags=["platform"])
 INTEGRATION_HEADER = "Firebreak-Integration"
+# Paths whose routes authenticate the caller before reading the body (signed_caller): the body guard's gate
+# (api.deps.CredentialGate) leaves them to it.
+SIGNED_PATHS = frozenset({"/v1/events", "/v1/scan"})
 
 
 class Caller:
@@ -67,7 +75,7 @@ class CallerCheck:
                          data={"reason": reason, "peer": request.client.host if request.client else None})
         return Problem(401, "Not authenticated", reason, headers={"WWW-Authenticate": "Firebreak-Signature"})
 
-    def token_caller(self, request: Request, token: str, body: bytes) -> Caller:
+    def token_integration(self, request: Request, token: str) -> PlatformIntegration:
         """The token's integration, from the database (call it in a worker thread)."""
         now = self.clock.now()
         integration = None
@@ -84,25 +92,36 @@ class CallerCheck:
         if integration is None:
             raise self.reject(request, "the token is not a platform integration's token", None)
         self.logins.put(token, integration, now, expires_at=expires_at)
-        return Caller(integration, body)
+        return integration
 
-    def signature_caller(self, request: Request, name: str, body: bytes) -> Caller:
+    def begin_signature(self, request: Request, name: str) -> tuple[PlatformIntegration, signing.PendingSignature]:
+        """Everything about a signed call that needs no body: the integration, the header's form and time."""
         refusal: tuple[str, int | None] | None = None
+        pending = None
         with self.db.transaction() as session:
             integration = session.scalar(select(PlatformIntegration).where(PlatformIntegration.name == name))
             if integration is None or not integration.is_active or not integration.secret_encrypted:
                 refusal = (f"unknown integration {name[:100]!r}", None)
             else:
                 try:
-                    _, signature = signing.verify(self.secrets.secret_of(integration), body,
-                                                  request.headers.get(signing.HEADER), self.clock.now())
+                    pending = signing.begin_verify(self.secrets.secret_of(integration),
+                                                   request.headers.get(signing.HEADER), self.clock.now())
                 except signing.SignatureError as exc:
                     refusal = (str(exc), integration.id)
                 session.expunge(integration)
         # Refused outside the transaction: reject writes an audit event in a transaction of its own.
         if refusal is not None:
             raise self.reject(request, *refusal)
-        assert integration is not None  # noqa: S101 - refused above otherwise
+        assert integration is not None and pending is not None  # noqa: S101 - refused above otherwise
+        return integration, pending
+
+    def finish_signature(self, request: Request, integration: PlatformIntegration,
+                         pending: signing.PendingSignature) -> None:
+        """Check the MAC over the body read, and that the signature was not used before."""
+        try:
+            _, signature = pending.finish()
+        except signing.SignatureError as exc:
+            raise self.reject(request, str(exc), integration.id) from None
         now = self.clock.now()
         try:
             with self.db.transaction() as session:
@@ -114,29 +133,61 @@ class CallerCheck:
         except IntegrityError:
             raise self.reject(request, "replayed request: this signature was already used",
                               integration.id) from None
-        return Caller(integration, body)
 
 
+# A signed body is kept in memory up to this size while its signature is checked, on disk beyond.
+SPOOL_IN_MEMORY_BYTES = 1024 * 1024
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, read only now that the caller is known (the route's limit is also kept by the body guard)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "Payload too large", f"at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@asynccontextmanager
+async def _spooled_body(request: Request, limit: int, pending: signing.PendingSignature) -> AsyncIterator[IO[bytes]]:
+    """A signed body, fed to its MAC as it arrives and kept in a temporary file: a body whose signature turns out
+    wrong never sits in memory whole."""
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES) as spool:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Problem(413, "Payload too large", f"at most {limit} bytes")
+            pending.update(chunk)
+            spool.write(chunk)
+        spool.seek(0)
+        yield spool
+
+
+@answers(401, 413)
 async def signed_caller(request: Request, check: Annotated[CallerCheck, Provide(CallerCheck)]) -> Caller:
     """The integration calling, authenticated by HMAC signature (with replay protection) or a platform token.
 
-    Database work runs in the thread pool, never on the event loop; a cached platform token needs none.
+    The caller is authenticated before the body is read (a signature's MAC while it is read). Database work runs
+    in the thread pool, never on the event loop; a cached platform token needs none.
     """
-    body = await request.body()
-    if len(body) > check.max_body_bytes:
-        raise Problem(413, "Payload too large", f"at most {check.max_body_bytes} bytes")
     name = request.headers.get(INTEGRATION_HEADER)
     auth = request.headers.get("authorization", "")
     if not name and auth.lower().startswith("bearer "):
         token = auth[7:].strip()
-        integration = check.logins.get(token, check.clock.now())
-        if integration is not None:
-            return Caller(integration, body)
-        return await run_in_threadpool(check.token_caller, request, token, body)
+        cached = check.logins.get(token, check.clock.now())
+        caller = cached if cached is not None else await run_in_threadpool(check.token_integration, request, token)
+        return Caller(caller, await _read_body(request, check.max_body_bytes))
     if not name:
         raise await run_in_threadpool(check.reject, request,
                                       f"send {INTEGRATION_HEADER} and {signing.HEADER} headers", None)
-    return await run_in_threadpool(check.signature_caller, request, name, body)
+    signer, pending = await run_in_threadpool(check.begin_signature, request, name)
+    async with _spooled_body(request, check.max_body_bytes, pending) as spool:
+        await run_in_threadpool(check.finish_signature, request, signer, pending)
+        return Caller(signer, spool.read())
 
 
 CallerDep = Annotated[Caller, Depends(signed_caller)]
@@ -154,7 +205,9 @@ def _event_from(body: bytes) -> PlatformEvent:
 
 
 @router.post("/events", response_model=EventAccepted, summary="Record a platform event (media posted, forwarded, "
-             "edited, deleted)")
+             "edited, deleted)", openapi_extra=request_body({"application/json": PlatformEvent}))
+@accepts("upload")  # media may come inline, base64
+@answers(422)
 def post_event(caller: CallerDep, gateway: GatewayDep) -> EventAccepted:
     event = _event_from(caller.body)
     try:
@@ -169,10 +222,14 @@ def post_event(caller: CallerDep, gateway: GatewayDep) -> EventAccepted:
 
 
 @router.post("/scan", response_model=ScanResult, summary="Upload check: allow, block or review, within the request",
-             openapi_extra={"requestBody": {"content": {
-                 "application/json": {"schema": {"$ref": "#/components/schemas/ScanSignalsRequest"}},
-                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
-async def post_scan(request: Request, caller: CallerDep, gateway: GatewayDep) -> ScanResult:
+             openapi_extra=request_body({"application/json": ScanSignalsRequest,
+                                         "application/octet-stream": {"type": "string", "format": "binary"}}))
+@accepts("upload")
+@answers(422)
+async def post_scan(request: Request, caller: CallerDep, gateway: GatewayDep,
+                    jurisdiction: Annotated[str | None, Query(
+                        pattern="^[A-Za-z]{2}$", description="the uploader's country (ISO 3166-1 alpha-2), for "
+                        "banks that act in some jurisdictions only")] = None) -> ScanResult:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         try:
@@ -192,6 +249,5 @@ async def post_scan(request: Request, caller: CallerDep, gateway: GatewayDep) ->
     if not caller.body:
         raise Problem(422, "Invalid scan request", "send the file as application/octet-stream, or JSON signals",
                       errors=[{"field": "body", "message": "empty"}])
-    jurisdiction = request.query_params.get("jurisdiction")
     return await run_in_threadpool(gateway.scan_bytes, caller.body,
                                    jurisdiction=jurisdiction.upper() if jurisdiction else None)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, UploadFile
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 
@@ -26,11 +25,15 @@ from firebreak.banks.schemas import BankCreate
 from firebreak.core.blobs import BlobStore
 from firebreak.core.clock import Clock
 from firebreak.core.http.deps import Provide, SessionDep
+from firebreak.core.http.guard import accepts
+from firebreak.core.http.openapi import answers
+from firebreak.core.http.params import IdPath
 from firebreak.core.http.problems import Problem
 from firebreak.matching.service import Hit, IndexSet, match_signals
 from firebreak.media.service import ingest_bytes
 from firebreak.platform.adapters import AdapterProvider, FetchError
 from firebreak.platform.models import PlatformIntegration
+from firebreak.platform.registry import AdapterError
 from firebreak.signals.decode import DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
 from firebreak.signals.hashing import MediaHashes, hash_bytes
@@ -59,6 +62,7 @@ LOOKUP_TYPES = ("sha256", "md5", "pdq")
 CONTENT_KEY = "hma_signals"
 
 
+@answers(403)
 def _staff_or_platform(principal: PrincipalDep) -> Principal:
     """Banks are the platform's: staff and the platform's own integrations may look, authorities may not."""
     if principal.kind not in (CredentialScope.STAFF, CredentialScope.PLATFORM):
@@ -91,7 +95,12 @@ def _fetch(url: str, who: Principal, hma: HmaContext, session: SessionDep) -> by
     if integration is None:
         raise Problem(401, "Not authenticated", "unknown integration")
     try:
-        return hma.adapters.for_integration(integration).fetch_media(url).data
+        adapter = hma.adapters.for_integration(integration)
+    except AdapterError as exc:  # the integration is not set up to fetch (a 4xx all the same: retrying will not help)
+        raise Problem(400, "URL not fetched", f"{exc}. An administrator must complete the integration's settings; "
+                      "until then, upload the file with POST.") from None
+    try:
+        return adapter.fetch_media(url).data
     except FetchError as exc:
         raise Problem(400, "URL not fetched", str(exc)) from None
 
@@ -147,16 +156,20 @@ Video = Annotated[UploadFile | None, File(description="a video (HMA's content ty
 
 
 @router.get("/h/hash", summary="HMA: hash the media at a platform URL")
+@answers(400)
 def hash_url(url: str, session: SessionDep, hma: HmaDep, who: Reader) -> dict[str, str]:
     return _signals(_hashes(_fetch(url, who, hma, session), hma))
 
 
 @router.post("/h/hash", summary="HMA: hash an uploaded file")
+@accepts("upload")
+@answers(400)
 async def hash_upload(hma: HmaDep, _: Reader, photo: Photo = None, video: Video = None) -> dict[str, str]:
     return _signals(_hashes(await _uploaded(photo, video), hma))
 
 
 @router.get("/m/raw_lookup", summary="HMA: bank entry ids matching one signal")
+@answers(400)
 def raw_lookup(signal_type: str, signal: str, session: SessionDep, hma: HmaDep, _: Reader,
                include_distance: bool = False) -> dict[str, list[Any]]:
     hits = _hits(session, hma, signal_type, (_validate_lookup(signal_type, signal),))
@@ -166,6 +179,7 @@ def raw_lookup(signal_type: str, signal: str, session: SessionDep, hma: HmaDep, 
 
 
 @router.get("/m/lookup", summary="HMA: banks matching a signal, or the media at a platform URL")
+@answers(400)
 def lookup(session: SessionDep, hma: HmaDep, who: Reader, signal_type: str | None = None,
            signal: str | None = None, url: str | None = None) -> Any:
     if url:
@@ -178,6 +192,8 @@ def lookup(session: SessionDep, hma: HmaDep, who: Reader, signal_type: str | Non
 
 
 @router.post("/m/lookup", summary="HMA: banks matching an uploaded file, signal by signal")
+@accepts("upload")
+@answers(400)
 async def lookup_upload(session: SessionDep, hma: HmaDep, _: Reader, photo: Photo = None,
                         video: Video = None) -> dict[str, list[str]]:
     return _lookup_file(session, hma, _hashes(await _uploaded(photo, video), hma))
@@ -201,8 +217,10 @@ def hma_banks(session: SessionDep, _: Reader) -> list[HmaBank]:
             for b in banks.list_banks(session=session)]
 
 
-@router.post("/c/banks", summary="HMA: create a bank (acts as 'review' until configured)")
-def hma_create_bank(data: HmaBankCreate, session: SessionDep, hma: HmaDep, who: Admin) -> JSONResponse:
+@router.post("/c/banks", response_model=HmaBank, status_code=201,
+             summary="HMA: create a bank (acts as 'review' until configured)")
+@answers(400, 403)
+def hma_create_bank(data: HmaBankCreate, session: SessionDep, hma: HmaDep, who: Admin) -> HmaBank:
     try:
         enabled = data.enabled if data.enabled_ratio is None else data.enabled_ratio > 0
         config = BankCreate(name=data.name, enabled=enabled)
@@ -213,7 +231,7 @@ def hma_create_bank(data: HmaBankCreate, session: SessionDep, hma: HmaDep, who: 
         bank = banks.create_bank(session=session, clock=hma.clock, actor=who.actor, data=config)
     except banks.BankError as exc:
         raise Problem(403, "Bank already exists", str(exc)) from None
-    return JSONResponse({"name": bank.name, "matching_enabled_ratio": 1.0 if bank.enabled else 0.0}, 201)
+    return HmaBank(name=bank.name, matching_enabled_ratio=1.0 if bank.enabled else 0.0)
 
 
 def _bank(session: SessionDep, name: str) -> Bank:
@@ -231,6 +249,8 @@ def _content(entries: list[BankEntry]) -> dict[str, Any]:
 
 
 @router.post("/c/bank/{bank_name}/content", summary="HMA: bank an uploaded file (all its signals)")
+@accepts("upload")
+@answers(400)
 async def hma_bank_content(bank_name: str, session: SessionDep, hma: HmaDep, who: Editor,
                            photo: Photo = None, video: Video = None) -> dict[str, Any]:
     bank = _bank(session, bank_name)
@@ -245,6 +265,7 @@ async def hma_bank_content(bank_name: str, session: SessionDep, hma: HmaDep, who
 
 
 @router.post("/c/bank/{bank_name}/signal", summary="HMA: bank signals given as {signal_type: value}")
+@answers(400)
 def hma_bank_signal(bank_name: str, body: dict[str, str], session: SessionDep, hma: HmaDep,
                     who: Editor) -> dict[str, Any]:
     bank = _bank(session, bank_name)
@@ -257,7 +278,7 @@ def hma_bank_signal(bank_name: str, body: dict[str, str], session: SessionDep, h
 
 
 @router.delete("/c/bank/{bank_name}/content/{content_id}", summary="HMA: withdraw banked content (every signal)")
-def hma_delete_content(bank_name: str, content_id: int, session: SessionDep, hma: HmaDep,
+def hma_delete_content(bank_name: str, content_id: IdPath, session: SessionDep, hma: HmaDep,
                        who: Editor) -> dict[str, int]:
     bank = _bank(session, bank_name)
     entry = session.scalar(select(BankEntry).where(BankEntry.id == content_id, BankEntry.bank_id == bank.id))

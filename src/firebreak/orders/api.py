@@ -13,12 +13,14 @@ from firebreak.auth.models import CredentialScope, Role
 from firebreak.authorities.models import Authority
 from firebreak.authorities.taxonomy import CATEGORIES
 from firebreak.core.http.deps import ClockDep, Provide, SessionDep
+from firebreak.core.http.guard import accepts
+from firebreak.core.http.openapi import answers
 from firebreak.core.http.problems import Problem
 from firebreak.orders import service
 from firebreak.orders.flows import OrderDesk
 from firebreak.orders.models import Channel, MessageDirection, Order, OrderMessage, OrderStatus
 from firebreak.orders.receipts import acknowledgement, build_receipt
-from firebreak.orders.render import receipt_html
+from firebreak.orders.render import receipt_page
 from firebreak.orders.schemas import (
     Acknowledgement,
     MessageIn,
@@ -65,6 +67,8 @@ def order_out(order: Order, now_ts: float) -> OrderOut:
 
 @router.post("", response_model=Acknowledgement, status_code=201,
              summary="Send a takedown order (authority token). The answer is the acknowledgement.")
+@accepts("request")  # media items come inline, base64
+@answers(403)
 def create(data: OrderCreate, session: SessionDep, desk: Desk, who: PrincipalDep,
            response: Response) -> Acknowledgement:
     if who.kind != CredentialScope.AUTHORITY or who.authority_id is None:
@@ -73,13 +77,19 @@ def create(data: OrderCreate, session: SessionDep, desk: Desk, who: PrincipalDep
     authority = session.get(Authority, who.authority_id)
     if authority is None or not authority.is_active:
         raise Problem(403, "Forbidden", "this authority is not active")
-    order, ack = desk.submit(session=session, authority=authority, contact=None, channel=Channel.API, data=data,
-                             actor=who.actor)
+    try:
+        order, ack = desk.submit(session=session, authority=authority, contact=None, channel=Channel.API, data=data,
+                                 actor=who.actor)
+    except service.MediaTooLarge as exc:
+        field = f"items.{exc.position - 1}.media_base64"
+        raise Problem(413, "Payload too large", f"{field}: {exc}",
+                      errors=[{"field": field, "message": f"larger than {exc.limit} bytes"}]) from None
     response.headers["Location"] = f"/v1/orders/{order.tracking_id}"
     return ack
 
 
 @router.get("", response_model=list[OrderOut], summary="Orders: an authority's own, or all for staff")
+@answers(403)
 def list_orders(session: SessionDep, clock: ClockDep, who: PrincipalDep, status: OrderStatus | None = None,
                 open_only: bool = False) -> list[OrderOut]:
     stmt = select(Order)
@@ -97,11 +107,13 @@ def list_orders(session: SessionDep, clock: ClockDep, who: PrincipalDep, status:
 
 
 @router.get("/{tracking_id}", response_model=OrderOut)
+@answers(403)
 def get(tracking_id: str, session: SessionDep, clock: ClockDep, who: PrincipalDep) -> OrderOut:
     return order_out(_visible(session, who, tracking_id), clock.now().timestamp())
 
 
 @router.get("/{tracking_id}/acknowledgement", response_model=Acknowledgement)
+@answers(403)
 def get_ack(tracking_id: str, session: SessionDep, clock: ClockDep, who: PrincipalDep) -> Acknowledgement:
     return acknowledgement(_visible(session, who, tracking_id), status_url=None)
 
@@ -117,26 +129,30 @@ def live_receipt(session: SessionDep, clock: ClockDep, desk: OrderDesk, order: O
 
 @router.get("/{tracking_id}/receipt", response_model=Receipt,
             summary="The receipt: per item the outcome, time of action, copies removed, re-uploads blocked")
+@answers(403)
 def get_receipt(tracking_id: str, session: SessionDep, clock: ClockDep, desk: Desk, who: PrincipalDep) -> Receipt:
     return live_receipt(session, clock, desk, _visible(session, who, tracking_id))
 
 
 @router.get("/{tracking_id}/receipt.html", response_class=HTMLResponse, summary="The receipt, printable")
+@answers(403)
 def get_receipt_html(tracking_id: str, session: SessionDep, clock: ClockDep, desk: Desk,
                      who: PrincipalDep) -> HTMLResponse:
     order = _visible(session, who, tracking_id)
     authority = session.get(Authority, order.authority_id) if order.authority_id else None
     reader = desk.reader(authority) if who.kind == CredentialScope.AUTHORITY else desk.reader(None)
-    return HTMLResponse(receipt_html(live_receipt(session, clock, desk, order), desk.platform_name, reader))
+    return receipt_page(live_receipt(session, clock, desk, order), desk.platform_name, reader)
 
 
 @router.get("/{tracking_id}/messages", response_model=list[MessageOut], summary="The order's secure thread")
+@answers(403)
 def messages(tracking_id: str, session: SessionDep, who: PrincipalDep) -> list[OrderMessage]:
     order = _visible(session, who, tracking_id)
     return service.thread(session=session, order=order, for_authority=who.kind == CredentialScope.AUTHORITY)
 
 
 @router.post("/{tracking_id}/messages", response_model=MessageOut, status_code=201)
+@answers(403)
 def post_message(tracking_id: str, data: MessageIn, session: SessionDep, clock: ClockDep, desk: Desk,
                  who: PrincipalDep) -> OrderMessage:
     order = _visible(session, who, tracking_id)
@@ -155,6 +171,7 @@ def post_message(tracking_id: str, data: MessageIn, session: SessionDep, clock: 
 
 
 @router.post("/{tracking_id}/withdraw", response_model=OrderOut, summary="The authority withdraws its order")
+@answers(403)
 def withdraw(tracking_id: str, session: SessionDep, clock: ClockDep, who: PrincipalDep) -> OrderOut:
     order = _visible(session, who, tracking_id)
     if who.kind != CredentialScope.AUTHORITY and not who.is_staff(Role.ADMIN, Role.LIAISON):

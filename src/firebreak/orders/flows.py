@@ -103,7 +103,10 @@ class OrderDesk:
 
     def submit(self, *, session: Session, authority: Authority, contact: AuthorityContact | None, channel: Channel,
                data: OrderCreate, actor: str) -> tuple[Order, Acknowledgement]:
-        """An order from an authenticated authority (API token or portal login): verified at once."""
+        """An order from an authenticated authority (API token or portal login): verified at once.
+
+        Raises ``service.MediaTooLarge`` for a media item over ``max_upload_bytes`` (nothing is stored then)."""
+        service.check_media_sizes(data, self.deps.settings.max_upload_bytes)
         now = self.deps.clock.now()
         order = service.create_order(session=session, ctx=self.intake_context(session), actor=actor,
                                      authority=authority, contact=contact, channel=channel, data=data,

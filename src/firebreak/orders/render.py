@@ -1,13 +1,15 @@
-"""What the authority reads, rendered in its language and time zone: mail texts and the printable receipt."""
+"""Order texts: mail bodies from text templates, and the printable receipt (HTML; print to PDF from the browser)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from fastapi.responses import HTMLResponse
+
 from firebreak.core.i18n import Translator
 from firebreak.orders import labels
 from firebreak.orders.schemas import Receipt
-from firebreak.web.templating import env
+from firebreak.web.templating import SECURITY_HEADERS, env
 
 
 def mail_text(name: str, reader: Translator, **context: Any) -> str:
@@ -21,3 +23,9 @@ def receipt_html(receipt: Receipt, platform: str, reader: Translator | None = No
     reader = reader or Translator()
     return env.get_template("orders/receipt.html").render(
         receipt=receipt, platform=platform, lang=reader.language, tz=reader.timezone, labels=labels.as_context())
+
+
+def receipt_page(receipt: Receipt, platform: str, reader: Translator | None = None) -> HTMLResponse:
+    """The receipt as a page: it is case material, so it goes with the pages' security headers (no caching, no
+    framing, styles from /static/ only)."""
+    return HTMLResponse(receipt_html(receipt, platform, reader), headers=SECURITY_HEADERS)

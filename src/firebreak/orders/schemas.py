@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from firebreak.core.http.params import DbId
 from firebreak.orders.models import Channel, ItemKind, ItemOutcome, ItemResolution, MessageDirection, OrderStatus
 
 MAX_ITEMS = 5000
@@ -155,7 +156,7 @@ class MessageOut(BaseModel):
 class ItemDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    position: int = Field(ge=1)
+    position: int = Field(ge=1, le=MAX_ITEMS)
     decline_reason: Annotated[str, StringConstraints(min_length=3, max_length=2000)]
 
 
@@ -167,4 +168,4 @@ class ReviewDecision(BaseModel):
     approve: bool
     reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
     declined_items: list[ItemDecision] = Field(default_factory=list)
-    authority_id: int | None = Field(default=None, description="for unverified mail: the authority it is from")
+    authority_id: DbId | None = Field(default=None, description="for unverified mail: the authority it is from")

@@ -75,6 +75,28 @@ class IllegalTransition(OrderError):
     pass
 
 
+class MediaTooLarge(OrderError):
+    """An order's media item is a file over the upload limit (``FIREBREAK_MAX_UPLOAD_BYTES``)."""
+
+    def __init__(self, position: int, size: int, limit: int) -> None:
+        super().__init__(f"item {position} is a file of {size:,} bytes; files are limited to {limit:,} bytes. Send "
+                         "its hash instead (sha256:..., pdq:...), or a link to the message that holds it.")
+        self.position, self.size, self.limit = position, size, limit
+
+
+def base64_size(text: str) -> int:
+    """How many bytes a base64 text decodes to (exact for valid base64), without decoding it."""
+    text = text.strip()
+    return len(text) * 3 // 4 - text[-2:].count("=")
+
+
+def check_media_sizes(data: OrderCreate, limit: int) -> None:
+    """Refuse an order whose media item is larger than ``limit`` bytes, naming the first such item."""
+    for position, item in enumerate(data.items, start=1):
+        if item.media_base64 and (size := base64_size(item.media_base64)) > limit:
+            raise MediaTooLarge(position, size, limit)
+
+
 def transition(*, session: Session, clock: Clock, actor: str, order: Order, new: OrderStatus,
                reason: str | None = None) -> None:
     """The only way an order changes status: checks the move, stamps the time, writes the audit event."""
@@ -232,6 +254,10 @@ def _resolve(session: Session, ctx: IntakeContext, item: OrderItem, *, media_bas
             return
     if not raw:
         _set(item, ItemResolution.NOT_RESOLVABLE, "the attached file is empty")
+        return
+    if len(raw) > ctx.limits.max_bytes:  # neither stored nor hashed (mail; the API and portal refuse it first)
+        _set(item, ItemResolution.NOT_RESOLVABLE,
+             f"the file is {len(raw):,} bytes; files are limited to {ctx.limits.max_bytes:,} bytes")
         return
     ingested = ingest_bytes(session=session, clock=ctx.clock, blobs=ctx.blobs, limits=ctx.limits, data=raw)
     item.media_id = ingested.media.id

@@ -20,13 +20,14 @@ from firebreak.authorities.taxonomy import CATEGORIES
 from firebreak.core.clock import Clock
 from firebreak.core.config import Settings
 from firebreak.core.http.deps import ClockDep, Provide, SessionDep
+from firebreak.core.http.guard import accepts
 from firebreak.core.i18n import N_, Translator, translator
 from firebreak.mail.outbox import read_outbox
 from firebreak.orders import labels, service
 from firebreak.orders.flows import OrderDesk
 from firebreak.orders.models import Channel, ItemKind, MessageDirection, Order, OrderMessage, OrderStatus
 from firebreak.orders.receipts import acknowledgement, build_receipt
-from firebreak.orders.render import receipt_html
+from firebreak.orders.render import receipt_page
 from firebreak.orders.schemas import MAX_ITEMS, OrderCreate, OrderItemIn, Receipt
 from firebreak.web.deps import ContactViewer, Viewer, WebNotFound, current_staff, web_router
 from firebreak.web.templating import page_language, remember_language, render
@@ -36,7 +37,10 @@ Desk = Annotated[OrderDesk, Provide(OrderDesk)]
 LiaisonViewer = Annotated[Viewer, current_staff(Role.ADMIN, Role.LIAISON)]
 ReaderViewer = Annotated[Viewer, current_staff(Role.ADMIN, Role.LIAISON, Role.AUDITOR)]
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
-MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / (1024 * 1024):.0f} MB" if n >= 1024 * 1024 else f"{n:,} bytes"
 
 
 def parse_item_lines(text: str, t: Translator | None = None) -> tuple[list[OrderItemIn], list[str]]:
@@ -120,6 +124,7 @@ def new_order_form(request: Request, viewer: ContactViewer) -> HTMLResponse:
 
 
 @router.post("/portal/orders/new", response_class=HTMLResponse)
+@accepts("request")
 async def new_order(request: Request, session: SessionDep, desk: Desk, viewer: ContactViewer) -> Response:
     async with request.form() as form:
         return await _new_order(request, form, session, desk, viewer)
@@ -130,13 +135,14 @@ async def _new_order(request: Request, form: Any, session: Session, desk: OrderD
                                                   "free_text")}
     t = translator(page_language(request, viewer.language).code)
     items, errors = parse_item_lines(values["items"], t)
+    limit = desk.deps.settings.max_upload_bytes
     for upload in form.getlist("files"):
         if isinstance(upload, str) or not upload.filename:
             continue
-        data = await upload.read(MAX_FILE_BYTES + 1)
-        if len(data) > MAX_FILE_BYTES:
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
             errors.append(t.gettext("File %(name)s: larger than %(mb)d MB.", name=upload.filename,
-                                    mb=MAX_FILE_BYTES // (1024 * 1024)))
+                                    mb=max(1, limit // (1024 * 1024))))
             continue
         if data:
             items.append(OrderItemIn(kind=ItemKind.MEDIA, value=upload.filename[:300],
@@ -180,8 +186,8 @@ def portal_receipt(tracking_id: str, request: Request, session: SessionDep, cloc
                    viewer: ContactViewer) -> HTMLResponse:
     order = _own_order(session, viewer, tracking_id)
     language = page_language(request, viewer.language)
-    response = HTMLResponse(receipt_html(_receipt(session, clock, desk, order), desk.platform_name,
-                                         translator(language.code, viewer.timezone)))
+    response = receipt_page(_receipt(session, clock, desk, order), desk.platform_name,
+                            translator(language.code, viewer.timezone))
     remember_language(response, language)
     return response
 
@@ -230,8 +236,7 @@ def console_receipt(tracking_id: str, request: Request, session: SessionDep, clo
                     viewer: ReaderViewer) -> HTMLResponse:
     order = _own_order(session, viewer, tracking_id)
     language = page_language(request)
-    response = HTMLResponse(receipt_html(_receipt(session, clock, desk, order), desk.platform_name,
-                                         translator(language.code)))
+    response = receipt_page(_receipt(session, clock, desk, order), desk.platform_name, translator(language.code))
     remember_language(response, language)
     return response
 
@@ -248,7 +253,8 @@ async def console_review(tracking_id: str, request: Request, session: SessionDep
                                new=OrderStatus.REJECTED, reason=str(form.get("reason") or "rejected after review"))
         elif decision == "approve":
             if order.status == OrderStatus.RECEIVED:
-                authority = session.get(Authority, int(str(form.get("authority_id") or 0)))
+                chosen = str(form.get("authority_id") or "")
+                authority = session.get(Authority, int(chosen)) if chosen.isdigit() and len(chosen) < 19 else None
                 if authority is None:
                     raise service.OrderError("choose the authority this order comes from")
                 desk.verify(session=session, actor=viewer.actor, order=order, authority=authority)

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from firebreak.core.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
+from firebreak.core.names import name_key
 
 
 class PlatformIntegration(IdMixin, TimestampMixin, Base):
@@ -18,11 +19,18 @@ class PlatformIntegration(IdMixin, TimestampMixin, Base):
     __tablename__ = "platform_integrations"
 
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    # Unique whatever the case (core.names); kept in step with name.
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)
     adapter: Mapped[str] = mapped_column(String(40))  # stable adapter name: sandbox, webhook, matrix
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # HMAC secret for the webhook integration, encrypted with the instance key.
     secret_encrypted: Mapped[str | None] = mapped_column(String(500))
     is_active: Mapped[bool] = mapped_column(default=True)
+
+    @validates("name")
+    def _keep_name_key(self, _: str, value: str) -> str:
+        self.name_key = name_key(value)
+        return value
 
 
 class StandingStatus(enum.StrEnum):

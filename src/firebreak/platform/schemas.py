@@ -33,7 +33,7 @@ class ChatIn(BaseModel):
     id: Id
     kind: Literal["group", "channel", "direct"] = "group"
     is_public: bool = False
-    member_count: int | None = Field(default=None, ge=0)
+    member_count: int | None = Field(default=None, ge=0, le=2**31 - 1)  # an INTEGER column
     title: str | None = Field(default=None, max_length=255)
 
 

@@ -123,11 +123,37 @@ def verify(secret: bytes, body: bytes, header: str | bytes | None, now: datetime
     The signature returned is the MAC in lower case, so a replay with the hex digits' case changed is still
     recognised as the same signature.
     """
+    pending = begin_verify(secret, header, now, window_seconds)
+    pending.update(body)
+    return pending.finish()
+
+
+class PendingSignature:
+    """A signature whose header and time were checked, waiting for the body: feed it in pieces, then ``finish``.
+
+    For large bodies read from the network: the body need not be in memory to be checked.
+    """
+
+    def __init__(self, secret: bytes, parsed: SignatureHeader) -> None:
+        prefix = f"{parsed.t}.{parsed.nonce}." if parsed.nonce is not None else f"{parsed.t}."
+        self._parsed = parsed
+        self._mac = hmac.new(secret, prefix.encode(), hashlib.sha256)
+
+    def update(self, chunk: bytes) -> None:
+        self._mac.update(chunk)
+
+    def finish(self) -> tuple[int, str]:
+        """(timestamp, signature) as :func:`verify` gives them; raises SignatureError when the MAC differs."""
+        if not hmac.compare_digest(self._mac.hexdigest().encode("ascii"), self._parsed.mac.encode("ascii")):
+            raise SignatureError("signature does not match", Reason.MISMATCH)
+        return self._parsed.t, self._parsed.mac
+
+
+def begin_verify(secret: bytes, header: str | bytes | None, now: datetime,
+                 window_seconds: int = DEFAULT_WINDOW_SECONDS) -> PendingSignature:
+    """The checks of :func:`verify` that need no body (form, time window); raises SignatureError."""
     parsed = parse_header(header)
     # t is at most 11 digits, so the subtraction never overflows a float or meets a NaN.
     if abs(now.timestamp() - parsed.t) > window_seconds:
         raise SignatureError(f"timestamp outside the {window_seconds} s replay window", Reason.EXPIRED)
-    expected = _mac(secret, parsed.t, parsed.nonce, body)
-    if not hmac.compare_digest(expected.encode("ascii"), parsed.mac.encode("ascii")):
-        raise SignatureError("signature does not match", Reason.MISMATCH)
-    return parsed.t, parsed.mac
+    return PendingSignature(secret, parsed)

@@ -30,6 +30,7 @@ from firebreak.api.deps import Principal
 from firebreak.auth.models import CredentialScope, Role, StaffUser
 from firebreak.authorities.models import AuthorityContact
 from firebreak.core.http.deps import SessionDep
+from firebreak.core.http.guard import BodyTooLarge
 from firebreak.core.i18n import N_
 from firebreak.web import session as web_session
 from firebreak.web.templating import render
@@ -216,6 +217,9 @@ class WebRoute(APIRoute):
                 title = N_("Not allowed") if exc.status_code == 403 else N_("Not found")
                 response = render(request, "error.html", {"title": title, "message": exc.detail},
                                   status_code=exc.status_code)
+            except BodyTooLarge as exc:  # the body guard (core.http.guard), while the form was read
+                response = render(request, "error.html", {"title": "Too large", "message": exc.detail},
+                                  status_code=413)
             web_session.apply_cookie(request, response)
             return response
 

@@ -22,22 +22,16 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from firebreak.core import i18n
+from firebreak.core.http.headers import PAGE_HEADERS
 from firebreak.core.templates import BLUR_CLASS, PRODUCT, blur, build_environment, static_url
 from firebreak.web import session as web_session
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
+# The same headers reach every HTML response through core.http.headers.SecurityHeaders; render sets them itself
+# so that a page is safe even in an application built without that middleware (tests, embedding).
+SECURITY_HEADERS = dict(PAGE_HEADERS)
 
 env = build_environment(TEMPLATE_DIR)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,20 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts)
 
 
+def conflicting_column(exc: IntegrityError) -> str | None:
+    """The column of a violated unique constraint, as SQLite and PostgreSQL name it in their messages."""
+    message = str(exc.orig)
+    for pattern in (r"UNIQUE constraint failed: \w+\.(\w+)", r"Key \((\w+)(?:, \w+)*\)="):
+        if found := re.search(pattern, message):
+            return found[1].removesuffix("_key")
+    return None
+
+
+def _value_problem(request: Request) -> JSONResponse:
+    return problem_response(422, "Invalid request", "A number or value is outside what can be stored (integers are "
+                            "limited to 64 bits).", instance=request.url.path)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -78,10 +94,37 @@ def install_problem_handlers(app: FastAPI) -> None:
             exc.status_code, title, detail, instance=request.url.path, headers=getattr(exc, "headers", None)
         )
 
+    @app.exception_handler(IntegrityError)
+    async def _conflict(request: Request, exc: IntegrityError) -> JSONResponse:
+        # A unique value taken between the route's own check and the write (or a check that missed it). Services
+        # refuse duplicates with their own words first; this is the net under them, never a 500.
+        log.warning("integrity error on %s %s: %s", request.method, request.url.path, str(exc.orig)[:300])
+        field = conflicting_column(exc)
+        return problem_response(
+            409, "Conflict", f"This conflicts with an existing record{f' ({field} is already taken)' if field else ''}"
+            ": nothing was changed. Reload, and choose another value.", instance=request.url.path,
+            errors=[{"field": field, "message": "already taken"}] if field else None)
+
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: DataError) -> JSONResponse:
+        log.warning("data error on %s %s: %s", request.method, request.url.path, str(exc.orig)[:300])
+        return _value_problem(request)
+
+    @app.exception_handler(StatementError)
+    async def _statement(request: Request, exc: StatementError) -> JSONResponse:
+        # SQLite's driver refuses an integer beyond 64 bits before the statement runs.
+        if isinstance(exc.orig, OverflowError):
+            return _value_problem(request)
+        return _internal_error(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(
-            500, "Internal error", "The error was logged; nothing you sent was lost if you got an acknowledgement "
-            "before. Please retry later.", instance=request.url.path,
-        )
+        return _internal_error(request, exc)
+
+
+def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(
+        500, "Internal error", "The error was logged; nothing you sent was lost if you got an acknowledgement "
+        "before. Please retry later.", instance=request.url.path,
+    )

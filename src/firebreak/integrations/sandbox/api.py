@@ -12,6 +12,8 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, Upl
 from sqlalchemy.orm import Session
 
 from firebreak.core.http.deps import Provide, SessionDep
+from firebreak.core.http.guard import accepts
+from firebreak.core.http.openapi import answers
 from firebreak.core.http.problems import Problem
 from firebreak.integrations.sandbox import service
 from firebreak.integrations.sandbox.flows import Sandbox
@@ -33,6 +35,7 @@ SandboxDep = Annotated[Sandbox, Provide(Sandbox)]
 router = APIRouter(prefix="/sandbox/api", tags=["sandbox"])
 
 
+@answers(401)
 def caller_handle(x_sandbox_user: Annotated[str | None, Header()] = None) -> str:
     if not x_sandbox_user or not x_sandbox_user.strip():
         raise Problem(401, "Who are you?", "Name yourself with the header 'X-Sandbox-User: <handle>' (a demo, not "
@@ -41,6 +44,8 @@ def caller_handle(x_sandbox_user: Annotated[str | None, Header()] = None) -> str
 
 
 CallerHandle = Annotated[str, Depends(caller_handle)]
+# What http.problems() can answer: a route that uses it may give any of these.
+REFUSALS = (401, 403, 404, 409, 410, 422, 503)
 
 
 def _caller(session: Session, handle: str) -> SandboxUser:
@@ -52,6 +57,7 @@ def _caller(session: Session, handle: str) -> SandboxUser:
 
 
 @router.post("/users", status_code=201, summary="Sign up (no header needed)")
+@answers(*REFUSALS)
 def create_user(data: UserCreate, session: SessionDep, sandbox: SandboxDep) -> UserOut:
     with problems():
         return UserOut.of(service.create_user(session=session, clock=sandbox.clock, handle=data.handle,
@@ -59,6 +65,7 @@ def create_user(data: UserCreate, session: SessionDep, sandbox: SandboxDep) -> U
 
 
 @router.get("/users/{user_id}")
+@answers(*REFUSALS)
 def get_user(user_id: str, session: SessionDep, handle: CallerHandle) -> UserOut:
     _caller(session, handle)
     with problems():
@@ -72,6 +79,7 @@ def my_notices(session: SessionDep, handle: CallerHandle) -> list[NoticeOut]:
 
 
 @router.post("/chats", status_code=201)
+@answers(*REFUSALS)
 def create_chat(data: ChatCreate, session: SessionDep, sandbox: SandboxDep, handle: CallerHandle) -> ChatOut:
     me = _caller(session, handle)
     with problems():
@@ -88,6 +96,7 @@ def list_chats(session: SessionDep, handle: CallerHandle) -> list[ChatOut]:
 
 
 @router.get("/chats/{chat_id}")
+@answers(*REFUSALS)
 def get_chat(chat_id: str, session: SessionDep, handle: CallerHandle) -> ChatOut:
     me = _caller(session, handle)
     with problems():
@@ -98,6 +107,7 @@ def get_chat(chat_id: str, session: SessionDep, handle: CallerHandle) -> ChatOut
 
 
 @router.post("/chats/{chat_id}/join")
+@answers(*REFUSALS)
 def join_chat(chat_id: str, session: SessionDep, sandbox: SandboxDep, handle: CallerHandle) -> ChatOut:
     me = _caller(session, handle)
     with problems():
@@ -107,6 +117,7 @@ def join_chat(chat_id: str, session: SessionDep, sandbox: SandboxDep, handle: Ca
 
 
 @router.get("/chats/{chat_id}/messages", summary="Messages, oldest first; removed ones as placeholders")
+@answers(*REFUSALS)
 def list_messages(
     chat_id: str, session: SessionDep, sandbox: SandboxDep, handle: CallerHandle,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -122,6 +133,8 @@ def list_messages(
 
 
 @router.post("/chats/{chat_id}/messages", status_code=201, summary="Post text and/or a file (multipart)")
+@accepts("upload")
+@answers(*REFUSALS)
 def post_message(
     chat_id: str, sandbox: SandboxDep, handle: CallerHandle,
     text: Annotated[str | None, Form(max_length=service.MAX_TEXT)] = None,
@@ -133,6 +146,7 @@ def post_message(
 
 
 @router.get("/messages/{message_id}")
+@answers(*REFUSALS)
 def get_message(message_id: str, session: SessionDep, sandbox: SandboxDep, handle: CallerHandle) -> MessageOut:
     me = _caller(session, handle)
     with problems():
@@ -141,12 +155,14 @@ def get_message(message_id: str, session: SessionDep, sandbox: SandboxDep, handl
 
 
 @router.post("/messages/{message_id}/forward", status_code=201)
+@answers(*REFUSALS)
 def forward_message(message_id: str, data: ForwardIn, sandbox: SandboxDep, handle: CallerHandle) -> MessageOut:
     with problems():
         return MessageOut.of(sandbox.forward(message_ref=message_id, to_chat_ref=data.to_chat, by_handle=handle))
 
 
 @router.delete("/messages/{message_id}", status_code=204, summary="Delete your own message")
+@answers(*REFUSALS)
 def delete_message(message_id: str, sandbox: SandboxDep, handle: CallerHandle) -> Response:
     with problems():
         sandbox.delete(message_ref=message_id, by_handle=handle)
@@ -155,6 +171,7 @@ def delete_message(message_id: str, sandbox: SandboxDep, handle: CallerHandle) -
 
 @router.get("/messages/{message_id}/media", summary="The file, while the platform has not taken it down",
             response_class=Response)
+@answers(*REFUSALS)
 def message_media(message_id: str, session: SessionDep, sandbox: SandboxDep, handle: CallerHandle) -> Response:
     me = _caller(session, handle)
     with problems():

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from firebreak.core.http.deps import Provide, SessionDep
+from firebreak.core.http.guard import accepts
 from firebreak.integrations.sandbox import service
 from firebreak.integrations.sandbox.flows import Sandbox
 from firebreak.integrations.sandbox.http import media_response, read_upload, status_of
@@ -131,6 +132,7 @@ def message_page(request: Request, chat_id: str, message_id: str, session: Sessi
 
 
 @router.post("/c/{chat_id}/post", response_class=HTMLResponse)
+@accepts("upload")
 def post(
     request: Request, chat_id: str, sandbox: SandboxDep, sender: FormText, text: OptionalText = None,
     file: Annotated[UploadFile | None, File()] = None,
