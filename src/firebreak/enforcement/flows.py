@@ -21,6 +21,7 @@ from firebreak.core.db.session import Database
 from firebreak.core.jobs.outbox import schedule
 from firebreak.core.retry import RetryPolicy
 from firebreak.enforcement import service
+from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.models import Action, ActionStatus
 from firebreak.matching.service import IndexSet, media_matching_entry
 from firebreak.platform.adapters import ActionResult, AdapterProvider
@@ -40,7 +41,7 @@ class EnforcementDeps:
     clock: Clock
     indexes: IndexSet
     adapters: AdapterProvider
-    policy: service.StrikePolicy
+    due: DueProcess
     retry: RetryPolicy
     lease: timedelta
     propagation_batch: int = service.PROPAGATION_BATCH
@@ -90,7 +91,8 @@ class Enforcement:
             return 0
         d = self.deps
         with d.db.transaction() as session:
-            outcomes = service.record_outcomes(session=session, clock=d.clock, results=results, retry=d.retry)
+            outcomes = service.record_outcomes(session=session, clock=d.clock, results=results, retry=d.retry,
+                                               due=d.due)
         return sum(1 for action in outcomes if action is not None)
 
     def _schedule_next(self) -> None:
@@ -113,7 +115,7 @@ class Enforcement:
             while True:
                 with d.db.transaction() as session:
                     step = service.propagate_batch(session=session, clock=d.clock, entry_id=entry_id,
-                                                   find_media=find, policy=d.policy, batch=d.propagation_batch)
+                                                   find_media=find, due=d.due, batch=d.propagation_batch)
                 if step is None or step.done:
                     break
         self.run_actions()

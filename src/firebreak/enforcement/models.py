@@ -77,3 +77,47 @@ class Propagation(IdMixin, TimestampMixin, Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[str | None] = mapped_column(String(2000))
+
+
+class ConductKind(enum.StrEnum):
+    WARNING = "warning"  # the first notice: content posted before it was banned, or the first offence
+    VIOLATION = "violation"  # banked content posted (or an upload of it tried) after a warning
+
+
+class ConductCause(enum.StrEnum):
+    REMOVED = "removed"  # a message of the account was removed
+    UPLOAD_REFUSED = "upload_refused"  # an upload of banked content was refused
+
+
+class AccountConduct(IdMixin, TimestampMixin, Base):
+    """A warning or a violation on an account's record. Restrictions count violations after a warning, within a
+    window; an appeal that succeeds lifts the record it was about."""
+
+    __tablename__ = "account_conduct"
+    __table_args__ = (Index("ix_account_conduct_account_time", "account_id", "occurred_at"),)
+
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("platform_accounts.id"))
+    kind: Mapped[ConductKind] = mapped_column(StrEnumType(ConductKind))
+    cause: Mapped[ConductCause] = mapped_column(StrEnumType(ConductCause))
+    ground: Mapped[str | None] = mapped_column(String(80))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())  # when the content was posted or tried
+    action_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("actions.id"), unique=True)
+    refused_upload_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("refused_uploads.id"), unique=True)
+    statement_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("statements_of_reasons.id"))
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lifted_reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class RefusedUpload(IdMixin, TimestampMixin, Base):
+    """An upload Firebreak told the platform to refuse (verdict ``block``): it gets a statement of reasons, and,
+    when the platform named the uploader, a notice and a place on their record."""
+
+    __tablename__ = "refused_uploads"
+
+    integration_id: Mapped[int] = mapped_column(BigId, ForeignKey("platform_integrations.id"))
+    account_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("platform_accounts.id"), index=True)
+    chat_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("chats.id"))
+    bank_entry_id: Mapped[int] = mapped_column(BigId, ForeignKey("bank_entries.id"))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    medium: Mapped[str] = mapped_column(String(20), default="image")
+    refused_at: Mapped[datetime] = mapped_column(UTCDateTime())

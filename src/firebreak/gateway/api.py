@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -20,12 +21,22 @@ from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
 from firebreak.core.http.deps import Provide
 from firebreak.core.http.problems import Problem
+from firebreak.enforcement.appeals import Appeals, AppealUnknown
 from firebreak.gateway.flows import BadSignal, Gateway, UnknownIntegration
 from firebreak.gateway.service import EventError
 from firebreak.platform import signing
 from firebreak.platform.models import PlatformIntegration, SeenSignature
-from firebreak.platform.schemas import EventAccepted, PlatformEvent, ScanResult, ScanSignalsRequest, Verdict
+from firebreak.platform.schemas import (
+    ChatIn,
+    EventAccepted,
+    PlatformEvent,
+    ScanResult,
+    ScanSignalsRequest,
+    SenderIn,
+    Verdict,
+)
 from firebreak.platform.secrets import IntegrationSecrets
+from firebreak.review.service import ReviewError
 
 router = APIRouter(prefix="/v1", tags=["platform"])
 INTEGRATION_HEADER = "Firebreak-Integration"
@@ -185,7 +196,8 @@ async def post_scan(request: Request, caller: CallerDep, gateway: GatewayDep) ->
         try:
             # Most checks match nothing and are answered from memory, here; the rest need the database.
             answer = gateway.scan_signals_in_memory(body)
-            return answer if answer is not None else await run_in_threadpool(gateway.scan_signals, body)
+            return answer if answer is not None else await run_in_threadpool(
+                partial(gateway.scan_signals, body, integration=caller.integration.name))
         except BadSignal as exc:
             raise Problem(422, "Invalid scan request", str(exc),
                           errors=[{"field": exc.field, "message": str(exc)}]) from None
@@ -193,5 +205,54 @@ async def post_scan(request: Request, caller: CallerDep, gateway: GatewayDep) ->
         raise Problem(422, "Invalid scan request", "send the file as application/octet-stream, or JSON signals",
                       errors=[{"field": "body", "message": "empty"}])
     jurisdiction = request.query_params.get("jurisdiction")
-    return await run_in_threadpool(gateway.scan_bytes, caller.body,
-                                   jurisdiction=jurisdiction.upper() if jurisdiction else None)
+    try:
+        uploader = SenderIn(id=request.query_params["uploader"],
+                            language=request.query_params.get("language")) if request.query_params.get(
+            "uploader") else None
+        chat = ChatIn(id=request.query_params["chat"]) if request.query_params.get("chat") else None
+    except ValidationError as exc:
+        field = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "uploader"
+        raise Problem(422, "Invalid scan request", f"{field}: {exc.errors()[0]['msg']}",
+                      errors=[{"field": field, "message": exc.errors()[0]["msg"]}]) from None
+    return await run_in_threadpool(partial(gateway.scan_bytes, caller.body,
+                                           jurisdiction=jurisdiction.upper() if jurisdiction else None,
+                                           integration=caller.integration.name, uploader=uploader, chat=chat))
+
+
+class AppealIn(BaseModel):
+    """An appeal the platform forwards for its user, against the decision a notice named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    statement: str = Field(min_length=1, max_length=500, description="the reference in the notice (params.statement)")
+    account_id: str = Field(min_length=1, max_length=255, description="your id of the user appealing")
+    text: str = Field(min_length=1, max_length=10000, description="why the user thinks the decision is wrong")
+
+
+class AppealOut(BaseModel):
+    reference: str
+    status: str
+    statement: str
+    filed_at: datetime
+
+
+@router.post("/appeals", response_model=AppealOut, status_code=201,
+             summary="Forward a user's appeal against a decision (DSA Art. 20)")
+def post_appeal(caller: CallerDep, appeals: Annotated[Appeals, Provide(Appeals)]) -> AppealOut:
+    try:
+        data = AppealIn.model_validate_json(caller.body)
+    except ValidationError as exc:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+                  for e in exc.errors(include_url=False)]
+        raise Problem(422, "Invalid appeal", "Check these fields: " + ", ".join(sorted({e["field"] for e in errors})),
+                      errors=errors) from None
+    try:
+        appeal, statement = appeals.from_platform(integration_id=caller.integration.id, puid=data.statement,
+                                                  account=data.account_id, text=data.text,
+                                                  actor=f"integration:{caller.integration.id}")
+    except AppealUnknown as exc:
+        raise Problem(404, "Not found", str(exc)) from None
+    except ReviewError as exc:
+        raise Problem(exc.status, "Appeal not accepted", str(exc)) from None
+    return AppealOut(reference=appeal.reference or "", status=appeal.status.value, statement=statement,
+                     filed_at=appeal.created_at)

@@ -20,13 +20,14 @@ from firebreak.core.blobs import BlobStore
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
 from firebreak.core.jobs.outbox import defer
-from firebreak.enforcement.service import RUN_ACTIONS_JOB, StrikePolicy
-from firebreak.gateway.service import EventResult, get_integration, handle_event, scan_matches, verdict_for
+from firebreak.enforcement.due_process import DueProcess
+from firebreak.enforcement.service import RUN_ACTIONS_JOB
+from firebreak.gateway.service import EventResult, get_integration, handle_event, refuse, scan_matches, verdict_for
 from firebreak.matching.service import Hit, IndexSet, match_signals
 from firebreak.media.service import find_by_sha256
 from firebreak.platform.adapters import AdapterProvider, FetchError
 from firebreak.platform.models import PlatformIntegration
-from firebreak.platform.schemas import PlatformEvent, ScanResult, ScanSignalsRequest, Verdict
+from firebreak.platform.schemas import ChatIn, PlatformEvent, ScanResult, ScanSignalsRequest, SenderIn, Verdict
 from firebreak.signals.decode import DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
 from firebreak.signals.hashing import hash_bytes
@@ -53,7 +54,7 @@ class GatewayDeps:
     limits: DecodeLimits
     indexes: IndexSet
     adapters: AdapterProvider
-    policy: StrikePolicy
+    due: DueProcess
     pdq_min_quality: int
 
 
@@ -100,7 +101,7 @@ class Gateway:
                              action="media.unfetchable", object_type="event", object_id=event.event_id[:80],
                              data={"url": url[:500], "reason": reason[:500]})
             result = handle_event(session=session, clock=d.clock, integration=integration, event=event,
-                                  blobs=d.blobs, limits=d.limits, indexes=d.indexes, policy=d.policy,
+                                  blobs=d.blobs, limits=d.limits, indexes=d.indexes, due=d.due,
                                   fetched=fetched)
             if result.pending_fetch:
                 defer(session=session, now=d.clock.now(), job=FETCH_JOB,
@@ -118,14 +119,31 @@ class Gateway:
         with _SQLITE_SCANS, self.deps.db.transaction() as session:
             yield session
 
-    def scan_bytes(self, data: bytes, *, jurisdiction: str | None = None) -> ScanResult:
-        """Upload check on the file itself: exact hashes and PDQ with its rotations and mirrors."""
+    def _refuse(self, session: Session, integration: str | None, hits: list[Hit], *, sha256: str | None,
+                media_kind: str, uploader: SenderIn | None, chat: ChatIn | None) -> None:
+        """A refused upload's statement of reasons, and the uploader's notice and record when named."""
+        row = get_integration(session=session, name=integration) if integration else None
+        if row is None:
+            return
+        if refuse(session=session, clock=self.deps.clock, due=self.deps.due, integration=row, hits=hits,
+                  sha256=sha256, media_kind=media_kind, uploader=uploader, chat=chat):
+            defer(session=session, now=self.deps.clock.now(), job=RUN_ACTIONS_JOB, payload={})
+
+    def scan_bytes(self, data: bytes, *, jurisdiction: str | None = None, integration: str | None = None,
+                   uploader: SenderIn | None = None, chat: ChatIn | None = None) -> ScanResult:
+        """Upload check on the file itself: exact hashes and PDQ with its rotations and mirrors.
+
+        With ``integration`` (the caller's), a refusal is recorded with its statement of reasons; with ``uploader``
+        (and ``chat``) too, the uploader gets a notice and the refusal counts on their record.
+        """
         d = self.deps
         sha256 = hashlib.sha256(data).hexdigest()
+        media_kind = "image"
         # Decoding and hashing take milliseconds: done before the transaction, which on SQLite holds the write lock.
         try:
             hashes = hash_bytes(data, d.limits)
             md5, pdq_queries = hashes.md5, hashes.query_hashes
+            media_kind = hashes.kind.value
         except UnhashableMedia:
             md5, pdq_queries = hashlib.md5(data, usedforsecurity=False).hexdigest(), ()
         if pdq_queries and not d.indexes.could_match(exact=[sha256, md5], pdq_queries=pdq_queries):
@@ -140,6 +158,8 @@ class Gateway:
             if verdict_for(hits) == Verdict.BLOCK:
                 count_blocked_uploads(session=session, entry_ids=[h.entry_id for h in hits
                                                                   if h.action == MatchAction.BLOCK])
+                self._refuse(session, integration, hits, sha256=sha256, media_kind=media_kind, uploader=uploader,
+                             chat=chat)
         return ScanResult(verdict=verdict_for(hits), matches=scan_matches(hits), sha256=sha256,
                           checked_at=d.clock.now())
 
@@ -171,8 +191,9 @@ class Gateway:
             return None
         return ScanResult(verdict=Verdict.ALLOW, matches=[], checked_at=self.deps.clock.now())
 
-    def scan_signals(self, request: ScanSignalsRequest) -> ScanResult:
-        """Upload check on hashes the platform computed itself (no bytes leave the platform)."""
+    def scan_signals(self, request: ScanSignalsRequest, *, integration: str | None = None) -> ScanResult:
+        """Upload check on hashes the platform computed itself (no bytes leave the platform). A refusal is
+        recorded as in scan_bytes, for ``request.uploader`` when given."""
         d = self.deps
         values = self._signal_values(request)
         with self._scan_transaction() as session:
@@ -189,6 +210,8 @@ class Gateway:
             if verdict_for(ordered) == Verdict.BLOCK:
                 count_blocked_uploads(session=session, entry_ids=[h.entry_id for h in ordered
                                                                   if h.action == MatchAction.BLOCK])
+                self._refuse(session, integration, ordered, sha256=next(iter(values.get("sha256", [])), None),
+                             media_kind="image", uploader=request.uploader, chat=request.chat)
         return ScanResult(verdict=verdict_for(ordered), matches=scan_matches(ordered), checked_at=d.clock.now())
 
     def ensure_integration(self, *, name: str, adapter: str) -> PlatformIntegration:
@@ -216,8 +239,9 @@ class InProcessLink:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
 
-    def scan_upload(self, integration: str, data: bytes) -> ScanResult:
-        return self._gateway.scan_bytes(data)
+    def scan_upload(self, integration: str, data: bytes, *, uploader: SenderIn | None = None,
+                    chat: ChatIn | None = None) -> ScanResult:
+        return self._gateway.scan_bytes(data, integration=integration, uploader=uploader, chat=chat)
 
     def submit_event(self, integration: str, event: PlatformEvent) -> None:
         try:
