@@ -9,12 +9,20 @@ from firebreak.authorities import api as authorities_api
 from firebreak.banks import api as banks_api
 from firebreak.bootstrap import ops
 from firebreak.bootstrap.system import System
+from firebreak.console import actions as console_actions
+from firebreak.console import appeals as console_appeals
+from firebreak.console import audit as console_audit
+from firebreak.console import banks as console_banks
+from firebreak.console import review as console_review
+from firebreak.console import statements as console_statements
 from firebreak.core.clock import Clock
 from firebreak.core.config import Settings
 from firebreak.core.db.session import Database
 from firebreak.core.http.deps import Components, install
 from firebreak.core.http.problems import install_problem_handlers
 from firebreak.enforcement import api as enforcement_api
+from firebreak.enforcement.appeals import Appeals
+from firebreak.enforcement.due_process import DueProcess
 from firebreak.gateway import api as gateway_api
 from firebreak.gateway.flows import Gateway
 from firebreak.hma import api as hma_api
@@ -25,6 +33,8 @@ from firebreak.matching.service import IndexSet
 from firebreak.orders import api as orders_api
 from firebreak.orders import web as orders_web
 from firebreak.orders.flows import OrderDesk
+from firebreak.review.flows import ReviewDesk
+from firebreak.transparency import api as transparency_api
 from firebreak.web import routes as web_routes
 from firebreak.web.session import BrowserSessions, WebKeys
 
@@ -38,6 +48,9 @@ def components(system: System) -> Components:
     found.add(IndexSet, system.indexes)
     found.add(Gateway, system.gateway)
     found.add(OrderDesk, system.orders)
+    found.add(ReviewDesk, system.review)
+    found.add(Appeals, system.appeals)
+    found.add(DueProcess, system.due)
     found.add(gateway_api.CallerCheck, gateway_api.CallerCheck(
         db=system.db, clock=system.clock, secrets=system.secrets, logins=gateway_api.PlatformLogins(),
         max_body_bytes=system.settings.max_upload_bytes + 1024 * 1024))
@@ -69,8 +82,12 @@ def create_app(system: System) -> FastAPI:
     app.include_router(orders_api.router)
     app.include_router(orders_api.dashboard)
     app.include_router(authorities_api.router)
+    app.include_router(transparency_api.router)
     app.include_router(web_routes.router)
     app.include_router(orders_web.router)
+    for console in (console_review, console_banks, console_audit, console_actions, console_statements,
+                    console_appeals):
+        app.include_router(console.router)
     if system.sandbox is not None:
         app.include_router(sandbox_api.router)
         app.include_router(sandbox_web.router)
