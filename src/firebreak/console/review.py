@@ -25,7 +25,7 @@ from firebreak.review import service
 from firebreak.review.flows import ReviewDesk
 from firebreak.review.models import DecisionStatus, ItemStatus, ReviewItem
 from firebreak.review.registry import DecisionRefused, UnknownKind
-from firebreak.web.deps import Viewer, WebNotFound, current_staff, web_router
+from firebreak.web.deps import Viewer, WebForbidden, WebNotFound, current_staff, web_router
 
 router = web_router(tags=["console: review"])
 Desk = Annotated[ReviewDesk, Provide(ReviewDesk)]
@@ -47,10 +47,21 @@ def _names(session: Session, ids: set[int | None]) -> dict[int, str]:
     return {u.id: u.display_name for u in session.scalars(select(StaffUser).where(StaffUser.id.in_(wanted)))}
 
 
-def _item(session: Session, item_id: int) -> ReviewItem:
+def _visible(desk: ReviewDesk, viewer: Viewer) -> tuple[str, ...]:
+    """The kinds of item this person's role decides: the queue shows them only those."""
+    return tuple(k.name for k in desk.kinds.all() if viewer.role in k.deciders)
+
+
+def _item(session: Session, item_id: int, desk: ReviewDesk, viewer: Viewer) -> ReviewItem:
     item = service.get_item(session=session, item_id=item_id)
     if item is None:
         raise WebNotFound("There is no such item in the review queue.")
+    if item.kind not in _visible(desk, viewer):
+        try:
+            who = ", ".join(r.value for r in desk.kinds.get(item.kind).deciders)
+        except UnknownKind:
+            who = "nobody (this kind is not installed)"
+        raise WebForbidden(f"Items of this kind are for: {who}.")
     return item
 
 
@@ -70,8 +81,9 @@ def _label(desk: ReviewDesk, kind: str) -> str:
 def queue(request: Request, session: SessionDep, desk: Desk, viewer: Reviewer, kind: str = "", source: str = "",
           category: str = "", jurisdiction: str = "", status: str = "open") -> HTMLResponse:
     status = status if status in ("open", "mine", "decided") else "open"
+    visible = _visible(desk, viewer)
     flt = service.QueueFilter(kind=kind or None, source=source or None, category=category or None,
-                              jurisdiction=jurisdiction.upper() or None, status=status)
+                              jurisdiction=jurisdiction.upper() or None, status=status, kinds=visible)
     items = service.queue(session=session, staff_id=viewer.account_id, flt=flt)
     now = desk.deps.clock.now()
     names = _names(session, {i.claimed_by_id for i in items})
@@ -81,7 +93,7 @@ def queue(request: Request, session: SessionDep, desk: Desk, viewer: Reviewer, k
         rows.append({"item": item, "label": _label(desk, item.kind), "holder": names.get(holder or 0),
                      "mine": holder == viewer.account_id,
                      "time_left": int((item.deadline_at - now).total_seconds()) if item.deadline_at else None})
-    facets = service.facets(session=session)
+    facets = service.facets(session=session, kinds=visible)
     return page(request, "review_queue.html", current="/console/review", context={
         "rows": rows, "facets": facets, "labels": {k: _label(desk, k) for k in facets["kind"]},
         "filters": {"kind": kind, "source": source, "category": category, "jurisdiction": jurisdiction.upper(),
@@ -109,7 +121,7 @@ def _page(request: Request, session: Session, desk: ReviewDesk, viewer: Viewer, 
     revealed = desk.revealed(session, item, viewer.account_id)
     reveals = desk.reveals_today(session, viewer.account_id)
     next_item = next((i for i in service.queue(session=session, staff_id=viewer.account_id,
-                                               flt=service.QueueFilter(limit=20))
+                                               flt=service.QueueFilter(limit=20, kinds=_visible(desk, viewer)))
                       if i.id != item.id and service.claim_holder(i, now) in (None, viewer.account_id)
                       and i.status == ItemStatus.OPEN), None)
     flash = FLASH.get(request.query_params.get("done", ""))
@@ -130,7 +142,7 @@ def _page(request: Request, session: Session, desk: ReviewDesk, viewer: Viewer, 
 
 @router.get("/console/review/items/{item_id}", response_class=HTMLResponse)
 def item_page(item_id: int, request: Request, session: SessionDep, desk: Desk, viewer: Reviewer) -> HTMLResponse:
-    return _page(request, session, desk, viewer, _item(session, item_id))
+    return _page(request, session, desk, viewer, _item(session, item_id, desk, viewer))
 
 
 def _back(item: ReviewItem, done: str) -> RedirectResponse:
@@ -139,7 +151,7 @@ def _back(item: ReviewItem, done: str) -> RedirectResponse:
 
 @router.post("/console/review/items/{item_id}/claim")
 async def claim(item_id: int, request: Request, session: SessionDep, desk: Desk, viewer: Reviewer) -> Response:
-    item = _item(session, item_id)
+    item = _item(session, item_id, desk, viewer)
     form = await request.form()
     try:
         desk.claim(session, item, staff_id=viewer.account_id, role=viewer.role, version=_int(form.get("version")))
@@ -150,7 +162,7 @@ async def claim(item_id: int, request: Request, session: SessionDep, desk: Desk,
 
 @router.post("/console/review/items/{item_id}/release")
 async def release(item_id: int, request: Request, session: SessionDep, desk: Desk, viewer: Reviewer) -> Response:
-    item = _item(session, item_id)
+    item = _item(session, item_id, desk, viewer)
     try:
         desk.release(session, item, staff_id=viewer.account_id)
     except service.ReviewError as exc:
@@ -160,7 +172,7 @@ async def release(item_id: int, request: Request, session: SessionDep, desk: Des
 
 @router.post("/console/review/items/{item_id}/reveal")
 async def reveal(item_id: int, request: Request, session: SessionDep, desk: Desk, viewer: Reviewer) -> Response:
-    item = _item(session, item_id)
+    item = _item(session, item_id, desk, viewer)
     media_id = _int((await request.form()).get("media_id"))
     try:
         if media_id is None:
@@ -173,7 +185,7 @@ async def reveal(item_id: int, request: Request, session: SessionDep, desk: Desk
 
 @router.post("/console/review/items/{item_id}/decide")
 async def decide(item_id: int, request: Request, session: SessionDep, desk: Desk, viewer: Reviewer) -> Response:
-    item = _item(session, item_id)
+    item = _item(session, item_id, desk, viewer)
     form = await request.form()
     values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
     inputs = {k.removeprefix("field_"): v for k, v in values.items() if k.startswith("field_")}
@@ -191,7 +203,7 @@ async def decide(item_id: int, request: Request, session: SessionDep, desk: Desk
 
 @router.post("/console/review/items/{item_id}/second")
 async def second(item_id: int, request: Request, session: SessionDep, desk: Desk, viewer: Reviewer) -> Response:
-    item = _item(session, item_id)
+    item = _item(session, item_id, desk, viewer)
     form = await request.form()
     answer = str(form.get("answer") or "")
     try:
@@ -232,7 +244,7 @@ def media(item_id: int, media_id: int, session: SessionDep, desk: Desk, viewer: 
           view: str = "blurred") -> Response:
     """A preview: blurred and greyscale for everyone who may review; clear (greyscale, or in colour when asked) only
     for a moderator who revealed it in the last half hour."""
-    item = _item(session, item_id)
+    item = _item(session, item_id, desk, viewer)
     if media_id not in desk.preview_ids(session, item):
         return Response("Not part of this item.", status_code=404, media_type="text/plain", headers=MEDIA_HEADERS)
     clear = view in ("clear", "colour")

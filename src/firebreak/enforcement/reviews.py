@@ -26,7 +26,7 @@ from firebreak.media.models import Media, Placement, PlacementStatus
 from firebreak.platform.adapters import AdapterProvider
 from firebreak.platform.models import Chat, PlatformAccount, PlatformIntegration
 from firebreak.review import service as review
-from firebreak.review.models import Appeal, AppealStatus, DecisionOutcome, ReviewItem
+from firebreak.review.models import Appeal, AppealStatus, Decision, DecisionOutcome, ReviewItem
 from firebreak.review.registry import (
     Applied,
     Choice,
@@ -145,16 +145,24 @@ class MatchReviewKind:
         clock = self.deps.clock
         decision = applied.decision
         decision.match_id, decision.media_id = match.id, match.media_id
+        # The picture's other matches in this bank (its exact hashes and its PDQ) share the decision.
+        siblings = list(session.scalars(select(Match).join(BankEntry, BankEntry.id == Match.bank_entry_id).where(
+            Match.media_id == match.media_id, BankEntry.bank_id == bank.id, Match.review == MatchReview.PENDING)))
         if applied.choice.key != "confirm":
-            match.review = MatchReview.DISMISSED
+            for each in {match, *siblings}:
+                each.review = MatchReview.DISMISSED
             if applied.choice.key == "dismiss_withdraw":
-                banks.set_entry_status(session=session, clock=clock, actor=applied.actor, entry=entry,
-                                       status=EntryStatus.WITHDRAWN, reason=f"decision {decision.id}: not violating")
-                return "No violation; the bank entry was withdrawn."
+                wrong = {each.bank_entry_id for each in {match, *siblings}}
+                for row in session.scalars(select(BankEntry).where(BankEntry.id.in_(wrong))):
+                    banks.set_entry_status(session=session, clock=clock, actor=applied.actor, entry=row,
+                                           status=EntryStatus.WITHDRAWN,
+                                           reason=f"decision {decision.id}: not violating")
+                return f"No violation; {len(wrong)} bank entr{'y' if len(wrong) == 1 else 'ies'} withdrawn."
             return "No violation; nothing was removed."
         if applied.ground is None:
             raise DecisionRefused("A removal needs a policy ground.")
-        match.review = MatchReview.CONFIRMED
+        for each in {match, *siblings}:
+            each.review = MatchReview.CONFIRMED
         removed = 0
         reason = due_process.removal_reason(self.deps.due, applied.ground)
         for placement in session.scalars(select(Placement).where(Placement.media_id == match.media_id,
@@ -414,26 +422,37 @@ class AppealKind:
 
     def _withdraw_entries(self, session: Session, statement: StatementOfReasons, action: Action | None,
                           actor: str) -> int:
-        """The bank entries the wrong decision came from: the match's entry and its siblings (same source)."""
+        """The item itself was wrong: withdraw every bank entry that matched it, and the entries banked from the
+        order item or decision behind the removal (never a whole import batch: those share one source)."""
         entry_ids: set[int] = set()
+        media_id = action.media_id if action is not None else None
         if action is not None and action.match_id is not None:
             match = session.get(Match, action.match_id)
             if match is not None:
                 entry_ids.add(match.bank_entry_id)
+                media_id = media_id or match.media_id
+        if action is not None and action.decision_id is not None:
+            decision = session.get(Decision, action.decision_id)
+            media_id = media_id or (decision.media_id if decision else None)
+        if media_id is not None:
+            entry_ids.update(session.scalars(select(Match.bank_entry_id).where(Match.media_id == media_id)))
         if statement.refused_upload_id is not None:
             refusal = session.get(RefusedUpload, statement.refused_upload_id)
             if refusal is not None:
                 entry_ids.add(refusal.bank_entry_id)
-        refs = {f"decision:{action.decision_id}"} if action is not None and action.decision_id else set()
+        refs = set()
+        if action is not None and action.decision_id is not None:
+            refs.add(f"decision:{action.decision_id}")
         if action is not None and action.order_item_id is not None:
             refs.add(f"order_item:{action.order_item_id}")
         for entry in session.scalars(select(BankEntry).where(BankEntry.id.in_(entry_ids))):
-            if entry.source_ref:
+            if entry.source_ref and entry.source_ref.startswith(("decision:", "order_item:")):
                 refs.add(entry.source_ref)
+        if not entry_ids and not refs:
+            return 0
         withdrawn = 0
-        candidates = set(session.scalars(select(BankEntry).where(
-            BankEntry.id.in_(entry_ids) | BankEntry.source_ref.in_(refs)))) if (entry_ids or refs) else set()
-        for entry in candidates:
+        for entry in session.scalars(select(BankEntry).where(BankEntry.id.in_(entry_ids)
+                                                             | BankEntry.source_ref.in_(refs))):
             if entry.status == EntryStatus.ACTIVE:
                 banks.set_entry_status(session=session, clock=self.deps.clock, actor=actor, entry=entry,
                                        status=EntryStatus.WITHDRAWN, reason=f"appeal against {statement.puid}")

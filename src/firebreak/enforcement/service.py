@@ -104,7 +104,8 @@ def _new_match(session: Session, clock: Clock, *, media_id: int, entry: BankEntr
 
 
 def queue_match_review(session: Session, clock: Clock, *, match: Match, bank: Bank, due: DueProcess) -> None:
-    """A match in a review bank waits for a moderator: one queue item per match."""
+    """A match in a review bank waits for a moderator: one queue item per media and bank (its exact and PDQ
+    entries all match the same picture: one decision)."""
     if match.review != MatchReview.PENDING:
         return
     ground = due.policy.for_category(bank.policy_category)
@@ -114,7 +115,7 @@ def queue_match_review(session: Session, clock: Clock, *, match: Match, bank: Ba
     hours = max((clock.now() - first).total_seconds() / 3600, 1.0) if first is not None else 1.0
     media = session.get(Media, match.media_id)
     review.enqueue(session=session, clock=clock, kind=MATCH_KIND, source="bank", subject_type="match",
-                   subject_id=match.id, open_key=f"match:{match.id}",
+                   subject_id=match.id, open_key=f"match:{bank.id}:{match.media_id}",
                    title=f"Possible {ground.label.lower()}: a {media.kind.value if media else 'media'} match "
                          f"at distance {match.distance}", severity=ground.severity, spread=live,
                    spread_per_hour=round(live / hours, 2), category=bank.policy_category,

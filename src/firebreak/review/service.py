@@ -66,6 +66,7 @@ class QueueFilter:
     category: str | None = None
     jurisdiction: str | None = None
     status: str = "open"  # open (open and awaiting a second moderator), decided, mine
+    kinds: tuple[str, ...] | None = None  # only these kinds (those the viewer's role decides)
     limit: int = 200
 
 
@@ -156,6 +157,8 @@ def queue(*, session: Session, staff_id: int, flt: QueueFilter) -> list[ReviewIt
             stmt = stmt.where(ReviewItem.claimed_by_id == staff_id)
         stmt = stmt.order_by(ReviewItem.severity.desc(), ReviewItem.deadline_at.is_(None), ReviewItem.deadline_at,
                              ReviewItem.spread_per_hour.desc(), ReviewItem.id)
+    if flt.kinds is not None:
+        stmt = stmt.where(ReviewItem.kind.in_(flt.kinds))
     for column, value in ((ReviewItem.kind, flt.kind), (ReviewItem.source, flt.source),
                           (ReviewItem.category, flt.category), (ReviewItem.jurisdiction, flt.jurisdiction)):
         if value:
@@ -163,13 +166,15 @@ def queue(*, session: Session, staff_id: int, flt: QueueFilter) -> list[ReviewIt
     return list(session.scalars(stmt.limit(flt.limit)))
 
 
-def facets(*, session: Session) -> dict[str, list[str]]:
-    """The values the queue's filters offer (of open items)."""
-    open_ = ReviewItem.status.in_((ItemStatus.OPEN, ItemStatus.AWAITING_SECOND))
+def facets(*, session: Session, kinds: tuple[str, ...] | None = None) -> dict[str, list[str]]:
+    """The values the queue's filters offer (of open items of these kinds)."""
+    where = [ReviewItem.status.in_((ItemStatus.OPEN, ItemStatus.AWAITING_SECOND))]
+    if kinds is not None:
+        where.append(ReviewItem.kind.in_(kinds))
     found: dict[str, list[str]] = {}
     for name, column in (("kind", ReviewItem.kind), ("source", ReviewItem.source),
                          ("category", ReviewItem.category), ("jurisdiction", ReviewItem.jurisdiction)):
-        found[name] = sorted(v for v in session.scalars(select(column).where(open_).distinct()) if v)
+        found[name] = sorted(v for v in session.scalars(select(column).where(*where).distinct()) if v)
     return found
 
 

@@ -75,6 +75,7 @@ class Notice:
 
 def _what(n: Notice, _: Translate) -> str:
     where = _(" in “{chat}”").format(chat=n.chat_title) if n.chat_title else ""
+    named = _(" “{chat}”").format(chat=n.chat_title) if n.chat_title else ""
     when = _(" posted on {day} (UTC)").format(day=n.posted_at.strftime("%Y-%m-%d")) if n.posted_at else ""
     medium = _(n.medium)
     return {
@@ -83,11 +84,11 @@ def _what(n: Notice, _: Translate) -> str:
         NoticeKind.ACCOUNT_RESTRICTED: _("{platform} restricted your account: you can still send text, but not "
                                          "pictures, videos or files."),
         NoticeKind.ACCOUNT_SUSPENDED: _("{platform} suspended your account: you cannot post."),
-        NoticeKind.CHAT_SUSPENDED: _("{platform} suspended the chat{where} that you administer: nobody can post in "
+        NoticeKind.CHAT_SUSPENDED: _("{platform} suspended the chat{named} that you administer: nobody can post in "
                                      "it. Its messages stay readable."),
         NoticeKind.DECISION_REVERSED: _("{platform} looked at your appeal again and reversed its decision{ref}."),
         NoticeKind.APPEAL_REJECTED: _("{platform} looked at your appeal again and kept its decision{ref}."),
-    }[n.kind].format(platform=n.platform, medium=medium, when=when, where=where,
+    }[n.kind].format(platform=n.platform, medium=medium, when=when, where=where, named=named,
                      ref=_(" (reference {reference})").format(reference=n.reference))
 
 
