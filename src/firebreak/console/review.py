@@ -70,6 +70,16 @@ def _int(value: Any) -> int | None:
     return int(text) if text.isdigit() and len(text) < 12 else None
 
 
+SOURCES = {"bank": "a bank's match", "authority": "an authority", "enforcement": "enforcement", "appeal": "a user",
+           "victim": "a person depicted", "platform": "the platform"}
+
+
+def approx(seconds: int) -> int:
+    """A time left as people read it: to the minute, and to the hour beyond two days (for the duration filter)."""
+    step = 3600 if abs(seconds) >= 2 * 86400 else 60
+    return max(step, round(abs(seconds) / step) * step) * (1 if seconds >= 0 else -1)
+
+
 def _label(desk: ReviewDesk, kind: str) -> str:
     try:
         return desk.kinds.get(kind).label
@@ -92,7 +102,8 @@ def queue(request: Request, session: SessionDep, desk: Desk, viewer: Reviewer, k
         holder = service.claim_holder(item, now)
         rows.append({"item": item, "label": _label(desk, item.kind), "holder": names.get(holder or 0),
                      "mine": holder == viewer.account_id,
-                     "time_left": int((item.deadline_at - now).total_seconds()) if item.deadline_at else None})
+                     "time_left": approx(int((item.deadline_at - now).total_seconds())) if item.deadline_at
+                     else None})
     facets = service.facets(session=session, kinds=visible)
     return page(request, "review_queue.html", current="/console/review", context={
         "rows": rows, "facets": facets, "labels": {k: _label(desk, k) for k in facets["kind"]},
@@ -135,8 +146,9 @@ def _page(request: Request, session: Session, desk: ReviewDesk, viewer: Viewer, 
         "decisions": decisions, "earlier": earlier, "names": names, "proposal": proposal,
         "grounds": desk.policy.choices(), "revealed": revealed, "reveals": reveals,
         "soft_limit": desk.deps.reveal_soft_limit, "next_item": next_item,
-        "time_left": int((item.deadline_at - now).total_seconds()) if item.deadline_at else None,
-        "claim_left": int((item.claim_expires_at - now).total_seconds()) if holder and item.claim_expires_at else 0,
+        "time_left": approx(int((item.deadline_at - now).total_seconds())) if item.deadline_at else None,
+        "claim_left": approx(int((item.claim_expires_at - now).total_seconds()))
+        if holder and item.claim_expires_at else 0, "source": SOURCES.get(item.source, item.source),
     }, status_code=status_code)
 
 

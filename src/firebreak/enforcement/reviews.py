@@ -44,6 +44,14 @@ from firebreak.transparency.models import StatementOfReasons
 from firebreak.transparency.notices import Notice, NoticeKind, notice_text
 
 MODERATORS = (Role.ADMIN, Role.MODERATOR)
+_WHAT = {"DECISION_VISIBILITY_CONTENT_REMOVED": "content removed",
+         "DECISION_VISIBILITY_OTHER": "upload refused",
+         "DECISION_VISIBILITY_CONTENT_DISABLED": "chat suspended",
+         "DECISION_ACCOUNT_SUSPENDED": "account suspended",
+         "DECISION_PROVISION_PARTIAL_SUSPENSION": "account restricted"}
+_AUTOMATION = {"AUTOMATED_DECISION_FULLY": "decided automatically",
+               "AUTOMATED_DECISION_PARTIALLY": "decided automatically, confirmed by a person",
+               "AUTOMATED_DECISION_NOT_AUTOMATED": "decided by a person"}
 _WHEN = "%Y-%m-%d %H:%M UTC"
 
 
@@ -115,8 +123,8 @@ class MatchReviewKind:
         ground = self.deps.due.policy.for_category(bank.policy_category)
         live = sum(p.status == PlacementStatus.LIVE for p in placements)
         return ItemView(
-            summary=f"A {_media_kind(media)} on the platform matches an entry of the bank “{bank.name}”, whose "
-                    f"matches a person decides. {live} message(s) with it are live.",
+            summary=f"{service.with_article(_media_kind(media)).capitalize()} on the platform matches an entry of "
+                    f"the bank “{bank.name}”, whose matches a person decides. {live} message(s) with it are live.",
             ground=ground.name,
             sections=(
                 Section("The media", previews=(Preview(match.media_id, "The matched media", _media_kind(media)),),
@@ -343,12 +351,13 @@ class AppealKind:
                     Fact("Through", "the platform" if appeal.channel.value == "platform" else "the notice's link"),
                     Fact("The user wrote", appeal.statement))),
                 Section("The decision appealed", facts=(
-                    Fact("What", ", ".join(payload.get("decision_visibility", [])) or payload.get(
-                        "decision_account") or payload.get("decision_provision") or "—"),
+                    Fact("What", _WHAT.get((payload.get("decision_visibility") or [""])[0]) or _WHAT.get(
+                        payload.get("decision_account") or payload.get("decision_provision") or "", "—")),
                     Fact("Ground", ground.label if ground else (statement.ground or "—")),
                     Fact("Facts", str(payload.get("decision_facts", "—"))),
-                    Fact("Automated", f"detection {payload.get('automated_detection')}, decision "
-                                      f"{payload.get('automated_decision')}"),
+                    Fact("How", ("found automatically; " if payload.get("automated_detection") == "Yes"
+                                 else "found by a person; ")
+                         + _AUTOMATION.get(str(payload.get("automated_decision")), "—")),
                     Fact("Statement", statement.puid),
                     Fact("Content posted", str(payload.get("content_date", "—"))),
                     *((Fact("Upload refused", refusal.refused_at.strftime(_WHEN)),) if refusal else ()),

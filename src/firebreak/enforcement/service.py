@@ -103,6 +103,10 @@ def _new_match(session: Session, clock: Clock, *, media_id: int, entry: BankEntr
     return match
 
 
+def with_article(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
+
+
 def queue_match_review(session: Session, clock: Clock, *, match: Match, bank: Bank, due: DueProcess) -> None:
     """A match in a review bank waits for a moderator: one queue item per media and bank (its exact and PDQ
     entries all match the same picture: one decision)."""
@@ -114,10 +118,11 @@ def queue_match_review(session: Session, clock: Clock, *, match: Match, bank: Ba
     first = session.scalar(select(func.min(Placement.posted_at)).where(Placement.media_id == match.media_id))
     hours = max((clock.now() - first).total_seconds() / 3600, 1.0) if first is not None else 1.0
     media = session.get(Media, match.media_id)
+    title = f"Possible {ground.label.lower()}: {with_article(media.kind.value if media else 'file')} matching " \
+            f"“{bank.name}”" + (f" at distance {match.distance}" if match.distance else "")
     review.enqueue(session=session, clock=clock, kind=MATCH_KIND, source="bank", subject_type="match",
-                   subject_id=match.id, open_key=f"match:{bank.id}:{match.media_id}",
-                   title=f"Possible {ground.label.lower()}: a {media.kind.value if media else 'media'} match "
-                         f"at distance {match.distance}", severity=ground.severity, spread=live,
+                   subject_id=match.id, open_key=f"match:{bank.id}:{match.media_id}", title=title,
+                   severity=ground.severity, spread=live,
                    spread_per_hour=round(live / hours, 2), category=bank.policy_category,
                    jurisdiction=bank.jurisdictions[0] if len(bank.jurisdictions or []) == 1 else None,
                    facts={"match_id": match.id, "media_id": match.media_id})

@@ -156,8 +156,12 @@ def _standing(n: Notice, _: Translate) -> str | None:
 
 
 def _appeal(n: Notice, _: Translate) -> str | None:
-    if n.appeal_url is None or n.appeal_until is None:
+    if n.appeal_until is None:
         return None
+    if n.appeal_url is None:
+        return _("If you think this is a mistake, you can appeal until {day} through {platform}, quoting the "
+                 "reference below. A person who did not take this decision will look at it again.").format(
+            day=n.appeal_until.isoformat(), platform=n.platform)
     return _("If you think this is a mistake, you can appeal until {day}: {url} . A person who did not take this "
              "decision will look at it again.").format(day=n.appeal_until.isoformat(), url=n.appeal_url)
 
