@@ -133,3 +133,45 @@ def test_an_upload_check_naming_its_uploader_sends_them_the_reasons(
     notices = endpoint.calls("notify_user")
     assert [n.body["target"]["account_id"] for n in notices] == ["u-2002"]
     assert "did not accept your upload" in notices[0].body["target"]["reason"]
+
+
+def report(client: TestClient, secret: str, when: datetime, body: dict[str, str]) -> httpx.Response:
+    raw = json.dumps(body).encode()
+    return client.post("/v1/reports", content=raw, headers=signed_headers(secret, raw, when))
+
+
+def test_a_users_report_goes_to_the_queue_and_everyone_hears_the_outcome(
+        system: System, clock: FakeClock, client: TestClient, secret: str, endpoint: ActionEndpoint) -> None:
+    now = clock.now()
+    assert post_event(client, secret, event("room-1", "msg-5", jpeg(photo("rocket")), now, sender="u-3"),
+                      now).status_code == 200
+    first = {"report_id": "r-1", "chat_id": "room-1", "message_id": "msg-5", "reporter_id": "u-8",
+             "reason": "This is a private photo of me.", "category": "ncii"}
+    r = report(client, secret, now, first)
+    assert r.status_code == 202 and r.json()["status"] == "queued"
+    item_id = r.json()["review_item"]
+    assert report(client, secret, now, first).json()["review_item"] == item_id  # the same report again
+    r = report(client, secret, now, {**first, "report_id": "r-2", "reporter_id": "u-9", "reason": "Not OK"})
+    assert r.json()["review_item"] == item_id  # one item per message, however many report it
+    assert report(client, secret, now, {**first, "message_id": "msg-unknown"}).status_code == 404
+    bad = report(client, secret, now, {**first, "category": "rudeness"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "category"
+    with system.db.transaction() as session:
+        item = session.get(ReviewItem, item_id)
+        assert item is not None and len(item.facts["reports"]) == 2 and item.kind == "user_report"
+        mod = auth_service.create_staff_user(session=session, clock=clock, actor="test", username="mo",
+                                             password="correct horse battery staple", role=Role.MODERATOR)
+        system.review.claim(session, item, staff_id=mod.id, role=Role.MODERATOR, version=None)
+        system.review.decide(session, item, staff_id=mod.id, role=Role.MODERATOR,
+                             request=review.DecisionRequest(choice="remove"))
+    settle(system, clock)
+    assert [(c.body["target"]["chat_id"], c.body["target"]["message_id"])
+            for c in endpoint.calls("remove_message")] == [("room-1", "msg-5")]
+    told = {c.body["target"]["account_id"]: c.body["target"]["reason"] for c in endpoint.calls("notify_user")}
+    assert set(told) == {"u-3", "u-8", "u-9"}
+    assert "Thank you for your report" in told["u-8"] and "removed it" in told["u-8"]
+    assert "a member of our trust and safety team" in told["u-3"]
+    with system.db.sessions() as session:
+        statement = session.scalar(select(StatementOfReasons))
+        assert statement is not None and statement.payload["source_type"] == "SOURCE_ARTICLE_16"
+        assert "source_identity" not in statement.payload  # a person who reports is never named

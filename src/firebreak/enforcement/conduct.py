@@ -51,7 +51,8 @@ def violations_within(session: Session, account_id: int, now: datetime, window: 
 def record(*, session: Session, clock: Clock, policy: ConductPolicy, account: PlatformAccount,
            cause: ConductCause, occurred_at: datetime, banned_since: datetime | None, ground: str | None,
            integration_id: int, action_id: int | None = None, refused_upload_id: int | None = None,
-           statement_id: int | None = None, escalate: bool = True) -> Recorded:
+           statement_id: int | None = None, escalate: bool = True,
+           audits: list[audit.PendingEvent] | None = None) -> Recorded:
     """Put one removal or refusal on the account's record, and queue a restriction or suspension it leads to.
 
     ``banned_since``: when the content became banned (None: it was not banned before this decision), so content
@@ -68,16 +69,20 @@ def record(*, session: Session, clock: Clock, policy: ConductPolicy, account: Pl
     after_ban = banned_since is not None and occurred_at >= banned_since
     kind = ConductKind.VIOLATION if after_ban and has_warning(session, account.id, occurred_at) \
         else ConductKind.WARNING
+    counts = kind == ConductKind.VIOLATION and occurred_at >= now - policy.window
+    count = violations_within(session, account.id, now, policy.window) + (1 if counts else 0)
     conduct = AccountConduct(account_id=account.id, kind=kind, cause=cause, ground=ground, occurred_at=occurred_at,
                              action_id=action_id, refused_upload_id=refused_upload_id, statement_id=statement_id,
                              created_at=now)
     session.add(conduct)
-    session.flush()
-    count = violations_within(session, account.id, now, policy.window)
-    audit.record(session=session, clock=clock, actor="system:enforcement", action=f"account.{kind.value}",
-                 object_type="platform_account", object_id=account.id,
-                 data={"cause": cause.value, "ground": ground, "violations_in_window": count,
-                       "action_id": action_id, "refused_upload_id": refused_upload_id})
+    event = audit.PendingEvent(actor="system:enforcement", action=f"account.{kind.value}",
+                               object_type="platform_account", object_id=account.id,
+                               data={"cause": cause.value, "ground": ground, "violations_in_window": count,
+                                     "action_id": action_id, "refused_upload_id": refused_upload_id})
+    if audits is not None:
+        audits.append(event)
+    else:
+        audit.record_many(session=session, clock=clock, events=[event])
     escalation = None
     if kind == ConductKind.VIOLATION and escalate:
         escalation = _escalate(session, clock, policy, account, count, ground, integration_id, occurred_at)

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from firebreak.audit import service as audit
 from firebreak.banks.models import Bank, BankEntry, Provenance
 from firebreak.core.clock import Clock
 from firebreak.enforcement import chats, conduct
@@ -155,7 +156,10 @@ def cause_of(session: Session, due: DueProcess, action: Action) -> Cause:
     if action.decision_id is not None:
         decision = session.get(Decision, action.decision_id)
         if decision is not None:
-            return _decision_cause(due, decision, detected=decision.match_id is not None)
+            cause = _decision_cause(due, decision, detected=decision.match_id is not None)
+            if params.get("source") == "notice":  # a user's report the platform forwarded (Art. 16)
+                cause = replace(cause, source=dsa.SourceKind.NOTICE)
+            return cause
     if action.match_id is not None:
         match = session.get(Match, action.match_id)
         entry = session.get(BankEntry, match.bank_entry_id) if match else None
@@ -184,8 +188,23 @@ def removal_reason(due: DueProcess, ground: Ground) -> str:
 
 # -- after an action is done ------------------------------------------------------------------------------------
 
-def after_done(*, session: Session, clock: Clock, due: DueProcess, action: Action) -> StatementOfReasons | None:
-    """The statement, the record, chat proposals and the notice for a restrictive action the platform carried out."""
+@dataclass
+class ChatHint:
+    """Removals in a chat within one batch: the chat is considered once for the whole batch."""
+
+    ordered: bool
+    severity: int
+    category: str
+    integration_id: int
+
+
+def after_done(*, session: Session, clock: Clock, due: DueProcess, action: Action,
+               audits: list[audit.PendingEvent] | None = None,
+               chat_hints: dict[int, ChatHint] | None = None) -> StatementOfReasons | None:
+    """The statement, the record, chat proposals and the notice for a restrictive action the platform carried out.
+
+    Batches pass ``audits`` (events to write together) and ``chat_hints`` (chats to consider once, at the end).
+    """
     kind = RESTRICTIVE.get(action.kind)
     if kind is None or action.status != ActionStatus.DONE:
         return None
@@ -211,7 +230,8 @@ def after_done(*, session: Session, clock: Clock, due: DueProcess, action: Actio
         keywords=tuple(dsa.Keyword(k) for k in cause.ground.keywords), personal=personal,
         account_type=dsa.AccountType.PRIVATE if account is not None and kind in (
             dsa.ActionKind.RESTRICT_ACCOUNT, dsa.ActionKind.SUSPEND_ACCOUNT) else None)
-    statement = statements.record(session=session, clock=clock, facts=facts, links=statements.StatementLinks(
+    statement = statements.record(session=session, clock=clock, facts=facts, audits=audits,
+                                  links=statements.StatementLinks(
         ground=cause.ground.name, action_id=action.id, order_item_id=action.order_item_id,
         placement_id=action.placement_id, decision_id=cause.decision_id, account_id=account.id if account else None,
         chat_id=chat.id if chat else None, decided_by_id=cause.decided_by_id))
@@ -228,12 +248,21 @@ def after_done(*, session: Session, clock: Clock, due: DueProcess, action: Actio
             recorded = conduct.record(
                 session=session, clock=clock, policy=due.conduct, account=account, cause=ConductCause.REMOVED,
                 occurred_at=placement.posted_at, banned_since=cause.banned_since, ground=cause.ground.name,
-                integration_id=action.integration_id, action_id=action.id, statement_id=statement.id)
+                integration_id=action.integration_id, action_id=action.id, statement_id=statement.id,
+                audits=audits)
             notice = _with_standing(notice, recorded)
             _notify(session, clock, due, statement, notice, account=account, action=action)
-        chats.consider(session=session, clock=clock, chat_id=placement.chat_id, ordered=cause.ordered_item,
-                       threshold=due.chat_review_after, severity=cause.ground.severity,
-                       category=cause.ground.category, integration_id=action.integration_id)
+        if chat_hints is not None and placement.chat_id is not None:
+            hint = chat_hints.get(placement.chat_id)
+            chat_hints[placement.chat_id] = ChatHint(
+                ordered=cause.ordered_item or (hint.ordered if hint else False),
+                severity=max(cause.ground.severity, hint.severity if hint else 0),
+                category=hint.category if hint and hint.severity >= cause.ground.severity else cause.ground.category,
+                integration_id=action.integration_id)
+        else:
+            chats.consider(session=session, clock=clock, chat_id=placement.chat_id, ordered=cause.ordered_item,
+                           threshold=due.chat_review_after, severity=cause.ground.severity,
+                           category=cause.ground.category, integration_id=action.integration_id)
     elif action.kind == ActionKind.SUSPEND_CHAT and chat is not None:
         for admin in chat.admins or []:
             _notify(session, clock, due, statement, notice, account=None, action=action, external_account=admin)
@@ -285,15 +314,15 @@ def queue_notice(*, session: Session, clock: Clock, key: str, text: str, integra
                  account_id: int | None = None, external_account: str | None = None,
                  placement_id: int | None = None, params: dict[str, Any] | None = None) -> Action | None:
     """A ``notify_user`` action (once per key): the platform shows ``text`` to the user."""
-    if session.scalar(select(Action.id).where(Action.idempotency_key == key)) is not None:
-        return None
+    with session.no_autoflush:
+        if session.scalar(select(Action.id).where(Action.idempotency_key == key)) is not None:
+            return None
     now = clock.now()
     action = Action(idempotency_key=key, kind=ActionKind.NOTIFY_USER, integration_id=integration_id,
                     account_id=account_id, placement_id=placement_id, created_at=now, next_attempt_at=now,
                     params={**(params or {}), "reason": text, "idempotency_key": key, "notice_key": key,
                             **({"account": external_account} if external_account else {})})
     session.add(action)
-    session.flush()
     return action
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from firebreak.banks.models import BankEntry
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
-from firebreak.core.jobs.outbox import schedule
+from firebreak.core.jobs.outbox import cancel, schedule
 from firebreak.core.retry import RetryPolicy
 from firebreak.enforcement import service
 from firebreak.enforcement.due_process import DueProcess
@@ -91,8 +91,7 @@ class Enforcement:
             return 0
         d = self.deps
         with d.db.transaction() as session:
-            outcomes = service.record_outcomes(session=session, clock=d.clock, results=results, retry=d.retry,
-                                               due=d.due)
+            outcomes = service.record_outcomes(session=session, clock=d.clock, results=results, retry=d.retry)
         return sum(1 for action in outcomes if action is not None)
 
     def _schedule_next(self) -> None:
@@ -103,6 +102,19 @@ class Enforcement:
             if due is not None:
                 schedule(session=session, job=service.RUN_ACTIONS_JOB, due_at=max(due, d.clock.now()), payload={},
                          dedupe_key=NEXT_RUN_KEY, now=d.clock.now(), keep_earlier=True)
+            else:  # nothing left: a wake-up another worker set for actions now done would run for nothing
+                cancel(session=session, dedupe_key=NEXT_RUN_KEY)
+
+    def follow_up(self) -> int:
+        """Statements, records and notices for restrictive actions done, a committed batch at a time."""
+        d = self.deps
+        total = 0
+        while True:
+            with d.db.transaction() as session:
+                done = service.follow_up(session=session, clock=d.clock, due=d.due)
+            total += done
+            if done < service.FOLLOW_UP_BATCH:
+                return total
 
     def propagate(self, entry_ids: list[int]) -> None:
         """Find and act on every existing copy of each entry (resumable), then carry out the actions."""

@@ -33,7 +33,8 @@ class Action(IdMixin, TimestampMixin, Base):
     """One action on the platform. Idempotent by key; retried with backoff until final."""
 
     __tablename__ = "actions"
-    __table_args__ = (Index("ix_actions_status_next_attempt", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_actions_status_next_attempt", "status", "next_attempt_at"),
+                      Index("ix_actions_follow_up", "status", "followed_up_at"))
 
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     integration_id: Mapped[int] = mapped_column(BigId, ForeignKey("platform_integrations.id"))
@@ -52,6 +53,8 @@ class Action(IdMixin, TimestampMixin, Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When due process followed a restrictive action done (statement, record, notice); None: still to do.
+    followed_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class PropagationStatus(enum.StrEnum):

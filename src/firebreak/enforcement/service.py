@@ -21,7 +21,7 @@ from firebreak.banks.models import Bank, BankEntry, EntryStatus, MatchAction
 from firebreak.core.clock import Clock
 from firebreak.core.jobs.outbox import defer
 from firebreak.core.retry import DEFAULT_RETRY, RetryPolicy
-from firebreak.enforcement import due_process
+from firebreak.enforcement import chats, due_process
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus, Propagation, PropagationStatus
 from firebreak.matching.models import Match, MatchReview, MatchSource
@@ -33,13 +33,15 @@ from firebreak.review import service as review
 log = logging.getLogger(__name__)
 
 RUN_ACTIONS_JOB = "enforcement.run_actions"
+FOLLOW_UP_JOB = "enforcement.follow_up"  # due process after restrictive actions are done
+FOLLOW_UP_BATCH = 100
 PROPAGATION_BATCH = 500
 _IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
 # Audit events collected while a batch is worked out, written after one flush in the order they happened
 # (keyword arguments of audit.record). Writing them one by one as they happen costs a flush each.
 Audits = list[dict[str, Any]]
-Row = TypeVar("Row", Action, Chat, Match, Placement, PlatformAccount)
+Row = TypeVar("Row", Action, Bank, BankEntry, Chat, Match, Media, Placement, PlatformAccount)
 MATCH_KIND = "match"  # review items for matches in banks whose action is review
 
 
@@ -393,18 +395,18 @@ def carry_out(adapter: PlatformAdapter, claimed: ClaimedAction) -> ActionResult:
 
 
 def record_outcome(*, session: Session, clock: Clock, action_id: int, result: ActionResult,
-                   retry: RetryPolicy = DEFAULT_RETRY, due: DueProcess | None = None) -> Action | None:
+                   retry: RetryPolicy = DEFAULT_RETRY) -> Action | None:
     """Record what the platform answered (in the caller's transaction)."""
-    return record_outcomes(session=session, clock=clock, results=[(action_id, result)], retry=retry, due=due)[0]
+    return record_outcomes(session=session, clock=clock, results=[(action_id, result)], retry=retry)[0]
 
 
 def record_outcomes(*, session: Session, clock: Clock, results: list[tuple[int, ActionResult]],
-                    retry: RetryPolicy = DEFAULT_RETRY, due: DueProcess | None = None) -> list[Action | None]:
+                    retry: RetryPolicy = DEFAULT_RETRY) -> list[Action | None]:
     """Record what the platform answered for each action, in order (in the caller's transaction).
 
     None for an action that is gone or no longer pending. The rows are read in a few queries and written with
-    one flush, then the audit events in order. With ``due``, every restrictive action done gets its statement
-    of reasons, its place on the sender's record and its notice (``due_process.after_done``).
+    one flush, then the audit events in order. A restrictive action done is followed up by a job (FOLLOW_UP_JOB:
+    its statement of reasons, the sender's record, the notice), so recording outcomes stays as fast as removing.
     """
     actions = _load(session, Action, (action_id for action_id, _ in results))
     loaded = (actions, _load(session, Placement, (a.placement_id for a in actions
@@ -415,23 +417,55 @@ def record_outcomes(*, session: Session, clock: Clock, results: list[tuple[int, 
         for action_id, result in results:
             recorded.append(_apply_outcome(session, clock, action_id, result, audits, retry))
     _write_audits(session, clock, audits)
-    if due is not None:
-        for action in recorded:
-            if action is not None and action.status == ActionStatus.DONE and action.kind in due_process.RESTRICTIVE:
-                _due_process(session, clock, due, action)
+    if any(a is not None and a.status == ActionStatus.DONE and a.kind in due_process.RESTRICTIVE for a in recorded):
+        defer(session=session, now=clock.now(), job=FOLLOW_UP_JOB, payload={})
     del loaded
     return recorded
 
 
-def _due_process(session: Session, clock: Clock, due: DueProcess, action: Action) -> None:
-    """after_done in a savepoint: a bug in one statement must not undo the recorded outcomes of the batch."""
-    try:
-        with session.begin_nested():
-            due_process.after_done(session=session, clock=clock, due=due, action=action)
-    except Exception as exc:
-        log.exception("due process failed for action %s", action.id)
-        audit.record(session=session, clock=clock, actor="system:enforcement", action="due_process.failed",
-                     object_type="action", object_id=action.id, data={"error": f"{type(exc).__name__}: {exc}"[:500]})
+def follow_up(*, session: Session, clock: Clock, due: DueProcess, limit: int = FOLLOW_UP_BATCH) -> int:
+    """Due process for a batch of restrictive actions done: statement, record, chat proposal, notice
+    (``due_process.after_done``). Each in a savepoint: a fault in one is audited (``due_process.failed``) and
+    does not hold up the others. Returns how many were followed up; 0 when none is left."""
+    stmt = select(Action).where(Action.status == ActionStatus.DONE, Action.followed_up_at.is_(None),
+                                Action.kind.in_(list(due_process.RESTRICTIVE))).order_by(Action.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":  # two workers follow up different actions
+        stmt = stmt.with_for_update(skip_locked=True)
+    actions = list(session.scalars(stmt))
+    # What after_done reads, in a few IN queries; kept referenced so its session.get() calls cost no SQL.
+    placements = _load(session, Placement, (a.placement_id for a in actions))
+    matches = _load(session, Match, (a.match_id for a in actions))
+    entries = _load(session, BankEntry, (m.bank_entry_id for m in matches))
+    loaded = (placements, matches, entries, _load(session, Bank, (e.bank_id for e in entries)),
+              _load(session, Media, (p.media_id for p in placements)),
+              _load(session, PlatformAccount, [a.account_id for a in actions] + [p.sender_id for p in placements]),
+              _load(session, Chat, [a.chat_id for a in actions] + [p.chat_id for p in placements]))
+    now = clock.now()
+    events: list[audit.PendingEvent] = []
+    hints: dict[int, due_process.ChatHint] = {}
+    for action in actions:
+        mine: list[audit.PendingEvent] = []
+        try:
+            with session.begin_nested():
+                due_process.after_done(session=session, clock=clock, due=due, action=action, audits=mine,
+                                       chat_hints=hints)
+            events += mine
+        except Exception as exc:
+            log.exception("due process failed for action %s", action.id)
+            events.append(audit.PendingEvent(actor="system:enforcement", action="due_process.failed",
+                                              object_type="action", object_id=action.id,
+                                              data={"error": f"{type(exc).__name__}: {exc}"[:500]}))
+        action.followed_up_at = now
+    session.flush()
+    audit.record_many(session=session, clock=clock, events=events)
+    for chat_id, hint in hints.items():
+        chats.consider(session=session, clock=clock, chat_id=chat_id, ordered=hint.ordered,
+                       threshold=due.chat_review_after, severity=hint.severity, category=hint.category,
+                       integration_id=hint.integration_id)
+    if actions:
+        defer(session=session, now=now, job=RUN_ACTIONS_JOB, payload={})
+    del loaded
+    return len(actions)
 
 
 def _apply_outcome(session: Session, clock: Clock, action_id: int, result: ActionResult, audits: Audits,

@@ -10,13 +10,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from firebreak.audit import service as audit
 from firebreak.auth import service as auth_service
 from firebreak.auth.models import CredentialScope
+from firebreak.authorities.taxonomy import CATEGORIES
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
 from firebreak.core.http.deps import Provide
@@ -217,6 +218,52 @@ async def post_scan(request: Request, caller: CallerDep, gateway: GatewayDep) ->
     return await run_in_threadpool(partial(gateway.scan_bytes, caller.body,
                                            jurisdiction=jurisdiction.upper() if jurisdiction else None,
                                            integration=caller.integration.name, uploader=uploader, chat=chat))
+
+
+class UserReportIn(BaseModel):
+    """A report one of the platform's users made about a message (a notice under Art. 16 DSA)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    report_id: str = Field(min_length=1, max_length=255, description="your id for the report (sending it again "
+                                                                     "adds nothing)")
+    chat_id: str = Field(min_length=1, max_length=255)
+    message_id: str = Field(min_length=1, max_length=255)
+    reporter_id: str | None = Field(default=None, min_length=1, max_length=255,
+                                    description="your id of the user who reported: they are told the outcome")
+    reason: str = Field(default="", max_length=5000, description="what the reporter wrote")
+    category: str | None = Field(default=None, description="a category of GET /v1/categories, if the user chose one")
+
+    @field_validator("category")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        if value is not None and value not in CATEGORIES:
+            raise ValueError(f"not a category; known: {', '.join(CATEGORIES)}")
+        return value
+
+
+class ReportQueued(BaseModel):
+    status: str
+    review_item: int
+
+
+@router.post("/reports", response_model=ReportQueued, status_code=202,
+             summary="Forward a user's report about a message to the review queue (DSA Art. 16)")
+def post_report(caller: CallerDep, gateway: GatewayDep) -> ReportQueued:
+    try:
+        data = UserReportIn.model_validate_json(caller.body)
+    except ValidationError as exc:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+                  for e in exc.errors(include_url=False)]
+        raise Problem(422, "Invalid report", "Check these fields: " + ", ".join(sorted({e["field"] for e in errors})),
+                      errors=errors) from None
+    item = gateway.report(caller.integration.name, chat_id=data.chat_id, message_id=data.message_id,
+                          report_id=data.report_id, reporter=data.reporter_id, reason=data.reason,
+                          category=data.category)
+    if item is None:
+        raise Problem(404, "Not found", f"no message {data.message_id[:100]!r} with media in chat "
+                      f"{data.chat_id[:100]!r} is known: send its media_posted event first")
+    return ReportQueued(status="queued", review_item=item)
 
 
 class AppealIn(BaseModel):

@@ -20,6 +20,7 @@ from firebreak.core.blobs import BlobStore
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
 from firebreak.core.jobs.outbox import defer
+from firebreak.enforcement import reviews
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.service import RUN_ACTIONS_JOB
 from firebreak.gateway.service import EventResult, get_integration, handle_event, refuse, scan_matches, verdict_for
@@ -213,6 +214,20 @@ class Gateway:
                 self._refuse(session, integration, ordered, sha256=next(iter(values.get("sha256", [])), None),
                              media_kind="image", uploader=request.uploader, chat=request.chat)
         return ScanResult(verdict=verdict_for(ordered), matches=scan_matches(ordered), checked_at=d.clock.now())
+
+    def report(self, integration_name: str, *, chat_id: str, message_id: str, report_id: str,
+               reporter: str | None, reason: str, category: str | None) -> int | None:
+        """A user's report the platform forwards: to the review queue. The item's id; None for a message
+        Firebreak does not know (it sees only messages with media)."""
+        d = self.deps
+        with d.db.transaction() as session:
+            integration = get_integration(session=session, name=integration_name)
+            if integration is None:
+                raise UnknownIntegration(f"no active integration named {integration_name!r}")
+            item = reviews.file_user_report(session=session, clock=d.clock, due=d.due, integration_id=integration.id,
+                                            chat_id=chat_id, message_id=message_id, report_id=report_id,
+                                            reporter=reporter, reason=reason, category=category)
+            return item.id if item is not None else None
 
     def ensure_integration(self, *, name: str, adapter: str) -> PlatformIntegration:
         """The integration named ``name``, created if missing (the sandbox's on start-up)."""

@@ -47,13 +47,15 @@ def puid_for(key: bytes, kind: str, local_id: int) -> str:
 
 
 def record(*, session: Session, clock: Clock, facts: dsa.StatementFacts, links: StatementLinks,
-           actor: str = "system:transparency") -> StatementOfReasons:
+           actor: str = "system:transparency", audits: list[audit.PendingEvent] | None = None) -> StatementOfReasons:
     """Store the statement for one restrictive action (or return the one stored before: same puid).
 
     Raises ``dsa.StatementInvalid`` naming each field when the facts would make a statement the database refuses:
-    nothing half-filled is ever stored.
+    nothing half-filled is ever stored. Batches pass ``audits``: the audit event is appended there, for the caller
+    to write with the others (``audit.record_many``).
     """
-    existing = session.scalar(select(StatementOfReasons).where(StatementOfReasons.puid == facts.puid))
+    with session.no_autoflush:  # nothing pending bears on it; batches would flush once per statement for nothing
+        existing = session.scalar(select(StatementOfReasons).where(StatementOfReasons.puid == facts.puid))
     if existing is not None:
         return existing
     statement = dsa.build_statement(facts=facts)
@@ -66,10 +68,13 @@ def record(*, session: Session, clock: Clock, facts: dsa.StatementFacts, links: 
         account_id=links.account_id, chat_id=links.chat_id, decided_by_id=links.decided_by_id)
     session.add(row)
     session.flush()
-    audit.record(session=session, clock=clock, actor=actor, action="statement.recorded",
-                 object_type="statement", object_id=row.id,
-                 data={"puid": row.puid, "ground": links.ground, "action_id": links.action_id,
-                       "refused_upload_id": links.refused_upload_id, "automated": row.automated})
+    event = audit.PendingEvent(actor=actor, action="statement.recorded", object_type="statement", object_id=row.id,
+                               data={"puid": row.puid, "ground": links.ground, "action_id": links.action_id,
+                                     "refused_upload_id": links.refused_upload_id, "automated": row.automated})
+    if audits is not None:
+        audits.append(event)
+    else:
+        audit.record_many(session=session, clock=clock, events=[event])
     return row
 
 

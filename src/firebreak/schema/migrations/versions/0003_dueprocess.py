@@ -108,6 +108,12 @@ def upgrade() -> None:
     with op.batch_alter_table('account_conduct', schema=None) as batch_op:
         batch_op.create_index('ix_account_conduct_account_time', ['account_id', 'occurred_at'], unique=False)
 
+    with op.batch_alter_table('actions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('followed_up_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.create_index('ix_actions_follow_up', ['status', 'followed_up_at'], unique=False)
+    # Actions done before due process existed are not followed up now: no statements and notices months later.
+    op.execute("UPDATE actions SET followed_up_at = completed_at WHERE status = 'done'")
+
     with op.batch_alter_table('appeals', schema=None) as batch_op:
         batch_op.add_column(sa.Column('reference', sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column('statement_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
@@ -222,6 +228,10 @@ def downgrade() -> None:
         batch_op.drop_column('review_item_id')
         batch_op.drop_column('statement_id')
         batch_op.drop_column('reference')
+
+    with op.batch_alter_table('actions', schema=None) as batch_op:
+        batch_op.drop_index('ix_actions_follow_up')
+        batch_op.drop_column('followed_up_at')
 
     with op.batch_alter_table('account_conduct', schema=None) as batch_op:
         batch_op.drop_index('ix_account_conduct_account_time')
