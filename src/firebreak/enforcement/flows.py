@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -33,6 +33,8 @@ ACTION_BATCH = 200
 # actions whose outcome is unknown (each of those is asked of the platform again: adapters are idempotent).
 RECORD_EVERY = 20
 NEXT_RUN_KEY = "enforcement.run_actions:next"
+FOLLOW_UP_LATER = "enforcement.follow_up:later"
+FOLLOW_UP_YIELDS = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -105,9 +107,21 @@ class Enforcement:
             else:  # nothing left: a wake-up another worker set for actions now done would run for nothing
                 cancel(session=session, dedupe_key=NEXT_RUN_KEY)
 
-    def follow_up(self) -> int:
-        """Statements, records and notices for restrictive actions done, a committed batch at a time."""
+    def follow_up(self, *, waiting_since: datetime | None = None) -> int:
+        """Statements, records and notices for restrictive actions done, a committed batch at a time.
+
+        Removing comes first: while removals wait to be carried out, this steps aside (for up to FOLLOW_UP_YIELDS
+        seconds, then it goes ahead anyway), so on SQLite, where writers take turns, it never delays a removal.
+        """
         d = self.deps
+        now = d.clock.now()
+        with d.db.transaction() as session:
+            if service.restrictions_in_flight(session=session, now=now) and (
+                    waiting_since is None or now - waiting_since < FOLLOW_UP_YIELDS):
+                schedule(session=session, job=service.FOLLOW_UP_JOB, due_at=now + timedelta(seconds=1),
+                         payload={"waiting_since": (waiting_since or now).isoformat()}, dedupe_key=FOLLOW_UP_LATER,
+                         now=now)
+                return 0
         total = 0
         while True:
             with d.db.transaction() as session:

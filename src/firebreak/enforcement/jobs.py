@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from firebreak.banks.service import PROPAGATE_JOB
@@ -18,6 +19,7 @@ def handlers(enforcement: Enforcement) -> dict[str, JobHandler]:
         enforcement.run_actions()
 
     def follow_up(payload: dict[str, Any]) -> None:
-        enforcement.follow_up()
+        since = payload.get("waiting_since")
+        enforcement.follow_up(waiting_since=datetime.fromisoformat(since) if isinstance(since, str) else None)
 
     return {PROPAGATE_JOB: propagate, RUN_ACTIONS_JOB: run_actions, FOLLOW_UP_JOB: follow_up}

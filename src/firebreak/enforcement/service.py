@@ -423,6 +423,13 @@ def record_outcomes(*, session: Session, clock: Clock, results: list[tuple[int, 
     return recorded
 
 
+def restrictions_in_flight(*, session: Session, now: datetime) -> bool:
+    """Whether restrictive actions wait to be carried out (never tried yet, or due again): removing comes first."""
+    return session.scalar(select(Action.id).where(
+        Action.status == ActionStatus.PENDING, Action.kind.in_(list(due_process.RESTRICTIVE)),
+        (Action.attempts == 0) | (Action.next_attempt_at <= now)).limit(1)) is not None
+
+
 def follow_up(*, session: Session, clock: Clock, due: DueProcess, limit: int = FOLLOW_UP_BATCH) -> int:
     """Due process for a batch of restrictive actions done: statement, record, chat proposal, notice
     (``due_process.after_done``). Each in a savepoint: a fault in one is audited (``due_process.failed``) and
