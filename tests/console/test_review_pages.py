@@ -202,6 +202,11 @@ def test_the_unverified_order_shows_what_it_would_remove_and_what_the_signature_
         system: System, world: ConsoleWorld, login: Login) -> None:
     lee = login("lee")
     item_id = world.items["order"]
+    tracking = item(system, item_id).facts["tracking_id"]
+    order_page = lee.get(f"/console/orders/{tracking}").text
+    assert f'href="/console/review/items/{item_id}"' in order_page and "Verify and act" not in order_page
+    r = lee.post(f"/console/orders/{tracking}/review", data={"csrf_token": csrf_of(order_page), "decision": "approve"})
+    assert r.status_code == 409 and "Verify this order in the review queue" in r.text  # never without previews
     page = lee.get(f"/console/review/items/{item_id}").text
     assert "from an unverified sender" in page
     assert "CHANGED after signing" in page and "Not signed" in page and "subject" in page

@@ -26,6 +26,7 @@ from firebreak.orders.notify import queue_mail
 from firebreak.orders.receipts import acknowledgement, build_receipt
 from firebreak.orders.render import receipt_html
 from firebreak.orders.schemas import MAX_ITEMS, OrderCreate, OrderItemIn, Receipt
+from firebreak.review import service as review
 from firebreak.web.deps import ContactViewer, Viewer, WebNotFound, current_staff, web_router
 from firebreak.web.templating import render
 
@@ -203,10 +204,12 @@ def console_order(tracking_id: str, request: Request, session: SessionDep, clock
     order = _own_order(session, viewer, tracking_id)
     authorities = list(session.scalars(select(Authority).where(Authority.is_active.is_(True))
                                        .order_by(Authority.name)))
+    item = review.open_item(session=session, open_key=service.review_key(order))
     return render(request, "orders/detail.html", {
         "order": order, "ack": acknowledgement(order), "receipt": _receipt(session, clock, order),
         "thread": _thread(session, order), "time_left": _time_left(order, clock), "area": "console",
-        "authorities": authorities, "can_act": viewer.has_role(Role.ADMIN, Role.LIAISON), "sent": False})
+        "authorities": authorities, "can_act": viewer.has_role(Role.ADMIN, Role.LIAISON), "sent": False,
+        "review_item": item.id if item is not None else None})
 
 
 @router.get("/console/orders/{tracking_id}/receipt", response_class=HTMLResponse)
@@ -220,6 +223,11 @@ def console_receipt(tracking_id: str, session: SessionDep, clock: ClockDep, desk
 async def console_review(tracking_id: str, request: Request, session: SessionDep, clock: ClockDep, desk: Desk,
                          viewer: LiaisonViewer) -> Response:
     order = _own_order(session, viewer, tracking_id)
+    queued = review.open_item(session=session, open_key=service.review_key(order))
+    if order.status == OrderStatus.RECEIVED and queued is not None:
+        return render(request, "orders/error.html", {"order": order, "message": (
+            f"Verify this order in the review queue (item #{queued.id}), where every item is shown as it is on the "
+            "platform and what the sender's signature covers.")}, status_code=409)
     form = await request.form()
     decision = str(form.get("decision") or "")
     try:
