@@ -10,8 +10,10 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from firebreak.bootstrap.http import create_app
 from firebreak.bootstrap.system import System
 from firebreak.core.clock import FakeClock
+from firebreak.enforcement.due_process import appeal_token
 from firebreak.enforcement.models import AccountConduct, Action, ActionKind
 from firebreak.integrations.sandbox import service as sandbox
 from firebreak.integrations.sandbox.models import ChatStatus, MessageStatus
@@ -151,6 +153,31 @@ def test_a_chat_suspension_needs_a_second_moderator(system: System, clock: FakeC
         chat = sandbox.get_chat(session=session, ref=world.chats["room"])
         assert chat.status == ChatStatus.SUSPENDED
     assert any("suspended the chat “Book club” that you administer" in t for t in inbox(system, "ann"))
+
+    # Its administrator appeals from the notice's link; the proposer may not decide, the second moderator reverses.
+    # (no public URL is set here: the notice says to appeal through the platform, so the link is made as it would be)
+    with system.db.sessions() as session:
+        suspension = session.scalar(select(StatementOfReasons).where(StatementOfReasons.chat_id.is_not(None),
+                                                                     StatementOfReasons.account_id.is_(None)))
+        assert suspension is not None
+        token = appeal_token(system.due.appeal_key, suspension.id)
+    assert suspension.puid in next(t for t in inbox(system, "ann") if "suspended the chat" in t)
+    with TestClient(create_app(system), raise_server_exceptions=False, follow_redirects=False) as admin:
+        page = admin.get(f"/appeals/{token}")
+        assert "suspended a chat you administer" in page.text
+        r = admin.post(f"/appeals/{token}", data={"text": "We removed the member who posted it.",
+                                                  "csrf_token": csrf_of(page.text)})
+        assert "Your appeal is registered" in r.text
+    with system.db.sessions() as session:
+        appeal_item = session.scalar(select(Appeal.review_item_id).where(Appeal.statement_id == suspension.id))
+    assert appeal_item is not None
+    assert mo.get(f"/console/review/items/{appeal_item}").text.count("You took the decision this appeal is about")
+    claim(mia, appeal_item)
+    decide(mia, appeal_item, "reverse")
+    settle(system, clock)
+    with system.db.sessions() as session:
+        assert sandbox.get_chat(session=session, ref=world.chats["room"]).status == ChatStatus.ACTIVE
+    assert "The restriction is lifted." in inbox(system, "ann")[0]
 
 
 def test_an_appeal_is_decided_by_another_moderator_and_reversal_restores(

@@ -17,6 +17,8 @@ import pytest
 from sqlalchemy import Connection, func, select
 
 from firebreak.audit.models import AuditEvent
+from firebreak.auth import service as auth_service
+from firebreak.auth.models import Role
 from firebreak.authorities import service as authorities
 from firebreak.authorities.models import TrustLevel
 from firebreak.authorities.schemas import AuthorityCreate
@@ -31,6 +33,7 @@ from firebreak.orders.models import Channel, Order, OrderStatus
 from firebreak.orders.receipts import build_receipt
 from firebreak.orders.schemas import OrderCreate, OrderItemIn
 from firebreak.review import service as review
+from firebreak.review.models import ReviewItem
 from firebreak.transparency import service as statements
 from firebreak.transparency.models import StatementKind, StatementOfReasons
 from tests.support import FakeDns, jpeg, scene
@@ -220,3 +223,25 @@ def test_a_reupload_after_the_ban_is_refused_and_counts_toward_a_restriction(wor
     with pytest.raises(sandbox.Forbidden):  # a restricted account may not post pictures at all
         system.sandbox.post(chat_ref=chat, sender_handle=offender, text=None,
                             upload=sandbox.Upload(jpeg(scene(5), 75), "again.jpg", "image/jpeg"))
+
+    # The restriction is appealed and reversed: lifted on the platform, the violations behind it no longer count.
+    with system.db.transaction() as session:
+        restriction = session.scalar(select(StatementOfReasons).where(
+            StatementOfReasons.payload["decision_provision"].as_string() == "DECISION_PROVISION_PARTIAL_SUSPENSION"))
+        assert restriction is not None
+        appeal = system.appeals.from_link(session, restriction, "I was re-uploading my own photo by mistake.")
+        moderator = auth_service.create_staff_user(session=session, clock=world.clock, actor="test", username="mo",
+                                                   password="correct horse battery staple", role=Role.MODERATOR)
+        item = session.get(ReviewItem, appeal.review_item_id)
+        assert item is not None
+        system.review.claim(session, item, staff_id=moderator.id, role=Role.MODERATOR, version=None)
+        decision = system.review.decide(session, item, staff_id=moderator.id, role=Role.MODERATOR,
+                                        request=review.DecisionRequest(choice="reverse"))
+        assert "2 record entries lifted" in (decision.result or "")
+    settle(world, rounds=3)
+    with system.db.sessions() as session:
+        user = sandbox.get_user_by_handle(session=session, handle=offender)
+        assert user.status == AccountStatus.ACTIVE
+        assert "The restriction is lifted." in sandbox.list_notices(session=session, user=user)[0].text
+        assert session.scalar(select(func.count()).select_from(AccountConduct).where(
+            AccountConduct.kind == ConductKind.VIOLATION, AccountConduct.lifted_at.is_(None))) == 0

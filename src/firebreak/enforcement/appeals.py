@@ -16,7 +16,7 @@ from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
 from firebreak.enforcement import due_process
 from firebreak.enforcement.due_process import DueProcess
-from firebreak.platform.models import PlatformAccount
+from firebreak.platform.models import Chat, PlatformAccount
 from firebreak.review import service as review
 from firebreak.review.models import Appeal, AppealChannel
 from firebreak.transparency import service as statements
@@ -48,16 +48,32 @@ class Appeals:
         d = self.deps
         with d.db.transaction() as session:
             statement = statements.by_puid(session=session, puid=puid)
-            owner = session.get(PlatformAccount, statement.account_id) if statement and statement.account_id else None
-            if statement is None or statement.kind != StatementKind.RESTRICTION or owner is None \
-                    or owner.integration_id != integration_id or owner.external_id != account.strip():
+            owner = self._appellant(session, statement, integration_id, account.strip())
+            if statement is None or owner is False:
                 raise AppealUnknown(f"no decision {puid.strip()[:100]!r} about account {account.strip()[:100]!r} on "
                                     "this platform")
             appeal = due_process.file_appeal(session=session, clock=d.clock, due=d.due, statement=statement,
-                                             account_id=owner.id, text=text, channel=AppealChannel.PLATFORM,
+                                             account_id=owner, text=text, channel=AppealChannel.PLATFORM,
                                              actor=actor)
             session.expunge(appeal)
             return appeal, statement.puid
+
+    @staticmethod
+    def _appellant(session: Session, statement: StatementOfReasons | None, integration_id: int,
+                   account: str) -> int | None | bool:
+        """The account appealing (its id, or None for a chat's administrator Firebreak has not seen post); False
+        when the decision is not about them."""
+        if statement is None or statement.kind != StatementKind.RESTRICTION:
+            return False
+        if statement.account_id is not None:
+            owner = session.get(PlatformAccount, statement.account_id)
+            ok = owner is not None and owner.integration_id == integration_id and owner.external_id == account
+            return owner.id if ok and owner is not None else False
+        chat = session.get(Chat, statement.chat_id) if statement.chat_id else None
+        if chat is None or chat.integration_id != integration_id or account not in (chat.admins or []):
+            return False
+        return session.scalar(select(PlatformAccount.id).where(PlatformAccount.integration_id == integration_id,
+                                                               PlatformAccount.external_id == account))
 
     def statement_for_link(self, session: Session, token: str) -> StatementOfReasons | None:
         """The decision a signed appeal link is about; None for a link that is not ours (or was altered)."""
@@ -79,7 +95,3 @@ class Appeals:
     def appeal_until(self, statement: StatementOfReasons) -> str | None:
         until = review.appeal_deadline(statement, self.deps.due.appeal_window_days)
         return until.isoformat() if until else None
-
-
-def appeals_of_account(session: Session, account_id: int) -> list[Appeal]:
-    return list(session.scalars(select(Appeal).where(Appeal.appellant_account_id == account_id)))

@@ -20,6 +20,7 @@ class ActionKind(enum.StrEnum):
     SUSPEND_CHAT = "suspend_chat"
     NOTIFY_USER = "notify_user"
     RESTORE_MESSAGE = "restore_message"  # after a successful appeal
+    LIFT_RESTRICTION = "lift_restriction"  # an account's or chat's, after a successful appeal (a capability)
 
 
 class ActionStatus(enum.StrEnum):

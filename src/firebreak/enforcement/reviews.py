@@ -21,11 +21,11 @@ from firebreak.core.clock import Clock
 from firebreak.core.jobs.outbox import defer
 from firebreak.enforcement import chats, conduct, due_process, service
 from firebreak.enforcement.due_process import DueProcess
-from firebreak.enforcement.models import AccountConduct, Action, ActionKind, RefusedUpload
+from firebreak.enforcement.models import AccountConduct, Action, ActionKind, ConductKind, RefusedUpload
 from firebreak.matching.models import Match, MatchReview
 from firebreak.media.models import Media, Placement, PlacementStatus
-from firebreak.platform.adapters import AdapterProvider
-from firebreak.platform.models import Chat, PlatformAccount, PlatformIntegration
+from firebreak.platform.adapters import AdapterProvider, LiftsRestrictions
+from firebreak.platform.models import Chat, PlatformAccount, PlatformIntegration, StandingStatus
 from firebreak.review import service as review
 from firebreak.review.models import Appeal, AppealStatus, Decision, DecisionOutcome, ReviewItem
 from firebreak.review.registry import (
@@ -308,10 +308,14 @@ class AppealKind:
             options.append(Choice("reverse_record", "Reverse for this user only", DecisionOutcome.NOT_VIOLATING,
                                   hint="The item stays banned and removed, but it no longer counts against this "
                                        "user's account; the user is told."))
+        elif action is not None and action.kind == ActionKind.SUSPEND_CHAT:
+            options.append(Choice("reverse", "Reverse: open the chat again", DecisionOutcome.NOT_VIOLATING,
+                                  hint="Asks the platform to lift the chat's suspension (where it can); its "
+                                       "administrators are told."))
         else:
-            options.append(Choice("reverse_record", "Reverse: lift it from the record", DecisionOutcome.NOT_VIOLATING,
-                                  hint="Lifts what counted against the account and tells the user. The platform "
-                                       "lifts the restriction itself (Firebreak has no action for that yet)."))
+            options.append(Choice("reverse", "Reverse: lift the restriction", DecisionOutcome.NOT_VIOLATING,
+                                  hint="Lifts the violations that led to it, asks the platform to lift the "
+                                       "restriction (where it can), and tells the user."))
         options.append(Choice("uphold", "Uphold the decision", DecisionOutcome.VIOLATING,
                               hint="The decision stands; the user is told, with where else they can turn."))
         return options
@@ -381,7 +385,13 @@ class AppealKind:
             lifted = self._lift(session, statement, applied.actor)
             restored: bool | None = None
             withdrawn = 0
-            if applied.choice.key == "reverse":
+            standing = action is not None and action.kind in (
+                ActionKind.RESTRICT_ACCOUNT, ActionKind.SUSPEND_ACCOUNT, ActionKind.SUSPEND_CHAT)
+            if standing:
+                assert action is not None  # noqa: S101 - narrowed above
+                lifted += self._lift_violations(session, action, applied.actor)
+                restored = self._lift_restriction(session, action, statement)
+            elif applied.choice.key == "reverse":
                 withdrawn = self._withdraw_entries(session, statement, action, applied.actor)
                 restored = self._restore(session, action)
             statements.record_reversal(session=session, clock=clock, key=due.puid_key, original=statement,
@@ -390,11 +400,25 @@ class AppealKind:
                                        actor=applied.actor)
             review.resolve_appeal(session=session, clock=clock, appeal=appeal, status=AppealStatus.REVERSED,
                                   staff_id=staff, note=answer or applied.note)
-            notice = replace(notice, kind=NoticeKind.DECISION_REVERSED, restored=restored)
+            notice = replace(notice, kind=NoticeKind.DECISION_REVERSED, restored=restored,
+                             standing_lifted=standing)
+            what = "the restriction" if standing else "content"
             result = (f"Reversed: {lifted} record entr{'y' if lifted == 1 else 'ies'} lifted, {withdrawn} bank "
-                      f"entr{'y' if withdrawn == 1 else 'ies'} withdrawn, content "
-                      + {True: "restoration queued", False: "cannot be restored on this platform",
+                      f"entr{'y' if withdrawn == 1 else 'ies'} withdrawn, {what} "
+                      + {True: "restoration queued" if not standing else "lifted on the platform (queued)",
+                         False: "cannot be restored on this platform" if not standing
+                         else "cannot be lifted through Firebreak on this platform: lift it there",
                          None: "left as it is"}[restored] + ".")
+        chat = session.get(Chat, statement.chat_id) if statement.chat_id else None
+        if account is None and action is not None and action.kind == ActionKind.SUSPEND_CHAT and chat is not None:
+            text = notice_text(replace(notice, chat_title=chat.title), due.translations(None))
+            if answer:
+                text += "\n\n" + answer
+            for admin in chat.admins or []:
+                due_process.queue_notice(session=session, clock=clock, key=f"appeal-answer:{appeal.id}:{admin}",
+                                         text=text, integration_id=integration_id, external_account=admin,
+                                         params={"statement": statement.puid, "kind": notice.kind.value,
+                                                 "appeal": appeal.reference})
         if account is not None:
             text = notice_text(notice, due.translations(account.language))
             if answer:
@@ -406,6 +430,40 @@ class AppealKind:
                                              "appeal": appeal.reference})
         defer(session=session, now=clock.now(), job=service.RUN_ACTIONS_JOB, payload={})
         return result
+
+    def _lift_violations(self, session: Session, action: Action, actor: str) -> int:
+        """A restriction reversed: the violations that led to it no longer count."""
+        if action.account_id is None:
+            return 0
+        rows = list(session.scalars(select(AccountConduct).where(
+            AccountConduct.account_id == action.account_id, AccountConduct.kind == ConductKind.VIOLATION,
+            AccountConduct.lifted_at.is_(None), AccountConduct.created_at <= action.created_at)))
+        for row in rows:
+            conduct.lift(session=session, clock=self.deps.clock, conduct=row,
+                         reason="the restriction it led to was reversed on appeal", actor=actor)
+        return len(rows)
+
+    def _lift_restriction(self, session: Session, action: Action, statement: StatementOfReasons) -> bool:
+        """Ask the platform to lift the account's or chat's restriction; False where it cannot."""
+        integration = session.get(PlatformIntegration, action.integration_id)
+        if integration is None or not isinstance(self.deps.adapters.for_integration(integration), LiftsRestrictions):
+            return False
+        now = self.deps.clock.now()
+        key = f"lift_restriction:{statement.id}"
+        if session.scalar(select(Action.id).where(Action.idempotency_key == key)) is None:
+            session.add(Action(idempotency_key=key, kind=ActionKind.LIFT_RESTRICTION,
+                               integration_id=action.integration_id, account_id=action.account_id,
+                               chat_id=action.chat_id if action.account_id is None else None, created_at=now,
+                               next_attempt_at=now, params={"reason": "lifted after an appeal"}))
+        if action.account_id is not None:
+            account = session.get(PlatformAccount, action.account_id)
+            if account is not None:
+                account.status, account.status_changed_at = StandingStatus.ACTIVE, now
+        elif action.chat_id is not None:
+            chat = session.get(Chat, action.chat_id)
+            if chat is not None:
+                chat.status, chat.status_changed_at = StandingStatus.ACTIVE, now
+        return True
 
     def _lift(self, session: Session, statement: StatementOfReasons, actor: str) -> int:
         rows = list(session.scalars(select(AccountConduct).where(

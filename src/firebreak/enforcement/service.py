@@ -26,7 +26,7 @@ from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus, Propagation, PropagationStatus
 from firebreak.matching.models import Match, MatchReview, MatchSource
 from firebreak.media.models import Media, Placement, PlacementStatus
-from firebreak.platform.adapters import ActionResult, ActionTarget, Outcome, PlatformAdapter
+from firebreak.platform.adapters import ActionResult, ActionTarget, LiftsRestrictions, Outcome, PlatformAdapter
 from firebreak.platform.models import Chat, PlatformAccount, StandingStatus
 from firebreak.review import service as review
 
@@ -350,6 +350,14 @@ def _target(session: Session, action: Action) -> ActionTarget:
 
 
 def _call(adapter: PlatformAdapter, kind: ActionKind, target: ActionTarget) -> ActionResult:
+    if kind == ActionKind.LIFT_RESTRICTION:
+        if not isinstance(adapter, LiftsRestrictions):
+            return ActionResult.failed(f"the {adapter.name} platform cannot lift restrictions through Firebreak")
+        try:
+            return adapter.lift_restriction(target)
+        except Exception as exc:  # as below: retry, then fail with the reason
+            log.exception("adapter %s failed on %s", adapter.name, kind.value)
+            return ActionResult.retry(f"{type(exc).__name__}: {exc}")
     method = {
         ActionKind.REMOVE_MESSAGE: adapter.remove_message, ActionKind.QUARANTINE_MEDIA: adapter.quarantine_media,
         ActionKind.RESTRICT_ACCOUNT: adapter.restrict_account, ActionKind.SUSPEND_ACCOUNT: adapter.suspend_account,

@@ -465,7 +465,8 @@ def file_appeal(*, session: Session, clock: Clock, statement: StatementOfReasons
     now = clock.now()
     if statement.kind != StatementKind.RESTRICTION:
         raise AppealRefused("This is not a decision that can be appealed.")
-    if statement.account_id is None or (account_id is not None and account_id != statement.account_id):
+    if (statement.account_id is None and statement.chat_id is None) or (
+            account_id is not None and statement.account_id is not None and account_id != statement.account_id):
         raise AppealRefused("Only the person this decision was about can appeal it.")
     if statement.reversed_at is not None:
         raise AppealRefused(f"This decision was already reversed on {statement.reversed_at:%Y-%m-%d}.")
@@ -484,7 +485,7 @@ def file_appeal(*, session: Session, clock: Clock, statement: StatementOfReasons
         raise Invalid("Please say in a few words why you think the decision is wrong.")
     reference = "AP-" + "".join(secrets.choice(_REF_ALPHABET) for _ in range(8))
     appeal = Appeal(reference=reference, statement_id=statement.id, decision_id=statement.decision_id,
-                    appellant_account_id=statement.account_id, channel=channel, statement=words[:10000],
+                    appellant_account_id=statement.account_id or account_id, channel=channel, statement=words[:10000],
                     status=AppealStatus.OPEN, created_at=now)
     session.add(appeal)
     session.flush()

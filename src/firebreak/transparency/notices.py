@@ -70,7 +70,8 @@ class Notice:
     window_days: int = 90
     appeal_url: str | None = None
     appeal_until: date | None = None
-    restored: bool | None = None  # reversals: whether the platform could put the content back
+    restored: bool | None = None  # reversals: whether the platform could put the content back (or lift it)
+    standing_lifted: bool = False  # reversals of an account's or chat's restriction, not of content
 
 
 def _what(n: Notice, _: Translate) -> str:
@@ -169,7 +170,11 @@ def _appeal(n: Notice, _: Translate) -> str | None:
 def _reversal(n: Notice, _: Translate) -> str:
     parts = [_what(n, _)]
     if n.kind == NoticeKind.DECISION_REVERSED:
-        if n.restored is True:
+        if n.standing_lifted:
+            parts.append(_("The restriction is lifted.") if n.restored else _(
+                "{platform} lifts the restriction itself; if it still applies, contact {platform} quoting the "
+                "reference.").format(platform=n.platform))
+        elif n.restored is True:
             parts.append(_("Your content is visible again."))
         elif n.restored is False:
             parts.append(_("This platform cannot put removed content back; you may post it again."))

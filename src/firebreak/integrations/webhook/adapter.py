@@ -93,6 +93,9 @@ class WebhookAdapter:
     def restore_message(self, target: ActionTarget) -> ActionResult:
         return self._post("restore_message", target)
 
+    def lift_restriction(self, target: ActionTarget) -> ActionResult:
+        return self._post("lift_restriction", target)
+
     def fetch_media(self, url: str) -> FetchedMedia:
         if urlparse(url).scheme not in ("http", "https"):
             raise FetchError(f"cannot fetch {url[:100]!r}: only http(s) URLs", retryable=False)
