@@ -26,11 +26,12 @@ from firebreak.core.jobs.runner import JobRegistry, JobRunner
 from firebreak.core.keys import KeyRing
 from firebreak.core.retry import DEFAULT_RETRY, RetryPolicy
 from firebreak.enforcement import jobs as enforcement_jobs
-from firebreak.enforcement import reviews as enforcement_reviews
+from firebreak.enforcement import review_kinds
 from firebreak.enforcement.appeals import Appeals, AppealsDeps
 from firebreak.enforcement.conduct import ConductPolicy
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.flows import Enforcement, EnforcementDeps
+from firebreak.enforcement.reviews import ReviewDeps as EnforcementReviewDeps
 from firebreak.gateway import jobs as gateway_jobs
 from firebreak.gateway.flows import Gateway, GatewayDeps, InProcessLink
 from firebreak.integrations.sandbox.flows import Sandbox, SandboxDeps
@@ -155,7 +156,7 @@ def build_system(
                                   mailer=mailer or smtp_mailer(settings), settings=settings, dkim_dns=dkim_dns))
     kinds = ReviewKinds()
     kinds.register(OrderReviewKind(orders, due.policy))
-    enforcement_reviews.register(kinds, enforcement_reviews.ReviewDeps(clock=clock, due=due, adapters=adapters))
+    review_kinds.register(kinds, EnforcementReviewDeps(clock=clock, due=due, adapters=adapters))
     review = ReviewDesk(ReviewDeps(db=db, clock=clock, kinds=kinds, policy=due.policy, blobs=blobs,
                                    claim_minutes=settings.review_claim_minutes,
                                    reveal_soft_limit=settings.reveal_soft_limit,

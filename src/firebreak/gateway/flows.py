@@ -20,7 +20,7 @@ from firebreak.core.blobs import BlobStore
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
 from firebreak.core.jobs.outbox import defer
-from firebreak.enforcement import reviews
+from firebreak.enforcement import user_reports
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.service import RUN_ACTIONS_JOB
 from firebreak.gateway.service import EventResult, get_integration, handle_event, refuse, scan_matches, verdict_for
@@ -224,9 +224,9 @@ class Gateway:
             integration = get_integration(session=session, name=integration_name)
             if integration is None:
                 raise UnknownIntegration(f"no active integration named {integration_name!r}")
-            item = reviews.file_user_report(session=session, clock=d.clock, due=d.due, integration_id=integration.id,
-                                            chat_id=chat_id, message_id=message_id, report_id=report_id,
-                                            reporter=reporter, reason=reason, category=category)
+            item = user_reports.file_user_report(
+                session=session, clock=d.clock, due=d.due, integration_id=integration.id, chat_id=chat_id,
+                message_id=message_id, report_id=report_id, reporter=reporter, reason=reason, category=category)
             return item.id if item is not None else None
 
     def ensure_integration(self, *, name: str, adapter: str) -> PlatformIntegration:
