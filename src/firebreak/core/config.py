@@ -8,6 +8,7 @@ run by an in-process worker.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -113,6 +114,29 @@ class Settings(BaseSettings):
     def _check_queue_url(cls, value: str) -> str:
         if value and not (value.startswith("sqlite") or value.startswith("redis://") or value == "memory://"):
             raise ValueError("must be empty, sqlite:///path, redis://host:port/db or memory://")
+        return value
+
+    @field_validator("second_moderator_for", mode="before")
+    @classmethod
+    def _split_impacts(cls, value: Any) -> Any:
+        """From the environment: "suspend_chat,withdraw_entry" (or a JSON list); empty for none."""
+        if isinstance(value, str):
+            text = value.strip()
+            if not text.startswith("["):
+                return [v.strip() for v in text.split(",") if v.strip()]
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError("write the decisions comma-separated, e.g. suspend_chat,withdraw_entry") from None
+        return value
+
+    @field_validator("second_moderator_for")
+    @classmethod
+    def _check_impacts(cls, value: list[str]) -> list[str]:
+        known = ("suspend_chat", "suspend_account", "withdraw_entry", "approve_unverified_order")
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a high-impact decision; use any of {', '.join(known)}")
         return value
 
     @model_validator(mode="after")
