@@ -417,7 +417,8 @@ class Outcome:
     label: str
     seconds_to_removed: float  # commit started -> 1,000th remove_message action DONE
     seconds_pickup: float  # commit started -> the propagation job claimed by the worker
-    seconds_all_actions: float  # -> every action (quarantine, strikes too) final
+    seconds_all_actions: float  # -> every action (quarantine, notices too) final
+    seconds_told: float  # -> every removal has its statement of reasons and its sender's notice is delivered
     removed: int
     removed_others: int
     removed_twice: int
@@ -468,6 +469,14 @@ def propagate_once(
         timeout=timeout,
     )
     cpu = time.process_time() - cpu0
+    told = wait_until(
+        lambda: (
+            _count(reader, "SELECT count(*) FROM statements_of_reasons") >= COPIES
+            and _count(reader, "SELECT count(*) FROM actions WHERE kind = 'notify_user' AND status = 'done'")
+            >= COPIES
+        ),
+        timeout=timeout,
+    )
     quiet = wait_until(
         lambda: (
             _count(reader, "SELECT count(*) FROM actions WHERE status = 'pending'") == 0
@@ -497,6 +506,7 @@ def propagate_once(
         seconds_to_removed=(done - t0) if done else nan,
         seconds_pickup=(picked - t0) if picked else nan,
         seconds_all_actions=(quiet - t0) if quiet else nan,
+        seconds_told=(told - t0) if told else nan,
         removed=len(unique & {(c, m) for c, m in ds.target_messages}),
         removed_others=len(unique - ds.target_messages),
         removed_twice=len(removed) - len(unique),
@@ -532,9 +542,13 @@ def profile_once(system: System, ds: Dataset, bank_id: int) -> None:
 
 
 def reset(system: System) -> None:
-    """Undo a propagation: the copies are live again, no actions, matches, strikes or job rows are left."""
+    """Undo a propagation: the copies are live again, no actions, matches, statements, records, queue items or job
+    rows are left."""
     with system.db.transaction() as session:
         for sql in (
+            "DELETE FROM account_conduct",
+            "DELETE FROM statements_of_reasons",
+            "DELETE FROM review_items",
             "DELETE FROM actions",
             "DELETE FROM matches",
             "DELETE FROM propagations",
@@ -710,6 +724,7 @@ def main() -> None:
                     f"{o.load_average:.1f}",
                     f"{o.seconds_pickup:.2f} s",
                     f"{o.seconds_all_actions:.2f} s",
+                    f"{o.seconds_told:.2f} s",
                     f"{o.removed:,}",
                     o.removed_others,
                     o.removed_twice,
@@ -726,6 +741,7 @@ def main() -> None:
                 "load average",
                 "job picked up",
                 "all actions final",
+                "statements and notices",
                 "copies removed",
                 "others removed",
                 "removed twice",

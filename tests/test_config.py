@@ -52,3 +52,20 @@ def test_bad_toml_is_named(tmp_path: Path) -> None:
         load_settings(f, environ={})
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "missing.toml", environ={})
+
+
+def test_second_moderator_decisions_are_named_and_checked() -> None:
+    from firebreak.core.config import ConfigError, load_settings
+
+    assert load_settings(environ={}).second_moderator_for == ["suspend_chat"]
+    assert load_settings(environ={"FIREBREAK_SECOND_MODERATOR_FOR": "suspend_chat, withdraw_entry"}
+                         ).second_moderator_for == ["suspend_chat", "withdraw_entry"]
+    assert load_settings(environ={"FIREBREAK_SECOND_MODERATOR_FOR": ""}).second_moderator_for == []
+    for raw, words in (('["suspend_everything"]', "'suspend_everything' is not a high-impact decision"),
+                       ("[broken", "comma-separated")):
+        try:
+            load_settings(environ={"FIREBREAK_SECOND_MODERATOR_FOR": raw})
+        except ConfigError as exc:
+            assert "FIREBREAK_SECOND_MODERATOR_FOR" in str(exc) and words in str(exc)
+        else:
+            raise AssertionError(f"{raw!r} was accepted")

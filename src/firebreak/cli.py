@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -542,6 +543,46 @@ def dkim_unpin(authority_id: int, key_id: int, config: ConfigOption = None) -> N
     except authorities.AuthorityError as exc:
         fail(str(exc))
     out.print(f"key {key_id} revoked")
+
+
+statements_app = typer.Typer(help="Statements of reasons (DSA Art. 17).", no_args_is_help=True)
+app.add_typer(statements_app, name="statements")
+
+
+def _date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} {value!r}: give a date as YYYY-MM-DD")
+
+
+@statements_app.command("export")
+def statements_export(
+    out_file: Annotated[Path, typer.Option("--out", help="The JSON-lines file to write (replaced when done).")],
+    start: Annotated[str | None, typer.Option("--from", help="First application date, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last application date, YYYY-MM-DD.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write the period's statements of reasons as JSON lines in the DSA Transparency Database's shape (schema v2,
+    no personal data, unique puids), each validated before it is written."""
+    from firebreak.transparency.dsa import StatementInvalid
+    from firebreak.transparency.service import export_file
+
+    first, last = _date(start, "--from"), _date(end, "--to")
+    if first is not None and last is not None and first > last:
+        fail(f"--from {first} is after --to {last}")
+    system = _system(config)
+    try:
+        with system.db.sessions() as session:
+            count = export_file(session=session, path=out_file, start=first, end=last)
+    except StatementInvalid as exc:
+        fail(f"nothing written: a stored statement is not valid: {exc}")
+    except OSError as exc:
+        fail(f"cannot write {out_file}: {exc.strerror or exc}")
+    period = f" from {first or 'the start'} to {last or 'now'}" if (first or last) else ""
+    out.print(f"{count} statement{'s' if count != 1 else ''}{period} written to {out_file}")
 
 
 def _register_hash() -> None:

@@ -145,14 +145,20 @@ def test_platform_down_actions_retry_until_done(system: System, platform: Record
             Action.status == ActionStatus.PENDING)) == 0
 
 
-def test_repeat_offender_is_suspended(system: System, platform: RecordingPlatform) -> None:
+def test_repeat_offender_is_warned_then_restricted_then_suspended(system: System, platform: RecordingPlatform
+                                                                   ) -> None:
+    """Banked content posted after the ban: the first post is the warning, later ones are violations; two
+    violations restrict the account, three suspend it (the defaults)."""
     bank_id = _bank(system)
-    images = [jpeg(photo(n)) for n in ("coffee", "chelsea", "rocket")]
+    images = [jpeg(photo(n)) for n in ("coffee", "chelsea", "rocket", "camera")]
     for data in images:
         _bank_file(system, bank_id, data)
+    system.runner.reconcile()
+    counts = []
     for i, data in enumerate(images):
         _post(system, platform, "c", f"m{i}", data, i, sender="repeat")
-    system.runner.reconcile()
-    assert platform.count("restrict_account") == 1
-    assert platform.count("suspend_account") == 1
+        system.runner.reconcile()
+        counts.append((platform.count("restrict_account"), platform.count("suspend_account")))
+    assert counts == [(0, 0), (0, 0), (1, 0), (1, 1)]
     assert [t.account_id for k, t in platform.calls if k == "suspend_account"] == ["repeat"]
+    assert platform.count("notify_user") == 6  # four removals, the restriction, the suspension

@@ -184,13 +184,13 @@ def revoke_token(authority_id: IdPath, token_id: IdPath, session: SessionDep, cl
 
 @router.get("/{authority_id}/dkim-keys", response_model=list[DkimKeyOut],
             summary="DKIM public keys pinned for the authority's mail domains")
-def list_dkim_keys(authority_id: int, session: SessionDep, _: Reader) -> list[AuthorityDkimKey]:
+def list_dkim_keys(authority_id: IdPath, session: SessionDep, _: Reader) -> list[AuthorityDkimKey]:
     return service.list_dkim_keys(session=session, authority=_authority(session, authority_id))
 
 
 @router.post("/{authority_id}/dkim-keys", response_model=DkimKeyOut, status_code=201,
              summary="Pin a DKIM public key the authority gave you (rotation: name the key it replaces)")
-def add_dkim_key(authority_id: int, data: DkimKeyCreate, session: SessionDep, clock: ClockDep,
+def add_dkim_key(authority_id: IdPath, data: DkimKeyCreate, session: SessionDep, clock: ClockDep,
                  who: Admin) -> AuthorityDkimKey:
     authority = _authority(session, authority_id)
     with _problems():
@@ -199,7 +199,7 @@ def add_dkim_key(authority_id: int, data: DkimKeyCreate, session: SessionDep, cl
 
 @router.post("/{authority_id}/dkim-keys/{key_id}/revoke", response_model=DkimKeyOut,
              summary="Stop trusting a pinned DKIM key at once")
-def revoke_dkim_key(authority_id: int, key_id: int, session: SessionDep, clock: ClockDep,
+def revoke_dkim_key(authority_id: IdPath, key_id: IdPath, session: SessionDep, clock: ClockDep,
                     who: Admin) -> AuthorityDkimKey:
     authority = _authority(session, authority_id)
     with _problems():

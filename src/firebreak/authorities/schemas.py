@@ -26,6 +26,7 @@ from firebreak.auth import service as auth_service
 from firebreak.authorities.models import TrustLevel
 from firebreak.authorities.taxonomy import CATEGORIES
 from firebreak.core import i18n
+from firebreak.core.http.params import DbId
 
 # ISO 3166-1 alpha-2, plus EU (exceptionally reserved: EU bodies such as Europol's referral unit) and XK (Kosovo,
 # user-assigned, used by the EU institutions).
@@ -343,7 +344,7 @@ class DkimKeyCreate(BaseModel):
         description="The DNS TXT record (v=DKIM1; k=rsa; p=...), its p= value, or a PEM public key")
     valid_from: AwareDatetime | None = Field(default=None, description="default: now")
     valid_until: AwareDatetime | None = None
-    replaces: int | None = Field(default=None, description="rotation: the id of the key this one replaces; the old "
+    replaces: DbId | None = Field(default=None, description="rotation: the id of the key this one replaces; the old "
                                  "key stays valid for overlap_seconds after valid_from")
     overlap_seconds: int = Field(default=7 * 86400, ge=0, le=366 * 86400)
     note: Annotated[str, StringConstraints(max_length=2000)] | None = None

@@ -10,6 +10,12 @@ from firebreak.authorities import api as authorities_api
 from firebreak.banks import api as banks_api
 from firebreak.bootstrap import ops
 from firebreak.bootstrap.system import System
+from firebreak.console import actions as console_actions
+from firebreak.console import appeals as console_appeals
+from firebreak.console import audit as console_audit
+from firebreak.console import banks as console_banks
+from firebreak.console import review as console_review
+from firebreak.console import statements as console_statements
 from firebreak.core.clock import Clock
 from firebreak.core.config import Settings
 from firebreak.core.db.session import Database
@@ -19,6 +25,8 @@ from firebreak.core.http.headers import SecurityHeaders
 from firebreak.core.http.openapi import install_openapi
 from firebreak.core.http.problems import install_problem_handlers
 from firebreak.enforcement import api as enforcement_api
+from firebreak.enforcement.appeals import Appeals
+from firebreak.enforcement.due_process import DueProcess
 from firebreak.evidence import api as evidence_api
 from firebreak.evidence.flows import Evidence
 from firebreak.gateway import api as gateway_api
@@ -31,6 +39,8 @@ from firebreak.matching.service import IndexSet
 from firebreak.orders import api as orders_api
 from firebreak.orders import web as orders_web
 from firebreak.orders.flows import OrderDesk
+from firebreak.review.flows import ReviewDesk
+from firebreak.transparency import api as transparency_api
 from firebreak.transparency_reports import web as transparency_web
 from firebreak.transparency_reports.flows import Reports
 from firebreak.web import routes as web_routes
@@ -48,6 +58,9 @@ def components(system: System) -> Components:
     found.add(OrderDesk, system.orders)
     found.add(Evidence, system.evidence)
     found.add(Reports, system.reports)
+    found.add(ReviewDesk, system.review)
+    found.add(Appeals, system.appeals)
+    found.add(DueProcess, system.due)
     found.add(gateway_api.CallerCheck, gateway_api.CallerCheck(
         db=system.db, clock=system.clock, secrets=system.secrets, logins=gateway_api.PlatformLogins(),
         max_body_bytes=BodyLimits.of_settings(system.settings).upload))
@@ -62,7 +75,6 @@ def components(system: System) -> Components:
 
 # Requests with a body to these paths need credentials before the body is read (core.http.guard).
 GATED_PREFIXES = ("/v1/", "/h/", "/m/", "/c/")
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
 def install_guards(app: FastAPI, system: System) -> None:
@@ -71,7 +83,7 @@ def install_guards(app: FastAPI, system: System) -> None:
     limits = BodyLimits.of_settings(system.settings)
     gate = CredentialGate(db=system.db, clock=system.clock, self_authenticating=gateway_api.SIGNED_PATHS)
     app.add_middleware(BodyGuard, routes=lambda: app.routes, limits=limits, gate=gate, gated_prefixes=GATED_PREFIXES)
-    app.add_middleware(SecurityHeaders, docs_paths=DOCS_PATHS)
+    app.add_middleware(SecurityHeaders)
     install_openapi(app, gated_prefixes=GATED_PREFIXES, body_limit=lambda route: limits.of(body_size_of(route)))
 
 
@@ -97,9 +109,13 @@ def create_app(system: System) -> FastAPI:
     app.include_router(orders_api.router)
     app.include_router(orders_api.dashboard)
     app.include_router(authorities_api.router)
+    app.include_router(transparency_api.router)
     app.include_router(web_routes.router)
     app.include_router(orders_web.router)
     app.include_router(transparency_web.router)
+    for console in (console_review, console_banks, console_audit, console_actions, console_statements,
+                    console_appeals):
+        app.include_router(console.router)
     if system.sandbox is not None:
         app.include_router(sandbox_api.router)
         app.include_router(sandbox_web.router)

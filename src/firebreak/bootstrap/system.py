@@ -23,15 +23,20 @@ from firebreak.core.blobs import LocalBlobStore
 from firebreak.core.clock import Clock, SystemClock
 from firebreak.core.config import ConfigError, Settings
 from firebreak.core.db.session import Database, engine_from_settings
+from firebreak.core.i18n import translator
 from firebreak.core.jobs.outbox import take_deferred
 from firebreak.core.jobs.queue import JobQueue, Worker, build_huey
 from firebreak.core.jobs.runner import JobRegistry, JobRunner
 from firebreak.core.keys import KeyRing
 from firebreak.core.retry import DEFAULT_RETRY, RetryPolicy
 from firebreak.enforcement import jobs as enforcement_jobs
+from firebreak.enforcement import review_kinds
 from firebreak.enforcement import service as enforcement_service
+from firebreak.enforcement.appeals import Appeals, AppealsDeps
+from firebreak.enforcement.conduct import ConductPolicy
+from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.flows import Enforcement, EnforcementDeps
-from firebreak.enforcement.service import StrikePolicy
+from firebreak.enforcement.reviews import ReviewDeps as EnforcementReviewDeps
 from firebreak.evidence import jobs as evidence_jobs
 from firebreak.evidence.flows import Evidence, EvidenceDeps
 from firebreak.evidence.sealing import KeyEncryptionKeys
@@ -45,13 +50,18 @@ from firebreak.matching.service import IndexSet
 from firebreak.orders import jobs as order_jobs
 from firebreak.orders.flows import OrderDesk, OrdersDeps
 from firebreak.orders.preservation import OrdersDirectory
+from firebreak.orders.review import OrderReviewKind
 from firebreak.platform.registry import AdapterContext, Adapters
 from firebreak.platform.schemas import Verdict
 from firebreak.platform.secrets import IntegrationSecrets
+from firebreak.review.flows import ReviewDeps, ReviewDesk
+from firebreak.review.registry import ReviewKinds
 from firebreak.signals.decode import DecodeLimits
 from firebreak.transparency import jobs as transparency_jobs
 from firebreak.transparency.eu_database import TransparencyDatabaseConfig
 from firebreak.transparency.flows import StatementSubmitter, SubmissionDeps
+from firebreak.transparency.notices import Translate, Translations, english_only
+from firebreak.transparency.policy import PolicyError, load_policy
 from firebreak.transparency_reports.flows import Reports, ReportsDeps
 
 log = logging.getLogger(__name__)
@@ -81,6 +91,9 @@ class System:
     enforcement: Enforcement
     gateway: Gateway
     orders: OrderDesk
+    due: DueProcess
+    review: ReviewDesk
+    appeals: Appeals
     sandbox: Sandbox | None
     evidence: Evidence
     statements: StatementSubmitter
@@ -126,6 +139,25 @@ def transparency_database(settings: Settings) -> TransparencyDatabaseConfig | No
                                       requests_per_second=settings.dsa_tdb_requests_per_second)
 
 
+def catalog_translations(language: str | None) -> Translate:
+    """Notices in the user's language, from the catalogs (English where a text has no translation)."""
+    return translator(language).translations.gettext
+
+
+def due_process(settings: Settings, keys: KeyRing, translations: Translations = english_only) -> DueProcess:
+    """Statements, notices, records and appeals as the settings say (docs/review.md)."""
+    try:
+        policy = load_policy(settings.policy_file)
+    except PolicyError as exc:
+        raise ConfigError(f"FIREBREAK_POLICY_FILE: {exc}") from None
+    conduct = ConductPolicy(window=timedelta(days=settings.conduct_window_days),
+                            restrict_at=settings.violations_to_restrict, suspend_at=settings.violations_to_suspend)
+    return DueProcess(policy=policy, conduct=conduct, puid_key=keys.derive("dsa-statement-puid"),
+                      appeal_key=keys.derive("appeal-link"), public_url=settings.public_url,
+                      platform_name=settings.platform_name, appeal_window_days=settings.appeal_window_days,
+                      chat_review_after=settings.chat_review_after_removals, translations=translations)
+
+
 def build_system(
     settings: Settings,
     *,
@@ -135,6 +167,7 @@ def build_system(
     immediate_jobs: bool = False,
     dkim_dns: DnsFunc | None = None,
     mailer: MailTransport | None = None,
+    translations: Translations | None = None,
 ) -> System:
     """Build a Firebreak. ``bind`` (tests) runs every transaction as a savepoint on one connection."""
     clock = clock or SystemClock()
@@ -158,19 +191,25 @@ def build_system(
     queue = JobQueue(build_huey(settings, immediate=immediate_jobs), runner.run_task)
     _nudge_after_commit(db, queue)
 
-    policy = StrikePolicy(account_restrict_at=settings.account_restrict_strikes,
-                          account_suspend_at=settings.account_suspend_strikes,
-                          chat_suspend_at=settings.chat_suspend_strikes)
-    enforcement = Enforcement(EnforcementDeps(db=db, clock=clock, indexes=indexes, adapters=adapters, policy=policy,
+    due = due_process(settings, keys, translations or catalog_translations)
+    enforcement = Enforcement(EnforcementDeps(db=db, clock=clock, indexes=indexes, adapters=adapters, due=due,
                                               retry=retry, lease=lease, owner=runner.identity.id,
                                               propagation_batch=settings.propagation_batch))
     gateway = Gateway(GatewayDeps(db=db, clock=clock, blobs=blobs, limits=limits, indexes=indexes,
-                                  adapters=adapters, policy=policy, pdq_min_quality=settings.pdq_min_quality,
+                                  adapters=adapters, due=due, pdq_min_quality=settings.pdq_min_quality,
                                   unchecked_verdict=UNCHECKED_VERDICTS[settings.unchecked_uploads]))
     orders = OrderDesk(OrdersDeps(db=db, clock=clock, blobs=blobs, limits=limits, adapters=adapters,
                                   mailer=mailer or mail_transport(settings), settings=settings, dkim_dns=dkim_dns,
                                   retention=retention_policy(settings)))
     banks = Banks(BanksDeps(db=db, clock=clock, blobs=blobs, limits=limits))
+    kinds = ReviewKinds()
+    kinds.register(OrderReviewKind(orders, due.policy))
+    review_kinds.register(kinds, EnforcementReviewDeps(clock=clock, due=due, adapters=adapters))
+    review = ReviewDesk(ReviewDeps(db=db, clock=clock, kinds=kinds, policy=due.policy, blobs=blobs,
+                                   claim_minutes=settings.review_claim_minutes,
+                                   reveal_soft_limit=settings.reveal_soft_limit,
+                                   second_for=tuple(settings.second_moderator_for)))
+    appeals = Appeals(AppealsDeps(db=db, clock=clock, due=due))
     sandbox = None
     if settings.sandbox_enabled:
         sandbox = Sandbox(SandboxDeps(db=db, clock=clock, link=InProcessLink(gateway),
@@ -197,8 +236,8 @@ def build_system(
     return System(settings=settings, db=db, clock=clock, keys=keys, blobs=blobs, limits=limits, indexes=indexes,
                   secrets=secrets, adapters=adapters, retry=retry, registry=registry, runner=runner, queue=queue,
                   mailer=mailer or orders.deps.mailer, banks=banks, enforcement=enforcement, gateway=gateway,
-                  orders=orders, sandbox=sandbox, evidence=evidence, statements=statements,
-                  reports=reports)
+                  orders=orders, due=due, review=review, appeals=appeals, sandbox=sandbox, evidence=evidence,
+                  statements=statements, reports=reports)
 
 
 def _nudge_after_commit(db: Database, queue: JobQueue) -> None:

@@ -8,6 +8,7 @@ run by an in-process worker.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -72,10 +73,27 @@ class Settings(BaseSettings):
         default=500, ge=1, le=100_000, description="Media per committed step when a new bank entry finds copies."
     )
 
-    # Repeat offenders: strikes (one per removed placement) that restrict or suspend
-    account_restrict_strikes: int = Field(default=2, ge=1)
-    account_suspend_strikes: int = Field(default=3, ge=1)
-    chat_suspend_strikes: int = Field(default=10, ge=1)
+    # Due process (docs/review.md): conduct, review queue, appeals, statements of reasons
+    conduct_window_days: int = Field(
+        default=90, ge=1, le=3650, description="Violations older than this no longer count toward a restriction.")
+    violations_to_restrict: int = Field(
+        default=2, ge=0, description="Violations after a warning, within the window, that restrict an account "
+        "(0: never restrict).")
+    violations_to_suspend: int = Field(
+        default=3, ge=1, description="Violations after a warning, within the window, that suspend an account.")
+    chat_review_after_removals: int = Field(
+        default=3, ge=1, description="Removed copies in one chat that propose a chat-level action to the queue.")
+    review_claim_minutes: int = Field(default=15, ge=1, le=24 * 60,
+                                      description="How long a moderator's claim on a review item lasts.")
+    reveal_soft_limit: int = Field(default=50, ge=1,
+                                   description="Reveals of sensitive media per moderator per day before a warning.")
+    second_moderator_for: list[str] = Field(
+        default_factory=lambda: ["suspend_chat"],
+        description="High-impact decisions a second moderator must approve: suspend_chat, suspend_account, "
+        "withdraw_entry, approve_unverified_order.")
+    appeal_window_days: int = Field(default=183, ge=1, le=3650,
+                                    description="How long after a decision its user may appeal (DSA Art. 20).")
+    policy_file: Path | None = Field(default=None, description="Policy grounds (TOML); empty: the built-in file.")
 
     # Mail (authority hotline)
     smtp_listen_host: str = "127.0.0.1"
@@ -164,6 +182,29 @@ class Settings(BaseSettings):
     def _check_queue_url(cls, value: str) -> str:
         if value and not (value.startswith("sqlite") or value.startswith("redis://") or value == "memory://"):
             raise ValueError("must be empty, sqlite:///path, redis://host:port/db or memory://")
+        return value
+
+    @field_validator("second_moderator_for", mode="before")
+    @classmethod
+    def _split_impacts(cls, value: Any) -> Any:
+        """From the environment: "suspend_chat,withdraw_entry" (or a JSON list); empty for none."""
+        if isinstance(value, str):
+            text = value.strip()
+            if not text.startswith("["):
+                return [v.strip() for v in text.split(",") if v.strip()]
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError("write the decisions comma-separated, e.g. suspend_chat,withdraw_entry") from None
+        return value
+
+    @field_validator("second_moderator_for")
+    @classmethod
+    def _check_impacts(cls, value: list[str]) -> list[str]:
+        known = ("suspend_chat", "suspend_account", "withdraw_entry", "approve_unverified_order")
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a high-impact decision; use any of {', '.join(known)}")
         return value
 
     @model_validator(mode="after")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 from firebreak.banks.models import BankEntry
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
-from firebreak.core.jobs.outbox import schedule
+from firebreak.core.jobs.outbox import cancel, schedule
 from firebreak.core.retry import RetryPolicy
 from firebreak.enforcement import service
+from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.models import Action, ActionStatus
 from firebreak.matching.service import IndexSet, media_matching_entry
 from firebreak.platform.adapters import ActionResult, AdapterProvider
@@ -33,6 +34,8 @@ ACTION_BATCH = 200
 # actions whose outcome is unknown (each of those is asked of the platform again: adapters are idempotent).
 RECORD_EVERY = 20
 NEXT_RUN_KEY = "enforcement.run_actions:next"
+FOLLOW_UP_LATER = "enforcement.follow_up:later"
+FOLLOW_UP_YIELDS = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class EnforcementDeps:
     clock: Clock
     indexes: IndexSet
     adapters: AdapterProvider
-    policy: service.StrikePolicy
+    due: DueProcess
     retry: RetryPolicy
     lease: timedelta
     owner: str  # this process, as the owner of the leases it takes (see core.jobs.workers)
@@ -104,6 +107,31 @@ class Enforcement:
             if due is not None:
                 schedule(session=session, job=service.RUN_ACTIONS_JOB, due_at=max(due, d.clock.now()), payload={},
                          dedupe_key=NEXT_RUN_KEY, now=d.clock.now(), keep_earlier=True)
+            else:  # nothing left: a wake-up another worker set for actions now done would run for nothing
+                cancel(session=session, dedupe_key=NEXT_RUN_KEY)
+
+    def follow_up(self, *, waiting_since: datetime | None = None) -> int:
+        """Statements, records and notices for restrictive actions done, a committed batch at a time.
+
+        Removing comes first: while removals wait to be carried out, this steps aside (for up to FOLLOW_UP_YIELDS
+        seconds, then it goes ahead anyway), so on SQLite, where writers take turns, it never delays a removal.
+        """
+        d = self.deps
+        now = d.clock.now()
+        with d.db.transaction() as session:
+            if service.restrictions_in_flight(session=session, now=now) and (
+                    waiting_since is None or now - waiting_since < FOLLOW_UP_YIELDS):
+                schedule(session=session, job=service.FOLLOW_UP_JOB, due_at=now + timedelta(seconds=1),
+                         payload={"waiting_since": (waiting_since or now).isoformat()}, dedupe_key=FOLLOW_UP_LATER,
+                         now=now)
+                return 0
+        total = 0
+        while True:
+            with d.db.transaction() as session:
+                done = service.follow_up(session=session, clock=d.clock, due=d.due)
+            total += done
+            if done < service.FOLLOW_UP_BATCH:
+                return total
 
     def propagate(self, entry_ids: list[int]) -> None:
         """Find and act on every existing copy of each entry (resumable), then carry out the actions."""
@@ -118,7 +146,7 @@ class Enforcement:
                 try:
                     with d.db.transaction() as session:
                         step = service.propagate_batch(session=session, clock=d.clock, entry_id=entry_id,
-                                                       find_media=find, policy=d.policy, batch=d.propagation_batch)
+                                                       find_media=find, due=d.due, batch=d.propagation_batch)
                 except IntegrityError:
                     # Another worker propagating another entry of the same item (its SHA-256 and its PDQ, say)
                     # created an action for the same placement first: do the batch again, now seeing it.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from firebreak.banks.service import PROPAGATE_JOB
 from firebreak.core.jobs.runner import JobHandler
 from firebreak.enforcement.flows import Enforcement
-from firebreak.enforcement.service import RUN_ACTIONS_JOB
+from firebreak.enforcement.service import FOLLOW_UP_JOB, RUN_ACTIONS_JOB
 
 
 def handlers(enforcement: Enforcement) -> dict[str, JobHandler]:
@@ -17,4 +18,8 @@ def handlers(enforcement: Enforcement) -> dict[str, JobHandler]:
     def run_actions(payload: dict[str, Any]) -> None:
         enforcement.run_actions()
 
-    return {PROPAGATE_JOB: propagate, RUN_ACTIONS_JOB: run_actions}
+    def follow_up(payload: dict[str, Any]) -> None:
+        since = payload.get("waiting_since")
+        enforcement.follow_up(waiting_since=datetime.fromisoformat(since) if isinstance(since, str) else None)
+
+    return {PROPAGATE_JOB: propagate, RUN_ACTIONS_JOB: run_actions, FOLLOW_UP_JOB: follow_up}

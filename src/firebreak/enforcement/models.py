@@ -20,6 +20,7 @@ class ActionKind(enum.StrEnum):
     SUSPEND_CHAT = "suspend_chat"
     NOTIFY_USER = "notify_user"
     RESTORE_MESSAGE = "restore_message"  # after a successful appeal
+    LIFT_RESTRICTION = "lift_restriction"  # an account's or chat's, after a successful appeal (a capability)
 
 
 class ActionStatus(enum.StrEnum):
@@ -33,7 +34,8 @@ class Action(IdMixin, TimestampMixin, Base):
     """One action on the platform. Idempotent by key; retried with backoff until final."""
 
     __tablename__ = "actions"
-    __table_args__ = (Index("ix_actions_status_next_attempt", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_actions_status_next_attempt", "status", "next_attempt_at"),
+                      Index("ix_actions_follow_up", "status", "followed_up_at"))
 
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     integration_id: Mapped[int] = mapped_column(BigId, ForeignKey("platform_integrations.id"))
@@ -53,6 +55,8 @@ class Action(IdMixin, TimestampMixin, Base):
     lease_owner: Mapped[str | None] = mapped_column(String(36))  # the WorkerProcess carrying it out
     last_error: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When due process followed a restrictive action done (statement, record, notice); None: still to do.
+    followed_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class PropagationStatus(enum.StrEnum):
@@ -78,3 +82,47 @@ class Propagation(IdMixin, TimestampMixin, Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[str | None] = mapped_column(String(2000))
+
+
+class ConductKind(enum.StrEnum):
+    WARNING = "warning"  # the first notice: content posted before it was banned, or the first offence
+    VIOLATION = "violation"  # banked content posted (or an upload of it tried) after a warning
+
+
+class ConductCause(enum.StrEnum):
+    REMOVED = "removed"  # a message of the account was removed
+    UPLOAD_REFUSED = "upload_refused"  # an upload of banked content was refused
+
+
+class AccountConduct(IdMixin, TimestampMixin, Base):
+    """A warning or a violation on an account's record. Restrictions count violations after a warning, within a
+    window; an appeal that succeeds lifts the record it was about."""
+
+    __tablename__ = "account_conduct"
+    __table_args__ = (Index("ix_account_conduct_account_time", "account_id", "occurred_at"),)
+
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("platform_accounts.id"))
+    kind: Mapped[ConductKind] = mapped_column(StrEnumType(ConductKind))
+    cause: Mapped[ConductCause] = mapped_column(StrEnumType(ConductCause))
+    ground: Mapped[str | None] = mapped_column(String(80))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())  # when the content was posted or tried
+    action_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("actions.id"), unique=True)
+    refused_upload_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("refused_uploads.id"), unique=True)
+    statement_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("statements_of_reasons.id"))
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lifted_reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class RefusedUpload(IdMixin, TimestampMixin, Base):
+    """An upload Firebreak told the platform to refuse (verdict ``block``): it gets a statement of reasons, and,
+    when the platform named the uploader, a notice and a place on their record."""
+
+    __tablename__ = "refused_uploads"
+
+    integration_id: Mapped[int] = mapped_column(BigId, ForeignKey("platform_integrations.id"))
+    account_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("platform_accounts.id"), index=True)
+    chat_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("chats.id"))
+    bank_entry_id: Mapped[int] = mapped_column(BigId, ForeignKey("bank_entries.id"))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    medium: Mapped[str] = mapped_column(String(20), default="image")
+    refused_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
@@ -21,37 +21,29 @@ from firebreak.banks.models import Bank, BankEntry, EntryStatus, MatchAction
 from firebreak.core.clock import Clock
 from firebreak.core.jobs.outbox import defer
 from firebreak.core.retry import DEFAULT_RETRY, RetryPolicy
+from firebreak.enforcement import chats, due_process
+from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus, Propagation, PropagationStatus
 from firebreak.evidence import service as evidence
 from firebreak.matching.models import Match, MatchReview, MatchSource
-from firebreak.media.models import Placement, PlacementStatus
-from firebreak.platform.adapters import ActionResult, ActionTarget, Outcome, PlatformAdapter
+from firebreak.media.models import Media, Placement, PlacementStatus
+from firebreak.platform.adapters import ActionResult, ActionTarget, LiftsRestrictions, Outcome, PlatformAdapter
 from firebreak.platform.models import Chat, PlatformAccount, StandingStatus
+from firebreak.review import service as review
 
 log = logging.getLogger(__name__)
 
 RUN_ACTIONS_JOB = "enforcement.run_actions"
+FOLLOW_UP_JOB = "enforcement.follow_up"  # due process after restrictive actions are done
+FOLLOW_UP_BATCH = 100
 PROPAGATION_BATCH = 500
 _IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
 # Audit events collected while a batch is worked out, written after one flush in the order they happened
 # (keyword arguments of audit.record). Writing them one by one as they happen costs a flush each.
 Audits = list[dict[str, Any]]
-Row = TypeVar("Row", Action, Chat, Match, Placement, PlatformAccount)
-
-
-@dataclass(frozen=True)
-class StrikePolicy:
-    account_restrict_at: int = 2
-    account_suspend_at: int = 3
-    chat_suspend_at: int = 10
-
-
-def _audit(session: Session, clock: Clock, audits: Audits | None, **event: Any) -> None:
-    if audits is None:
-        audit.record(session=session, clock=clock, **event)
-    else:
-        audits.append(event)
+Row = TypeVar("Row", Action, Bank, BankEntry, Chat, Match, Media, Placement, PlatformAccount)
+MATCH_KIND = "match"  # review items for matches in banks whose action is review
 
 
 def _write_audits(session: Session, clock: Clock, audits: Audits) -> None:
@@ -107,15 +99,40 @@ def _match_event(match: Match, *, media_id: int, entry: BankEntry, bank: Bank) -
 
 def _new_match(session: Session, clock: Clock, *, media_id: int, entry: BankEntry, bank: Bank, signal_type: str,
                distance: int, source: MatchSource) -> Match:
-    review = MatchReview.PENDING if bank.action == MatchAction.REVIEW else MatchReview.NOT_NEEDED
+    needs = MatchReview.PENDING if bank.action == MatchAction.REVIEW else MatchReview.NOT_NEEDED
     match = Match(media_id=media_id, bank_entry_id=entry.id, signal_type=signal_type, distance=distance,
-                  source=source, review=review, created_at=clock.now())
+                  source=source, review=needs, created_at=clock.now())
     session.add(match)
     return match
 
 
+def with_article(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
+
+
+def queue_match_review(session: Session, clock: Clock, *, match: Match, bank: Bank, due: DueProcess) -> None:
+    """A match in a review bank waits for a moderator: one queue item per media and bank (its exact and PDQ
+    entries all match the same picture: one decision)."""
+    if match.review != MatchReview.PENDING:
+        return
+    ground = due.policy.for_category(bank.policy_category)
+    live = int(session.scalar(select(func.count()).select_from(Placement).where(
+        Placement.media_id == match.media_id, Placement.status == PlacementStatus.LIVE)) or 0)
+    first = session.scalar(select(func.min(Placement.posted_at)).where(Placement.media_id == match.media_id))
+    hours = max((clock.now() - first).total_seconds() / 3600, 1.0) if first is not None else 1.0
+    media = session.get(Media, match.media_id)
+    title = f"Possible {ground.label.lower()}: {with_article(media.kind.value if media else 'file')} matching " \
+            f"“{bank.name}”" + (f" at distance {match.distance}" if match.distance else "")
+    review.enqueue(session=session, clock=clock, kind=MATCH_KIND, source="bank", subject_type="match",
+                   subject_id=match.id, open_key=f"match:{bank.id}:{match.media_id}", title=title,
+                   severity=ground.severity, spread=live,
+                   spread_per_hour=round(live / hours, 2), category=bank.policy_category,
+                   jurisdiction=bank.jurisdictions[0] if len(bank.jurisdictions or []) == 1 else None,
+                   facts={"match_id": match.id, "media_id": match.media_id})
+
+
 def record_match(session: Session, clock: Clock, *, media_id: int, entry: BankEntry, bank: Bank, signal_type: str,
-                 distance: int, source: MatchSource) -> tuple[Match, bool]:
+                 distance: int, source: MatchSource, due: DueProcess | None = None) -> tuple[Match, bool]:
     match = session.scalar(select(Match).where(Match.media_id == media_id, Match.bank_entry_id == entry.id))
     if match is not None:
         return match, False
@@ -123,25 +140,28 @@ def record_match(session: Session, clock: Clock, *, media_id: int, entry: BankEn
                        distance=distance, source=source)
     session.flush()
     audit.record(session=session, clock=clock, **_match_event(match, media_id=media_id, entry=entry, bank=bank))
+    if due is not None:
+        queue_match_review(session, clock, match=match, bank=bank, due=due)
     return match, True
 
 
 def act_on_placement(session: Session, clock: Clock, *, placement: Placement, match: Match, bank: Bank,
-                     policy: StrikePolicy, known_keys: set[str] | None = None, audits: Audits | None = None) -> int:
+                     due: DueProcess, known_keys: set[str] | None = None) -> int:
     """Queue the bank's action for one placement. Returns how many actions were queued.
 
-    Batches pass ``known_keys`` (see _add_action) and ``audits`` (events to write after one flush).
+    Batches pass ``known_keys`` (see _add_action). The sender's record, the statement of reasons and the notice
+    follow when the platform has carried the removal out (``due_process.after_done``).
     """
     if bank.action == MatchAction.REVIEW or placement.status != PlacementStatus.LIVE:
         return 0
     queued = 0
+    ground = due.policy.for_category(bank.policy_category)
     if _add_action(session, clock, key=removal_key(placement.id), kind=ActionKind.REMOVE_MESSAGE,
                    integration_id=placement.integration_id, known_keys=known_keys, placement_id=placement.id,
                    media_id=placement.media_id, match_id=match.id,
-                   params={"reason": f"matched {bank.name}", "category": bank.policy_category}) is not None:
+                   params={"reason": due_process.removal_reason(due, ground), "category": ground.category,
+                           "ground": ground.name}) is not None:
         queued += 1
-        queued += _strike(session, clock, placement=placement, policy=policy, reason=f"matched {bank.name}",
-                          known_keys=known_keys, audits=audits)
     if placement.media_external_id and _add_action(
             session, clock, key=f"quarantine_media:{placement.integration_id}:{placement.media_external_id}",
             kind=ActionKind.QUARANTINE_MEDIA, integration_id=placement.integration_id, known_keys=known_keys,
@@ -174,16 +194,34 @@ def queue_removal(*, session: Session, clock: Clock, placement: Placement, order
                              integration_id=placement.integration_id, placement_id=placement.id,
                              media_id=placement.media_id, order_item_id=order_item_id, params=dict(params or {}))
     elif order_item_id is not None and action.order_item_id is None:
+        # A copy found earlier is the ordered item itself: it is removed once, for the order's reasons.
         action.order_item_id = order_item_id
+        action.params = {**action.params, **(params or {})}
     return action
 
 
 def queue_chat_suspension(*, session: Session, clock: Clock, chat: Chat, order_item_id: int | None = None,
-                          params: dict[str, Any] | None = None) -> Action | None:
-    """Suspend a chat (an order named it). None when its suspension is already queued."""
-    return _add_action(session, clock, key=chat_suspension_key(chat.id), kind=ActionKind.SUSPEND_CHAT,
-                       integration_id=chat.integration_id, chat_id=chat.id, order_item_id=order_item_id,
-                       params=dict(params or {}))
+                          decision_id: int | None = None, params: dict[str, Any] | None = None) -> Action | None:
+    """Suspend a chat: an order named it, or a moderator decided so. None when its suspension is already queued.
+    Chats are never suspended by counting (see ``chats``)."""
+    action = _add_action(session, clock, key=chat_suspension_key(chat.id), kind=ActionKind.SUSPEND_CHAT,
+                         integration_id=chat.integration_id, chat_id=chat.id, order_item_id=order_item_id,
+                         decision_id=decision_id, params=dict(params or {}))
+    if action is not None:
+        chat.status, chat.status_changed_at = StandingStatus.SUSPENDED, clock.now()
+    return action
+
+
+def retry_action(*, session: Session, clock: Clock, action: Action, actor: str) -> bool:
+    """Try a failed action again from the start (after the platform was fixed). False unless it had failed."""
+    if action.status != ActionStatus.FAILED:
+        return False
+    now = clock.now()
+    action.status, action.attempts, action.next_attempt_at, action.completed_at = ActionStatus.PENDING, 0, now, None
+    audit.record(session=session, clock=clock, actor=actor, action="action.retried", object_type="action",
+                 object_id=action.id, data={"kind": action.kind.value, "last_error": (action.last_error or "")[:500]})
+    defer(session=session, now=now, job=RUN_ACTIONS_JOB, payload={})
+    return True
 
 
 def _action_keys(placements: Iterable[Placement]) -> Iterator[str]:
@@ -192,49 +230,6 @@ def _action_keys(placements: Iterable[Placement]) -> Iterator[str]:
         yield removal_key(p.id)
         if p.media_external_id:
             yield f"quarantine_media:{p.integration_id}:{p.media_external_id}"
-        if p.sender_id is not None:
-            yield f"{ActionKind.RESTRICT_ACCOUNT.value}:{p.sender_id}"
-            yield f"{ActionKind.SUSPEND_ACCOUNT.value}:{p.sender_id}"
-        if p.chat_id is not None:
-            yield chat_suspension_key(p.chat_id)
-
-
-def _strike(session: Session, clock: Clock, *, placement: Placement, policy: StrikePolicy, reason: str,
-            known_keys: set[str] | None = None, audits: Audits | None = None) -> int:
-    """One strike for the sender and for the chat; over a threshold, restrict or suspend them."""
-    queued = 0
-    now = clock.now()
-    if placement.sender_id is not None:
-        account = session.get(PlatformAccount, placement.sender_id)
-        if account is not None:
-            account.strikes += 1
-            _audit(session, clock, audits, actor="system:enforcement", action="account.strike",
-                   object_type="platform_account", object_id=account.id,
-                   data={"strikes": account.strikes, "placement_id": placement.id, "reason": reason})
-            target: tuple[ActionKind, StandingStatus] | None = None
-            if account.strikes >= policy.account_suspend_at and account.status != StandingStatus.SUSPENDED:
-                target = (ActionKind.SUSPEND_ACCOUNT, StandingStatus.SUSPENDED)
-            elif account.strikes >= policy.account_restrict_at and account.status == StandingStatus.ACTIVE:
-                target = (ActionKind.RESTRICT_ACCOUNT, StandingStatus.RESTRICTED)
-            if target is not None and _add_action(
-                    session, clock, key=f"{target[0].value}:{account.id}", kind=target[0],
-                    integration_id=placement.integration_id, known_keys=known_keys, account_id=account.id,
-                    params={"reason": f"{account.strikes} strikes"}) is not None:
-                account.status, account.status_changed_at = target[1], now
-                queued += 1
-    if placement.chat_id is not None:
-        chat = session.get(Chat, placement.chat_id)
-        if chat is not None:
-            chat.strikes += 1
-            if chat.strikes >= policy.chat_suspend_at and chat.status != StandingStatus.SUSPENDED and _add_action(
-                    session, clock, key=chat_suspension_key(chat.id), kind=ActionKind.SUSPEND_CHAT,
-                    integration_id=placement.integration_id, known_keys=known_keys, chat_id=chat.id,
-                    params={"reason": f"{chat.strikes} strikes"}) is not None:
-                chat.status, chat.status_changed_at = StandingStatus.SUSPENDED, now
-                _audit(session, clock, audits, actor="system:enforcement", action="chat.suspend_queued",
-                       object_type="chat", object_id=chat.id, data={"strikes": chat.strikes})
-                queued += 1
-    return queued
 
 
 # -- propagation ------------------------------------------------------------------------------------------------
@@ -249,7 +244,7 @@ class PropagationStep:
 
 
 def propagate_batch(
-    *, session: Session, clock: Clock, entry_id: int, find_media: MediaFinder, policy: StrikePolicy,
+    *, session: Session, clock: Clock, entry_id: int, find_media: MediaFinder, due: DueProcess,
     batch: int = PROPAGATION_BATCH,
 ) -> PropagationStep | None:
     """One step of finding every media item already seen that matches the entry, and acting on each live placement.
@@ -279,7 +274,7 @@ def propagate_batch(
     found = [(m, d) for m, d in find_media(session, entry, bank.pdq_distance)]
     prop.media_found = len(found)
     todo = [(m, d) for m, d in found if m > prop.cursor_media_id][:batch]
-    prop.placements_actioned += _act_on_batch(session, clock, entry=entry, bank=bank, todo=todo, policy=policy)
+    prop.placements_actioned += _act_on_batch(session, clock, entry=entry, bank=bank, todo=todo, due=due)
     if todo:
         prop.media_done += len(todo)
         prop.cursor_media_id = todo[-1][0]
@@ -295,7 +290,7 @@ def propagate_batch(
 
 
 def _act_on_batch(session: Session, clock: Clock, *, entry: BankEntry, bank: Bank, todo: list[tuple[int, int]],
-                  policy: StrikePolicy) -> int:
+                  due: DueProcess) -> int:
     """Record the matches of a batch of media and act on their live placements. Returns placements actioned.
 
     The same rows and audit events, in the same order, as record_match and act_on_placement media by media;
@@ -311,8 +306,6 @@ def _act_on_batch(session: Session, clock: Clock, *, entry: BankEntry, bank: Ban
             live.setdefault(placement.media_id, []).append(placement)
     placements = [p for group in live.values() for p in group]
     known_keys = _existing_keys(session, _action_keys(placements))
-    loaded = (_load(session, PlatformAccount, (p.sender_id for p in placements)),
-              _load(session, Chat, (p.chat_id for p in placements)))  # held, so session.get() below costs no SQL
     fresh: set[int] = set()
     for media_id, distance in todo:
         if media_id not in matches:
@@ -329,11 +322,12 @@ def _act_on_batch(session: Session, clock: Clock, *, entry: BankEntry, bank: Ban
             if media_id in fresh:
                 audits.append(_match_event(match, media_id=media_id, entry=entry, bank=bank))
             for placement in live.get(media_id, []):
-                if act_on_placement(session, clock, placement=placement, match=match, bank=bank, policy=policy,
-                                    known_keys=known_keys, audits=audits):
+                if act_on_placement(session, clock, placement=placement, match=match, bank=bank, due=due,
+                                    known_keys=known_keys):
                     actioned += 1
     _write_audits(session, clock, audits)
-    del loaded
+    for media_id in fresh:
+        queue_match_review(session, clock, match=matches[media_id], bank=bank, due=due)
     return actioned
 
 
@@ -348,13 +342,23 @@ def _target(session: Session, action: Action) -> ActionTarget:
         chat_id=chat.external_id if chat else (placement.chat_external_id if placement else None),
         message_id=placement.message_external_id if placement else None,
         media_id=placement.media_external_id if placement else None,
-        account_id=account.external_id if account else (sender.external_id if sender else None),
+        account_id=account.external_id if account else (
+            str(action.params["account"]) if action.params.get("account") else (
+                sender.external_id if sender else None)),
         reason=str(action.params.get("reason") or ""),
         params=dict(action.params),
     )
 
 
 def _call(adapter: PlatformAdapter, kind: ActionKind, target: ActionTarget) -> ActionResult:
+    if kind == ActionKind.LIFT_RESTRICTION:
+        if not isinstance(adapter, LiftsRestrictions):
+            return ActionResult.failed(f"the {adapter.name} platform cannot lift restrictions through Firebreak")
+        try:
+            return adapter.lift_restriction(target)
+        except Exception as exc:  # as below: retry, then fail with the reason
+            log.exception("adapter %s failed on %s", adapter.name, kind.value)
+            return ActionResult.retry(f"{type(exc).__name__}: {exc}")
     method = {
         ActionKind.REMOVE_MESSAGE: adapter.remove_message, ActionKind.QUARANTINE_MEDIA: adapter.quarantine_media,
         ActionKind.RESTRICT_ACCOUNT: adapter.restrict_account, ActionKind.SUSPEND_ACCOUNT: adapter.suspend_account,
@@ -423,7 +427,8 @@ def record_outcomes(*, session: Session, clock: Clock, results: list[tuple[int, 
     """Record what the platform answered for each action, in order (in the caller's transaction).
 
     None for an action that is gone or no longer pending. The rows are read in a few queries and written with
-    one flush, then the audit events in order.
+    one flush, then the audit events in order. A restrictive action done is followed up by a job (FOLLOW_UP_JOB:
+    its statement of reasons, the sender's record, the notice), so recording outcomes stays as fast as removing.
     """
     actions = _load(session, Action, (action_id for action_id, _ in results))
     loaded = (actions, _load(session, Placement, (a.placement_id for a in actions
@@ -434,8 +439,62 @@ def record_outcomes(*, session: Session, clock: Clock, results: list[tuple[int, 
         for action_id, result in results:
             recorded.append(_apply_outcome(session, clock, action_id, result, audits, retry))
     _write_audits(session, clock, audits)
+    if any(a is not None and a.status == ActionStatus.DONE and a.kind in due_process.RESTRICTIVE for a in recorded):
+        defer(session=session, now=clock.now(), job=FOLLOW_UP_JOB, payload={})
     del loaded
     return recorded
+
+
+def restrictions_in_flight(*, session: Session, now: datetime) -> bool:
+    """Whether restrictive actions wait to be carried out (never tried yet, or due again): removing comes first."""
+    return session.scalar(select(Action.id).where(
+        Action.status == ActionStatus.PENDING, Action.kind.in_(list(due_process.RESTRICTIVE)),
+        (Action.attempts == 0) | (Action.next_attempt_at <= now)).limit(1)) is not None
+
+
+def follow_up(*, session: Session, clock: Clock, due: DueProcess, limit: int = FOLLOW_UP_BATCH) -> int:
+    """Due process for a batch of restrictive actions done: statement, record, chat proposal, notice
+    (``due_process.after_done``). Each in a savepoint: a fault in one is audited (``due_process.failed``) and
+    does not hold up the others. Returns how many were followed up; 0 when none is left."""
+    stmt = select(Action).where(Action.status == ActionStatus.DONE, Action.followed_up_at.is_(None),
+                                Action.kind.in_(list(due_process.RESTRICTIVE))).order_by(Action.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":  # two workers follow up different actions
+        stmt = stmt.with_for_update(skip_locked=True)
+    actions = list(session.scalars(stmt))
+    # What after_done reads, in a few IN queries; kept referenced so its session.get() calls cost no SQL.
+    placements = _load(session, Placement, (a.placement_id for a in actions))
+    matches = _load(session, Match, (a.match_id for a in actions))
+    entries = _load(session, BankEntry, (m.bank_entry_id for m in matches))
+    loaded = (placements, matches, entries, _load(session, Bank, (e.bank_id for e in entries)),
+              _load(session, Media, (p.media_id for p in placements)),
+              _load(session, PlatformAccount, [a.account_id for a in actions] + [p.sender_id for p in placements]),
+              _load(session, Chat, [a.chat_id for a in actions] + [p.chat_id for p in placements]))
+    now = clock.now()
+    events: list[audit.PendingEvent] = []
+    hints: dict[int, due_process.ChatHint] = {}
+    for action in actions:
+        mine: list[audit.PendingEvent] = []
+        try:
+            with session.begin_nested():
+                due_process.after_done(session=session, clock=clock, due=due, action=action, audits=mine,
+                                       chat_hints=hints)
+            events += mine
+        except Exception as exc:
+            log.exception("due process failed for action %s", action.id)
+            events.append(audit.PendingEvent(actor="system:enforcement", action="due_process.failed",
+                                              object_type="action", object_id=action.id,
+                                              data={"error": f"{type(exc).__name__}: {exc}"[:500]}))
+        action.followed_up_at = now
+    session.flush()
+    audit.record_many(session=session, clock=clock, events=events)
+    for chat_id, hint in hints.items():
+        chats.consider(session=session, clock=clock, chat_id=chat_id, ordered=hint.ordered,
+                       threshold=due.chat_review_after, severity=hint.severity, category=hint.category,
+                       integration_id=hint.integration_id)
+    if actions:
+        defer(session=session, now=now, job=RUN_ACTIONS_JOB, payload={})
+    del loaded
+    return len(actions)
 
 
 def _apply_outcome(session: Session, clock: Clock, action_id: int, result: ActionResult, audits: Audits,
@@ -461,6 +520,10 @@ def _apply_outcome(session: Session, clock: Clock, action_id: int, result: Actio
                                 else PlacementStatus.DELETED if result.outcome == Outcome.NOT_FOUND
                                 else placement.status)
             placement.status_changed_at = now
+    elif action.placement_id and action.kind == ActionKind.RESTORE_MESSAGE and result.outcome == Outcome.DONE:
+        placement = session.get(Placement, action.placement_id)
+        if placement is not None and placement.status == PlacementStatus.REMOVED:
+            placement.status, placement.status_changed_at = PlacementStatus.LIVE, now
     evidence.preserve_removed(session=session, now=now, action=action)  # a removed message is kept as evidence
     audits.append(dict(actor="system:enforcement", action=f"action.{action.status.value}", object_type="action",
                        object_id=action.id, data={"kind": action.kind.value, "placement_id": action.placement_id,

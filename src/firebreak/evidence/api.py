@@ -18,6 +18,8 @@ from starlette.background import BackgroundTask
 from firebreak.api.deps import Principal, require_staff
 from firebreak.auth.models import Role
 from firebreak.core.http.deps import Provide, SessionDep
+from firebreak.core.http.openapi import answers
+from firebreak.core.http.params import IdPath
 from firebreak.core.http.problems import Problem
 from firebreak.evidence.flows import Evidence
 from firebreak.evidence.models import LegalHold
@@ -54,6 +56,7 @@ def _hold_out(hold: LegalHold, active: bool) -> HoldOut:
 
 
 @router.get("/records", response_model=list[RecordOut], summary="What is preserved about an order or a case")
+@answers(404)
 def records(evidence: EvidenceDep, session: SessionDep, _: Readers, order: str | None = None,
             case: str | None = None) -> list[Any]:
     try:
@@ -64,6 +67,7 @@ def records(evidence: EvidenceDep, session: SessionDep, _: Readers, order: str |
 
 @router.post("/records/{uid}/context", summary="A record's context (placements, sender, chat, forward chain, "
              "matches, decisions, statements); audited with your reason")
+@answers(404)
 def record_context(uid: str, body: Reasoned, evidence: EvidenceDep, session: SessionDep,
                    who: Openers) -> dict[str, Any]:
     try:
@@ -73,6 +77,7 @@ def record_context(uid: str, body: Reasoned, evidence: EvidenceDep, session: Ses
 
 
 @router.post("/records/{uid}/media", response_class=Response, summary="The preserved file; audited with your reason")
+@answers(404)
 def record_media(uid: str, body: Reasoned, evidence: EvidenceDep, session: SessionDep, who: Openers) -> Response:
     try:
         opened = evidence.open(actor=who.actor, uid=uid, reason=body.reason, purpose="export", session=session)
@@ -87,6 +92,7 @@ def record_media(uid: str, body: Reasoned, evidence: EvidenceDep, session: Sessi
 
 @router.post("/packages", response_class=FileResponse, summary="A signed evidence package (zip) for an order or a "
              "case; audited with your reason")
+@answers(404)
 def package(body: PackageRequest, evidence: EvidenceDep, session: SessionDep, who: Openers) -> FileResponse:
     fd, path = tempfile.mkstemp(suffix=".zip", prefix="evidence-")
     try:
@@ -112,6 +118,7 @@ def holds(evidence: EvidenceDep, session: SessionDep, _: Readers) -> list[HoldOu
 
 @router.post("/holds", response_model=HoldOut, status_code=201, summary="Place a legal hold on an item, an account, "
              "a chat, an order or a case")
+@answers(404)
 def place_hold(body: HoldRequest, evidence: EvidenceDep, session: SessionDep, who: Openers) -> HoldOut:
     try:
         hold = evidence.place_hold(actor=who.actor, scope=body.scope, subject=body.subject, reason=body.reason,
@@ -122,7 +129,8 @@ def place_hold(body: HoldRequest, evidence: EvidenceDep, session: SessionDep, wh
 
 
 @router.post("/holds/{hold_id}/extend", response_model=HoldOut)
-def extend_hold(hold_id: int, body: HoldExtension, evidence: EvidenceDep, session: SessionDep,
+@answers(404)
+def extend_hold(hold_id: IdPath, body: HoldExtension, evidence: EvidenceDep, session: SessionDep,
                 who: Openers) -> HoldOut:
     try:
         hold = evidence.extend_hold(actor=who.actor, hold_id=hold_id, reason=body.reason, days=body.days,
@@ -133,7 +141,8 @@ def extend_hold(hold_id: int, body: HoldExtension, evidence: EvidenceDep, sessio
 
 
 @router.post("/holds/{hold_id}/release", response_model=HoldOut)
-def release_hold(hold_id: int, body: Reasoned, evidence: EvidenceDep, session: SessionDep, who: Openers) -> HoldOut:
+@answers(404)
+def release_hold(hold_id: IdPath, body: Reasoned, evidence: EvidenceDep, session: SessionDep, who: Openers) -> HoldOut:
     try:
         hold = evidence.release_hold(actor=who.actor, hold_id=hold_id, reason=body.reason, session=session)
     except EvidenceError as exc:

@@ -7,30 +7,42 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from typing import IO, Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from firebreak.audit import service as audit
 from firebreak.auth import service as auth_service
 from firebreak.auth.models import CredentialScope
+from firebreak.authorities.taxonomy import CATEGORIES
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
 from firebreak.core.http.deps import Provide
 from firebreak.core.http.guard import accepts
 from firebreak.core.http.openapi import answers, request_body
 from firebreak.core.http.problems import Problem
+from firebreak.enforcement.appeals import Appeals, AppealUnknown
 from firebreak.gateway.flows import BadSignal, Gateway, UnknownIntegration
 from firebreak.gateway.service import EventError
 from firebreak.platform import signing
 from firebreak.platform.models import PlatformIntegration, SeenSignature
-from firebreak.platform.schemas import EventAccepted, PlatformEvent, ScanResult, ScanSignalsRequest, Verdict
+from firebreak.platform.schemas import (
+    ChatIn,
+    EventAccepted,
+    PlatformEvent,
+    ScanResult,
+    ScanSignalsRequest,
+    SenderIn,
+    Verdict,
+)
 from firebreak.platform.secrets import IntegrationSecrets
+from firebreak.review.service import ReviewError
 
 router = APIRouter(prefix="/v1", tags=["platform"])
 INTEGRATION_HEADER = "Firebreak-Integration"
@@ -229,7 +241,16 @@ def post_event(caller: CallerDep, gateway: GatewayDep) -> EventAccepted:
 async def post_scan(request: Request, caller: CallerDep, gateway: GatewayDep,
                     jurisdiction: Annotated[str | None, Query(
                         pattern="^[A-Za-z]{2}$", description="the uploader's country (ISO 3166-1 alpha-2), for "
-                        "banks that act in some jurisdictions only")] = None) -> ScanResult:
+                        "banks that act in some jurisdictions only")] = None,
+                    uploader: Annotated[str | None, Query(
+                        min_length=1, max_length=255, description="your id of the account uploading: a refusal "
+                        "then reaches them with its reasons and counts on their record")] = None,
+                    language: Annotated[str | None, Query(
+                        pattern="^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$", description="the uploader's language, "
+                        "for the notice")] = None,
+                    chat: Annotated[str | None, Query(min_length=1, max_length=255,
+                                                      description="your id of the chat it was for")] = None,
+                    ) -> ScanResult:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         try:
@@ -242,12 +263,110 @@ async def post_scan(request: Request, caller: CallerDep, gateway: GatewayDep,
         try:
             # Most checks match nothing and are answered from memory, here; the rest need the database.
             answer = gateway.scan_signals_in_memory(body)
-            return answer if answer is not None else await run_in_threadpool(gateway.scan_signals, body)
+            return answer if answer is not None else await run_in_threadpool(
+                partial(gateway.scan_signals, body, integration=caller.integration.name))
         except BadSignal as exc:
             raise Problem(422, "Invalid scan request", str(exc),
                           errors=[{"field": exc.field, "message": str(exc)}]) from None
     if not caller.body:
         raise Problem(422, "Invalid scan request", "send the file as application/octet-stream, or JSON signals",
                       errors=[{"field": "body", "message": "empty"}])
-    return await run_in_threadpool(gateway.scan_bytes, caller.body,
-                                   jurisdiction=jurisdiction.upper() if jurisdiction else None)
+    try:
+        who = SenderIn(id=uploader, language=language) if uploader else None
+        where = ChatIn(id=chat) if chat else None
+    except ValidationError as exc:
+        field = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "uploader"
+        raise Problem(422, "Invalid scan request", f"{field}: {exc.errors()[0]['msg']}",
+                      errors=[{"field": field, "message": exc.errors()[0]["msg"]}]) from None
+    return await run_in_threadpool(partial(gateway.scan_bytes, caller.body,
+                                           jurisdiction=jurisdiction.upper() if jurisdiction else None,
+                                           integration=caller.integration.name, uploader=who, chat=where))
+
+
+class UserReportIn(BaseModel):
+    """A report one of the platform's users made about a message (a notice under Art. 16 DSA)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    report_id: str = Field(min_length=1, max_length=255, description="your id for the report (sending it again "
+                                                                     "adds nothing)")
+    chat_id: str = Field(min_length=1, max_length=255)
+    message_id: str = Field(min_length=1, max_length=255)
+    reporter_id: str | None = Field(default=None, min_length=1, max_length=255,
+                                    description="your id of the user who reported: they are told the outcome")
+    reason: str = Field(default="", max_length=5000, description="what the reporter wrote")
+    category: str | None = Field(default=None, description="a category of GET /v1/categories, if the user chose one")
+
+    @field_validator("category")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        if value is not None and value not in CATEGORIES:
+            raise ValueError(f"not a category; known: {', '.join(CATEGORIES)}")
+        return value
+
+
+class ReportQueued(BaseModel):
+    status: str
+    review_item: int
+
+
+@router.post("/reports", response_model=ReportQueued, status_code=202,
+             summary="Forward a user's report about a message to the review queue (DSA Art. 16)",
+             openapi_extra=request_body({"application/json": UserReportIn}))
+@answers(404, 422)
+def post_report(caller: CallerDep, gateway: GatewayDep) -> ReportQueued:
+    try:
+        data = UserReportIn.model_validate_json(caller.body)
+    except ValidationError as exc:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+                  for e in exc.errors(include_url=False)]
+        raise Problem(422, "Invalid report", "Check these fields: " + ", ".join(sorted({e["field"] for e in errors})),
+                      errors=errors) from None
+    item = gateway.report(caller.integration.name, chat_id=data.chat_id, message_id=data.message_id,
+                          report_id=data.report_id, reporter=data.reporter_id, reason=data.reason,
+                          category=data.category)
+    if item is None:
+        raise Problem(404, "Not found", f"no message {data.message_id[:100]!r} with media in chat "
+                      f"{data.chat_id[:100]!r} is known: send its media_posted event first")
+    return ReportQueued(status="queued", review_item=item)
+
+
+class AppealIn(BaseModel):
+    """An appeal the platform forwards for its user, against the decision a notice named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    statement: str = Field(min_length=1, max_length=500, description="the reference in the notice (params.statement)")
+    account_id: str = Field(min_length=1, max_length=255, description="your id of the user appealing")
+    text: str = Field(min_length=1, max_length=10000, description="why the user thinks the decision is wrong")
+
+
+class AppealOut(BaseModel):
+    reference: str
+    status: str
+    statement: str
+    filed_at: datetime
+
+
+@router.post("/appeals", response_model=AppealOut, status_code=201,
+             summary="Forward a user's appeal against a decision (DSA Art. 20)",
+             openapi_extra=request_body({"application/json": AppealIn}))
+@answers(403, 404, 409, 422)
+def post_appeal(caller: CallerDep, appeals: Annotated[Appeals, Provide(Appeals)]) -> AppealOut:
+    try:
+        data = AppealIn.model_validate_json(caller.body)
+    except ValidationError as exc:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+                  for e in exc.errors(include_url=False)]
+        raise Problem(422, "Invalid appeal", "Check these fields: " + ", ".join(sorted({e["field"] for e in errors})),
+                      errors=errors) from None
+    try:
+        appeal, statement = appeals.from_platform(integration_id=caller.integration.id, puid=data.statement,
+                                                  account=data.account_id, text=data.text,
+                                                  actor=f"integration:{caller.integration.id}")
+    except AppealUnknown as exc:
+        raise Problem(404, "Not found", str(exc)) from None
+    except ReviewError as exc:
+        raise Problem(exc.status, "Appeal not accepted", str(exc)) from None
+    return AppealOut(reference=appeal.reference or "", status=appeal.status.value, statement=statement,
+                     filed_at=appeal.created_at)

@@ -20,13 +20,15 @@ from firebreak.core.blobs import BlobStore
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
 from firebreak.core.jobs.outbox import defer
-from firebreak.enforcement.service import RUN_ACTIONS_JOB, StrikePolicy
-from firebreak.gateway.service import EventResult, get_integration, handle_event, scan_matches, verdict_for
+from firebreak.enforcement import user_reports
+from firebreak.enforcement.due_process import DueProcess
+from firebreak.enforcement.service import RUN_ACTIONS_JOB
+from firebreak.gateway.service import EventResult, get_integration, handle_event, refuse, scan_matches, verdict_for
 from firebreak.matching.service import Hit, IndexSet, match_signals
 from firebreak.media.service import find_by_sha256
 from firebreak.platform.adapters import AdapterProvider, FetchError
 from firebreak.platform.models import PlatformIntegration
-from firebreak.platform.schemas import PlatformEvent, ScanResult, ScanSignalsRequest, Verdict
+from firebreak.platform.schemas import ChatIn, PlatformEvent, ScanResult, ScanSignalsRequest, SenderIn, Verdict
 from firebreak.signals.decode import DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
 from firebreak.signals.hashing import hash_bytes
@@ -53,7 +55,7 @@ class GatewayDeps:
     limits: DecodeLimits
     indexes: IndexSet
     adapters: AdapterProvider
-    policy: StrikePolicy
+    due: DueProcess
     pdq_min_quality: int
     unchecked_verdict: Verdict = Verdict.REVIEW  # an upload that matched nothing but could not be fully checked
 
@@ -101,7 +103,7 @@ class Gateway:
                              action="media.unfetchable", object_type="event", object_id=event.event_id[:80],
                              data={"url": url[:500], "reason": reason[:500]})
             result = handle_event(session=session, clock=d.clock, integration=integration, event=event,
-                                  blobs=d.blobs, limits=d.limits, indexes=d.indexes, policy=d.policy,
+                                  blobs=d.blobs, limits=d.limits, indexes=d.indexes, due=d.due,
                                   fetched=fetched)
             if result.pending_fetch:
                 defer(session=session, now=d.clock.now(), job=FETCH_JOB,
@@ -119,15 +121,32 @@ class Gateway:
         with _SQLITE_SCANS, self.deps.db.transaction() as session:
             yield session
 
-    def scan_bytes(self, data: bytes, *, jurisdiction: str | None = None) -> ScanResult:
-        """Upload check on the file itself: exact hashes and PDQ with its rotations and mirrors."""
+    def _refuse(self, session: Session, integration: str | None, hits: list[Hit], *, sha256: str | None,
+                media_kind: str, uploader: SenderIn | None, chat: ChatIn | None) -> None:
+        """A refused upload's statement of reasons, and the uploader's notice and record when named."""
+        row = get_integration(session=session, name=integration) if integration else None
+        if row is None:
+            return
+        if refuse(session=session, clock=self.deps.clock, due=self.deps.due, integration=row, hits=hits,
+                  sha256=sha256, media_kind=media_kind, uploader=uploader, chat=chat):
+            defer(session=session, now=self.deps.clock.now(), job=RUN_ACTIONS_JOB, payload={})
+
+    def scan_bytes(self, data: bytes, *, jurisdiction: str | None = None, integration: str | None = None,
+                   uploader: SenderIn | None = None, chat: ChatIn | None = None) -> ScanResult:
+        """Upload check on the file itself: exact hashes and PDQ with its rotations and mirrors.
+
+        With ``integration`` (the caller's), a refusal is recorded with its statement of reasons; with ``uploader``
+        (and ``chat``) too, the uploader gets a notice and the refusal counts on their record.
+        """
         d = self.deps
         sha256 = hashlib.sha256(data).hexdigest()
+        media_kind = "image"
         # Decoding and hashing take milliseconds: done before the transaction, which on SQLite holds the write lock.
         unchecked: str | None = None
         try:
             hashes = hash_bytes(data, d.limits)
             md5, pdq_queries = hashes.md5, hashes.query_hashes
+            media_kind = hashes.kind.value
             if hashes.truncated:
                 unchecked = "truncated"
         except UnhashableMedia as exc:
@@ -146,6 +165,8 @@ class Gateway:
             if verdict_for(hits) == Verdict.BLOCK:
                 count_blocked_uploads(session=session, now=d.clock.now(), source="scan", sha256=sha256,
                                       entry_ids=[h.entry_id for h in hits if h.action == MatchAction.BLOCK])
+                self._refuse(session, integration, hits, sha256=sha256, media_kind=media_kind, uploader=uploader,
+                             chat=chat)
         verdict = verdict_for(hits)
         if verdict == Verdict.ALLOW and unchecked is not None:
             # Nothing matched, but Firebreak did not see the whole picture: a two-byte cut must not be a way past.
@@ -181,8 +202,9 @@ class Gateway:
             return None
         return ScanResult(verdict=Verdict.ALLOW, matches=[], checked_at=self.deps.clock.now())
 
-    def scan_signals(self, request: ScanSignalsRequest) -> ScanResult:
-        """Upload check on hashes the platform computed itself (no bytes leave the platform)."""
+    def scan_signals(self, request: ScanSignalsRequest, *, integration: str | None = None) -> ScanResult:
+        """Upload check on hashes the platform computed itself (no bytes leave the platform). A refusal is
+        recorded as in scan_bytes, for ``request.uploader`` when given."""
         d = self.deps
         values = self._signal_values(request)
         with self._scan_transaction() as session:
@@ -200,7 +222,23 @@ class Gateway:
                 count_blocked_uploads(session=session, now=d.clock.now(), source="scan",
                                       sha256=shas[0] if len(shas) == 1 else None,
                                       entry_ids=[h.entry_id for h in ordered if h.action == MatchAction.BLOCK])
+                self._refuse(session, integration, ordered, sha256=next(iter(values.get("sha256", [])), None),
+                             media_kind="image", uploader=request.uploader, chat=request.chat)
         return ScanResult(verdict=verdict_for(ordered), matches=scan_matches(ordered), checked_at=d.clock.now())
+
+    def report(self, integration_name: str, *, chat_id: str, message_id: str, report_id: str,
+               reporter: str | None, reason: str, category: str | None) -> int | None:
+        """A user's report the platform forwards: to the review queue. The item's id; None for a message
+        Firebreak does not know (it sees only messages with media)."""
+        d = self.deps
+        with d.db.transaction() as session:
+            integration = get_integration(session=session, name=integration_name)
+            if integration is None:
+                raise UnknownIntegration(f"no active integration named {integration_name!r}")
+            item = user_reports.file_user_report(
+                session=session, clock=d.clock, due=d.due, integration_id=integration.id, chat_id=chat_id,
+                message_id=message_id, report_id=report_id, reporter=reporter, reason=reason, category=category)
+            return item.id if item is not None else None
 
     def ensure_integration(self, *, name: str, adapter: str) -> PlatformIntegration:
         """The integration named ``name``, created if missing (the sandbox's on start-up)."""
@@ -227,8 +265,9 @@ class InProcessLink:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
 
-    def scan_upload(self, integration: str, data: bytes) -> ScanResult:
-        return self._gateway.scan_bytes(data)
+    def scan_upload(self, integration: str, data: bytes, *, uploader: SenderIn | None = None,
+                    chat: ChatIn | None = None) -> ScanResult:
+        return self._gateway.scan_bytes(data, integration=integration, uploader=uploader, chat=chat)
 
     def submit_event(self, integration: str, event: PlatformEvent) -> None:
         try:

@@ -14,13 +14,15 @@ from firebreak.banks.models import Bank, BankEntry, MatchAction
 from firebreak.banks.service import count_blocked_uploads
 from firebreak.core.blobs import BlobStore
 from firebreak.core.clock import Clock
-from firebreak.enforcement.service import StrikePolicy, act_on_placement, record_match
+from firebreak.enforcement import due_process
+from firebreak.enforcement.due_process import DueProcess
+from firebreak.enforcement.service import act_on_placement, record_match
 from firebreak.matching.models import MatchSource
 from firebreak.matching.service import Hit, IndexSet, match_signals
 from firebreak.media.models import HashStatus, Media, Placement, PlacementStatus
 from firebreak.media.service import ingest_bytes
 from firebreak.platform.models import Chat, ChatKind, PlatformAccount, PlatformIntegration
-from firebreak.platform.schemas import EventKind, PlatformEvent, ScanMatch, Verdict
+from firebreak.platform.schemas import ChatIn, EventKind, PlatformEvent, ScanMatch, SenderIn, Verdict
 from firebreak.signals.decode import DecodeLimits
 from firebreak.signals.hashing import MediaHashes
 
@@ -67,22 +69,23 @@ def hits_for_media(*, session: Session, indexes: IndexSet, media: Media, hashes:
                          pdq_queries=pdq_queries, jurisdiction=jurisdiction)
 
 
-def _account(session: Session, integration: PlatformIntegration, clock: Clock, external_id: str,
-             name: str | None) -> PlatformAccount:
+def _account(session: Session, integration: PlatformIntegration, clock: Clock, sender: SenderIn) -> PlatformAccount:
     account = session.scalar(select(PlatformAccount).where(
-        PlatformAccount.integration_id == integration.id, PlatformAccount.external_id == external_id))
+        PlatformAccount.integration_id == integration.id, PlatformAccount.external_id == sender.id))
     if account is None:
-        account = PlatformAccount(integration_id=integration.id, external_id=external_id, display_name=name,
-                                  created_at=clock.now())
+        account = PlatformAccount(integration_id=integration.id, external_id=sender.id,
+                                  display_name=sender.display_name, language=sender.language, created_at=clock.now())
         session.add(account)
         session.flush()
-    elif name and account.display_name != name:
-        account.display_name = name
+    else:
+        if sender.display_name and account.display_name != sender.display_name:
+            account.display_name = sender.display_name
+        if sender.language and account.language != sender.language:
+            account.language = sender.language
     return account
 
 
-def _chat(session: Session, integration: PlatformIntegration, clock: Clock, event: PlatformEvent) -> Chat:
-    info = event.chat
+def _chat(session: Session, integration: PlatformIntegration, clock: Clock, info: ChatIn) -> Chat:
     chat = session.scalar(select(Chat).where(Chat.integration_id == integration.id, Chat.external_id == info.id))
     if chat is None:
         chat = Chat(integration_id=integration.id, external_id=info.id, created_at=clock.now())
@@ -90,13 +93,31 @@ def _chat(session: Session, integration: PlatformIntegration, clock: Clock, even
     chat.kind, chat.is_public, chat.title = ChatKind(info.kind), info.is_public, info.title or chat.title
     if info.member_count is not None:
         chat.member_count = info.member_count
+    if info.admins is not None and list(info.admins) != list(chat.admins or []):
+        chat.admins = list(info.admins)
     session.flush()
     return chat
 
 
+def refuse(*, session: Session, clock: Clock, due: DueProcess, integration: PlatformIntegration, hits: list[Hit],
+           sha256: str | None, media_kind: str, uploader: SenderIn | None, chat: ChatIn | None) -> bool:
+    """Record an upload refused (verdict block): its statement of reasons and, when the platform named the
+    uploader, their notice and record. True when a notice was queued."""
+    blocking = [h for h in hits if h.action == MatchAction.BLOCK]
+    entry = session.get(BankEntry, blocking[0].entry_id) if blocking else None
+    if entry is None:
+        return False
+    account = _account(session, integration, clock, uploader) if uploader is not None else None
+    chat_row = _chat(session, integration, clock, chat) if chat is not None else None
+    due_process.refuse_upload(session=session, clock=clock, due=due, integration_id=integration.id, entry=entry,
+                              sha256=sha256, media_kind=media_kind,
+                              uploader=due_process.Uploader(account=account, chat=chat_row))
+    return account is not None
+
+
 def handle_event(
     *, session: Session, clock: Clock, integration: PlatformIntegration, event: PlatformEvent, blobs: BlobStore | None,
-    limits: DecodeLimits, indexes: IndexSet, policy: StrikePolicy, fetched: dict[str, bytes] | None = None,
+    limits: DecodeLimits, indexes: IndexSet, due: DueProcess, fetched: dict[str, bytes] | None = None,
 ) -> EventResult:
     """Record an event. Media posted after a matching bank entry exists is acted on at once.
 
@@ -111,8 +132,8 @@ def handle_event(
             gone.status, gone.status_changed_at = PlacementStatus.DELETED, clock.now()
             result.placements.append(gone)
         return result
-    chat = _chat(session, integration, clock, event)
-    sender = _account(session, integration, clock, event.sender.id, event.sender.display_name) if event.sender else None
+    chat = _chat(session, integration, clock, event.chat)
+    sender = _account(session, integration, clock, event.sender) if event.sender else None
     if event.kind == EventKind.MESSAGE_EDITED:
         for previous in session.scalars(select(Placement).where(
                 Placement.integration_id == integration.id, Placement.chat_external_id == event.chat.id,
@@ -165,8 +186,9 @@ def handle_event(
             if entry is None or bank is None:
                 continue
             match, _ = record_match(session, clock, media_id=media.id, entry=entry, bank=bank,
-                                    signal_type=hit.signal_type, distance=hit.distance, source=MatchSource.UPLOAD)
-            queued = act_on_placement(session, clock, placement=placement, match=match, bank=bank, policy=policy)
+                                    signal_type=hit.signal_type, distance=hit.distance, source=MatchSource.UPLOAD,
+                                    due=due)
+            queued = act_on_placement(session, clock, placement=placement, match=match, bank=bank, due=due)
             if queued:
                 caught.append(entry.id)
             result.actions_queued += queued

@@ -35,6 +35,9 @@ class DkimSignatureResult:
     domain: str | None
     selector: str | None
     reason: str
+    headers: tuple[str, ...] = ()  # the header fields the signature covers (h=), lower case
+    body_length: int | None = None  # l=: only this many body bytes are signed (refused)
+    body_hash_ok: bool | None = None  # the body is as signed (None: not known, the check stopped before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +60,8 @@ class DkimResult:
             "selector": self.selector,
             "reason": self.reason,
             "signatures": [
-                {"valid": s.valid, "domain": s.domain, "selector": s.selector, "reason": s.reason}
+                {"valid": s.valid, "domain": s.domain, "selector": s.selector, "reason": s.reason,
+                 "headers": list(s.headers), "body_length": s.body_length, "body_hash_ok": s.body_hash_ok}
                 for s in self.signatures
             ],
         }
@@ -159,7 +163,12 @@ def _verify(raw: bytes, dnsfunc: DnsFunc | None, timeout: float) -> DkimResult:
             ok, reason = False, f"signature could not be checked ({type(exc).__name__}: {exc})"
         if ok and "l" in tags:
             ok, reason = False, "signature covers only part of the body (l= tag); not accepted"
-        results.append(DkimSignatureResult(ok, domain, selector, reason if ok else _friendly(reason)))
+        friendly = reason if ok else _friendly(reason)
+        body_ok = True if ok or "l" in tags and "l= tag" in reason else (
+            False if friendly.startswith("body hash mismatch") else None)
+        length = int(tags["l"]) if tags.get("l", "").isdigit() and len(tags["l"]) <= 12 else None
+        signed = tuple(h.strip().lower() for h in tags.get("h", "").split(":") if h.strip())
+        results.append(DkimSignatureResult(ok, domain, selector, friendly, signed, length, body_ok))
 
     from_domain = _from_domain(raw)
     valid = [r for r in results if r.valid]

@@ -6,13 +6,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from firebreak.core.clock import Clock
-from firebreak.orders.models import ItemOutcome, ItemResolution, Order, OrderStatus
+from firebreak.enforcement.models import Action
+from firebreak.orders.models import ItemOutcome, ItemResolution, Order, OrderItem, OrderStatus
 from firebreak.orders.schemas import Acknowledgement, CopyReceipt, ItemAck, ItemReceipt, Receipt
 from firebreak.orders.service import item_copies, item_counts
-from firebreak.transparency.statements import statement_for_order_item
+from firebreak.transparency import service as statements
 
 # (integration id, chat id, message id) -> the message's link as the platform shows it, or None
 LinkFor = Callable[[int, str, str], str | None]
@@ -37,11 +39,14 @@ def acknowledgement(order: Order, *, status_url: str | None = None) -> Acknowled
         items=items, item_count=len(order.items), status_url=status_url, note=note)
 
 
-def statement_summary(order: Order, position: int, outcome: ItemOutcome) -> dict[str, Any] | None:
-    """The statement of reasons for an item acted on (DSA Art. 17 shape, no personal data)."""
-    if outcome not in (ItemOutcome.REMOVED, ItemOutcome.GEO_RESTRICTED):
+def statement_summary(session: Session, item: OrderItem) -> dict[str, Any] | None:
+    """The stored statement of reasons of the item's own removal or suspension (DSA Art. 17, the Transparency
+    Database's shape, no personal data): the very statement the affected user was told and the export holds."""
+    if item.outcome not in (ItemOutcome.REMOVED, ItemOutcome.GEO_RESTRICTED):
         return None
-    return statement_for_order_item(order=order, position=position)
+    action_id = session.scalar(select(Action.id).where(Action.order_item_id == item.id).order_by(Action.id).limit(1))
+    stored = statements.for_action(session=session, action_id=action_id) if action_id is not None else None
+    return dict(stored.payload) if stored is not None else None
 
 
 def build_receipt(*, session: Session, clock: Clock, order: Order, authority_name: str,
@@ -62,7 +67,7 @@ def build_receipt(*, session: Session, clock: Clock, order: Order, authority_nam
             position=item.position, kind=item.kind, value=item.value[:500], outcome=item.outcome,
             reason=item.outcome_reason, actioned_at=item.actioned_at, copies_removed=counts.copies_removed,
             reuploads_blocked=counts.reuploads_blocked,
-            statement_of_reasons=statement_summary(order, item.position, item.outcome), copies=copies))
+            statement_of_reasons=statement_summary(session, item), copies=copies))
         totals["items"] += 1
         key = item.outcome.value if item.outcome.value in totals else "removed"
         totals[key] += 1

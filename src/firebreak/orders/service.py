@@ -48,6 +48,7 @@ from firebreak.orders.models import (
 from firebreak.orders.schemas import OrderCreate
 from firebreak.platform.adapters import LinkTarget
 from firebreak.platform.models import Chat, PlatformAccount
+from firebreak.review import service as review
 from firebreak.signals.decode import DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
 from firebreak.signals.hashing import hash_bytes
@@ -55,6 +56,7 @@ from firebreak.signals.registry import SignalTypeError, get_signal_type
 
 FOLLOW_JOB = "orders.follow"
 SLA_JOB = "orders.sla"
+REVIEW_KIND = "order"  # review items for orders a person must verify or confirm (orders.review)
 _TRACKING_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 TRANSITIONS: dict[OrderStatus, set[OrderStatus]] = {
@@ -115,6 +117,26 @@ def transition(*, session: Session, clock: Clock, actor: str, order: Order, new:
             jobs.cancel(session=session, dedupe_key=f"order-sla:{order.id}:{mark}")
     audit.record(session=session, clock=clock, actor=actor, action=f"order.{new.value}", object_type="order",
                  object_id=order.tracking_id, data={"from": old.value, "to": new.value, "reason": reason})
+    if new not in (OrderStatus.RECEIVED, OrderStatus.VERIFIED):  # decided, here or in the review queue
+        review.withdraw(session=session, clock=clock, open_key=review_key(order), actor=actor,
+                        reason=f"the order went to {new.value}")
+
+
+def review_key(order: Order) -> str:
+    return f"order:{order.id}"
+
+
+def queue_review(*, session: Session, clock: Clock, order: Order, severity: int = 80) -> None:
+    """An order a person must look at: its sender is not verified, or its authority is not trusted for it."""
+    unverified = order.status == OrderStatus.RECEIVED
+    review.enqueue(session=session, clock=clock, kind=REVIEW_KIND, source="authority", subject_type="order",
+                   subject_id=order.id, open_key=review_key(order),
+                   title=(f"Order {order.tracking_id} from an unverified sender" if unverified
+                          else f"Order {order.tracking_id} to confirm"),
+                   severity=severity, deadline_at=order.deadline_at, spread=len(order.items),
+                   category=order.category,
+                   jurisdiction=(order.territorial_scope[0] if len(order.territorial_scope or []) == 1 else None),
+                   facts={"tracking_id": order.tracking_id, "unverified": unverified})
 
 
 def new_tracking_id(clock: Clock) -> str:
@@ -179,6 +201,8 @@ def create_order(
                requested_deadline=data.deadline)
         if authorities_service.is_trusted_for(authority, order.category):
             confirm(session=session, ctx=ctx, actor="system:trusted-authority", order=order)
+    if order.status in (OrderStatus.RECEIVED, OrderStatus.VERIFIED):
+        queue_review(session=session, clock=clock, order=order)
     order.acknowledged_at = clock.now()
     return order
 
@@ -311,6 +335,7 @@ def confirm(*, session: Session, ctx: IntakeContext, actor: str, order: Order,
     bank = banks.ensure_bank(session=session, clock=clock, actor=actor, name=order_bank_name(order.category),
                              action=MatchAction.BLOCK, policy_category=order.category,
                              description=f"Items confirmed from authority orders, category {order.category}")
+    facts = order_facts(session, order)
     for item in order.items:
         if item.position in declined:
             _outcome(item, ItemOutcome.DECLINED, declined[item.position], clock.now())
@@ -320,9 +345,11 @@ def confirm(*, session: Session, ctx: IntakeContext, actor: str, order: Order,
             _outcome(item, ItemOutcome.NOT_FOUND, item.resolution_reason, None)
             continue
         if item.kind == ItemKind.CHAT_LINK:
-            _queue_chat_suspension(session, ctx, order, item)
+            _queue_chat_suspension(session, ctx, order, item, facts)
             continue
-        entries = _entries_for(session, ctx, item)
+        entries = [e if e.extra and "order" in e.extra else banks.EntryInput(
+            e.signal_type, e.value, quality=e.quality, external_id=e.external_id, note=e.note, media_id=e.media_id,
+            extra={**(e.extra or {}), "order": facts}) for e in _entries_for(session, ctx, item)]
         if entries:
             added, _ = banks.add_entries(session=session, clock=clock, actor=actor, bank=bank, entries=entries,
                                          provenance=Provenance.ORDER, source_ref=f"order_item:{item.id}")
@@ -334,7 +361,8 @@ def confirm(*, session: Session, ctx: IntakeContext, actor: str, order: Order,
             placement = session.get(Placement, item.placement_id)
             if placement is not None and placement.status == PlacementStatus.LIVE:
                 enforcement.queue_removal(session=session, clock=clock, placement=placement, order_item_id=item.id,
-                                          params={"reason": f"order {order.tracking_id}", "category": order.category})
+                                          params={"reason": removal_reason(order), "category": order.category,
+                                                  "order": facts})
             elif item.resolution == ItemResolution.ALREADY_REMOVED:
                 _outcome(item, ItemOutcome.ALREADY_REMOVED, item.resolution_reason, clock.now())
     transition(session=session, clock=clock, actor=actor, order=order, new=OrderStatus.IN_PROGRESS)
@@ -360,7 +388,23 @@ def _preserve(*, session: Session, ctx: IntakeContext, actor: str, order: Order,
     follow(session=session, clock=clock, order=order)
 
 
-def _queue_chat_suspension(session: Session, ctx: IntakeContext, order: Order, item: OrderItem) -> None:
+
+
+def order_facts(session: Session, order: Order) -> dict[str, Any]:
+    """What a statement of reasons needs to know of the order behind an action (nothing personal)."""
+    authority = session.get(Authority, order.authority_id) if order.authority_id else None
+    return {"category": order.category, "legal_basis": order.legal_basis,
+            "authority": authority.name if authority else None,
+            "territorial_scope": list(order.territorial_scope or [])}
+
+
+def removal_reason(order: Order) -> str:
+    """What the platform may show in place of removed content: never the order's number or an internal name."""
+    return "Removed on the order of a competent authority"
+
+
+def _queue_chat_suspension(session: Session, ctx: IntakeContext, order: Order, item: OrderItem,
+                           facts: dict[str, Any]) -> None:
     parsed = ctx.parse_link(item.value)
     if parsed is None:
         _outcome(item, ItemOutcome.NOT_FOUND, "not a chat link", ctx.clock.now())
@@ -370,7 +414,8 @@ def _queue_chat_suspension(session: Session, ctx: IntakeContext, order: Order, i
         _outcome(item, ItemOutcome.NOT_FOUND, item.resolution_reason, ctx.clock.now())
         return
     enforcement.queue_chat_suspension(session=session, clock=ctx.clock, chat=chat, order_item_id=item.id,
-                                      params={"reason": f"order {order.tracking_id}"})
+                                      params={"reason": "Suspended on the order of a competent authority",
+                                              "category": order.category, "order": facts})
 
 
 def _outcome(item: OrderItem, outcome: ItemOutcome, reason: str | None, when: datetime | None) -> None:

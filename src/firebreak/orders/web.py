@@ -29,6 +29,7 @@ from firebreak.orders.models import Channel, ItemKind, MessageDirection, Order, 
 from firebreak.orders.receipts import acknowledgement, build_receipt
 from firebreak.orders.render import receipt_page
 from firebreak.orders.schemas import MAX_ITEMS, OrderCreate, OrderItemIn, Receipt
+from firebreak.review import service as review
 from firebreak.web.deps import ContactViewer, Viewer, WebNotFound, current_staff, web_router
 from firebreak.web.templating import page_language, remember_language, render
 
@@ -141,8 +142,10 @@ async def _new_order(request: Request, form: Any, session: Session, desk: OrderD
             continue
         data = await upload.read(limit + 1)
         if len(data) > limit:
-            errors.append(t.gettext("File %(name)s: larger than %(mb)d MB.", name=upload.filename,
-                                    mb=max(1, limit // (1024 * 1024))))
+            size = (t.gettext("%(mb)d MB", mb=limit // (1024 * 1024)) if limit >= 1024 * 1024
+                    else t.gettext("%(count)s bytes", count=f"{limit:,}"))
+            errors.append(t.gettext("File %(name)s: larger than the limit of %(size)s. Send its hash instead, or a "
+                                    "link to the message that holds it.", name=upload.filename, size=size))
             continue
         if data:
             items.append(OrderItemIn(kind=ItemKind.MEDIA, value=upload.filename[:300],
@@ -227,8 +230,10 @@ def console_order(tracking_id: str, request: Request, session: SessionDep, clock
     order = _own_order(session, viewer, tracking_id)
     authorities = list(session.scalars(select(Authority).where(Authority.is_active.is_(True))
                                        .order_by(Authority.name)))
+    item = review.open_item(session=session, open_key=service.review_key(order))
     return _order_page(request, session, clock, desk, viewer, order, area="console", authorities=authorities,
-                       can_act=viewer.has_role(Role.ADMIN, Role.LIAISON))
+                       can_act=viewer.has_role(Role.ADMIN, Role.LIAISON),
+                       review_item=item.id if item is not None else None)
 
 
 @router.get("/console/orders/{tracking_id}/receipt", response_class=HTMLResponse)
@@ -245,6 +250,11 @@ def console_receipt(tracking_id: str, request: Request, session: SessionDep, clo
 async def console_review(tracking_id: str, request: Request, session: SessionDep, clock: ClockDep, desk: Desk,
                          viewer: LiaisonViewer) -> Response:
     order = _own_order(session, viewer, tracking_id)
+    queued = review.open_item(session=session, open_key=service.review_key(order))
+    if order.status == OrderStatus.RECEIVED and queued is not None:
+        return render(request, "orders/error.html", {"order": order, "message": (
+            f"Verify this order in the review queue (item #{queued.id}), where every item is shown as it is on the "
+            "platform and what the sender's signature covers.")}, status_code=409)
     form = await request.form()
     decision = str(form.get("decision") or "")
     try:

@@ -106,6 +106,15 @@ class PlatformAdapter(Protocol):
         ...
 
 
+@runtime_checkable
+class LiftsRestrictions(Protocol):
+    """An optional capability: the platform can lift a restriction or suspension Firebreak asked for (an appeal
+    succeeded). ``target.account_id`` names an account, or ``target.chat_id`` (without an account) a chat. Adapters
+    without it cannot: the appeal's answer says so."""
+
+    def lift_restriction(self, target: ActionTarget) -> ActionResult: ...
+
+
 class AdapterProvider(Protocol):
     """The adapter for an integration (``firebreak.platform.registry.Adapters`` is the one Firebreak uses)."""
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from firebreak.platform.schemas import PlatformEvent, ScanResult
+from firebreak.platform.schemas import ChatIn, PlatformEvent, ScanResult, SenderIn
 
 
 class FirebreakLink(Protocol):
-    def scan_upload(self, integration: str, data: bytes) -> ScanResult:
-        """Check an upload before it is accepted: allow, block (refuse it) or review."""
+    def scan_upload(self, integration: str, data: bytes, *, uploader: SenderIn | None = None,
+                    chat: ChatIn | None = None) -> ScanResult:
+        """Check an upload before it is accepted: allow, block (refuse it) or review. Name the uploader and the chat
+        when known: a refusal then reaches the uploader as a notice with its reasons."""
         ...
 
     def submit_event(self, integration: str, event: PlatformEvent) -> None:

@@ -48,6 +48,7 @@ class PlatformAccount(IdMixin, TimestampMixin, Base):
     integration_id: Mapped[int] = mapped_column(BigId, ForeignKey("platform_integrations.id"))
     external_id: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str | None] = mapped_column(String(255))
+    language: Mapped[str | None] = mapped_column(String(16))  # as the platform says it: notices use it
     status: Mapped[StandingStatus] = mapped_column(StrEnumType(StandingStatus), default=StandingStatus.ACTIVE)
     strikes: Mapped[int] = mapped_column(default=0)
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -69,6 +70,7 @@ class Chat(IdMixin, TimestampMixin, Base):
     kind: Mapped[ChatKind] = mapped_column(StrEnumType(ChatKind), default=ChatKind.GROUP)
     is_public: Mapped[bool] = mapped_column(default=False)
     member_count: Mapped[int | None] = mapped_column()
+    admins: Mapped[list[str]] = mapped_column(JSON, default=list)  # the platform's ids of who administers it
     status: Mapped[StandingStatus] = mapped_column(StrEnumType(StandingStatus), default=StandingStatus.ACTIVE)
     strikes: Mapped[int] = mapped_column(default=0)
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

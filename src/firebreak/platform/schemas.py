@@ -35,6 +35,7 @@ class ChatIn(BaseModel):
     is_public: bool = False
     member_count: int | None = Field(default=None, ge=0, le=2**31 - 1)  # an INTEGER column
     title: str | None = Field(default=None, max_length=255)
+    admins: list[Id] | None = Field(default=None, max_length=50)  # who administers the chat (chat-level notices)
 
 
 class SenderIn(BaseModel):
@@ -42,6 +43,7 @@ class SenderIn(BaseModel):
 
     id: Id
     display_name: str | None = Field(default=None, max_length=255)
+    language: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$")] | None = None
 
 
 class ForwardedFrom(BaseModel):
@@ -124,6 +126,9 @@ class ScanSignalsRequest(BaseModel):
 
     signals: list[SignalIn] = Field(min_length=1, max_length=200)
     jurisdiction: Annotated[str, StringConstraints(min_length=2, max_length=2, to_upper=True)] | None = None
+    # Who is uploading, and where: a refusal then reaches them as a notice and counts on their record.
+    uploader: SenderIn | None = None
+    chat: ChatIn | None = None
 
 
 class ScanMatch(BaseModel):

@@ -8,23 +8,22 @@ from firebreak.banks.models import Bank, BankEntry, UploadRefusal, UploadRefusal
 from firebreak.cases.models import Case
 from firebreak.core.db.base import Base
 from firebreak.core.jobs.models import ScheduledTask, WorkerProcess
-from firebreak.enforcement.models import Action, Propagation
+from firebreak.enforcement.models import AccountConduct, Action, Propagation, RefusedUpload
 from firebreak.evidence.models import EvidenceMedia, EvidencePurge, EvidenceRecord, LegalHold
 from firebreak.matching.models import Match
 from firebreak.media.models import Media, MediaSignal, Placement
 from firebreak.orders.models import Order, OrderItem, OrderMessage
 from firebreak.platform.models import Chat, PlatformAccount, PlatformIntegration, SeenSignature
 from firebreak.reports.models import VictimReport
-from firebreak.review.models import Appeal, Decision
+from firebreak.review.models import Appeal, Decision, Reveal, ReviewItem
 from firebreak.transparency.models import StatementOfReasons, StatementSubmission
 from firebreak.web.models import EndedSession, LoginThrottle
 
 __all__ = [
-    "Action", "ApiCredential", "Appeal", "AuditEvent", "Authority", "AuthorityContact", "AuthorityDkimKey", "Bank",
-    "BankEntry",
-    "Base", "Case", "Chat", "Decision", "Match", "Media", "MediaSignal", "Order", "OrderItem", "OrderMessage",
-    "PlatformAccount", "PlatformIntegration", "Placement", "Propagation", "ScheduledTask", "StaffUser",
-    "SeenSignature", "StatementOfReasons", "UploadRefusal", "UploadRefusalEntry", "VictimReport", "WorkerProcess",
-    "EndedSession", "LoginThrottle",
-    "EvidenceMedia", "EvidencePurge", "EvidenceRecord", "LegalHold", "StatementSubmission",
+    "AccountConduct", "Action", "ApiCredential", "Appeal", "AuditEvent", "Authority", "AuthorityContact",
+    "AuthorityDkimKey", "Bank", "BankEntry", "Base", "Case", "Chat", "Decision", "EndedSession", "EvidenceMedia",
+    "EvidencePurge", "EvidenceRecord", "LegalHold", "LoginThrottle", "Match", "Media", "MediaSignal", "Order",
+    "OrderItem", "OrderMessage", "PlatformAccount", "PlatformIntegration", "Placement", "Propagation",
+    "RefusedUpload", "ReviewItem", "Reveal", "ScheduledTask", "StaffUser", "SeenSignature", "StatementOfReasons",
+    "StatementSubmission", "UploadRefusal", "UploadRefusalEntry", "VictimReport", "WorkerProcess",
 ]

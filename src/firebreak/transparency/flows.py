@@ -19,7 +19,7 @@ import httpx
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
 from firebreak.core.jobs.outbox import schedule
-from firebreak.transparency import service
+from firebreak.transparency import submissions as service
 from firebreak.transparency.eu_database import (
     Outcome,
     QueuedStatement,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from firebreak.auth.models import Role
 from firebreak.core.http.deps import Provide, SessionDep
+from firebreak.core.http.headers import DOCUMENT_CSP
 from firebreak.transparency_reports import writers
 from firebreak.transparency_reports.flows import ReportError, Reports, last_complete_period
 from firebreak.transparency_reports.service import Report
@@ -63,8 +64,10 @@ def console(request: Request, viewer: Readers, reports: ReportsDep, session: Ses
 
 
 def _download(data: bytes, media_type: str, name: str) -> Response:
-    return Response(data, media_type=media_type, headers={
-        **SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
+    headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
+    if media_type.startswith("text/html"):  # a standalone report: its own stylesheet, no script
+        headers["Content-Security-Policy"] = DOCUMENT_CSP
+    return Response(data, media_type=media_type, headers=headers)
 
 
 def _problem_page(request: Request, exc: ReportError) -> HTMLResponse:
@@ -114,13 +117,9 @@ def korea(request: Request, fmt: str, viewer: Readers, reports: ReportsDep, sess
     except ReportError as exc:
         return _problem_page(request, exc)
     if fmt == "html":
-        return HTMLResponse(data, headers=SECURITY_HEADERS | {"Content-Security-Policy": _STANDALONE_CSP})
+        return HTMLResponse(data, headers=SECURITY_HEADERS | {"Content-Security-Policy": DOCUMENT_CSP})
     return _download(data, writers.MEDIA_TYPES["csv"], f"transparency-kr-{first}-{last}.csv")
 
-
-# The standalone documents carry their own small stylesheet; nothing else may load or run.
-_STANDALONE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-                   "frame-ancestors 'none'")
 
 
 @router.get("/transparency", response_class=HTMLResponse)

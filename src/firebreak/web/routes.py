@@ -45,6 +45,10 @@ CONSOLE_SECTIONS: tuple[Section, ...] = (
     Section("Banks", "/console/banks", "Banks of known items and the hashes that find every copy.",
             (Role.ADMIN, Role.MODERATOR, Role.LIAISON, Role.AUDITOR)),
     Section("Audit", "/console/audit", "The hash-chained audit log and its check.", (Role.ADMIN, Role.AUDITOR)),
+    Section("Actions", "/console/actions", "Removals, notices and restorations on the platform; failed ones and why.",
+            (Role.ADMIN, Role.MODERATOR, Role.AUDITOR)),
+    Section("Statements", "/console/statements", "Statements of reasons for every restriction, and their export.",
+            (Role.ADMIN, Role.AUDITOR)),
     Section("Outbox", "/console/outbox", "Mail Firebreak would send, kept here while no mail server is configured.",
             (Role.ADMIN, Role.LIAISON)),
     Section("Transparency", "/console/transparency", "Transparency reports for any period: the full report, the EU "

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from firebreak.core.clock import Clock
-from firebreak.platform.schemas import PlatformEvent, ScanResult, Verdict
+from firebreak.platform.schemas import ChatIn, PlatformEvent, ScanResult, SenderIn, Verdict
 
 
 @dataclass
@@ -17,14 +17,17 @@ class RecordingLink:
     clock: Clock
     blocked: set[str] = field(default_factory=set)  # sha256 hex of files to refuse
     scans: list[tuple[str, str]] = field(default_factory=list)  # (integration, sha256)
+    uploaders: list[tuple[str | None, str | None]] = field(default_factory=list)  # (uploader id, chat id) per scan
     events: list[tuple[str, PlatformEvent]] = field(default_factory=list)
 
     def block(self, data: bytes) -> None:
         self.blocked.add(hashlib.sha256(data).hexdigest())
 
-    def scan_upload(self, integration: str, data: bytes) -> ScanResult:
+    def scan_upload(self, integration: str, data: bytes, *, uploader: SenderIn | None = None,
+                    chat: ChatIn | None = None) -> ScanResult:
         digest = hashlib.sha256(data).hexdigest()
         self.scans.append((integration, digest))
+        self.uploaders.append((uploader.id if uploader else None, chat.id if chat else None))
         verdict = Verdict.BLOCK if digest in self.blocked else Verdict.ALLOW
         return ScanResult(verdict=verdict, matches=[], sha256=digest, checked_at=self.clock.now())
 

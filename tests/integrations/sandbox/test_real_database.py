@@ -26,7 +26,7 @@ from firebreak.integrations.sandbox.adapter import SandboxAdapter
 from firebreak.integrations.sandbox.api import router
 from firebreak.integrations.sandbox.flows import Sandbox, SandboxDeps
 from firebreak.platform.adapters import FetchedMedia
-from firebreak.platform.schemas import PlatformEvent, ScanResult, Verdict
+from firebreak.platform.schemas import ChatIn, PlatformEvent, ScanResult, SenderIn, Verdict
 from tests.conftest import DatabaseFactory
 from tests.integrations.sandbox.doubles import png
 
@@ -39,7 +39,8 @@ class TransactionalLink:
     adapter: SandboxAdapter
     fetched: list[FetchedMedia] = field(default_factory=list)
 
-    def scan_upload(self, integration: str, data: bytes) -> ScanResult:
+    def scan_upload(self, integration: str, data: bytes, *, uploader: SenderIn | None = None,
+                    chat: ChatIn | None = None) -> ScanResult:
         with self.system.db.transaction() as session:
             session.execute(text("SELECT 1"))
         return ScanResult(verdict=Verdict.ALLOW, matches=[], checked_at=self.system.clock.now())

@@ -68,13 +68,14 @@ def test_post_scans_stores_then_reports(connected: Sandbox, link: RecordingLink,
     view = connected.post(chat_ref=cast.group.external_id, sender_handle="alice", text="look",
                       upload=service.Upload(image, "cat.png", "image/png"))
     assert link.scans == [("sandbox", view_sha(connected, view.media_id))]
+    assert link.uploaders == [(cast.alice.external_id, cast.group.external_id)]  # a refusal would reach them
     assert view.status == MessageStatus.LIVE and view.text == "look" and view.media_kind == "image"
     [(integration, event)] = link.events
     assert integration == "sandbox"
     assert event.kind == EventKind.MEDIA_POSTED and event.event_id == f"{view.id}:media_posted"
     assert event.message_id == view.id
     assert event.chat.model_dump() == {"id": cast.group.external_id, "kind": "group", "is_public": False,
-                                       "member_count": 2, "title": "Family"}
+                                       "member_count": 2, "title": "Family", "admins": [cast.alice.external_id]}
     assert event.sender is not None and event.sender.id == cast.alice.external_id
     assert event.sender.display_name == "Alice A."
     assert event.sent_at == clock.now() and event.sent_at.tzinfo is not None

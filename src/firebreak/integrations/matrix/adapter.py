@@ -114,6 +114,8 @@ class MatrixAdapter:
     """
 
     name: ClassVar[str] = "matrix"
+    # A redaction strips the content on every server: an appeal that succeeds cannot bring a message back.
+    restores_messages: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any], *, transport: httpx.BaseTransport | None = None) -> None:
         url = config.get("homeserver_url")

@@ -139,6 +139,23 @@ class SandboxAdapter:
 
         return self._run("restore_message", target, act)
 
+    def lift_restriction(self, target: ActionTarget) -> ActionResult:
+        """Lift an account's restriction or suspension (``account_id``), or a chat's suspension (``chat_id`` alone):
+        an appeal succeeded."""
+
+        def act(session: Session, now: datetime) -> ActionResult:
+            if target.account_id:
+                user = _account(session, target)
+                if user is None:
+                    return ActionResult.not_found(f"no account {target.account_id!r}")
+                changed = service.reinstate_account(user=user, at=now)
+                return ActionResult.done(f"account {user.external_id} {'active again' if changed else 'was active'}")
+            chat = service.get_chat(session=session, ref=target.chat_id or "")
+            changed = service.reinstate_chat(chat=chat, at=now)
+            return ActionResult.done(f"chat {chat.external_id} {'open again' if changed else 'was open'}")
+
+        return self._run("lift_restriction", target, act)
+
     # --- media and links -----------------------------------------------------------------------------------------
 
     def fetch_media(self, url: str) -> FetchedMedia:

@@ -13,7 +13,14 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from firebreak.integrations.sandbox.models import ChatKind, SandboxChat, SandboxMembership, SandboxMessage, SandboxUser
+from firebreak.integrations.sandbox.models import (
+    USER_PREFIX,
+    ChatKind,
+    SandboxChat,
+    SandboxMembership,
+    SandboxMessage,
+    SandboxUser,
+)
 from firebreak.platform.schemas import ChatIn, EventKind, ForwardedFrom, MediaIn, PlatformEvent, SenderIn
 
 _CHAT_KIND: dict[ChatKind, Literal["group", "channel", "direct"]] = {
@@ -39,6 +46,12 @@ def message_event(*, session: Session, message: SandboxMessage, kind: EventKind,
     )
 
 
+def chat_info(chat: SandboxChat, members: int | None = None) -> ChatIn:
+    """What Firebreak is told about a chat; its creator administers it (chat-level notices go there)."""
+    return ChatIn(id=chat.external_id, kind=_CHAT_KIND[chat.kind], is_public=chat.is_public, title=chat.title,
+                  member_count=members, admins=[f"{USER_PREFIX}{chat.created_by_id}"] if chat.created_by_id else [])
+
+
 def build_event(
     *, kind: EventKind, chat: SandboxChat, members: int, message_ref: str, sender: SandboxUser, at: datetime,
     media: tuple[str, str] | None, forwarded_from: tuple[str, str] | None = None,
@@ -47,8 +60,7 @@ def build_event(
     ``SandboxAdapter.fetch_media``, so the bytes are not shipped twice (and not at all if already known)."""
     return PlatformEvent(
         event_id=f"{message_ref}:{kind.value}", kind=kind,
-        chat=ChatIn(id=chat.external_id, kind=_CHAT_KIND[chat.kind], is_public=chat.is_public,
-                    title=chat.title, member_count=members),
+        chat=chat_info(chat, members),
         message_id=message_ref, sender=SenderIn(id=sender.external_id, display_name=sender.display_name),
         sent_at=at,
         forwarded_from=None if forwarded_from is None else ForwardedFrom(chat_id=forwarded_from[0],

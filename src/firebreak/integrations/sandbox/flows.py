@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
 from firebreak.integrations.sandbox import service
+from firebreak.integrations.sandbox.events import chat_info
 from firebreak.integrations.sandbox.models import MessageStatus, SandboxChat, SandboxMessage, SandboxUser
 from firebreak.platform.link import FirebreakLink
-from firebreak.platform.schemas import PlatformEvent, ScanResult
+from firebreak.platform.schemas import ChatIn, PlatformEvent, ScanResult, SenderIn
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ class Sandbox:
             if upload is None and service.check_text(text) is None:
                 raise service.InvalidInput("text", "a message needs text or a file")
             service.check_can_post(session=session, chat=chat, sender=sender, with_media=upload is not None)
-        scan = self._scan(upload.data) if upload is not None and upload.data else None
+            who = (SenderIn(id=sender.external_id, display_name=sender.display_name), chat_info(chat))
+        scan = self._scan(upload.data, who) if upload is not None and upload.data else None
         with d.db.transaction() as session:
             chat, sender = parties(session)
             posted = service.post_message(session=session, clock=d.clock, chat=chat, sender=sender, text=text,
@@ -88,7 +90,8 @@ class Sandbox:
                 raise service.Forbidden("the platform removed this message: it cannot be forwarded")
             service.check_can_post(session=session, chat=to_chat, sender=by, with_media=message.media is not None)
             data = message.media.data if message.media is not None else None
-        scan = self._scan(data) if data is not None else None
+            who = (SenderIn(id=by.external_id, display_name=by.display_name), chat_info(to_chat))
+        scan = self._scan(data, who) if data is not None else None
         with d.db.transaction() as session:
             message, to_chat, by = parties(session)
             posted = service.forward_message(session=session, clock=d.clock, message=message, to_chat=to_chat,
@@ -97,9 +100,10 @@ class Sandbox:
         _submit(d.link, d.integration, posted.events)
         return result
 
-    def _scan(self, data: bytes) -> ScanResult:
+    def _scan(self, data: bytes, who: tuple[SenderIn, ChatIn]) -> ScanResult:
+        """Ask Firebreak, naming the uploader and the chat: a refusal then reaches them with its reasons."""
         try:
-            return self.deps.link.scan_upload(self.deps.integration, data)
+            return self.deps.link.scan_upload(self.deps.integration, data, uploader=who[0], chat=who[1])
         except Exception as exc:  # an upload Firebreak did not check is not posted
             log.warning("upload check failed: %s: %s", type(exc).__name__, exc)
             raise service.ScanUnavailable("the upload could not be checked just now; nothing was posted, "

@@ -426,6 +426,21 @@ def escalate_account(*, user: SandboxUser, status: AccountStatus, at: datetime, 
     return True
 
 
+def reinstate_account(*, user: SandboxUser, at: datetime) -> bool:
+    """Lift a restriction or suspension (an appeal succeeded). True if it changed anything."""
+    if user.status == AccountStatus.ACTIVE:
+        return False
+    user.status, user.status_reason, user.status_changed_at = AccountStatus.ACTIVE, None, at
+    return True
+
+
+def reinstate_chat(*, chat: SandboxChat, at: datetime) -> bool:
+    if chat.status == ChatStatus.ACTIVE:
+        return False
+    chat.status, chat.status_reason, chat.status_changed_at = ChatStatus.ACTIVE, None, at
+    return True
+
+
 def suspend_chat(*, chat: SandboxChat, at: datetime, reason: str | None) -> bool:
     if chat.status == ChatStatus.SUSPENDED:
         return False

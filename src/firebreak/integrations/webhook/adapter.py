@@ -53,7 +53,10 @@ class WebhookAdapter:
             "chat_id": target.chat_id, "message_id": target.message_id, "media_id": target.media_id,
             "account_id": target.account_id, "reason": target.reason}, "params": target.params},
             sort_keys=True).encode()
-        key = f"{action}:{target.chat_id}:{target.message_id}:{target.media_id}:{target.account_id}"
+        # A notice is one per decision, not one per account: Firebreak's own key tells two notices apart.
+        own = target.params.get("idempotency_key")
+        key = f"{action}:{own}" if own else \
+            f"{action}:{target.chat_id}:{target.message_id}:{target.media_id}:{target.account_id}"
         headers = {"Content-Type": "application/json", "Idempotency-Key": key,
                    signing.HEADER: signing.sign(self._secret, body, self._clock.now())}
         try:
@@ -89,6 +92,9 @@ class WebhookAdapter:
 
     def restore_message(self, target: ActionTarget) -> ActionResult:
         return self._post("restore_message", target)
+
+    def lift_restriction(self, target: ActionTarget) -> ActionResult:
+        return self._post("lift_restriction", target)
 
     def fetch_media(self, url: str) -> FetchedMedia:
         if urlparse(url).scheme not in ("http", "https"):
