@@ -25,6 +25,10 @@ from firebreak.matching.service import IndexSet
 from firebreak.orders import api as orders_api
 from firebreak.orders import web as orders_web
 from firebreak.orders.flows import OrderDesk
+from firebreak.reports import api as reports_api
+from firebreak.reports import console as reports_console
+from firebreak.reports import web as reports_web
+from firebreak.reports.flows import Reports
 from firebreak.web import routes as web_routes
 from firebreak.web.session import BrowserSessions, WebKeys
 
@@ -38,6 +42,7 @@ def components(system: System) -> Components:
     found.add(IndexSet, system.indexes)
     found.add(Gateway, system.gateway)
     found.add(OrderDesk, system.orders)
+    found.add(Reports, system.reports)
     found.add(gateway_api.CallerCheck, gateway_api.CallerCheck(
         db=system.db, clock=system.clock, secrets=system.secrets, logins=gateway_api.PlatformLogins(),
         max_body_bytes=system.settings.max_upload_bytes + 1024 * 1024))
@@ -71,6 +76,9 @@ def create_app(system: System) -> FastAPI:
     app.include_router(authorities_api.router)
     app.include_router(web_routes.router)
     app.include_router(orders_web.router)
+    app.include_router(reports_api.router)
+    app.include_router(reports_web.router)
+    app.include_router(reports_console.router)
     if system.sandbox is not None:
         app.include_router(sandbox_api.router)
         app.include_router(sandbox_web.router)

@@ -42,6 +42,9 @@ from firebreak.orders.flows import OrderDesk, OrdersDeps
 from firebreak.platform.registry import AdapterContext, Adapters
 from firebreak.platform.schemas import Verdict
 from firebreak.platform.secrets import IntegrationSecrets
+from firebreak.reports import jobs as report_jobs
+from firebreak.reports.flows import Reports, ReportsDeps
+from firebreak.reports.queue import ReviewQueue
 from firebreak.signals.decode import DecodeLimits
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,7 @@ class System:
     enforcement: Enforcement
     gateway: Gateway
     orders: OrderDesk
+    reports: Reports
     sandbox: Sandbox | None
 
     def worker(self) -> Worker:
@@ -105,8 +109,12 @@ def build_system(
     immediate_jobs: bool = False,
     dkim_dns: DnsFunc | None = None,
     mailer: MailTransport | None = None,
+    review_queue: ReviewQueue | None = None,
 ) -> System:
-    """Build a Firebreak. ``bind`` (tests) runs every transaction as a savepoint on one connection."""
+    """Build a Firebreak. ``bind`` (tests) runs every transaction as a savepoint on one connection.
+
+    ``review_queue``: where victims' reports wait for a moderator; None keeps them on the console's own list.
+    """
     clock = clock or SystemClock()
     if bind is not None:
         db = Database.on_connection(bind)
@@ -140,6 +148,8 @@ def build_system(
     orders = OrderDesk(OrdersDeps(db=db, clock=clock, blobs=blobs, limits=limits, adapters=adapters,
                                   mailer=mailer or smtp_mailer(settings), settings=settings, dkim_dns=dkim_dns))
     banks = Banks(BanksDeps(db=db, clock=clock, blobs=blobs, limits=limits))
+    reports = Reports(ReportsDeps(db=db, clock=clock, keys=keys, adapters=adapters, blobs=blobs, limits=limits,
+                                  mailer=orders.deps.mailer, settings=settings, queue=review_queue))
     sandbox = None
     if settings.sandbox_enabled:
         sandbox = Sandbox(SandboxDeps(db=db, clock=clock, link=InProcessLink(gateway),
@@ -151,10 +161,11 @@ def build_system(
     registry.register_all(enforcement_jobs.handlers(enforcement))
     registry.register_all(gateway_jobs.handlers(gateway))
     registry.register_all(order_jobs.handlers(orders))
+    registry.register_all(report_jobs.handlers(reports))
     return System(settings=settings, db=db, clock=clock, keys=keys, blobs=blobs, limits=limits, indexes=indexes,
                   secrets=secrets, adapters=adapters, retry=retry, registry=registry, runner=runner, queue=queue,
                   mailer=mailer or orders.deps.mailer, banks=banks, enforcement=enforcement, gateway=gateway,
-                  orders=orders, sandbox=sandbox)
+                  orders=orders, reports=reports, sandbox=sandbox)
 
 
 def _nudge_after_commit(db: Database, queue: JobQueue) -> None:

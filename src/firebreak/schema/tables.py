@@ -13,7 +13,7 @@ from firebreak.matching.models import Match
 from firebreak.media.models import Media, MediaSignal, Placement
 from firebreak.orders.models import Order, OrderItem, OrderMessage
 from firebreak.platform.models import Chat, PlatformAccount, PlatformIntegration, SeenSignature
-from firebreak.reports.models import VictimReport
+from firebreak.reports.models import VictimRateLimit, VictimReport, VictimReportItem
 from firebreak.review.models import Appeal, Decision
 from firebreak.transparency.models import StatementOfReasons
 from firebreak.web.models import EndedSession, LoginThrottle
@@ -22,5 +22,6 @@ __all__ = [
     "Action", "ApiCredential", "Appeal", "AuditEvent", "Authority", "AuthorityContact", "Bank", "BankEntry",
     "Base", "Case", "Chat", "Decision", "Match", "Media", "MediaSignal", "Order", "OrderItem", "OrderMessage",
     "PlatformAccount", "PlatformIntegration", "Placement", "Propagation", "ScheduledTask", "StaffUser", "WorkerProcess",
-    "SeenSignature", "StatementOfReasons", "VictimReport", "EndedSession", "LoginThrottle",
+    "SeenSignature", "StatementOfReasons", "VictimReport", "EndedSession", "LoginThrottle", "VictimRateLimit",
+    "VictimReportItem",
 ]
