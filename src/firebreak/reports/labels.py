@@ -22,11 +22,7 @@ RELATIONS: list[tuple[str, str]] = [
      N_("I represent the person shown (for example a victim-support centre)")),
 ]
 
-JURISDICTIONS: list[tuple[str, str]] = [
-    ("KR", N_("Republic of Korea")),
-    ("US", N_("United States")),
-    ("", N_("Somewhere else")),
-]
+ELSEWHERE = N_("Somewhere else")  # the jurisdictions with their own deadline are named by Babel, in the reader's language
 
 STEP_TITLES = {
     "received": N_("Report received"),
@@ -85,4 +81,4 @@ def summary(t: Translator, view: StatusOut, *, closed: bool, platform: str, dead
     return t.gettext("Your report was received.")
 
 
-__all__ = ["CATEGORIES", "DECLINE_LABELS", "JURISDICTIONS", "RELATIONS", "STEP_TITLES", "step_detail", "summary"]
+__all__ = ["CATEGORIES", "DECLINE_LABELS", "ELSEWHERE", "RELATIONS", "STEP_TITLES", "step_detail", "summary"]

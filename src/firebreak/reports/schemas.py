@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from firebreak.reports.models import DeclineReason, ReportCategory, ReporterRelation, ReportKind, ReportStatus
 
@@ -91,10 +91,15 @@ class ReportIn(BaseModel):
     email_updates: bool = False
     language: Language = "en"
 
+    @field_validator("good_faith")
+    @classmethod
+    def _stated(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError("the good-faith statement must be confirmed")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> ReportIn:
-        if not self.good_faith:
-            raise ValueError("good_faith: the good-faith statement must be confirmed")
         if self.email_updates and not self.contact.email:
             raise ValueError("email_updates: updates by e-mail need an e-mail address")
         self.links = list(dict.fromkeys(self.links))

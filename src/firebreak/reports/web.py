@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from importlib.resources import files
 from typing import Annotated, Any
 
+from babel import Locale
 from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
@@ -91,11 +92,19 @@ def _page(request: Request, name: str, settings: Settings, context: Mapping[str,
     hours = settings.victim_deadline_hours
     default = settings.victim_default_deadline_hours
     base = {"platform": settings.platform_name, "page": "", "categories": labels.CATEGORIES,
-            "relations": labels.RELATIONS, "jurisdictions": labels.JURISDICTIONS, "max_links": MAX_LINKS,
+            "relations": labels.RELATIONS, "jurisdictions": _jurisdictions(request, settings), "max_links": MAX_LINKS,
             "max_files": MAX_FILES, "deadlines": {"kr": hours.get("KR", default) * 3600,
                                                   "us": hours.get("US", default) * 3600, "other": default * 3600}}
     return render(request, name, {**base, **context}, status_code=status_code,
                   headers={**NO_REFERRER, **(headers or {})})
+
+
+def _jurisdictions(request: Request, settings: Settings) -> list[tuple[str, str]]:
+    """Every jurisdiction with a deadline of its own (Korea and the US first), named in the page's language, and
+    "somewhere else"."""
+    territories = Locale.parse(page_language(request).code).territories
+    codes = sorted(settings.victim_deadline_hours, key=lambda c: (c not in ("KR", "US"), c != "KR", c))
+    return [(c, territories.get(c, c)) for c in codes] + [("", labels.ELSEWHERE)]
 
 
 def _message(request: Request, settings: Settings, title: str, message: str, *, status_code: int,
