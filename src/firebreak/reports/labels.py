@@ -22,7 +22,8 @@ RELATIONS: list[tuple[str, str]] = [
      N_("I represent the person shown (for example a victim-support centre)")),
 ]
 
-ELSEWHERE = N_("Somewhere else")  # the jurisdictions with their own deadline are named by Babel, in the reader's language
+# Jurisdictions with a deadline of their own are named by Babel in the reader's language; this is the rest.
+ELSEWHERE = N_("Somewhere else")
 
 STEP_TITLES = {
     "received": N_("Report received"),
