@@ -424,3 +424,12 @@ def _register_hash() -> None:
 
 
 _register_hash()
+
+
+def _register_selfhash() -> None:
+    from firebreak.reports.selfhash import selfhash_command
+
+    app.command("selfhash")(selfhash_command)
+
+
+_register_selfhash()

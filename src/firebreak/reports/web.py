@@ -91,10 +91,12 @@ def _page(request: Request, name: str, settings: Settings, context: Mapping[str,
           headers: Mapping[str, str] | None = None) -> HTMLResponse:
     hours = settings.victim_deadline_hours
     default = settings.victim_default_deadline_hours
-    base = {"platform": settings.platform_name, "page": "", "categories": labels.CATEGORIES,
-            "relations": labels.RELATIONS, "jurisdictions": _jurisdictions(request, settings), "max_links": MAX_LINKS,
-            "max_files": MAX_FILES, "deadlines": {"kr": hours.get("KR", default) * 3600,
-                                                  "us": hours.get("US", default) * 3600, "other": default * 3600}}
+    korean = page_language(request).code == "ko"
+    base = {"platform": settings.platform_name, "page": "", "tz": "Asia/Seoul" if korean else None,
+            "categories": labels.CATEGORIES, "relations": labels.RELATIONS,
+            "jurisdictions": _jurisdictions(request, settings), "max_links": MAX_LINKS, "max_files": MAX_FILES,
+            "deadlines": {"kr": hours.get("KR", default) * 3600, "us": hours.get("US", default) * 3600,
+                          "other": default * 3600}}
     return render(request, name, {**base, **context}, status_code=status_code,
                   headers={**NO_REFERRER, **(headers or {})})
 
@@ -133,8 +135,11 @@ def _too_large(request: Request, settings: Settings) -> HTMLResponse:
 
 # -- the report form ------------------------------------------------------------------------------------------------
 
-def _blank() -> dict[str, str]:
-    return dict.fromkeys(_FORM_FIELDS, "")
+def _blank(request: Request) -> dict[str, str]:
+    blank = dict.fromkeys(_FORM_FIELDS, "")
+    if page_language(request).code == "ko":
+        blank["jurisdiction"] = "KR"  # a guess the person sees and can change
+    return blank
 
 
 def _form_page(request: Request, settings: Settings, form: Mapping[str, str], errors: Mapping[str, str], *,
@@ -145,7 +150,7 @@ def _form_page(request: Request, settings: Settings, form: Mapping[str, str], er
 
 @router.get("/report", response_class=HTMLResponse)
 def report_form(request: Request, settings: SettingsDep) -> HTMLResponse:
-    return _form_page(request, settings, _blank(), {})
+    return _form_page(request, settings, _blank(request), {})
 
 
 def _field_of(error: Mapping[str, Any]) -> str:
