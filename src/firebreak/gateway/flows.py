@@ -144,8 +144,8 @@ class Gateway:
             hits = match_signals(session=session, indexes=d.indexes, sha256=sha256, md5=md5,
                                  pdq_queries=pdq_queries, jurisdiction=jurisdiction)
             if verdict_for(hits) == Verdict.BLOCK:
-                count_blocked_uploads(session=session, entry_ids=[h.entry_id for h in hits
-                                                                  if h.action == MatchAction.BLOCK])
+                count_blocked_uploads(session=session, now=d.clock.now(), source="scan", sha256=sha256,
+                                      entry_ids=[h.entry_id for h in hits if h.action == MatchAction.BLOCK])
         verdict = verdict_for(hits)
         if verdict == Verdict.ALLOW and unchecked is not None:
             # Nothing matched, but Firebreak did not see the whole picture: a two-byte cut must not be a way past.
@@ -197,8 +197,9 @@ class Gateway:
             unique = {h.entry_id: h for h in sorted(hits, key=lambda h: -h.distance)}
             ordered = sorted(unique.values(), key=lambda h: (h.distance, h.entry_id))
             if verdict_for(ordered) == Verdict.BLOCK:
-                count_blocked_uploads(session=session, entry_ids=[h.entry_id for h in ordered
-                                                                  if h.action == MatchAction.BLOCK])
+                count_blocked_uploads(session=session, now=d.clock.now(), source="scan",
+                                      sha256=shas[0] if len(shas) == 1 else None,
+                                      entry_ids=[h.entry_id for h in ordered if h.action == MatchAction.BLOCK])
         return ScanResult(verdict=verdict_for(ordered), matches=scan_matches(ordered), checked_at=d.clock.now())
 
     def ensure_integration(self, *, name: str, adapter: str) -> PlatformIntegration:

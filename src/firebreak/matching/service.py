@@ -122,6 +122,7 @@ class IndexSet:
     def __init__(self) -> None:
         self.bank = HammingIndex()
         self.media = HammingIndex()
+        self.media_upscaled = HammingIndex()  # Media.pdq_upscaled of pictures under 512 px, by media id
         self.exact = ExactFilter()
         self._lock = threading.Lock()
         self._entries = _IdFeed()
@@ -183,12 +184,16 @@ class IndexSet:
     def _sync_media(self, session: Session, now: float) -> None:
         matchable = and_(Media.pdq.is_not(None), Media.kind == MediaKind.IMAGE, Media.pdq_quality >= PDQ_MIN_QUALITY,
                          Media.hash_status == HashStatus.HASHED)
-        columns = select(Media.id, case((matchable, Media.pdq), else_=None))
+        columns = select(Media.id, case((matchable, Media.pdq), else_=None),
+                         case((matchable, Media.pdq_upscaled), else_=None))
 
-        def take(rows: Sequence[Row[int, str | None]]) -> None:
+        def take(rows: Sequence[Row[int, str | None, str | None]]) -> None:
             found = [(r[0], r[1]) for r in rows if r[1] is not None]
             if found:
                 self.media.add([i for i, _ in found], [p for _, p in found])
+            small = [(r[0], r[2]) for r in rows if r[2] is not None]  # pictures under 512 px, scaled up
+            if small:
+                self.media_upscaled.add([i for i, _ in small], [p for _, p in small])
 
         gaps = self._media.pending(now)
         for start in range(0, len(gaps), 500):
@@ -217,8 +222,19 @@ class IndexSet:
         """Make a just-written entry searchable at once in this process."""
         self.bank.add([entry_id], [pdq])
 
-    def note_media(self, media_id: int, pdq: str) -> None:
+    def note_media(self, media_id: int, pdq: str, upscaled: str | None = None) -> None:
         self.media.add([media_id], [pdq])
+        if upscaled is not None:
+            self.media_upscaled.add([media_id], [upscaled])
+
+    def search_media(self, queries: Sequence[str], radius: int) -> dict[int, int]:
+        """Media ids within ``radius`` of any query, with the best distance: as they are, or scaled up if small."""
+        best: dict[int, int] = {}
+        for index in (self.media, self.media_upscaled):
+            for hits in index.range_search(list(queries), radius):
+                for media_id, distance in hits:
+                    best[media_id] = min(distance, best.get(media_id, 1 << 30))
+        return best
 
 
 class _BankWrites:
@@ -327,12 +343,9 @@ def media_matching_entry(
         if entry.quality is not None and entry.quality < PDQ_MIN_QUALITY:
             return []
         indexes.sync(session, force=True)
-        queries = [entry.value, *[q for q in entry.extra.get("dihedral", []) if isinstance(q, str)]]
-        best: dict[int, int] = {}
-        for hits in indexes.media.range_search(queries, radius):
-            for media_id, distance in hits:
-                best[media_id] = min(distance, best.get(media_id, 1 << 30))
-        return sorted(best.items())
+        queries = [entry.value, *[q for key in ("dihedral", "upscaled") for q in entry.extra.get(key, [])
+                                  if isinstance(q, str)]]
+        return sorted(indexes.search_media(queries, radius).items())
     return []
 
 
