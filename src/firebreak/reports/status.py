@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
-from firebreak.banks.models import Bank, BankEntry
+from firebreak.banks import service as banks_service
+from firebreak.banks.models import Bank
 from firebreak.core.clock import Clock
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus, Propagation, PropagationStatus
 from firebreak.enforcement.service import removal_key
@@ -67,18 +68,9 @@ def counts(session: Session, report: VictimReport) -> Counts:
         removed=len(removed_items),
         removed_at=max((i.actioned_at for i in removed_items if i.actioned_at), default=None),
         copies_removed=len(copies), copies_removed_at=max((t for t in copies.values() if t), default=None),
-        copies_pending=pending, reuploads_blocked=_reuploads(entries),
+        copies_pending=pending, reuploads_blocked=banks_service.refused_uploads(session=session, entry_ids=entry_ids),
         blocking_since=min((e.created_at for e in entries), default=None), matches=matches,
         search_done=done_propagations >= len(entry_ids))
-
-
-def _reuploads(entries: list[BankEntry]) -> int:
-    """Uploads refused because of the report. One refused upload counts on every entry it matched (its SHA-256,
-    MD5 and PDQ): per item, the entry that refused the most counts; items add up."""
-    by_item: dict[str | None, int] = {}
-    for entry in entries:
-        by_item[entry.source_ref] = max(by_item.get(entry.source_ref, 0), entry.blocked_uploads)
-    return sum(by_item.values())
 
 
 def refresh(*, session: Session, clock: Clock, report: VictimReport) -> bool:
