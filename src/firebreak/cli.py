@@ -593,3 +593,12 @@ def _register_hash() -> None:
 
 _register_hash()
 _register_proof(app, _system)
+
+
+def _register_selfhash() -> None:
+    from firebreak.reports.selfhash import selfhash_command
+
+    app.command("selfhash")(selfhash_command)
+
+
+_register_selfhash()

@@ -292,7 +292,7 @@ def register(app: typer.Typer, open_system: SystemOpener) -> None:
         system = open_system(config)
         try:
             categories = writers.KR_CATEGORIES if template == "kr" else None
-            built = system.reports.build(start=start, end=end + timedelta(days=1), categories=categories)
+            built = system.transparency_reports.build(start=start, end=end + timedelta(days=1), categories=categories)
             if template == "eu":
                 if out_path is None:
                     fail("--template eu writes several CSV files: give a folder with --out", 2)

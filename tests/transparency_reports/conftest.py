@@ -18,7 +18,7 @@ from firebreak.matching.models import Match, MatchReview, MatchSource
 from firebreak.media.models import Media
 from firebreak.orders.models import Channel, ItemKind, ItemOutcome, Order, OrderItem, OrderStatus
 from firebreak.platform.models import PlatformIntegration
-from firebreak.reports.models import ReportStatus, VictimReport
+from firebreak.reports.models import ReportCategory, ReporterRelation, ReportStatus, VictimReport
 from firebreak.review.models import Appeal, AppealStatus, Decision, DecisionOutcome
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -203,8 +203,10 @@ def build(system: System) -> Scenario:
         for k, (status, hours) in enumerate(((ReportStatus.ACTIONED, 5), (ReportStatus.ACTIONED, 30),
                                              (ReportStatus.DECLINED, 2), (ReportStatus.RECEIVED, None))):
             created = START + timedelta(days=20 + k)
-            session.add(VictimReport(reference=f"VR-{k}", access_code_hash="h" * 64, category="ncii",
-                                     message_links=[], client_hashes=[], status=status, created_at=created,
+            session.add(VictimReport(reference=f"VR-{k}", access_code_hash=f"{k}" * 64, pin_hash="p" * 64,
+                                     reporter_relation=ReporterRelation.DEPICTED,
+                                     category=ReportCategory.INTIMATE_IMAGE, received_at=created,
+                                     message_links=[], status=status, created_at=created,
                                      status_changed_at=created + timedelta(hours=hours) if hours else None))
             scene.reports[status.value] = scene.reports.get(status.value, 0) + 1
             if hours:

@@ -19,7 +19,7 @@ from tests.transparency_reports.conftest import END, ORDERS, START, Scenario, me
 
 
 def test_the_quarter_shows_what_the_scenario_put_in(system: System, scenario: Scenario) -> None:
-    report = system.reports.build(start=START, end=END)
+    report = system.transparency_reports.build(start=START, end=END)
     o, r, v, d, a = report.orders, report.removals, report.victim_reports, report.decisions, report.appeals
 
     assert o.received == sum(scenario.orders_by_authority.values()) == 8
@@ -61,7 +61,7 @@ def test_the_quarter_shows_what_the_scenario_put_in(system: System, scenario: Sc
 
 
 def test_every_format_carries_the_same_figures(system: System, scenario: Scenario) -> None:
-    report = system.reports.build(start=START, end=END)
+    report = system.transparency_reports.build(start=START, end=END)
     expected_act = median(scenario.act_seconds)
 
     data = json.loads(writers.render(report, "json"))
@@ -90,7 +90,7 @@ def test_every_format_carries_the_same_figures(system: System, scenario: Scenari
 
 
 def test_the_eu_template_has_its_sections_filled_from_the_records(system: System, scenario: Scenario) -> None:
-    files = writers.eu_files(system.reports.build(start=START, end=END))
+    files = writers.eu_files(system.transparency_reports.build(start=START, end=END))
     assert {"1_1_report_identification.csv", "1_2_1_orders_to_act_by_member_state.csv",
             "1_2_1_orders_to_act_median_times.csv", "1_2_2_orders_to_provide_information.csv",
             "1_3_notices_article_16.csv", "1_4_own_initiative_content_moderation.csv",
@@ -128,7 +128,7 @@ def test_the_eu_template_has_its_sections_filled_from_the_records(system: System
 
 
 def test_the_korean_report_counts_digital_sex_crime_content_only(system: System, scenario: Scenario) -> None:
-    report = system.reports.build(start=START, end=END, categories=writers.KR_CATEGORIES)
+    report = system.transparency_reports.build(start=START, end=END, categories=writers.KR_CATEGORIES)
     assert report.orders.received == sum(n for c, n in scenario.orders_by_category.items()
                                          if c in writers.KR_CATEGORIES) == 7  # not the terrorist content
     html = writers.korean(report, "html").decode()
@@ -144,7 +144,7 @@ def test_the_korean_report_counts_digital_sex_crime_content_only(system: System,
 
 
 def test_an_empty_period_gives_an_empty_but_valid_report(system: System) -> None:
-    report = system.reports.build(start=START, end=END)
+    report = system.transparency_reports.build(start=START, end=END)
     assert report.empty and report.orders.received == 0
     assert report.orders.time_to_act.median_seconds is None
     assert json.loads(writers.render(report, "json"))["orders"]["received"] == 0
@@ -159,6 +159,6 @@ def test_an_empty_period_gives_an_empty_but_valid_report(system: System) -> None
 
 def test_a_period_that_ends_before_it_starts_is_refused(system: System) -> None:
     with pytest.raises(ReportError, match="ends before it starts"):
-        system.reports.build(start=END, end=START)
+        system.transparency_reports.build(start=END, end=START)
     with pytest.raises(ReportError, match="ends before it starts"):
-        system.reports.build(start=START, end=START - timedelta(days=1))
+        system.transparency_reports.build(start=START, end=START - timedelta(days=1))

@@ -89,7 +89,8 @@ class CredentialGate:
     Only when it carries a live bearer token (a SHA-256 look-up, cached for ``GATE_TOKEN_TTL``); anything else is
     refused with 401 before a byte of the body is read. The route's own authentication is unchanged. Paths in
     ``self_authenticating`` are let through: their routes authenticate the caller before they read the body
-    themselves (signed platform calls, whose signature covers the body: ``gateway.api.signed_caller``).
+    themselves (signed platform calls, whose signature covers the body: ``gateway.api.signed_caller``), or that take
+    no account by design (victims' reports: ``reports.api.PUBLIC_PATHS``, limited per address by their routes).
     """
 
     db: Database

@@ -39,10 +39,14 @@ from firebreak.matching.service import IndexSet
 from firebreak.orders import api as orders_api
 from firebreak.orders import web as orders_web
 from firebreak.orders.flows import OrderDesk
+from firebreak.reports import api as reports_api
+from firebreak.reports import console as reports_console
+from firebreak.reports import web as reports_web
+from firebreak.reports.flows import Reports
 from firebreak.review.flows import ReviewDesk
 from firebreak.transparency import api as transparency_api
 from firebreak.transparency_reports import web as transparency_web
-from firebreak.transparency_reports.flows import Reports
+from firebreak.transparency_reports.flows import TransparencyReports
 from firebreak.web import routes as web_routes
 from firebreak.web.session import BrowserSessions, WebKeys
 
@@ -58,6 +62,7 @@ def components(system: System) -> Components:
     found.add(OrderDesk, system.orders)
     found.add(Evidence, system.evidence)
     found.add(Reports, system.reports)
+    found.add(TransparencyReports, system.transparency_reports)
     found.add(ReviewDesk, system.review)
     found.add(Appeals, system.appeals)
     found.add(DueProcess, system.due)
@@ -81,7 +86,8 @@ def install_guards(app: FastAPI, system: System) -> None:
     """Bodies bounded and read only for callers with credentials; security headers on every page; the complete
     OpenAPI document (problem answers, body limits)."""
     limits = BodyLimits.of_settings(system.settings)
-    gate = CredentialGate(db=system.db, clock=system.clock, self_authenticating=gateway_api.SIGNED_PATHS)
+    gate = CredentialGate(db=system.db, clock=system.clock,
+                          self_authenticating=gateway_api.SIGNED_PATHS | reports_api.PUBLIC_PATHS)
     app.add_middleware(BodyGuard, routes=lambda: app.routes, limits=limits, gate=gate, gated_prefixes=GATED_PREFIXES)
     app.add_middleware(SecurityHeaders)
     install_openapi(app, gated_prefixes=GATED_PREFIXES, body_limit=lambda route: limits.of(body_size_of(route)))
@@ -116,6 +122,9 @@ def create_app(system: System) -> FastAPI:
     for console in (console_review, console_banks, console_audit, console_actions, console_statements,
                     console_appeals):
         app.include_router(console.router)
+    app.include_router(reports_api.router)
+    app.include_router(reports_web.router)
+    app.include_router(reports_console.router)
     if system.sandbox is not None:
         app.include_router(sandbox_api.router)
         app.include_router(sandbox_web.router)

@@ -54,6 +54,10 @@ from firebreak.orders.review import OrderReviewKind
 from firebreak.platform.registry import AdapterContext, Adapters
 from firebreak.platform.schemas import Verdict
 from firebreak.platform.secrets import IntegrationSecrets
+from firebreak.reports import jobs as report_jobs
+from firebreak.reports.flows import Reports, ReportsDeps
+from firebreak.reports.queue import ReviewQueue
+from firebreak.reports.review import InReviewQueue, VictimReportKind
 from firebreak.review.flows import ReviewDeps, ReviewDesk
 from firebreak.review.registry import ReviewKinds
 from firebreak.signals.decode import DecodeLimits
@@ -62,7 +66,7 @@ from firebreak.transparency.eu_database import TransparencyDatabaseConfig
 from firebreak.transparency.flows import StatementSubmitter, SubmissionDeps
 from firebreak.transparency.notices import Translate, Translations, english_only
 from firebreak.transparency.policy import PolicyError, load_policy
-from firebreak.transparency_reports.flows import Reports, ReportsDeps
+from firebreak.transparency_reports.flows import TransparencyReports, TransparencyReportsDeps
 
 log = logging.getLogger(__name__)
 SANDBOX_INTEGRATION = "sandbox"
@@ -94,10 +98,11 @@ class System:
     due: DueProcess
     review: ReviewDesk
     appeals: Appeals
+    reports: Reports
     sandbox: Sandbox | None
     evidence: Evidence
     statements: StatementSubmitter
-    reports: Reports
+    transparency_reports: TransparencyReports
 
     def worker(self) -> Worker:
         return Worker(self.queue, threads=self.settings.worker_threads, runner=self.runner,
@@ -168,8 +173,12 @@ def build_system(
     dkim_dns: DnsFunc | None = None,
     mailer: MailTransport | None = None,
     translations: Translations | None = None,
+    review_queue: ReviewQueue | None = None,
 ) -> System:
-    """Build a Firebreak. ``bind`` (tests) runs every transaction as a savepoint on one connection."""
+    """Build a Firebreak. ``bind`` (tests) runs every transaction as a savepoint on one connection.
+
+    ``review_queue``: where victims' reports wait for a moderator; None: the review queue moderators work.
+    """
     clock = clock or SystemClock()
     if bind is not None:
         db = Database.on_connection(bind)
@@ -202,8 +211,12 @@ def build_system(
                                   mailer=mailer or mail_transport(settings), settings=settings, dkim_dns=dkim_dns,
                                   retention=retention_policy(settings)))
     banks = Banks(BanksDeps(db=db, clock=clock, blobs=blobs, limits=limits))
+    reports = Reports(ReportsDeps(db=db, clock=clock, keys=keys, adapters=adapters, blobs=blobs, limits=limits,
+                                  mailer=orders.deps.mailer, settings=settings,
+                                  queue=review_queue or InReviewQueue(clock)))
     kinds = ReviewKinds()
     kinds.register(OrderReviewKind(orders, due.policy))
+    kinds.register(VictimReportKind(reports, due.policy))
     review_kinds.register(kinds, EnforcementReviewDeps(clock=clock, due=due, adapters=adapters))
     review = ReviewDesk(ReviewDeps(db=db, clock=clock, kinds=kinds, policy=due.policy, blobs=blobs,
                                    claim_minutes=settings.review_claim_minutes,
@@ -223,8 +236,9 @@ def build_system(
     statements = StatementSubmitter(SubmissionDeps(
         db=db, clock=clock, config=transparency_database(settings),
         interval=timedelta(seconds=settings.dsa_tdb_interval_seconds)))
-    reports = Reports(ReportsDeps(db=db, clock=clock, platform=settings.platform_name,
-                                  provider=settings.provider_name, public_period=settings.public_report_period))
+    transparency_reports = TransparencyReports(TransparencyReportsDeps(
+        db=db, clock=clock, platform=settings.platform_name, provider=settings.provider_name,
+        public_period=settings.public_report_period))
 
     registry.register_all(audit_jobs.handlers(db=db, clock=clock))
     registry.register_all(evidence_jobs.handlers(evidence))
@@ -233,11 +247,12 @@ def build_system(
     registry.register_all(enforcement_jobs.handlers(enforcement))
     registry.register_all(gateway_jobs.handlers(gateway))
     registry.register_all(order_jobs.handlers(orders))
+    registry.register_all(report_jobs.handlers(reports))
     return System(settings=settings, db=db, clock=clock, keys=keys, blobs=blobs, limits=limits, indexes=indexes,
                   secrets=secrets, adapters=adapters, retry=retry, registry=registry, runner=runner, queue=queue,
                   mailer=mailer or orders.deps.mailer, banks=banks, enforcement=enforcement, gateway=gateway,
                   orders=orders, due=due, review=review, appeals=appeals, sandbox=sandbox, evidence=evidence,
-                  statements=statements, reports=reports)
+                  statements=statements, reports=reports, transparency_reports=transparency_reports)
 
 
 def _nudge_after_commit(db: Database, queue: JobQueue) -> None:

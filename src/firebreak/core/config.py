@@ -170,6 +170,39 @@ class Settings(BaseSettings):
             raise ValueError("dsa_tdb_url is set but dsa_tdb_token is empty: the database needs its bearer token")
         return self
 
+    # Victims' reports (reports/): how long a review may take, by the jurisdiction whose law the person invokes.
+    victim_deadline_hours: dict[str, int] = Field(
+        default_factory=lambda: {"KR": 24, "US": 48},
+        description="Hours to act on a victim's report, by ISO country: KR=24,US=48 (or JSON). The US deadline "
+        "applies to complete TAKE IT DOWN requests only.")
+    victim_default_deadline_hours: int = Field(default=48, ge=1, le=24 * 30,
+                                               description="Hours for reports under any other jurisdiction.")
+    victim_review_email: str = Field(default="", description="Where reminders for open victims' reports go "
+                                     "(empty: liaison_email).")
+
+    @field_validator("victim_deadline_hours", mode="before")
+    @classmethod
+    def _parse_deadline_hours(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{"):
+                return json.loads(text)
+            pairs = [p.partition("=") for p in text.split(",") if p.strip()]
+            if any(not sep for _, sep, _ in pairs):
+                raise ValueError("write it as KR=24,US=48 or as JSON")
+            return {k.strip().upper(): v.strip() for k, _, v in pairs}
+        return value
+
+    @field_validator("victim_deadline_hours")
+    @classmethod
+    def _check_deadline_hours(cls, value: dict[str, int]) -> dict[str, int]:
+        for country, hours in value.items():
+            if len(country) != 2 or not country.isalpha() or not country.isupper():
+                raise ValueError(f"{country!r} is not an ISO country code such as KR or US")
+            if not 1 <= hours <= 24 * 30:
+                raise ValueError(f"{country}: {hours} hours is not between 1 and 720")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:

@@ -167,6 +167,11 @@ def cause_of(session: Session, due: DueProcess, action: Action) -> Cause:
             return _entry_cause(session, due, entry)
     ground = due.policy.get(params["ground"]) if params.get("ground") in due.policy.grounds else \
         due.policy.for_category(params.get("category"))
+    if params.get("source") == "notice":  # a notice (a victim's report) a person reviewed and confirmed
+        reviewer = params.get("reviewed_by")
+        return Cause(ground=ground, source=dsa.SourceKind.NOTICE, automated_detection=False,
+                     automated_decision=dsa.AutomatedDecision.NOT_AUTOMATED,
+                     decided_by_id=reviewer if isinstance(reviewer, int) else None)
     return Cause(ground=ground, source=dsa.SourceKind.OWN_INITIATIVE, automated_detection=True,
                  automated_decision=dsa.AutomatedDecision.FULLY)
 

@@ -14,7 +14,7 @@ from firebreak.matching.models import Match
 from firebreak.media.models import Media, MediaSignal, Placement
 from firebreak.orders.models import Order, OrderItem, OrderMessage
 from firebreak.platform.models import Chat, PlatformAccount, PlatformIntegration, SeenSignature
-from firebreak.reports.models import VictimReport
+from firebreak.reports.models import VictimRateLimit, VictimReport, VictimReportItem
 from firebreak.review.models import Appeal, Decision, Reveal, ReviewItem
 from firebreak.transparency.models import StatementOfReasons, StatementSubmission
 from firebreak.web.models import EndedSession, LoginThrottle
@@ -25,5 +25,6 @@ __all__ = [
     "EvidencePurge", "EvidenceRecord", "LegalHold", "LoginThrottle", "Match", "Media", "MediaSignal", "Order",
     "OrderItem", "OrderMessage", "PlatformAccount", "PlatformIntegration", "Placement", "Propagation",
     "RefusedUpload", "ReviewItem", "Reveal", "ScheduledTask", "StaffUser", "SeenSignature", "StatementOfReasons",
-    "StatementSubmission", "UploadRefusal", "UploadRefusalEntry", "VictimReport", "WorkerProcess",
+    "StatementSubmission", "UploadRefusal", "UploadRefusalEntry", "VictimRateLimit", "VictimReport",
+    "VictimReportItem", "WorkerProcess",
 ]

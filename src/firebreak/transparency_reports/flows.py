@@ -22,7 +22,7 @@ class ReportError(Exception):
 
 
 @dataclass(frozen=True)
-class ReportsDeps:
+class TransparencyReportsDeps:
     db: Database
     clock: Clock
     platform: str
@@ -45,8 +45,8 @@ def last_complete_period(now: datetime, period: Period) -> tuple[datetime, datet
     return datetime(start_year, start_month, 1, tzinfo=UTC), end
 
 
-class Reports:
-    def __init__(self, deps: ReportsDeps) -> None:
+class TransparencyReports:
+    def __init__(self, deps: TransparencyReportsDeps) -> None:
         self.deps = deps
 
     def build(self, *, start: datetime, end: datetime, categories: Collection[str] | None = None,

@@ -27,7 +27,7 @@ from firebreak.enforcement.models import Action, ActionKind, ActionStatus
 from firebreak.evidence.models import EvidencePurge, EvidenceRecord, LegalHold
 from firebreak.matching.models import Match, MatchReview, MatchSource
 from firebreak.orders.models import ItemOutcome, Order, OrderItem, OrderStatus
-from firebreak.reports.models import ReportStatus, VictimReport
+from firebreak.reports.models import ReportCategory, ReportStatus, VictimReport
 from firebreak.review.models import Appeal, AppealStatus, Decision
 from firebreak.transparency.models import StatementOfReasons, StatementSubmission
 
@@ -358,15 +358,15 @@ FINAL_REPORT_STATUSES = (ReportStatus.ACTIONED, ReportStatus.DECLINED)
 def _victim_reports(session: Session, start: datetime, end: datetime, categories: Collection[str] | None
                     ) -> VictimReportFigures:
     stmt = select(VictimReport).where(*_in(VictimReport.created_at, start, end))
-    if categories is not None:
-        stmt = stmt.where(VictimReport.category.in_(list(categories)))
+    if categories is not None:  # taxonomy categories: a report's own category maps onto one
+        stmt = stmt.where(VictimReport.category.in_([c for c in ReportCategory if c.taxonomy in categories]))
     reports = list(session.scalars(stmt))
     grounds: dict[int, list[Decision]] = {}
     for decision in session.scalars(select(Decision).where(Decision.report_id.in_([r.id for r in reports]))):
         grounds.setdefault(decision.report_id or 0, []).append(decision)
     detail = []
-    for category in sorted({r.category or "unspecified" for r in reports}):
-        mine = [r for r in reports if (r.category or "unspecified") == category]
+    for category in sorted({r.category.taxonomy for r in reports}):
+        mine = [r for r in reports if r.category.taxonomy == category]
         acted = [r for r in mine if r.status == ReportStatus.ACTIONED]
         detail.append(NoticeRow(
             category=category, received=len(mine),
@@ -379,7 +379,7 @@ def _victim_reports(session: Session, start: datetime, end: datetime, categories
                                          if r.status in FINAL_REPORT_STATUSES and r.status_changed_at is not None)))
     return VictimReportFigures(
         received=len(reports), by_status=_rows(Counter(r.status.value for r in reports)),
-        by_category=_rows(Counter(r.category or "unspecified" for r in reports)),
+        by_category=_rows(Counter(r.category.taxonomy for r in reports)),
         actioned=sum(1 for r in reports if r.status == ReportStatus.ACTIONED),
         declined=sum(1 for r in reports if r.status == ReportStatus.DECLINED),
         time_to_outcome=Durations.of((r.status_changed_at - r.created_at).total_seconds() for r in reports

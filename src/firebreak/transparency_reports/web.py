@@ -16,18 +16,18 @@ from firebreak.auth.models import Role
 from firebreak.core.http.deps import Provide, SessionDep
 from firebreak.core.http.headers import DOCUMENT_CSP
 from firebreak.transparency_reports import writers
-from firebreak.transparency_reports.flows import ReportError, Reports, last_complete_period
+from firebreak.transparency_reports.flows import ReportError, TransparencyReports, last_complete_period
 from firebreak.transparency_reports.service import Report
 from firebreak.web.deps import Viewer, current_staff, web_router
 from firebreak.web.templating import SECURITY_HEADERS, render
 
 router = web_router(tags=["transparency"])
 Readers = Annotated[Viewer, current_staff(Role.ADMIN, Role.AUDITOR)]
-ReportsDep = Annotated[Reports, Provide(Reports)]
+TransparencyReportsDep = Annotated[TransparencyReports, Provide(TransparencyReports)]
 Day = Annotated[str | None, Query()]
 
 
-def _period(reports: Reports, since: str | None, until: str | None) -> tuple[date, date]:
+def _period(reports: TransparencyReports, since: str | None, until: str | None) -> tuple[date, date]:
     """The days asked for (first and last included), or the last complete period by default."""
     if not since and not until:
         start, end = last_complete_period(reports.deps.clock.now(), reports.deps.public_period)
@@ -42,7 +42,7 @@ def _period(reports: Reports, since: str | None, until: str | None) -> tuple[dat
     return first, last
 
 
-def _build(reports: Reports, session: Session, first: date, last: date,
+def _build(reports: TransparencyReports, session: Session, first: date, last: date,
            categories: tuple[str, ...] | None = None) -> Report:
     start = datetime(first.year, first.month, first.day, tzinfo=UTC)
     return reports.build(start=start, end=start + timedelta(days=(last - first).days + 1), categories=categories,
@@ -50,7 +50,7 @@ def _build(reports: Reports, session: Session, first: date, last: date,
 
 
 @router.get("/console/transparency", response_class=HTMLResponse)
-def console(request: Request, viewer: Readers, reports: ReportsDep, session: SessionDep,
+def console(request: Request, viewer: Readers, reports: TransparencyReportsDep, session: SessionDep,
             since: Annotated[Day, Query(alias="from")] = None,
             until: Annotated[Day, Query(alias="to")] = None) -> HTMLResponse:
     try:
@@ -75,7 +75,7 @@ def _problem_page(request: Request, exc: ReportError) -> HTMLResponse:
 
 
 @router.get("/console/transparency/report.{fmt}", response_class=Response)
-def download(request: Request, fmt: str, viewer: Readers, reports: ReportsDep, session: SessionDep,
+def download(request: Request, fmt: str, viewer: Readers, reports: TransparencyReportsDep, session: SessionDep,
              since: Annotated[Day, Query(alias="from")] = None,
              until: Annotated[Day, Query(alias="to")] = None) -> Response:
     if fmt not in writers.FORMATS:
@@ -89,7 +89,7 @@ def download(request: Request, fmt: str, viewer: Readers, reports: ReportsDep, s
 
 
 @router.get("/console/transparency/eu-template.zip", response_class=Response)
-def eu_template(request: Request, viewer: Readers, reports: ReportsDep, session: SessionDep,
+def eu_template(request: Request, viewer: Readers, reports: TransparencyReportsDep, session: SessionDep,
                 since: Annotated[Day, Query(alias="from")] = None,
                 until: Annotated[Day, Query(alias="to")] = None) -> Response:
     try:
@@ -105,7 +105,7 @@ def eu_template(request: Request, viewer: Readers, reports: ReportsDep, session:
 
 
 @router.get("/console/transparency/korea.{fmt}", response_class=Response)
-def korea(request: Request, fmt: str, viewer: Readers, reports: ReportsDep, session: SessionDep,
+def korea(request: Request, fmt: str, viewer: Readers, reports: TransparencyReportsDep, session: SessionDep,
           since: Annotated[Day, Query(alias="from")] = None,
           until: Annotated[Day, Query(alias="to")] = None) -> Response:
     if fmt not in ("html", "csv"):
@@ -123,7 +123,7 @@ def korea(request: Request, fmt: str, viewer: Readers, reports: ReportsDep, sess
 
 
 @router.get("/transparency", response_class=HTMLResponse)
-def public(request: Request, reports: ReportsDep) -> HTMLResponse:
+def public(request: Request, reports: TransparencyReportsDep) -> HTMLResponse:
     # Its own short transaction, over before the page is rendered (rendering reads the visitor's browser session,
     # which on SQLite would wait for a transaction still open).
     report = reports.public()

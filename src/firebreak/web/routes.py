@@ -42,6 +42,8 @@ CONSOLE_SECTIONS: tuple[Section, ...] = (
             (Role.ADMIN, Role.LIAISON, Role.AUDITOR)),
     Section("Review", "/console/review", "The moderation queue, with previews blurred until you choose.",
             (Role.ADMIN, Role.MODERATOR, Role.LIAISON)),
+    Section("Victims' reports", "/console/reports", "Reports from the people shown, waiting for review, with "
+            "their deadlines.", (Role.ADMIN, Role.MODERATOR, Role.LIAISON)),
     Section("Banks", "/console/banks", "Banks of known items and the hashes that find every copy.",
             (Role.ADMIN, Role.MODERATOR, Role.LIAISON, Role.AUDITOR)),
     Section("Audit", "/console/audit", "The hash-chained audit log and its check.", (Role.ADMIN, Role.AUDITOR)),
