@@ -545,7 +545,8 @@ def dkim_unpin(authority_id: int, key_id: int, config: ConfigOption = None) -> N
     out.print(f"key {key_id} revoked")
 
 
-statements_app = typer.Typer(help="Statements of reasons (DSA Art. 17).", no_args_is_help=True)
+statements_app = typer.Typer(help="Statements of reasons (DSA Art. 17) and the DSA Transparency Database.",
+                             no_args_is_help=True)
 app.add_typer(statements_app, name="statements")
 
 
@@ -592,7 +593,7 @@ def _register_hash() -> None:
 
 
 _register_hash()
-_register_proof(app, _system)
+_register_proof(app, _system, statements_app)
 
 
 def _register_selfhash() -> None:

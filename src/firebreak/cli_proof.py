@@ -76,13 +76,11 @@ def replaced_atomically(path: Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
-def register(app: typer.Typer, open_system: SystemOpener) -> None:
+def register(app: typer.Typer, open_system: SystemOpener, statements_app: typer.Typer) -> None:
+    """Add ``evidence``, ``report`` and the Transparency Database commands of ``statements`` (its group exists)."""
     evidence_app = typer.Typer(help="Preserved evidence, legal holds, purges and signed evidence packages.",
                                no_args_is_help=True)
-    statements_app = typer.Typer(help="Statements of reasons and the DSA Transparency Database.",
-                                 no_args_is_help=True)
     app.add_typer(evidence_app, name="evidence")
-    app.add_typer(statements_app, name="statements")
 
     @evidence_app.command("package")
     def evidence_package(
