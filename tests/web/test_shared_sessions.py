@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from firebreak.auth import service as auth_service
 from firebreak.auth.models import Role
-from firebreak.bootstrap.system import System, build_system
+from firebreak.bootstrap.system import build_system
 from firebreak.core.config import load_settings
 from firebreak.schema.migrate import upgrade
 from firebreak.web.session import COOKIE_NAME, LOCK_AFTER_FAILURES

@@ -1,6 +1,8 @@
-"""The long-running parts of a Firebreak process: the job worker and the hotline's SMTP listener.
+"""The long-running parts of a Firebreak process: the index keeper, the job worker and the hotline's SMTP listener.
 
-`firebreak serve` runs them beside the web application; tests run the very same wiring.
+`firebreak serve` runs them beside the web application (with `--workers N`, each web process runs only the index
+keeper; the job worker and the SMTP listener are then their own processes: `firebreak jobs worker`, `firebreak
+smtp`); tests run the very same wiring.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ log = logging.getLogger(__name__)
 
 
 class Services:
-    def __init__(self, system: System, *, worker: bool = True, smtp: bool = True) -> None:
+    def __init__(self, system: System, *, worker: bool = True, smtp: bool = True, indexes: bool = True) -> None:
         self.system = system
+        self.indexes = indexes
         self.worker: Worker | None = system.worker() if worker else None
         self.smtp: SmtpListener | None = None
         if smtp:
@@ -28,6 +31,8 @@ class Services:
     def start(self) -> None:
         # Compile (or load from numba's cache) the Hamming kernels off the request path.
         threading.Thread(target=warm_up, name="firebreak-warm-up", daemon=True).start()
+        if self.indexes:
+            self.system.index_keeper.start()
         if self.worker is not None:
             self.worker.start()
         if self.smtp is not None:
@@ -40,3 +45,5 @@ class Services:
             self.smtp.stop()
         if self.worker is not None:
             self.worker.stop()
+        if self.indexes:
+            self.system.index_keeper.stop()

@@ -58,6 +58,20 @@ class Settings(BaseSettings):
     vpdq_query_match_percent: float = Field(default=80.0, ge=0, le=100)
     vpdq_target_match_percent: float = Field(default=80.0, ge=0, le=100)
 
+    # Indexes shared by the processes of a host, following the database's change log (docs/matching.md)
+    index_snapshots: bool = Field(default=True, description="Start from snapshot files of the indexes under "
+                                  "index_dir, memory-mapped by every process of the host, and keep them fresh.")
+    index_dir: Path | None = Field(default=None, description="Where the index snapshots live; empty = data_dir/index.")
+    index_verify_snapshots: bool = Field(default=True, description="Check a snapshot's SHA-256 when loading it.")
+    index_snapshot_rows: int = Field(default=65_536, ge=1, description="Index rows written since the snapshot "
+                                     "(added, replaced, removed) that make the host's writer write a new one.")
+    index_snapshot_max_age_seconds: float = Field(default=3600.0, gt=0, description="A snapshot older than this "
+                                                  "is rewritten if anything changed since.")
+    index_follow_seconds: float = Field(default=0.25, gt=0, le=10, description="How often each process reads the "
+                                        "index change log (new and withdrawn entries reach it within this).")
+    index_log_keep: int = Field(default=10_000_000, ge=1000, description="Changes kept in the index change log; a "
+                                "snapshot older than the log kept is not used.")
+
     unchecked_uploads: Literal["allow", "review", "refuse"] = Field(
         default="review", description="The verdict for an upload that matched nothing but could not be fully checked "
         "(not decodable, or cut short)."
@@ -134,6 +148,10 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def effective_index_dir(self) -> Path:
+        return self.index_dir or self.data_dir / "index"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

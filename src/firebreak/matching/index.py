@@ -491,31 +491,80 @@ class HammingIndex:
 
     def add(self, ids: IdsLike, codes: CodesLike) -> None:
         """Add entries; an id that is already live has its code replaced. Visible to searches on return."""
-        id_arr, words = _ids(ids), _words(codes)
-        if id_arr.shape[0] != words.shape[0]:
-            raise ValueError(f"{id_arr.shape[0]} ids for {words.shape[0]} codes")
-        wanted = np.unique(id_arr)
-        if wanted.shape[0] != id_arr.shape[0]:
-            raise ValueError("ids in one add must be unique")
+        id_arr, words = self._checked_writes(ids, codes)
         if not id_arr.size:
             return
         with self._write_lock:
             s = self._state
-            replaced = self._live_rows_of(s, wanted)
-            k, m = s.delta_count, id_arr.shape[0]
-            codes_buf, ids_buf = s.delta_codes, s.delta_ids
-            if k + m > codes_buf.shape[0]:
-                # Readers of older snapshots keep the old buffers; only rows they never read are written.
-                capacity = max(2 * codes_buf.shape[0], k + m)
-                codes_buf = np.zeros((capacity, 4), dtype=np.uint64)
-                ids_buf = np.zeros(capacity, dtype=np.int64)
-                codes_buf[:k] = s.delta_codes[:k]
-                ids_buf[:k] = s.delta_ids[:k]
-            codes_buf[k : k + m] = words
-            ids_buf[k : k + m] = id_arr
-            dead = np.union1d(s.dead, replaced) if replaced.size else s.dead
-            self._state = _State(s.main, codes_buf, ids_buf, k + m, dead)
-            self._maybe_schedule_merge()
+            self._append(s, id_arr, words, self._live_rows_of(s, np.unique(id_arr)))
+
+    def put(self, ids: IdsLike, codes: CodesLike) -> int:
+        """Like :meth:`add`, but an entry already live with the same code is left as it is (no tombstone, no
+        delta row): replaying changes that are already in the index costs nothing. Returns how many were written."""
+        id_arr, words = self._checked_writes(ids, codes)
+        if not id_arr.size:
+            return 0
+        with self._write_lock:
+            s = self._state
+            rows = self._live_rows_of(s, np.unique(id_arr))
+            if rows.size:
+                live = dict(zip(self._ids_at(s, rows).tolist(), self._codes_at(s, rows), strict=True))
+                unchanged = np.array([i in live and bool((live[i] == w).all())
+                                      for i, w in zip(id_arr.tolist(), words, strict=True)])
+                if unchanged.all():
+                    return 0
+                id_arr, words = id_arr[~unchanged], words[~unchanged]
+                rows = self._live_rows_of(s, np.unique(id_arr))
+            self._append(s, id_arr, words, rows)
+            return int(id_arr.shape[0])
+
+    @staticmethod
+    def _checked_writes(ids: IdsLike, codes: CodesLike) -> tuple[I64, U64]:
+        id_arr, words = _ids(ids), _words(codes)
+        if id_arr.shape[0] != words.shape[0]:
+            raise ValueError(f"{id_arr.shape[0]} ids for {words.shape[0]} codes")
+        if np.unique(id_arr).shape[0] != id_arr.shape[0]:
+            raise ValueError("ids in one add must be unique")
+        return id_arr, words
+
+    @staticmethod
+    def _ids_at(s: _State, rows: I64) -> I64:
+        in_main = rows < s.main.size
+        out = np.empty(rows.shape[0], dtype=np.int64)
+        out[in_main] = s.main.ids_at(rows[in_main])
+        out[~in_main] = s.delta_ids[rows[~in_main] - s.main.size]
+        return out
+
+    @staticmethod
+    def _codes_at(s: _State, rows: I64) -> U64:
+        in_main = rows < s.main.size
+        out = np.empty((rows.shape[0], 4), dtype=np.uint64)
+        out[in_main] = s.main.codes[rows[in_main]]
+        out[~in_main] = s.delta_codes[rows[~in_main] - s.main.size]
+        return out
+
+    def _append(self, s: _State, id_arr: I64, words: U64, replaced: I64) -> None:
+        """Write rows to the delta and tombstone ``replaced`` (the caller holds the write lock)."""
+        k, m = s.delta_count, id_arr.shape[0]
+        codes_buf, ids_buf = s.delta_codes, s.delta_ids
+        if k + m > codes_buf.shape[0]:
+            # Readers of older snapshots keep the old buffers; only rows they never read are written.
+            capacity = max(2 * codes_buf.shape[0], k + m)
+            codes_buf = np.zeros((capacity, 4), dtype=np.uint64)
+            ids_buf = np.zeros(capacity, dtype=np.int64)
+            codes_buf[:k] = s.delta_codes[:k]
+            ids_buf[:k] = s.delta_ids[:k]
+        codes_buf[k : k + m] = words
+        ids_buf[k : k + m] = id_arr
+        dead = np.union1d(s.dead, replaced) if replaced.size else s.dead
+        self._state = _State(s.main, codes_buf, ids_buf, k + m, dead)
+        self._maybe_schedule_merge()
+
+    def frozen(self) -> HammingIndex:
+        """A read-only view of the index as it is now (sharing its arrays), e.g. to save it while writes go on."""
+        view = HammingIndex(merge_threshold=self.merge_threshold, auto_merge=False, layout=self.layout)
+        view._state = self._state
+        return view
 
     def remove(self, ids: IdsLike) -> int:
         """Withdraw entries by id; they stop matching on return. Returns how many were live."""

@@ -1,6 +1,7 @@
 """Imports every domain's tables, so metadata (and Alembic) sees the whole model."""
 
 import firebreak.integrations.sandbox.models  # noqa: F401  (the sandbox messenger's own sandbox_* tables)
+import firebreak.matching.changes  # noqa: F401  (logs index changes in every transaction that makes one)
 from firebreak.audit.models import AuditEvent
 from firebreak.auth.models import ApiCredential, StaffUser
 from firebreak.authorities.models import Authority, AuthorityContact
@@ -9,7 +10,7 @@ from firebreak.cases.models import Case
 from firebreak.core.db.base import Base
 from firebreak.core.jobs.models import ScheduledTask, WorkerProcess
 from firebreak.enforcement.models import Action, Propagation
-from firebreak.matching.models import Match
+from firebreak.matching.models import IndexChange, Match
 from firebreak.media.models import Media, MediaSignal, Placement
 from firebreak.orders.models import Order, OrderItem, OrderMessage
 from firebreak.platform.models import Chat, PlatformAccount, PlatformIntegration, SeenSignature
@@ -22,5 +23,5 @@ __all__ = [
     "Action", "ApiCredential", "Appeal", "AuditEvent", "Authority", "AuthorityContact", "Bank", "BankEntry",
     "Base", "Case", "Chat", "Decision", "Match", "Media", "MediaSignal", "Order", "OrderItem", "OrderMessage",
     "PlatformAccount", "PlatformIntegration", "Placement", "Propagation", "ScheduledTask", "StaffUser", "WorkerProcess",
-    "SeenSignature", "StatementOfReasons", "VictimReport", "EndedSession", "LoginThrottle",
+    "SeenSignature", "StatementOfReasons", "VictimReport", "EndedSession", "LoginThrottle", "IndexChange",
 ]
