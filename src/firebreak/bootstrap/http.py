@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
 from fastapi import FastAPI
 
 from firebreak import __version__
 from firebreak.authorities import api as authorities_api
 from firebreak.banks import api as banks_api
-from firebreak.bootstrap import ops
+from firebreak.bootstrap import metrics, ops
 from firebreak.bootstrap.system import System
 from firebreak.core.clock import Clock
 from firebreak.core.config import Settings
 from firebreak.core.db.session import Database
 from firebreak.core.http.deps import Components, install
 from firebreak.core.http.problems import install_problem_handlers
+from firebreak.core.jobs.queue import JobQueue
 from firebreak.enforcement import api as enforcement_api
 from firebreak.gateway import api as gateway_api
 from firebreak.gateway.flows import Gateway
@@ -21,6 +25,7 @@ from firebreak.hma import api as hma_api
 from firebreak.integrations.sandbox import api as sandbox_api
 from firebreak.integrations.sandbox import web as sandbox_web
 from firebreak.integrations.sandbox.flows import Sandbox
+from firebreak.matching.flows import IndexKeeper
 from firebreak.matching.service import IndexSet
 from firebreak.orders import api as orders_api
 from firebreak.orders import web as orders_web
@@ -36,6 +41,9 @@ def components(system: System) -> Components:
     found.add(Database, system.db)
     found.add(Clock, system.clock)  # type: ignore[type-abstract]
     found.add(IndexSet, system.indexes)
+    found.add(IndexKeeper, system.index_keeper)
+    found.add(JobQueue, system.queue)
+    found.add(metrics.DatabaseFigures, metrics.DatabaseFigures(db=system.db, clock=system.clock, queue=system.queue))
     found.add(Gateway, system.gateway)
     found.add(OrderDesk, system.orders)
     found.add(gateway_api.CallerCheck, gateway_api.CallerCheck(
@@ -50,14 +58,20 @@ def components(system: System) -> Components:
     return found
 
 
-def create_app(system: System) -> FastAPI:
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_app(system: System, *, lifespan: Lifespan | None = None) -> FastAPI:
+    """The application of a built system. ``lifespan`` starts and stops the process's services (``asgi.py``)."""
     app = FastAPI(
         title="Firebreak",
         version=__version__,
         summary="Takedown orders in, every copy out, receipts back.",
         docs_url="/docs",
         openapi_url="/openapi.json",
+        lifespan=lifespan,
     )
+    app.add_middleware(metrics.RequestMetrics)
     install(app, components(system))
     install_problem_handlers(app)
     app.include_router(ops.router)

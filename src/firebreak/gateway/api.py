@@ -39,7 +39,7 @@ class Caller:
 
 # A platform token is looked up once per process every PLATFORM_TOKEN_TTL: revoking it, or deactivating its
 # integration, takes effect within that time. last_used_at is written at most once a minute.
-PLATFORM_TOKEN_TTL = timedelta(seconds=10)
+PLATFORM_TOKEN_TTL = timedelta(seconds=1)
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 
 

@@ -48,6 +48,10 @@ class IndexKeeper:
         self._thread = threading.Thread(target=self._run, name="firebreak-index-keeper", daemon=True)
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
