@@ -288,12 +288,13 @@ def test_a_revoked_platform_token_is_refused_by_every_process_within_a_second(de
         answers: dict[str, list[tuple[float, int]]] = {a.url: [], b.url: []}
         while not all(len(seen) >= 4 and {s for _, s in seen[-4:]} == {401} for seen in answers.values()):
             for base, seen in answers.items():
+                sent = time.monotonic() - revoked
                 status = client.post(f"{base}/v1/scan", json=request,
                                      headers=_bearer(deployment["platform_token"])).status_code
-                seen.append((time.monotonic() - revoked, status))
+                seen.append((sent, status))
             assert time.monotonic() - revoked < 10, f"still accepted 10 s after the revocation: {answers}"
             time.sleep(0.02)
     for seen in answers.values():
         accepted = [at for at, status in seen if status != 401]
         last_accepted = max(accepted, default=0.0)
-        assert last_accepted < 1.2, f"accepted {last_accepted:.2f} s after the revocation: {seen}"
+        assert last_accepted < 1.2, f"a request sent {last_accepted:.2f} s after the revocation was accepted: {seen}"
