@@ -71,8 +71,10 @@ def create_app(system: System, *, lifespan: Lifespan | None = None) -> FastAPI:
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )
-    app.add_middleware(metrics.RequestMetrics)
-    install(app, components(system))
+    found = components(system)
+    app.add_middleware(gateway_api.ScanFastLane, gateway=system.gateway, check=found.get(gateway_api.CallerCheck))
+    app.add_middleware(metrics.RequestMetrics)  # added last: the outermost, so it times the fast lane too
+    install(app, found)
     install_problem_handlers(app)
     app.include_router(ops.router)
     app.include_router(ops.v1)

@@ -46,9 +46,10 @@ T_CAP = 4
 # cache (16-bit keys: 256 KB), a cache miss like a candidate once tables are megabytes.
 SCAN_COST = 0.08
 PREFETCH = 16
-# The planner reads the exact size of every bucket it might probe while there are at most this many per
-# substring; beyond, it reads the nearest levels and estimates the rest from their mean size.
-EXACT_PROBES = 160
+# The planner reads the exact size of the buckets nearest the query (at most this many per substring: the key's
+# own and those one bit away) and estimates those further away from their mean size: reading every bucket it might
+# probe would cost as much as the search.
+EXACT_PROBES = 32
 
 
 def _jit(fn: F) -> F:
@@ -100,12 +101,14 @@ def masks_by_weight(bits: int) -> tuple[I64, I64]:
     return np.array(masks, dtype=np.int64), cum
 
 
+@functools.cache
 def exact_levels(bits: int) -> int:
     """How many weight levels (0, 1, ...) of buckets the planner reads exactly for this key width."""
     _, cum = masks_by_weight(bits)
     return max(1, int(np.searchsorted(cum[1:], EXACT_PROBES, side="right")))
 
 
+@functools.cache
 def bucket_cost(bits: int) -> float:
     return 0.25 if bits <= 16 else 0.5 if bits <= 20 else 1.0
 
