@@ -117,7 +117,7 @@ class Cluster:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FIREBREAK_", "PROMETHEUS_"))}
         env.update({
             "FIREBREAK_DATABASE_URL": self.database_url, "FIREBREAK_QUEUE_URL": self.redis_url,
-            "FIREBREAK_DATA_DIR": str(self.tmp / "shared"), "FIREBREAK_INDEX_DIR": str(self.tmp / host / "index"),
+            "FIREBREAK_DATA_DIR": str(self.tmp / "shared"), "FIREBREAK_LOCAL_DIR": str(self.tmp / host),
             "FIREBREAK_SECRET_KEY": "one key for every process of this deployment",
             "FIREBREAK_SMTP_LISTEN": "0", "FIREBREAK_SANDBOX_ENABLED": "0", "FIREBREAK_EMBEDDED_WORKER": "0",
             "FIREBREAK_RECONCILE_INTERVAL_SECONDS": "0.5", "FIREBREAK_WORKER_THREADS": "2",

@@ -135,27 +135,32 @@ def _serve_processes(config: Path | None, host: str | None, port: int | None, wo
 
     import uvicorn
 
-    from firebreak.bootstrap.metrics import MULTIPROC_ENV
     from firebreak.bootstrap.processes import prepare_index_snapshot
 
     if worker:
         fail("--worker runs the job worker inside a single web process; with --workers N, run "
              "`firebreak jobs worker` beside `serve`", 2)
-    system = _system(config)
-    settings = system.settings
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    system.prepare()
-    with clean_errors():
-        err.print(prepare_index_snapshot(system), highlight=False)
-    system.close()
+
+    def prepare() -> Settings:
+        """Checks and start-up writes, once; nothing built here outlives it (the supervisor stays small)."""
+        system = _system(config)
+        logging.basicConfig(level=system.settings.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        system.prepare()
+        with clean_errors():
+            err.print(prepare_index_snapshot(system), highlight=False)
+        system.close()
+        return system.settings
+
+    settings = prepare()
     if settings.smtp_listen:
         err.print("the hotline's SMTP listener is not run by `serve --workers N`: run `firebreak smtp`",
                   highlight=False)
     # Every web process writes its metrics here; /metrics, answered by any of them, adds them up.
-    metrics_dir = settings.data_dir / "metrics"
+    metrics_dir = settings.metrics_dir
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True, exist_ok=True)
-    os.environ[MULTIPROC_ENV] = str(metrics_dir.resolve())
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())  # read by prometheus_client at import
     if config is not None:
         os.environ["FIREBREAK_CONFIG_FILE"] = str(config.resolve())
     uvicorn.run("firebreak.bootstrap.asgi:create", factory=True, host=host or settings.host,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,12 +174,16 @@ def find_entries(*, session: Session, signal_type: str, values: Iterable[str]) -
             BankEntry.status == EntryStatus.ACTIVE, Bank.enabled.is_(True))))
 
 
-def count_blocked_uploads(*, session: Session, entry_ids: Iterable[int]) -> None:
-    """Count an upload refused (or removed on posting) against the entries that caught it."""
-    ids = list(entry_ids)
-    if ids:  # one atomic UPDATE: several processes may count at once
+def count_blocked_uploads(*, session: Session, entry_ids: Iterable[int] | Mapping[int, int]) -> None:
+    """Count uploads refused (or removed on posting) against the entries that caught them: one each for a list of
+    ids, or ``{entry id: uploads}``. Atomic UPDATEs (one per distinct count): several processes may count at once."""
+    counts = dict(entry_ids) if isinstance(entry_ids, Mapping) else dict.fromkeys(entry_ids, 1)
+    by_count: dict[int, list[int]] = {}
+    for entry_id, n in counts.items():
+        by_count.setdefault(n, []).append(entry_id)
+    for n, ids in by_count.items():
         session.execute(update(BankEntry).where(BankEntry.id.in_(ids))
-                        .values(blocked_uploads=BankEntry.blocked_uploads + 1))
+                        .values(blocked_uploads=BankEntry.blocked_uploads + n))
 
 
 def list_banks(*, session: Session) -> list[Bank]:

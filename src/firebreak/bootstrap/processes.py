@@ -17,7 +17,7 @@ from firebreak.mail.smtp import ListenerConfig, SmtpListener
 from firebreak.matching.index import warm_up
 
 log = logging.getLogger(__name__)
-METRICS_SECONDS = 1.0
+TICK_SECONDS = 1.0
 
 
 class Services:
@@ -30,15 +30,17 @@ class Services:
             config = ListenerConfig.from_settings(system.settings)
             self.smtp = SmtpListener(config, system.orders.receive_mail, clock=system.clock.now)
         self._stop = threading.Event()
-        self._metrics: threading.Thread | None = None
+        self._ticker: threading.Thread | None = None
 
     def start(self) -> None:
         # Compile (or load from numba's cache) the Hamming kernels off the request path.
         threading.Thread(target=warm_up, name="firebreak-warm-up", daemon=True).start()
         if self.indexes:
             self.system.index_keeper.start()
-            self._metrics = threading.Thread(target=self._observe, name="firebreak-metrics", daemon=True)
-            self._metrics.start()
+        # Refused uploads are counted in memory and written once a second: an upload check only reads.
+        self.system.gateway.defer_counts()
+        self._ticker = threading.Thread(target=self._tick, name="firebreak-services-tick", daemon=True)
+        self._ticker.start()
         if self.worker is not None:
             self.worker.start()
         if self.smtp is not None:
@@ -46,12 +48,23 @@ class Services:
             log.info("hotline SMTP listener on %s:%s for %s", self.smtp.host, self.smtp.port,
                      self.system.settings.hotline_address)
 
-    def _observe(self) -> None:
-        while not self._stop.wait(METRICS_SECONDS):
-            metrics.observe_indexes(self.system.indexes)
+    def _tick(self) -> None:
+        while not self._stop.wait(TICK_SECONDS):
+            try:
+                self.system.gateway.flush_counts()
+            except Exception:  # the database may be briefly away: the counts are kept for the next tick
+                log.warning("could not write the blocked-upload counts; will retry", exc_info=True)
+            if self.indexes:
+                metrics.observe_indexes(self.system.indexes)
 
     def stop(self) -> None:
         self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=10)
+        try:
+            self.system.gateway.flush_counts()
+        except Exception:
+            log.exception("could not write the last blocked-upload counts")
         if self.smtp is not None:
             self.smtp.stop()
         if self.worker is not None:

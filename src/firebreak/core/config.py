@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FIREBREAK_", extra="forbid", frozen=True)
 
     data_dir: Path = Field(default=Path("var"), description="Where the embedded database, blobs and queue live.")
+    local_dir: Path | None = Field(default=None, description="Files of this host alone (index snapshots, metrics of "
+                                   "its web processes), when data_dir is a volume shared by hosts; empty = data_dir.")
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in data_dir.")
     queue_url: str = Field(
         default="", description="Job queue: empty = SQLite file in data_dir; redis://host:port/db for many workers."
@@ -60,8 +62,7 @@ class Settings(BaseSettings):
 
     # Indexes shared by the processes of a host, following the database's change log (docs/matching.md)
     index_snapshots: bool = Field(default=True, description="Start from snapshot files of the indexes under "
-                                  "index_dir, memory-mapped by every process of the host, and keep them fresh.")
-    index_dir: Path | None = Field(default=None, description="Where the index snapshots live; empty = data_dir/index.")
+                                  "local_dir/index, memory-mapped by every process of the host, and keep them fresh.")
     index_verify_snapshots: bool = Field(default=True, description="Check a snapshot's SHA-256 when loading it.")
     index_snapshot_rows: int = Field(default=65_536, ge=1, description="Index rows written since the snapshot "
                                      "(added, replaced, removed) that make the host's writer write a new one.")
@@ -151,7 +152,11 @@ class Settings(BaseSettings):
 
     @property
     def effective_index_dir(self) -> Path:
-        return self.index_dir or self.data_dir / "index"
+        return (self.local_dir or self.data_dir) / "index"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return (self.local_dir or self.data_dir) / "metrics"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import Counter
 from dataclasses import dataclass
-
-from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
 from firebreak.banks.models import MatchAction
@@ -58,15 +55,44 @@ class GatewayDeps:
     unchecked_verdict: Verdict = Verdict.REVIEW  # an upload that matched nothing but could not be fully checked
 
 
-# Upload checks that reach the database (a candidate, a due index sync) queue here on SQLite instead of in
-# SQLite's busy handler, which retries a locked database after sleeping 1, 2, 5, ... up to 100 ms: concurrent
-# checks would wait for a sleep to end rather than for the writer before them.
-_SQLITE_SCANS = threading.Lock()
-
-
 class Gateway:
     def __init__(self, deps: GatewayDeps) -> None:
         self.deps = deps
+        self._blocked: Counter[int] = Counter()
+        self._blocked_lock = threading.Lock()
+        self._defer_counts = False
+
+    def defer_counts(self) -> None:
+        """From now on, count blocked uploads in memory and write them when :meth:`flush_counts` runs (a serving
+        process's services call it every second), so that an upload check only reads. Without it, each refused
+        upload writes its count at once (tools and tests)."""
+        self._defer_counts = True
+
+    def flush_counts(self) -> int:
+        """Write the blocked-upload counts gathered since the last call. Returns how many uploads they count."""
+        with self._blocked_lock:
+            counts, self._blocked = self._blocked, Counter()
+        if not counts:
+            return 0
+        try:
+            with self.deps.db.transaction() as session:
+                count_blocked_uploads(session=session, entry_ids=counts)
+        except Exception:
+            with self._blocked_lock:
+                self._blocked.update(counts)  # written with the next flush
+            raise
+        return sum(counts.values())
+
+    def _count_blocked(self, hits: list[Hit]) -> None:
+        if verdict_for(hits) != Verdict.BLOCK:
+            return
+        ids = [h.entry_id for h in hits if h.action == MatchAction.BLOCK]
+        if self._defer_counts:
+            with self._blocked_lock:
+                self._blocked.update(ids)
+            return
+        with self.deps.db.transaction() as session:
+            count_blocked_uploads(session=session, entry_ids=ids)
 
     def record_event(self, integration_name: str, event: PlatformEvent, *, fetch: bool = False) -> EventResult:
         """Record one event. Media by URL is fetched now when ``fetch`` is set, else by a retrying job.
@@ -110,15 +136,6 @@ class Gateway:
                 defer(session=session, now=d.clock.now(), job=RUN_ACTIONS_JOB, payload={})
         return result
 
-    @contextmanager
-    def _scan_transaction(self) -> Iterator[Session]:
-        if self.deps.db.dialect != "sqlite":
-            with self.deps.db.transaction() as session:
-                yield session
-            return
-        with _SQLITE_SCANS, self.deps.db.transaction() as session:
-            yield session
-
     def scan_bytes(self, data: bytes, *, jurisdiction: str | None = None) -> ScanResult:
         """Upload check on the file itself: exact hashes and PDQ with its rotations and mirrors."""
         d = self.deps
@@ -136,16 +153,14 @@ class Gateway:
         if pdq_queries and unchecked is None and not d.indexes.could_match(exact=[sha256, md5],
                                                                              pdq_queries=pdq_queries):
             return ScanResult(verdict=Verdict.ALLOW, matches=[], sha256=sha256, checked_at=d.clock.now())
-        with self._scan_transaction() as session:
+        with d.db.reads() as session:  # read-only: one round trip per statement, no write lock on SQLite
             if not pdq_queries:  # a file we could not hash ourselves may be known from a platform's event
                 known = find_by_sha256(session=session, sha256=sha256)
                 if known is not None and known.pdq:
                     pdq_queries = (known.pdq,)
             hits = match_signals(session=session, indexes=d.indexes, sha256=sha256, md5=md5,
                                  pdq_queries=pdq_queries, jurisdiction=jurisdiction)
-            if verdict_for(hits) == Verdict.BLOCK:
-                count_blocked_uploads(session=session, entry_ids=[h.entry_id for h in hits
-                                                                  if h.action == MatchAction.BLOCK])
+        self._count_blocked(hits)
         verdict = verdict_for(hits)
         if verdict == Verdict.ALLOW and unchecked is not None:
             # Nothing matched, but Firebreak did not see the whole picture: a two-byte cut must not be a way past.
@@ -185,7 +200,7 @@ class Gateway:
         """Upload check on hashes the platform computed itself (no bytes leave the platform)."""
         d = self.deps
         values = self._signal_values(request)
-        with self._scan_transaction() as session:
+        with d.db.reads() as session:
             hits: list[Hit] = []
             shas: list[str | None] = list(values.get("sha256", [])) or [None]
             md5s: list[str | None] = list(values.get("md5", [])) or [None]
@@ -194,11 +209,9 @@ class Gateway:
                     hits.extend(match_signals(session=session, indexes=d.indexes, sha256=sha, md5=md5,
                                               pdq_queries=values.get("pdq", []),
                                               jurisdiction=request.jurisdiction))
-            unique = {h.entry_id: h for h in sorted(hits, key=lambda h: -h.distance)}
-            ordered = sorted(unique.values(), key=lambda h: (h.distance, h.entry_id))
-            if verdict_for(ordered) == Verdict.BLOCK:
-                count_blocked_uploads(session=session, entry_ids=[h.entry_id for h in ordered
-                                                                  if h.action == MatchAction.BLOCK])
+        unique = {h.entry_id: h for h in sorted(hits, key=lambda h: -h.distance)}
+        ordered = sorted(unique.values(), key=lambda h: (h.distance, h.entry_id))
+        self._count_blocked(ordered)
         return ScanResult(verdict=verdict_for(ordered), matches=scan_matches(ordered), checked_at=d.clock.now())
 
     def ensure_integration(self, *, name: str, adapter: str) -> PlatformIntegration:

@@ -444,23 +444,22 @@ def match_signals(
     exact = [(signal_type, value.lower()) for signal_type, value in (("sha256", sha256), ("md5", md5)) if value]
     if exact or pdq_queries:
         indexes.sync(session)
-    # A value the filter does not hold is not banked: no database round trip for the usual upload.
-    digests = [(kind, digest) for kind, value in exact if (digest := value_digest(value)) in indexes.exact]
-    if digests:  # what banks.find_entries finds, with each entry's bank in the same query
-        for entry, bank in session.execute(_with_bank().where(
-                or_(*(and_(BankEntry.signal_type == t, BankEntry.value_digest == d) for t, d in digests)),
-                BankEntry.status == EntryStatus.ACTIVE, Bank.enabled.is_(True))):
-            found[entry.id] = (entry, bank, entry.signal_type, 0)
+    # A value the filter does not hold is not banked, and the PDQ index proposes the only candidates: no database
+    # round trip for the usual upload, one query for the rest.
+    conditions = [and_(BankEntry.signal_type == kind, BankEntry.value_digest == digest)
+                  for kind, value in exact if (digest := value_digest(value)) in indexes.exact]
+    best: dict[int, int] = {}
     if pdq_queries:
-        best: dict[int, int] = {}
         for hits in indexes.bank.range_search(list(pdq_queries), indexes.radius):
             for entry_id, distance in hits:
                 if distance < best.get(entry_id, 1 << 30):
                     best[entry_id] = distance
-        if best:
-            for entry, bank in session.execute(_with_bank().where(BankEntry.id.in_(list(best)))):
-                if entry.id not in found:
-                    found[entry.id] = (entry, bank, "pdq", best[entry.id])
+    if best:
+        conditions.append(and_(BankEntry.signal_type == "pdq", BankEntry.id.in_(list(best))))
+    if conditions:
+        for entry, bank in session.execute(_with_bank().where(or_(*conditions))):
+            pdq = entry.signal_type == "pdq"
+            found[entry.id] = (entry, bank, entry.signal_type, best[entry.id] if pdq else 0)
     return _checked(found.values(), jurisdiction)
 
 

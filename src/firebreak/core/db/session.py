@@ -88,20 +88,29 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @dataclass(frozen=True)
 class Database:
-    """The database of one Firebreak: its engine and sessions. ``transaction()`` is the unit of work."""
+    """The database of one Firebreak: its engine and sessions. ``transaction()`` is the unit of work;
+    ``reads()`` is for hot read-only paths."""
 
     engine: Engine
     sessions: sessionmaker[Session]
+    readers: sessionmaker[Session]
 
     @classmethod
     def from_engine(cls, engine: Engine) -> Database:
-        return cls(engine, make_session_factory(engine))
+        # Autocommit: each statement on its own, no BEGIN/COMMIT round trips, and on SQLite no write lock.
+        reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        return cls(engine, make_session_factory(engine), sessionmaker(bind=reader, expire_on_commit=False))
 
     @classmethod
     def on_connection(cls, connection: Connection) -> Database:
         """Every transaction a savepoint on one connection (tests roll the connection back afterwards)."""
-        return cls(connection.engine, sessionmaker(bind=connection, expire_on_commit=False,
-                                                   join_transaction_mode="create_savepoint"))
+        sessions = sessionmaker(bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint")
+        return cls(connection.engine, sessions, sessions)
+
+    def reads(self) -> AbstractContextManager[Session]:
+        """A session that only reads, statement by statement (no transaction around them): for lookups on the
+        request path where one round trip per statement matters. Never write through it."""
+        return self.readers()
 
     @property
     def dialect(self) -> str:
