@@ -22,7 +22,7 @@ the server. Each run is bounded by its duration; a request slower than 2 s count
 - `GET /healthz`: the framework's ceiling on this machine (baseline, same run).
 - `POST /v1/scan`, JSON: 1,000 distinct requests cycled, each with a PDQ (quality 90), a SHA-256 and an MD5,
   as a platform that hashes on its side sends them; 10% hit the bank (5% PDQ a few bits from a banked hash,
-  5% a banked SHA-256), 90% miss.
+  5% a banked SHA-256), 90% miss (--hit-percent changes the share).
 - `POST /v1/scan`, a 1 MP JPEG as application/octet-stream: six photos cycled, two of them copies of the banked
   photo (the file itself, and a mirrored re-encode), four unrelated.
 Targets: JSON >= 1,000 requests/s with p99 < 20 ms (at 16 connections too); JPEG p99 < 50 ms. Prints markdown tables.
@@ -154,7 +154,7 @@ def _hex(rng: np.random.Generator, n: int, nbytes: int) -> list[str]:
     return [raw[i * nbytes : (i + 1) * nbytes].hex() for i in range(n)]
 
 
-def build_workload(entries: int, seed: int) -> Workload:
+def build_workload(entries: int, seed: int, hit_percent: float = 10.0) -> Workload:
     rng = np.random.default_rng(seed)
     banked = photo("astronaut", (1024, 1024))  # 1.05 MP
     banked_file = jpeg(banked)
@@ -168,8 +168,9 @@ def build_workload(entries: int, seed: int) -> Workload:
     ]
     pdq, sha, md5 = _hex(rng, entries, 32), _hex(rng, entries // 2, 32), _hex(rng, entries // 2, 16)
     bodies: list[tuple[str, bool]] = []
+    hits = set(rng.choice(1000, size=round(10 * hit_percent), replace=False).tolist())
     for i in range(1000):
-        kind = i % 20  # 0: PDQ hit, 1: SHA-256 hit, else miss
+        kind = (0 if i % 2 else 1) if i in hits else 2  # 0: PDQ hit, 1: SHA-256 hit, else miss
         value = bytearray(rng.integers(0, 256, size=32, dtype=np.uint8).tobytes())
         s, m = _hex(rng, 1, 32)[0], _hex(rng, 1, 16)[0]
         if kind == 0:
@@ -431,6 +432,7 @@ def main() -> None:
     parser.add_argument("--jpeg-connections", default="1,2")
     parser.add_argument("--wrk-threads", type=int, default=1, help="threads of the load generator")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--hit-percent", type=float, default=10.0, help="JSON requests that hit the bank (default 10)")
     parser.add_argument("--server-pythonpath", action="append", default=[],
                         help="put this directory first on the server's PYTHONPATH (e.g. another Firebreak source)")
     args = parser.parse_args()
@@ -447,7 +449,7 @@ def main() -> None:
             raise SystemExit(f"bad config {item!r}: expected sqlite:N or postgresql:N")
         configs.append(Config(backend, int(workers or 1)))
 
-    work = build_workload(args.entries, args.seed)
+    work = build_workload(args.entries, args.seed, args.hit_percent)
     workdir = Path(tempfile.mkdtemp(prefix="firebreak-bench-scan-"))
     pg = PrivatePostgres().start() if any(c.backend == "postgresql" for c in configs) else None
     results = []

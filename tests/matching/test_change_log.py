@@ -14,13 +14,17 @@ from sqlalchemy import func, select
 from firebreak.banks import service as banks
 from firebreak.banks.models import Bank, BankEntry, EntryStatus, MatchAction, Provenance
 from firebreak.banks.schemas import BankCreate
-from firebreak.bootstrap.system import System
+from firebreak.bootstrap.system import System, build_system
+from firebreak.core.config import load_settings
 from firebreak.matching.flows import IndexKeeper, IndexKeeperDeps
 from firebreak.matching.index import HammingIndex
 from firebreak.matching.models import IndexChange
 from firebreak.matching.service import IndexSet
 from firebreak.matching.snapshots import BANK_FILE, SnapshotStore
 from firebreak.media.models import HashStatus, Media, MediaKind
+from firebreak.platform.schemas import ScanSignalsRequest, Verdict
+from firebreak.schema.migrate import upgrade
+from tests.conftest import DatabaseFactory
 
 PDQ_A = "f" * 32 + "0" * 32
 PDQ_B = "0" * 32 + "f" * 32
@@ -213,3 +217,22 @@ def test_a_snapshot_ahead_of_the_database_belongs_to_another_one(system: System,
     starting = _another_process(tmp_path)
     _follow(system, starting)
     assert starting.source == "database" and _bank_hits(starting, PDQ_A) == []
+
+
+def test_the_first_upload_check_of_a_process_builds_its_indexes(tmp_path: Path, backend: str,
+                                                                databases: DatabaseFactory) -> None:
+    """Upload checks read without a transaction; a process whose first work is one still builds its indexes."""
+    settings = load_settings(environ={}, data_dir=tmp_path / "var", queue_url="memory://",
+                             database_url=databases.new_url(backend))
+    setup = build_system(settings)
+    upgrade(setup.db.engine)
+    bank_id = _bank(setup)
+    _entry(setup, bank_id, "pdq", PDQ_A)
+    fresh = build_system(settings)
+    try:
+        request = ScanSignalsRequest(signals=[{"signal_type": "pdq", "value": PDQ_A, "quality": 90}])
+        assert fresh.gateway.scan_signals(request).verdict == Verdict.BLOCK
+        assert fresh.indexes.source == "database" and len(fresh.indexes.bank) == 1
+    finally:
+        fresh.close()
+        setup.close()

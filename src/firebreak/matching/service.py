@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,6 +168,18 @@ def _media_in_index(pdq: str | None, kind: MediaKind | None, quality: int | None
             and status == HashStatus.HASHED)  # fmt: skip
 
 
+def _pages(session: Session, query: Select[*tuple[Any, ...]], key: Any) -> Iterator[Sequence[Any]]:
+    """The rows of ``query`` in pages of BUILD_BATCH, by ascending ``key`` (its first column)."""
+    last = -1
+    while True:
+        page = session.execute(query.where(key > last).order_by(key).limit(BUILD_BATCH)).all()
+        if page:
+            yield page
+            last = page[-1][0]
+        if len(page) < BUILD_BATCH:
+            return
+
+
 class IndexSet:
     """This process's bank and media indexes, following the database's index change log.
 
@@ -287,28 +299,26 @@ class IndexSet:
         return _Indexes(snapshot.bank, snapshot.media, ExactFilter(snapshot.exact))
 
     def _build(self, session: Session) -> _Indexes:
-        """Every active PDQ entry, matchable media item and exact value, read from the tables in large batches."""
-        entries = session.execute(
-            select(BankEntry.id, BankEntry.signal_type, BankEntry.value, BankEntry.value_digest, BankEntry.status,
-                   BankEntry.quality)
-            .where(BankEntry.signal_type.in_(("pdq", *EXACT_TYPES)))
-            .execution_options(yield_per=BUILD_BATCH))
+        """Every active PDQ entry, matchable media item and exact value, read from the tables by id in large pages
+        (no server-side cursor: the caller's session may have no transaction)."""
         pdq: list[tuple[int, str]] = []
         exact: list[int] = []
-        for entry_id, signal_type, value, digest, status, quality in entries:
-            if signal_type in EXACT_TYPES:
-                exact.append(ExactFilter.key(digest))
-            elif _entry_in_index(signal_type, status, quality):
-                pdq.append((entry_id, value))
-        media = session.execute(
-            select(Media.id, Media.pdq).where(Media.pdq.is_not(None), Media.kind == MediaKind.IMAGE,
-                                              Media.pdq_quality >= PDQ_MIN_QUALITY,
-                                              Media.hash_status == HashStatus.HASHED)
-            .execution_options(yield_per=BUILD_BATCH))
+        entries = select(BankEntry.id, BankEntry.signal_type, BankEntry.value, BankEntry.value_digest,
+                         BankEntry.status, BankEntry.quality).where(BankEntry.signal_type.in_(("pdq", *EXACT_TYPES)))
+        for page in _pages(session, entries, BankEntry.id):
+            for entry_id, signal_type, value, digest, status, quality in page:
+                if signal_type in EXACT_TYPES:
+                    exact.append(ExactFilter.key(digest))
+                elif _entry_in_index(signal_type, status, quality):
+                    pdq.append((entry_id, value))
+        media = select(Media.id, Media.pdq).where(Media.pdq.is_not(None), Media.kind == MediaKind.IMAGE,
+                                                  Media.pdq_quality >= PDQ_MIN_QUALITY,
+                                                  Media.hash_status == HashStatus.HASHED)
+        found = ((int(i), str(p)) for page in _pages(session, media, Media.id) for i, p in page)
         options = {"merge_threshold": self.merge_threshold, "chunk_size": BUILD_BATCH}
         return _Indexes(
             bank=HammingIndex.from_iter(pdq, **options),  # type: ignore[arg-type]
-            media=HammingIndex.from_iter(((int(i), str(p)) for i, p in media), **options),  # type: ignore[arg-type]
+            media=HammingIndex.from_iter(found, **options),  # type: ignore[arg-type]
             exact=ExactFilter(np.unique(np.array(exact, dtype=np.uint64))),
         )
 
