@@ -10,6 +10,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from firebreak.audit import service as audit
 from firebreak.banks.models import MatchAction
 from firebreak.banks.service import count_blocked_uploads
@@ -153,13 +155,16 @@ class Gateway:
         if pdq_queries and unchecked is None and not d.indexes.could_match(exact=[sha256, md5],
                                                                              pdq_queries=pdq_queries):
             return ScanResult(verdict=Verdict.ALLOW, matches=[], sha256=sha256, checked_at=d.clock.now())
-        with d.db.reads() as session:  # read-only: one round trip per statement, no write lock on SQLite
-            if not pdq_queries:  # a file we could not hash ourselves may be known from a platform's event
+        def lookup(session: Session) -> list[Hit]:
+            queries = pdq_queries
+            if not queries:  # a file we could not hash ourselves may be known from a platform's event
                 known = find_by_sha256(session=session, sha256=sha256)
                 if known is not None and known.pdq:
-                    pdq_queries = (known.pdq,)
-            hits = match_signals(session=session, indexes=d.indexes, sha256=sha256, md5=md5,
-                                 pdq_queries=pdq_queries, jurisdiction=jurisdiction)
+                    queries = (known.pdq,)
+            return match_signals(session=session, indexes=d.indexes, sha256=sha256, md5=md5, pdq_queries=queries,
+                                 jurisdiction=jurisdiction)
+
+        hits = d.db.read(lookup)  # read-only: one round trip per statement, no write lock on SQLite
         self._count_blocked(hits)
         verdict = verdict_for(hits)
         if verdict == Verdict.ALLOW and unchecked is not None:
@@ -200,15 +205,17 @@ class Gateway:
         """Upload check on hashes the platform computed itself (no bytes leave the platform)."""
         d = self.deps
         values = self._signal_values(request)
-        with d.db.reads() as session:
-            hits: list[Hit] = []
+        def lookup(session: Session) -> list[Hit]:
+            found: list[Hit] = []
             shas: list[str | None] = list(values.get("sha256", [])) or [None]
             md5s: list[str | None] = list(values.get("md5", [])) or [None]
             for sha in shas:
                 for md5 in md5s:
-                    hits.extend(match_signals(session=session, indexes=d.indexes, sha256=sha, md5=md5,
-                                              pdq_queries=values.get("pdq", []),
-                                              jurisdiction=request.jurisdiction))
+                    found.extend(match_signals(session=session, indexes=d.indexes, sha256=sha, md5=md5,
+                                               pdq_queries=values.get("pdq", []), jurisdiction=request.jurisdiction))
+            return found
+
+        hits = d.db.read(lookup)
         unique = {h.entry_id: h for h in sorted(hits, key=lambda h: -h.distance)}
         ordered = sorted(unique.values(), key=lambda h: (h.distance, h.entry_id))
         self._count_blocked(ordered)

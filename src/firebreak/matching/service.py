@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Select, and_, func, literal, or_, select
+from sqlalchemy import Select, and_, bindparam, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from firebreak.banks.models import Bank, BankEntry, EntryStatus, MatchAction
@@ -432,10 +432,6 @@ class IndexSet:
         self.media.add([media_id], [pdq])
 
 
-def _in_scope(bank: Bank, jurisdiction: str | None) -> bool:
-    return not bank.jurisdictions or jurisdiction is None or jurisdiction in bank.jurisdictions
-
-
 def match_signals(
     *,
     session: Session,
@@ -450,48 +446,45 @@ def match_signals(
     ``pdq_queries`` are the query's PDQ hashes: for an image its eight rotations and mirrors, so
     turned and mirrored copies match. Low-quality PDQ must be left out by the caller.
     """
-    found: dict[int, tuple[BankEntry, Bank, str, int]] = {}
-    exact = [(signal_type, value.lower()) for signal_type, value in (("sha256", sha256), ("md5", md5)) if value]
+    exact = [value.lower() for value in (sha256, md5) if value]
     if exact or pdq_queries:
         indexes.sync(session)
     # A value the filter does not hold is not banked, and the PDQ index proposes the only candidates: no database
-    # round trip for the usual upload, one query for the rest.
-    conditions = [and_(BankEntry.signal_type == kind, BankEntry.value_digest == digest)
-                  for kind, value in exact if (digest := value_digest(value)) in indexes.exact]
+    # round trip for the usual upload, one query (always the same statement) for the rest.
+    digests = [digest for value in exact if (digest := value_digest(value)) in indexes.exact]
     best: dict[int, int] = {}
     if pdq_queries:
         for hits in indexes.bank.range_search(list(pdq_queries), indexes.radius):
             for entry_id, distance in hits:
                 if distance < best.get(entry_id, 1 << 30):
                     best[entry_id] = distance
-    if best:
-        conditions.append(and_(BankEntry.signal_type == "pdq", BankEntry.id.in_(list(best))))
-    if conditions:
-        for entry, bank in session.execute(_with_bank().where(or_(*conditions))):
-            pdq = entry.signal_type == "pdq"
-            found[entry.id] = (entry, bank, entry.signal_type, best[entry.id] if pdq else 0)
-    return _checked(found.values(), jurisdiction)
-
-
-def _with_bank() -> Select[BankEntry, Bank]:
-    return select(BankEntry, Bank).join(Bank, Bank.id == BankEntry.bank_id)
-
-
-def _checked(candidates: Iterable[tuple[BankEntry, Bank, str, int]], jurisdiction: str | None) -> list[Hit]:
+    if not digests and not best:
+        return []
     out: list[Hit] = []
-    for entry, bank, signal_type, distance in candidates:
-        if entry.status != EntryStatus.ACTIVE:
+    for row in session.execute(_CANDIDATES, {"digests": digests, "ids": list(best)}):
+        (entry_id, signal_type, status, quality, bank_id, name, action, enabled, jurisdictions, max_distance) = row
+        distance = best[entry_id] if signal_type == "pdq" else 0
+        if status != EntryStatus.ACTIVE or not enabled:
             continue
-        if not bank.enabled or not _in_scope(bank, jurisdiction):
+        if jurisdictions and jurisdiction is not None and jurisdiction not in jurisdictions:
             continue
-        if signal_type == "pdq":
-            if distance > bank.pdq_distance:
-                continue
-            if entry.quality is not None and entry.quality < PDQ_MIN_QUALITY:
-                continue
-        out.append(Hit(entry.id, bank.id, bank.name, bank.action, signal_type, distance))
+        if signal_type == "pdq" and (distance > max_distance or (quality is not None and quality < PDQ_MIN_QUALITY)):
+            continue
+        out.append(Hit(entry_id, bank_id, name, action, signal_type, distance))
     out.sort(key=lambda h: (h.distance, h.entry_id))
     return out
+
+
+# Exact entries by value digest (digests of SHA-256 and MD5 values cannot coincide: the values differ in length),
+# PDQ entries by the ids the index proposed; each with what deciding a hit needs of its bank.
+_CANDIDATES = (
+    select(BankEntry.id, BankEntry.signal_type, BankEntry.status, BankEntry.quality, Bank.id, Bank.name, Bank.action,
+           Bank.enabled, Bank.jurisdictions, Bank.pdq_distance)
+    .join(Bank, Bank.id == BankEntry.bank_id)
+    .where(or_(and_(BankEntry.signal_type.in_(EXACT_TYPES),
+                    BankEntry.value_digest.in_(bindparam("digests", expanding=True))),
+               and_(BankEntry.signal_type == "pdq", BankEntry.id.in_(bindparam("ids", expanding=True)))))
+)
 
 
 def media_matching_entry(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from firebreak.core.config import Settings
+
+T = TypeVar("T")
 
 
 class DatabaseUnavailable(Exception):
@@ -94,12 +96,16 @@ class Database:
     engine: Engine
     sessions: sessionmaker[Session]
     readers: sessionmaker[Session]
+    reader_engine: Engine | None = None
 
     @classmethod
     def from_engine(cls, engine: Engine) -> Database:
-        # Autocommit: each statement on its own, no BEGIN/COMMIT round trips, and on SQLite no write lock.
-        reader = engine.execution_options(isolation_level="AUTOCOMMIT")
-        return cls(engine, make_session_factory(engine), sessionmaker(bind=reader, expire_on_commit=False))
+        # Its own small pool: autocommit (each statement on its own, no BEGIN/COMMIT round trips, and on SQLite no
+        # write lock) and no ping before each use (a round trip); read() tries again once if a connection died.
+        url = engine.url.render_as_string(hide_password=False)
+        reader = make_engine(url) if engine.dialect.name == "sqlite" else make_engine(url, pool_pre_ping=False)
+        readers = sessionmaker(bind=reader.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+        return cls(engine, make_session_factory(engine), readers, reader)
 
     @classmethod
     def on_connection(cls, connection: Connection) -> Database:
@@ -107,10 +113,18 @@ class Database:
         sessions = sessionmaker(bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint")
         return cls(connection.engine, sessions, sessions)
 
-    def reads(self) -> AbstractContextManager[Session]:
-        """A session that only reads, statement by statement (no transaction around them): for lookups on the
-        request path where one round trip per statement matters. Never write through it."""
-        return self.readers()
+    def read(self, work: Callable[[Session], T]) -> T:
+        """Run ``work``, which only reads, on a session without a transaction around its statements: for lookups
+        on the request path, where every round trip counts. Never write through it. If the pooled connection turns
+        out to be dead (the database restarted), ``work`` runs once more on a new one."""
+        for attempt in (1, 2):
+            try:
+                with self.readers() as session:
+                    return work(session)
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     @property
     def dialect(self) -> str:
@@ -126,3 +140,5 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.reader_engine is not None:
+            self.reader_engine.dispose()
