@@ -101,6 +101,7 @@ def serve(
         return
     import uvicorn
 
+    from firebreak.bootstrap.asgi import tune_process
     from firebreak.bootstrap.http import create_app
     from firebreak.bootstrap.processes import Services
 
@@ -115,6 +116,7 @@ def serve(
     except OSError as exc:
         fail(f"could not start: {exc} (is FIREBREAK_SMTP_LISTEN_PORT {settings.smtp_listen_port} free?)")
     app = create_app(system)
+    tune_process()
     # Everything built so far lives as long as the process: keep it out of the garbage collector's full passes,
     # which otherwise pause every request for 100+ ms (docs/benchmarks.md).
     gc.collect()

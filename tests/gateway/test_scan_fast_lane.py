@@ -1,6 +1,6 @@
-"""The upload check's fast lane answers misses from memory before the framework sees them, and gives the route's own
-answers: the same JSON for a miss, and everything else (hits, bad input, unknown tokens, signed calls, bodies too
-large) handed to the route unchanged."""
+"""The upload check's fast lane answers JSON checks of a cached platform token before the framework sees them (misses
+from memory, candidates with one database read), with the route's own answers; everything else (bad input, unknown
+tokens, signed calls, bodies too large, a database error) is handed to the route unchanged."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import REGISTRY
+from sqlalchemy.exc import OperationalError
 
 from firebreak.auth import service as auth_service
 from firebreak.auth.models import CredentialScope
@@ -42,11 +42,6 @@ def token(system: System) -> str:
                                         scope=CredentialScope.PLATFORM, integration_id=integration.id).token
 
 
-def _scans_answered() -> float:
-    return REGISTRY.get_sample_value("firebreak_http_request_duration_seconds_count",
-                                     {"method": "POST", "route": "/v1/scan", "status": "200"}) or 0.0
-
-
 def test_a_miss_is_answered_in_the_lane_exactly_as_the_route_answers_it(
         system: System, client: TestClient, token: str, monkeypatch: pytest.MonkeyPatch) -> None:
     body = {"signals": [{"signal_type": "sha256", "value": "ab" * 32}, {"signal_type": "pdq", "value": "0" * 64,
@@ -65,19 +60,51 @@ def test_a_miss_is_answered_in_the_lane_exactly_as_the_route_answers_it(
         {"verdict": "allow", "matches": [], "sha256": None, "unchecked": None}
 
 
-def test_everything_else_reaches_the_route(system: System, client: TestClient, token: str) -> None:
+def _lane_answers(monkeypatch: pytest.MonkeyPatch) -> list[bytes | None]:
+    answers: list[bytes | None] = []
+    real = gateway_api.ScanFastLane._answer
+
+    def counted(self: gateway_api.ScanFastLane, body: bytes) -> bytes | None:
+        answers.append(real(self, body))
+        return answers[-1]
+
+    monkeypatch.setattr(gateway_api.ScanFastLane, "_answer", counted)
+    return answers
+
+
+def test_a_hit_is_decided_by_the_database_in_the_lane(system: System, client: TestClient, token: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    miss = {"signals": [{"signal_type": "md5", "value": "0" * 32}]}
+    assert client.post("/v1/scan", json=miss, headers=auth).status_code == 200  # caches the token, syncs
+    answers = _lane_answers(monkeypatch)
+    hit = client.post("/v1/scan", json={"signals": [{"signal_type": "sha256", "value": BANKED_SHA}]}, headers=auth)
+    assert hit.status_code == 200 and hit.json()["verdict"] == "block"
+    assert len(answers) == 1 and answers[0] is not None  # answered in the lane
+
+    def broken(request: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("the database went away"))
+
+    monkeypatch.setattr(system.gateway, "scan_signals", broken)
+    failed = client.post("/v1/scan", json={"signals": [{"signal_type": "sha256", "value": BANKED_SHA}]},
+                         headers=auth)
+    assert answers[-1] is None  # the lane declined; the route answers the way every route reports a failure
+    assert failed.status_code == 500 and failed.headers["content-type"].startswith("application/problem+json")
+
+
+def test_everything_else_reaches_the_route(system: System, client: TestClient, token: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     auth = {"Authorization": f"Bearer {token}"}
     miss = {"signals": [{"signal_type": "md5", "value": "0" * 32}]}
     assert client.post("/v1/scan", json=miss, headers=auth).status_code == 200  # caches the token
-    before = _scans_answered()
-    hit = client.post("/v1/scan", json={"signals": [{"signal_type": "sha256", "value": BANKED_SHA}]}, headers=auth)
-    assert hit.status_code == 200 and hit.json()["verdict"] == "block"
+    answers = _lane_answers(monkeypatch)
     bad = client.post("/v1/scan", json={"signals": [{"signal_type": "pdq", "value": "xyz"}]}, headers=auth)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "signals.0.value"
     not_json = client.post("/v1/scan", content=b"{", headers={**auth, "Content-Type": "application/json"})
     assert not_json.status_code == 422
     empty = client.post("/v1/scan", json={"signals": []}, headers=auth)
     assert empty.status_code == 422
+    assert answers == [None, None, None]  # looked at by the lane, answered by the route
     unknown = client.post("/v1/scan", json=miss, headers={"Authorization": "Bearer fbk_nope"})
     assert unknown.status_code == 401
     signed = client.post("/v1/scan", json=miss, headers={**auth, "Firebreak-Integration": "messenger"})
@@ -86,4 +113,4 @@ def test_everything_else_reaches_the_route(system: System, client: TestClient, t
     object.__setattr__(check, "max_body_bytes", 4096)  # frozen; a small limit instead of sending 200 MB
     huge = client.post("/v1/scan", content=b" " * 5000, headers={**auth, "Content-Type": "application/json"})
     assert huge.status_code == 413
-    assert _scans_answered() - before == 1  # the hit, timed under its route; none of the others was a 200
+    assert answers == [None, None, None]  # never even read by the lane

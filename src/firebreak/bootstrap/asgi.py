@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,6 +25,15 @@ from firebreak.bootstrap.system import build_system
 from firebreak.core.config import load_settings
 from firebreak.core.db.session import check_database
 from firebreak.schema.migrate import check_current
+
+# How often a thread holding the GIL is asked to let another run (Python's default is 5 ms). A serving process's
+# event loop is nearly always busy; the thread that waits on the database for an upload check that needs it would
+# otherwise wait up to 5 ms for the GIL every time its answer arrives (docs/benchmarks.md).
+SWITCH_INTERVAL = 0.0005
+
+
+def tune_process() -> None:
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def create() -> FastAPI:
@@ -44,6 +54,7 @@ def create() -> FastAPI:
             system.close()
 
     app = create_app(system, lifespan=lifespan)
+    tune_process()
     # Everything built so far lives as long as the process: keep it out of the garbage collector's full passes,
     # which otherwise pause every request for 100+ ms (docs/benchmarks.md).
     gc.collect()

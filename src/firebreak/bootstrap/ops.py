@@ -29,7 +29,7 @@ READY_INDEX_LAG_SECONDS = 5.0
 
 
 @router.get("/healthz", tags=["system"], summary="The process is up")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 

@@ -38,7 +38,7 @@ from firebreak.signals.pdq import PDQ_MIN_QUALITY, hamming_distance
 
 log = logging.getLogger(__name__)
 
-SYNC_INTERVAL = 0.5  # a lookup whose indexes followed the log longer ago than this follows it first
+SYNC_INTERVAL = 0.75  # a lookup whose indexes followed the log longer ago than this follows it first
 MAX_QUERY_RADIUS = 64
 CHANGE_BATCH = 50_000
 BUILD_BATCH = 200_000
@@ -226,6 +226,11 @@ class IndexSet:
 
     def _fresh(self) -> bool:
         return BankWrites.commits == self._synced_writes and time.monotonic() - self._last_sync < SYNC_INTERVAL
+
+    @property
+    def fresh(self) -> bool:
+        """A lookup now would not follow the change log first (no database work beyond the lookup itself)."""
+        return self._fresh()
 
     def sync(self, session: Session, *, force: bool = False) -> None:
         """Follow the change log (cheap when nothing is new); the first call loads the snapshot or builds.

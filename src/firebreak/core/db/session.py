@@ -103,8 +103,12 @@ class Database:
         # Its own small pool: autocommit (each statement on its own, no BEGIN/COMMIT round trips, and on SQLite no
         # write lock) and no ping before each use (a round trip); read() tries again once if a connection died.
         url = engine.url.render_as_string(hide_password=False)
-        reader = make_engine(url) if engine.dialect.name == "sqlite" else make_engine(url, pool_pre_ping=False)
-        readers = sessionmaker(bind=reader.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+        # Connections autocommit from the start (no switching back and forth), with nothing to roll back on return.
+        options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
+        if engine.dialect.name != "sqlite":
+            options["pool_pre_ping"] = False
+        reader = make_engine(url, **options)
+        readers = sessionmaker(bind=reader, expire_on_commit=False)
         return cls(engine, make_session_factory(engine), readers, reader)
 
     @classmethod
