@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from firebreak.bootstrap import metrics
 from firebreak.bootstrap.http import create_app
 from firebreak.bootstrap.processes import Services
 from firebreak.bootstrap.system import build_system
@@ -52,6 +53,7 @@ def create() -> FastAPI:
         finally:
             services.stop()
             system.close()
+            metrics.forget_this_process()
 
     app = create_app(system, lifespan=lifespan)
     tune_process()

@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -63,6 +63,13 @@ def observe_indexes(indexes: IndexSet) -> None:
     INDEX_LAG.set(min(indexes.lag_seconds(), 1e9))
     INDEX_POSITION.set(indexes.position)
     INDEX_PENDING.set(indexes.pending_rows())
+
+
+def forget_this_process() -> None:
+    """On a clean exit in multi-process mode: this process's gauges no longer count (a process that crashed counts
+    until `serve` starts again and empties the folder)."""
+    if os.environ.get(MULTIPROC_ENV):
+        mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
 class RequestMetrics:
