@@ -5,7 +5,8 @@ inflates it less than wall time.
     .venv/bin/python bench/scan_costs.py                     # SQLite and PostgreSQL, 100k-entry bank (~2 minutes)
     .venv/bin/python bench/scan_costs.py --backends postgresql --entries 20000
 
-Rows: the whole request through the application for a miss answered by the fast lane, the same miss through the
+The process's index keeper runs, as in a server (its CPU is counted too). Rows: the whole request through the
+application for a miss answered by the fast lane, the same miss through the
 framework's route (the lane bypassed), a hit (the database decides), and `GET /healthz`; then the steps of a miss
 (parse the JSON, validate the signals, hash the exact values and look them up, search the PDQ index, write the
 answer). Prints a markdown table.
@@ -28,7 +29,7 @@ from _setup import PrivatePostgres, bench_settings, database_url, machine_lines,
 from bench_scan import build_workload, prepare_database
 
 from firebreak.banks.service import value_digest
-from firebreak.bootstrap.http import create_app
+from firebreak.bootstrap.http import serving_app
 from firebreak.bootstrap.system import build_system
 from firebreak.platform.schemas import ScanSignalsRequest
 
@@ -80,8 +81,9 @@ def measure(backend: str, args: argparse.Namespace, workdir: Path, pg: PrivatePo
     url = database_url(backend, workdir, pg, f"costs_{backend}")
     token = prepare_database(url, data_dir, work)
     system = build_system(bench_settings(data_dir, url))
-    system.gateway.defer_counts()  # as a serving process does
-    app = create_app(system)
+    system.gateway.defer_counts()  # as a serving process does, which also keeps its indexes following the log
+    system.index_keeper.start()
+    app = serving_app(system)
     asgi = Asgi(app)
     gc.collect()
     gc.freeze()
@@ -134,6 +136,7 @@ def measure(backend: str, args: argparse.Namespace, workdir: Path, pg: PrivatePo
     answer = gateway.scan_signals_in_memory(parsed[0])
     assert answer is not None
     through("  step: write the answer (JSON)", lambda: answer.model_dump_json().encode(), args.repeat)
+    system.index_keeper.stop()
     system.close()
     return rows
 

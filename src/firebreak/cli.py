@@ -102,7 +102,7 @@ def serve(
     import uvicorn
 
     from firebreak.bootstrap.asgi import tune_process
-    from firebreak.bootstrap.http import create_app
+    from firebreak.bootstrap.http import serving_app
     from firebreak.bootstrap.processes import Services
 
     system = _system(config)
@@ -115,7 +115,7 @@ def serve(
         services.start()
     except OSError as exc:
         fail(f"could not start: {exc} (is FIREBREAK_SMTP_LISTEN_PORT {settings.smtp_listen_port} free?)")
-    app = create_app(system)
+    app = serving_app(system)
     tune_process()
     # Everything built so far lives as long as the process: keep it out of the garbage collector's full passes,
     # which otherwise pause every request for 100+ ms (docs/benchmarks.md).

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from firebreak.bootstrap import metrics
-from firebreak.bootstrap.http import create_app
+from firebreak.bootstrap.http import serving_app
 from firebreak.bootstrap.system import System
 from firebreak.core.clock import FakeClock
 from firebreak.core.jobs.outbox import schedule
@@ -20,7 +20,7 @@ from firebreak.orders.models import Channel, Order, OrderStatus
 
 @pytest.fixture
 def client(system: System) -> Iterator[TestClient]:
-    with TestClient(create_app(system), raise_server_exceptions=False) as c:
+    with TestClient(serving_app(system), raise_server_exceptions=False) as c:
         yield c
 
 

@@ -16,7 +16,7 @@ from firebreak.auth.models import CredentialScope
 from firebreak.banks import service as banks
 from firebreak.banks.models import MatchAction, Provenance
 from firebreak.banks.schemas import BankCreate
-from firebreak.bootstrap.http import create_app
+from firebreak.bootstrap.http import serving_app
 from firebreak.bootstrap.system import System
 from firebreak.core.http.deps import components_of
 from firebreak.gateway import api as gateway_api
@@ -26,7 +26,7 @@ BANKED_SHA = hashlib.sha256(b"banked").hexdigest()
 
 @pytest.fixture
 def client(system: System) -> Iterator[TestClient]:
-    with TestClient(create_app(system), raise_server_exceptions=False) as c:
+    with TestClient(serving_app(system), raise_server_exceptions=False) as c:
         yield c
 
 
@@ -109,7 +109,7 @@ def test_everything_else_reaches_the_route(system: System, client: TestClient, t
     assert unknown.status_code == 401
     signed = client.post("/v1/scan", json=miss, headers={**auth, "Firebreak-Integration": "messenger"})
     assert signed.status_code == 401  # a signed call is checked for its signature, bearer token or not
-    check = components_of(client.app).get(gateway_api.CallerCheck)  # type: ignore[arg-type]
+    check = components_of(client.app.app.app).get(gateway_api.CallerCheck)  # type: ignore[attr-defined]
     object.__setattr__(check, "max_body_bytes", 4096)  # frozen; a small limit instead of sending 200 MB
     huge = client.post("/v1/scan", content=b" " * 5000, headers={**auth, "Content-Type": "application/json"})
     assert huge.status_code == 413

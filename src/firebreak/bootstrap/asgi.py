@@ -18,9 +18,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from firebreak.bootstrap import metrics
-from firebreak.bootstrap.http import create_app
+from firebreak.bootstrap.http import serving_app
 from firebreak.bootstrap.processes import Services
 from firebreak.bootstrap.system import build_system
 from firebreak.core.config import load_settings
@@ -37,7 +38,7 @@ def tune_process() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL)
 
 
-def create() -> FastAPI:
+def create() -> ASGIApp:
     settings = load_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     system = build_system(settings)
@@ -55,7 +56,7 @@ def create() -> FastAPI:
             system.close()
             metrics.forget_this_process()
 
-    app = create_app(system, lifespan=lifespan)
+    app = serving_app(system, lifespan=lifespan)
     tune_process()
     # Everything built so far lives as long as the process: keep it out of the garbage collector's full passes,
     # which otherwise pause every request for 100+ ms (docs/benchmarks.md).
