@@ -538,8 +538,8 @@ def banks_rehash(
             pass
         bar.update(task, completed=progress.remaining)
     out.print(f"done: {totals['changed']} media items changed, {totals['entries']} bank entries rewritten, "
-              f"{totals['unreadable']} unreadable (left as they were). Restart serving processes so their indexes "
-              "load the new values.")
+              f"{totals['unreadable']} unreadable (left as they were). Every serving process picks the new values up "
+              "within a second (the index change log).")
 
 
 def _register_hash() -> None:
