@@ -542,6 +542,130 @@ def banks_rehash(
               "within a second (the index change log).")
 
 
+dkim_app = typer.Typer(help="DKIM: the platform's signing key, and keys pinned for authorities.", no_args_is_help=True)
+app.add_typer(dkim_app, name="dkim")
+
+
+@dkim_app.command("keygen")
+def dkim_keygen(
+    selector: Annotated[str, typer.Option(help="The selector (s=), e.g. fb2026")],
+    domain: Annotated[str | None, typer.Option(help="The signing domain (d=); default: the hotline address's")] = None,
+    key_file: Annotated[Path | None, typer.Option("--out", help="Where to write the private key "
+                                                 "(default <data dir>/dkim/)")] = None,
+    key_type: Annotated[str, typer.Option("--type", help="rsa (2048 bits) or ed25519")] = "rsa",
+    config: ConfigOption = None,
+) -> None:
+    """Make the key Firebreak signs its mail with; prints the DNS record to publish and the settings to set."""
+    import os
+    import re
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    from firebreak.mail.dkim import dkim_txt_record
+
+    settings = settings_or_exit(config)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}", selector):
+        fail(f"--selector: {selector!r} is not a selector (letters, digits, - and _)", 2)
+    domain = (domain or settings.hotline_address.rpartition("@")[2]).lower().rstrip(".")
+    if key_type not in ("rsa", "ed25519"):
+        fail(f"--type: {key_type!r} is not rsa or ed25519", 2)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if key_type == "rsa" \
+        else ed25519.Ed25519PrivateKey.generate()
+    path = key_file or settings.data_dir / "dkim" / f"{selector}.{domain}.pem"
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        fail(f"{path} exists already; choose another --out or a new --selector (keys are never overwritten)")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror}")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    record = dkim_txt_record(key.public_key()).decode()
+    chunks = " ".join(f'"{record[i:i + 250]}"' for i in range(0, len(record), 250))
+    out.print(f"private key written to {path} (mode 0600)", highlight=False)
+    out.print(f"\npublish this TXT record:\n{selector}._domainkey.{domain}. IN TXT {chunks}", highlight=False)
+    out.print(f"\nthen set:\nFIREBREAK_DKIM_SELECTOR={selector}\nFIREBREAK_DKIM_DOMAIN={domain}\n"
+              f"FIREBREAK_DKIM_PRIVATE_KEY_FILE={path.resolve()}", highlight=False)
+
+
+@dkim_app.command("pin")
+def dkim_pin(
+    authority_id: int,
+    domain: Annotated[str, typer.Option(help="The authority's signing domain (d=)")],
+    selector: Annotated[str, typer.Option(help="The selector (s=) of its key")],
+    key: Annotated[str, typer.Option(help="The key: its DNS TXT record, the p= value, a PEM, or @FILE")],
+    replaces: Annotated[int | None, typer.Option(help="Rotation: id of the key this one replaces")] = None,
+    overlap_days: Annotated[float, typer.Option(help="How long the replaced key stays valid")] = 7,
+    config: ConfigOption = None,
+) -> None:
+    """Pin a DKIM public key an authority gave you out of band (used before, or instead of, DNS)."""
+    from datetime import timedelta
+
+    from pydantic import ValidationError
+
+    from firebreak.authorities import service as authorities
+    from firebreak.authorities.schemas import DkimKeyCreate
+
+    if key.startswith("@"):
+        try:
+            key = Path(key[1:]).read_text()
+        except OSError as exc:
+            fail(f"--key: cannot read {key[1:]}: {exc.strerror}", 2)
+    try:
+        data = DkimKeyCreate(domain=domain, selector=selector, public_key=key, replaces=replaces,
+                             overlap_seconds=int(timedelta(days=overlap_days).total_seconds()))
+    except ValidationError as exc:
+        fail("; ".join(f"--{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), 2)
+    system = _system(config)
+    try:
+        with system.db.transaction() as session:
+            authority = authorities.get_authority(session=session, authority_id=authority_id)
+            pinned = authorities.add_dkim_key(session=session, clock=system.clock, actor="cli", authority=authority,
+                                              data=data)
+            out.print(f"pinned key {pinned.id} for {pinned.selector}._domainkey.{pinned.domain} "
+                      f"({authority.name}), valid from {pinned.valid_from:%Y-%m-%d %H:%M} UTC", highlight=False)
+    except authorities.AuthorityError as exc:
+        fail(f"{exc.field + ': ' if exc.field else ''}{exc}")
+
+
+@dkim_app.command("pins")
+def dkim_pins(authority_id: int, config: ConfigOption = None) -> None:
+    """List the keys pinned for an authority."""
+    from firebreak.authorities import service as authorities
+
+    system = _system(config)
+    try:
+        with system.db.sessions() as session:
+            authority = authorities.get_authority(session=session, authority_id=authority_id)
+            for k in authorities.list_dkim_keys(session=session, authority=authority):
+                state = "revoked" if k.revoked_at else (f"until {k.valid_until:%Y-%m-%d %H:%M}" if k.valid_until
+                                                         else "valid")
+                out.print(f"{k.id}\t{k.selector}._domainkey.{k.domain}\t{state}\t{k.public_key[:40]}...",
+                          highlight=False)
+    except authorities.AuthorityError as exc:
+        fail(str(exc))
+
+
+@dkim_app.command("unpin")
+def dkim_unpin(authority_id: int, key_id: int, config: ConfigOption = None) -> None:
+    """Revoke a pinned key at once."""
+    from firebreak.authorities import service as authorities
+
+    system = _system(config)
+    try:
+        with system.db.transaction() as session:
+            authority = authorities.get_authority(session=session, authority_id=authority_id)
+            authorities.revoke_dkim_key(session=session, clock=system.clock, actor="cli", authority=authority,
+                                        key_id=key_id)
+    except authorities.AuthorityError as exc:
+        fail(str(exc))
+    out.print(f"key {key_id} revoked")
+
+
 def _register_hash() -> None:
     from firebreak.signals.cli import hash_command
 

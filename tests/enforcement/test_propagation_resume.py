@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from PIL import ImageOps
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 
 from firebreak.audit.models import AuditEvent
 from firebreak.banks import service as banks
@@ -91,11 +91,16 @@ def test_killed_propagation_resumes_without_missing_or_repeating(tmp_path: Path,
         assert time.monotonic() < deadline and worker.poll() is None, "the worker did not start propagating"
         time.sleep(0.01)
     # Freeze the worker where it is (SIGSTOP takes effect at once; a lock would wait behind its writes), look, kill.
+    # The frozen worker may hold SQLite's write lock: look with a plain reader (WAL lets readers through).
     worker.send_signal(signal.SIGSTOP)
-    row = _propagation(rt)
-    worker.send_signal(signal.SIGKILL)
-    worker.wait()
-    assert row is not None
+    try:
+        reader = create_engine(env["FIREBREAK_DATABASE_URL"])
+        with reader.connect() as conn:
+            row = conn.execute(select(Propagation.status, Propagation.media_done, Propagation.media_found)).one()
+        reader.dispose()
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
     assert row.status == PropagationStatus.RUNNING and 0 < row.media_done < row.media_found, row
 
     worker = subprocess.Popen([sys.executable, "-m", "firebreak", "jobs", "worker"], env=env,

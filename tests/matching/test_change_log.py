@@ -211,8 +211,8 @@ def test_a_damaged_snapshot_is_not_used(system: System, tmp_path: Path, caplog: 
 def test_a_snapshot_ahead_of_the_database_belongs_to_another_one(system: System, tmp_path: Path) -> None:
     store = SnapshotStore(tmp_path)
     assert store.try_lock()
-    store.write(bank=HammingIndex.from_arrays([1], [PDQ_A]), media=HammingIndex(), exact=np.empty(0, np.uint64),
-                position=10**12)
+    store.write(indexes={"bank": HammingIndex.from_arrays([1], [PDQ_A]), "media": HammingIndex(),
+                         "media_upscaled": HammingIndex()}, exact=np.empty(0, np.uint64), position=10**12)
     store.release()
     starting = _another_process(tmp_path)
     _follow(system, starting)

@@ -77,8 +77,9 @@ def test_signed_mail_from_registered_authority_is_verified(system: System, dns: 
     (order,) = _orders(system)
     assert order.status in (OrderStatus.IN_PROGRESS, OrderStatus.COMPLETED) and order.deadline_at is not None
     assert order.sender_authentication["valid"] is True
-    (ack,) = [m for m in _outbox(system) if "Order received" in m["subject"]]
-    assert ack["to"] == [f"officer@{DOMAIN}"] and order.tracking_id in ack["subject"]
+    (ack,) = [m for m in _outbox(system) if "received your order" in m["text"]]
+    # Threaded under the authority's own mail, with its subject (docs/mail.md): "Re: Removal order [FB-...]".
+    assert ack["to"] == [f"officer@{DOMAIN}"] and ack["subject"] == "Removal order" and ack["in_reply_to"]
 
 
 def test_spoofed_sender_waits_for_verification_and_gets_a_polite_reply(system: System, dns: FakeDns) -> None:

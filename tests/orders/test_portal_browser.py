@@ -91,7 +91,7 @@ def via_portal(page: Page, live: LiveFirebreak, links: list[str], token: str, sh
         time.sleep(0.5)
         page.reload()
     page.screenshot(path=str(shots / "portal-done.png"), full_page=True)
-    rows = page.locator("#items tbody tr")
+    rows = page.locator("#items > tbody > tr")
     assert rows.count() == len(links)
     assert page.inner_text("#copies-removed").strip() != ""
     # The portal shows the same receipt the API serves.

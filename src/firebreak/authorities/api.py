@@ -11,7 +11,7 @@ from fastapi import APIRouter, Response
 from firebreak.api.deps import Principal, PrincipalDep, require_staff
 from firebreak.auth.models import ApiCredential, CredentialScope, Role
 from firebreak.authorities import service
-from firebreak.authorities.models import Authority, AuthorityContact
+from firebreak.authorities.models import Authority, AuthorityContact, AuthorityDkimKey
 from firebreak.authorities.schemas import (
     AuthorityCreate,
     AuthorityOut,
@@ -20,6 +20,8 @@ from firebreak.authorities.schemas import (
     CategoryOut,
     ContactCreate,
     ContactOut,
+    DkimKeyCreate,
+    DkimKeyOut,
     IssuedTokenOut,
     PasswordSet,
     TokenCreate,
@@ -174,3 +176,28 @@ def revoke_token(authority_id: int, token_id: int, session: SessionDep, clock: C
     with _problems():
         return service.revoke_authority_token(session=session, clock=clock, actor=who.actor,
                                               authority=authority, credential_id=token_id)
+
+
+@router.get("/{authority_id}/dkim-keys", response_model=list[DkimKeyOut],
+            summary="DKIM public keys pinned for the authority's mail domains")
+def list_dkim_keys(authority_id: int, session: SessionDep, _: Reader) -> list[AuthorityDkimKey]:
+    return service.list_dkim_keys(session=session, authority=_authority(session, authority_id))
+
+
+@router.post("/{authority_id}/dkim-keys", response_model=DkimKeyOut, status_code=201,
+             summary="Pin a DKIM public key the authority gave you (rotation: name the key it replaces)")
+def add_dkim_key(authority_id: int, data: DkimKeyCreate, session: SessionDep, clock: ClockDep,
+                 who: Admin) -> AuthorityDkimKey:
+    authority = _authority(session, authority_id)
+    with _problems():
+        return service.add_dkim_key(session=session, clock=clock, actor=who.actor, authority=authority, data=data)
+
+
+@router.post("/{authority_id}/dkim-keys/{key_id}/revoke", response_model=DkimKeyOut,
+             summary="Stop trusting a pinned DKIM key at once")
+def revoke_dkim_key(authority_id: int, key_id: int, session: SessionDep, clock: ClockDep,
+                    who: Admin) -> AuthorityDkimKey:
+    authority = _authority(session, authority_id)
+    with _problems():
+        return service.revoke_dkim_key(session=session, clock=clock, actor=who.actor, authority=authority,
+                                       key_id=key_id)

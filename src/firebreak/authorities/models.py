@@ -30,7 +30,8 @@ class Authority(IdMixin, TimestampMixin, Base):
     default_deadlines: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     trust_level: Mapped[TrustLevel] = mapped_column(StrEnumType(TrustLevel), default=TrustLevel.STANDARD)
     trusted_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
-    language: Mapped[str] = mapped_column(String(8), default="en")
+    language: Mapped[str] = mapped_column(String(8), default="en")  # its mails and portal (core.i18n)
+    timezone: Mapped[str | None] = mapped_column(String(64))  # IANA name; dates are shown in it beside UTC
     escalation_webhook: Mapped[str | None] = mapped_column(String(1000))
     notes: Mapped[str | None] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(default=True)
@@ -53,3 +54,21 @@ class AuthorityContact(IdMixin, TimestampMixin, Base):
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     authority: Mapped[Authority] = relationship(back_populates="contacts")
+
+
+class AuthorityDkimKey(IdMixin, TimestampMixin, Base):
+    """A DKIM public key pinned for an authority's mail domain and selector, registered by an admin (received
+    out of band from the authority). Several may be valid at once, so keys can be rotated with an overlap."""
+
+    __tablename__ = "authority_dkim_keys"
+
+    authority_id: Mapped[int] = mapped_column(BigId, ForeignKey("authorities.id"), index=True)
+    domain: Mapped[str] = mapped_column(String(253), index=True)
+    selector: Mapped[str] = mapped_column(String(63))
+    # The key record as published in DNS would be ("v=DKIM1; k=rsa; p=..."), normalised.
+    public_key: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    added_by: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,6 +25,7 @@ from pydantic import (
 from firebreak.auth import service as auth_service
 from firebreak.authorities.models import TrustLevel
 from firebreak.authorities.taxonomy import CATEGORIES
+from firebreak.core import i18n
 
 # ISO 3166-1 alpha-2, plus EU (exceptionally reserved: EU bodies such as Europol's referral unit) and XK (Kosovo,
 # user-assigned, used by the EU institutions).
@@ -86,6 +88,15 @@ def _language(value: str) -> str:
     return match[1] + (f"-{match[2].upper()}" if match[2] else "")
 
 
+def _timezone(value: str) -> str:
+    name = value.strip()
+    try:
+        i18n.zone(name)
+    except i18n.I18nError as exc:
+        raise ValueError(str(exc)) from None
+    return name
+
+
 def _webhook(value: str) -> str:
     url = value.strip()
     parts = urlsplit(url)
@@ -138,6 +149,7 @@ CategoryName = Annotated[str, AfterValidator(_category)]
 Deadlines = Annotated[dict[str, int], AfterValidator(_deadlines)]
 Language = Annotated[str, StringConstraints(max_length=16), AfterValidator(_language)]
 Webhook = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_webhook)]
+TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_timezone)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=_PHONE.pattern)]
 Password = Annotated[SecretStr, AfterValidator(_password_strength)]
 
@@ -161,7 +173,9 @@ class AuthorityCreate(BaseModel):
     default_deadlines: Deadlines | None = None
     trust_level: TrustLevel = TrustLevel.STANDARD
     trusted_categories: Categories = Field(default_factory=list)
-    language: Language = "en"
+    language: Language = Field(default="en", description="Its mails and portal: en, ko, ... (see /v1/languages)")
+    timezone: TimeZone | None = Field(default=None, description="IANA time zone for dates in its mails and portal, "
+                                      "e.g. Asia/Seoul; by default the country's, where it has only one")
     escalation_webhook: Webhook | None = None
     notes: str | None = Field(default=None, max_length=10_000)
 
@@ -185,6 +199,7 @@ class AuthorityUpdate(BaseModel):
     trust_level: TrustLevel | None = None
     trusted_categories: Categories | None = None
     language: Language | None = None
+    timezone: TimeZone | None = None
     escalation_webhook: Webhook | None = None
     notes: str | None = Field(default=None, max_length=10_000)
 
@@ -253,6 +268,7 @@ class AuthorityOut(BaseModel):
     trust_level: TrustLevel
     trusted_categories: list[str]
     language: str
+    timezone: str | None
     escalation_webhook: str | None
     notes: str | None
     is_active: bool
@@ -273,6 +289,7 @@ class AuthoritySelfOut(BaseModel):
     mail_addresses: list[str]
     default_deadlines: dict[str, int]
     language: str
+    timezone: str | None
     escalation_webhook: str | None
     is_active: bool
     contacts: list[ContactOut]
@@ -302,3 +319,46 @@ class CategoryOut(BaseModel):
     content_types: list[str]
     default_deadline_seconds: int
     note: str
+
+
+_SELECTOR = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*$")
+
+
+def _selector(value: str) -> str:
+    selector = value.strip()
+    if not _SELECTOR.match(selector):
+        raise ValueError(f"{value!r} is not a DKIM selector (letters, digits, - and _, dot-separated)")
+    return selector.lower()
+
+
+class DkimKeyCreate(BaseModel):
+    """A DKIM public key the authority gave us out of band, pinned for its domain and selector."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    domain: Domain
+    selector: Annotated[str, StringConstraints(max_length=63), AfterValidator(_selector)]
+    public_key: Annotated[str, StringConstraints(min_length=20, max_length=10_000)] = Field(
+        description="The DNS TXT record (v=DKIM1; k=rsa; p=...), its p= value, or a PEM public key")
+    valid_from: AwareDatetime | None = Field(default=None, description="default: now")
+    valid_until: AwareDatetime | None = None
+    replaces: int | None = Field(default=None, description="rotation: the id of the key this one replaces; the old "
+                                 "key stays valid for overlap_seconds after valid_from")
+    overlap_seconds: int = Field(default=7 * 86400, ge=0, le=366 * 86400)
+    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class DkimKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    authority_id: int
+    domain: str
+    selector: str
+    public_key: str
+    valid_from: datetime
+    valid_until: datetime | None
+    revoked_at: datetime | None
+    added_by: str
+    note: str | None
+    created_at: datetime

@@ -6,9 +6,12 @@ or a registered address belongs to at most one active authority, so that an inco
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 from types import MappingProxyType
 from typing import Any
@@ -19,8 +22,15 @@ from sqlalchemy.orm import Session
 from firebreak.audit import service as audit
 from firebreak.auth import service as auth_service
 from firebreak.auth.models import ApiCredential, CredentialScope
-from firebreak.authorities.models import Authority, AuthorityContact, TrustLevel
-from firebreak.authorities.schemas import AuthorityCreate, AuthorityUpdate, ContactCreate, normalise_address
+from firebreak.authorities.models import Authority, AuthorityContact, AuthorityDkimKey, TrustLevel
+from firebreak.authorities.schemas import (
+    AuthorityCreate,
+    AuthorityUpdate,
+    ContactCreate,
+    DkimKeyCreate,
+    normalise_address,
+)
+from firebreak.core import i18n
 from firebreak.core.clock import Clock
 
 # Seconds to act on an order, per category, unless the authority's record says otherwise.
@@ -110,7 +120,8 @@ def create_authority(*, session: Session, clock: Clock, actor: str, data: Author
         mail_domains=data.mail_domains, mail_addresses=data.mail_addresses,
         default_deadlines={**DEFAULT_DEADLINES, **(data.default_deadlines or {})}, trust_level=data.trust_level,
         trusted_categories=data.trusted_categories, language=data.language,
-        escalation_webhook=data.escalation_webhook, notes=data.notes, is_active=True, created_at=clock.now(),
+        timezone=data.timezone or i18n.country_zone(data.country), escalation_webhook=data.escalation_webhook,
+        notes=data.notes, is_active=True, created_at=clock.now(),
     )
     session.add(authority)
     session.flush()
@@ -346,3 +357,119 @@ def find_authority_for_sender(session: Session, address: str) -> tuple[Authority
                     best is None or len(registered) > best[0]):
                 best = (len(registered), authority)
     return (best[1], None) if best else None
+
+
+# --- pinned DKIM keys -----------------------------------------------------------------------------------------------
+
+def _sending_domains(authority: Authority) -> set[str]:
+    domains = set(authority.mail_domains)
+    domains.update(a.rpartition("@")[2] for a in authority.mail_addresses)
+    domains.update(c.email.rpartition("@")[2] for c in authority.contacts if c.is_active)
+    return domains
+
+
+def dkim_key_record(text: str) -> str:
+    """A key as the registry keeps it: the DNS record form ``v=DKIM1; k=rsa; p=<base64>`` (or ``k=ed25519``), from
+    the TXT record, its bare ``p=`` value or a PEM public key. Raises AuthorityError when it is not a usable key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    value = text.strip().strip('"')
+    if "BEGIN PUBLIC KEY" in value:
+        try:
+            key = serialization.load_pem_public_key(value.encode())
+        except ValueError as exc:
+            raise AuthorityError(f"not a PEM public key ({exc})", field="public_key") from None
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            return "v=DKIM1; k=ed25519; p=" + base64.b64encode(raw).decode()
+        if isinstance(key, rsa.RSAPublicKey):
+            der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            return "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+        raise AuthorityError("DKIM keys are RSA or Ed25519", field="public_key")
+    tags = {k.strip().lower(): v.strip() for k, _, v in
+            (part.partition("=") for part in re.sub(r'"\s*"', "", value).split(";") if "=" in part)}
+    if not tags:
+        tags = {"p": value}
+    kind = tags.get("k", "rsa").lower()
+    p = re.sub(r"\s+", "", tags.get("p", ""))
+    if not p:
+        raise AuthorityError("the key record has no p= value (an empty p= means a revoked key)", field="public_key")
+    try:
+        material = base64.b64decode(p, validate=True)
+    except (binascii.Error, ValueError):
+        raise AuthorityError("p= is not base64", field="public_key") from None
+    if kind == "ed25519":
+        if len(material) != 32:
+            raise AuthorityError("an Ed25519 DKIM key is 32 bytes", field="public_key")
+    elif kind == "rsa":
+        try:
+            key = serialization.load_der_public_key(material)
+        except ValueError:
+            raise AuthorityError("p= is not an RSA public key", field="public_key") from None
+        if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 1024:
+            raise AuthorityError("an RSA DKIM key must be at least 1024 bits", field="public_key")
+    else:
+        raise AuthorityError(f"unknown key type k={kind}; DKIM keys are rsa or ed25519", field="public_key")
+    return f"v=DKIM1; k={kind}; p={p}"
+
+
+def add_dkim_key(*, session: Session, clock: Clock, actor: str, authority: Authority,
+                 data: DkimKeyCreate) -> AuthorityDkimKey:
+    """Pin a DKIM public key for one of the authority's own sending domains. With ``replaces``, the old key stays
+    valid for ``overlap_seconds`` after the new one starts (mail signed with either verifies meanwhile)."""
+    if not authority.is_active:
+        raise AuthorityError(f"authority {authority.name!r} is deactivated", field="authority")
+    own = _sending_domains(authority)
+    if not any(data.domain == d or data.domain.endswith("." + d) for d in own):
+        raise AuthorityError(f"{data.domain} is not a mail domain of {authority.name!r} (its domains: "
+                             f"{', '.join(sorted(own)) or 'none registered'})", field="domain")
+    now = clock.now()
+    valid_from = data.valid_from or now
+    if data.valid_until is not None and data.valid_until <= valid_from:
+        raise AuthorityError("valid_until must be after valid_from", field="valid_until")
+    key = AuthorityDkimKey(authority_id=authority.id, domain=data.domain, selector=data.selector,
+                           public_key=dkim_key_record(data.public_key), valid_from=valid_from,
+                           valid_until=data.valid_until, added_by=actor[:200], note=data.note, created_at=now)
+    if data.replaces is not None:
+        old = get_dkim_key(session=session, authority=authority, key_id=data.replaces)
+        until = valid_from + timedelta(seconds=data.overlap_seconds)
+        if old.valid_until is None or old.valid_until > until:
+            old.valid_until = until
+    session.add(key)
+    session.flush()
+    _record(session, clock, actor, "authority.dkim_key_added", "authority", authority.id,
+            {"key_id": key.id, "domain": key.domain, "selector": key.selector, "replaces": data.replaces,
+             "valid_from": valid_from.isoformat(), "record": key.public_key[:80]})
+    return key
+
+
+def get_dkim_key(*, session: Session, authority: Authority, key_id: int) -> AuthorityDkimKey:
+    key = session.get(AuthorityDkimKey, key_id)
+    if key is None or key.authority_id != authority.id:
+        raise AuthorityNotFound(f"authority {authority.id} has no DKIM key {key_id}")
+    return key
+
+
+def list_dkim_keys(*, session: Session, authority: Authority) -> list[AuthorityDkimKey]:
+    return list(session.scalars(select(AuthorityDkimKey).where(AuthorityDkimKey.authority_id == authority.id)
+                                .order_by(AuthorityDkimKey.domain, AuthorityDkimKey.selector, AuthorityDkimKey.id)))
+
+
+def revoke_dkim_key(*, session: Session, clock: Clock, actor: str, authority: Authority,
+                    key_id: int) -> AuthorityDkimKey:
+    key = get_dkim_key(session=session, authority=authority, key_id=key_id)
+    if key.revoked_at is None:
+        key.revoked_at = clock.now()
+        _record(session, clock, actor, "authority.dkim_key_revoked", "authority", authority.id,
+                {"key_id": key.id, "domain": key.domain, "selector": key.selector})
+    return key
+
+
+def pinned_dkim_records(*, session: Session, domain: str, selector: str, at: datetime) -> list[str]:
+    """The key records pinned for ``selector._domainkey.domain`` and valid at ``at``, of active authorities."""
+    keys = session.scalars(select(AuthorityDkimKey).join(Authority).where(
+        AuthorityDkimKey.domain == domain.lower(), AuthorityDkimKey.selector == selector.lower(),
+        AuthorityDkimKey.revoked_at.is_(None), AuthorityDkimKey.valid_from <= at, Authority.is_active.is_(True))
+        .order_by(AuthorityDkimKey.valid_from.desc(), AuthorityDkimKey.id.desc()))
+    return [k.public_key for k in keys if k.valid_until is None or k.valid_until > at]

@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from firebreak.core.i18n import N_
+
 
 @dataclass(frozen=True)
 class Category:
     name: str  # storage key, e.g. "ncii"
-    label: str  # for people
+    label: str  # for people (English; translated where shown)
     statement_category: str  # DSA STATEMENT_CATEGORY_*
     keywords: tuple[str, ...]  # DSA KEYWORD_* for category_specification; the first is the main one
     content_types: tuple[str, ...] = ()  # DSA CONTENT_TYPE_* always added (e.g. synthetic media)
@@ -45,32 +47,32 @@ KEYWORDS: frozenset[str] = frozenset({
 CATEGORIES: Mapping[str, Category] = MappingProxyType({
     c.name: c for c in (
         Category(
-            "terrorist_content", "Terrorist content", "STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY",
+            "terrorist_content", N_("Terrorist content"), "STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY",
             ("KEYWORD_TERRORIST_CONTENT",),
             note="EU TCO Regulation 2021/784: removal within one hour of a removal order.",
         ),
         Category(
-            "csam", "Child sexual abuse material", "STATEMENT_CATEGORY_PROTECTION_OF_MINORS",
+            "csam", N_("Child sexual abuse material"), "STATEMENT_CATEGORY_PROTECTION_OF_MINORS",
             ("KEYWORD_CHILD_SEXUAL_ABUSE_MATERIAL",),
             note="A generated or manipulated image of a minor uses KEYWORD_CHILD_SEXUAL_ABUSE_MATERIAL_DEEPFAKE.",
         ),
         Category(
-            "sexual_deepfake", "Sexual deepfake of a real person", "STATEMENT_CATEGORY_CYBER_VIOLENCE",
+            "sexual_deepfake", N_("Sexual deepfake of a real person"), "STATEMENT_CATEGORY_CYBER_VIOLENCE",
             ("KEYWORD_NON_CONSENSUAL_MATERIAL_DEEPFAKE",), ("CONTENT_TYPE_SYNTHETIC_MEDIA",),
             note="Of an adult; of a minor it is csam. The ..._AGAINST_WOMEN variants exist where that is known.",
         ),
         Category(
-            "ncii", "Non-consensual intimate imagery", "STATEMENT_CATEGORY_CYBER_VIOLENCE",
+            "ncii", N_("Non-consensual intimate imagery"), "STATEMENT_CATEGORY_CYBER_VIOLENCE",
             ("KEYWORD_NON_CONSENSUAL_IMAGE_SHARING",),
             note="US TAKE IT DOWN Act: removal within 48 hours of a valid request.",
         ),
         Category(
-            "hate_speech", "Illegal hate speech", "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH",
+            "hate_speech", N_("Illegal hate speech"), "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH",
             ("KEYWORD_HATE_SPEECH",),
             note="Incitement to violence or hatred may add KEYWORD_INCITEMENT_VIOLENCE_HATRED.",
         ),
         Category(
-            "other", "Other illegal content", "STATEMENT_CATEGORY_NOT_SPECIFIED_NOTICE", (),
+            "other", N_("Other illegal content"), "STATEMENT_CATEGORY_NOT_SPECIFIED_NOTICE", (),
             note="The order names its legal ground; the statement's illegal_content_legal_ground carries it.",
         ),
     )

@@ -71,3 +71,23 @@ class BankEntry(IdMixin, TimestampMixin, Base):
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     bank: Mapped[Bank] = relationship(back_populates="entries")
+
+
+class UploadRefusal(IdMixin, TimestampMixin, Base):
+    """One upload refused (or removed as it was posted) because it matched banked items: one row per upload, however
+    many of an item's entries (SHA-256, MD5, PDQ) caught it, so receipts count re-uploads once each."""
+
+    __tablename__ = "upload_refusals"
+
+    source: Mapped[str] = mapped_column(String(20))  # "scan" (refused before posting) or "post" (removed on posting)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    placement_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("placements.id"))
+
+
+class UploadRefusalEntry(Base):
+    """Which bank entries caught a refused upload."""
+
+    __tablename__ = "upload_refusal_entries"
+
+    refusal_id: Mapped[int] = mapped_column(BigId, ForeignKey("upload_refusals.id"), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(BigId, ForeignKey("bank_entries.id"), primary_key=True, index=True)

@@ -80,7 +80,8 @@ def recompute_pdq(
             unreadable += 1
             continue
         was_hashed = media.hash_status == HashStatus.HASHED
-        if was_hashed and _perceptual(media) == _perceptual_of(hashes):
+        upscaled = hashes.upscaled_dihedral[0] if hashes.upscaled_dihedral else None
+        if was_hashed and _perceptual(media) == _perceptual_of(hashes) and media.pdq_upscaled == upscaled:
             continue
         apply_hashes(media, hashes)
         changed += 1

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
-from firebreak.banks.models import Bank, BankEntry, EntryStatus, MatchAction, Provenance
+from firebreak.banks.models import (
+    Bank,
+    BankEntry,
+    EntryStatus,
+    MatchAction,
+    Provenance,
+    UploadRefusal,
+    UploadRefusalEntry,
+)
 from firebreak.banks.schemas import BankCreate, BankUpdate
 from firebreak.core.clock import Clock
 from firebreak.core.jobs.outbox import defer
@@ -174,16 +183,30 @@ def find_entries(*, session: Session, signal_type: str, values: Iterable[str]) -
             BankEntry.status == EntryStatus.ACTIVE, Bank.enabled.is_(True))))
 
 
-def count_blocked_uploads(*, session: Session, entry_ids: Iterable[int] | Mapping[int, int]) -> None:
-    """Count uploads refused (or removed on posting) against the entries that caught them: one each for a list of
-    ids, or ``{entry id: uploads}``. Atomic UPDATEs (one per distinct count): several processes may count at once."""
-    counts = dict(entry_ids) if isinstance(entry_ids, Mapping) else dict.fromkeys(entry_ids, 1)
-    by_count: dict[int, list[int]] = {}
-    for entry_id, n in counts.items():
-        by_count.setdefault(n, []).append(entry_id)
-    for n, ids in by_count.items():
-        session.execute(update(BankEntry).where(BankEntry.id.in_(ids))
-                        .values(blocked_uploads=BankEntry.blocked_uploads + n))
+def count_blocked_uploads(*, session: Session, entry_ids: Iterable[int], now: datetime, source: str,
+                          sha256: str | None = None, placement_id: int | None = None) -> UploadRefusal | None:
+    """Record one upload refused (``source="scan"``) or removed as it was posted (``"post"``) because of these
+    entries: one refusal row however many entries caught it, and each entry's own counter."""
+    ids = sorted(set(entry_ids))
+    if not ids:
+        return None
+    # One atomic UPDATE: several processes may count at once.
+    session.execute(update(BankEntry).where(BankEntry.id.in_(ids))
+                    .values(blocked_uploads=BankEntry.blocked_uploads + 1))
+    refusal = UploadRefusal(source=source, sha256=sha256, placement_id=placement_id, created_at=now)
+    session.add(refusal)
+    session.flush()
+    session.add_all([UploadRefusalEntry(refusal_id=refusal.id, entry_id=i) for i in ids])
+    return refusal
+
+
+def refused_uploads(*, session: Session, entry_ids: Iterable[int]) -> int:
+    """How many uploads any of these entries caught, each upload once."""
+    ids = list(entry_ids)
+    if not ids:
+        return 0
+    return int(session.scalar(select(func.count(func.distinct(UploadRefusalEntry.refusal_id)))
+                              .where(UploadRefusalEntry.entry_id.in_(ids))) or 0)
 
 
 def list_banks(*, session: Session) -> list[Bank]:
@@ -195,11 +218,14 @@ def entries_for_hashes(hashes: MediaHashes, *, media_id: int | None = None, note
     """The entries that bank a file: its exact hashes and, when good enough, its PDQ.
 
     The PDQ entry keeps the file's eight rotations and mirrors (``extra.dihedral``), so that
-    propagation also finds existing copies that were turned or mirrored.
+    propagation also finds existing copies that were turned or mirrored; a picture under 512 px also keeps them
+    scaled up (``extra.upscaled``), as small copies are indexed (media.pdq_upscaled).
     """
     entries = [EntryInput("sha256", hashes.sha256, media_id=media_id, note=note),
                EntryInput("md5", hashes.md5, media_id=media_id, note=note)]
     if hashes.kind.value == "image" and hashes.pdq.matchable:
         entries.append(EntryInput("pdq", hashes.pdq.value, quality=hashes.pdq.quality, media_id=media_id, note=note,
-                                  extra={"dihedral": list(hashes.dihedral[1:])}))
+                                  extra={"dihedral": list(hashes.dihedral[1:]),
+                                         **({"upscaled": list(hashes.upscaled_dihedral)}
+                                            if hashes.upscaled_dihedral else {})}))
     return entries

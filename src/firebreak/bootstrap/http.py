@@ -68,7 +68,8 @@ def create_app(system: System, *, lifespan: Lifespan | None = None) -> FastAPI:
         title="Firebreak",
         version=__version__,
         summary="Takedown orders in, every copy out, receipts back.",
-        docs_url="/docs",
+        docs_url=None,  # /docs is web.routes' page: Swagger UI from Firebreak's own files, never a CDN
+        redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )

@@ -18,6 +18,7 @@ import firebreak.schema.tables  # noqa: F401  (every table, so foreign keys betw
 from firebreak.audit import jobs as audit_jobs
 from firebreak.banks import jobs as banks_jobs
 from firebreak.banks.flows import Banks, BanksDeps
+from firebreak.bootstrap.mail import mail_transport
 from firebreak.core.blobs import LocalBlobStore
 from firebreak.core.clock import Clock, SystemClock
 from firebreak.core.config import Settings
@@ -35,7 +36,7 @@ from firebreak.gateway import jobs as gateway_jobs
 from firebreak.gateway.flows import Gateway, GatewayDeps, InProcessLink
 from firebreak.integrations.sandbox.flows import Sandbox, SandboxDeps
 from firebreak.mail.dkim import DnsFunc
-from firebreak.mail.send import Mailer, MailTransport
+from firebreak.mail.send import MailTransport
 from firebreak.matching.flows import IndexKeeper, IndexKeeperDeps
 from firebreak.matching.service import IndexSet
 from firebreak.matching.snapshots import SnapshotStore
@@ -92,11 +93,6 @@ class System:
 def decode_limits(settings: Settings) -> DecodeLimits:
     return DecodeLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels,
                         max_frames=settings.max_video_frames, max_seconds=settings.max_decode_seconds)
-
-
-def smtp_mailer(settings: Settings) -> Mailer:
-    return Mailer(settings.outgoing_smtp_host, settings.outgoing_smtp_port, settings.hotline_address,
-                  starttls=settings.outgoing_smtp_starttls, from_name=f"{settings.platform_name} takedown desk")
 
 
 def build_indexes(settings: Settings, db: Database) -> tuple[IndexSet, IndexKeeper]:
@@ -156,7 +152,7 @@ def build_system(
                                   adapters=adapters, policy=policy, pdq_min_quality=settings.pdq_min_quality,
                                   unchecked_verdict=UNCHECKED_VERDICTS[settings.unchecked_uploads]))
     orders = OrderDesk(OrdersDeps(db=db, clock=clock, blobs=blobs, limits=limits, adapters=adapters,
-                                  mailer=mailer or smtp_mailer(settings), settings=settings, dkim_dns=dkim_dns))
+                                  mailer=mailer or mail_transport(settings), settings=settings, dkim_dns=dkim_dns))
     banks = Banks(BanksDeps(db=db, clock=clock, blobs=blobs, limits=limits))
     sandbox = None
     if settings.sandbox_enabled:

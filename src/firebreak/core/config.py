@@ -92,9 +92,18 @@ class Settings(BaseSettings):
     smtp_tls_cert: Path | None = None
     smtp_tls_key: Path | None = None
     hotline_address: str = "takedown@firebreak.invalid"
-    outgoing_smtp_host: str = "127.0.0.1"
+    outgoing_smtp_host: str = Field(
+        default="", description="Mail server for acknowledgements and receipts; empty keeps them in the development "
+        "outbox (data_dir/outbox, shown at /console/outbox) instead of sending.")
     outgoing_smtp_port: int = Field(default=25, ge=1, le=65535)
     outgoing_smtp_starttls: bool = False
+    dkim_selector: str = Field(default="", description="DKIM selector Firebreak signs its outgoing mail with.")
+    dkim_domain: str = Field(default="", description="DKIM signing domain (d=); default: the hotline address's.")
+    dkim_private_key_file: Path | None = Field(
+        default=None, description="PEM private key for signing outgoing mail (`firebreak dkim keygen` makes one).")
+    dkim_key_source: Literal["pinned-then-dns", "pinned-only", "dns-only"] = Field(
+        default="pinned-then-dns", description="Where authorities' DKIM keys come from: keys pinned in the "
+        "registry, public DNS, or pinned keys first and DNS for the rest.")
     smtp_listen: bool = Field(default=True, description="Run the hotline's SMTP listener inside `firebreak serve`.")
     smtp_max_message_bytes: int = Field(default=50 * 1024 * 1024, ge=1024,
                                         description="Largest mail the hotline accepts (552 beyond).")
@@ -121,7 +130,17 @@ class Settings(BaseSettings):
     def _check_tls_pair(self) -> Settings:
         if (self.smtp_tls_cert is None) != (self.smtp_tls_key is None):
             raise ValueError("smtp_tls_cert and smtp_tls_key must be set together")
+        if (self.dkim_private_key_file is None) != (not self.dkim_selector):
+            raise ValueError("dkim_selector and dkim_private_key_file must be set together")
         return self
+
+    @property
+    def dkim_signing_domain(self) -> str:
+        return self.dkim_domain or self.hotline_address.rpartition("@")[2]
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
 
     @classmethod
     def settings_customise_sources(

@@ -3,7 +3,9 @@
 ``<domain>/<name>`` is looked up in that domain package's ``templates/`` folder (``firebreak.orders`` or, for an
 integration, ``firebreak.integrations.sandbox``), so each keeps its own pages; a name without a domain is looked up in
 the shared folder given to :func:`build_environment` (the layout). Autoescaping is on for HTML and strings, undefined
-names are errors, and every template gets ``product``, ``version``, ``static_url()`` and ``blur()``.
+names are errors, and every template gets ``product``, ``version``, ``static_url()`` and ``blur()``. Texts are
+translated per render (``jinja2.ext.i18n``: ``{% trans %}`` and ``_()``) into the context's ``lang``, and the
+``datetime`` filter shows a time in the context's ``tz`` beside UTC (``core.i18n``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import importlib.util
 import secrets
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from babel.support import NullTranslations
 from jinja2 import (
     BaseLoader,
     ChoiceLoader,
@@ -21,11 +25,14 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     TemplateNotFound,
+    pass_context,
     select_autoescape,
 )
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from firebreak import __version__
+from firebreak.core.i18n import DEFAULT_LANGUAGE, format_datetime, languages, translator
 
 PRODUCT = "Firebreak"
 BLUR_CLASS = "fb-blur"
@@ -82,19 +89,53 @@ def blur(src: str, alt: str = "", *, media: Literal["image", "video"] = "image",
     ).format(cls=BLUR_CLASS, id=ident, label=label, element=element)
 
 
-def duration(seconds: int | float) -> str:
-    """A deadline for people: "1 hour", "48 hours", "7 days", "90 minutes". Up to two days it counts hours, as
-    the laws that set these deadlines do."""
+def _lang(context: Context) -> str:
+    return str(context.get("lang") or DEFAULT_LANGUAGE)
+
+
+def _translations(context: Context) -> NullTranslations:
+    return translator(_lang(context)).translations
+
+
+@pass_context
+def _gettext(context: Context, message: str) -> str:
+    return _translations(context).gettext(message)
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    return _translations(context).ngettext(singular, plural, n)
+
+
+def duration(seconds: int | float, language: str = DEFAULT_LANGUAGE) -> str:
+    """A deadline for people: "1 hour", "48 hours", "7 days", "90 minutes", in ``language``. Up to two days it
+    counts hours, as the laws that set these deadlines do."""
+    t = translator(language)
     total = int(seconds)
     if total % 86400 == 0 and total > 2 * 86400:
-        count, unit = total // 86400, "day"
-    elif total % 3600 == 0 and total > 0:
-        count, unit = total // 3600, "hour"
-    elif total % 60 == 0 and total > 0:
-        count, unit = total // 60, "minute"
-    else:
-        count, unit = total, "second"
-    return f"{count} {unit}{'s' if count != 1 else ''}"
+        return t.ngettext("%(num)d day", "%(num)d days", total // 86400)
+    if total % 3600 == 0 and total > 0:
+        return t.ngettext("%(num)d hour", "%(num)d hours", total // 3600)
+    if total % 60 == 0 and total > 0:
+        return t.ngettext("%(num)d minute", "%(num)d minutes", total // 60)
+    return t.ngettext("%(num)d second", "%(num)d seconds", total)
+
+
+@pass_context
+def translate_filter(context: Context, message: str) -> str:
+    """``{{ value | t }}``: translate a text held in a variable (a label marked with ``N_``)."""
+    return _translations(context).gettext(message)
+
+
+@pass_context
+def duration_filter(context: Context, seconds: int | float) -> str:
+    return duration(seconds, _lang(context))
+
+
+@pass_context
+def datetime_filter(context: Context, value: datetime | None) -> str:
+    """``{{ order.received_at | datetime }}``: the reader's time zone (``tz`` in the context) beside UTC."""
+    return format_datetime(value, _lang(context), context.get("tz"))
 
 
 def build_environment(shared: Path) -> Environment:
@@ -105,9 +146,15 @@ def build_environment(shared: Path) -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
-    env.globals.update(product=PRODUCT, static_url=static_url, blur=blur, version=__version__)
-    env.filters["duration"] = duration
+    # Translations follow each render's ``lang`` (the reader's language), so one environment serves every reader.
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(product=PRODUCT, static_url=static_url, blur=blur, version=__version__, languages=languages)
+    env.filters["duration"] = duration_filter
+    env.filters["datetime"] = datetime_filter
+    env.filters["t"] = translate_filter
     return env
 
 

@@ -36,8 +36,8 @@ def media_spread(media_id: int, session: SessionDep, indexes: Annotated[IndexSet
     ids = {media_id}
     if copies and media.pdq and (media.pdq_quality or 0) >= settings.pdq_min_quality:
         indexes.sync(session)
-        for hits in indexes.media.range_search([media.pdq], settings.pdq_distance):
-            ids.update(i for i, _ in hits)
+        ids.update(indexes.search_media([media.pdq, *([media.pdq_upscaled] if media.pdq_upscaled else [])],
+                                        settings.pdq_distance))
     return spread_of(session=session, media_ids=sorted(ids))
 
 

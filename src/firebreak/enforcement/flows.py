@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from firebreak.banks.models import BankEntry
@@ -112,10 +113,19 @@ class Enforcement:
             return media_matching_entry(session=session, indexes=d.indexes, entry=entry, radius=radius)
 
         for entry_id in entry_ids:
+            clashes = 0
             while True:
-                with d.db.transaction() as session:
-                    step = service.propagate_batch(session=session, clock=d.clock, entry_id=entry_id,
-                                                   find_media=find, policy=d.policy, batch=d.propagation_batch)
+                try:
+                    with d.db.transaction() as session:
+                        step = service.propagate_batch(session=session, clock=d.clock, entry_id=entry_id,
+                                                       find_media=find, policy=d.policy, batch=d.propagation_batch)
+                except IntegrityError:
+                    # Another worker propagating another entry of the same item (its SHA-256 and its PDQ, say)
+                    # created an action for the same placement first: do the batch again, now seeing it.
+                    clashes += 1
+                    if clashes > 5:
+                        raise
+                    continue
                 if step is None or step.done:
                     break
         self.run_actions()

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -57,44 +57,56 @@ class GatewayDeps:
     unchecked_verdict: Verdict = Verdict.REVIEW  # an upload that matched nothing but could not be fully checked
 
 
+@dataclass(frozen=True)
+class _Refusal:
+    """An upload refused, waiting to be written."""
+
+    entry_ids: list[int]
+    sha256: str | None
+    at: datetime
+
+
 class Gateway:
     def __init__(self, deps: GatewayDeps) -> None:
         self.deps = deps
-        self._blocked: Counter[int] = Counter()
+        self._blocked: list[_Refusal] = []
         self._blocked_lock = threading.Lock()
         self._defer_counts = False
 
     def defer_counts(self) -> None:
-        """From now on, count blocked uploads in memory and write them when :meth:`flush_counts` runs (a serving
+        """From now on, keep the uploads refused in memory and write them when :meth:`flush_counts` runs (a serving
         process's services call it every second), so that an upload check only reads. Without it, each refused
-        upload writes its count at once (tools and tests)."""
+        upload is written at once (tools and tests)."""
         self._defer_counts = True
 
     def flush_counts(self) -> int:
-        """Write the blocked-upload counts gathered since the last call. Returns how many uploads they count."""
+        """Write the uploads refused since the last call (each its row and its entries' counters). Returns how many."""
         with self._blocked_lock:
-            counts, self._blocked = self._blocked, Counter()
-        if not counts:
+            pending, self._blocked = self._blocked, []
+        if not pending:
             return 0
         try:
             with self.deps.db.transaction() as session:
-                count_blocked_uploads(session=session, entry_ids=counts)
+                for refusal in pending:
+                    count_blocked_uploads(session=session, entry_ids=refusal.entry_ids, now=refusal.at,
+                                          source="scan", sha256=refusal.sha256)
         except Exception:
             with self._blocked_lock:
-                self._blocked.update(counts)  # written with the next flush
+                self._blocked[:0] = pending  # written with the next flush
             raise
-        return sum(counts.values())
+        return len(pending)
 
-    def _count_blocked(self, hits: list[Hit]) -> None:
+    def _count_blocked(self, hits: list[Hit], *, sha256: str | None) -> None:
         if verdict_for(hits) != Verdict.BLOCK:
             return
-        ids = [h.entry_id for h in hits if h.action == MatchAction.BLOCK]
+        refusal = _Refusal([h.entry_id for h in hits if h.action == MatchAction.BLOCK], sha256, self.deps.clock.now())
         if self._defer_counts:
             with self._blocked_lock:
-                self._blocked.update(ids)
+                self._blocked.append(refusal)
             return
         with self.deps.db.transaction() as session:
-            count_blocked_uploads(session=session, entry_ids=ids)
+            count_blocked_uploads(session=session, entry_ids=refusal.entry_ids, now=refusal.at, source="scan",
+                                  sha256=refusal.sha256)
 
     def record_event(self, integration_name: str, event: PlatformEvent, *, fetch: bool = False) -> EventResult:
         """Record one event. Media by URL is fetched now when ``fetch`` is set, else by a retrying job.
@@ -165,7 +177,7 @@ class Gateway:
                                  jurisdiction=jurisdiction)
 
         hits = d.db.read(lookup)  # read-only: one round trip per statement, no write lock on SQLite
-        self._count_blocked(hits)
+        self._count_blocked(hits, sha256=sha256)
         verdict = verdict_for(hits)
         if verdict == Verdict.ALLOW and unchecked is not None:
             # Nothing matched, but Firebreak did not see the whole picture: a two-byte cut must not be a way past.
@@ -205,10 +217,11 @@ class Gateway:
         """Upload check on hashes the platform computed itself (no bytes leave the platform)."""
         d = self.deps
         values = self._signal_values(request)
+        shas: list[str | None] = list(values.get("sha256", [])) or [None]
+        md5s: list[str | None] = list(values.get("md5", [])) or [None]
+
         def lookup(session: Session) -> list[Hit]:
             found: list[Hit] = []
-            shas: list[str | None] = list(values.get("sha256", [])) or [None]
-            md5s: list[str | None] = list(values.get("md5", [])) or [None]
             for sha in shas:
                 for md5 in md5s:
                     found.extend(match_signals(session=session, indexes=d.indexes, sha256=sha, md5=md5,
@@ -218,7 +231,7 @@ class Gateway:
         hits = d.db.read(lookup)
         unique = {h.entry_id: h for h in sorted(hits, key=lambda h: -h.distance)}
         ordered = sorted(unique.values(), key=lambda h: (h.distance, h.entry_id))
-        self._count_blocked(ordered)
+        self._count_blocked(ordered, sha256=shas[0] if len(shas) == 1 else None)
         return ScanResult(verdict=verdict_for(ordered), matches=scan_matches(ordered), checked_at=d.clock.now())
 
     def ensure_integration(self, *, name: str, adapter: str) -> PlatformIntegration:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
 from firebreak.banks.models import Bank, BankEntry, MatchAction
+from firebreak.banks.service import count_blocked_uploads
 from firebreak.core.blobs import BlobStore
 from firebreak.core.clock import Clock
 from firebreak.enforcement.service import StrikePolicy, act_on_placement, record_match
@@ -153,9 +154,11 @@ def handle_event(
             session.flush()
         result.placements.append(placement)
         if ingested.created and ingested.hashes is not None and ingested.hashes.query_hashes:
-            indexes.note_media(media.id, ingested.hashes.pdq.value)
+            indexes.note_media(media.id, ingested.hashes.pdq.value,
+                               ingested.hashes.upscaled_dihedral[0] if ingested.hashes.upscaled_dihedral else None)
         hits = hits_for_media(session=session, indexes=indexes, media=media, hashes=ingested.hashes)
         result.hits.extend(hits)
+        caught: list[int] = []
         for hit in hits:
             entry = session.get(BankEntry, hit.entry_id)
             bank = session.get(Bank, hit.bank_id)
@@ -165,8 +168,11 @@ def handle_event(
                                     signal_type=hit.signal_type, distance=hit.distance, source=MatchSource.UPLOAD)
             queued = act_on_placement(session, clock, placement=placement, match=match, bank=bank, policy=policy)
             if queued:
-                entry.blocked_uploads += 1
+                caught.append(entry.id)
             result.actions_queued += queued
+        # One upload removed as it was posted counts once, however many of an item's entries caught it.
+        count_blocked_uploads(session=session, entry_ids=caught, now=clock.now(), source="post",
+                              sha256=media.sha256, placement_id=placement.id)
     if result.actions_queued:
         audit.record(session=session, clock=clock, actor=f"integration:{integration.id}", action="event.matched",
                      object_type="event", object_id=event.event_id[:80],

@@ -168,6 +168,14 @@ def _verify(raw: bytes, dnsfunc: DnsFunc | None, timeout: float) -> DkimResult:
     return DkimResult(best.valid, best.domain, best.selector, best.reason, tuple(results))
 
 
+def public_dns_txt(name: bytes, timeout: float = 5.0) -> bytes | None:
+    """The TXT record for ``name`` from public DNS (what ``verify_dkim`` asks when given no ``dnsfunc``)."""
+    from dkim import dnsplug
+
+    record: bytes | None = dnsplug.get_txt(name, timeout=timeout)
+    return record
+
+
 def sign_dkim(raw: bytes, selector: str, domain: str, private_key_pem: bytes | str) -> bytes:
     """Return `raw` with a DKIM-Signature header prepended. The key is an RSA (PKCS#1 or PKCS#8) or Ed25519 PEM."""
     pem = private_key_pem.encode("ascii") if isinstance(private_key_pem, str) else private_key_pem

@@ -24,7 +24,7 @@ MEDIA = "media"
 TRIMMED = "trimmed"  # a marker the log's trimmer leaves: item_id = the seq below which changes were deleted
 # The fields an index reads: a change to any other field (a note, a counter) is not logged.
 ENTRY_FIELDS = ("status", "value", "signal_type", "quality")
-MEDIA_FIELDS = ("pdq", "pdq_quality", "hash_status", "kind")
+MEDIA_FIELDS = ("pdq", "pdq_quality", "pdq_upscaled", "hash_status", "kind")
 _WROTE_BANK = "firebreak.matching.wrote_bank_changes"
 
 

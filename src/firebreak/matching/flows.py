@@ -113,11 +113,11 @@ class IndexKeeper:
         if store is None or not store.try_lock():
             raise RuntimeError("this process is not its host's snapshot writer")
         started = time.monotonic()
-        bank, media, exact, position = indexes.frozen()
-        store.write(bank=bank, media=media, exact=exact, position=position)
+        frozen, exact, position = indexes.frozen()
+        store.write(indexes=frozen, exact=exact, position=position)
         self.snapshots_written += 1
         log.info("index snapshot written at log position %d (%d bank entries, %d media) in %.1f s", position,
-                 len(bank), len(media), time.monotonic() - started)
+                 len(frozen["bank"]), len(frozen["media"]), time.monotonic() - started)
         self.trim_log()
         with self.deps.db.sessions() as session:
             indexes.reload_if_newer(session)  # map the file just written: its pages are shared, the old copy goes

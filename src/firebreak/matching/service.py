@@ -146,13 +146,14 @@ class _ChangeFeed:
 class _Indexes:
     bank: HammingIndex
     media: HammingIndex
+    media_upscaled: HammingIndex
     exact: ExactFilter
 
 
 _CHANGES = (
     select(IndexChange.seq, IndexChange.kind, IndexChange.item_id, BankEntry.signal_type, BankEntry.value,
            BankEntry.value_digest, BankEntry.status, BankEntry.quality, Media.pdq, Media.kind, Media.pdq_quality,
-           Media.hash_status)
+           Media.hash_status, Media.pdq_upscaled)
     .outerjoin(BankEntry, and_(IndexChange.kind == literal(BANK), BankEntry.id == IndexChange.item_id))
     .outerjoin(Media, and_(IndexChange.kind == literal(MEDIA), Media.id == IndexChange.item_id))
 )
@@ -192,6 +193,8 @@ class IndexSet:
         self.merge_threshold = merge_threshold
         self.bank = HammingIndex(merge_threshold=merge_threshold)
         self.media = HammingIndex(merge_threshold=merge_threshold)
+        # Media.pdq_upscaled of pictures under 512 px (their reference PDQ scaled up), by media id
+        self.media_upscaled = HammingIndex(merge_threshold=merge_threshold)
         self.exact = ExactFilter()
         self._lock = threading.Lock()
         self._feed = _ChangeFeed()
@@ -253,10 +256,11 @@ class IndexSet:
             self._last_sync, self._synced_writes = time.monotonic(), writes
 
     def _current(self) -> _Indexes:
-        return _Indexes(self.bank, self.media, self.exact)
+        return _Indexes(self.bank, self.media, self.media_upscaled, self.exact)
 
     def _install(self, found: _Indexes) -> None:
-        self.bank, self.media, self.exact = found.bank, found.media, found.exact
+        self.bank, self.media, self.media_upscaled, self.exact = (found.bank, found.media, found.media_upscaled,
+                                                                  found.exact)
 
     # -- starting ---------------------------------------------------------------------------------------------
 
@@ -301,7 +305,7 @@ class IndexSet:
         return snapshot
 
     def _from_snapshot(self, snapshot: Snapshot) -> _Indexes:
-        return _Indexes(snapshot.bank, snapshot.media, ExactFilter(snapshot.exact))
+        return _Indexes(snapshot.bank, snapshot.media, snapshot.media_upscaled, ExactFilter(snapshot.exact))
 
     def _build(self, session: Session) -> _Indexes:
         """Every active PDQ entry, matchable media item and exact value, read from the tables by id in large pages
@@ -316,14 +320,21 @@ class IndexSet:
                     exact.append(ExactFilter.key(digest))
                 elif _entry_in_index(signal_type, status, quality):
                     pdq.append((entry_id, value))
-        media = select(Media.id, Media.pdq).where(Media.pdq.is_not(None), Media.kind == MediaKind.IMAGE,
-                                                  Media.pdq_quality >= PDQ_MIN_QUALITY,
-                                                  Media.hash_status == HashStatus.HASHED)
-        found = ((int(i), str(p)) for page in _pages(session, media, Media.id) for i, p in page)
+        media = select(Media.id, Media.pdq, Media.pdq_upscaled).where(
+            Media.pdq.is_not(None), Media.kind == MediaKind.IMAGE, Media.pdq_quality >= PDQ_MIN_QUALITY,
+            Media.hash_status == HashStatus.HASHED)
+        found: list[tuple[int, str]] = []
+        small: list[tuple[int, str]] = []
+        for page in _pages(session, media, Media.id):
+            for media_id, code, upscaled in page:
+                found.append((media_id, code))
+                if upscaled is not None:
+                    small.append((media_id, upscaled))
         options = {"merge_threshold": self.merge_threshold, "chunk_size": BUILD_BATCH}
         return _Indexes(
             bank=HammingIndex.from_iter(pdq, **options),  # type: ignore[arg-type]
             media=HammingIndex.from_iter(found, **options),  # type: ignore[arg-type]
+            media_upscaled=HammingIndex.from_iter(small, **options),  # type: ignore[arg-type]
             exact=ExactFilter(np.unique(np.array(exact, dtype=np.uint64))),
         )
 
@@ -352,9 +363,10 @@ class IndexSet:
         """Rows of _CHANGES: (seq, kind, item id, the entry's columns, the media item's columns)."""
         bank: dict[int, str | None] = {}
         media: dict[int, str | None] = {}
+        small: dict[int, str | None] = {}
         exact: list[str] = []
         for (_seq, kind, item_id, signal_type, value, digest, status, quality, pdq, media_kind, pdq_quality,
-             hash_status) in rows:  # fmt: skip
+             hash_status, upscaled) in rows:  # fmt: skip
             if kind == BANK:
                 if signal_type in EXACT_TYPES:
                     exact.append(str(digest))
@@ -363,7 +375,8 @@ class IndexSet:
             elif kind == MEDIA:
                 keep = _media_in_index(pdq, media_kind, pdq_quality, hash_status)
                 media[int(item_id)] = str(pdq) if keep else None
-        for index, latest in ((into.bank, bank), (into.media, media)):
+                small[int(item_id)] = str(upscaled) if keep and upscaled is not None else None
+        for index, latest in ((into.bank, bank), (into.media, media), (into.media_upscaled, small)):
             put = {i: v for i, v in latest.items() if v is not None}
             gone = [i for i, v in latest.items() if v is None]
             if put:
@@ -404,15 +417,17 @@ class IndexSet:
         log.info("indexes switched to the snapshot at log position %d", snapshot.position)
         return True
 
-    def frozen(self) -> tuple[HammingIndex, HammingIndex, npt.NDArray[np.uint64], int]:
-        """The indexes as they are now and the log position they reflect, for a snapshot writer."""
+    def frozen(self) -> tuple[dict[str, HammingIndex], npt.NDArray[np.uint64], int]:
+        """The indexes as they are now (by snapshot name) and the log position they reflect, for a snapshot writer."""
         with self._lock:
-            return self.bank.frozen(), self.media.frozen(), self.exact.keys(), self._feed.safe_position
+            indexes = {"bank": self.bank.frozen(), "media": self.media.frozen(),
+                       "media_upscaled": self.media_upscaled.frozen()}
+            return indexes, self.exact.keys(), self._feed.safe_position
 
     def pending_rows(self) -> int:
         """Rows held outside the snapshot (delta rows and tombstones of both indexes): what a new snapshot folds in."""
         total = 0
-        for index in (self.bank, self.media):
+        for index in (self.bank, self.media, self.media_upscaled):
             stats = index.stats()
             total += stats.delta_rows + stats.dead_rows
         return total
@@ -433,8 +448,19 @@ class IndexSet:
         """Make a just-written entry searchable at once in this process."""
         self.bank.add([entry_id], [pdq])
 
-    def note_media(self, media_id: int, pdq: str) -> None:
+    def note_media(self, media_id: int, pdq: str, upscaled: str | None = None) -> None:
         self.media.add([media_id], [pdq])
+        if upscaled is not None:
+            self.media_upscaled.add([media_id], [upscaled])
+
+    def search_media(self, queries: Sequence[str], radius: int) -> dict[int, int]:
+        """Media ids within ``radius`` of any query, with the best distance: as they are, or scaled up if small."""
+        best: dict[int, int] = {}
+        for index in (self.media, self.media_upscaled):
+            for hits in index.range_search(list(queries), radius):
+                for media_id, distance in hits:
+                    best[media_id] = min(distance, best.get(media_id, 1 << 30))
+        return best
 
 
 def match_signals(
@@ -506,12 +532,9 @@ def media_matching_entry(
         if entry.quality is not None and entry.quality < PDQ_MIN_QUALITY:
             return []
         indexes.sync(session, force=True)
-        queries = [entry.value, *[q for q in entry.extra.get("dihedral", []) if isinstance(q, str)]]
-        best: dict[int, int] = {}
-        for hits in indexes.media.range_search(queries, radius):
-            for media_id, distance in hits:
-                best[media_id] = min(distance, best.get(media_id, 1 << 30))
-        return sorted(best.items())
+        queries = [entry.value, *[q for key in ("dihedral", "upscaled") for q in entry.extra.get(key, [])
+                                  if isinstance(q, str)]]
+        return sorted(indexes.search_media(queries, radius).items())
     return []
 
 

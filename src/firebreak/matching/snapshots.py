@@ -1,12 +1,13 @@
 """A host's snapshot of the indexes: files every process on the host memory-maps, so N processes share one copy.
 
-The folder (``<data_dir>/index`` by default) holds ``bank.fbh`` and ``media.fbh`` (the Hamming index format of
-``_hamming_format``: versioned, checksummed, with the change-log position each copy reflects), ``exact.npy``
+The folder (``<local_dir>/index``) holds ``bank.fbh``, ``media.fbh`` and ``media_upscaled.fbh`` (the Hamming index
+format of ``_hamming_format``: versioned, checksummed, with the change-log position each copy reflects), ``exact.npy``
 (the exact-hash filter: sorted uint64 keys, numpy's documented array format, read without pickle) and
 ``writer.lock``. One process on the host at a time holds the lock (``flock``) and writes new snapshots; each file
 is written to a temporary name and renamed over the old one, so readers see the old file or the new one, never
-half of one. Files are written exact first, then bank, then media, and read bank, media, then exact: a reader
-that gets a bank file of position P also gets an exact filter at least as new.
+half of one. Files are written exact first, then the indexes, and read the indexes, then exact: a reader that gets
+a bank file of position P also gets an exact filter at least as new. A reader catches up from the lowest position of
+the files it read.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ BANK_FILE = "bank.fbh"
 MEDIA_FILE = "media.fbh"
 EXACT_FILE = "exact.npy"
 LOCK_FILE = "writer.lock"
+INDEX_FILES = {"bank": BANK_FILE, "media": MEDIA_FILE, "media_upscaled": "media_upscaled.fbh"}
 
-Identity = tuple[int, int, int, int]  # (inode, mtime in ns) of the bank and the media file
+Identity = tuple[int, ...]  # (inode, mtime in ns) of each index file
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Snapshot:
 
     bank: HammingIndex
     media: HammingIndex
+    media_upscaled: HammingIndex
     exact: npt.NDArray[np.uint64]
     position: int
     written_at: int
@@ -53,16 +56,19 @@ class SnapshotStore:
 
     def identity(self) -> Identity | None:
         """Which files are there now (changes whenever a writer replaces them); None if there are none."""
+        found: list[int] = []
         try:
-            bank, media = self._path(BANK_FILE).stat(), self._path(MEDIA_FILE).stat()
+            for name in INDEX_FILES.values():
+                stat = self._path(name).stat()
+                found += [stat.st_ino, stat.st_mtime_ns]
         except FileNotFoundError:
             return None
-        return bank.st_ino, bank.st_mtime_ns, media.st_ino, media.st_mtime_ns
+        return tuple(found)
 
     def position(self) -> int | None:
         """The change-log position of the files there now, from their headers alone."""
         try:
-            return min(read_info(self._path(BANK_FILE)).log_seq, read_info(self._path(MEDIA_FILE)).log_seq)
+            return min(read_info(self._path(name)).log_seq for name in INDEX_FILES.values())
         except (FileNotFoundError, IndexFormatError):
             return None
 
@@ -73,8 +79,8 @@ class SnapshotStore:
             return None
         options = {"mmap": True, "verify": self.verify, "merge_threshold": self.merge_threshold}
         try:
-            bank = HammingIndex.load(self._path(BANK_FILE), **options)  # type: ignore[arg-type]
-            media = HammingIndex.load(self._path(MEDIA_FILE), **options)  # type: ignore[arg-type]
+            loaded = {key: HammingIndex.load(self._path(name), **options)  # type: ignore[arg-type]
+                      for key, name in INDEX_FILES.items()}
             exact = np.load(self._path(EXACT_FILE), allow_pickle=False)
         except FileNotFoundError:
             return None
@@ -82,10 +88,11 @@ class SnapshotStore:
             raise IndexFormatError(f"{self._path(EXACT_FILE)}: {exc}") from None
         if exact.dtype != np.uint64 or exact.ndim != 1:
             raise IndexFormatError(f"{self._path(EXACT_FILE)}: expected a 1-D uint64 array, got {exact.dtype}")
-        assert bank.file_info is not None and media.file_info is not None  # noqa: S101 - set by load
-        position = min(bank.file_info.log_seq, media.file_info.log_seq)
-        written = min(bank.file_info.written_at, media.file_info.written_at)
-        return Snapshot(bank, media, exact.astype(np.uint64), position, written, identity)
+        infos = [index.file_info for index in loaded.values() if index.file_info is not None]
+        position = min(info.log_seq for info in infos)
+        written = min(info.written_at for info in infos)
+        return Snapshot(loaded["bank"], loaded["media"], loaded["media_upscaled"], exact.astype(np.uint64), position,
+                        written, identity)
 
     def try_lock(self) -> bool:
         """Become this host's snapshot writer, if no other process is (held until this process exits)."""
@@ -110,8 +117,9 @@ class SnapshotStore:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None
 
-    def write(self, *, bank: HammingIndex, media: HammingIndex, exact: npt.NDArray[np.uint64], position: int) -> None:
-        """Write the three files (the caller holds the writer lock). ``bank`` and ``media`` should be frozen views."""
+    def write(self, *, indexes: dict[str, HammingIndex], exact: npt.NDArray[np.uint64], position: int) -> None:
+        """Write the files (the caller holds the writer lock): ``indexes`` by name (bank, media, media_upscaled),
+        frozen views of the process's indexes."""
         if not self.is_writer:
             raise RuntimeError("only the host's snapshot writer writes snapshots (try_lock first)")
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -125,8 +133,8 @@ class SnapshotStore:
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-        bank.save(self._path(BANK_FILE), log_seq=position)
-        media.save(self._path(MEDIA_FILE), log_seq=position)
+        for key, name in INDEX_FILES.items():
+            indexes[key].save(self._path(name), log_seq=position)
 
 
 __all__ = ["Snapshot", "SnapshotStore"]

@@ -40,6 +40,9 @@ class Media(IdMixin, TimestampMixin, Base):
     # PDQ of an image (or of a video's first second), for quick lookups and display.
     pdq: Mapped[str | None] = mapped_column(String(64))
     pdq_quality: Mapped[int | None] = mapped_column()
+    # Pictures under 512 px: the reference PDQ of the picture scaled up to 1024 px, indexed beside ``pdq`` so that a
+    # larger banked original finds its small copies (the reference barely blurs a small picture; see docs/signals.md).
+    pdq_upscaled: Mapped[str | None] = mapped_column(String(64))
     blob_key: Mapped[str | None] = mapped_column(String(200))  # encrypted blob in the blob store
     source_url: Mapped[str | None] = mapped_column(String(2000))
     hash_status: Mapped[HashStatus] = mapped_column(StrEnumType(HashStatus), default=HashStatus.PENDING)

@@ -86,6 +86,7 @@ def apply_hashes(media: Media, hashes: MediaHashes) -> None:
     media.width, media.height = hashes.width, hashes.height
     media.duration_seconds = hashes.duration_seconds
     media.pdq, media.pdq_quality = hashes.pdq.value, hashes.pdq.quality
+    media.pdq_upscaled = hashes.upscaled_dihedral[0] if hashes.upscaled_dihedral else None
     media.hash_status, media.hash_error = HashStatus.HASHED, None
     media.signals = [
         MediaSignal(signal_type=s.signal_type, value=s.value, quality=s.quality, frame_number=s.frame_number,

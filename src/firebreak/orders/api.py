@@ -17,7 +17,6 @@ from firebreak.core.http.problems import Problem
 from firebreak.orders import service
 from firebreak.orders.flows import OrderDesk
 from firebreak.orders.models import Channel, MessageDirection, Order, OrderMessage, OrderStatus
-from firebreak.orders.notify import queue_mail
 from firebreak.orders.receipts import acknowledgement, build_receipt
 from firebreak.orders.render import receipt_html
 from firebreak.orders.schemas import (
@@ -107,33 +106,38 @@ def get_ack(tracking_id: str, session: SessionDep, clock: ClockDep, who: Princip
     return acknowledgement(_visible(session, who, tracking_id), status_url=None)
 
 
-@router.get("/{tracking_id}/receipt", response_model=Receipt,
-            summary="The receipt: per item the outcome, time of action, copies removed, re-uploads blocked")
-def get_receipt(tracking_id: str, session: SessionDep, clock: ClockDep, who: PrincipalDep) -> Receipt:
-    order = _visible(session, who, tracking_id)
-    if order.receipt is not None and order.status not in service.OPEN:
-        return Receipt.model_validate(order.receipt)
+def live_receipt(session: SessionDep, clock: ClockDep, desk: OrderDesk, order: Order) -> Receipt:
+    """The receipt as of now (copies and refused re-uploads counted live, also after the order closed);
+    ``reported_back_at`` says when one was last sent (None if never). The copy as sent stays in ``order.receipt``."""
     authority = session.get(Authority, order.authority_id) if order.authority_id else None
     return build_receipt(session=session, clock=clock, order=order,
-                         authority_name=authority.name if authority else "unverified sender")
+                         authority_name=authority.name if authority else "unverified sender",
+                         reported_back_at=order.reported_back_at, link_for=desk.link_for(session))
+
+
+@router.get("/{tracking_id}/receipt", response_model=Receipt,
+            summary="The receipt: per item the outcome, time of action, copies removed, re-uploads blocked")
+def get_receipt(tracking_id: str, session: SessionDep, clock: ClockDep, desk: Desk, who: PrincipalDep) -> Receipt:
+    return live_receipt(session, clock, desk, _visible(session, who, tracking_id))
 
 
 @router.get("/{tracking_id}/receipt.html", response_class=HTMLResponse, summary="The receipt, printable")
 def get_receipt_html(tracking_id: str, session: SessionDep, clock: ClockDep, desk: Desk,
                      who: PrincipalDep) -> HTMLResponse:
-    receipt = get_receipt(tracking_id, session, clock, who)
-    return HTMLResponse(receipt_html(receipt, desk.platform_name))
+    order = _visible(session, who, tracking_id)
+    authority = session.get(Authority, order.authority_id) if order.authority_id else None
+    reader = desk.reader(authority) if who.kind == CredentialScope.AUTHORITY else desk.reader(None)
+    return HTMLResponse(receipt_html(live_receipt(session, clock, desk, order), desk.platform_name, reader))
 
 
 @router.get("/{tracking_id}/messages", response_model=list[MessageOut], summary="The order's secure thread")
 def messages(tracking_id: str, session: SessionDep, who: PrincipalDep) -> list[OrderMessage]:
     order = _visible(session, who, tracking_id)
-    return list(session.scalars(select(OrderMessage).where(OrderMessage.order_id == order.id)
-                                .order_by(OrderMessage.id)))
+    return service.thread(session=session, order=order, for_authority=who.kind == CredentialScope.AUTHORITY)
 
 
 @router.post("/{tracking_id}/messages", response_model=MessageOut, status_code=201)
-def post_message(tracking_id: str, data: MessageIn, session: SessionDep, clock: ClockDep,
+def post_message(tracking_id: str, data: MessageIn, session: SessionDep, clock: ClockDep, desk: Desk,
                  who: PrincipalDep) -> OrderMessage:
     order = _visible(session, who, tracking_id)
     if who.kind == CredentialScope.AUTHORITY:
@@ -145,10 +149,8 @@ def post_message(tracking_id: str, data: MessageIn, session: SessionDep, clock: 
     message = service.add_message(session=session, clock=clock, actor=who.actor, order=order,
                                   direction=direction, channel=Channel.API, author=author, body=data.body,
                                   subject=data.subject)
-    if direction == MessageDirection.FROM_PLATFORM and order.sender_address:
-        queue_mail(session=session, now=clock.now(), to=[order.sender_address],
-                   subject=data.subject or f"Message about order {order.tracking_id}", text=data.body, order=order,
-                   automatic=False)
+    if direction == MessageDirection.FROM_PLATFORM:
+        desk.send_message(session=session, order=order, text=data.body, subject=data.subject)
     return message
 
 
@@ -181,7 +183,7 @@ def review(tracking_id: str, data: ReviewDecision, session: SessionDep, clock: C
             if authority is None:
                 raise Problem(422, "Invalid review", "name the authority this order comes from",
                               errors=[{"field": "authority_id", "message": "required for an unverified order"}])
-            service.verify(session=session, clock=clock, actor=who.actor, order=order, authority=authority)
+            desk.verify(session=session, actor=who.actor, order=order, authority=authority)
         if order.status == OrderStatus.VERIFIED:
             desk.confirm(session=session, actor=who.actor, order=order,
                          declined={d.position: d.decline_reason for d in data.declined_items})

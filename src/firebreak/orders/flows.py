@@ -25,6 +25,7 @@ from firebreak.core.blobs import BlobStore
 from firebreak.core.clock import Clock
 from firebreak.core.config import Settings
 from firebreak.core.db.session import Database
+from firebreak.core.i18n import Translator, translator
 from firebreak.core.jobs import outbox as jobs
 from firebreak.core.jobs.runner import PermanentJobError
 from firebreak.mail.dkim import DnsFunc
@@ -35,14 +36,16 @@ from firebreak.mail.send import (
     MailTransport,
     OutgoingAttachment,
     OutgoingMail,
+    reply_subject,
     subject_with_tracking,
 )
 from firebreak.mail.smtp import InboundMail
 from firebreak.orders import intake, notify, service
-from firebreak.orders.models import Channel, MessageDirection, Order, OrderMessage
-from firebreak.orders.receipts import acknowledgement, build_receipt, receipt_text
+from firebreak.orders.models import Channel, MessageDirection, Order, OrderMessage, OrderStatus
+from firebreak.orders.receipts import LinkFor, acknowledgement, build_receipt
+from firebreak.orders.render import mail_text
 from firebreak.orders.schemas import MAX_ITEMS, Acknowledgement, OrderCreate
-from firebreak.platform.adapters import AdapterProvider, LinkTarget
+from firebreak.platform.adapters import AdapterProvider, LinkTarget, MessageLinks
 from firebreak.platform.models import PlatformIntegration
 from firebreak.signals.decode import DecodeLimits
 
@@ -59,7 +62,7 @@ class OrdersDeps:
     adapters: AdapterProvider
     mailer: MailTransport
     settings: Settings
-    dkim_dns: DnsFunc | None = None  # None: public DNS
+    dkim_dns: DnsFunc | None = None  # public DNS when None; pinned keys are asked first (intake.dkim_keys)
 
 
 class OrderDesk:
@@ -105,10 +108,55 @@ class OrderDesk:
                                      sender_address=contact.email if contact else None)
         ack = acknowledgement(order, status_url=self.status_url(order))
         if contact is not None and channel == Channel.PORTAL:
+            reader = self.reader(authority)
             notify.queue_mail(session=session, now=now, to=[contact.email],
-                              subject=f"Order received: {order.tracking_id}",
-                              text=intake.ack_text(self.platform_name, ack), order=order, reply=False)
+                              subject=reader.gettext("Order received: %(tracking_id)s", tracking_id=order.tracking_id),
+                              text=mail_text("acknowledgement", reader, ack=ack, platform=self.platform_name),
+                              order=order, reply=False)
         return order, ack
+
+    def reader(self, authority: Authority | None, *, fallback: str | None = None) -> Translator:
+        """The language and time zone an authority reads in (``fallback`` for a sender not yet known)."""
+        if authority is None:
+            return translator(fallback)
+        return translator(authority.language, authority.timezone)
+
+    def verify(self, *, session: Session, actor: str, order: Order, authority: Authority) -> None:
+        """A liaison officer verified the sender: the SLA clock starts, and a mail order's sender now gets the full
+        acknowledgement (what was found for each item), which it could not have before."""
+        unverified_mail = order.status == OrderStatus.RECEIVED and order.channel == Channel.EMAIL
+        service.verify(session=session, clock=self.deps.clock, actor=actor, order=order, authority=authority)
+        if unverified_mail and order.sender_address:
+            reader = self.reader(authority)
+            ack = acknowledgement(order, status_url=self.status_url(order))
+            notify.queue_mail(session=session, now=self.deps.clock.now(), to=[order.sender_address],
+                              subject=self.thread_subject(session, order, reader),
+                              text=mail_text("acknowledgement", reader, ack=ack, platform=self.platform_name),
+                              order=order)
+
+    def thread_subject(self, session: Session, order: Order, reader: Translator) -> str:
+        """The subject of the authority's own mail, so that our replies stay in its thread (``Re: ... [FB-...]``)."""
+        subject = session.scalar(select(OrderMessage.subject).where(
+            OrderMessage.order_id == order.id, OrderMessage.direction == MessageDirection.FROM_AUTHORITY,
+            OrderMessage.subject.is_not(None)).order_by(OrderMessage.id).limit(1))
+        return subject or reader.gettext("Your takedown order")
+
+    def link_for(self, session: Session) -> LinkFor:
+        """The link a platform shows for a message, where its adapter can say."""
+        adapters = self.deps.adapters
+
+        def link(integration_id: int, chat: str, message: str) -> str | None:
+            integration = session.get(PlatformIntegration, integration_id)
+            if integration is None:
+                return None
+            try:
+                adapter = adapters.for_integration(integration)
+            except Exception:  # a misconfigured adapter must not stop a receipt
+                log.exception("adapter of %s could not be built", integration.name)
+                return None
+            return adapter.message_link(chat, message) if isinstance(adapter, MessageLinks) else None
+
+        return link
 
     def confirm(self, *, session: Session, actor: str, order: Order, declined: dict[int, str] | None = None) -> None:
         service.confirm(session=session, ctx=self.intake_context(session), actor=actor, order=order,
@@ -156,7 +204,8 @@ class OrderDesk:
                 audit.record(session=session, clock=d.clock, actor="system:smtp", action="mail.duplicate",
                              object_type="mail", object_id=mail_id, data={"message_id": parsed.message_id})
                 return
-            sender = intake.check_sender(session=session, raw=raw, parsed=parsed, dnsfunc=d.dkim_dns)
+            keys = intake.dkim_keys(session=session, at=now, source=d.settings.dkim_key_source, dns=d.dkim_dns)
+            sender = intake.check_sender(session=session, raw=raw, parsed=parsed, dnsfunc=keys)
             existing = intake.thread_order(session, parsed)
             if existing is not None and (existing.authority_id is None or sender.authority is None
                                          or existing.authority_id == sender.authority.id):
@@ -170,12 +219,11 @@ class OrderDesk:
                              object_type="mail", object_id=mail_id,
                              data={"reason": problem, "from": parsed.from_address, "blob": payload["blob"]})
                 if parsed.from_address:
+                    reader = self.reader(sender.authority, fallback=intake.guess_language(parsed))
                     notify.queue_mail(session=session, now=now, to=[parsed.from_address],
-                                      subject=f"Re: {parsed.subject}" if parsed.subject else "Your message",
-                                      text=f"Thank you for your message to the {self.platform_name} "
-                                           f"takedown desk. We could not record it as an order: {problem}.\n\n"
-                                           "Your message is kept. Please send message links (one per line), hashes "
-                                           "or the images themselves; or use the portal or the API.")
+                                      subject=reply_subject(parsed.subject or reader.gettext("Your message"), None),
+                                      text=mail_text("not_an_order", reader, platform=self.platform_name,
+                                                     too_many=bool(items), count=len(items), max_items=MAX_ITEMS))
                 return
             try:
                 data = OrderCreate(category=parsed.category, legal_basis=parsed.legal_basis,
@@ -197,16 +245,20 @@ class OrderDesk:
                                 direction=MessageDirection.FROM_AUTHORITY, channel=Channel.EMAIL,
                                 author=parsed.from_address or "", subject=parsed.subject,
                                 body=parsed.text[:20000], mail_message_id=parsed.message_id)
-            ack = acknowledgement(order, status_url=self.status_url(order))
             if parsed.from_address:
-                text = intake.ack_text(self.platform_name, ack)
-                if not sender.authenticated:
-                    text = (f"Thank you. We received your message and recorded it under tracking ID "
-                            f"{order.tracking_id}.\n\nWe could not yet confirm that it was sent by a registered "
-                            f"authority: {sender.reason}. It now waits for verification by our liaison team, who "
-                            "will contact you. Nothing you sent is lost.\n\n" + text)
+                # The reply keeps the authority's own subject (and its case number) in its mail client's thread.
+                # An unverified sender learns nothing about the items: the hotline must not be a way to probe
+                # which messages exist on the platform.
+                reader = self.reader(sender.authority, fallback=intake.guess_language(parsed))
+                if sender.authenticated:
+                    text = mail_text("acknowledgement", reader, platform=self.platform_name,
+                                     ack=acknowledgement(order, status_url=self.status_url(order)))
+                else:
+                    text = mail_text("unverified", reader, platform=self.platform_name,
+                                     tracking_id=order.tracking_id, received_at=order.received_at)
                 notify.queue_mail(session=session, now=now, to=[parsed.from_address],
-                                  subject=f"Order received: {order.tracking_id}", text=text, order=order)
+                                  subject=parsed.subject or reader.gettext("Your takedown order"), text=text,
+                                  order=order)
 
     def _thread_reply(self, session: Session, order: Order, parsed: ParsedMail, sender: intake.SenderCheck) -> None:
         author = parsed.from_address or "unknown"
@@ -219,18 +271,20 @@ class OrderDesk:
         if self.deps.settings.liaison_email:
             notify.queue_mail(session=session, now=self.deps.clock.now(), to=[self.deps.settings.liaison_email],
                               subject=f"New message on order {order.tracking_id}", text=body, order=order,
-                              reply=False)
+                              reply=False, internal=True)
 
     # -- following an order -----------------------------------------------------------------------------------
 
     def report_back(self, session: Session, order: Order, *, final: bool) -> None:
         """Send the receipt by the channel the order came in, and keep it as sent."""
         d = self.deps
+        now = d.clock.now()
         authority = session.get(Authority, order.authority_id) if order.authority_id else None
         receipt = build_receipt(session=session, clock=d.clock, order=order,
-                                authority_name=authority.name if authority else "unverified sender")
+                                authority_name=authority.name if authority else "unverified sender",
+                                reported_back_at=now, link_for=self.link_for(session))
         order.receipt = receipt.model_dump(mode="json")
-        order.reported_back_at = receipt.reported_back_at
+        order.reported_back_at = now
         audit.record(session=session, clock=d.clock, actor="system:orders", action="order.reported_back",
                      object_type="order", object_id=order.tracking_id,
                      data={"final": final, "status": order.status.value, "totals": receipt.totals})
@@ -242,14 +296,37 @@ class OrderDesk:
             if contact is not None:
                 recipients.append(contact.email)
         if recipients:
-            title = "Receipt" if final else "Interim receipt at the deadline"
-            notify.queue_mail(session=session, now=d.clock.now(), to=recipients,
-                              subject=f"{title}: {order.tracking_id}",
-                              text=receipt_text(receipt, self.platform_name), order=order,
-                              reply=order.channel == Channel.EMAIL,
+            reader = self.reader(authority)
+            in_thread = order.channel == Channel.EMAIL
+            if in_thread:
+                subject = self.thread_subject(session, order, reader)
+            elif final:
+                subject = reader.gettext("Receipt for order %(tracking_id)s", tracking_id=order.tracking_id)
+            else:
+                subject = reader.gettext("Interim receipt for order %(tracking_id)s at the deadline",
+                                         tracking_id=order.tracking_id)
+            notify.queue_mail(session=session, now=now, to=recipients, subject=subject,
+                              text=mail_text("receipt", reader, receipt=receipt, platform=self.platform_name,
+                                             final=final),
+                              order=order, reply=in_thread,
                               attachments=[{"filename": f"receipt-{order.tracking_id}.json",
                                             "content_type": "application/json",
                                             "data": receipt.model_dump_json(indent=2)}])
+
+    def send_message(self, *, session: Session, order: Order, text: str, subject: str | None = None) -> None:
+        """A liaison officer's message to the authority, by mail when the order has a mail address to answer."""
+        if not order.sender_address:
+            return
+        authority = session.get(Authority, order.authority_id) if order.authority_id else None
+        reader = self.reader(authority)
+        in_thread = order.channel == Channel.EMAIL
+        if subject is None:
+            subject = self.thread_subject(session, order, reader) if in_thread else reader.gettext(
+                "Message about order %(tracking_id)s", tracking_id=order.tracking_id)
+        notify.queue_mail(session=session, now=self.deps.clock.now(), to=[order.sender_address], subject=subject,
+                          text=mail_text("message", reader, body=text, platform=self.platform_name,
+                                         tracking_id=order.tracking_id),
+                          order=order, reply=in_thread, automatic=False)
 
     def follow(self, payload: dict[str, Any]) -> None:
         d = self.deps
@@ -285,10 +362,10 @@ class OrderDesk:
                         f"{order.status.value.replace('_', ' ')}.")
                 service.add_message(session=session, clock=d.clock, actor="system:sla", order=order,
                                     direction=MessageDirection.SYSTEM, channel=order.channel, author="SLA clock",
-                                    subject=f"{mark}% reminder", body=text)
+                                    subject=f"{mark}% reminder", body=text, internal=True)
                 notify.queue_mail(session=session, now=now, to=[settings.liaison_email],
                                   subject=f"[{mark}%] {order.tracking_id}: {_duration(left)} left", text=text,
-                                  order=order, reply=False)
+                                  order=order, reply=False, internal=True)
                 return
             if order.escalated_at is not None:
                 return
@@ -299,12 +376,13 @@ class OrderDesk:
                          object_type="order", object_id=order.tracking_id, data={"deadline": order.deadline_at})
             service.add_message(session=session, clock=d.clock, actor="system:sla", order=order,
                                 direction=MessageDirection.SYSTEM, channel=order.channel, author="SLA clock",
-                                subject="overdue", body=text)
+                                subject="overdue", body=text, internal=True)
             notify.queue_webhook(session=session, now=now, url=settings.oncall_webhook_url, body={
                 "event": "order.overdue", "tracking_id": order.tracking_id, "category": order.category,
                 "deadline_at": order.deadline_at.isoformat(), "status": order.status.value})
             notify.queue_mail(session=session, now=now, to=[settings.oncall_email],
-                              subject=f"[OVERDUE] {order.tracking_id}", text=text, order=order, reply=False)
+                              subject=f"[OVERDUE] {order.tracking_id}", text=text, order=order, reply=False,
+                              internal=True)
             self.report_back(session, order, final=False)
 
     # -- mail and webhooks out --------------------------------------------------------------------------------
@@ -312,11 +390,13 @@ class OrderDesk:
     def send_mail(self, payload: dict[str, Any]) -> None:
         d = self.deps
         references: list[str] = []
-        if payload.get("order_id"):
-            with d.db.sessions() as session:
+        internal = bool(payload.get("internal", False))
+        if payload.get("order_id") and not internal:
+            with d.db.sessions() as session:  # the authority's thread only: internal notes never leave
                 references = [m for m in session.scalars(
                     select(OrderMessage.mail_message_id).where(OrderMessage.order_id == payload["order_id"],
-                                                               OrderMessage.mail_message_id.is_not(None))
+                                                               OrderMessage.mail_message_id.is_not(None),
+                                                               OrderMessage.internal.is_(False))
                     .order_by(OrderMessage.id)) if m]
         attachments = [OutgoingAttachment(filename=a["filename"], content_type=a["content_type"],
                                           data=a["data"].encode()) for a in payload.get("attachments", [])]
@@ -345,7 +425,7 @@ class OrderDesk:
                                         direction=MessageDirection.SYSTEM if payload.get("automatic", True)
                                         else MessageDirection.FROM_PLATFORM, channel=Channel.EMAIL,
                                         author=d.settings.hotline_address, subject=mail.subject,
-                                        body=payload["text"], mail_message_id=message_id)
+                                        body=payload["text"], mail_message_id=message_id, internal=internal)
 
 
 def post_webhook(payload: dict[str, Any]) -> None:

@@ -6,17 +6,22 @@ The use cases that own transactions (receiving, processing, submitting) are in `
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from firebreak.authorities import service as authorities
 from firebreak.authorities.models import Authority, AuthorityContact
-from firebreak.mail.dkim import DnsFunc, sender_matches, verify_dkim
+from firebreak.mail.dkim import DnsFunc, public_dns_txt, sender_matches, verify_dkim
 from firebreak.mail.schemas import ParsedMail
 from firebreak.orders.models import ItemKind, Order, OrderMessage, OrderStatus
-from firebreak.orders.schemas import Acknowledgement, OrderItemIn
+from firebreak.orders.schemas import OrderItemIn
+
+_HANGUL = re.compile("[\uac00-\ud7a3]")
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,27 @@ class SenderCheck:
     authenticated: bool
     reason: str
     details: dict[str, Any]
+
+
+KeySource = Literal["pinned-then-dns", "pinned-only", "dns-only"]
+
+
+def dkim_keys(*, session: Session, at: datetime, source: KeySource, dns: DnsFunc | None) -> DnsFunc:
+    """Where DKIM verification finds ``<selector>._domainkey.<domain>``: keys an admin pinned for an authority's
+    domain in the registry (rotation with overlap; see docs/hotline.md), public DNS (``dns``, or the resolver when
+    None), or pinned keys first and DNS for domains without one."""
+    ask_dns = dns or public_dns_txt
+
+    def lookup(name: bytes) -> bytes | None:
+        label = name.decode("ascii", "replace").rstrip(".").lower()
+        selector, sep, domain = label.partition("._domainkey.")
+        if source != "dns-only" and sep and selector and domain:
+            records = authorities.pinned_dkim_records(session=session, domain=domain, selector=selector, at=at)
+            if records:
+                return records[0].encode("ascii")
+        return None if source == "pinned-only" else ask_dns(name)
+
+    return lookup
 
 
 def check_sender(*, session: Session, raw: bytes, parsed: ParsedMail, dnsfunc: DnsFunc | None = None
@@ -71,7 +97,9 @@ def items_from_mail(parsed: ParsedMail) -> list[OrderItemIn]:
 def thread_order(session: Session, parsed: ParsedMail) -> Order | None:
     ids = [i for i in [parsed.in_reply_to, *parsed.references] if i]
     if ids:
-        order_id = session.scalar(select(OrderMessage.order_id).where(OrderMessage.mail_message_id.in_(ids))
+        # Only mails of the authority's thread: an answer to an internal alert is not the authority writing.
+        order_id = session.scalar(select(OrderMessage.order_id).where(OrderMessage.mail_message_id.in_(ids),
+                                                                      OrderMessage.internal.is_(False))
                                   .order_by(OrderMessage.id.desc()).limit(1))
         if order_id is None:
             order_id = session.scalar(select(Order.id).where(Order.source_message_id.in_(ids)).limit(1))
@@ -82,27 +110,10 @@ def thread_order(session: Session, parsed: ParsedMail) -> Order | None:
     return None
 
 
-def ack_text(platform_name: str, ack: Acknowledgement) -> str:
-    lines = [
-        f"The {platform_name} takedown desk received your order.",
-        "",
-        f"Tracking ID: {ack.tracking_id}",
-        f"Received at: {ack.received_at:%Y-%m-%d %H:%M:%S} UTC",
-        f"Deadline: {ack.deadline_at:%Y-%m-%d %H:%M:%S} UTC" if ack.deadline_at else
-        "Deadline: set once the order is verified",
-        f"Status: {ack.status.value.replace('_', ' ')}",
-    ]
-    if ack.status_url:
-        lines.append(f"Status page: {ack.status_url}")
-    recognised = sum(1 for i in ack.items if i.recognised)
-    lines += ["", f"{len(ack.items)} items, {recognised} recognised:"]
-    for item in ack.items:
-        mark = "recognised" if item.recognised else "not recognised"
-        reason = f" ({item.reason})" if item.reason else ""
-        lines.append(f"{item.position:>4}. {mark}: {item.value[:200]}{reason}")
-    lines += ["", "You will receive a receipt listing, item by item, what was done and how many copies went with "
-              "it. Reply to this e-mail to write to our liaison team; keep the tracking ID in the subject."]
-    return "\n".join(lines)
+def guess_language(parsed: ParsedMail) -> str | None:
+    """The language to answer a sender the registry does not know yet: Korean for a mail written in Hangul."""
+    sample = f"{parsed.subject or ''} {parsed.text[:4000]}"
+    return "ko" if _HANGUL.search(sample) else None
 
 
 def verification_queue(*, session: Session) -> list[Order]:

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from firebreak.core.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
@@ -128,3 +128,5 @@ class OrderMessage(IdMixin, TimestampMixin, Base):
     subject: Mapped[str | None] = mapped_column(String(500))
     body: Mapped[str] = mapped_column(Text)
     mail_message_id: Mapped[str | None] = mapped_column(String(500), index=True)
+    # Internal notes (alerts to the liaison team, SLA reminders): staff see them, the authority never does.
+    internal: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -19,14 +19,15 @@ WEBHOOK_JOB = "orders.webhook"
 
 def queue_mail(*, session: Session, now: datetime, to: list[str], subject: str, text: str,
                order: Order | None = None, reply: bool = True, attachments: list[dict[str, str]] | None = None,
-               automatic: bool = True) -> None:
+               automatic: bool = True, internal: bool = False) -> None:
     """Send a mail after commit. With ``order``, it threads under the order's original mail and carries the
-    tracking ID; the sent Message-ID is stored in the order's thread so that replies find the order."""
+    tracking ID; the sent mail is kept in the order's thread so that replies find the order. ``internal`` mails
+    (alerts to the liaison team) are kept as internal notes: the authority never sees them."""
     to = [t for t in to if t]
     if not to:
         return
     payload: dict[str, Any] = {"to": to, "subject": subject, "text": text, "automatic": automatic,
-                               "attachments": attachments or []}
+                               "attachments": attachments or [], "internal": internal}
     if order is not None:
         payload |= {"order_id": order.id, "tracking_id": order.tracking_id,
                     "in_reply_to": order.source_message_id if reply else None}

@@ -60,9 +60,24 @@ class Acknowledgement(BaseModel):
     received_at: datetime
     acknowledged_at: datetime
     deadline_at: datetime | None
-    items: list[ItemAck]
+    items: list[ItemAck] = Field(description="per item, whether it was recognised; empty until the sender is "
+                                 "verified")
+    item_count: int = 0
     status_url: str | None = None
     note: str | None = None
+
+
+class CopyReceipt(BaseModel):
+    """A copy removed with an item: where it was, when it went, how it was recognised."""
+
+    chat: str = Field(description="the chat's id on the platform")
+    chat_title: str | None
+    message: str = Field(description="the message's id on the platform")
+    link: str | None = Field(description="the message's link as the platform shows it")
+    removed_at: datetime | None
+    match: Literal["exact", "near"] = Field(description="exact: same file (SHA-256/MD5); near: perceptual (PDQ)")
+    signal_type: str
+    distance: int = Field(description="Hamming distance of the perceptual hash (0 for exact matches)")
 
 
 class ItemReceipt(BaseModel):
@@ -73,8 +88,9 @@ class ItemReceipt(BaseModel):
     reason: str | None
     actioned_at: datetime | None
     copies_removed: int
-    reuploads_blocked: int
+    reuploads_blocked: int = Field(description="uploads of the item refused since, each once; live")
     statement_of_reasons: dict[str, Any] | None
+    copies: list[CopyReceipt] = Field(default_factory=list)
 
 
 class Receipt(BaseModel):
@@ -88,7 +104,7 @@ class Receipt(BaseModel):
     acknowledged_at: datetime | None
     deadline_at: datetime | None
     actioned_at: datetime | None
-    reported_back_at: datetime
+    reported_back_at: datetime | None = Field(description="when the receipt was last sent; None if never")
     met_deadline: bool | None
     items: list[ItemReceipt]
     totals: dict[str, int]
@@ -131,6 +147,7 @@ class MessageOut(BaseModel):
     subject: str | None
     body: str
     created_at: datetime
+    internal: bool = Field(default=False, description="a note for the platform's staff only")
 
 
 class ItemDecision(BaseModel):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
@@ -44,7 +44,7 @@ from firebreak.orders.models import (
 )
 from firebreak.orders.schemas import OrderCreate
 from firebreak.platform.adapters import LinkTarget
-from firebreak.platform.models import Chat
+from firebreak.platform.models import Chat, PlatformAccount
 from firebreak.signals.decode import DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
 from firebreak.signals.hashing import hash_bytes
@@ -350,6 +350,28 @@ class ItemCounts:
     pending_actions: int
 
 
+@dataclass(frozen=True)
+class CopyRemoved:
+    """One copy of an item that was removed with it: where it was, when it went, how it was recognised."""
+
+    integration_id: int
+    chat: str
+    chat_title: str | None
+    message: str
+    removed_at: datetime | None
+    signal_type: str
+    distance: int
+    sender_id: int | None
+    chat_id: int | None
+
+    @property
+    def exact(self) -> bool:
+        return self.signal_type in EXACT_SIGNALS
+
+
+EXACT_SIGNALS = frozenset({"sha256", "md5"})
+
+
 def item_entries(session: Session, item: OrderItem) -> list[BankEntry]:
     return list(session.scalars(select(BankEntry).where(BankEntry.source_ref == f"order_item:{item.id}")))
 
@@ -368,7 +390,83 @@ def item_counts(session: Session, item: OrderItem) -> ItemCounts:
     pending = sum(1 for _, status in rows if status == ActionStatus.PENDING)
     pending += int(session.scalar(select(func.count()).select_from(Action).where(
         Action.order_item_id == item.id, Action.status == ActionStatus.PENDING)) or 0)
-    return ItemCounts(len(removed), sum(e.blocked_uploads for e in entries), pending)
+    # Uploads refused (or removed as posted) because of the item: each upload once, however many of the item's
+    # entries (SHA-256, MD5, PDQ) caught it; counted live from the refusals, so closed orders keep counting.
+    return ItemCounts(len(removed), banks.refused_uploads(session=session, entry_ids=ids), pending)
+
+
+def item_copies(session: Session, item: OrderItem) -> list[CopyRemoved]:
+    """The copies removed with the item (not the message the order named), each once, the closest match kept."""
+    ids = [e.id for e in item_entries(session, item)]
+    if not ids:
+        return []
+    rows = session.execute(
+        select(Placement, Action.completed_at, Match.signal_type, Match.distance, Chat.title)
+        .join(Action, Action.placement_id == Placement.id).join(Match, Match.id == Action.match_id)
+        .outerjoin(Chat, Chat.id == Placement.chat_id)
+        .where(Match.bank_entry_id.in_(ids), Action.kind == ActionKind.REMOVE_MESSAGE,
+               Action.status == ActionStatus.DONE)
+        .order_by(Action.completed_at, Placement.id)).all()
+    best: dict[int, CopyRemoved] = {}
+    for placement, completed_at, signal_type, distance, title in rows:
+        if placement.id == item.placement_id:
+            continue
+        copy = CopyRemoved(integration_id=placement.integration_id, chat=placement.chat_external_id,
+                           chat_title=title, message=placement.message_external_id, removed_at=completed_at,
+                           signal_type=signal_type, distance=int(distance), sender_id=placement.sender_id,
+                           chat_id=placement.chat_id)
+        known = best.get(placement.id)
+        if known is None or (not known.exact and (copy.exact or copy.distance < known.distance)):
+            best[placement.id] = copy
+    return list(best.values())
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """An action on an account or a chat that followed the removals of an order (repeat offenders)."""
+
+    kind: str
+    target: str
+    status: str
+    at: datetime | None
+
+
+def follow_up_actions(session: Session, order: Order) -> list[FollowUp]:
+    """Restrictions and suspensions of the accounts and chats whose messages the order removed."""
+    placement_ids = {i.placement_id for i in order.items if i.placement_id}
+    accounts: set[int] = set()
+    chats: set[int] = set()
+    for item in order.items:
+        for copy in item_copies(session, item):
+            accounts.update([copy.sender_id] if copy.sender_id else [])
+            chats.update([copy.chat_id] if copy.chat_id else [])
+    for placement in session.scalars(select(Placement).where(Placement.id.in_(placement_ids))) if placement_ids \
+            else []:
+        accounts.update([placement.sender_id] if placement.sender_id else [])
+        chats.update([placement.chat_id] if placement.chat_id else [])
+    kinds = (ActionKind.RESTRICT_ACCOUNT, ActionKind.SUSPEND_ACCOUNT, ActionKind.SUSPEND_CHAT)
+    item_ids = [i.id for i in order.items]
+    clauses = [Action.order_item_id.in_(item_ids)] if item_ids else []
+    if accounts:
+        clauses.append(Action.account_id.in_(accounts))
+    if chats:
+        clauses.append(Action.chat_id.in_(chats))
+    if not clauses:
+        return []
+    since = order.verified_at or order.received_at
+    actions = session.scalars(select(Action).where(Action.kind.in_(kinds), or_(*clauses), Action.created_at >= since)
+                              .order_by(Action.id)).all()
+    out: list[FollowUp] = []
+    for action in actions:
+        if action.account_id is not None:
+            account = session.get(PlatformAccount, action.account_id)
+            target = account.display_name or account.external_id if account else str(action.account_id)
+        else:
+            chat = session.get(Chat, action.chat_id) if action.chat_id else None
+            target = (chat.title or chat.external_id) if chat else "?"
+        out.append(FollowUp(kind=action.kind.value, target=target, status=action.status.value,
+                            at=action.completed_at or action.created_at))
+    return out
 
 
 def propagation_done(session: Session, item: OrderItem) -> bool:
@@ -443,15 +541,28 @@ def close_if_final(*, session: Session, clock: Clock, order: Order) -> bool:
 
 def add_message(*, session: Session, clock: Clock, actor: str, order: Order, direction: MessageDirection,
                 channel: Channel, author: str, body: str, subject: str | None = None,
-                mail_message_id: str | None = None) -> OrderMessage:
+                mail_message_id: str | None = None, internal: bool = False) -> OrderMessage:
+    """Add to the order's thread. ``internal`` notes (alerts to the liaison team, SLA reminders) are for staff
+    only: :func:`thread` leaves them out for the authority."""
     message = OrderMessage(order_id=order.id, direction=direction, channel=channel, author=author[:320],
-                           subject=subject, body=body, mail_message_id=mail_message_id, created_at=clock.now())
+                           subject=(subject or None) and subject[:500], body=body, mail_message_id=mail_message_id,
+                           internal=internal, created_at=clock.now())
     session.add(message)
     session.flush()
     audit.record(session=session, clock=clock, actor=actor, action="order.message", object_type="order",
                  object_id=order.tracking_id, data={"direction": direction.value, "channel": channel.value,
-                                                    "message_id": message.id, "length": len(body)})
+                                                    "message_id": message.id, "length": len(body),
+                                                    "internal": internal})
     return message
+
+
+def thread(*, session: Session, order: Order, for_authority: bool) -> list[OrderMessage]:
+    """The order's thread, oldest first. The authority sees what was sent to it and what it sent, never the
+    platform's internal notes."""
+    stmt = select(OrderMessage).where(OrderMessage.order_id == order.id)
+    if for_authority:
+        stmt = stmt.where(OrderMessage.internal.is_(False))
+    return list(session.scalars(stmt.order_by(OrderMessage.id)))
 
 
 def get_order(*, session: Session, tracking_id: str, authority_id: int | None = None) -> Order:

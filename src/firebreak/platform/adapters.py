@@ -110,3 +110,10 @@ class AdapterProvider(Protocol):
     """The adapter for an integration (``firebreak.platform.registry.Adapters`` is the one Firebreak uses)."""
 
     def for_integration(self, integration: PlatformIntegration) -> PlatformAdapter: ...
+
+
+@runtime_checkable
+class MessageLinks(Protocol):
+    """Optional: an adapter that can say how the platform links to a message (for receipts)."""
+
+    def message_link(self, chat_id: str, message_id: str) -> str | None: ...

@@ -4,8 +4,8 @@ import firebreak.integrations.sandbox.models  # noqa: F401  (the sandbox messeng
 import firebreak.matching.changes  # noqa: F401  (logs index changes in every transaction that makes one)
 from firebreak.audit.models import AuditEvent
 from firebreak.auth.models import ApiCredential, StaffUser
-from firebreak.authorities.models import Authority, AuthorityContact
-from firebreak.banks.models import Bank, BankEntry
+from firebreak.authorities.models import Authority, AuthorityContact, AuthorityDkimKey
+from firebreak.banks.models import Bank, BankEntry, UploadRefusal, UploadRefusalEntry
 from firebreak.cases.models import Case
 from firebreak.core.db.base import Base
 from firebreak.core.jobs.models import ScheduledTask, WorkerProcess
@@ -20,8 +20,10 @@ from firebreak.transparency.models import StatementOfReasons
 from firebreak.web.models import EndedSession, LoginThrottle
 
 __all__ = [
-    "Action", "ApiCredential", "Appeal", "AuditEvent", "Authority", "AuthorityContact", "Bank", "BankEntry",
+    "Action", "ApiCredential", "Appeal", "AuditEvent", "Authority", "AuthorityContact", "AuthorityDkimKey", "Bank",
+    "BankEntry",
     "Base", "Case", "Chat", "Decision", "Match", "Media", "MediaSignal", "Order", "OrderItem", "OrderMessage",
-    "PlatformAccount", "PlatformIntegration", "Placement", "Propagation", "ScheduledTask", "StaffUser", "WorkerProcess",
-    "SeenSignature", "StatementOfReasons", "VictimReport", "EndedSession", "LoginThrottle", "IndexChange",
+    "PlatformAccount", "PlatformIntegration", "Placement", "Propagation", "ScheduledTask", "StaffUser",
+    "SeenSignature", "StatementOfReasons", "UploadRefusal", "UploadRefusalEntry", "VictimReport", "WorkerProcess",
+    "EndedSession", "LoginThrottle", "IndexChange",
 ]

@@ -22,6 +22,7 @@ from firebreak.auth.models import StaffUser
 from firebreak.authorities import service as authorities
 from firebreak.core.clock import Clock
 from firebreak.core.http.deps import SessionDep
+from firebreak.core.i18n import N_
 from firebreak.web import session as web_session
 from firebreak.web.deps import CONTACT_HOME, CONTACT_LOGIN, STAFF_HOME, STAFF_LOGIN, safe_next, web_router
 from firebreak.web.templating import render
@@ -29,9 +30,9 @@ from firebreak.web.templating import render
 router = web_router(tags=["web"])
 
 FormText = Annotated[str, Form()]
-WRONG = "Wrong {login} or password."
-STALE = "This login form had expired. Please try again."
-STALE_FORM = "This form had expired. Go back, reload the page and try again."
+WRONG = {"staff": N_("Wrong username or password."), "contact": N_("Wrong e-mail address or password.")}
+STALE = N_("This login form had expired. Please try again.")
+STALE_FORM = N_("This form had expired. Go back, reload the page and try again.")
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,8 @@ class _Door:
     autocomplete: str
 
 
-STAFF = _Door("staff", STAFF_HOME, STAFF_LOGIN, "Console login", "username", "text", "username")
-CONTACT = _Door("contact", CONTACT_HOME, CONTACT_LOGIN, "Authority portal login", "e-mail address", "email",
+STAFF = _Door("staff", STAFF_HOME, STAFF_LOGIN, N_("Console login"), N_("username"), "text", "username")
+CONTACT = _Door("contact", CONTACT_HOME, CONTACT_LOGIN, N_("Authority portal login"), N_("e-mail address"), "email",
                 "email")
 
 
@@ -120,7 +121,7 @@ def _login(request: Request, session: Session, door: _Door, *, login: str, passw
                                             lock=web_session.CLIENT_LOCK_DURATION) or locked
         _audit_attempt(session, clock, request, door, login=login, account_id=account_id,
                        failure=failure or "unknown_account", locked=locked)
-        return _page(request, door, next_path=next_path, login=login, error=WRONG.format(login=door.login_label))
+        return _page(request, door, next_path=next_path, login=login, error=WRONG[door.kind])
     web_session.record_success(session, key)
     previous = web_session.current(request)
     if previous is not None and previous.kind != "anon":
@@ -162,7 +163,7 @@ def logout(request: Request, session: SessionDep, csrf_token: FormText = "") -> 
         web_session.clear(request)
         return RedirectResponse(door.path, status_code=303)
     if not web_session.csrf_ok(request, csrf_token):
-        return render(request, "error.html", {"title": "Not allowed", "message": STALE_FORM},
+        return render(request, "error.html", {"title": N_("Not allowed"), "message": STALE_FORM},
                       status_code=403)
     web = web_session.sessions_of(request)
     web_session.end(session, state, web.clock.now())

@@ -30,6 +30,7 @@ from firebreak.api.deps import Principal
 from firebreak.auth.models import CredentialScope, Role, StaffUser
 from firebreak.authorities.models import AuthorityContact
 from firebreak.core.http.deps import SessionDep
+from firebreak.core.i18n import N_
 from firebreak.web import session as web_session
 from firebreak.web.templating import render
 
@@ -50,7 +51,7 @@ class WebForbidden(HTTPException):
 
 
 class WebNotFound(HTTPException):
-    def __init__(self, detail: str = "There is no such page.") -> None:
+    def __init__(self, detail: str = N_("There is no such page.")) -> None:
         super().__init__(404, detail)
 
 
@@ -65,6 +66,8 @@ class Viewer:
     role: Role | None = None  # staff only
     authority_id: int | None = None  # contacts only
     authority_name: str | None = None
+    language: str | None = None  # contacts: their authority's language and time zone choose the portal's
+    timezone: str | None = None
 
     @property
     def actor(self) -> str:
@@ -131,7 +134,8 @@ def contact_viewer(request: Request, session: SessionDep) -> Viewer | None:
         web_session.clear(request)
         return None
     return Viewer("contact", contact.id, contact.name, contact.email, authority_id=contact.authority_id,
-                  authority_name=contact.authority.name)
+                  authority_name=contact.authority.name, language=contact.authority.language,
+                  timezone=contact.authority.timezone)
 
 
 async def submitted_csrf(request: Request) -> str | None:
@@ -209,7 +213,7 @@ class WebRoute(APIRoute):
             except LoginRequired as exc:
                 response = RedirectResponse(exc.location, status_code=303)
             except (WebForbidden, WebNotFound) as exc:
-                title = "Not allowed" if exc.status_code == 403 else "Not found"
+                title = N_("Not allowed") if exc.status_code == 403 else N_("Not found")
                 response = render(request, "error.html", {"title": title, "message": exc.detail},
                                   status_code=exc.status_code)
             web_session.apply_cookie(request, response)

@@ -421,6 +421,10 @@ class MatrixAdapter:
 
     # -- links -----------------------------------------------------------------------------------------------
 
+    def message_link(self, chat_id: str, message_id: str) -> str:
+        """A matrix.to permalink, which every Matrix client opens."""
+        return f"https://matrix.to/#/{quote(chat_id, safe='!')}/{quote(message_id, safe='$')}"
+
     def parse_link(self, url: str) -> LinkTarget | None:
         """The room (and event) a Matrix link points at; None for links that are not Matrix links."""
         found = _link_parts(url.strip(), self.link_prefixes)

@@ -49,9 +49,10 @@ _APP_LINK = re.compile(rf"(?i:sandbox)://c/(c{_ID})(?:/m/(m{_ID}))?/?")
 class SandboxAdapter:
     name: ClassVar[str] = "sandbox"
 
-    def __init__(self, *, sessions: sessionmaker[Session], clock: Clock) -> None:
+    def __init__(self, *, sessions: sessionmaker[Session], clock: Clock, public_url: str = "") -> None:
         self._sessions = sessions
         self._clock = clock
+        self._public_url = public_url.rstrip("/")
 
     # --- actions -----------------------------------------------------------------------------------------------
 
@@ -153,6 +154,12 @@ class SandboxAdapter:
         except OperationalError as exc:
             raise FetchError(f"sandbox database unavailable: {exc.orig or exc}", retryable=True) from None
 
+    def message_link(self, chat_id: str, message_id: str) -> str:
+        """The link the sandbox shows for a message (its web view when the public URL is known)."""
+        if self._public_url:
+            return f"{self._public_url}/sandbox/c/{chat_id}/m/{message_id}"
+        return f"sandbox://c/{chat_id}/m/{message_id}"
+
     def parse_link(self, url: str) -> LinkTarget | None:
         url = url.strip()
         found = _WEB_LINK.fullmatch(url) or _APP_LINK.fullmatch(url)
@@ -226,4 +233,4 @@ def _account(session: Session, target: ActionTarget) -> SandboxUser | None:
 def create(integration: PlatformIntegration, context: AdapterContext) -> SandboxAdapter:
     """The ``sandbox`` entry point of ``firebreak.platform_adapters``: the messenger's tables are in Firebreak's
     own database."""
-    return SandboxAdapter(sessions=context.db.sessions, clock=context.clock)
+    return SandboxAdapter(sessions=context.db.sessions, clock=context.clock, public_url=context.settings.public_url)

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from firebreak.core.clock import Clock
+from firebreak.core.i18n import N_
 from firebreak.integrations.sandbox.events import message_event
 from firebreak.integrations.sandbox.models import (
     CHAT_PREFIX,
@@ -118,6 +119,7 @@ class MessageView:
     media_kind: str | None  # image, video or file
     forwarded_from: str | None  # "c3/m12"
     placeholder: str | None  # "Removed by Sandbox: <reason>"
+    removal_reason: str | None = None  # the reason alone, for pages that say "Removed by ..." in their language
 
     @property
     def path(self) -> str:
@@ -302,7 +304,7 @@ def check_scan(scan: ScanResult | None) -> None:
         raise ValueError("an upload must be scanned by Firebreak before it is stored")
     if scan.verdict == Verdict.BLOCK:
         # Which bank matched is Firebreak's business, never the sender's.
-        raise UploadRefused("This file was refused: it matches content that is not allowed here.", scan)
+        raise UploadRefused(N_("This file was refused: it matches content that is not allowed here."), scan)
 
 
 def store_media(*, session: Session, clock: Clock, upload: Upload) -> SandboxMedia:
@@ -313,7 +315,7 @@ def store_media(*, session: Session, clock: Clock, upload: Upload) -> SandboxMed
     media = session.scalar(select(SandboxMedia).where(SandboxMedia.sha256 == digest))
     if media is not None:
         if media.quarantined_at is not None:
-            raise UploadRefused("This file was refused: the platform has taken it down.")
+            raise UploadRefused(N_("This file was refused: the platform has taken it down."))
         return media
     media = SandboxMedia(
         sha256=digest, mime_type=sniff_mime(upload.data, upload.mime_type), size_bytes=len(upload.data),
@@ -480,7 +482,7 @@ def view(message: SandboxMessage, *, platform_name: str = DEFAULT_PLATFORM_NAME,
         text=message.text if reason is None else None,
         media_id=media.external_id if media else None, media_mime=media.mime_type if media else None,
         media_kind=media_kind(media.mime_type) if media else None, forwarded_from=forwarded,
-        placeholder=None if reason is None else f"Removed by {platform_name}: {reason}",
+        placeholder=None if reason is None else f"Removed by {platform_name}: {reason}", removal_reason=reason,
     )
 
 

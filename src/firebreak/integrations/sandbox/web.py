@@ -19,7 +19,7 @@ from firebreak.integrations.sandbox import service
 from firebreak.integrations.sandbox.flows import Sandbox
 from firebreak.integrations.sandbox.http import media_response, read_upload, status_of
 from firebreak.integrations.sandbox.models import ChatKind, SandboxChat, SandboxUser
-from firebreak.web.templating import SECURITY_HEADERS, env
+from firebreak.web.templating import SECURITY_HEADERS, env, page_language, remember_language
 
 SandboxDep = Annotated[Sandbox, Provide(Sandbox)]
 router = APIRouter(prefix="/sandbox", tags=["sandbox web"], include_in_schema=False)
@@ -30,9 +30,14 @@ OptionalText = Annotated[str | None, Form()]
 
 
 def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A sandbox page in the browser's language (Accept-Language, or the switch at the foot of every page)."""
+    language = page_language(request)
     html = env.get_template(f"sandbox/{name}").render(
-        request=request, platform=context.pop("platform", "the platform"), **context)
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+        request=request, platform=context.pop("platform", "the platform"), lang=language.code, tz=None,
+        language_links=language.links, **context)
+    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    remember_language(response, language)
+    return response
 
 
 def _error(request: Request, sandbox: Sandbox, exc: Exception) -> HTMLResponse:
@@ -107,7 +112,7 @@ def chat_messages(request: Request, chat_id: str, session: SessionDep, sandbox: 
     except service.SandboxError as exc:
         return _error(request, sandbox, exc)
     views = service.list_messages(session=session, chat=chat, viewer=None, platform_name=sandbox.platform_name)
-    return _page(request, "_messages.html", chat=chat, messages=views, single=False,
+    return _page(request, "_messages.html", chat=chat, messages=views, single=False, platform=sandbox.platform_name,
                  chats=service.list_chats(session=session, viewer=None))
 
 

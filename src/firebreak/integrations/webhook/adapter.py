@@ -111,6 +111,10 @@ class WebhookAdapter:
         except httpx.HTTPError as exc:
             raise FetchError(f"platform unreachable: {type(exc).__name__}", retryable=True) from None
 
+    def message_link(self, chat_id: str, message_id: str) -> str | None:
+        """``<first link prefix>/<chat>/<message>``, the form :meth:`parse_link` reads."""
+        return f"{self._prefixes[0].rstrip('/')}/{chat_id}/{message_id}" if self._prefixes else None
+
     def parse_link(self, url: str) -> LinkTarget | None:
         """Links ``<prefix>/<chat_id>/<message_id>`` for each configured prefix."""
         for prefix in self._prefixes:
