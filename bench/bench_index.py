@@ -1,15 +1,20 @@
-"""Benchmark of the Hamming range index against FAISS, on one core.
+"""Benchmark of the Hamming range index against FAISS and a brute force, on one core (and on N threads).
 
-    .venv/bin/python bench/bench_index.py                      # 1M and 10M codes (about 6 minutes)
-    .venv/bin/python bench/bench_index.py --sizes 1000000      # one size
+    .venv/bin/python bench/bench_index.py                      # 1M and 10M codes (about 8 minutes)
+    .venv/bin/python bench/bench_index.py --sizes 10000000     # one size
     .venv/bin/python bench/bench_index.py --quick              # 200k codes, fewer queries (CI-like)
+    # 100M codes on a machine with >= 64 GB and many cores (about 10 minutes on 16 cores):
+    python bench/bench_index.py --sizes 100000000 --datasets random --no-baseline --check 10 \
+        --flat-queries 10 --threads 16
 
 For each size and data set (uniform random codes; clustered: near-duplicate families with Zipf-distributed
 sizes, so some buckets are huge), it measures build time, memory per code (array bytes and RSS growth),
-single-query latency (median, p99) and batch throughput at radius 31, and agreement with a brute-force numpy
-scan on a sample of queries, for: this index (numba), the same multi-index algorithm in plain numpy and as a
-C kernel (compiled here with gcc, for the choice of implementation), FAISS IndexBinaryFlat and FAISS
-IndexBinaryMultiHash(256, 16, 16). Prints markdown tables.
+single-query latency (median, p99) and batch throughput at radius 31, and agreement with a brute force on a
+sample of queries, for: this index with the layout chosen for the size, the same index with the former fixed
+layout (16 substrings of 16 bits; `--no-baseline` skips it), FAISS IndexBinaryFlat, the brute force itself (a
+compiled sequential scan of every code: the reference) and, with `--multihash`, FAISS
+IndexBinaryMultiHash(256, 16, 16). `--threads N` adds the batch throughput of N threads sharing one index (the
+kernels release the GIL). Prints markdown tables.
 """
 
 from __future__ import annotations
@@ -23,10 +28,10 @@ import argparse  # noqa: E402
 import ctypes  # noqa: E402
 import gc  # noqa: E402
 import platform  # noqa: E402
-import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -37,7 +42,7 @@ import numpy as np  # noqa: E402
 import numpy.typing as npt  # noqa: E402
 
 from firebreak.matching import _hamming  # noqa: E402
-from firebreak.matching.index import HammingIndex, warm_up  # noqa: E402
+from firebreak.matching.index import HammingIndex, Layout, warm_up  # noqa: E402
 
 RADIUS = 31
 Codes = npt.NDArray[np.uint8]
@@ -90,16 +95,12 @@ def make_queries(rng: np.random.Generator, codes: Codes, count: int) -> Codes:
 
 
 def brute_force(codes: Codes, queries: Codes, radius: int) -> Hits:
-    """The reference: rows within ``radius`` of each query, by a chunked numpy scan."""
-    words = codes.view(np.uint64)
+    """The reference: rows within ``radius`` of each query, by a compiled sequential scan of every code."""
+    words = np.ascontiguousarray(codes).view(np.uint64)
     out: Hits = []
-    for q in queries.view(np.uint64):
-        hits: list[npt.NDArray[np.int64]] = []
-        for start in range(0, words.shape[0], 1 << 20):
-            chunk = words[start : start + (1 << 20)]
-            d = np.bitwise_count(chunk ^ q).sum(axis=1, dtype=np.int64)
-            hits.append(np.flatnonzero(d <= radius) + start)
-        out.append(set(np.concatenate(hits).tolist()))
+    for q in np.ascontiguousarray(queries).view(np.uint64):
+        lims, rows, _ = _hamming.scan(words, words.shape[0], q.reshape(1, 4), radius)
+        out.append(set(rows.tolist()))
     return out
 
 
@@ -144,67 +145,6 @@ def agreement(found: Hits, truth: Hits) -> str:
     return text + (f", {extra} false hits" if extra else "")
 
 
-def numpy_mih(codes: npt.NDArray[np.uint64], perm: npt.NDArray[np.uint32], offs: npt.NDArray[np.uint32],
-              query: npt.NDArray[np.uint64], radius: int) -> npt.NDArray[np.int64]:  # fmt: skip
-    """The same multi-index probe in plain numpy (16 tables, thresholds 1 each: exact up to radius 31)."""
-    masks = _hamming.MASKS[:17]
-    rows: list[npt.NDArray[np.int64]] = []
-    for s in range(16):
-        key = int((query[s >> 2] >> np.uint64(16 * (s & 3))) & np.uint64(0xFFFF))
-        keys = key ^ masks
-        a = offs[s, keys].astype(np.int64)
-        b = offs[s, keys + 1].astype(np.int64)
-        lens = b - a
-        idx = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens - a, lens)
-        rows.append(idx if s == 0 else perm[s - 1, idx].astype(np.int64))
-    cand = np.unique(np.concatenate(rows))
-    d = np.bitwise_count(codes[cand] ^ query).sum(axis=1)
-    return cand[d <= radius]
-
-
-C_SOURCE = r"""
-#include <stdint.h>
-static inline int pc(uint64_t x) { return __builtin_popcountll(x); }
-/* Uniform-threshold multi-index probe over the index's own arrays (t = 1 in each of 16 tables), with prefetch. */
-int64_t mih_query(const uint64_t *codes, const uint32_t *perm, const uint32_t *offs, int64_t n,
-                  const uint64_t *q, int r, const int64_t *masks, int64_t *out) {
-  int64_t keys[16], nout = 0;
-  for (int s = 0; s < 16; s++) keys[s] = (q[s >> 2] >> (16 * (s & 3))) & 0xFFFF;
-  for (int s = 0; s < 16; s++) {
-    const uint32_t *of = offs + (int64_t)s * 65537, *pm = s ? perm + (int64_t)(s - 1) * n : 0;
-    for (int mi = 0; mi < 17; mi++) {
-      int64_t k = keys[s] ^ masks[mi];
-      for (uint32_t j = of[k]; j < of[k + 1]; j++) {
-        uint32_t p = s ? pm[j] : j;
-        if (s && j + 16 < of[k + 1]) __builtin_prefetch(codes + 4 * (int64_t)pm[j + 16]);
-        const uint64_t *c = codes + 4 * (int64_t)p;
-        int d = pc(c[0] ^ q[0]) + pc(c[1] ^ q[1]) + pc(c[2] ^ q[2]) + pc(c[3] ^ q[3]);
-        if (d > r) continue;
-        int dup = 0;
-        for (int s2 = 0; s2 < s && !dup; s2++) dup = pc(((c[s2 >> 2] >> (16 * (s2 & 3))) & 0xFFFF) ^ keys[s2]) <= 1;
-        if (!dup) out[nout++] = p;
-      }
-    }
-  }
-  return nout;
-}
-"""
-
-
-def load_c_kernel(folder: Path) -> Callable[..., int] | None:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        return None
-    src, lib = folder / "mih.c", folder / "mih.so"
-    src.write_text(C_SOURCE)
-    subprocess.run([gcc, "-O3", "-march=native", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
-    fn = ctypes.CDLL(str(lib)).mih_query
-    fn.restype = ctypes.c_int64
-    p = ctypes.c_void_p
-    fn.argtypes = [p, p, p, ctypes.c_int64, p, ctypes.c_int, p, p]
-    return fn  # type: ignore[no-any-return]
-
-
 # -- one data set ----------------------------------------------------------------------------------------------
 
 
@@ -229,64 +169,54 @@ def settle() -> int:
     return rss()
 
 
-def bench_ours(
-    w: Workload, c_kernel: Callable[..., int] | None
-) -> tuple[list[Result], list[tuple[int, float, float, bool]], int]:
+def bench_index(w: Workload, layout: Layout | None, label: str) -> tuple[Result, HammingIndex]:
     n = w.codes.shape[0]
     r0 = settle()
     t0 = time.perf_counter()
-    index = HammingIndex.from_arrays(w.ids, w.codes, auto_merge=False)
-    ours = Result("HammingIndex (numba)", build_s=time.perf_counter() - t0)
-    ours.rss_bytes = (settle() - r0) / n
-    ours.array_bytes = index.stats().array_bytes / n
-    ours.p50_ms, ours.p99_ms = latency(lambda i: index.search(w.queries[i], RADIUS), len(w.queries), ours)
-    ours.single_queries = len(w.queries)
+    index = HammingIndex.from_arrays(w.ids, w.codes, auto_merge=False, layout=layout)
+    chosen = index._state.main.layout
+    res = Result(f"{label}: {chosen.n_sub} x {chosen.bits}-bit substrings", build_s=time.perf_counter() - t0)
+    res.rss_bytes = (settle() - r0) / n
+    res.array_bytes = index.stats().array_bytes / n
+    res.p50_ms, res.p99_ms = latency(lambda i: index.search(w.queries[i], RADIUS), len(w.queries), res)
+    res.single_queries = len(w.queries)
     t0 = time.perf_counter()
     batch = index.search(w.queries, RADIUS)
-    ours.batch_qps = len(w.queries) / (time.perf_counter() - t0)
-    ours.agreement = agreement([w.rows_of(index.search(q, RADIUS).ids) for q in w.sample], w.truth)
+    res.batch_qps = len(w.queries) / (time.perf_counter() - t0)
+    res.agreement = agreement([w.rows_of(index.search(q, RADIUS).ids) for q in w.sample], w.truth)
     hits = np.diff(batch.lims)
-    ours.notes = (
+    res.notes = (
         f"hits per query: near-duplicates mean {hits[0::2].mean():.1f}, max {hits.max()}; "
         f"random mean {hits[1::2].mean():.2f}"
     )
-    results = [ours]
-    main = index._state.main
-    biggest = int(np.diff(main.offsets.astype(np.int64), axis=1).max())
-    by_radius = []
+    return res, index
+
+
+def by_radius(w: Workload, index: HammingIndex) -> list[tuple[int, float, float, bool]]:
+    out = []
     for radius in (0, 8, 16, 31, 40, 48, 64):
         count = min(len(w.queries), 200)
         p50, p99 = latency(lambda i, r=radius: index.search(w.queries[i], r), count)
         found = [w.rows_of(index.search(q, radius).ids) for q in w.sample[:10]]
-        by_radius.append((radius, p50, p99, found == brute_force(w.codes, w.sample[:10], radius)))
+        out.append((radius, p50, p99, found == brute_force(w.codes, w.sample[:10], radius)))
+    return out
 
-    # The same algorithm in plain numpy, and as a C kernel, on the same arrays.
-    words, perm, offs = main.codes, main.positions, main.offsets
-    nq_np = min(len(w.queries), 100)
-    npy = Result("same MIH, plain numpy", single_queries=nq_np)
-    npy.p50_ms, npy.p99_ms = latency(
-        lambda i: numpy_mih(words, perm, offs, w.queries[i].view(np.uint64), RADIUS), nq_np, npy
-    )
-    npy.agreement = agreement(
-        [w.rows_of(main.ids_at(numpy_mih(words, perm, offs, q.view(np.uint64), RADIUS))) for q in w.sample], w.truth
-    )
-    results.append(npy)
-    if c_kernel is not None:
-        out = np.empty(max(n, 1), dtype=np.int64)
-        qw = np.ascontiguousarray(w.queries).view(np.uint64)
-        masks = _hamming.MASKS
 
-        def c_search(i: int) -> int:
-            args = (words.ctypes.data, perm.ctypes.data, offs.ctypes.data, n, qw[i].ctypes.data, RADIUS)
-            return c_kernel(*args, masks.ctypes.data, out.ctypes.data)
+def threaded_qps(index: HammingIndex, queries: Codes, threads: int) -> float:
+    """Queries per second of ``threads`` threads each searching its share of the batch, one query at a time."""
+    parts = np.array_split(np.arange(len(queries)), threads)
 
-        cres = Result("same MIH, C -O3 prototype", single_queries=len(w.queries))
-        cres.p50_ms, cres.p99_ms = latency(c_search, len(w.queries), cres)
-        cres.agreement = agreement(
-            [w.rows_of(main.ids_at(out[: c_search(i)].copy())) for i in range(len(w.sample))], w.truth
-        )
-        results.append(cres)
-    return results, by_radius, biggest
+    def run(rows: npt.NDArray[np.int64]) -> None:
+        for i in rows:
+            index.search(queries[i], RADIUS)
+
+    pool = [threading.Thread(target=run, args=(rows,)) for rows in parts]
+    t0 = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return len(queries) / (time.perf_counter() - t0)
 
 
 def bench_faiss_flat(w: Workload, nq: int) -> Result:
@@ -330,35 +260,50 @@ def bench_faiss_multihash(w: Workload, nq: int) -> list[Result]:
     return out
 
 
-def bench_dataset(
-    name: str,
-    codes: Codes,
-    args: argparse.Namespace,
-    c_kernel: Callable[..., int] | None,
-    nq_flat: int,
-    nq_mh: int,
-) -> None:
+def bench_dataset(name: str, codes: Codes, args: argparse.Namespace, nq_flat: int, nq_mh: int) -> None:
     n = codes.shape[0]
     rng = np.random.default_rng(1234)
     queries = make_queries(rng, codes, args.queries)
     sample = queries[: args.check]
+    brute_force(codes[:100], sample[:1], RADIUS)  # load the compiled kernel before timing
     t0 = time.perf_counter()
     truth = brute_force(codes, sample, RADIUS)
-    brute_ms = (time.perf_counter() - t0) / len(sample) * 1e3
+    brute = Result("brute force (compiled scan of every code)", array_bytes=32.0, single_queries=len(sample))
+    brute.p50_ms = (time.perf_counter() - t0) / len(sample) * 1e3
+    brute.agreement = "the reference"
     ids = np.arange(n, dtype=np.int64) * 2 + 1_000_000  # database-like ids
     w = Workload(name, codes, ids, queries, sample, truth, args)
 
-    results, by_radius, biggest = bench_ours(w, c_kernel)
-    ours = results[0]
+    layout = Layout(*map(int, args.layout.split("x"))) if args.layout else None
+    ours, index = bench_index(w, layout, "HammingIndex")
+    radii = by_radius(w, index)
+    main = index._state.main
+    biggest = int(np.diff(main.offsets.astype(np.int64), axis=1).max())
+    expected = n / (1 << main.bits)
+    threaded = None
+    if args.threads > 1:
+        os.sched_setaffinity(0, args.all_cpus)
+        try:
+            threaded = threaded_qps(index, queries, args.threads)
+        finally:
+            os.sched_setaffinity(0, {min(args.all_cpus)})
+    del index, main
+    results = [ours]
+    if not args.no_baseline:
+        before, old = bench_index(w, Layout(16, 16), "HammingIndex, former layout")
+        results.append(before)
+        del old
+    settle()
     results.append(bench_faiss_flat(w, nq_flat))
-    if not args.no_multihash:
+    if args.multihash:
         results.extend(bench_faiss_multihash(w, nq_mh))
+    results.append(brute)
     settle()
 
     print(f"\n### {name}, {n:,} codes, radius {RADIUS}\n")
     print(
-        f"Largest substring bucket: {biggest:,} codes (uniform expectation {n / 65536:.0f}). "
-        f"{ours.notes}. Brute-force numpy reference: {brute_ms:.0f} ms/query, {len(sample)} queries checked.\n"
+        f"Largest substring bucket: {biggest:,} codes (uniform expectation {expected:.1f}). "
+        f"{ours.notes}. {len(sample)} queries checked against the brute force.\n"
     )
     print(
         "| method | build s | array B/code | RSS Δ B/code | p50 ms | p99 ms | p50 near-dup | p50 random "
@@ -371,10 +316,13 @@ def bench_dataset(
         cells += [str(r.single_queries), r.agreement]
         print("| " + " | ".join(c.replace("nan", "-") for c in cells) + " |")
     flat_p50 = next(r.p50_ms for r in results if r.method.startswith("FAISS IndexBinaryFlat"))
-    print(f"\nHammingIndex median is {flat_p50 / ours.p50_ms:.0f}x faster than FAISS IndexBinaryFlat.\n")
-    print("| radius | p50 ms | p99 ms | exact on 10 queries |")
+    print(f"\nHammingIndex median is {flat_p50 / ours.p50_ms:.0f}x faster than FAISS IndexBinaryFlat "
+          f"and {brute.p50_ms / ours.p50_ms:.0f}x faster than the brute force.")
+    if threaded is not None:
+        print(f"With {args.threads} threads on one shared index: {threaded:,.0f} queries/s (single queries).")
+    print("\n| radius | p50 ms | p99 ms | exact on 10 queries |")
     print("|---:|---:|---:|---|")
-    for radius, p50, p99, ok in by_radius:
+    for radius, p50, p99, ok in radii:
         print(f"| {radius} | {p50:.3f} | {p99:.3f} | {'yes' if ok else 'NO'} |")
     sys.stdout.flush()
 
@@ -412,36 +360,41 @@ def main() -> None:
     parser.add_argument("--flat-queries", type=int, default=0, help="queries for FAISS flat (default by size)")
     parser.add_argument("--mh-queries", type=int, default=0, help="queries for FAISS MultiHash (default by size)")
     parser.add_argument("--check", type=int, default=40, help="queries checked against brute force")
-    parser.add_argument("--no-multihash", action="store_true", help="skip FAISS MultiHash (slow to build)")
-    parser.add_argument("--no-c", action="store_true", help="skip the C prototype kernel")
+    parser.add_argument("--multihash", action="store_true", help="add FAISS IndexBinaryMultiHash (slow to build)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the former 16 x 16-bit layout")
+    parser.add_argument("--layout", default="", help="force a layout, e.g. 11x22 (default: chosen by size)")
+    parser.add_argument("--threads", type=int, default=1, help="also measure N threads sharing the index")
     parser.add_argument("--datasets", default="random,clustered")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.queries, args.check = args.sizes or "200000", 300, 20
     args.sizes = args.sizes or "1000000,10000000"
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    all_cpus = os.sched_getaffinity(0)
+    # Single queries on one core; the threaded run (if asked) widens the affinity again for its own measurement.
+    os.sched_setaffinity(0, {min(all_cpus)})
     faiss.omp_set_num_threads(1)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
     print("## Hamming range index benchmark\n")
-    print(f"`{' '.join([Path(sys.executable).name, *sys.argv])}`: {cpu}, pinned to CPU {os.sched_getaffinity(0)}, "
-          f"Python {platform.python_version()}, numpy {np.__version__}, faiss {faiss.__version__}.\n")  # fmt: skip
+    print(f"`{' '.join([Path(sys.executable).name, *sys.argv])}`: {cpu}, {len(all_cpus)} CPUs, single queries "
+          f"pinned to CPU {min(all_cpus)}, Python {platform.python_version()}, numpy {np.__version__}, "
+          f"faiss {faiss.__version__}, load average {os.getloadavg()[0]:.1f}.\n")  # fmt: skip
     print("| numba kernels | import s | `warm_up()` s (build, search, add, remove, merge) |")
     print("|---|---:|---:|")
     for label, imp, first in jit_times():
         print(f"| {label} | {imp:.2f} | {first:.2f} |")
     sys.stdout.flush()
     warm_up()  # load the compiled kernels now, so the first measured build does not carry it
-    with tempfile.TemporaryDirectory() as folder:
-        c_kernel = None if args.no_c else load_c_kernel(Path(folder))
-        for n in (int(s) for s in args.sizes.split(",")):
-            nq_flat = args.flat_queries or (100 if n <= 2_000_000 else 30)
-            nq_mh = min(args.queries, args.mh_queries or (300 if n <= 2_000_000 else 40))
-            for name in args.datasets.split(","):
-                rng = np.random.default_rng(n)
-                codes = random_codes(rng, n) if name == "random" else clustered_codes(rng, n)
-                bench_dataset(name, codes, args, c_kernel, nq_flat, nq_mh)
-                del codes
-                gc.collect()
+    args.all_cpus = all_cpus
+    for n in (int(s) for s in args.sizes.split(",")):
+        nq_flat = args.flat_queries or (100 if n <= 2_000_000 else 30)
+        nq_mh = min(args.queries, args.mh_queries or (300 if n <= 2_000_000 else 40))
+        for name in args.datasets.split(","):
+            rng = np.random.default_rng(n)
+            codes = random_codes(rng, n) if name == "random" else clustered_codes(rng, n)
+            bench_dataset(name, codes, args, nq_flat, nq_mh)
+            print(f"\n(load average after {name} {n:,}: {os.getloadavg()[0]:.1f})")
+            del codes
+            gc.collect()
 
 
 if __name__ == "__main__":

@@ -1,36 +1,31 @@
-"""Upload checks: `POST /v1/scan` throughput and latency over loopback, measured with wrk.
+"""Upload checks: `POST /v1/scan` throughput and latency over loopback by process count, measured with wrk.
 
     apt-get install -y wrk                                   # once: the load generator (Debian's package)
-    .venv/bin/python bench/bench_scan.py                     # SQLite, 1 process; PostgreSQL, 2 processes
+    .venv/bin/python bench/bench_scan.py                     # PostgreSQL, 1 and 2 processes (~5 minutes)
     .venv/bin/python bench/bench_scan.py --quick             # 5 s runs, 20k-entry bank
-    .venv/bin/python -m pip install --target /tmp/bench-extra httptools uvloop    # once, for ":tuned"
-    .venv/bin/python bench/bench_scan.py --configs sqlite:1,sqlite:1:tuned,postgresql:2:tuned \
-        --standard-path /tmp/bench-extra
+    .venv/bin/python bench/bench_scan.py --configs postgresql:1,postgresql:2,postgresql:4,postgresql:8,\
+postgresql:16 --wrk-threads 4 --json-connections 16,64 # a bigger machine
 
-A config is `database:processes`, optionally `:tuned`. Untuned is the server as this environment runs it (uvicorn
-with h11 and asyncio); tuned adds httptools and uvloop (what `uvicorn[standard]` installs, from --standard-path)
-and gc.freeze() after start-up (see bench/_scan_server.py). --server-pythonpath DIR puts another Firebreak
-source first on the server's path (how the "before" figures in docs/benchmarks.md were taken).
+A config is `database:processes`. The server is the real command, `firebreak serve --workers N` (N = 1: `firebreak
+serve --no-worker`), on 127.0.0.1 with settings from FIREBREAK_* variables (no job worker, no SMTP listener, the
+index keeper following the change log as in production). --server-pythonpath DIR puts another Firebreak source
+first on the server's path (how "before" figures in docs/benchmarks.md are taken).
 
-A real server process: uvicorn on 127.0.0.1 serving the app exactly as `firebreak serve` builds it (settings from
-FIREBREAK_* variables; bench/_scan_server.py is the factory uvicorn needs to run more than one worker process;
-the job worker is not started, access logging is off). The database holds a BLOCK bank of 100k PDQ entries,
-50k SHA-256 and 50k MD5 entries (bulk-inserted), plus the exact and PDQ hashes of one 1-megapixel photo.
+The database holds a BLOCK bank of 100k PDQ entries, 50k SHA-256 and 50k MD5 entries (bulk-inserted), plus the exact
+and PDQ hashes of one 1-megapixel photo. The caller authenticates as a platform integration with its API token
+(`Authorization: Bearer`). The other way in, an HMAC signature per request with replay protection, needs a fresh
+signature for every request and a write to remember it; it is meant for events, not for a fixed request set
+replayed by a load tool.
 
-The caller authenticates as a platform integration with its API token (`Authorization: Bearer`). The other way
-in, an HMAC signature per request with replay protection, needs a fresh signature (a fresh timestamp or body)
-for every request and a write to remember it; it is meant for events, not for a fixed request set replayed by
-a load tool.
-
-Load: wrk (one thread, N connections, fixed duration, loopback only), sharing the machine's cores with the
-server. Each run is bounded by its duration; a request slower than 2 s counts as a timeout.
+Load: wrk (--wrk-threads threads, N connections, fixed duration, loopback only), sharing the machine's cores with
+the server. Each run is bounded by its duration; a request slower than 2 s counts as a timeout.
 - `GET /healthz`: the framework's ceiling on this machine (baseline, same run).
 - `POST /v1/scan`, JSON: 1,000 distinct requests cycled, each with a PDQ (quality 90), a SHA-256 and an MD5,
   as a platform that hashes on its side sends them; 10% hit the bank (5% PDQ a few bits from a banked hash,
-  5% a banked SHA-256), 90% miss.
+  5% a banked SHA-256), 90% miss (--hit-percent changes the share).
 - `POST /v1/scan`, a 1 MP JPEG as application/octet-stream: six photos cycled, two of them copies of the banked
   photo (the file itself, and a mirrored re-encode), four unrelated.
-Targets: JSON >= 1,000 requests/s with p99 < 20 ms; JPEG p99 < 50 ms. Prints markdown tables.
+Targets: JSON >= 1,000 requests/s with p99 < 20 ms (at 16 connections too); JPEG p99 < 50 ms. Prints markdown tables.
 """
 
 from __future__ import annotations
@@ -43,6 +38,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -158,7 +154,7 @@ def _hex(rng: np.random.Generator, n: int, nbytes: int) -> list[str]:
     return [raw[i * nbytes : (i + 1) * nbytes].hex() for i in range(n)]
 
 
-def build_workload(entries: int, seed: int) -> Workload:
+def build_workload(entries: int, seed: int, hit_percent: float = 10.0) -> Workload:
     rng = np.random.default_rng(seed)
     banked = photo("astronaut", (1024, 1024))  # 1.05 MP
     banked_file = jpeg(banked)
@@ -172,8 +168,9 @@ def build_workload(entries: int, seed: int) -> Workload:
     ]
     pdq, sha, md5 = _hex(rng, entries, 32), _hex(rng, entries // 2, 32), _hex(rng, entries // 2, 16)
     bodies: list[tuple[str, bool]] = []
+    hits = set(rng.choice(1000, size=round(10 * hit_percent), replace=False).tolist())
     for i in range(1000):
-        kind = i % 20  # 0: PDQ hit, 1: SHA-256 hit, else miss
+        kind = (0 if i % 2 else 1) if i in hits else 2  # 0: PDQ hit, 1: SHA-256 hit, else miss
         value = bytearray(rng.integers(0, 256, size=32, dtype=np.uint8).tobytes())
         s, m = _hex(rng, 1, 32)[0], _hex(rng, 1, 16)[0]
         if kind == 0:
@@ -233,28 +230,31 @@ def prepare_database(url: str, data_dir: Path, work: Workload) -> str:
 
 
 class Server:
-    def __init__(self, url: str, data_dir: Path, workers: int, pythonpath: list[str], freeze: bool) -> None:
+    """`firebreak serve` with N web processes, as an operator starts it."""
+
+    def __init__(self, url: str, data_dir: Path, workers: int, pythonpath: list[str]) -> None:
         self.port = free_port()
         self.workers = workers
-        env = {**os.environ, "FIREBREAK_DATA_DIR": str(data_dir), "FIREBREAK_DATABASE_URL": url,
-               "FIREBREAK_EMBEDDED_WORKER": "false", "FIREBREAK_LOG_LEVEL": "warning",
-               "BENCH_GC_FREEZE": "1" if freeze else "0"}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FIREBREAK_", "PROMETHEUS_"))}
+        env.update({"FIREBREAK_DATA_DIR": str(data_dir), "FIREBREAK_DATABASE_URL": url,
+                    "FIREBREAK_EMBEDDED_WORKER": "false", "FIREBREAK_SMTP_LISTEN": "false",
+                    "FIREBREAK_LOG_LEVEL": "warning"})
         if pythonpath:
             env["PYTHONPATH"] = os.pathsep.join([*pythonpath, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         self.log = open(data_dir / f"server-{self.port}.log", "wb")  # noqa: SIM115
+        command = ["--no-worker"] if workers == 1 else ["--workers", str(workers)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "--factory", "_scan_server:create",
-             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers), "--log-level", "warning",
-             "--no-access-log"],
-            env=env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "firebreak", "serve", "--host", "127.0.0.1", "--port", str(self.port), *command],
+            env=env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
-                if self.request("GET", "/healthz")[0] == 200:
+                if self.request("GET", "/readyz")[0] == 200:
                     return
             except OSError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         self.stop()
         raise SystemExit(f"the server did not start; see {self.log.name}")
 
@@ -269,11 +269,11 @@ class Server:
             conn.close()
 
     def stop(self) -> None:
-        self.proc.terminate()
+        os.killpg(self.proc.pid, signal.SIGTERM)
         try:
-            self.proc.wait(timeout=20)
+            self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         self.log.close()
 
@@ -298,9 +298,9 @@ class LoadResult:
 
 
 def wrk(port: int, lua: Path, listfile: Path, *, method: str, path: str, ctype: str, token: str, connections: int,
-        seconds: int, label: str) -> LoadResult:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "2s", "-s", str(lua),
-           f"http://127.0.0.1:{port}{path}", "--", str(listfile), method, path, ctype, token]
+        seconds: int, label: str, threads: int = 1) -> LoadResult:
+    cmd = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{seconds}s", "--timeout", "2s",
+           "-s", str(lua), f"http://127.0.0.1:{port}{path}", "--", str(listfile), method, path, ctype, token]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith(MARKER)), None)
     if line is None:
@@ -345,13 +345,9 @@ def check_refused(server: Server, work: Workload) -> tuple[int, float]:
 class Config:
     backend: str
     workers: int
-    # "tuned": uvicorn with httptools and uvloop (what `pip install uvicorn[standard]` adds) and gc.freeze()
-    # after start-up; else the server exactly as `firebreak serve` runs in this environment (h11, asyncio).
-    tuned: bool
 
     def __str__(self) -> str:
-        how = "tuned: httptools+uvloop, gc.freeze" if self.tuned else "as installed: h11+asyncio"
-        return f"{self.backend}, {self.workers} process{'es' if self.workers > 1 else ''}, {how}"
+        return f"{self.backend}, {self.workers} process{'es' if self.workers > 1 else ''}"
 
 
 @dataclass
@@ -365,7 +361,7 @@ class ConfigResult:
 def run_config(config: Config, work: Workload, workdir: Path, pg: PrivatePostgres | None,
                args: argparse.Namespace) -> ConfigResult:
     backend, workers = config.backend, config.workers
-    name = f"scan_{backend}_{workers}_{'tuned' if config.tuned else 'plain'}"
+    name = f"scan_{backend}_{workers}"
     data_dir = workdir / name
     data_dir.mkdir(parents=True, exist_ok=True)
     url = database_url(backend, workdir, pg, name)
@@ -385,8 +381,7 @@ def run_config(config: Config, work: Workload, workdir: Path, pg: PrivatePostgre
     get_list = workdir / "get.txt"
     get_list.write_text("-\n")
 
-    pythonpath = [*args.server_pythonpath, *([args.standard_path] if config.tuned else [])]
-    server = Server(url, data_dir, workers, pythonpath, config.tuned)
+    server = Server(url, data_dir, workers, args.server_pythonpath)
     runs: list[LoadResult] = []
     refused = (0, 0.0)
     try:
@@ -396,12 +391,12 @@ def run_config(config: Config, work: Workload, workdir: Path, pg: PrivatePostgre
         def go(label: str, listfile: Path, method: str, path: str, ctype: str, connections: int,
                duration: int = seconds) -> LoadResult:
             result = wrk(server.port, lua, listfile, method=method, path=path, ctype=ctype, token=token,
-                         connections=connections, seconds=duration, label=label)
+                         connections=connections, seconds=duration, label=label, threads=args.wrk_threads)
             print(f"[{backend}, {workers}] {result}", file=sys.stderr)
             return result
 
-        # Warm every worker process: index sync, numba kernels, connection pools, first-request paths.
-        go("warm-up", json_list, "POST", "/v1/scan", "application/json", 4, 3)
+        # Warm every web process: numba kernels, connection pools, first-request paths, the token cache.
+        go("warm-up", json_list, "POST", "/v1/scan", "application/json", max(4, 2 * workers), 3)
         go("warm-up", file_list, "POST", "/v1/scan", "application/octet-stream", 2, 2)
         for c in args.health_connections:
             runs.append(go("GET /healthz (baseline)", get_list, "GET", "/healthz", "-", c))
@@ -428,16 +423,16 @@ def verdict(run: LoadResult) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="5 s runs, a 20k-entry PDQ bank")
-    parser.add_argument("--configs", default="sqlite:1,postgresql:2",
-                        help="database:worker processes, comma-separated (default: sqlite:1,postgresql:2)")
+    parser.add_argument("--configs", default="postgresql:1,postgresql:2",
+                        help="database:web processes, comma-separated (default: postgresql:1,postgresql:2)")
     parser.add_argument("--entries", type=int, help="PDQ entries in the bank (default 100,000)")
     parser.add_argument("--seconds", type=int, help="duration of each measured run (default 10)")
     parser.add_argument("--health-connections", default="16")
     parser.add_argument("--json-connections", default="4,16")
     parser.add_argument("--jpeg-connections", default="1,2")
+    parser.add_argument("--wrk-threads", type=int, default=1, help="threads of the load generator")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--standard-path", help="directory with httptools and uvloop (pip install --target DIR "
-                        "httptools uvloop), for configs ending in :tuned")
+    parser.add_argument("--hit-percent", type=float, default=10.0, help="JSON requests that hit the bank (default 10)")
     parser.add_argument("--server-pythonpath", action="append", default=[],
                         help="put this directory first on the server's PYTHONPATH (e.g. another Firebreak source)")
     args = parser.parse_args()
@@ -449,16 +444,12 @@ def main() -> None:
         setattr(args, key, [int(c) for c in getattr(args, key).split(",") if c])
     configs = []
     for item in args.configs.split(","):
-        backend, _, rest = item.partition(":")
-        workers, _, variant = rest.partition(":")
-        if backend not in ("sqlite", "postgresql") or not re.fullmatch(r"[1-9]", workers or "1") \
-                or variant not in ("", "tuned"):
-            raise SystemExit(f"bad config {item!r}: expected sqlite:N or postgresql:N, optionally :tuned")
-        if variant == "tuned" and not args.standard_path:
-            raise SystemExit(f"{item}: give --standard-path (a directory with httptools and uvloop installed)")
-        configs.append(Config(backend, int(workers or 1), variant == "tuned"))
+        backend, _, workers = item.partition(":")
+        if backend not in ("sqlite", "postgresql") or not re.fullmatch(r"[1-9][0-9]?", workers or "1"):
+            raise SystemExit(f"bad config {item!r}: expected sqlite:N or postgresql:N")
+        configs.append(Config(backend, int(workers or 1)))
 
-    work = build_workload(args.entries, args.seed)
+    work = build_workload(args.entries, args.seed, args.hit_percent)
     workdir = Path(tempfile.mkdtemp(prefix="firebreak-bench-scan-"))
     pg = PrivatePostgres().start() if any(c.backend == "postgresql" for c in configs) else None
     results = []
@@ -470,13 +461,13 @@ def main() -> None:
             pg.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    command = "bench/bench_scan.py" + (" --quick" if args.quick else "") + (
-        f" --configs {args.configs}" if args.configs != "sqlite:1,postgresql:2" else "")
+    command = " ".join(["bench/bench_scan.py", *sys.argv[1:]])
     print(f"\n### Upload checks: POST /v1/scan, bank of {args.entries:,} PDQ + {args.entries // 2:,} SHA-256 + "
           f"{args.entries // 2:,} MD5 entries\n")
     print(f"- command: `.venv/bin/python {command}`")
     print("\n".join(machine_lines()))
-    print(f"- load: wrk 4.1 (Debian), 1 thread, {args.seconds} s per run, loopback, on the same 2 cores as the server")
+    print(f"- load: wrk 4.1 (Debian), {args.wrk_threads} thread(s), {args.seconds} s per run, loopback, on the same "
+          f"{os.cpu_count()} cores as the server")
     print(f"- targets: JSON hashes >= {JSON_TARGET_RPS:,} requests/s with p99 < {JSON_TARGET_P99_MS:.0f} ms; "
           f"1 MP JPEG p99 < {JPEG_TARGET_P99_MS:.0f} ms\n")
     rows = []

@@ -4,6 +4,8 @@ set -euo pipefail
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+# The scale-out tests carry jobs between processes through a Redis the tests start themselves (no system service).
+[ -x /usr/bin/redis-server ] || missing+=(redis-server)
 # Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -eq 0 ]; then

@@ -16,6 +16,7 @@ from firebreak.core.config import Settings, load_settings
 from firebreak.core.db.session import make_engine
 from firebreak.schema.migrate import upgrade
 from tests.pgserver import PostgresServer
+from tests.redisserver import RedisServer
 from tests.support import FakeDns
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -34,6 +35,14 @@ def _pillow_defaults() -> None:
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     server = PostgresServer()
+    url = server.start()
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    server = RedisServer()
     url = server.start()
     yield url
     server.stop()

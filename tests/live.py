@@ -13,7 +13,7 @@ from typing import Any
 
 import uvicorn
 
-from firebreak.bootstrap.http import create_app
+from firebreak.bootstrap.http import serving_app
 from firebreak.bootstrap.processes import Services
 from firebreak.bootstrap.system import System, build_system
 from firebreak.core.config import Settings, load_settings
@@ -47,7 +47,7 @@ class LiveFirebreak:
         upgrade(self.system.db.engine)
         self.system.prepare()
         self.services = Services(self.system, worker=True, smtp=smtp)
-        self.app = create_app(self.system)
+        self.app = serving_app(self.system)
         self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
                                                      lifespan="off"))
         self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)

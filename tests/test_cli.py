@@ -175,3 +175,25 @@ def test_rehash_runs_with_progress_and_resumes(env: dict[str, str]) -> None:
     assert "done: 0 media items changed" in r.stdout
     again = run(["banks", "rehash", "--background"], env)
     assert again.returncode == 0 and "queued" in again.stdout
+
+
+def test_index_snapshot_and_status(env: dict[str, str]) -> None:
+    assert run(["db", "upgrade"], env).returncode == 0
+    assert run(["banks", "create", "known", "--action", "block"], env).returncode == 0
+    listing = Path(env["FIREBREAK_DATA_DIR"]) / "list.csv"
+    listing.write_text("signal_type,value\npdq," + "f" * 32 + "0" * 32 + "\n")
+    assert run(["banks", "import", "known", str(listing)], env).returncode == 0
+    before = run(["index", "status"], env)
+    assert before.returncode == 0 and "bank.fbh: none yet" in before.stdout
+    written = run(["index", "snapshot"], env)
+    assert written.returncode == 0, written.stderr
+    assert "index snapshot written" in written.stdout and "1 bank entries" in written.stdout
+    after = run(["index", "status"], env)
+    assert "bank.fbh: 1 entries, 16 substrings of 16 bits" in after.stdout and "0 changes behind" in after.stdout
+    again = run(["index", "snapshot"], env)
+    assert "is usable" in again.stdout  # a process starting now maps it and catches up from the log
+
+
+def test_serve_with_many_processes_runs_the_worker_as_its_own_role(env: dict[str, str]) -> None:
+    r = run(["serve", "--workers", "2", "--worker"], env)
+    assert r.returncode == 2 and "firebreak jobs worker" in r.stderr

@@ -93,11 +93,18 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default from settings).")] = None,
     worker: Annotated[bool | None, typer.Option("--worker/--no-worker", help="Run the job worker in-process.")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=256, help="Web processes sharing the port. With more than one, "
+                                         "the job worker and the SMTP listener run as their own processes "
+                                         "(`firebreak jobs worker`, `firebreak smtp`).")] = 1,
 ) -> None:
     """Run the web service (API, portals, console) and, by default, the job worker."""
+    if workers > 1:
+        _serve_processes(config, host, port, worker, workers)
+        return
     import uvicorn
 
-    from firebreak.bootstrap.http import create_app
+    from firebreak.bootstrap.asgi import tune_process
+    from firebreak.bootstrap.http import serving_app
     from firebreak.bootstrap.processes import Services
 
     system = _system(config)
@@ -110,7 +117,8 @@ def serve(
         services.start()
     except OSError as exc:
         fail(f"could not start: {exc} (is FIREBREAK_SMTP_LISTEN_PORT {settings.smtp_listen_port} free?)")
-    app = create_app(system)
+    app = serving_app(system)
+    tune_process()
     # Everything built so far lives as long as the process: keep it out of the garbage collector's full passes,
     # which otherwise pause every request for 100+ ms (docs/benchmarks.md).
     gc.collect()
@@ -120,6 +128,78 @@ def serve(
     finally:
         services.stop()
         system.close()
+
+
+def _serve_processes(config: Path | None, host: str | None, port: int | None, worker: bool | None,
+                     workers: int) -> None:
+    """``serve --workers N``: check and prepare once here, then uvicorn starts N processes, each building its own
+    system (``firebreak.bootstrap.asgi:create``)."""
+    import os
+    import shutil
+
+    import uvicorn
+
+    from firebreak.bootstrap.processes import prepare_index_snapshot
+
+    if worker:
+        fail("--worker runs the job worker inside a single web process; with --workers N, run "
+             "`firebreak jobs worker` beside `serve`", 2)
+
+    def prepare() -> Settings:
+        """Checks and start-up writes, once; nothing built here outlives it (the supervisor stays small)."""
+        system = _system(config)
+        logging.basicConfig(level=system.settings.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        system.prepare()
+        with clean_errors():
+            err.print(prepare_index_snapshot(system), highlight=False)
+        system.close()
+        return system.settings
+
+    settings = prepare()
+    if settings.smtp_listen:
+        err.print("the hotline's SMTP listener is not run by `serve --workers N`: run `firebreak smtp`",
+                  highlight=False)
+    # Every web process writes its metrics here; /metrics, answered by any of them, adds them up.
+    metrics_dir = settings.metrics_dir
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())  # read by prometheus_client at import
+    if config is not None:
+        os.environ["FIREBREAK_CONFIG_FILE"] = str(config.resolve())
+    uvicorn.run("firebreak.bootstrap.asgi:create", factory=True, host=host or settings.host,
+                port=port or settings.port, workers=workers, log_level=settings.log_level)
+
+
+@app.command()
+def smtp(config: ConfigOption = None) -> None:
+    """Run the hotline's SMTP listener on its own (beside `serve --workers N`)."""
+    from firebreak.bootstrap.processes import Services
+
+    system = _system(config)
+    settings = system.settings
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    services = Services(system, worker=False, smtp=True, indexes=False)
+    try:
+        services.start()
+    except OSError as exc:
+        fail(f"could not start: {exc} (is FIREBREAK_SMTP_LISTEN_PORT {settings.smtp_listen_port} free?)")
+    out.print(f"SMTP listener on {settings.smtp_listen_host}:{settings.smtp_listen_port} for "
+              f"{settings.hotline_address}; Ctrl-C stops")
+    _wait_for_signal()
+    services.stop()
+    system.close()
+
+
+def _wait_for_signal() -> None:
+    import signal
+    import threading
+
+    stop = threading.Event()
+    handler: Callable[[int, Any], None] = lambda *_: stop.set()  # noqa: E731
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    stop.wait()
 
 
 @db_app.command("upgrade")
@@ -219,20 +299,17 @@ def users_token(username: str, name: Annotated[str, typer.Option()] = "cli", con
 @jobs_app.command("worker")
 def jobs_worker(config: ConfigOption = None) -> None:
     """Run a stand-alone job worker (for deployments with many worker processes)."""
-    import signal
-    import threading
+    from firebreak.bootstrap.processes import Services
 
     system = _system(config)
-    logging.basicConfig(level=system.settings.log_level.upper())
-    stop = threading.Event()
-    handler: Callable[[int, Any], None] = lambda *_: stop.set()  # noqa: E731
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    worker = system.worker()
-    worker.start()
+    logging.basicConfig(level=system.settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    services = Services(system, worker=True, smtp=False)
+    services.start()
     out.print(f"worker running with {system.settings.worker_threads} threads; Ctrl-C stops")
-    stop.wait()
-    worker.stop()
+    _wait_for_signal()
+    services.stop()
+    system.close()
 
 
 @jobs_app.command("ping")
@@ -249,6 +326,54 @@ def jobs_ping(
 
 def main() -> None:
     app()
+
+
+index_app = typer.Typer(help="The matching indexes and their snapshot files.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+
+@index_app.command("snapshot")
+def index_snapshot(config: ConfigOption = None) -> None:
+    """Write this host's index snapshot now (processes that start next map it instead of building their own)."""
+    from firebreak.bootstrap.processes import prepare_index_snapshot
+
+    system = _system(config)
+    with clean_errors():
+        out.print(prepare_index_snapshot(system), highlight=False)
+    system.close()
+
+
+@index_app.command("status")
+def index_status(config: ConfigOption = None) -> None:
+    """Show this host's snapshot files and the change log."""
+    import time
+
+    from sqlalchemy import func, select
+
+    from firebreak.matching.index import IndexFormatError, read_info
+    from firebreak.matching.models import IndexChange
+    from firebreak.matching.snapshots import BANK_FILE, MEDIA_FILE
+
+    system = _system(config)
+    with system.db.sessions() as session:
+        newest = session.scalar(select(func.max(IndexChange.seq))) or 0
+        kept = session.scalar(select(func.count()).select_from(IndexChange)) or 0
+    out.print(f"change log: newest position {newest}, {kept} changes kept")
+    folder = system.settings.effective_index_dir
+    for name in (BANK_FILE, MEDIA_FILE):
+        path = folder / name
+        try:
+            info = read_info(path)
+        except FileNotFoundError:
+            out.print(f"{path}: none yet")
+            continue
+        except IndexFormatError as exc:
+            out.print(f"{path}: unusable: {exc}")
+            continue
+        age = time.time() - info.written_at
+        out.print(f"{path}: {info.count} entries, {info.n_sub} substrings of {info.bits} bits, log position "
+                  f"{info.log_seq} ({newest - info.log_seq} changes behind), written {age:.0f} s ago, "
+                  f"{info.size / 1e6:.1f} MB")
 
 
 integrations_app = typer.Typer(help="Platform integrations (sandbox, webhook, matrix).", no_args_is_help=True)
@@ -417,8 +542,8 @@ def banks_rehash(
             pass
         bar.update(task, completed=progress.remaining)
     out.print(f"done: {totals['changed']} media items changed, {totals['entries']} bank entries rewritten, "
-              f"{totals['unreadable']} unreadable (left as they were). Restart serving processes so their indexes "
-              "load the new values.")
+              f"{totals['unreadable']} unreadable (left as they were). Every serving process picks the new values up "
+              "within a second (the index change log).")
 
 
 dkim_app = typer.Typer(help="DKIM: the platform's signing key, and keys pinned for authorities.", no_args_is_help=True)

@@ -19,14 +19,17 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from firebreak.matching import _hamming
 from firebreak.matching.index import (
     HammingIndex,
     IndexFormatError,
+    Layout,
+    _Segment,
+    _State,
     as_codes,
     merge_results,
     pdq_bytes_to_hex,
     pdq_hex_to_bytes,
+    read_info,
     shard_of,
 )
 
@@ -111,23 +114,49 @@ def test_clustered_codes_match_brute_force(seeds: int, size: int, max_flips: int
     assert_exact(index, ids, codes, queries_for(rng, codes, 6), radius)
 
 
-def test_large_index_uses_multi_index_probing_and_stays_exact() -> None:
-    """At 30k codes the planner probes substring tables rather than scanning; answers are still exact."""
+@pytest.mark.parametrize("layout", [Layout(16, 16), Layout(12, 21), Layout(11, 23), Layout(21, 12)],
+                         ids=lambda lay: f"{lay.n_sub}x{lay.bits}")
+def test_large_index_uses_multi_index_probing_and_stays_exact(layout: Layout) -> None:
+    """At 30k codes the planner probes substring tables rather than scanning, in every layout (substrings that
+    straddle 64-bit words included); answers are still exact."""
     rng = np.random.default_rng(7)
     codes = np.concatenate([rng.integers(0, 256, size=(20_000, 32), dtype=np.uint8), clustered(rng, 50, 10_000, 6)])
     ids = np.arange(len(codes), dtype=np.int64) * 3 + 10**15
-    index = HammingIndex.from_arrays(ids, codes, auto_merge=False)
+    index = HammingIndex.from_arrays(ids, codes, auto_merge=False, layout=layout)
     queries = queries_for(rng, codes, 40)
     words = queries.view("<u8")
     main = index._state.main
+    assert main.layout == layout
     for radius in (0, 1, 15, 16, 31, 32, 47, 64):
-        _, _, _, scanned = _hamming.search(
-            main.codes, main.positions, main.offsets, words, radius, _hamming.MASKS, _hamming.MASK_CUM
-        )
-        if radius <= 31:
+        _, _, _, scanned = main.probe(words, radius)
+        if radius <= 15 or (radius <= 31 and layout.bits <= 16):
             # Random queries (odd rows) probe; a near-duplicate of a big family may rightly prefer a scan.
             assert not scanned[1::2].any()
         assert_exact(index, ids, codes, queries, radius)
+
+
+def test_the_layout_grows_with_the_index_within_100_bytes_per_code() -> None:
+    assert Layout.for_size(1_000) == Layout(16, 16)
+    assert Layout.for_size(1_000_000) == Layout(16, 16)
+    big = Layout.for_size(10_000_000)
+    assert big.bits > 16 and big.bytes_per_code(10_000_000) <= 100
+    assert big.estimated_cost(10_000_000) < Layout(16, 16).estimated_cost(10_000_000) / 3
+    huge = Layout.for_size(100_000_000)
+    assert huge.bytes_per_code(100_000_000) <= 100 and huge.bits > big.bits
+    with pytest.raises(ValueError, match="layout"):
+        Layout(16, 17)
+
+
+@PROPERTY
+@given(n=st.integers(0, 300), n_sub=st.integers(2, 32), bits=st.integers(8, 20), radius=st.integers(0, 64),
+       seed=st.integers(0, 2**32 - 1))
+def test_every_layout_is_exact(n: int, n_sub: int, bits: int, radius: int, seed: int) -> None:
+    n_sub = min(n_sub, 256 // bits)
+    rng = np.random.default_rng(seed)
+    codes = clustered(rng, 5, n, 8) if n else np.empty((0, 32), dtype=np.uint8)
+    ids = np.arange(n, dtype=np.int64)
+    index = HammingIndex.from_arrays(ids, codes, auto_merge=False, layout=Layout(n_sub, bits))
+    assert_exact(index, ids, codes, queries_for(rng, codes, 4), radius)
 
 
 def test_identical_codes_are_all_returned() -> None:
@@ -302,8 +331,8 @@ def test_writes_made_during_a_merge_are_kept() -> None:
     late = rng.integers(0, 256, (4, 32), dtype=np.uint8)
 
     class WritesMidMerge(HammingIndex):
-        def _compacted(self, s):  # type: ignore[no-untyped-def]
-            segment = HammingIndex._compacted(s)
+        def _compacted(self, s: _State) -> _Segment:
+            segment = super()._compacted(s)
             self.remove([0, 350])  # one folded from main, one from the delta
             self.add([1, 900, 901], late[:3])  # a replacement of a folded entry, two new ones
             self.remove([900])  # removed again before the swap
@@ -360,6 +389,33 @@ def _patch(path: Path, offset: int, data: bytes, *, fix_crc: bool = False) -> No
     path.write_bytes(bytes(raw))
 
 
+def test_a_wide_layout_and_the_log_position_survive_saving(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 256, (3000, 32), dtype=np.uint8)
+    ids = np.arange(3000, dtype=np.int64) + 7
+    index = HammingIndex.from_arrays(ids, codes, auto_merge=False, layout=Layout(11, 23))
+    path = tmp_path / "wide.fbh"
+    index.save(path, log_seq=123_456)
+    info = read_info(path)
+    assert (info.version, info.count, info.n_sub, info.bits, info.log_seq) == (2, 3000, 11, 23, 123_456)
+    assert abs(info.written_at - time.time()) < 60
+    loaded = HammingIndex.load(path, mmap=True)
+    assert loaded.file_info == info and loaded._state.main.layout == Layout(11, 23)
+    queries = queries_for(rng, codes, 20)
+    assert loaded.range_search(queries, 31) == index.range_search(queries, 31)
+
+
+def test_files_of_format_version_1_still_load(saved: Path) -> None:
+    """Version 1 is version 2 with 16 substrings of 16 bits and no log position."""
+    before = HammingIndex.load(saved)
+    _patch(saved, 8, struct.pack("<I", 1))
+    _patch(saved, 88, bytes(36), fix_crc=True)
+    info = read_info(saved)
+    assert (info.version, info.log_seq, info.written_at) == (1, 0, 0)
+    queries = np.random.default_rng(3).integers(0, 256, (10, 32), dtype=np.uint8)
+    assert HammingIndex.load(saved).range_search(queries, 64) == before.range_search(queries, 64)
+
+
 def test_bad_magic_is_reported(saved: Path) -> None:
     _patch(saved, 0, b"PK\x03\x04abcd")
     with pytest.raises(IndexFormatError, match="bad magic"):
@@ -367,8 +423,8 @@ def test_bad_magic_is_reported(saved: Path) -> None:
 
 
 def test_unknown_version_is_reported(saved: Path) -> None:
-    _patch(saved, 8, struct.pack("<I", 2), fix_crc=True)
-    with pytest.raises(IndexFormatError, match="unsupported format version 2"):
+    _patch(saved, 8, struct.pack("<I", 3), fix_crc=True)
+    with pytest.raises(IndexFormatError, match="unsupported format version 3"):
         HammingIndex.load(saved)
 
 

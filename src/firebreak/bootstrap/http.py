@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from firebreak import __version__
 from firebreak.api.deps import CredentialGate
 from firebreak.authorities import api as authorities_api
 from firebreak.banks import api as banks_api
-from firebreak.bootstrap import ops
+from firebreak.bootstrap import metrics, ops
 from firebreak.bootstrap.system import System
 from firebreak.console import actions as console_actions
 from firebreak.console import appeals as console_appeals
@@ -19,11 +23,12 @@ from firebreak.console import statements as console_statements
 from firebreak.core.clock import Clock
 from firebreak.core.config import Settings
 from firebreak.core.db.session import Database
-from firebreak.core.http.deps import Components, install
+from firebreak.core.http.deps import Components, components_of, install
 from firebreak.core.http.guard import BodyGuard, BodyLimits, body_size_of
 from firebreak.core.http.headers import SecurityHeaders
 from firebreak.core.http.openapi import install_openapi
 from firebreak.core.http.problems import install_problem_handlers
+from firebreak.core.jobs.queue import JobQueue
 from firebreak.enforcement import api as enforcement_api
 from firebreak.enforcement.appeals import Appeals
 from firebreak.enforcement.due_process import DueProcess
@@ -35,6 +40,7 @@ from firebreak.hma import api as hma_api
 from firebreak.integrations.sandbox import api as sandbox_api
 from firebreak.integrations.sandbox import web as sandbox_web
 from firebreak.integrations.sandbox.flows import Sandbox
+from firebreak.matching.flows import IndexKeeper
 from firebreak.matching.service import IndexSet
 from firebreak.orders import api as orders_api
 from firebreak.orders import web as orders_web
@@ -58,6 +64,9 @@ def components(system: System) -> Components:
     found.add(Database, system.db)
     found.add(Clock, system.clock)  # type: ignore[type-abstract]
     found.add(IndexSet, system.indexes)
+    found.add(IndexKeeper, system.index_keeper)
+    found.add(JobQueue, system.queue)
+    found.add(metrics.DatabaseFigures, metrics.DatabaseFigures(db=system.db, clock=system.clock, queue=system.queue))
     found.add(Gateway, system.gateway)
     found.add(OrderDesk, system.orders)
     found.add(Evidence, system.evidence)
@@ -93,7 +102,11 @@ def install_guards(app: FastAPI, system: System) -> None:
     install_openapi(app, gated_prefixes=GATED_PREFIXES, body_limit=lambda route: limits.of(body_size_of(route)))
 
 
-def create_app(system: System) -> FastAPI:
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_app(system: System, *, lifespan: Lifespan | None = None) -> FastAPI:
+    """The application of a built system. ``lifespan`` starts and stops the process's services (``asgi.py``)."""
     app = FastAPI(
         title="Firebreak",
         version=__version__,
@@ -101,6 +114,7 @@ def create_app(system: System) -> FastAPI:
         docs_url=None,  # /docs is web.routes' page: Swagger UI from Firebreak's own files, never a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
+        lifespan=lifespan,
     )
     install(app, components(system))
     install_problem_handlers(app)
@@ -129,3 +143,14 @@ def create_app(system: System) -> FastAPI:
         app.include_router(sandbox_api.router)
         app.include_router(sandbox_web.router)
     return app
+
+
+def serving_app(system: System, *, lifespan: Lifespan | None = None) -> ASGIApp:
+    """What a server runs: the application behind request metrics and the upload check's fast lane.
+
+    Both sit in front of the framework rather than among its middleware: the fast lane exists to skip the
+    framework's per-request work, and the metrics time every request, the lane's included.
+    """
+    app = create_app(system, lifespan=lifespan)
+    lane = gateway_api.ScanFastLane(app, gateway=system.gateway, check=components_of(app).get(gateway_api.CallerCheck))
+    return metrics.RequestMetrics(lane)

@@ -46,7 +46,9 @@ from firebreak.gateway.flows import Gateway, GatewayDeps, InProcessLink
 from firebreak.integrations.sandbox.flows import Sandbox, SandboxDeps
 from firebreak.mail.dkim import DnsFunc
 from firebreak.mail.send import MailTransport
+from firebreak.matching.flows import IndexKeeper, IndexKeeperDeps
 from firebreak.matching.service import IndexSet
+from firebreak.matching.snapshots import SnapshotStore
 from firebreak.orders import jobs as order_jobs
 from firebreak.orders.flows import OrderDesk, OrdersDeps
 from firebreak.orders.preservation import OrdersDirectory
@@ -84,6 +86,7 @@ class System:
     blobs: LocalBlobStore
     limits: DecodeLimits
     indexes: IndexSet
+    index_keeper: IndexKeeper
     secrets: IntegrationSecrets
     adapters: Adapters
     retry: RetryPolicy
@@ -163,6 +166,21 @@ def due_process(settings: Settings, keys: KeyRing, translations: Translations = 
                       chat_review_after=settings.chat_review_after_removals, translations=translations)
 
 
+def build_indexes(settings: Settings, db: Database) -> tuple[IndexSet, IndexKeeper]:
+    """The process's indexes (from the host's snapshot files, when enabled) and what keeps them in step."""
+    # With snapshots, the host's writer folds changes in by writing a new snapshot; a process merges its own delta
+    # (a private copy of the index) only if that does not happen.
+    merge_threshold = 4 * settings.index_snapshot_rows if settings.index_snapshots else 65_536
+    store = SnapshotStore(settings.effective_index_dir, verify=settings.index_verify_snapshots,
+                          merge_threshold=merge_threshold) if settings.index_snapshots else None
+    indexes = IndexSet(snapshots=store, merge_threshold=merge_threshold)
+    keeper = IndexKeeper(IndexKeeperDeps(
+        db=db, indexes=indexes, follow_seconds=settings.index_follow_seconds,
+        snapshot_rows=settings.index_snapshot_rows, snapshot_max_age=settings.index_snapshot_max_age_seconds,
+        log_keep=settings.index_log_keep))
+    return indexes, keeper
+
+
 def build_system(
     settings: Settings,
     *,
@@ -187,7 +205,7 @@ def build_system(
     keys = KeyRing.from_settings(settings)
     blobs = LocalBlobStore(settings.blob_dir, keys)
     limits = decode_limits(settings)
-    indexes = IndexSet()
+    indexes, index_keeper = build_indexes(settings, db)
     secrets = IntegrationSecrets(keys)
     adapters = Adapters(AdapterContext(db=db, clock=clock, secrets=secrets, settings=settings))
     retry = DEFAULT_RETRY
@@ -249,7 +267,8 @@ def build_system(
     registry.register_all(order_jobs.handlers(orders))
     registry.register_all(report_jobs.handlers(reports))
     return System(settings=settings, db=db, clock=clock, keys=keys, blobs=blobs, limits=limits, indexes=indexes,
-                  secrets=secrets, adapters=adapters, retry=retry, registry=registry, runner=runner, queue=queue,
+                  index_keeper=index_keeper, secrets=secrets, adapters=adapters, retry=retry, registry=registry,
+                  runner=runner, queue=queue,
                   mailer=mailer or orders.deps.mailer, banks=banks, enforcement=enforcement, gateway=gateway,
                   orders=orders, due=due, review=review, appeals=appeals, sandbox=sandbox, evidence=evidence,
                   statements=statements, reports=reports, transparency_reports=transparency_reports)

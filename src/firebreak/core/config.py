@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FIREBREAK_", extra="forbid", frozen=True)
 
     data_dir: Path = Field(default=Path("var"), description="Where the embedded database, blobs and queue live.")
+    local_dir: Path | None = Field(default=None, description="Files of this host alone (index snapshots, metrics of "
+                                   "its web processes), when data_dir is a volume shared by hosts; empty = data_dir.")
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in data_dir.")
     queue_url: str = Field(
         default="", description="Job queue: empty = SQLite file in data_dir; redis://host:port/db for many workers."
@@ -64,6 +66,19 @@ class Settings(BaseSettings):
     pdq_min_quality: int = Field(default=50, ge=0, le=100)
     vpdq_query_match_percent: float = Field(default=80.0, ge=0, le=100)
     vpdq_target_match_percent: float = Field(default=80.0, ge=0, le=100)
+
+    # Indexes shared by the processes of a host, following the database's change log (docs/matching.md)
+    index_snapshots: bool = Field(default=True, description="Start from snapshot files of the indexes under "
+                                  "local_dir/index, memory-mapped by every process of the host, and keep them fresh.")
+    index_verify_snapshots: bool = Field(default=True, description="Check a snapshot's SHA-256 when loading it.")
+    index_snapshot_rows: int = Field(default=65_536, ge=1, description="Index rows written since the snapshot "
+                                     "(added, replaced, removed) that make the host's writer write a new one.")
+    index_snapshot_max_age_seconds: float = Field(default=3600.0, gt=0, description="A snapshot older than this "
+                                                  "is rewritten if anything changed since.")
+    index_follow_seconds: float = Field(default=0.25, gt=0, le=10, description="How often each process reads the "
+                                        "index change log (new and withdrawn entries reach it within this).")
+    index_log_keep: int = Field(default=10_000_000, ge=1000, description="Changes kept in the index change log; a "
+                                "snapshot older than the log kept is not used.")
 
     unchecked_uploads: Literal["allow", "review", "refuse"] = Field(
         default="review", description="The verdict for an upload that matched nothing but could not be fully checked "
@@ -294,6 +309,14 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def effective_index_dir(self) -> Path:
+        return (self.local_dir or self.data_dir) / "index"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return (self.local_dir or self.data_dir) / "metrics"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -6,9 +6,6 @@
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -60,12 +57,6 @@ class GatewayDeps:
     unchecked_verdict: Verdict = Verdict.REVIEW  # an upload that matched nothing but could not be fully checked
 
 
-# Upload checks that reach the database (a candidate, a due index sync) queue here on SQLite instead of in
-# SQLite's busy handler, which retries a locked database after sleeping 1, 2, 5, ... up to 100 ms: concurrent
-# checks would wait for a sleep to end rather than for the writer before them.
-_SQLITE_SCANS = threading.Lock()
-
-
 class Gateway:
     def __init__(self, deps: GatewayDeps) -> None:
         self.deps = deps
@@ -112,24 +103,21 @@ class Gateway:
                 defer(session=session, now=d.clock.now(), job=RUN_ACTIONS_JOB, payload={})
         return result
 
-    @contextmanager
-    def _scan_transaction(self) -> Iterator[Session]:
-        if self.deps.db.dialect != "sqlite":
-            with self.deps.db.transaction() as session:
-                yield session
-            return
-        with _SQLITE_SCANS, self.deps.db.transaction() as session:
-            yield session
+    def _refuse(self, integration: str | None, hits: list[Hit], *, sha256: str | None, media_kind: str,
+                uploader: SenderIn | None, chat: ChatIn | None) -> None:
+        """A refused upload: counted once on its entries (the re-uploads an authority's receipt shows), and, with the
+        caller's ``integration``, its statement of reasons, and the uploader's notice and record when named.
 
-    def _refuse(self, session: Session, integration: str | None, hits: list[Hit], *, sha256: str | None,
-                media_kind: str, uploader: SenderIn | None, chat: ChatIn | None) -> None:
-        """A refused upload's statement of reasons, and the uploader's notice and record when named."""
-        row = get_integration(session=session, name=integration) if integration else None
-        if row is None:
-            return
-        if refuse(session=session, clock=self.deps.clock, due=self.deps.due, integration=row, hits=hits,
-                  sha256=sha256, media_kind=media_kind, uploader=uploader, chat=chat):
-            defer(session=session, now=self.deps.clock.now(), job=RUN_ACTIONS_JOB, payload={})
+        Refusals are rare, so the check itself stays a read and only a refusal writes, at once: a count kept in
+        memory to be written later would be lost with its process, and receipts must be exact."""
+        d = self.deps
+        with d.db.transaction() as session:
+            count_blocked_uploads(session=session, now=d.clock.now(), source="scan", sha256=sha256,
+                                  entry_ids=[h.entry_id for h in hits if h.action == MatchAction.BLOCK])
+            row = get_integration(session=session, name=integration) if integration else None
+            if row is not None and refuse(session=session, clock=d.clock, due=d.due, integration=row, hits=hits,
+                                          sha256=sha256, media_kind=media_kind, uploader=uploader, chat=chat):
+                defer(session=session, now=d.clock.now(), job=RUN_ACTIONS_JOB, payload={})
 
     def scan_bytes(self, data: bytes, *, jurisdiction: str | None = None, integration: str | None = None,
                    uploader: SenderIn | None = None, chat: ChatIn | None = None) -> ScanResult:
@@ -155,18 +143,18 @@ class Gateway:
         if pdq_queries and unchecked is None and not d.indexes.could_match(exact=[sha256, md5],
                                                                              pdq_queries=pdq_queries):
             return ScanResult(verdict=Verdict.ALLOW, matches=[], sha256=sha256, checked_at=d.clock.now())
-        with self._scan_transaction() as session:
-            if not pdq_queries:  # a file we could not hash ourselves may be known from a platform's event
+        def lookup(session: Session) -> list[Hit]:
+            queries = pdq_queries
+            if not queries:  # a file we could not hash ourselves may be known from a platform's event
                 known = find_by_sha256(session=session, sha256=sha256)
                 if known is not None and known.pdq:
-                    pdq_queries = (known.pdq,)
-            hits = match_signals(session=session, indexes=d.indexes, sha256=sha256, md5=md5,
-                                 pdq_queries=pdq_queries, jurisdiction=jurisdiction)
-            if verdict_for(hits) == Verdict.BLOCK:
-                count_blocked_uploads(session=session, now=d.clock.now(), source="scan", sha256=sha256,
-                                      entry_ids=[h.entry_id for h in hits if h.action == MatchAction.BLOCK])
-                self._refuse(session, integration, hits, sha256=sha256, media_kind=media_kind, uploader=uploader,
-                             chat=chat)
+                    queries = (known.pdq,)
+            return match_signals(session=session, indexes=d.indexes, sha256=sha256, md5=md5, pdq_queries=queries,
+                                 jurisdiction=jurisdiction)
+
+        hits = d.db.read(lookup)  # read-only: one round trip per statement, no write lock on SQLite
+        if verdict_for(hits) == Verdict.BLOCK:
+            self._refuse(integration, hits, sha256=sha256, media_kind=media_kind, uploader=uploader, chat=chat)
         verdict = verdict_for(hits)
         if verdict == Verdict.ALLOW and unchecked is not None:
             # Nothing matched, but Firebreak did not see the whole picture: a two-byte cut must not be a way past.
@@ -202,28 +190,30 @@ class Gateway:
             return None
         return ScanResult(verdict=Verdict.ALLOW, matches=[], checked_at=self.deps.clock.now())
 
-    def scan_signals(self, request: ScanSignalsRequest, *, integration: str | None = None) -> ScanResult:
+    def scan_signals(self, request: ScanSignalsRequest, *, integration: str | None = None,
+                     record: bool = True) -> ScanResult:
         """Upload check on hashes the platform computed itself (no bytes leave the platform). A refusal is
-        recorded as in scan_bytes, for ``request.uploader`` when given."""
+        recorded as in scan_bytes, for ``request.uploader`` when given; with ``record=False`` nothing is written
+        (the caller hands a refusal to a path that records it)."""
         d = self.deps
         values = self._signal_values(request)
-        with self._scan_transaction() as session:
-            hits: list[Hit] = []
-            shas: list[str | None] = list(values.get("sha256", [])) or [None]
-            md5s: list[str | None] = list(values.get("md5", [])) or [None]
+        shas: list[str | None] = list(values.get("sha256", [])) or [None]
+        md5s: list[str | None] = list(values.get("md5", [])) or [None]
+
+        def lookup(session: Session) -> list[Hit]:
+            found: list[Hit] = []
             for sha in shas:
                 for md5 in md5s:
-                    hits.extend(match_signals(session=session, indexes=d.indexes, sha256=sha, md5=md5,
-                                              pdq_queries=values.get("pdq", []),
-                                              jurisdiction=request.jurisdiction))
-            unique = {h.entry_id: h for h in sorted(hits, key=lambda h: -h.distance)}
-            ordered = sorted(unique.values(), key=lambda h: (h.distance, h.entry_id))
-            if verdict_for(ordered) == Verdict.BLOCK:
-                count_blocked_uploads(session=session, now=d.clock.now(), source="scan",
-                                      sha256=shas[0] if len(shas) == 1 else None,
-                                      entry_ids=[h.entry_id for h in ordered if h.action == MatchAction.BLOCK])
-                self._refuse(session, integration, ordered, sha256=next(iter(values.get("sha256", [])), None),
-                             media_kind="image", uploader=request.uploader, chat=request.chat)
+                    found.extend(match_signals(session=session, indexes=d.indexes, sha256=sha, md5=md5,
+                                               pdq_queries=values.get("pdq", []), jurisdiction=request.jurisdiction))
+            return found
+
+        hits = d.db.read(lookup)
+        unique = {h.entry_id: h for h in sorted(hits, key=lambda h: -h.distance)}
+        ordered = sorted(unique.values(), key=lambda h: (h.distance, h.entry_id))
+        if record and verdict_for(ordered) == Verdict.BLOCK:
+            self._refuse(integration, ordered, sha256=shas[0] if len(shas) == 1 else None, media_kind="image",
+                         uploader=request.uploader, chat=request.chat)
         return ScanResult(verdict=verdict_for(ordered), matches=scan_matches(ordered), checked_at=d.clock.now())
 
     def report(self, integration_name: str, *, chat_id: str, message_id: str, report_id: str,

@@ -1,19 +1,24 @@
 """Compiled kernels of the Hamming range index (numba, one core, the GIL released).
 
-Everything here works on codes as ``(n, 4)`` little-endian ``uint64`` rows: 256 bits cut into 16 substrings of
-16 bits, substring ``s`` being bits ``16 * (s % 4)`` upwards of word ``s // 4``. Positions are row numbers.
-The Python side (``index.py``) owns ids, tombstones and concurrency; the kernels only see immutable arrays.
+Everything here works on codes as ``(n, 4)`` little-endian ``uint64`` rows, read as one 256-bit string (bit ``i``
+is bit ``i % 64`` of word ``i // 64``). A *layout* cuts it into ``m`` substrings of ``b`` bits each, substring
+``s`` being bits ``s * b`` upwards (``m * b <= 256``; bits past ``m * b`` are in no table). Positions are row
+numbers. The Python side (``index.py``) owns ids, tombstones, the choice of layout and concurrency; the kernels
+only see immutable arrays.
 
-Search uses multi-index hashing with the generalised pigeonhole principle: if ``d(q, x) <= r`` and the 16
-substring distances are ``d_s``, then for any thresholds with ``sum(t_s + 1) >= r + 1`` some ``d_s <= t_s``.
-Per query we read bucket sizes, pick the thresholds (``t_s = -1`` skips a substring) that minimise the number
-of candidates by a small dynamic programme, and fall back to a sequential scan when that is cheaper. So the
-answer is exact for every radius, and skewed buckets of clustered data are routed around rather than read.
+Search uses multi-index hashing with the generalised pigeonhole principle: if ``d(q, x) <= r`` and the substring
+distances are ``d_s`` (they sum to at most ``d(q, x)``), then for any thresholds with ``sum(t_s + 1) >= r + 1``
+some ``d_s <= t_s``. Per query we read bucket sizes, pick the thresholds (``t_s = -1`` skips a substring) that
+minimise the estimated work by a small dynamic programme, and fall back to a sequential scan when that is
+cheaper. So the answer is exact for every radius and layout, and skewed buckets of clustered data are routed
+around rather than read.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import itertools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -33,16 +38,18 @@ I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 F = TypeVar("F", bound=Callable[..., object])
 
-N_SUB = 16
-N_KEYS = 1 << 16
-# Highest per-substring threshold the planner considers; beyond it (radius >= 80) only a scan is sensible.
+CODE_BITS = 256
+# Highest per-substring threshold the planner considers; beyond it only a scan is sensible.
 T_CAP = 4
-# Cost model in "one random candidate read" units, measured on the bench machine (see docs/matching.md):
-# a candidate is a random 32-byte read (~20 ns), a bucket probe reads two cached offsets, a scanned row is
-# a sequential 32-byte read (~1.6 ns).
-BUCKET_COST = 0.25
+# Cost model in "one random candidate read" units (docs/matching.md): a candidate is a random 32-byte read, a
+# scanned row a sequential one (~0.08 of it). A bucket probe reads two offsets: cheap while a table fits in
+# cache (16-bit keys: 256 KB), a cache miss like a candidate once tables are megabytes.
 SCAN_COST = 0.08
 PREFETCH = 16
+# The planner reads the exact size of the buckets nearest the query (at most this many per substring: the key's
+# own and those one bit away) and estimates those further away from their mean size: reading every bucket it might
+# probe would cost as much as the search.
+EXACT_PROBES = 32
 
 
 def _jit(fn: F) -> F:
@@ -59,13 +66,15 @@ def _popcount_codegen(typingctx: Any, x: Any) -> Any:
     return sig, codegen
 
 
-def _prefetch_codegen(typingctx: Any, arr: Any, row: Any) -> Any:
-    sig = types.void(arr, row)
+def _prefetch_codegen(typingctx: Any, arr: Any, index: Any) -> Any:
+    """Prefetch element ``index`` of a contiguous array (a code row of a 2-D uint64 array, an offset of 1-D)."""
+    sig = types.void(arr, index)
+    row_bytes = 32 if arr.ndim == 2 else arr.dtype.bitwidth // 8
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         ary = context.make_array(signature.args[0])(context, builder, args[0])
         i8p = ir.IntType(8).as_pointer()
-        offset = builder.mul(builder.sext(args[1], ir.IntType(64)), ir.Constant(ir.IntType(64), 32))
+        offset = builder.mul(builder.sext(args[1], ir.IntType(64)), ir.Constant(ir.IntType(64), row_bytes))
         ptr = builder.gep(builder.bitcast(ary.data, i8p), [offset])
         i32 = ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
@@ -78,25 +87,41 @@ def _prefetch_codegen(typingctx: Any, arr: Any, row: Any) -> Any:
 
 # Hardware popcount and prefetch: numba exposes neither, LLVM has both.
 popcount = cast(Callable[[np.uint64], np.uint64], intrinsic(_popcount_codegen))
-prefetch_row = cast(Callable[[U64, np.int64], None], intrinsic(_prefetch_codegen))
+prefetch = cast(Callable[[Any, np.int64], None], intrinsic(_prefetch_codegen))
 
 
-def _masks_by_weight() -> tuple[I64, I64]:
-    masks = np.arange(N_KEYS, dtype=np.int64)
-    weights = np.bitwise_count(masks)
-    order = np.argsort(weights, kind="stable")
-    cum = np.zeros(N_SUB + 2, dtype=np.int64)
-    cum[1:] = np.cumsum(np.bincount(weights, minlength=N_SUB + 1))
-    # cum[t + 1] = number of 16-bit masks of weight <= t
-    return masks[order], cum
+@functools.cache
+def masks_by_weight(bits: int) -> tuple[I64, I64]:
+    """Every ``bits``-bit mask of weight <= T_CAP, lightest first, and ``cum[t + 1]`` = how many weigh <= t."""
+    masks: list[int] = []
+    cum = np.zeros(T_CAP + 2, dtype=np.int64)
+    for weight in range(T_CAP + 1):
+        masks.extend(sum(1 << i for i in combo) for combo in itertools.combinations(range(bits), weight))
+        cum[weight + 1] = len(masks)
+    return np.array(masks, dtype=np.int64), cum
 
 
-MASKS, MASK_CUM = _masks_by_weight()
+@functools.cache
+def exact_levels(bits: int) -> int:
+    """How many weight levels (0, 1, ...) of buckets the planner reads exactly for this key width."""
+    _, cum = masks_by_weight(bits)
+    return max(1, int(np.searchsorted(cum[1:], EXACT_PROBES, side="right")))
+
+
+@functools.cache
+def bucket_cost(bits: int) -> float:
+    return 0.25 if bits <= 16 else 0.5 if bits <= 20 else 1.0
 
 
 @_jit
-def _key(word: np.uint64, s: int) -> np.int64:
-    return np.int64((word >> np.uint64(16 * (s & 3))) & np.uint64(0xFFFF))
+def _key(codes: U64, p: int | np.int64, s: int, bits: int) -> np.int64:
+    start = s * bits
+    w = start >> 6
+    off = start & 63
+    x = codes[p, w] >> np.uint64(off)
+    if off + bits > 64:
+        x |= codes[p, w + 1] << np.uint64(64 - off)
+    return np.int64(x & np.uint64((1 << bits) - 1))
 
 
 @_jit
@@ -128,79 +153,93 @@ def _grow32(a: I32, need: int) -> I32:
 
 
 @_jit
-def order_by_key0(codes: U64) -> I64:
+def order_by_key0(codes: U64, bits: int) -> I64:
     """Stable counting sort of rows by substring 0 (the main segment's storage order)."""
     n = codes.shape[0]
-    start = np.zeros(N_KEYS + 1, dtype=np.int64)
+    start = np.zeros((1 << bits) + 1, dtype=np.int64)
     for p in range(n):
-        start[_key(codes[p, 0], 0) + 1] += 1
-    for k in range(N_KEYS):
+        start[_key(codes, p, 0, bits) + 1] += 1
+    for k in range(1 << bits):
         start[k + 1] += start[k]
     order = np.empty(n, dtype=np.int64)
     for p in range(n):
-        key = _key(codes[p, 0], 0)
+        key = _key(codes, p, 0, bits)
         order[start[key]] = p
         start[key] += 1
     return order
 
 
 @_jit
-def build_tables(codes: U64) -> tuple[U32, U32]:
-    """CSR tables for codes already sorted by substring 0: offsets for all 16, positions for 1..15.
+def build_tables(codes: U64, n_sub: int, bits: int) -> tuple[U32, U32]:
+    """CSR tables for codes already sorted by substring 0: offsets for all, positions for substrings 1.. .
 
     Table 0 needs no positions: bucket ``k`` of substring 0 is the row range ``offs[0, k]:offs[0, k + 1]``.
+    One substring at a time, so the only scratch is one counter per key.
     """
     n = codes.shape[0]
-    offs = np.zeros((N_SUB, N_KEYS + 1), dtype=np.uint32)
-    counts = np.zeros((N_SUB, N_KEYS + 1), dtype=np.int64)
-    for p in range(n):
-        for s in range(N_SUB):
-            counts[s, _key(codes[p, s >> 2], s) + 1] += 1
-    for s in range(N_SUB):
-        for k in range(N_KEYS):
-            counts[s, k + 1] += counts[s, k]
-        for k in range(N_KEYS + 1):
-            offs[s, k] = counts[s, k]
-    perm = np.empty((N_SUB - 1, n), dtype=np.uint32)
-    for s in range(1, N_SUB):
-        cursor = counts[s]
-        w = s >> 2
+    n_keys = 1 << bits
+    offs = np.zeros((n_sub, n_keys + 1), dtype=np.uint32)
+    perm = np.empty((n_sub - 1, n), dtype=np.uint32)
+    cursor = np.zeros(n_keys + 1, dtype=np.int64)
+    for s in range(n_sub):
+        cursor[:] = 0
         for p in range(n):
-            key = _key(codes[p, w], s)
+            cursor[_key(codes, p, s, bits) + 1] += 1
+        for k in range(n_keys):
+            cursor[k + 1] += cursor[k]
+        for k in range(n_keys + 1):
+            offs[s, k] = cursor[k]
+        if s == 0:
+            continue
+        for p in range(n):
+            key = _key(codes, p, s, bits)
             perm[s - 1, cursor[key]] = p
             cursor[key] += 1
     return perm, offs
 
 
 @_jit
-def _plan(offs: U32, keys: I64, radius: int, n: int, masks: I64, mask_cum: I64, units: I64) -> float:
+def _plan(offs: U32, keys: I64, radius: int, n: int, bits: int, masks: I64, mask_cum: I64, exact: int,
+          probe_cost: float, units: I64) -> float:  # fmt: skip
     """Choose per-substring thresholds (``units[s] = t_s + 1``); returns the estimated cost, or -1 to scan."""
+    m = offs.shape[0]
     need = radius + 1
-    ucap = min((need + N_SUB - 1) // N_SUB + 1, T_CAP + 1)
+    ucap = min((need + m - 1) // m + 1, T_CAP + 1)
     scan_cost = SCAN_COST * n
-    if need > N_SUB * ucap:
+    if need > m * ucap:
         return -1.0
+    mean = n / (1 << bits)
     # Expected candidates for uniform data with the even split; far above a scan means no need to plan.
-    even = (need + N_SUB - 1) // N_SUB
-    expected = N_SUB * mask_cum[even] * (n / N_KEYS + BUCKET_COST)
+    even = (need + m - 1) // m
+    expected = m * mask_cum[even] * (mean + probe_cost)
     if expected > 4.0 * scan_cost + 1024.0:
         return -1.0
-    cost = np.zeros((N_SUB, ucap + 1), dtype=np.float64)
-    for s in range(N_SUB):
+    cost = np.zeros((m, ucap + 1), dtype=np.float64)
+    for s in range(m):
         row = offs[s]
         ks = keys[s]
         total = 0.0
+        level_mean = mean
         for u in range(1, ucap + 1):
-            for mi in range(mask_cum[u - 1], mask_cum[u]):
-                k = ks ^ masks[mi]
-                total += np.float64(row[k + 1]) - np.float64(row[k]) + BUCKET_COST
+            lo = mask_cum[u - 1]
+            hi = mask_cum[u]
+            if u <= exact:
+                level = 0.0
+                for mi in range(lo, hi):
+                    k = ks ^ masks[mi]
+                    level += np.float64(row[k + 1]) - np.float64(row[k])
+                if hi > lo:
+                    level_mean = level / (hi - lo)
+                total += level + probe_cost * (hi - lo)
+            else:  # buckets further away: as big as the nearest ones read
+                total += (hi - lo) * (level_mean + probe_cost)
             cost[s, u] = total
     inf = 1e300
-    best = np.full((N_SUB + 1, need + 1), inf)
-    choice = np.zeros((N_SUB + 1, need + 1), dtype=np.int64)
-    came_from = np.zeros((N_SUB + 1, need + 1), dtype=np.int64)
+    best = np.full((m + 1, need + 1), inf)
+    choice = np.zeros((m + 1, need + 1), dtype=np.int64)
+    came_from = np.zeros((m + 1, need + 1), dtype=np.int64)
     best[0, 0] = 0.0
-    for s in range(N_SUB):
+    for s in range(m):
         for have in range(need + 1):
             b = best[s, have]
             if b >= inf:
@@ -212,11 +251,11 @@ def _plan(offs: U32, keys: I64, radius: int, n: int, masks: I64, mask_cum: I64, 
                     best[s + 1, nh] = c
                     choice[s + 1, nh] = u
                     came_from[s + 1, nh] = have
-    total_cost = best[N_SUB, need]
+    total_cost = best[m, need]
     if total_cost > scan_cost:
         return -1.0
     have = need
-    for s in range(N_SUB, 0, -1):
+    for s in range(m, 0, -1):
         units[s - 1] = choice[s, have]
         have = came_from[s, have]
     return float(total_cost)
@@ -272,6 +311,7 @@ def _verify(
     buf: I64,
     m: int,
     s: int,
+    bits: int,
     query: U64,
     keys: I64,
     units: I64,
@@ -288,7 +328,7 @@ def _verify(
     for j in range(m):
         # The rows are random 32-byte reads; prefetching a few candidates ahead hides most of the latency.
         if j + PREFETCH < m:
-            prefetch_row(codes, buf[j + PREFETCH])
+            prefetch(codes, buf[j + PREFETCH])
         p = buf[j]
         d = _distance(codes, p, q0, q1, q2, q3)
         if d > radius:
@@ -298,7 +338,7 @@ def _verify(
         for s2 in range(s):
             u2 = units[s2]
             if u2 > 0:
-                k2 = _key(codes[p, s2 >> 2], s2)
+                k2 = _key(codes, p, s2, bits)
                 if np.int64(popcount(np.uint64(k2 ^ keys[s2]))) <= u2 - 1:
                     dup = True
                     break
@@ -307,6 +347,22 @@ def _verify(
             out_d[nout] = d
             nout += 1
     return nout
+
+
+@_jit
+def _candidates(offs: U32, s: int, key: np.int64, u: int, masks: I64, mask_cum: I64) -> int:
+    """How many rows the buckets within ``u - 1`` bits of ``key`` hold; prefetches their offsets first."""
+    row = offs[s]
+    last = mask_cum[u]
+    for mi in range(min(last, PREFETCH)):
+        prefetch(row, key ^ masks[mi])
+    m = 0
+    for mi in range(last):
+        if mi + PREFETCH < last:
+            prefetch(row, key ^ masks[mi + PREFETCH])
+        k = key ^ masks[mi]
+        m += int(row[k + 1]) - int(row[k])
+    return m
 
 
 @_jit
@@ -330,50 +386,46 @@ def _gather(perm: U32, offs: U32, s: int, key: np.int64, u: int, masks: I64, mas
 
 
 @_jit
-def _candidates(offs: U32, s: int, key: np.int64, u: int, masks: I64, mask_cum: I64) -> int:
-    row = offs[s]
-    m = 0
-    for mi in range(mask_cum[u]):
-        k = key ^ masks[mi]
-        m += int(row[k + 1]) - int(row[k])
-    return m
-
-
-@_jit
 def search(
     codes: U64,
     perm: U32,
     offs: U32,
     queries: U64,
     radius: int,
+    bits: int,
     masks: I64,
     mask_cum: I64,
+    exact: int,
+    probe_cost: float,
 ) -> tuple[I64, I64, I32, I64]:
     """Range search of the main segment. Returns (lims, positions, distances, scanned) in CSR form.
 
     Hits of query ``i`` are ``positions[lims[i]:lims[i + 1]]``; ``scanned[i]`` is 1 where a scan was used.
     """
     n = codes.shape[0]
+    n_sub = offs.shape[0]
     nq = queries.shape[0]
     lims = np.zeros(nq + 1, dtype=np.int64)
     scanned = np.zeros(nq, dtype=np.int64)
     out_pos = np.empty(1024, dtype=np.int64)
     out_d = np.empty(1024, dtype=np.int32)
     buf = np.empty(4096, dtype=np.int64)
-    keys = np.empty(N_SUB, dtype=np.int64)
-    units = np.zeros(N_SUB, dtype=np.int64)
+    keys = np.empty(n_sub, dtype=np.int64)
+    units = np.zeros(n_sub, dtype=np.int64)
     nout = 0
     for qi in range(nq):
-        for s in range(N_SUB):
-            keys[s] = _key(queries[qi, s >> 2], s)
+        for s in range(n_sub):
+            keys[s] = _key(queries, qi, s, bits)
         units[:] = 0
-        planned = _plan(offs, keys, radius, n, masks, mask_cum, units) if n > 0 else 0.0
+        planned = 0.0
+        if n > 0:
+            planned = _plan(offs, keys, radius, n, bits, masks, mask_cum, exact, probe_cost, units)
         if planned < 0.0:
             scanned[qi] = 1
             out_pos, out_d, nout = _scan_query(codes, n, queries[qi], radius, out_pos, out_d, nout)
             lims[qi + 1] = nout
             continue
-        for s in range(N_SUB):
+        for s in range(n_sub):
             u = units[s]
             if u == 0:
                 continue
@@ -385,7 +437,7 @@ def search(
             _gather(perm, offs, s, keys[s], u, masks, mask_cum, buf)
             out_pos = _grow(out_pos, nout + m)
             out_d = _grow32(out_d, nout + m)
-            nout = _verify(codes, buf, m, s, queries[qi], keys, units, radius, out_pos, out_d, nout)
+            nout = _verify(codes, buf, m, s, bits, queries[qi], keys, units, radius, out_pos, out_d, nout)
         lims[qi + 1] = nout
     return lims, out_pos[:nout].copy(), out_d[:nout].copy(), scanned
 

@@ -25,18 +25,30 @@ import numpy as np
 import numpy.typing as npt
 
 from firebreak.matching import _hamming
-from firebreak.matching._hamming_format import IndexFormatError, SegmentArrays, read_segment, write_segment
+from firebreak.matching._hamming_format import (
+    MAX_BITS,
+    MIN_BITS,
+    FileInfo,
+    IndexFormatError,
+    SegmentArrays,
+    read_info,
+    read_segment,
+    write_segment,
+)
 
 __all__ = [
     "CODE_BYTES",
+    "FileInfo",
     "HammingIndex",
     "IndexFormatError",
     "IndexStats",
+    "Layout",
     "RangeResult",
     "as_codes",
     "merge_results",
     "pdq_bytes_to_hex",
     "pdq_hex_to_bytes",
+    "read_info",
     "shard_of",
     "warm_up",
 ]
@@ -162,14 +174,64 @@ def merge_results(parts: Sequence[RangeResult]) -> RangeResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Layout:
+    """How the main segment cuts codes for its tables: ``n_sub`` substrings of ``bits`` bits each.
+
+    Longer substrings mean fewer codes per bucket (fewer candidates to check) but more buckets to probe and
+    bigger tables (``n_sub * 2**bits`` offsets of 4 bytes); :meth:`for_size` picks the cheapest layout for a
+    number of codes within a memory budget (docs/matching.md).
+    """
+
+    n_sub: int
+    bits: int
+
+    def __post_init__(self) -> None:
+        if not MIN_BITS <= self.bits <= MAX_BITS or not 2 <= self.n_sub <= 256 // self.bits:
+            raise ValueError(f"a layout is 2..256/bits substrings of {MIN_BITS}..{MAX_BITS} bits, "
+                             f"got {self.n_sub} of {self.bits}")
+
+    def bytes_per_code(self, n: int) -> float:
+        """Array bytes per code at ``n`` codes (uint32 ids)."""
+        return 36 + 4 * (self.n_sub - 1) + 4 * self.n_sub * ((1 << self.bits) + 1) / max(n, 1)
+
+    def estimated_cost(self, n: int, radius: int = DEFAULT_RADIUS) -> float:
+        """Work per query on uniform codes, in random-read units: candidates plus bucket probes (the even split)."""
+        need = radius + 1
+        per, extra = divmod(need, self.n_sub)
+        units = [per + 1] * extra + [per] * (self.n_sub - extra)
+        if max(units) > _hamming.T_CAP + 1:
+            return float("inf")
+        _, cum = _hamming.masks_by_weight(self.bits)
+        probes = sum(int(cum[u]) for u in units)
+        return probes * (n / (1 << self.bits) + _hamming.bucket_cost(self.bits))
+
+    @classmethod
+    def for_size(cls, n: int, *, radius: int = DEFAULT_RADIUS, max_bytes_per_code: float = 100.0) -> Layout:
+        """The layout with the least estimated work per query for ``n`` codes within the memory budget.
+
+        16 substrings of 16 bits (the smallest tables, 4.2 MB) is always allowed.
+        """
+        best, best_cost = cls(16, 16), cls(16, 16).estimated_cost(n, radius)
+        for bits in range(17, 26):
+            layout = cls(min(16, 256 // bits), bits)
+            if layout.bytes_per_code(n) > max_bytes_per_code:
+                continue
+            cost = layout.estimated_cost(n, radius)
+            if cost < best_cost:
+                best, best_cost = layout, cost
+        return best
+
+
+@dataclass(frozen=True, slots=True)
 class _Segment:
-    """The immutable main segment: codes sorted by substring 0, their ids, and 16 CSR substring tables."""
+    """The immutable main segment: codes sorted by substring 0, their ids, and one CSR table per substring."""
 
     codes: U64
     ids: npt.NDArray[np.uint32] | I64  # uint32 offsets from id_base when the id span allows: 4 bytes saved per code
     id_base: int
-    offsets: npt.NDArray[np.uint32]
-    positions: npt.NDArray[np.uint32]
+    offsets: npt.NDArray[np.uint32]  # (n_sub, 2**bits + 1)
+    positions: npt.NDArray[np.uint32]  # (n_sub - 1, size)
+    bits: int
     id_min: int
     id_max: int
 
@@ -181,25 +243,37 @@ class _Segment:
         id_base: int,
         offsets: npt.NDArray[np.uint32],
         positions: npt.NDArray[np.uint32],
+        bits: int,
     ) -> _Segment:
         lo = int(ids.min()) + id_base if ids.size else 0
         hi = int(ids.max()) + id_base if ids.size else -1
-        return cls(codes, ids, id_base, offsets, positions, lo, hi)
+        return cls(codes, ids, id_base, offsets, positions, bits, lo, hi)
 
     @classmethod
-    def build(cls, ids: I64, codes: U64) -> _Segment:
+    def build(cls, ids: I64, codes: U64, layout: Layout | None = None) -> _Segment:
         if ids.shape[0] >= 1 << 32:
             raise ValueError("a segment holds fewer than 2**32 codes; shard the index")
-        order = _hamming.order_by_key0(codes)
+        layout = layout or Layout.for_size(int(ids.shape[0]))
+        order = _hamming.order_by_key0(codes, layout.bits)
         sorted_codes = np.ascontiguousarray(codes[order])
         sorted_ids = ids[order]
-        positions, offsets = _hamming.build_tables(sorted_codes)
+        positions, offsets = _hamming.build_tables(sorted_codes, layout.n_sub, layout.bits)
         base = int(sorted_ids.min()) if sorted_ids.size else 0
         if sorted_ids.size and int(sorted_ids.max()) - base < 1 << 32:
             compact: npt.NDArray[np.uint32] | I64 = (sorted_ids - base).astype(np.uint32)
         else:
             compact, base = sorted_ids, 0
-        return cls.create(sorted_codes, compact, base, offsets, positions)
+        return cls.create(sorted_codes, compact, base, offsets, positions, layout.bits)
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(int(self.offsets.shape[0]), self.bits)
+
+    def probe(self, queries: U64, radius: int) -> tuple[I64, I64, I32, I64]:
+        """The kernel's range search: (lims, rows, distances, scanned) in CSR form."""
+        masks, cum = _hamming.masks_by_weight(self.bits)
+        return _hamming.search(self.codes, self.positions, self.offsets, queries, radius, self.bits, masks, cum,
+                               _hamming.exact_levels(self.bits), _hamming.bucket_cost(self.bits))
 
     @property
     def size(self) -> int:
@@ -256,7 +330,7 @@ _EMPTY_I64 = np.empty(0, dtype=np.int64)
 
 
 def _empty_segment() -> _Segment:
-    return _Segment.build(np.empty(0, dtype=np.int64), np.empty((0, 4), dtype=np.uint64))
+    return _Segment.build(np.empty(0, dtype=np.int64), np.empty((0, 4), dtype=np.uint64), Layout(16, 16))
 
 
 def _contains_sorted(sorted_values: I64, x: I64) -> npt.NDArray[np.bool_]:
@@ -286,13 +360,17 @@ class HammingIndex:
 
     ``merge_threshold``: delta rows (brute-force scanned) that trigger folding them into the main segment.
     ``auto_merge``: run that merge on a background thread; otherwise call :meth:`merge` yourself.
+    ``layout``: substring layout of every main segment built; by default chosen by size (:meth:`Layout.for_size`).
     """
 
-    def __init__(self, *, merge_threshold: int = 65_536, auto_merge: bool = True) -> None:
+    def __init__(self, *, merge_threshold: int = 65_536, auto_merge: bool = True,
+                 layout: Layout | None = None) -> None:
         if merge_threshold < 1:
             raise ValueError("merge_threshold must be at least 1")
         self.merge_threshold = merge_threshold
         self.auto_merge = auto_merge
+        self.layout = layout
+        self.file_info: FileInfo | None = None  # the header of the file this index was loaded from
         self._write_lock = threading.Lock()
         self._merge_lock = threading.Lock()
         self._merge_thread: threading.Thread | None = None
@@ -302,16 +380,17 @@ class HammingIndex:
 
     @classmethod
     def from_arrays(
-        cls, ids: IdsLike, codes: CodesLike, *, merge_threshold: int = 65_536, auto_merge: bool = True
+        cls, ids: IdsLike, codes: CodesLike, *, merge_threshold: int = 65_536, auto_merge: bool = True,
+        layout: Layout | None = None,
     ) -> HammingIndex:
-        index = cls(merge_threshold=merge_threshold, auto_merge=auto_merge)
+        index = cls(merge_threshold=merge_threshold, auto_merge=auto_merge, layout=layout)
         id_arr, words = _ids(ids), _words(codes)
         if id_arr.shape[0] != words.shape[0]:
             raise ValueError(f"{id_arr.shape[0]} ids for {words.shape[0]} codes")
         ordered = np.sort(id_arr)
         if ordered.size and bool((ordered[1:] == ordered[:-1]).any()):
             raise ValueError("ids must be unique")
-        index._state = index._fresh_state(_Segment.build(id_arr, words))
+        index._state = index._fresh_state(_Segment.build(id_arr, words, layout))
         return index
 
     @classmethod
@@ -322,6 +401,7 @@ class HammingIndex:
         chunk_size: int = 65_536,
         merge_threshold: int = 65_536,
         auto_merge: bool = True,
+        layout: Layout | None = None,
     ) -> HammingIndex:
         """Rebuild from ``(id, code)`` pairs, e.g. streamed from the database, in bounded memory per chunk."""
         id_chunks: list[I64] = []
@@ -340,7 +420,8 @@ class HammingIndex:
             code_chunks.append(_words(batch_codes))
         ids = np.concatenate(id_chunks) if id_chunks else np.empty(0, dtype=np.int64)
         codes = np.concatenate(code_chunks) if code_chunks else np.empty((0, 4), dtype=np.uint64)
-        return cls.from_arrays(ids, codes.view(np.uint8), merge_threshold=merge_threshold, auto_merge=auto_merge)
+        return cls.from_arrays(ids, codes.view(np.uint8), merge_threshold=merge_threshold, auto_merge=auto_merge,
+                               layout=layout)
 
     @staticmethod
     def _fresh_state(main: _Segment) -> _State:
@@ -364,9 +445,7 @@ class HammingIndex:
         queries = _words(query_codes)
         s = self._state  # one read: everything below uses this snapshot
         main = s.main
-        lims, rows, distances, _ = _hamming.search(
-            main.codes, main.positions, main.offsets, queries, int(radius), _hamming.MASKS, _hamming.MASK_CUM
-        )
+        lims, rows, distances, _ = main.probe(queries, int(radius))
         if s.delta_count or s.dead.size:
             lims, ids, distances = self._with_delta(s, queries, int(radius), lims, rows, distances)
         else:
@@ -412,31 +491,80 @@ class HammingIndex:
 
     def add(self, ids: IdsLike, codes: CodesLike) -> None:
         """Add entries; an id that is already live has its code replaced. Visible to searches on return."""
-        id_arr, words = _ids(ids), _words(codes)
-        if id_arr.shape[0] != words.shape[0]:
-            raise ValueError(f"{id_arr.shape[0]} ids for {words.shape[0]} codes")
-        wanted = np.unique(id_arr)
-        if wanted.shape[0] != id_arr.shape[0]:
-            raise ValueError("ids in one add must be unique")
+        id_arr, words = self._checked_writes(ids, codes)
         if not id_arr.size:
             return
         with self._write_lock:
             s = self._state
-            replaced = self._live_rows_of(s, wanted)
-            k, m = s.delta_count, id_arr.shape[0]
-            codes_buf, ids_buf = s.delta_codes, s.delta_ids
-            if k + m > codes_buf.shape[0]:
-                # Readers of older snapshots keep the old buffers; only rows they never read are written.
-                capacity = max(2 * codes_buf.shape[0], k + m)
-                codes_buf = np.zeros((capacity, 4), dtype=np.uint64)
-                ids_buf = np.zeros(capacity, dtype=np.int64)
-                codes_buf[:k] = s.delta_codes[:k]
-                ids_buf[:k] = s.delta_ids[:k]
-            codes_buf[k : k + m] = words
-            ids_buf[k : k + m] = id_arr
-            dead = np.union1d(s.dead, replaced) if replaced.size else s.dead
-            self._state = _State(s.main, codes_buf, ids_buf, k + m, dead)
-            self._maybe_schedule_merge()
+            self._append(s, id_arr, words, self._live_rows_of(s, np.unique(id_arr)))
+
+    def put(self, ids: IdsLike, codes: CodesLike) -> int:
+        """Like :meth:`add`, but an entry already live with the same code is left as it is (no tombstone, no
+        delta row): replaying changes that are already in the index costs nothing. Returns how many were written."""
+        id_arr, words = self._checked_writes(ids, codes)
+        if not id_arr.size:
+            return 0
+        with self._write_lock:
+            s = self._state
+            rows = self._live_rows_of(s, np.unique(id_arr))
+            if rows.size:
+                live = dict(zip(self._ids_at(s, rows).tolist(), self._codes_at(s, rows), strict=True))
+                unchanged = np.array([i in live and bool((live[i] == w).all())
+                                      for i, w in zip(id_arr.tolist(), words, strict=True)])
+                if unchanged.all():
+                    return 0
+                id_arr, words = id_arr[~unchanged], words[~unchanged]
+                rows = self._live_rows_of(s, np.unique(id_arr))
+            self._append(s, id_arr, words, rows)
+            return int(id_arr.shape[0])
+
+    @staticmethod
+    def _checked_writes(ids: IdsLike, codes: CodesLike) -> tuple[I64, U64]:
+        id_arr, words = _ids(ids), _words(codes)
+        if id_arr.shape[0] != words.shape[0]:
+            raise ValueError(f"{id_arr.shape[0]} ids for {words.shape[0]} codes")
+        if np.unique(id_arr).shape[0] != id_arr.shape[0]:
+            raise ValueError("ids in one add must be unique")
+        return id_arr, words
+
+    @staticmethod
+    def _ids_at(s: _State, rows: I64) -> I64:
+        in_main = rows < s.main.size
+        out = np.empty(rows.shape[0], dtype=np.int64)
+        out[in_main] = s.main.ids_at(rows[in_main])
+        out[~in_main] = s.delta_ids[rows[~in_main] - s.main.size]
+        return out
+
+    @staticmethod
+    def _codes_at(s: _State, rows: I64) -> U64:
+        in_main = rows < s.main.size
+        out = np.empty((rows.shape[0], 4), dtype=np.uint64)
+        out[in_main] = s.main.codes[rows[in_main]]
+        out[~in_main] = s.delta_codes[rows[~in_main] - s.main.size]
+        return out
+
+    def _append(self, s: _State, id_arr: I64, words: U64, replaced: I64) -> None:
+        """Write rows to the delta and tombstone ``replaced`` (the caller holds the write lock)."""
+        k, m = s.delta_count, id_arr.shape[0]
+        codes_buf, ids_buf = s.delta_codes, s.delta_ids
+        if k + m > codes_buf.shape[0]:
+            # Readers of older snapshots keep the old buffers; only rows they never read are written.
+            capacity = max(2 * codes_buf.shape[0], k + m)
+            codes_buf = np.zeros((capacity, 4), dtype=np.uint64)
+            ids_buf = np.zeros(capacity, dtype=np.int64)
+            codes_buf[:k] = s.delta_codes[:k]
+            ids_buf[:k] = s.delta_ids[:k]
+        codes_buf[k : k + m] = words
+        ids_buf[k : k + m] = id_arr
+        dead = np.union1d(s.dead, replaced) if replaced.size else s.dead
+        self._state = _State(s.main, codes_buf, ids_buf, k + m, dead)
+        self._maybe_schedule_merge()
+
+    def frozen(self) -> HammingIndex:
+        """A read-only view of the index as it is now (sharing its arrays), e.g. to save it while writes go on."""
+        view = HammingIndex(merge_threshold=self.merge_threshold, auto_merge=False, layout=self.layout)
+        view._state = self._state
+        return view
 
     def remove(self, ids: IdsLike) -> int:
         """Withdraw entries by id; they stop matching on return. Returns how many were live."""
@@ -474,8 +602,7 @@ class HammingIndex:
         if thread is not None:
             thread.join(timeout)
 
-    @staticmethod
-    def _compacted(s: _State) -> _Segment:
+    def _compacted(self, s: _State) -> _Segment:
         """A new main segment holding every live entry of ``s``."""
         main = s.main
         keep_main = np.ones(main.size, dtype=np.bool_)
@@ -484,7 +611,7 @@ class HammingIndex:
         keep_delta[s.dead[s.dead >= main.size] - main.size] = False
         ids = np.concatenate([main.all_ids()[keep_main], s.delta_ids[: s.delta_count][keep_delta]])
         codes = np.concatenate([main.codes[keep_main], s.delta_codes[: s.delta_count][keep_delta]])
-        return _Segment.build(ids, codes)
+        return _Segment.build(ids, codes, self.layout)
 
     def merge(self) -> None:
         """Fold the delta rows into the main segment and drop tombstones. Searches continue meanwhile."""
@@ -519,11 +646,15 @@ class HammingIndex:
 
     # -- persistence ------------------------------------------------------------------------------------------
 
-    def save(self, path: str | Path) -> None:
-        """Write every live entry as one compacted segment (see docs/matching.md for the format)."""
+    def save(self, path: str | Path, *, log_seq: int = 0) -> None:
+        """Write every live entry as one compacted segment (see docs/matching.md for the format), atomically.
+
+        ``log_seq``: the caller's position in its change log that this copy reflects, kept in the header.
+        """
         s = self._state
         main = s.main if s.delta_count == 0 and s.dead.size == 0 else self._compacted(s)
-        write_segment(Path(path), SegmentArrays(main.codes, main.ids, main.id_base, main.offsets, main.positions))
+        write_segment(Path(path), SegmentArrays(main.codes, main.ids, main.id_base, main.offsets, main.positions,
+                                                main.bits, log_seq=log_seq))
 
     @classmethod
     def load(
@@ -534,12 +665,15 @@ class HammingIndex:
         verify: bool = True,
         merge_threshold: int = 65_536,
         auto_merge: bool = True,
+        layout: Layout | None = None,
     ) -> HammingIndex:
         """Open a saved index. ``mmap`` maps the file instead of reading it (pages shared between processes);
         ``verify=False`` skips the payload checksum and trusts the file. Raises :class:`IndexFormatError`.
         """
-        arrays = read_segment(Path(path), mmap=mmap, verify=verify)
-        index = cls(merge_threshold=merge_threshold, auto_merge=auto_merge)
-        main = _Segment.create(arrays.codes, arrays.ids, arrays.id_base, arrays.offsets, arrays.positions)
+        arrays, info = read_segment(Path(path), mmap=mmap, verify=verify)
+        index = cls(merge_threshold=merge_threshold, auto_merge=auto_merge, layout=layout)
+        main = _Segment.create(arrays.codes, arrays.ids, arrays.id_base, arrays.offsets, arrays.positions,
+                               arrays.bits)
         index._state = index._fresh_state(main)
+        index.file_info = info
         return index

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from firebreak.core.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin
@@ -32,3 +32,18 @@ class Match(IdMixin, TimestampMixin, Base):
     distance: Mapped[int] = mapped_column(default=0)
     source: Mapped[MatchSource] = mapped_column(StrEnumType(MatchSource))
     review: Mapped[MatchReview] = mapped_column(StrEnumType(MatchReview), default=MatchReview.NOT_NEEDED)
+
+
+class IndexChange(Base):
+    """A bank entry or media item whose indexed value may have changed (added, withdrawn, re-enabled, rehashed).
+
+    Written in the transaction that changed the row (``matching.changes``); every process's indexes follow this
+    log and read the row's current state, so they agree with the database within a second. Kept for the last
+    ``index_log_keep`` changes (docs/matching.md, "Many processes").
+    """
+
+    __tablename__ = "index_changes"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "bank" (a bank entry's id) or "media" (a media item's id)
+    item_id: Mapped[int] = mapped_column(BigInteger)

@@ -1,6 +1,7 @@
 """Imports every domain's tables, so metadata (and Alembic) sees the whole model."""
 
 import firebreak.integrations.sandbox.models  # noqa: F401  (the sandbox messenger's own sandbox_* tables)
+import firebreak.matching.changes  # noqa: F401  (logs index changes in every transaction that makes one)
 from firebreak.audit.models import AuditEvent
 from firebreak.auth.models import ApiCredential, StaffUser
 from firebreak.authorities.models import Authority, AuthorityContact, AuthorityDkimKey
@@ -10,7 +11,7 @@ from firebreak.core.db.base import Base
 from firebreak.core.jobs.models import ScheduledTask, WorkerProcess
 from firebreak.enforcement.models import AccountConduct, Action, Propagation, RefusedUpload
 from firebreak.evidence.models import EvidenceMedia, EvidencePurge, EvidenceRecord, LegalHold
-from firebreak.matching.models import Match
+from firebreak.matching.models import IndexChange, Match
 from firebreak.media.models import Media, MediaSignal, Placement
 from firebreak.orders.models import Order, OrderItem, OrderMessage
 from firebreak.platform.models import Chat, PlatformAccount, PlatformIntegration, SeenSignature
@@ -22,8 +23,8 @@ from firebreak.web.models import EndedSession, LoginThrottle
 __all__ = [
     "AccountConduct", "Action", "ApiCredential", "Appeal", "AuditEvent", "Authority", "AuthorityContact",
     "AuthorityDkimKey", "Bank", "BankEntry", "Base", "Case", "Chat", "Decision", "EndedSession", "EvidenceMedia",
-    "EvidencePurge", "EvidenceRecord", "LegalHold", "LoginThrottle", "Match", "Media", "MediaSignal", "Order",
-    "OrderItem", "OrderMessage", "PlatformAccount", "PlatformIntegration", "Placement", "Propagation",
+    "EvidencePurge", "EvidenceRecord", "IndexChange", "LegalHold", "LoginThrottle", "Match", "Media", "MediaSignal",
+    "Order", "OrderItem", "OrderMessage", "PlatformAccount", "PlatformIntegration", "Placement", "Propagation",
     "RefusedUpload", "ReviewItem", "Reveal", "ScheduledTask", "StaffUser", "SeenSignature", "StatementOfReasons",
     "StatementSubmission", "UploadRefusal", "UploadRefusalEntry", "VictimRateLimit", "VictimReport",
     "VictimReportItem", "WorkerProcess",

@@ -84,8 +84,9 @@ def test_upload_refused_then_order_redacts_and_quarantines(live: LiveFirebreak, 
         synapse.upload(alice, jpeg(known, 60), content_type="image/jpeg", filename="copy.jpg")
     # Synapse answers every upload its spam checker refuses with this, whatever the module says (docs/matrix.md)...
     assert (refused.value.status, refused.value.errcode, refused.value.error) == (400, "M_UNKNOWN", "Bad content")
-    # ...so that it was Firebreak's verdict, not an outage (the module fails closed here), shows on Firebreak's side.
-    assert _blocked_uploads(rt) == 1
+    # ...so that it was Firebreak's verdict, not an outage (the module fails closed here), shows on Firebreak's side
+    # (a serving process writes its counts once a second).
+    assert wait_for(lambda: _blocked_uploads(rt) == 1, timeout=5)
 
     # 2. A new image is accepted, posted, and recorded by Firebreak as a placement.
     data = png(fresh)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from firebreak.core.config import Settings
+
+T = TypeVar("T")
 
 
 class DatabaseUnavailable(Exception):
@@ -88,20 +90,45 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @dataclass(frozen=True)
 class Database:
-    """The database of one Firebreak: its engine and sessions. ``transaction()`` is the unit of work."""
+    """The database of one Firebreak: its engine and sessions. ``transaction()`` is the unit of work;
+    ``reads()`` is for hot read-only paths."""
 
     engine: Engine
     sessions: sessionmaker[Session]
+    readers: sessionmaker[Session]
+    reader_engine: Engine | None = None
 
     @classmethod
     def from_engine(cls, engine: Engine) -> Database:
-        return cls(engine, make_session_factory(engine))
+        # Its own small pool: autocommit (each statement on its own, no BEGIN/COMMIT round trips, and on SQLite no
+        # write lock) and no ping before each use (a round trip); read() tries again once if a connection died.
+        url = engine.url.render_as_string(hide_password=False)
+        # Connections autocommit from the start (no switching back and forth), with nothing to roll back on return.
+        options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
+        if engine.dialect.name != "sqlite":
+            options["pool_pre_ping"] = False
+        reader = make_engine(url, **options)
+        readers = sessionmaker(bind=reader, expire_on_commit=False)
+        return cls(engine, make_session_factory(engine), readers, reader)
 
     @classmethod
     def on_connection(cls, connection: Connection) -> Database:
         """Every transaction a savepoint on one connection (tests roll the connection back afterwards)."""
-        return cls(connection.engine, sessionmaker(bind=connection, expire_on_commit=False,
-                                                   join_transaction_mode="create_savepoint"))
+        sessions = sessionmaker(bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint")
+        return cls(connection.engine, sessions, sessions)
+
+    def read(self, work: Callable[[Session], T]) -> T:
+        """Run ``work``, which only reads, on a session without a transaction around its statements: for lookups
+        on the request path, where every round trip counts. Never write through it. If the pooled connection turns
+        out to be dead (the database restarted), ``work`` runs once more on a new one."""
+        for attempt in (1, 2):
+            try:
+                with self.readers() as session:
+                    return work(session)
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     @property
     def dialect(self) -> str:
@@ -117,3 +144,5 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.reader_engine is not None:
+            self.reader_engine.dispose()
