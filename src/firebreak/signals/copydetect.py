@@ -29,6 +29,8 @@ import numpy as np
 import numpy.typing as npt
 
 from firebreak.matching.index import HammingIndex
+from firebreak.signals.base import ContentKind
+from firebreak.signals.decode import DEFAULT_LIMITS, DecodeLimits, open_media
 from firebreak.signals.keypoints import (
     DEFAULT_VERIFY_POLICY,
     FeatureSet,
@@ -50,6 +52,7 @@ __all__ = [
     "Description",
     "Evidence",
     "NO_MATCH",
+    "decode_luma",
     "describe",
 ]
 
@@ -76,6 +79,16 @@ class Description:
     def stored_pdq_rows(self) -> list[tuple[str, str, int]]:
         """The PDQ rows a bank keeps for this picture: (variant name, PDQ hex, quality), no rotations."""
         return [(variant.name, variant.pdq.value, variant.quality) for variant in self.variants]
+
+
+def decode_luma(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Luma:
+    """The luma plane of a still picture at its decoded size (EXIF orientation applied), through the same
+    checked decoder as the hashes (`decode.open_media`). Raises UnhashableMedia, or ValueError for a video."""
+    with open_media(data, limits) as media:
+        if media.kind is not ContentKind.IMAGE:
+            raise ValueError(f"decode_luma takes a still picture, not a {media.kind.value}")
+        (frame,) = media.frames(side=None)
+        return frame.luma
 
 
 def describe(luma: Luma, *, features: bool = True) -> Description:
@@ -474,4 +487,3 @@ class CopyIndex:
             return NO_MATCH
         kind: DecisionKind = "auto" if any(e.action == "auto" for e in evidence) else "review"
         return Decision(kind=kind, evidence=tuple(evidence))
-

@@ -291,9 +291,7 @@ def verify(query: FeatureSet, reference: FeatureSet, policy: VerifyPolicy = DEFA
     transform = tuple(float(v) for v in matrix.ravel())
     if not policy.min_scale <= scale <= policy.max_scale:
         return Verification(False, int(inlier.sum()), len(source), 0.0, 0.0, 0.0, scale, rotation, _six(transform))
-    corners = np.array(
-        [[0, 0], [query.width, 0], [query.width, query.height], [0, query.height]], dtype=np.float32
-    )
+    corners = np.array([[0, 0], [query.width, 0], [query.width, query.height], [0, query.height]], dtype=np.float32)
     mapped = cv2.transform(corners.reshape(-1, 1, 2), matrix).reshape(-1, 2).astype(np.float32)
     frame = np.array(
         [[0, 0], [reference.width, 0], [reference.width, reference.height], [0, reference.height]], dtype=np.float32
