@@ -12,7 +12,9 @@ scenes; nothing is downloaded and nothing is real-world user content.
 - **Distractors** (never copies of any source):
   - *same-scene photos*: other crops of the same bundled photos, each overlapping every source tile by less
     than 60% of either picture (different shots of one scene, the hardest negatives);
-  - *re-rendered scenes*: a source scene drawn again with every object moved and fresh grain;
+  - *re-rendered scenes*: a source scene drawn again from a camera moved 4-10%, every object moved, fresh grain;
+  - *the stereo pair's other camera*: tiles of scikit-image's right motorcycle view against the left view's
+    tiles (the same moment, a few centimetres apart);
   - *other scenes*: scenes with seeds no source uses, most at 320 x 240 (messenger-preview size, which keeps a
     100,000-picture run within minutes), some at 640 x 480.
 """
@@ -51,8 +53,11 @@ PHOTOS = (
     "colorwheel",
     "logo",
     "motorcycle_left",
-    "motorcycle_right",
 )
+# The right camera of the stereo pair: the same moment from a viewpoint a few centimetres away. Never a
+# source; its tiles are distractors for the left camera's tiles (the hardest negatives there are).
+STEREO_RIGHT = "motorcycle_right"
+STEREO_KIND = "stereo pair (other camera)"
 # Photos this large are cut into tiles (and the whole photo is not a source: tiles must not overlap a
 # source); smaller ones are sources whole. The largest also give a 3 x 3 grid on their other half.
 _TILED = 500
@@ -161,15 +166,31 @@ def _layout(seed: int, size: tuple[int, int]) -> list[_Shape]:
     return shapes
 
 
+def _camera(
+    size: tuple[int, int], shift: np.random.Generator | None
+) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
+    """The world (20% larger than the view) and the view's box in it: centred, or for a re-rendered shot
+    moved by 4-10% of the view each way, as a second photo taken from a step aside would be."""
+    width, height = size
+    world = (round(width * 1.2), round(height * 1.2))
+    left, top = round(width * 0.1), round(height * 0.1)
+    if shift is not None:
+        dx, dy = (float(v) for v in shift.uniform(0.04, 0.1, 2) * shift.choice([-1, 1], 2))
+        left, top = left + round(dx * width), top + round(dy * height)
+    return world, (left, top, left + width, top + height)
+
+
 def textured_scene(seed: int, size: tuple[int, int] = SCENE_SIZE, *, moved: int | None = None) -> Image.Image:
-    """A detailed drawn scene. `moved`: the same scene (background, objects) with every object displaced
-    and new grain: a different shot of one scene, for the hard negatives."""
+    """A detailed drawn scene. `moved`: the same scene shot again from a step aside (the background seen
+    4-10% shifted), with every object displaced and new grain: the hard negative for drawn scenes."""
     width, height = size
     rng = np.random.default_rng(seed)
-    base = _field(rng, size, 6)
-    image = Image.fromarray((base * 255).astype(np.uint8))
-    texture = Image.fromarray((_field(np.random.default_rng(seed + 7_000_000), size, 7) * 255).astype(np.uint8))
     shift = np.random.default_rng(moved) if moved is not None else None
+    world, view = _camera(size, shift)
+    base = _field(rng, world, 6)
+    image = Image.fromarray((base * 255).astype(np.uint8)).crop(view)
+    texture_field = _field(np.random.default_rng(seed + 7_000_000), world, 7)
+    texture = Image.fromarray((texture_field * 255).astype(np.uint8)).crop(view)
     draw = ImageDraw.Draw(image)
     for shape in _layout(seed, size):
         x0, y0, x1, y1 = shape.box
@@ -220,9 +241,10 @@ def plain_scene(seed: int, size: tuple[int, int] = SCENE_SIZE, *, moved: int | N
     rng = np.random.default_rng(seed)
     width, height = size
     grid = rng.integers(0, 256, (int(rng.integers(2, 6)), int(rng.integers(2, 6)), 3), dtype=np.uint8)
-    image = Image.fromarray(grid).resize(size, Image.Resampling.BICUBIC)
-    draw = ImageDraw.Draw(image)
     shift = np.random.default_rng(moved) if moved is not None else None
+    world, view = _camera(size, shift)
+    image = Image.fromarray(grid).resize(world, Image.Resampling.BICUBIC).crop(view)
+    draw = ImageDraw.Draw(image)
     for _ in range(int(rng.integers(6, 24))):
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         x0, x1 = sorted(int(v) for v in rng.integers(-width // 4, width * 5 // 4, 2))
@@ -319,8 +341,13 @@ def same_scene_boxes(name: str, count: int, seed: int) -> list[tuple[int, int, i
 
 
 def distractors(count: int, source_list: list[Source]) -> list[Distractor]:
-    """`count` distractors: 10% same-scene photo crops, 10% re-rendered source scenes, the rest other scenes."""
-    out: list[Distractor] = []
+    """`count` distractors: the stereo pair's other view, 10% same-scene photo crops, 10% re-rendered source
+    scenes, the rest other scenes."""
+    out: list[Distractor] = [
+        Distractor(f"{STEREO_RIGHT}@{t.box[0]},{t.box[1]}", STEREO_KIND, (STEREO_RIGHT, t.box))
+        for t in photo_tiles()
+        if t.photo == "motorcycle_left"
+    ]
     tiled = sorted({t.photo for t in photo_tiles()})
     per_photo = max(1, count // 10 // len(tiled))
     for position, name in enumerate(tiled):
@@ -343,7 +370,7 @@ def distractors(count: int, source_list: list[Source]) -> list[Distractor]:
 
 
 def build_distractor(item: Distractor) -> Image.Image:
-    if item.kind == "same-scene photo":
+    if item.kind in ("same-scene photo", STEREO_KIND):
         name, box = item.spec
         region = photo_image(str(name)).crop(box).convert("RGB")  # type: ignore[arg-type]
         return _fit_long(region, 480) if max(region.size) > 480 else region
@@ -572,7 +599,7 @@ TRANSFORMS: list[tuple[str, str, Transform, bool]] = [
 # ---------------------------------------------------------------- videos
 
 VIDEO_FPS = 4
-VIDEO_SIZE = (160, 120)
+VIDEO_SIZE = (320, 240)
 _SEGMENT_SECONDS = (10, 20)
 
 

@@ -62,7 +62,11 @@ class VideoPolicy:
     # Once frames line up at one offset, a frame counts as matched within this many bits of a frame at the
     # same time: a clip's seconds fall between the source's, and the time alignment itself is evidence.
     aligned_distance: int = 48
-    min_quality: int = PDQ_MIN_QUALITY  # frames below this quality take no part (flat, black, fades)
+    min_quality: int = PDQ_MIN_QUALITY  # frames at least this good match at the distances above
+    # Frames of lower quality (dim, low-detail shots) still take part, but match only this close: a run of
+    # them lined up in time is evidence, one alone is not. Below the floor (black, flat, fades) never.
+    low_quality_distance: int = 20
+    low_quality_floor: int = 20
     # Frames are one a second, but a clip's seconds fall between the source's: allow this much drift.
     offset_tolerance: float = 1.5
     auto_share: float = 0.8  # share of the shorter video's usable frames aligned at one offset: automatic
@@ -71,7 +75,7 @@ class VideoPolicy:
     review_frames: int = 4
 
     def __post_init__(self) -> None:
-        for name in ("max_distance", "aligned_distance"):
+        for name in ("max_distance", "aligned_distance", "low_quality_distance"):
             if not 0 <= getattr(self, name) <= 256:
                 raise ValueError(f"{name} must be between 0 and 256 bits, got {getattr(self, name)}")
         for name in ("auto_share", "review_share"):
@@ -140,13 +144,18 @@ class _Usable:
     codes: list[str]
     times: npt.NDArray[np.float64]
     words: npt.NDArray[np.uint64]  # (n, 4)
+    good: npt.NDArray[np.bool_]  # quality >= the policy's min_quality
 
 
-def _usable(frames: Sequence[VpdqFrame], min_quality: int) -> _Usable:
-    kept = [f for f in frames if f.quality >= min_quality]
+def _usable(frames: Sequence[VpdqFrame], policy: VideoPolicy) -> _Usable:
+    kept = [f for f in frames if f.quality >= policy.low_quality_floor]
     raw = b"".join(bytes.fromhex(f.pdq) for f in kept)
-    words = np.frombuffer(raw, dtype=np.uint64).reshape(len(kept), 4).copy()
-    return _Usable([f.pdq for f in kept], np.array([f.timestamp for f in kept], dtype=np.float64), words)
+    return _Usable(
+        codes=[f.pdq for f in kept],
+        times=np.array([f.timestamp for f in kept], dtype=np.float64),
+        words=np.frombuffer(raw, dtype=np.uint64).reshape(len(kept), 4).copy(),
+        good=np.array([f.quality >= policy.min_quality for f in kept], dtype=bool),
+    )
 
 
 class VideoIndex:
@@ -172,7 +181,7 @@ class VideoIndex:
         """Add (or replace) a video by its vPDQ frames. Only frames of usable quality are kept."""
         if not 0 <= video_id < 1 << (63 - _FRAME_BITS):
             raise ValueError(f"video ids must be in 0..2**{63 - _FRAME_BITS}, got {video_id}")
-        usable = _usable(frames, self.policy.min_quality)
+        usable = _usable(frames, self.policy)
         if len(usable.codes) >= 1 << _FRAME_BITS:
             raise ValueError(f"a video may have at most {(1 << _FRAME_BITS) - 1} frames")
         with self._lock:
@@ -201,13 +210,26 @@ class VideoIndex:
         clip inside; for a newly banked video, the posted clips and copies of it (retroactive search).
         """
         policy = self.policy
-        query = _usable(frames, policy.min_quality)
+        query = _usable(frames, policy)
         if not query.codes or not len(self._frames):
             return []
-        result = self._frames.search(query.codes, policy.max_distance)
+        result = self._frames.search(query.codes, max(policy.max_distance, policy.low_quality_distance))
         owner = np.repeat(np.arange(len(query.codes), dtype=np.int64), np.diff(result.lims))
         videos = result.ids >> _FRAME_BITS
         positions = result.ids & ((1 << _FRAME_BITS) - 1)
+        # A pair with a low-quality frame on either side counts only within low_quality_distance.
+        indexed_good = np.array(
+            [
+                bool(self._videos[int(v)].good[int(p)]) if int(v) in self._videos else False
+                for v, p in zip(videos, positions, strict=True)
+            ],
+            dtype=bool,
+        )
+        both_good = query.good[owner] & indexed_good
+        keep = np.where(
+            both_good, result.distances <= policy.max_distance, result.distances <= policy.low_quality_distance
+        )
+        owner, videos, positions = owner[keep], videos[keep], positions[keep]
         out = []
         for video_id in np.unique(videos).tolist():
             video = self._videos.get(video_id)
@@ -247,7 +269,9 @@ class VideoIndex:
         expected = inner.times + shift
         close_in_time = np.abs(outer.times[np.newaxis, :] - expected[:, np.newaxis]) <= policy.offset_tolerance
         bits = np.bitwise_count(inner.words[:, np.newaxis, :] ^ outer.words[np.newaxis, :, :]).sum(axis=2)
-        aligned = (close_in_time & (bits <= policy.aligned_distance)).any(axis=1)
+        good = inner.good[:, np.newaxis] & outer.good[np.newaxis, :]
+        close = np.where(good, bits <= policy.aligned_distance, bits <= policy.low_quality_distance)
+        aligned = (close_in_time & close).any(axis=1)
         count = int(aligned.sum())
         usable = len(inner.codes)
         share = count / usable if usable else 0.0

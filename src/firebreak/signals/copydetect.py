@@ -13,9 +13,10 @@ configuration read; the caller keeps what `describe` returns and rebuilds a `Cop
 The rule for acting (issue #14): **automatic action only** on a PDQ match within the bank's distance (31 bits,
 both hashes of quality >= 50) of some canonical variant, or on a geometric match that `keypoints.verify`
 accepts (enough inliers under one similarity transform, both pictures overlapping enough). Everything
-weaker goes to review with its evidence: a PDQ match involving a low-quality hash that the features could
-not confirm, a geometric match with too few inliers or too little overlap (a crop beyond the verified
-range). docs/copy-detection.md has the measurements behind every threshold.
+weaker goes to review with its evidence: a PDQ match involving a low-quality hash, or through a rotation or
+mirror at more than `turned_distance` bits, that the features could not confirm; a geometric match with too
+few inliers or too little overlap (a crop beyond the verified range). docs/copy-detection.md has the
+measurements behind every threshold.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ __all__ = [
 Luma = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
 DecisionKind = Literal["auto", "review", "none"]
-Method = Literal["pdq-variant", "pdq-low-quality", "geometric"]
+Method = Literal["pdq-variant", "pdq-weak", "geometric"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,11 @@ def describe(luma: Luma, *, features: bool = True) -> Description:
     `features=False` skips the keypoints (about half the cost) for the cheap variant-only lookup.
     """
     variants = tuple(canonical_variants(luma))
-    box = variants[-1].box  # the most framed variant: captions and interface off, so no keypoint is spent there
+    # Features come from the picture with uniform margins off, not from the "framed" variant: a band cut
+    # that takes a flat strip of the picture with it on one side and not on the other changes how much of
+    # each picture the other covers, which the geometric rule measures; text on a caption bar costs a few
+    # keypoints, and the grid spreading keeps it from costing more.
+    box = next((v.box for v in variants if v.name == "trimmed"), variants[0].box)
     feature_set = extract_features(crop_luma(luma, box)) if features else _NO_FEATURES
     height, width = luma.shape
     return Description(width=width, height=height, variants=variants, features=feature_set, feature_box=box)
@@ -115,6 +120,10 @@ class CopyPolicy:
     # Low-quality pictures (flat, little detail) match noise at 31 bits, so they need a closer PDQ, and then
     # either the features confirm (automatic) or a person looks (review).
     low_quality_distance: int = 12
+    # A match through a rotation or mirror (not the picture as it stands) is automatic only this close:
+    # true turned or mirrored copies sit within a few bits (docs/signals.md: p95 2-6), while the two
+    # mirror-image halves of a symmetric picture (a retina photo's upper and lower quarters) sat at 24-26.
+    turned_distance: int = 16
     verify: VerifyPolicy = DEFAULT_VERIFY_POLICY
     # A geometric match below `verify` but at least this strong is sent to review.
     review_inliers: int = 10
@@ -122,11 +131,11 @@ class CopyPolicy:
     # Candidate generation: descriptor pairs within this many bits vote for the item they belong to;
     # the `verify_top` items with the most votes (at least `min_votes`) are verified.
     vote_distance: int = 56
-    min_votes: int = 4
-    verify_top: int = 4
+    min_votes: int = 3
+    verify_top: int = 6
 
     def __post_init__(self) -> None:
-        for name in ("pdq_distance", "low_quality_distance", "vote_distance"):
+        for name in ("pdq_distance", "low_quality_distance", "turned_distance", "vote_distance"):
             value = getattr(self, name)
             if not 0 <= value <= 256:
                 raise ValueError(f"{name} must be between 0 and 256 bits, got {value}")
@@ -244,7 +253,9 @@ def _pack(features: dict[int, FeatureSet]) -> _Packed:
     codes = np.concatenate([s.descriptors for s in sets]) if rows else np.zeros((0, 32), np.uint8)
     points = np.concatenate([s.points for s in sets]) if rows else np.zeros((0, 2), np.float32)
     slot_of_row = np.repeat(np.arange(len(sets), dtype=np.int32), counts)
-    keys = codes.view("<u2").reshape(rows, 16)[:, :_TABLES].astype(np.int64) if rows else np.zeros((0, _TABLES))
+    keys = np.zeros((0, _TABLES), np.int64)
+    if rows:
+        keys = codes.view("<u2").reshape(rows, 16)[:, :_TABLES].astype(np.int64)
     offsets = np.zeros((_TABLES, _KEYS + 1), dtype=np.int64)
     positions = np.zeros((_TABLES, rows), dtype=np.int32)
     for table in range(_TABLES):
@@ -322,13 +333,18 @@ def _votes(packed: _Packed, query: FeatureSet, max_distance: int) -> tuple[I64, 
 class CopyIndex:
     """Banked (or posted) pictures' variants and features, searched by an upload's (or new item's) description.
 
-    Use one index per direction: bank items searched by uploads, and posted media searched by a newly
-    banked item (retroactive search); the same `search` serves both. Item ids are the caller's (bank entry
-    or media ids), non-negative and below 2**59. Thread-safe: searches see the index before or after a write.
+    Use one index per direction: bank items searched by uploads (`holds="bank"`), and posted media searched
+    by a newly banked item (`holds="media"`, retroactive search); the same `search` serves both. Item ids
+    are the caller's (bank entry or media ids), non-negative and below 2**59. Writes take a lock; a search
+    reads one snapshot of the vote tables, rebuilt on the first search after a write.
     """
 
-    def __init__(self, policy: CopyPolicy = DEFAULT_POLICY) -> None:
+    def __init__(self, policy: CopyPolicy = DEFAULT_POLICY, *, holds: Literal["bank", "media"] = "bank") -> None:
         self.policy = policy
+        # Which side of a check is the banked picture: the indexed one (uploads searching the bank), or the
+        # searching one (a newly banked item searching posted media). The geometric rule asks how much of
+        # the banked picture is present, so it needs to know.
+        self.holds = holds
         self._lock = threading.Lock()
         self._features: dict[int, FeatureSet] = {}
         self._quality: dict[int, int] = {}  # PDQ row id -> quality
@@ -423,10 +439,13 @@ class CopyIndex:
             for row, distance in result.hits(position):
                 item_id, reference = divmod(row, len(VARIANT_NAMES))
                 quality = min(variant.quality, self._quality.get(row, 0))
-                if quality >= policy.min_quality and distance <= policy.pdq_distance:
+                limit = policy.pdq_distance if turn == 0 else min(policy.pdq_distance, policy.turned_distance)
+                if quality >= policy.min_quality and distance <= limit:
                     method: Method = "pdq-variant"
-                elif distance <= policy.low_quality_distance:
-                    method = "pdq-low-quality"
+                elif distance <= policy.low_quality_distance or (
+                    quality >= policy.min_quality and distance <= policy.pdq_distance
+                ):
+                    method = "pdq-weak"
                 else:
                     continue
                 key = (item_id, method)
@@ -453,7 +472,8 @@ class CopyIndex:
         return [(int(packed.item_ids[slots[i]]), int(votes[i])) for i in order]
 
     def verify_item(self, item_id: int, features: FeatureSet) -> Verification:
-        return verify(features, self._features[item_id], self.policy.verify)
+        banked: Literal["query", "reference"] = "reference" if self.holds == "bank" else "query"
+        return verify(features, self._features[item_id], self.policy.verify, banked=banked)
 
     def search(self, description: Description) -> Decision:
         """The whole second line for one picture: variants first, then features for what is still open."""
@@ -461,9 +481,9 @@ class CopyIndex:
         if any(e.action == "auto" for e in evidence):
             return Decision(kind="auto", evidence=tuple(evidence))
         policy = self.policy
-        low_quality = {e.item_id for e in evidence if e.method == "pdq-low-quality"}
+        weak = {e.item_id for e in evidence if e.method == "pdq-weak"}
         voted = self.candidates(description.features) if len(description.features) else []
-        to_verify = dict.fromkeys([*sorted(low_quality), *(item for item, _ in voted)])
+        to_verify = dict.fromkeys([*sorted(weak), *(item for item, _ in voted)])
         votes = dict(voted)
         found: list[Evidence] = []
         for item_id in to_verify:

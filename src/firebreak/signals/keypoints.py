@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import cv2
 import numpy as np
@@ -128,13 +128,23 @@ class FeatureSet:
 
 
 def working_plane(luma: Luma, side: int = WORKING_SIDE) -> Luma:
-    """The plane scaled down (area filter) so its long side is at most `side`."""
+    """The plane scaled down (area filter) so its long side is at most `side`, its contrast stretched.
+
+    The stretch (1st to 99th percentile onto 0-255) undoes a brightness or contrast change before FAST
+    picks corners by a fixed threshold, so a faded copy gives the same corners as its original.
+    """
     height, width = luma.shape
     scale = side / max(height, width)
-    if scale >= 1.0:
-        return np.ascontiguousarray(luma)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(cv2.resize(luma, size, interpolation=cv2.INTER_AREA))
+    plane: Luma = np.ascontiguousarray(luma)
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        plane = np.asarray(cv2.resize(luma, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    low, high = (float(v) for v in np.percentile(plane, (1, 99)))
+    if high - low < 8:  # a flat picture: nothing to stretch, and stretching would only amplify noise
+        return plane
+    stretched = (plane.astype(np.float32) - low) * np.float32(255.0 / (high - low))
+    out: Luma = np.clip(stretched, 0, 255).astype(np.uint8)
+    return out
 
 
 def _spread(keypoints: list[cv2.KeyPoint], width: int, height: int, limit: int) -> list[cv2.KeyPoint]:
@@ -188,11 +198,17 @@ class VerifyPolicy:
     """When a geometric match counts as a verified copy. Defaults: docs/copy-detection.md (calibration)."""
 
     min_inliers: int = 14  # pairs RANSAC keeps under one similarity transform
-    # Under the transform, one picture must lie (nearly) inside the other: a crop lies inside its original,
-    # an original inside its captioned or bordered copy. Two different shots of one scene overlap partly.
-    min_coverage: float = 0.8  # the larger of the two shares (query inside reference, reference inside query)
-    min_overlap: float = 0.3  # the smaller: a crop keeps at least this share of the original
-    min_spread: float = 0.02  # inliers' convex hull, as a share of the overlap: not all in one spot
+    # How much of the *banked* picture must be present in the other under the transform ...
+    min_banked_share: float = 0.4  # ... at least this much (a crop of 20% from all sides keeps 0.64),
+    # ... and either nearly all of it (a border, caption or screenshot around it), or the other picture
+    # must lie nearly wholly inside the banked one (a crop). Two shots of one scene overlap only partly.
+    min_inside: float = 0.8
+    min_spread: float = 0.05  # inliers' convex hull, as a share of the overlap: not all in one spot
+    # A second, different transform that carries this many of the remaining pairs means two planes seen
+    # from two viewpoints (a stereo pair, the same scene shot twice with things moved), not one picture
+    # copied: the wrong pairs of a copy are scattered and agree on nothing (at most 8 measured).
+    max_rival_share: float = 0.15  # of the inliers ...
+    rival_floor: int = 6  # ... or this many, whichever is more
     ratio: float = 0.85  # Lowe's test: best descriptor distance < ratio x second best
     max_descriptor_distance: int = 72  # bits of 256
     reprojection_pixels: float = 4.0  # RANSAC's inlier distance in the reference frame
@@ -202,7 +218,7 @@ class VerifyPolicy:
     def __post_init__(self) -> None:
         if self.min_inliers < 3:
             raise ValueError("min_inliers must be at least 3 (a similarity needs 2 pairs, a check needs more)")
-        for field in ("min_coverage", "min_overlap", "min_spread", "ratio"):
+        for field in ("min_banked_share", "min_inside", "min_spread", "ratio", "max_rival_share"):
             if not 0.0 <= getattr(self, field) <= 1.0:
                 raise ValueError(f"{field} must be between 0 and 1, got {getattr(self, field)}")
 
@@ -220,26 +236,67 @@ class Verification:
     coverage_query: float  # share of the query picture that lies on the reference under `transform`
     coverage_reference: float  # share of the reference covered by the query
     spread: float  # inliers' hull area over the overlap area
+    rival_inliers: int  # pairs a second, different transform carries (see VerifyPolicy.max_rival_share)
     scale: float  # reference pixels per query pixel
     rotation_degrees: float
     transform: tuple[float, float, float, float, float, float]  # 2x3 row-major, query -> reference frame
 
-    @property
-    def score(self) -> float:
-        """One number to rank candidates by: inliers, discounted when neither picture lies inside the other."""
-        return self.inliers * min(max(self.coverage_query, self.coverage_reference), 1.0)
+    def shares(self, banked: Literal["query", "reference"]) -> tuple[float, float]:
+        """(share of the banked picture present in the other, share of the other lying inside the banked one)."""
+        if banked == "reference":
+            return self.coverage_reference, self.coverage_query
+        return self.coverage_query, self.coverage_reference
 
-    def passes(self, policy: VerifyPolicy) -> bool:
+    def passes(self, policy: VerifyPolicy, banked: Literal["query", "reference"] = "reference") -> bool:
+        """Whether this is a verified copy under `policy`, `banked` naming which side is the banked picture."""
+        present, inside = self.shares(banked)
         return (
             self.inliers >= policy.min_inliers
-            and max(self.coverage_query, self.coverage_reference) >= policy.min_coverage
-            and min(self.coverage_query, self.coverage_reference) >= policy.min_overlap
+            and present >= policy.min_banked_share
+            and max(present, inside) >= policy.min_inside
             and self.spread >= policy.min_spread
+            and self.rival_inliers < max(policy.rival_floor, policy.max_rival_share * self.inliers)
         )
 
 
 _IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
-NO_VERIFICATION = Verification(False, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, _IDENTITY)
+NO_VERIFICATION = Verification(False, 0, 0, 0.0, 0.0, 0.0, 0, 0.0, 0.0, _IDENTITY)
+# A rival transform must move the inliers' centre at least this many reprojection thresholds away.
+_RIVAL_SEPARATION = 2.0
+
+
+def _fit(
+    source: Points, target: Points, policy: VerifyPolicy
+) -> tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.bool_]]:
+    matrix, mask = cv2.estimateAffinePartial2D(
+        source,
+        target,
+        method=cv2.RANSAC,
+        ransacReprojThreshold=policy.reprojection_pixels,
+        maxIters=2000,
+        confidence=0.995,
+        refineIters=10,
+    )
+    if matrix is None or mask is None:
+        return None, np.zeros(len(source), dtype=bool)
+    return np.asarray(matrix, dtype=np.float64), mask.ravel().astype(bool)
+
+
+def _rival(
+    source: Points, target: Points, inlier: npt.NDArray[np.bool_], matrix: npt.NDArray[np.float64], policy: VerifyPolicy
+) -> int:
+    """Inliers of the best second transform among the pairs the first left out, if it differs from the first."""
+    rest = ~inlier
+    if rest.sum() < 6:
+        return 0
+    second, mask = _fit(source[rest], target[rest], policy)
+    if second is None:
+        return 0
+    centre = source[inlier].mean(axis=0).astype(np.float64)
+    moved = (matrix[:, :2] @ centre + matrix[:, 2]) - (second[:, :2] @ centre + second[:, 2])
+    if float(np.hypot(*moved)) < _RIVAL_SEPARATION * policy.reprojection_pixels:
+        return 0
+    return int(mask.sum())
 
 
 def _pairs(query: FeatureSet, reference: FeatureSet, policy: VerifyPolicy) -> tuple[Points, Points]:
@@ -266,31 +323,32 @@ def _polygon_area(points: npt.NDArray[np.float32]) -> float:
     return float(cv2.contourArea(points.reshape(-1, 1, 2))) if len(points) >= 3 else 0.0
 
 
-def verify(query: FeatureSet, reference: FeatureSet, policy: VerifyPolicy = DEFAULT_VERIFY_POLICY) -> Verification:
-    """Is `query` a copy of `reference` (or of a part of it, or the other way round) under one similarity?"""
+def verify(
+    query: FeatureSet,
+    reference: FeatureSet,
+    policy: VerifyPolicy = DEFAULT_VERIFY_POLICY,
+    *,
+    banked: Literal["query", "reference"] = "reference",
+) -> Verification:
+    """Is one picture a copy of the other (or holds it, or is a crop of it) under one similarity transform?
+
+    `banked` says which side is the banked picture: the reference when an upload is checked against the
+    bank, the query when a newly banked item looks for copies already posted.
+    """
     if len(query) < 3 or len(reference) < 3:
         return NO_VERIFICATION
     source, target = _pairs(query, reference, policy)
     if len(source) < 3:
-        return Verification(False, 0, len(source), 0.0, 0.0, 0.0, 0.0, 0.0, _IDENTITY)
-    matrix, mask = cv2.estimateAffinePartial2D(
-        source,
-        target,
-        method=cv2.RANSAC,
-        ransacReprojThreshold=policy.reprojection_pixels,
-        maxIters=2000,
-        confidence=0.995,
-        refineIters=10,
-    )
-    if matrix is None or mask is None:
-        return Verification(False, 0, len(source), 0.0, 0.0, 0.0, 0.0, 0.0, _IDENTITY)
-    inlier = mask.ravel().astype(bool)
+        return Verification(False, 0, len(source), 0.0, 0.0, 0.0, 0, 0.0, 0.0, _IDENTITY)
+    matrix, inlier = _fit(source, target, policy)
+    if matrix is None:
+        return Verification(False, 0, len(source), 0.0, 0.0, 0.0, 0, 0.0, 0.0, _IDENTITY)
     a, b = float(matrix[0, 0]), float(matrix[1, 0])
     scale = math.hypot(a, b)
     rotation = math.degrees(math.atan2(b, a))
     transform = tuple(float(v) for v in matrix.ravel())
     if not policy.min_scale <= scale <= policy.max_scale:
-        return Verification(False, int(inlier.sum()), len(source), 0.0, 0.0, 0.0, scale, rotation, _six(transform))
+        return Verification(False, int(inlier.sum()), len(source), 0.0, 0.0, 0.0, 0, scale, rotation, _six(transform))
     corners = np.array([[0, 0], [query.width, 0], [query.width, query.height], [0, query.height]], dtype=np.float32)
     mapped = cv2.transform(corners.reshape(-1, 1, 2), matrix).reshape(-1, 2).astype(np.float32)
     frame = np.array(
@@ -311,11 +369,12 @@ def verify(query: FeatureSet, reference: FeatureSet, policy: VerifyPolicy = DEFA
         coverage_query=round(coverage_query, 4),
         coverage_reference=round(coverage_reference, 4),
         spread=round(min(spread, 1.0), 4),
+        rival_inliers=_rival(source, target, inlier, matrix, policy),
         scale=round(scale, 4),
         rotation_degrees=round(rotation, 2),
         transform=_six(transform),
     )
-    return replace(result, verified=result.passes(policy))
+    return replace(result, verified=result.passes(policy, banked))
 
 
 def _six(values: tuple[float, ...]) -> tuple[float, float, float, float, float, float]:

@@ -53,8 +53,8 @@ _EDGE_SHARE = 0.6
 _EDGE_STEP = 20
 # ... and at least this share of the rows before it are band rows.
 _BAND_FILL = 0.8
-# Never take off more than this share of a side (a phone screenshot of a landscape photo needs ~0.4).
-_MAX_CUT = 0.45
+# Never take off more than this share of a side (below a landscape photo, a phone screenshot has ~0.55).
+_MAX_CUT = 0.6
 # ... and keep at least this share of each side: less than that is a flat picture, not a framed one.
 _MIN_KEEP = 0.2
 # Cuts thinner than this share of the side are ignored: JPEG ringing at an edge is not a frame.
