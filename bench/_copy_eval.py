@@ -12,7 +12,8 @@ scenes; nothing is downloaded and nothing is real-world user content.
 - **Distractors** (never copies of any source):
   - *same-scene photos*: other crops of the same bundled photos, each overlapping every source tile by less
     than 60% of either picture (different shots of one scene, the hardest negatives);
-  - *re-rendered scenes*: a source scene drawn again from a camera moved 4-10%, every object moved, fresh grain;
+  - *re-shot scenes*: a source scene drawn again from a camera moved 4-10% and tilted (perspective), every
+    object moved, fresh grain;
   - *the stereo pair's other camera*: tiles of scikit-image's right motorcycle view against the left view's
     tiles (the same moment, a few centimetres apart);
   - *other scenes*: scenes with seeds no source uses, most at 320 x 240 (messenger-preview size, which keeps a
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
+import cv2
 import numpy as np
 from _images import jpeg, photo, resized
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
@@ -168,29 +170,49 @@ def _layout(seed: int, size: tuple[int, int]) -> list[_Shape]:
 
 def _camera(
     size: tuple[int, int], shift: np.random.Generator | None
-) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
-    """The world (20% larger than the view) and the view's box in it: centred, or for a re-rendered shot
-    moved by 4-10% of the view each way, as a second photo taken from a step aside would be."""
+) -> tuple[tuple[int, int], tuple[int, int, int, int], np.ndarray | None]:
+    """The world (20% larger than the view), the view's box in it, and for a re-shot scene the tilt.
+
+    The source is the centred view. A second shot of the scene is taken from a step aside (the view moved
+    4-10% each way) with the camera tilted a little (each corner of the view 2-5% off: perspective, as a
+    handheld camera gives, where a flat drawing has no depth to give parallax).
+    """
     width, height = size
     world = (round(width * 1.2), round(height * 1.2))
     left, top = round(width * 0.1), round(height * 0.1)
-    if shift is not None:
-        dx, dy = (float(v) for v in shift.uniform(0.04, 0.1, 2) * shift.choice([-1, 1], 2))
-        left, top = left + round(dx * width), top + round(dy * height)
-    return world, (left, top, left + width, top + height)
+    if shift is None:
+        return world, (left, top, left + width, top + height), None
+    dx, dy = (float(v) for v in shift.uniform(0.04, 0.1, 2) * shift.choice([-1, 1], 2))
+    left, top = left + round(dx * width), top + round(dy * height)
+    corners = np.array([[left, top], [left + width, top], [left + width, top + height], [left, top + height]])
+    offsets = shift.uniform(0.02, 0.05, (4, 2)) * shift.choice([-1, 1], (4, 2)) * np.array([width, height])
+    tilt = cv2.getPerspectiveTransform(
+        (corners + offsets).astype(np.float32),
+        np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32),
+    )
+    return world, (left, top, left + width, top + height), tilt
+
+
+def _shoot(world: Image.Image, view: tuple[int, int, int, int], tilt: np.ndarray | None) -> Image.Image:
+    """The view of the world: a plain crop for the source, a perspective warp for a re-shot scene."""
+    if tilt is None:
+        return world.crop(view)
+    size = (view[2] - view[0], view[3] - view[1])
+    warped = cv2.warpPerspective(np.asarray(world), tilt, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return Image.fromarray(warped)
 
 
 def textured_scene(seed: int, size: tuple[int, int] = SCENE_SIZE, *, moved: int | None = None) -> Image.Image:
-    """A detailed drawn scene. `moved`: the same scene shot again from a step aside (the background seen
-    4-10% shifted), with every object displaced and new grain: the hard negative for drawn scenes."""
+    """A detailed drawn scene. `moved`: the same scene shot again from a step aside, the camera tilted
+    (`_camera`), every object displaced, new grain: the hard negative for drawn scenes."""
     width, height = size
     rng = np.random.default_rng(seed)
     shift = np.random.default_rng(moved) if moved is not None else None
-    world, view = _camera(size, shift)
+    world, view, tilt = _camera(size, shift)
     base = _field(rng, world, 6)
-    image = Image.fromarray((base * 255).astype(np.uint8)).crop(view)
+    image = _shoot(Image.fromarray((base * 255).astype(np.uint8)), view, tilt)
     texture_field = _field(np.random.default_rng(seed + 7_000_000), world, 7)
-    texture = Image.fromarray((texture_field * 255).astype(np.uint8)).crop(view)
+    texture = _shoot(Image.fromarray((texture_field * 255).astype(np.uint8)), view, tilt)
     draw = ImageDraw.Draw(image)
     for shape in _layout(seed, size):
         x0, y0, x1, y1 = shape.box
@@ -242,8 +264,8 @@ def plain_scene(seed: int, size: tuple[int, int] = SCENE_SIZE, *, moved: int | N
     width, height = size
     grid = rng.integers(0, 256, (int(rng.integers(2, 6)), int(rng.integers(2, 6)), 3), dtype=np.uint8)
     shift = np.random.default_rng(moved) if moved is not None else None
-    world, view = _camera(size, shift)
-    image = Image.fromarray(grid).resize(world, Image.Resampling.BICUBIC).crop(view)
+    world, view, tilt = _camera(size, shift)
+    image = _shoot(Image.fromarray(grid).resize(world, Image.Resampling.BICUBIC), view, tilt)
     draw = ImageDraw.Draw(image)
     for _ in range(int(rng.integers(6, 24))):
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
