@@ -54,6 +54,7 @@ _bank_pdq: HammingIndex | None = None
 _bank_quality: dict[int, int] = {}
 _source_list: list[ev.Source] = []
 _distractor_list: list[ev.Distractor] = []
+_transforms: list[int] = []  # positions in ev.TRANSFORMS this run makes copies with
 # The raw evidence of the last run, for analysis from a Python prompt.
 LAST_RECORDS: dict[str, Any] = {}
 
@@ -106,8 +107,8 @@ def _query_source(position: int) -> list[tuple[int, int, frozenset[int], tuple[R
     _quiet_cv2()
     image = _source_list[position].image()
     out = []
-    for number, (_, _, transform, _) in enumerate(ev.TRANSFORMS):
-        data = transform(image, position * 100 + number)
+    for number in _transforms:
+        data = ev.TRANSFORMS[number][2](image, position * 100 + number)
         out.append((position, number, _hash_path_hits(data), _records(describe(decode_luma(data)))))
     return out
 
@@ -271,8 +272,14 @@ def run(
     timing_rounds: int = 12,
     video: bool = True,
     verbose: bool = False,
+    transforms: list[int] | None = None,
 ) -> Results:
-    global _index, _bank_pdq, _source_list, _distractor_list
+    """Build the set, bank the sources, check every copy and distractor, calibrate, and time.
+
+    `transforms`: positions in `_copy_eval.TRANSFORMS` to make copies with (default: all).
+    """
+    global _index, _bank_pdq, _source_list, _distractor_list, _transforms
+    _transforms = list(range(len(ev.TRANSFORMS))) if transforms is None else list(transforms)
     started = time.perf_counter()
     _quiet_cv2()
     _source_list = ev.sources(source_count)
@@ -340,7 +347,7 @@ def run(
         config={
             "sources": dict(Counter(s.kind for s in _source_list)),
             "distractors": dict(Counter(d.kind for d in _distractor_list)),
-            "transforms": len(ev.TRANSFORMS),
+            "transforms": len(_transforms),
             "workers": workers,
             "bank seconds": round(bank_seconds, 1),
             "query seconds": round(query_seconds, 1),
@@ -367,7 +374,8 @@ def run(
             (hash_hit, hit, position in auto_operating or hash_hit, position in review_default, kinds[position])
         )
     kind_hits: dict[str, list[bool]] = defaultdict(list)
-    for number, (group, name, _, target) in enumerate(ev.TRANSFORMS):
+    for number in _transforms:
+        group, name, _, target = ev.TRANSFORMS[number]
         rows = by_transform[number]
         n = len(rows)
         results.rows.append(
