@@ -1,0 +1,512 @@
+"""The second line of matching: canonical variants and verified local features, behind the hashes.
+
+The first line (exact hashes, PDQ with its eight rotations and mirrors) stays as it is and answers first.
+This module is what runs after it, for an upload the first line did not settle, and, the other way round,
+for a newly banked item looking for copies already posted. It is a pure library: no database, no clock, no
+configuration read; the caller keeps what `describe` returns and rebuilds a `CopyIndex` from it.
+
+    reference = describe(luma)               # bank side: what to store per item (variants' PDQ + features)
+    index = CopyIndex()
+    index.add(item_id, reference)
+    decision = index.search(describe(luma))  # upload side: Decision(kind="auto" | "review" | "none", ...)
+
+The rule for acting (issue #14): **automatic action only** on a PDQ match within the bank's distance (31 bits,
+both hashes of quality >= 50) of some canonical variant, or on a geometric match that `keypoints.verify`
+accepts (enough inliers under one similarity transform, both pictures overlapping enough). Everything
+weaker goes to review with its evidence: a PDQ match involving a low-quality hash, or through a rotation or
+mirror at more than `turned_distance` bits, that the features could not confirm; a geometric match with too
+few inliers or too little overlap (a crop beyond the verified range). docs/copy-detection.md has the
+measurements behind every threshold.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from firebreak.matching.index import HammingIndex
+from firebreak.signals.base import ContentKind
+from firebreak.signals.decode import DEFAULT_LIMITS, DecodeLimits, open_media
+from firebreak.signals.keypoints import (
+    DEFAULT_VERIFY_POLICY,
+    FeatureSet,
+    Verification,
+    VerifyPolicy,
+    extract_features,
+    verify,
+)
+from firebreak.signals.pdq import PDQ_MATCH_DISTANCE, PDQ_MIN_QUALITY
+from firebreak.signals.variants import VARIANT_NAMES, Box, Variant, canonical_variants, crop_luma
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "CopyIndex",
+    "CopyIndexStats",
+    "CopyPolicy",
+    "Decision",
+    "DecisionKind",
+    "Description",
+    "Evidence",
+    "NO_MATCH",
+    "decode_luma",
+    "describe",
+]
+
+Luma = npt.NDArray[np.uint8]
+I64 = npt.NDArray[np.int64]
+DecisionKind = Literal["auto", "review", "none"]
+Method = Literal["pdq-variant", "pdq-weak", "geometric"]
+
+
+@dataclass(frozen=True, slots=True)
+class Description:
+    """What the second line knows about one picture; the same for a banked item and for an upload.
+
+    A bank stores `variants` (one PDQ row per variant: name, hash, quality) and `features.to_bytes()`; an
+    upload's description is used once and thrown away.
+    """
+
+    width: int
+    height: int
+    variants: tuple[Variant, ...]  # original first; each with its eight rotations and mirrors
+    features: FeatureSet  # of the most framed variant's picture (captions and borders off)
+    feature_box: Box
+
+    def stored_pdq_rows(self) -> list[tuple[str, str, int]]:
+        """The PDQ rows a bank keeps for this picture: (variant name, PDQ hex, quality), no rotations."""
+        return [(variant.name, variant.pdq.value, variant.quality) for variant in self.variants]
+
+
+def decode_luma(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Luma:
+    """The luma plane of a still picture at its decoded size (EXIF orientation applied), through the same
+    checked decoder as the hashes (`decode.open_media`). Raises UnhashableMedia, or ValueError for a video."""
+    with open_media(data, limits) as media:
+        if media.kind is not ContentKind.IMAGE:
+            raise ValueError(f"decode_luma takes a still picture, not a {media.kind.value}")
+        (frame,) = media.frames(side=None)
+        if frame.luma.dtype == np.uint8:
+            return cast(Luma, frame.luma)
+        # Full-size float luma (as the PDQ reference computes it): features and variants work on 8 bits.
+        return np.clip(np.rint(frame.luma), 0, 255).astype(np.uint8)
+
+
+def describe(luma: Luma, *, features: bool = True) -> Description:
+    """Canonical variants and local features of a luma plane (2-D uint8, aspect ratio as displayed).
+
+    `features=False` skips the keypoints (about half the cost) for the cheap variant-only lookup.
+    """
+    variants = tuple(canonical_variants(luma))
+    # Features come from the picture with uniform margins off, not from the "framed" variant: a band cut
+    # that takes a flat strip of the picture with it on one side and not on the other changes how much of
+    # each picture the other covers, which the geometric rule measures; text on a caption bar costs a few
+    # keypoints, and the grid spreading keeps it from costing more.
+    box = next((v.box for v in variants if v.name == "trimmed"), variants[0].box)
+    feature_set = extract_features(crop_luma(luma, box)) if features else _NO_FEATURES
+    height, width = luma.shape
+    return Description(width=width, height=height, variants=variants, features=feature_set, feature_box=box)
+
+
+_NO_FEATURES = FeatureSet(1, 1, np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
+
+
+@dataclass(frozen=True, slots=True)
+class CopyPolicy:
+    """Thresholds of the second line. The defaults are the measured operating point (docs/copy-detection.md)."""
+
+    pdq_distance: int = PDQ_MATCH_DISTANCE  # a variant's PDQ within this of a banked variant: automatic
+    min_quality: int = PDQ_MIN_QUALITY  # ... when both hashes are at least this good
+    # Low-quality pictures (flat, little detail) match noise at 31 bits, so they need a closer PDQ, and then
+    # either the features confirm (automatic) or a person looks (review).
+    low_quality_distance: int = 12
+    # A match through a rotation or mirror (not the picture as it stands) is automatic only this close:
+    # true turned or mirrored copies sit within a few bits (docs/signals.md: p95 2-6), while the two
+    # mirror-image halves of a symmetric picture (a retina photo's upper and lower quarters) sat at 24-26.
+    turned_distance: int = 16
+    verify: VerifyPolicy = DEFAULT_VERIFY_POLICY
+    # A geometric match below `verify` but at least this strong is sent to review.
+    review_inliers: int = 10
+    review_coverage: float = 0.5
+    # Candidate generation: descriptor pairs within this many bits vote for the item they belong to;
+    # the `verify_top` items with the most votes (at least `min_votes`) are verified.
+    vote_distance: int = 56
+    min_votes: int = 3
+    verify_top: int = 6
+
+    def __post_init__(self) -> None:
+        for name in ("pdq_distance", "low_quality_distance", "turned_distance", "vote_distance"):
+            value = getattr(self, name)
+            if not 0 <= value <= 256:
+                raise ValueError(f"{name} must be between 0 and 256 bits, got {value}")
+        if self.verify_top < 1 or self.min_votes < 1:
+            raise ValueError("verify_top and min_votes must be at least 1")
+
+
+DEFAULT_POLICY = CopyPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Why an item is a match or a candidate. `action` says which it is."""
+
+    item_id: int
+    method: Method
+    action: Literal["auto", "review"]
+    query_variant: str | None = None  # for PDQ: which variant of the upload, in which rotation/mirror
+    query_dihedral: int | None = None  # index into DIHEDRAL_NAMES
+    reference_variant: str | None = None
+    distance: int | None = None  # PDQ bits
+    votes: int | None = None  # descriptor votes that made the item a candidate
+    verification: Verification | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The second line's answer for one picture."""
+
+    kind: DecisionKind
+    evidence: tuple[Evidence, ...] = ()
+
+    @property
+    def auto_items(self) -> list[int]:
+        return sorted({e.item_id for e in self.evidence if e.action == "auto"})
+
+    @property
+    def review_items(self) -> list[int]:
+        auto = set(self.auto_items)
+        return sorted({e.item_id for e in self.evidence if e.action == "review" and e.item_id not in auto})
+
+
+NO_MATCH = Decision(kind="none")
+
+
+@dataclass(frozen=True, slots=True)
+class CopyIndexStats:
+    items: int
+    pdq_rows: int
+    keypoints: int
+    array_bytes: int  # numpy arrays held (keypoints, descriptors, vote tables, PDQ index)
+
+    @property
+    def bytes_per_item(self) -> float:
+        return self.array_bytes / self.items if self.items else 0.0
+
+
+# ---------------------------------------------------------------- the descriptor vote index
+
+# Descriptors are cut into 16-bit keys; each of the first _TABLES keys has a table of the rows holding each
+# value. A pair of descriptors within ~30 bits (a true correspondence after re-encoding) shares at least one
+# key with probability ~0.7 with 8 tables; unrelated descriptors (~100+ bits apart) almost never do, and the
+# few that do are dropped by the full Hamming check that follows.
+_TABLES = 8
+_KEYS = 1 << 16
+# A key value held by more rows than this (flat or noisy patches repeat) is skipped, as a stop word.
+_MAX_BUCKET_SHARE = 0.002
+_MIN_BUCKET_CAP = 64
+_VOTE_RATIO = 0.8
+
+
+@dataclass(slots=True)
+class _Packed:
+    """The keypoints of every live item in flat arrays, with the vote tables over their descriptors."""
+
+    item_ids: npt.NDArray[np.int64]  # per item slot
+    starts: npt.NDArray[np.int64]  # slot -> first row; rows of slot s are starts[s]:starts[s + 1]
+    frames: npt.NDArray[np.int32]  # (slots, 2) width, height of each item's feature frame
+    points: npt.NDArray[np.float32]  # (rows, 2)
+    codes: npt.NDArray[np.uint8]  # (rows, 32)
+    slot_of_row: npt.NDArray[np.int32]
+    offsets: npt.NDArray[np.int64]  # (_TABLES, _KEYS + 1)
+    positions: npt.NDArray[np.int32]  # (_TABLES, rows)
+    bucket_cap: int
+
+    @property
+    def nbytes(self) -> int:
+        return sum(
+            a.nbytes
+            for a in (
+                self.item_ids,
+                self.starts,
+                self.frames,
+                self.points,
+                self.codes,
+                self.slot_of_row,
+                self.offsets,
+                self.positions,
+            )
+        )
+
+    def features(self, slot: int) -> FeatureSet:
+        start, end = int(self.starts[slot]), int(self.starts[slot + 1])
+        width, height = (int(v) for v in self.frames[slot])
+        return FeatureSet(width, height, self.points[start:end], self.codes[start:end])
+
+
+def _pack(features: dict[int, FeatureSet]) -> _Packed:
+    ids = np.array(sorted(features), dtype=np.int64)
+    sets = [features[int(i)] for i in ids]
+    counts = np.array([len(s) for s in sets], dtype=np.int64)
+    starts = np.zeros(len(sets) + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    rows = int(starts[-1])
+    codes = np.concatenate([s.descriptors for s in sets]) if rows else np.zeros((0, 32), np.uint8)
+    points = np.concatenate([s.points for s in sets]) if rows else np.zeros((0, 2), np.float32)
+    slot_of_row = np.repeat(np.arange(len(sets), dtype=np.int32), counts)
+    keys = np.zeros((0, _TABLES), np.int64)
+    if rows:
+        keys = codes.view("<u2").reshape(rows, 16)[:, :_TABLES].astype(np.int64)
+    offsets = np.zeros((_TABLES, _KEYS + 1), dtype=np.int64)
+    positions = np.zeros((_TABLES, rows), dtype=np.int32)
+    for table in range(_TABLES):
+        column = keys[:, table]
+        positions[table] = np.argsort(column, kind="stable").astype(np.int32)
+        np.cumsum(np.bincount(column, minlength=_KEYS), out=offsets[table, 1:])
+    frames = np.array([[s.width, s.height] for s in sets], dtype=np.int32).reshape(-1, 2)
+    return _Packed(
+        item_ids=ids,
+        starts=starts,
+        frames=frames,
+        points=points,
+        codes=codes,
+        slot_of_row=slot_of_row,
+        offsets=offsets,
+        positions=positions,
+        bucket_cap=max(_MIN_BUCKET_CAP, int(rows * _MAX_BUCKET_SHARE)),
+    )
+
+
+def _votes(packed: _Packed, query: FeatureSet, max_distance: int) -> tuple[I64, I64]:
+    """Item slots and their votes: query keypoints with a descriptor within max_distance in that item."""
+    n = len(query)
+    if n == 0 or len(packed.codes) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    keys = query.descriptors.view("<u2").reshape(n, 16)[:, :_TABLES].astype(np.int64)
+    found_query: list[npt.NDArray[np.int64]] = []
+    found_rows: list[npt.NDArray[np.int64]] = []
+    for table in range(_TABLES):
+        low = packed.offsets[table, keys[:, table]]
+        high = packed.offsets[table, keys[:, table] + 1]
+        lengths = high - low
+        lengths[lengths > packed.bucket_cap] = 0
+        total = int(lengths.sum())
+        if total == 0:
+            continue
+        owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        found_query.append(owner)
+        found_rows.append(packed.positions[table, np.repeat(low, lengths) + within].astype(np.int64))
+    if not found_query:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    owner = np.concatenate(found_query)
+    rows = np.concatenate(found_rows)
+    q_words = query.descriptors.view(np.uint64).reshape(n, 4)
+    r_words = packed.codes.view(np.uint64).reshape(-1, 4)
+    distance = np.bitwise_count(q_words[owner] ^ r_words[rows]).sum(axis=1)
+    close = distance <= max_distance
+    owner, rows, distance = owner[close], rows[close], distance[close]
+    if not len(owner):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    # Each query keypoint votes once, for the item holding its nearest descriptor, and only when that is
+    # clearly nearer than any other item's (Lowe's ratio across items): descriptors of grain or flat
+    # patches look alike in many pictures, and would otherwise make those pictures win every vote.
+    slots = packed.slot_of_row[rows].astype(np.int64)
+    order = np.lexsort((distance, owner))
+    owner, slots, distance = owner[order], slots[order], distance[order]
+    first = np.r_[True, owner[1:] != owner[:-1]]
+    best_slot = np.full(n, -1, dtype=np.int64)
+    best_distance = np.full(n, 256, dtype=np.int64)
+    best_slot[owner[first]] = slots[first]
+    best_distance[owner[first]] = distance[first]
+    runner_up = np.full(n, 256, dtype=np.int64)
+    other = slots != best_slot[owner]
+    np.minimum.at(runner_up, owner[other], distance[other])
+    voting = (best_slot >= 0) & (best_distance <= _VOTE_RATIO * runner_up)
+    counts = np.bincount(best_slot[voting], minlength=len(packed.item_ids))
+    voted = np.flatnonzero(counts)
+    return voted, counts[voted]
+
+
+# ---------------------------------------------------------------- the index
+
+
+class CopyIndex:
+    """Banked (or posted) pictures' variants and features, searched by an upload's (or new item's) description.
+
+    Use one index per direction: bank items searched by uploads (`holds="bank"`), and posted media searched
+    by a newly banked item (`holds="media"`, retroactive search); the same `search` serves both. Item ids
+    are the caller's (bank entry or media ids), non-negative and below 2**59. Writes take a lock; a search
+    reads one snapshot of the vote tables, rebuilt on the first search after a write.
+    """
+
+    def __init__(self, policy: CopyPolicy = DEFAULT_POLICY, *, holds: Literal["bank", "media"] = "bank") -> None:
+        self.policy = policy
+        # Which side of a check is the banked picture: the indexed one (uploads searching the bank), or the
+        # searching one (a newly banked item searching posted media). The geometric rule asks how much of
+        # the banked picture is present, so it needs to know.
+        self.holds = holds
+        self._lock = threading.Lock()
+        self._features: dict[int, FeatureSet] = {}
+        self._quality: dict[int, int] = {}  # PDQ row id -> quality
+        self._pdq = HammingIndex(merge_threshold=4096, auto_merge=False)
+        self._packed: _Packed | None = None
+
+    def __len__(self) -> int:
+        return len(self._features)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._features
+
+    @staticmethod
+    def _row_id(item_id: int, variant: int) -> int:
+        return item_id * len(VARIANT_NAMES) + variant
+
+    def add(self, item_id: int, description: Description) -> None:
+        """Add (or replace) an item. Its PDQ rows are searchable at once; its features from the next search."""
+        self.add_stored(item_id, description.stored_pdq_rows(), description.features)
+
+    def add_stored(self, item_id: int, pdq_rows: Sequence[tuple[str, str, int]], features: FeatureSet) -> None:
+        """Add from what a bank stored: (variant name, PDQ hex, quality) rows and the decoded feature set."""
+        if not 0 <= item_id < 1 << 59:
+            raise ValueError(f"item ids must be in 0..2**59, got {item_id}")
+        with self._lock:
+            self._remove_locked(item_id)
+            ids, codes = [], []
+            for name, value, quality in pdq_rows:
+                row = self._row_id(item_id, VARIANT_NAMES.index(name))
+                ids.append(row)
+                codes.append(value)
+                self._quality[row] = quality
+            if ids:
+                self._pdq.add(ids, codes)
+                if self._pdq.stats().delta_rows >= 4096:
+                    self._pdq.merge()
+            self._features[item_id] = features
+            self._packed = None
+
+    def remove(self, item_id: int) -> bool:
+        """Withdraw an item; True if it was there."""
+        with self._lock:
+            return self._remove_locked(item_id)
+
+    def _remove_locked(self, item_id: int) -> bool:
+        if item_id not in self._features:
+            return False
+        rows = [self._row_id(item_id, v) for v in range(len(VARIANT_NAMES))]
+        self._pdq.remove(rows)
+        for row in rows:
+            self._quality.pop(row, None)
+        del self._features[item_id]
+        self._packed = None
+        return True
+
+    def _packed_now(self) -> _Packed:
+        packed = self._packed
+        if packed is None:
+            with self._lock:
+                if self._packed is None:
+                    self._packed = _pack(self._features)
+                packed = self._packed
+        return packed
+
+    def prepare(self) -> None:
+        """Build the vote tables now (the first search after adds would otherwise pay for it)."""
+        self._packed_now()
+
+    def stats(self) -> CopyIndexStats:
+        packed = self._packed_now()
+        return CopyIndexStats(
+            items=len(packed.item_ids),
+            pdq_rows=len(self._pdq),
+            keypoints=len(packed.codes),
+            array_bytes=packed.nbytes + self._pdq.stats().array_bytes,
+        )
+
+    # -- searching ----------------------------------------------------------------------------------------
+
+    def search_variants(self, description: Description) -> list[Evidence]:
+        """The cheap step: every variant's eight PDQ hashes against the banked variants."""
+        policy = self.policy
+        queries: list[tuple[Variant, int, str]] = [
+            (variant, turn, value) for variant in description.variants for turn, value in enumerate(variant.dihedral)
+        ]
+        if not queries or not len(self._pdq):
+            return []
+        radius = max(policy.pdq_distance, policy.low_quality_distance)
+        result = self._pdq.search([value for _, _, value in queries], radius)
+        best: dict[tuple[int, Method], Evidence] = {}
+        for position, (variant, turn, _) in enumerate(queries):
+            for row, distance in result.hits(position):
+                item_id, reference = divmod(row, len(VARIANT_NAMES))
+                quality = min(variant.quality, self._quality.get(row, 0))
+                limit = policy.pdq_distance if turn == 0 else min(policy.pdq_distance, policy.turned_distance)
+                if quality >= policy.min_quality and distance <= limit:
+                    method: Method = "pdq-variant"
+                elif distance <= policy.low_quality_distance or (
+                    quality >= policy.min_quality and distance <= policy.pdq_distance
+                ):
+                    method = "pdq-weak"
+                else:
+                    continue
+                key = (item_id, method)
+                seen = best.get(key)
+                if seen is None or (seen.distance is not None and distance < seen.distance):
+                    best[key] = Evidence(
+                        item_id=item_id,
+                        method=method,
+                        action="auto" if method == "pdq-variant" else "review",
+                        query_variant=variant.name,
+                        query_dihedral=turn,
+                        reference_variant=VARIANT_NAMES[reference],
+                        distance=distance,
+                    )
+        return sorted(best.values(), key=lambda e: (e.distance or 0, e.item_id))
+
+    def candidates(self, features: FeatureSet) -> list[tuple[int, int]]:
+        """Items whose descriptors the query's keypoints vote for, as (item id, votes), most votes first."""
+        packed = self._packed_now()
+        slots, votes = _votes(packed, features, self.policy.vote_distance)
+        keep = votes >= self.policy.min_votes
+        slots, votes = slots[keep], votes[keep]
+        order = np.lexsort((packed.item_ids[slots], -votes))[: self.policy.verify_top]
+        return [(int(packed.item_ids[slots[i]]), int(votes[i])) for i in order]
+
+    def verify_item(self, item_id: int, features: FeatureSet) -> Verification:
+        banked: Literal["query", "reference"] = "reference" if self.holds == "bank" else "query"
+        return verify(features, self._features[item_id], self.policy.verify, banked=banked)
+
+    def search(self, description: Description) -> Decision:
+        """The whole second line for one picture: variants first, then features for what is still open."""
+        evidence = self.search_variants(description)
+        if any(e.action == "auto" for e in evidence):
+            return Decision(kind="auto", evidence=tuple(evidence))
+        policy = self.policy
+        weak = {e.item_id for e in evidence if e.method == "pdq-weak"}
+        voted = self.candidates(description.features) if len(description.features) else []
+        to_verify = dict.fromkeys([*sorted(weak), *(item for item, _ in voted)])
+        votes = dict(voted)
+        found: list[Evidence] = []
+        for item_id in to_verify:
+            if item_id not in self._features:
+                continue
+            check = self.verify_item(item_id, description.features)
+            if check.verified:
+                found.append(Evidence(item_id, "geometric", "auto", votes=votes.get(item_id), verification=check))
+            elif (
+                check.inliers >= policy.review_inliers
+                and max(check.coverage_query, check.coverage_reference) >= policy.review_coverage
+                and check.spread >= policy.verify.min_spread
+            ):
+                found.append(Evidence(item_id, "geometric", "review", votes=votes.get(item_id), verification=check))
+        confirmed = {e.item_id for e in found if e.action == "auto"}
+        evidence = [
+            *(replace(e, action="auto") if e.item_id in confirmed else e for e in evidence),
+            *found,
+        ]
+        if not evidence:
+            return NO_MATCH
+        kind: DecisionKind = "auto" if any(e.action == "auto" for e in evidence) else "review"
+        return Decision(kind=kind, evidence=tuple(evidence))

@@ -1,0 +1,382 @@
+"""Local features (OpenCV's ORB) and the geometric check that turns a candidate into a verified copy.
+
+A copy that was cropped, turned a few degrees, captioned or covered by a sticker keeps most of the picture's
+corners and their surroundings. ORB finds up to `MAX_KEYPOINTS` of them, spread over the picture, each with
+a 256-bit binary descriptor; `verify` pairs the descriptors of two pictures and asks RANSAC for one
+similarity transform (turn, uniform scale, shift: what cropping, resizing and small rotations do) that
+carries enough of the pairs onto each other, and for the two pictures to overlap enough under it. Nothing is
+downloaded: ORB is an algorithm in `opencv-python-headless`, with no weights.
+
+What a bank keeps per item is the `FeatureSet` (keypoint positions and descriptors), never the picture:
+`FeatureSet.to_bytes()` is the stored form, documented below and in docs/copy-detection.md.
+
+Binary layout, version 1 (little-endian):
+
+    offset  size  field
+    0       4     magic b"FBKP"
+    4       1     version (1)
+    5       1     reserved (0)
+    6       2     n: number of keypoints (uint16)
+    8       2     width of the picture the points refer to (uint16, pixels)
+    10      2     height (uint16)
+    12      4n    n points: x, y as uint16 in 1/16 pixel
+    12+4n   32n   n ORB descriptors, 32 bytes each, in OpenCV's bit order
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass, replace
+from typing import ClassVar, Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "DEFAULT_VERIFY_POLICY",
+    "FEATURE_FORMAT_VERSION",
+    "MAX_KEYPOINTS",
+    "WORKING_SIDE",
+    "FeatureSet",
+    "Verification",
+    "VerifyPolicy",
+    "extract_features",
+    "verify",
+]
+
+Luma = npt.NDArray[np.uint8]
+Points = npt.NDArray[np.float32]
+Descriptors = npt.NDArray[np.uint8]
+
+FEATURE_FORMAT_VERSION = 1
+_MAGIC = b"FBKP"
+_HEADER = struct.Struct("<4sBBHHH")
+_POINT_SCALE = 16  # stored positions are in 1/16 pixel: 0.06 px of rounding, up to 4095 px
+DESCRIPTOR_BYTES = 32
+
+# Pictures are scaled down (never up) to this long side before ORB. Smaller than one might think: at 384
+# the grain of a photo averages out and the corners that survive re-encoding and resizing remain (measured
+# against 320, 448 and 512 in docs/copy-detection.md), and ORB's cost grows with the pixels.
+WORKING_SIDE = 384
+# Keypoints kept per picture: each costs 36 bytes stored. docs/copy-detection.md measures recall against it.
+MAX_KEYPOINTS = 600
+# The picture is cut into GRID x GRID cells and keypoints are taken from each in turn (strongest first), so
+# one busy corner (text, a logo, a sticker) cannot take them all and a crop keeps its share.
+_GRID = 4
+# FAST's corner threshold; a low-detail picture that gives fewer than _FEW keypoints is looked at again
+# with the low threshold, on both sides alike (the choice depends only on the picture).
+_FAST_THRESHOLD = 12
+_FAST_THRESHOLD_LOW = 4
+_FEW = 150
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureSet:
+    """Keypoints of one picture: positions in a `width` x `height` frame and their ORB descriptors."""
+
+    width: int
+    height: int
+    points: Points  # (n, 2) float32, x then y
+    descriptors: Descriptors  # (n, 32) uint8
+
+    FORMAT_VERSION: ClassVar[int] = FEATURE_FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.points.shape != (len(self.descriptors), 2) or self.descriptors.shape[1:] != (DESCRIPTOR_BYTES,):
+            raise ValueError(f"points {self.points.shape} and descriptors {self.descriptors.shape} do not agree")
+        if not (0 < self.width < 4096 and 0 < self.height < 4096):
+            raise ValueError(f"a feature frame is 1..4095 pixels a side, got {self.width}x{self.height}")
+
+    def __len__(self) -> int:
+        return len(self.descriptors)
+
+    @property
+    def stored_bytes(self) -> int:
+        """Size of `to_bytes()`: what the bank stores for this item."""
+        return _HEADER.size + len(self) * (4 + DESCRIPTOR_BYTES)
+
+    def to_bytes(self) -> bytes:
+        """The stored form (layout in the module docstring)."""
+        header = _HEADER.pack(_MAGIC, FEATURE_FORMAT_VERSION, 0, len(self), self.width, self.height)
+        fixed = np.clip(np.round(self.points * _POINT_SCALE), 0, 65535).astype("<u2")
+        return header + fixed.tobytes() + np.ascontiguousarray(self.descriptors, dtype=np.uint8).tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> FeatureSet:
+        """Parse `to_bytes()` output. Raises ValueError naming what is wrong."""
+        if len(data) < _HEADER.size:
+            raise ValueError(f"a feature set is at least {_HEADER.size} bytes, got {len(data)}")
+        magic, version, _, count, width, height = _HEADER.unpack_from(data)
+        if magic != _MAGIC:
+            raise ValueError(f"not a feature set (magic {magic!r})")
+        if version != FEATURE_FORMAT_VERSION:
+            raise ValueError(f"feature set version {version} is not supported (this reads {FEATURE_FORMAT_VERSION})")
+        expected = _HEADER.size + count * (4 + DESCRIPTOR_BYTES)
+        if len(data) != expected:
+            raise ValueError(f"a feature set of {count} keypoints is {expected} bytes, got {len(data)}")
+        start = _HEADER.size
+        fixed = np.frombuffer(data, dtype="<u2", count=2 * count, offset=start).reshape(count, 2)
+        descriptors = np.frombuffer(data, dtype=np.uint8, count=DESCRIPTOR_BYTES * count, offset=start + 4 * count)
+        return cls(
+            width=width,
+            height=height,
+            points=fixed.astype(np.float32) / np.float32(_POINT_SCALE),
+            descriptors=descriptors.reshape(count, DESCRIPTOR_BYTES).copy(),
+        )
+
+
+def working_plane(luma: Luma, side: int = WORKING_SIDE) -> Luma:
+    """The plane scaled down (area filter) so its long side is at most `side`, its contrast stretched.
+
+    The stretch (1st to 99th percentile onto 0-255) undoes a brightness or contrast change before FAST
+    picks corners by a fixed threshold, so a faded copy gives the same corners as its original.
+    """
+    height, width = luma.shape
+    scale = side / max(height, width)
+    plane: Luma = np.ascontiguousarray(luma)
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        plane = np.asarray(cv2.resize(luma, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    low, high = (float(v) for v in np.percentile(plane, (1, 99)))
+    if high - low < 8:  # a flat picture: nothing to stretch, and stretching would only amplify noise
+        return plane
+    stretched = (plane.astype(np.float32) - low) * np.float32(255.0 / (high - low))
+    out: Luma = np.clip(stretched, 0, 255).astype(np.uint8)
+    return out
+
+
+def _spread(keypoints: list[cv2.KeyPoint], width: int, height: int, limit: int) -> list[cv2.KeyPoint]:
+    """Up to `limit` keypoints, taken from each grid cell in turn, strongest first."""
+    if len(keypoints) <= limit:
+        return keypoints
+    xy = np.array([k.pt for k in keypoints], dtype=np.float64)
+    response = np.array([k.response for k in keypoints], dtype=np.float64)
+    cell = np.minimum((xy[:, 0] * _GRID / width).astype(int), _GRID - 1) * _GRID + np.minimum(
+        (xy[:, 1] * _GRID / height).astype(int), _GRID - 1
+    )
+    order = np.lexsort((-response, cell))  # by cell, strongest first within it
+    rank = np.empty(len(keypoints), dtype=np.int64)
+    sorted_cells = cell[order]
+    starts = np.flatnonzero(np.r_[True, sorted_cells[1:] != sorted_cells[:-1]])
+    run_start = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    rank[order] = np.arange(len(order)) - run_start
+    chosen = np.lexsort((-response, rank))[:limit]
+    return [keypoints[i] for i in sorted(chosen.tolist())]
+
+
+def extract_features(luma: Luma, *, max_keypoints: int = MAX_KEYPOINTS) -> FeatureSet:
+    """ORB keypoints of a luma plane (2-D uint8, as displayed), in the frame of the plane scaled to WORKING_SIDE.
+
+    Deterministic: the same plane always gives the same features.
+    """
+    if luma.ndim != 2 or luma.dtype != np.uint8:
+        raise ValueError(f"expected a 2-D uint8 luma plane, got {luma.ndim}-D {luma.dtype}")
+    plane = working_plane(luma)
+    height, width = plane.shape
+    keypoints: list[cv2.KeyPoint] = []
+    for threshold in (_FAST_THRESHOLD, _FAST_THRESHOLD_LOW):
+        orb = cv2.ORB.create(nfeatures=max_keypoints * 3, fastThreshold=threshold, edgeThreshold=15, patchSize=31)
+        keypoints = list(orb.detect(plane, None))
+        if len(keypoints) >= _FEW:
+            break
+    chosen, descriptors = orb.compute(plane, _spread(keypoints, width, height, max_keypoints))
+    if descriptors is None or not chosen:
+        return FeatureSet(width, height, np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8))
+    points = np.array([k.pt for k in chosen], dtype=np.float32).reshape(-1, 2)
+    # Round to the stored precision now, so a FeatureSet verifies the same before and after storage.
+    stored = (np.round(points * _POINT_SCALE) / _POINT_SCALE).astype(np.float32)
+    return FeatureSet(width, height, stored, np.ascontiguousarray(descriptors, dtype=np.uint8))
+
+
+# ---------------------------------------------------------------- geometric verification
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyPolicy:
+    """When a geometric match counts as a verified copy. Defaults: docs/copy-detection.md (calibration)."""
+
+    min_inliers: int = 14  # pairs RANSAC keeps under one similarity transform
+    # How much of the *banked* picture must be present in the other under the transform ...
+    min_banked_share: float = 0.4  # ... at least this much (a crop of 20% from all sides keeps 0.64),
+    # ... and either nearly all of it (a border, caption or screenshot around it), or the other picture
+    # must lie nearly wholly inside the banked one (a crop). Two shots of one scene overlap only partly.
+    min_inside: float = 0.8
+    min_spread: float = 0.05  # inliers' convex hull, as a share of the overlap: not all in one spot
+    # A second, different transform that carries this many of the remaining pairs means two planes seen
+    # from two viewpoints (a stereo pair, the same scene shot twice with things moved), not one picture
+    # copied: the wrong pairs of a copy are scattered and agree on nothing (at most 8 measured).
+    max_rival_share: float = 0.15  # of the inliers ...
+    rival_floor: int = 6  # ... or this many, whichever is more
+    ratio: float = 0.85  # Lowe's test: best descriptor distance < ratio x second best
+    max_descriptor_distance: int = 72  # bits of 256
+    reprojection_pixels: float = 4.0  # RANSAC's inlier distance in the reference frame
+    min_scale: float = 1 / 6  # size change allowed between the two pictures, either way
+    max_scale: float = 6.0
+
+    def __post_init__(self) -> None:
+        if self.min_inliers < 3:
+            raise ValueError("min_inliers must be at least 3 (a similarity needs 2 pairs, a check needs more)")
+        for field in ("min_banked_share", "min_inside", "min_spread", "ratio", "max_rival_share"):
+            if not 0.0 <= getattr(self, field) <= 1.0:
+                raise ValueError(f"{field} must be between 0 and 1, got {getattr(self, field)}")
+
+
+DEFAULT_VERIFY_POLICY = VerifyPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """What the geometric check found. `verified` applies the policy; the numbers are the evidence."""
+
+    verified: bool
+    inliers: int
+    matches: int  # descriptor pairs that passed the ratio test and went into RANSAC
+    coverage_query: float  # share of the query picture that lies on the reference under `transform`
+    coverage_reference: float  # share of the reference covered by the query
+    spread: float  # inliers' hull area over the overlap area
+    rival_inliers: int  # pairs a second, different transform carries (see VerifyPolicy.max_rival_share)
+    scale: float  # reference pixels per query pixel
+    rotation_degrees: float
+    transform: tuple[float, float, float, float, float, float]  # 2x3 row-major, query -> reference frame
+
+    def shares(self, banked: Literal["query", "reference"]) -> tuple[float, float]:
+        """(share of the banked picture present in the other, share of the other lying inside the banked one)."""
+        if banked == "reference":
+            return self.coverage_reference, self.coverage_query
+        return self.coverage_query, self.coverage_reference
+
+    def passes(self, policy: VerifyPolicy, banked: Literal["query", "reference"] = "reference") -> bool:
+        """Whether this is a verified copy under `policy`, `banked` naming which side is the banked picture."""
+        present, inside = self.shares(banked)
+        return (
+            self.inliers >= policy.min_inliers
+            and present >= policy.min_banked_share
+            and max(present, inside) >= policy.min_inside
+            and self.spread >= policy.min_spread
+            and self.rival_inliers < max(policy.rival_floor, policy.max_rival_share * self.inliers)
+        )
+
+
+_IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+NO_VERIFICATION = Verification(False, 0, 0, 0.0, 0.0, 0.0, 0, 0.0, 0.0, _IDENTITY)
+# A rival transform must move the inliers' centre at least this many reprojection thresholds away.
+_RIVAL_SEPARATION = 2.0
+
+
+def _fit(
+    source: Points, target: Points, policy: VerifyPolicy
+) -> tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.bool_]]:
+    matrix, mask = cv2.estimateAffinePartial2D(
+        source,
+        target,
+        method=cv2.RANSAC,
+        ransacReprojThreshold=policy.reprojection_pixels,
+        maxIters=2000,
+        confidence=0.995,
+        refineIters=10,
+    )
+    if matrix is None or mask is None:
+        return None, np.zeros(len(source), dtype=bool)
+    return np.asarray(matrix, dtype=np.float64), mask.ravel().astype(bool)
+
+
+def _rival(
+    source: Points, target: Points, inlier: npt.NDArray[np.bool_], matrix: npt.NDArray[np.float64], policy: VerifyPolicy
+) -> int:
+    """Inliers of the best second transform among the pairs the first left out, if it differs from the first."""
+    rest = ~inlier
+    if rest.sum() < 6:
+        return 0
+    second, mask = _fit(source[rest], target[rest], policy)
+    if second is None:
+        return 0
+    centre = source[inlier].mean(axis=0).astype(np.float64)
+    moved = (matrix[:, :2] @ centre + matrix[:, 2]) - (second[:, :2] @ centre + second[:, 2])
+    if float(np.hypot(*moved)) < _RIVAL_SEPARATION * policy.reprojection_pixels:
+        return 0
+    return int(mask.sum())
+
+
+def _pairs(query: FeatureSet, reference: FeatureSet, policy: VerifyPolicy) -> tuple[Points, Points]:
+    """Descriptor pairs passing the ratio test, each reference keypoint used once (its best pair)."""
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    best: dict[int, tuple[float, int]] = {}
+    for pair in matcher.knnMatch(query.descriptors, reference.descriptors, k=2):
+        if not pair:
+            continue
+        first = pair[0]
+        if first.distance > policy.max_descriptor_distance:
+            continue
+        if len(pair) > 1 and first.distance >= policy.ratio * pair[1].distance:
+            continue
+        seen = best.get(first.trainIdx)
+        if seen is None or first.distance < seen[0]:
+            best[first.trainIdx] = (first.distance, first.queryIdx)
+    train = np.fromiter(best.keys(), dtype=np.int64, count=len(best))
+    queries = np.fromiter((q for _, q in best.values()), dtype=np.int64, count=len(best))
+    return query.points[queries], reference.points[train]
+
+
+def _polygon_area(points: npt.NDArray[np.float32]) -> float:
+    return float(cv2.contourArea(points.reshape(-1, 1, 2))) if len(points) >= 3 else 0.0
+
+
+def verify(
+    query: FeatureSet,
+    reference: FeatureSet,
+    policy: VerifyPolicy = DEFAULT_VERIFY_POLICY,
+    *,
+    banked: Literal["query", "reference"] = "reference",
+) -> Verification:
+    """Is one picture a copy of the other (or holds it, or is a crop of it) under one similarity transform?
+
+    `banked` says which side is the banked picture: the reference when an upload is checked against the
+    bank, the query when a newly banked item looks for copies already posted.
+    """
+    if len(query) < 3 or len(reference) < 3:
+        return NO_VERIFICATION
+    source, target = _pairs(query, reference, policy)
+    if len(source) < 3:
+        return Verification(False, 0, len(source), 0.0, 0.0, 0.0, 0, 0.0, 0.0, _IDENTITY)
+    matrix, inlier = _fit(source, target, policy)
+    if matrix is None:
+        return Verification(False, 0, len(source), 0.0, 0.0, 0.0, 0, 0.0, 0.0, _IDENTITY)
+    a, b = float(matrix[0, 0]), float(matrix[1, 0])
+    scale = math.hypot(a, b)
+    rotation = math.degrees(math.atan2(b, a))
+    transform = tuple(float(v) for v in matrix.ravel())
+    if not policy.min_scale <= scale <= policy.max_scale:
+        return Verification(False, int(inlier.sum()), len(source), 0.0, 0.0, 0.0, 0, scale, rotation, _six(transform))
+    corners = np.array([[0, 0], [query.width, 0], [query.width, query.height], [0, query.height]], dtype=np.float32)
+    mapped = cv2.transform(corners.reshape(-1, 1, 2), matrix).reshape(-1, 2).astype(np.float32)
+    frame = np.array(
+        [[0, 0], [reference.width, 0], [reference.width, reference.height], [0, reference.height]], dtype=np.float32
+    )
+    overlap, _ = cv2.intersectConvexConvex(mapped, frame)
+    overlap = float(overlap)
+    mapped_area = _polygon_area(mapped)
+    coverage_query = overlap / mapped_area if mapped_area > 0 else 0.0
+    coverage_reference = overlap / float(reference.width * reference.height)
+    kept = target[inlier]
+    hull = cv2.convexHull(kept.reshape(-1, 1, 2)).reshape(-1, 2) if len(kept) >= 3 else kept
+    spread = _polygon_area(hull.astype(np.float32)) / overlap if overlap > 0 else 0.0
+    result = Verification(
+        verified=False,  # set below, from the rounded figures the caller sees
+        inliers=int(inlier.sum()),
+        matches=len(source),
+        coverage_query=round(coverage_query, 4),
+        coverage_reference=round(coverage_reference, 4),
+        spread=round(min(spread, 1.0), 4),
+        rival_inliers=_rival(source, target, inlier, matrix, policy),
+        scale=round(scale, 4),
+        rotation_degrees=round(rotation, 2),
+        transform=_six(transform),
+    )
+    return replace(result, verified=result.passes(policy, banked))
+
+
+def _six(values: tuple[float, ...]) -> tuple[float, float, float, float, float, float]:
+    a, b, c, d, e, f = (round(v, 5) for v in values)
+    return (a, b, c, d, e, f)

@@ -1,0 +1,298 @@
+"""The second line of matching: canonical variants, ORB features with RANSAC, the copy index, the bench's floors.
+
+Pictures come from scikit-image's bundled photos and from drawn scenes (bench/_copy_eval.py), never real
+uploads. Each test asserts what a moderator would notice: the copy is found, and which way (automatically or
+for review); the unrelated picture is not.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance, ImageFilter
+
+from firebreak.matching.copydetect import CopyIndex, CopyPolicy, decode_luma, describe
+from firebreak.signals.errors import UnhashableMedia
+from firebreak.signals.keypoints import FeatureSet, extract_features, verify
+from firebreak.signals.pdq import hamming_distance
+from firebreak.signals.variants import canonical_boxes, canonical_variants
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import _copy_eval as ev  # noqa: E402
+
+
+def jpeg(image: Image.Image, quality: int = 85) -> bytes:
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def luma(image: Image.Image) -> np.ndarray:
+    return decode_luma(jpeg(image))
+
+
+@pytest.fixture(scope="module")
+def pictures() -> list[Image.Image]:
+    sources = ev.sources(120)
+    # Tiles of three photos, then drawn scenes (plain and textured).
+    tiles = [s for s in sources if s.kind == "tile" and s.label.startswith(("astronaut", "coffee", "rocket"))]
+    scenes = [s for s in sources if s.kind.endswith("scene")]
+    return [s.image() for s in tiles[:6]] + [s.image() for s in scenes[:8]]
+
+
+@pytest.fixture(scope="module")
+def bank(pictures: list[Image.Image]) -> CopyIndex:
+    index = CopyIndex()
+    for item, picture in enumerate(pictures):
+        index.add(item, describe(luma(picture)))
+    index.prepare()
+    return index
+
+
+def best_pdq_distance(query: Image.Image, banked: Image.Image) -> int:
+    queries = canonical_variants(luma(query))
+    stored = canonical_variants(luma(banked))
+    return min(hamming_distance(q, s.dihedral[0]) for v in queries for q in v.dihedral for s in stored)
+
+
+# ---------------------------------------------------------------- canonical variants
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        lambda i: ev.border(i, 0.08, (200, 30, 40)),
+        lambda i: ev.border(i, 0.05, "white"),
+        lambda i: ev.letterbox(i),
+        lambda i: ev.caption(i, top="TOP TEXT", bottom="BOTTOM TEXT"),
+        lambda i: ev.caption(i, top=None, bottom="no context", dark=True),
+        lambda i: ev.screenshot(i, dark=False),
+        lambda i: ev.screenshot(i, dark=True),
+    ],
+    ids=["red border", "white border", "letterbox", "meme captions", "dark caption", "screenshot", "dark screenshot"],
+)
+def test_a_framed_copy_has_a_variant_within_pdq_distance_of_the_original(frame, pictures: list[Image.Image]) -> None:
+    for picture in pictures[6:10]:
+        assert best_pdq_distance(frame(picture), picture) <= 31
+
+
+def test_the_picture_is_found_inside_a_screenshot() -> None:
+    picture = ev.textured_scene(5)
+    shot = ev.screenshot(picture, dark=False)
+    boxes = dict(canonical_boxes(luma(shot)))
+    box = boxes["framed"]
+    # The picture sits at y=134, 540 wide, 405 tall in the 540 x 1170 screen.
+    assert abs(box.top - 134) <= 3 and abs(box.bottom - (134 + 405)) <= 3
+    assert box.left <= 2 and box.right >= 538
+
+
+def test_a_plain_picture_keeps_only_its_original_variant() -> None:
+    variants = canonical_variants(luma(ev.textured_scene(11)))
+    assert [v.name for v in variants] == ["original"]
+    assert len(variants[0].dihedral) == 8
+
+
+def test_a_flat_picture_is_not_cut_to_nothing() -> None:
+    flat = np.full((300, 400), 128, dtype=np.uint8)
+    boxes = canonical_boxes(flat)
+    assert all(box.width >= 80 and box.height >= 60 for _, box in boxes)
+
+
+# ---------------------------------------------------------------- features and verification
+
+
+def test_feature_sets_round_trip_and_say_their_size() -> None:
+    features = extract_features(luma(ev.textured_scene(3)))
+    data = features.to_bytes()
+    assert len(data) == features.stored_bytes == 12 + 36 * len(features)
+    again = FeatureSet.from_bytes(data)
+    assert np.array_equal(again.points, features.points)
+    assert np.array_equal(again.descriptors, features.descriptors)
+    assert (again.width, again.height) == (features.width, features.height)
+    # Verification before and after storage agrees exactly: positions are rounded before they are used.
+    query = extract_features(luma(ev.crop_sides(ev.textured_scene(3), 0.1, "all")))
+    assert verify(query, again) == verify(query, features)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b"", b"NOPE" + bytes(8), lambda d: d[:-1], lambda d: d[:4] + bytes([9]) + d[5:]],
+    ids=["empty", "bad magic", "truncated", "future version"],
+)
+def test_a_damaged_feature_set_is_refused_by_name(damage) -> None:
+    data = extract_features(luma(ev.textured_scene(3))).to_bytes()
+    broken = damage(data) if callable(damage) else damage
+    with pytest.raises(ValueError, match="feature set"):
+        FeatureSet.from_bytes(broken)
+
+
+def test_verification_accepts_a_turned_crop_and_refuses_another_picture() -> None:
+    original = ev.textured_scene(21)
+    reference = extract_features(luma(original))
+    copy = verify(extract_features(luma(ev.crop_sides(ev.rotate(original, 7), 0.15, "left"))), reference)
+    assert copy.verified
+    assert 5.5 <= abs(copy.rotation_degrees) <= 8.5
+    other = verify(extract_features(luma(ev.textured_scene(22))), reference)
+    assert not other.verified and other.inliers < 14
+
+
+def test_a_partly_overlapping_crop_of_the_same_photo_is_not_verified() -> None:
+    """Two crops sharing under 60% of either picture are different shots of a scene, not copies."""
+    (box,) = ev.same_scene_boxes("astronaut", 1, 3)
+    tiles = [t for t in ev.photo_tiles() if t.photo == "astronaut"]
+    shot = luma(ev.build_distractor(ev.Distractor("x", "same-scene photo", ("astronaut", box))))
+    for tile in tiles:
+        check = verify(extract_features(shot), extract_features(luma(ev.tile_image(tile))))
+        assert not check.verified
+
+
+# ---------------------------------------------------------------- the index and its decisions
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("crop 20% (right)", lambda i: ev.crop_sides(i, 0.2, "right")),
+        ("crop 20% (all sides)", lambda i: ev.crop_sides(i, 0.2, "all")),
+        ("sticker 15%", lambda i: ev.sticker(i, 0.15, 4)),
+        ("rotate 10°", lambda i: ev.rotate(i, -10)),
+        ("caption", lambda i: ev.caption(ev.crop_sides(i, 0.1, "all"), top="lol", bottom=None)),
+        ("screenshot", lambda i: ev.screenshot(i, dark=True)),
+        ("hue", lambda i: ev.hue_shift(i, 90)),
+    ],
+)
+def test_copies_are_found_automatically(name: str, make, pictures: list[Image.Image], bank: CopyIndex) -> None:
+    found = 0
+    for item, picture in enumerate(pictures):
+        decision = bank.search(describe(luma(make(picture))))
+        assert set(decision.auto_items) <= {item}, f"{name}: another item matched"
+        found += decision.auto_items == [item]
+    assert found >= len(pictures) - 1, f"{name}: {found} of {len(pictures)}"
+
+
+def test_unrelated_pictures_make_no_automatic_action(bank: CopyIndex) -> None:
+    for seed in range(300, 340):
+        picture = ev.textured_scene(seed, ev.SMALL_SIZE) if seed % 2 else ev.plain_scene(seed)
+        assert bank.search(describe(luma(picture))).kind != "auto"
+
+
+def test_a_big_crop_goes_to_review_not_to_action(pictures: list[Image.Image], bank: CopyIndex) -> None:
+    reviewed = 0
+    for item, picture in enumerate(pictures[6:]):
+        decision = bank.search(describe(luma(ev.crop_sides(picture, 0.45, "all"))))
+        assert decision.kind != "auto"
+        reviewed += decision.review_items == [item + 6]
+    assert reviewed >= 4
+
+
+def test_removing_an_item_stops_it_matching(pictures: list[Image.Image]) -> None:
+    index = CopyIndex()
+    index.add(7, describe(luma(pictures[0])))
+    copy = describe(luma(ev.crop_sides(pictures[0], 0.1, "left")))
+    assert index.search(copy).auto_items == [7]
+    assert index.remove(7) and not index.remove(7)
+    assert index.search(copy).kind == "none"
+    assert len(index) == 0
+
+
+def test_retroactive_search_finds_posted_copies_with_the_same_pipeline(pictures: list[Image.Image]) -> None:
+    """A newly banked picture finds the cropped and captioned copies already posted."""
+    posted = CopyIndex(holds="media")
+    for media_id, picture in enumerate(pictures):
+        copy = ev.caption(ev.crop_sides(picture, 0.1, "top"), top="seen this?", bottom=None)
+        posted.add(1000 + media_id, describe(luma(copy)))
+    posted.add(5000, describe(luma(ev.textured_scene(777))))  # an unrelated post
+    found = [posted.search(describe(luma(picture))).auto_items for picture in pictures]
+    assert sum(items == [1000 + i] for i, items in enumerate(found)) >= len(pictures) - 1
+    assert all(5000 not in items for items in found)
+
+
+def faded(seed: int) -> Image.Image:
+    """A blurred, low-contrast drawn scene: its PDQ quality is far under 50, so PDQ alone may not act on it."""
+    return ImageEnhance.Contrast(ev.textured_scene(seed).filter(ImageFilter.GaussianBlur(2))).enhance(0.15)
+
+
+def test_a_low_quality_picture_is_found_when_its_features_confirm() -> None:
+    description = describe(luma(faded(31)))
+    assert description.variants[0].quality < 50
+    index = CopyIndex()
+    index.add(1, description)
+    for copy in (faded(31), ev.crop_sides(faded(31), 0.05, "all"), ev.caption(faded(31), top="hmm", bottom=None)):
+        decision = index.search(describe(luma(copy)))
+        assert decision.auto_items == [1]
+        assert any(e.method == "geometric" and e.action == "auto" for e in decision.evidence)
+    for seed in (32, 33, 34):  # other faded pictures: low quality too, and not copies
+        assert index.search(describe(luma(faded(seed)))).kind != "auto"
+
+
+def test_a_low_quality_pdq_match_without_confirming_features_goes_to_review() -> None:
+    description = describe(luma(faded(31)))
+    index = CopyIndex()
+    nothing = FeatureSet(1, 1, np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
+    index.add_stored(1, description.stored_pdq_rows(), nothing)  # a bank entry imported without features
+    decision = index.search(describe(luma(faded(31))))
+    assert decision.kind == "review" and decision.review_items == [1]
+    (evidence,) = decision.evidence
+    assert evidence.method == "pdq-weak" and evidence.distance is not None and evidence.distance <= 12
+
+
+def test_policies_refuse_nonsense() -> None:
+    with pytest.raises(ValueError):
+        CopyPolicy(pdq_distance=300)
+    with pytest.raises(ValueError):
+        CopyPolicy(verify_top=0)
+
+
+def test_decode_luma_refuses_what_is_not_a_picture() -> None:
+    with pytest.raises(UnhashableMedia):
+        decode_luma(b"not a picture at all")
+    with pytest.raises(ValueError, match="still picture"):
+        decode_luma(ev.encode_video([np.zeros((64, 64, 3), np.uint8)] * 4))
+
+
+# ---------------------------------------------------------------- the bench's quick mode, with floors
+
+
+def test_the_bench_quick_mode_holds_its_floors() -> None:
+    """A small run of bench/bench_copy_detection.py: photos' tiles and drawn scenes, a dozen transforms, 600
+    distractors. A regression in variants, features, votes or the rule shows up as lost recall, a false
+    automatic action or a flood of review candidates. Floors sit a little under what the run measures."""
+    import bench_copy_detection as bench
+
+    names = [
+        "crop 20% (right)",
+        "crop 10% (all sides)",
+        "red border 8%",
+        "caption bars above and below",
+        "sticker 10%",
+        "phone screenshot (dark)",
+        "rotate 5°",
+        "hue +90°",
+        "contrast -50%",
+        "crop 10% + caption + jpeg q40",
+        "crop 40% (all sides)",
+    ]
+    chosen = [i for i, t in enumerate(ev.TRANSFORMS) if t[1] in names]
+    results = bench.run(
+        source_count=100, distractor_count=600, workers=2, timing_rounds=0, video=False, transforms=chosen
+    )
+    recall = {row["transform"]: row["recall"] for row in results.rows}
+    measured = f"recall {recall}, curve at default {results.curve[results.default_floor]}, {results.distractors}"
+    # The stereo pair (the same moment from a second camera) is a known limit, reported on its own. This
+    # run measures one other false automatic action at the default floor (docs/copy-detection.md explains
+    # the kinds seen): more is a regression.
+    _, false_without_stereo, _ = results.curve[results.default_floor]
+    assert false_without_stereo <= 1, measured
+    assert recall["crop 40% (all sides)"] <= 0.1, measured  # beyond the verified range: review, not action
+    target = [recall[name] for name in names if name != "crop 40% (all sides)"]
+    assert sum(target) / len(target) >= 0.95, measured
+    assert min(target) >= 0.85, measured
+    for name in ("crop 10% (all sides)", "caption bars above and below", "red border 8%", "rotate 5°"):
+        assert recall[name] >= 0.96, measured
+    assert results.distractors["review per 1,000 uploads"] <= 100, measured
