@@ -212,7 +212,11 @@ class OrderDesk:
                 return
             keys = intake.dkim_keys(session=session, at=now, source=d.settings.dkim_key_source, dns=d.dkim_dns)
             sender = intake.check_sender(session=session, raw=raw, parsed=parsed, dnsfunc=keys)
-            existing = intake.thread_order(session, parsed)
+            threaded = intake.thread_order(session, parsed)
+            if threaded is not None and threaded.internal:
+                self._internal_reply(session, threaded.order, parsed, sender)
+                return
+            existing = threaded.order if threaded is not None else None
             if existing is not None and (existing.authority_id is None or sender.authority is None
                                          or existing.authority_id == sender.authority.id):
                 self._thread_reply(session, existing, parsed, sender)
@@ -265,6 +269,18 @@ class OrderDesk:
                 notify.queue_mail(session=session, now=now, to=[parsed.from_address],
                                   subject=parsed.subject or reader.gettext("Your takedown order"), text=text,
                                   order=order)
+
+    def _internal_reply(self, session: Session, order: Order, parsed: ParsedMail,
+                        sender: intake.SenderCheck) -> None:
+        """A reply to an internal alert: kept on the order as an internal note (staff see it in the console), never
+        shown or sent to the authority. Staff answer an authority from the console or the API."""
+        author = parsed.from_address or "unknown"
+        body = parsed.text[:20000]
+        if not sender.authenticated:
+            body = f"[sender not verified: {sender.reason}]\n\n{body}"
+        service.add_message(session=session, clock=self.deps.clock, actor=f"mail:{author}", order=order,
+                            direction=MessageDirection.SYSTEM, channel=Channel.EMAIL, author=author,
+                            subject=parsed.subject, body=body, mail_message_id=parsed.message_id, internal=True)
 
     def _thread_reply(self, session: Session, order: Order, parsed: ParsedMail, sender: intake.SenderCheck) -> None:
         author = parsed.from_address or "unknown"

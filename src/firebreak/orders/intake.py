@@ -94,19 +94,32 @@ def items_from_mail(parsed: ParsedMail) -> list[OrderItemIn]:
     return items
 
 
-def thread_order(session: Session, parsed: ParsedMail) -> Order | None:
+@dataclass(frozen=True)
+class Threaded:
+    order: Order
+    # An answer to one of the platform's internal alerts (a liaison officer replying to "New message on order …"):
+    # staff writing, never the authority, so it stays out of the authority's thread.
+    internal: bool = False
+
+
+def thread_order(session: Session, parsed: ParsedMail) -> Threaded | None:
     ids = [i for i in [parsed.in_reply_to, *parsed.references] if i]
     if ids:
-        # Only mails of the authority's thread: an answer to an internal alert is not the authority writing.
-        order_id = session.scalar(select(OrderMessage.order_id).where(OrderMessage.mail_message_id.in_(ids),
-                                                                      OrderMessage.internal.is_(False))
-                                  .order_by(OrderMessage.id.desc()).limit(1))
-        if order_id is None:
-            order_id = session.scalar(select(Order.id).where(Order.source_message_id.in_(ids)).limit(1))
+        found = session.execute(select(OrderMessage.order_id, OrderMessage.internal)
+                                .where(OrderMessage.mail_message_id.in_(ids))
+                                .order_by(OrderMessage.id.desc())).all()
+        if any(internal for _, internal in found):
+            # The tracking id in the alert's subject must not thread it into the authority's conversation.
+            order = session.get(Order, next(order_id for order_id, internal in found if internal))
+            return Threaded(order, internal=True) if order is not None else None
+        order_id = found[0][0] if found else session.scalar(
+            select(Order.id).where(Order.source_message_id.in_(ids)).limit(1))
         if order_id is not None:
-            return session.get(Order, order_id)
+            order = session.get(Order, order_id)
+            return Threaded(order) if order is not None else None
     if parsed.tracking_id:
-        return session.scalar(select(Order).where(Order.tracking_id == parsed.tracking_id.upper()))
+        order = session.scalar(select(Order).where(Order.tracking_id == parsed.tracking_id.upper()))
+        return Threaded(order) if order is not None else None
     return None
 
 
