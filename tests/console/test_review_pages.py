@@ -154,7 +154,8 @@ def test_a_chat_suspension_needs_a_second_moderator(system: System, clock: FakeC
         assert chat.status == ChatStatus.SUSPENDED
     assert any("suspended the chat “Book club” that you administer" in t for t in inbox(system, "ann"))
 
-    # Its administrator appeals from the notice's link; the proposer may not decide, the second moderator reverses.
+    # Its administrator appeals from the notice's link; neither the proposer nor the second moderator who approved it
+    # may decide the appeal: a third moderator reverses.
     # (no public URL is set here: the notice says to appeal through the platform, so the link is made as it would be)
     with system.db.sessions() as session:
         suspension = session.scalar(select(StatementOfReasons).where(StatementOfReasons.chat_id.is_not(None),
@@ -172,8 +173,13 @@ def test_a_chat_suspension_needs_a_second_moderator(system: System, clock: FakeC
         appeal_item = session.scalar(select(Appeal.review_item_id).where(Appeal.statement_id == suspension.id))
     assert appeal_item is not None
     assert mo.get(f"/console/review/items/{appeal_item}").text.count("You took the decision this appeal is about")
-    claim(mia, appeal_item)
-    decide(mia, appeal_item, "reverse")
+    page = mia.get(f"/console/review/items/{appeal_item}").text
+    assert "You took the decision this appeal is about" in page and 'id="claim-form"' not in page
+    r = mia.post(f"/console/review/items/{appeal_item}/claim", data={"csrf_token": csrf_of(page)})
+    assert r.status_code == 403 and "Another moderator must decide it" in r.text
+    maximilian = login("max")
+    claim(maximilian, appeal_item)
+    decide(maximilian, appeal_item, "reverse")
     settle(system, clock)
     with system.db.sessions() as session:
         assert sandbox.get_chat(session=session, ref=world.chats["room"]).status == ChatStatus.ACTIVE

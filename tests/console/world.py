@@ -39,8 +39,8 @@ from firebreak.transparency.models import StatementOfReasons
 from tests.support import jpeg, scene
 
 PASSWORD = "correct horse battery staple"
-STAFF = {"alice": Role.ADMIN, "mo": Role.MODERATOR, "mia": Role.MODERATOR, "lee": Role.LIAISON,
-         "audra": Role.AUDITOR}
+STAFF = {"alice": Role.ADMIN, "mo": Role.MODERATOR, "mia": Role.MODERATOR, "max": Role.MODERATOR,
+         "lee": Role.LIAISON, "audra": Role.AUDITOR}
 
 
 @dataclass
@@ -60,7 +60,7 @@ def add_staff(system: System) -> dict[str, int]:
     with system.db.transaction() as session:
         return {name: auth_service.create_staff_user(
             session=session, clock=system.clock, actor="test", username=name, password=PASSWORD, role=role,
-            display_name={"alice": "Alice Admin", "mo": "Mo Moderator", "mia": "Mia Moderator",
+            display_name={"alice": "Alice Admin", "mo": "Mo Moderator", "mia": "Mia Moderator", "max": "Max Moderator",
                           "lee": "Lee Liaison", "audra": "Audra Auditor"}[name]).id for name, role in STAFF.items()}
 
 

@@ -128,7 +128,7 @@ def _page(request: Request, session: Session, desk: ReviewDesk, viewer: Viewer, 
     names = _names(session, {holder, item.excluded_staff_id, *(d.decided_by_id for d in decisions),
                              *(d.second_by_id for d in decisions), *(d.decided_by_id for _, d in earlier)})
     proposal = next((d for d in decisions if d.status == DecisionStatus.PROPOSED), None)
-    may_decide = viewer.role in kind.deciders and item.excluded_staff_id != viewer.account_id
+    may_decide = viewer.role in kind.deciders and viewer.account_id not in service.excluded_staff(item)
     revealed = desk.revealed(session, item, viewer.account_id)
     reveals = desk.reveals_today(session, viewer.account_id)
     next_item = next((i for i in service.queue(session=session, staff_id=viewer.account_id,
@@ -143,6 +143,7 @@ def _page(request: Request, session: Session, desk: ReviewDesk, viewer: Viewer, 
         "item": item, "kind": kind, "view": view, "problem": problem, "choices": choices, "error": error,
         "flash": flash, "holder": holder, "holder_name": names.get(holder or 0), "mine": holder == viewer.account_id,
         "may_decide": may_decide, "excluded_name": names.get(item.excluded_staff_id or 0),
+        "excluded_viewer": viewer.account_id in service.excluded_staff(item),
         "decisions": decisions, "earlier": earlier, "names": names, "proposal": proposal,
         "grounds": desk.policy.choices(), "revealed": revealed, "reveals": reveals,
         "soft_limit": desk.deps.reveal_soft_limit, "next_item": next_item,

@@ -237,8 +237,15 @@ def _check_role(kinds: ReviewKinds, item: ReviewItem, role: Role | None) -> None
         raise NotAllowed(f"Items of this kind ({kind.label}) are decided by: {allowed}.")
 
 
+def excluded_staff(item: ReviewItem) -> frozenset[int]:
+    """Who may not decide this item: for an appeal, whoever took the decision appealed, the second moderator of a
+    two-moderator decision included."""
+    more = item.facts.get("excluded_staff", []) if isinstance(item.facts, dict) else []
+    return frozenset(i for i in (item.excluded_staff_id, *more) if isinstance(i, int))
+
+
 def _check_not_excluded(item: ReviewItem, staff_id: int) -> None:
-    if item.excluded_staff_id == staff_id:
+    if staff_id in excluded_staff(item):
         raise NotAllowed("You took the decision this appeal is about. Another moderator must decide it.")
 
 
@@ -461,7 +468,8 @@ def appeal_of(*, session: Session, statement_id: int) -> Appeal | None:
 def file_appeal(*, session: Session, clock: Clock, statement: StatementOfReasons, account_id: int | None, text: str,
                 channel: AppealChannel, window_days: int, title: str, severity: int, actor: str) -> Appeal:
     """An appeal against one restriction, within the window and once. It goes to the queue for a moderator other
-    than the one who decided (any moderator when the decision was automated). Raises AppealRefused."""
+    than the one who decided and the one who approved it as second moderator (any moderator when the decision was
+    automated). Raises AppealRefused."""
     now = clock.now()
     if statement.kind != StatementKind.RESTRICTION:
         raise AppealRefused("This is not a decision that can be appealed.")
@@ -489,9 +497,12 @@ def file_appeal(*, session: Session, clock: Clock, statement: StatementOfReasons
                     status=AppealStatus.OPEN, created_at=now)
     session.add(appeal)
     session.flush()
+    decision = session.get(Decision, statement.decision_id) if statement.decision_id else None
+    seconded = [decision.second_by_id] if decision is not None and decision.second_by_id is not None else []
     item = enqueue(session=session, clock=clock, kind=APPEAL_KIND, source="appeal", subject_type="appeal",
                    subject_id=appeal.id, title=title, open_key=f"appeal:{appeal.id}", severity=severity,
-                   deadline_at=now + APPEAL_DEADLINE, category=None, facts={"statement_id": statement.id},
+                   deadline_at=now + APPEAL_DEADLINE, category=None,
+                   facts={"statement_id": statement.id, "excluded_staff": seconded},
                    excluded_staff_id=statement.decided_by_id, actor=actor)
     appeal.review_item_id = item.id
     audit.record(session=session, clock=clock, actor=actor, action="appeal.filed", object_type="appeal",
