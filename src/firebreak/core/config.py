@@ -104,7 +104,7 @@ class Settings(BaseSettings):
                                    description="Reveals of sensitive media per moderator per day before a warning.")
     second_moderator_for: list[str] = Field(
         default_factory=lambda: ["suspend_chat"],
-        description="High-impact decisions a second moderator must approve: suspend_chat, suspend_account, "
+        description="High-impact decisions a second moderator must approve: suspend_chat, "
         "withdraw_entry, approve_unverified_order.")
     appeal_window_days: int = Field(default=183, ge=1, le=3650,
                                     description="How long after a decision its user may appeal (DSA Art. 20).")
@@ -249,7 +249,8 @@ class Settings(BaseSettings):
     @field_validator("second_moderator_for")
     @classmethod
     def _check_impacts(cls, value: list[str]) -> list[str]:
-        known = ("suspend_chat", "suspend_account", "withdraw_entry", "approve_unverified_order")
+        # Account suspensions follow the conduct policy (warnings, then violations in a window), never a choice.
+        known = ("suspend_chat", "withdraw_entry", "approve_unverified_order")
         unknown = [v for v in value if v not in known]
         if unknown:
             raise ValueError(f"{unknown[0]!r} is not a high-impact decision; use any of {', '.join(known)}")

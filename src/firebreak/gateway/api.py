@@ -299,7 +299,8 @@ class UserReportIn(BaseModel):
     reporter_id: str | None = Field(default=None, min_length=1, max_length=255,
                                     description="your id of the user who reported: they are told the outcome")
     reason: str = Field(default="", max_length=5000, description="what the reporter wrote")
-    category: str | None = Field(default=None, description="a category of GET /v1/categories, if the user chose one")
+    category: str | None = Field(default=None, description="the category the user chose, if any: "
+                                 "terrorist_content, csam, sexual_deepfake, ncii, hate_speech or other")
 
     @field_validator("category")
     @classmethod
