@@ -97,6 +97,17 @@ def test_truncated_tail_is_caught_by_anchored_head(session: Session, clock: Fake
     assert not result.ok and "anchored head" in (result.problem or "")  # ...the anchored head can
 
 
+def test_an_anchored_head_still_verifies_after_more_events(session: Session, clock: FakeClock) -> None:
+    # An evidence package carries the head of its export; the live chain goes on growing after it.
+    _write_events(session, clock, 3)
+    _, anchored = audit.head(session=session)
+    _write_events(session, clock, 4)
+    assert audit.verify(session=session, expected_head=anchored).ok
+    assert not audit.verify(session=session, expected_head="f" * 64).ok  # a head this chain never had
+    session.execute(text("UPDATE audit_events SET data = '{}' WHERE seq = 2"))
+    assert not audit.verify(session=session, expected_head=anchored).ok  # rewritten before the anchor
+
+
 def test_record_many_chains_like_record(session: Session, clock: FakeClock) -> None:
     _write_events(session, clock, 2)
     audit.record_many(session=session, clock=clock, events=[

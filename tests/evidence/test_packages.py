@@ -90,6 +90,12 @@ def test_a_package_for_an_order_holds_every_removed_copy_and_checks_clean(system
     with system.db.sessions() as session:
         assert audit.verify(session=session, expected_head=manifest["audit_head"]["hash"]).ok
         assert session.scalar(select(Order.tracking_id)) == tracking
+    with system.db.transaction() as session:  # the live system goes on: the package's head still checks later
+        audit.record(session=session, clock=system.clock, actor="test", action="test.later", object_type="test",
+                     object_id="1", data={})
+    with system.db.sessions() as session:
+        assert audit.head(session=session)[1] != manifest["audit_head"]["hash"]
+        assert audit.verify(session=session, expected_head=manifest["audit_head"]["hash"]).ok
 
 
 def rewrite(path: Path, change: Callable[[dict[str, bytes]], None]) -> None:

@@ -160,10 +160,16 @@ def _walk(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
 
 
 def verify(*, session: Session, expected_head: str | None = None) -> VerifyResult:
-    """Walk the chain and name the first event that was altered, deleted or inserted out of order."""
+    """Walk the chain and name the first event that was altered, deleted or inserted out of order.
+
+    ``expected_head`` is a head anchored earlier (printed by ``audit head``, written into an evidence package): the
+    intact chain must still contain it. Events appended after it are fine; a chain cut before it, or rewritten, is
+    not, since its hash covers every event up to it.
+    """
     prev_hash = GENESIS_HASH
     expected_seq = 1
     count = 0
+    anchored = expected_head is None or expected_head == GENESIS_HASH
     for event in _walk(session):
         where = f"event #{event.seq} (id {event.id}, {event.action} on {event.object_type} {event.object_id})"
         if event.seq != expected_seq:
@@ -187,12 +193,13 @@ def verify(*, session: Session, expected_head: str | None = None) -> VerifyResul
             problem = f"{where}: content altered (hash does not match)"
             return VerifyResult(False, count, prev_hash, problem, event.seq, event.id)
         prev_hash = event.hash
+        anchored = anchored or event.hash == expected_head
         expected_seq += 1
         count += 1
-    if expected_head is not None and expected_head != prev_hash:
+    if not anchored:
         problem = (
-            f"chain ends at event #{expected_seq - 1} with head {prev_hash[:16]}..., not the anchored head "
-            f"{expected_head[:16]}... (events at the end deleted, or the chain rewritten)"
+            f"chain ends at event #{expected_seq - 1} with head {prev_hash[:16]}... and nowhere holds the anchored "
+            f"head {(expected_head or '')[:16]}... (events at the end deleted, or the chain rewritten)"
         )
         return VerifyResult(False, count, prev_hash, problem, expected_seq, None)
     return VerifyResult(True, count, prev_hash)
