@@ -53,6 +53,10 @@ def test_a_removed_message_is_preserved_with_its_context(system: System, platfor
     assert context["media"]["sha256"] == opened.media_sha256
     assert context["action"]["kind"] == "remove_message"
     assert {s["signal_type"] for s in context["signals"]} >= {"sha256", "md5", "pdq"}
+    # Sealed after due process ran: the statement of reasons the forwarder was sent is part of the evidence.
+    assert len(context["statements"]) == 1
+    statement = context["statements"][0]
+    assert statement["puid"] and statement["payload"]["decision_visibility"] == ["DECISION_VISIBILITY_CONTENT_REMOVED"]
 
 
 def test_evidence_is_encrypted_at_rest_and_each_file_is_kept_once(system: System, platform: RecordingPlatform,

@@ -486,6 +486,8 @@ def follow_up(*, session: Session, clock: Clock, due: DueProcess, limit: int = F
                                               data={"error": f"{type(exc).__name__}: {exc}"[:500]}))
         action.followed_up_at = now
     session.flush()
+    # Removed messages' evidence is sealed after their statements and notices, so its context holds them.
+    evidence.removals_followed_up(session=session, now=now, action_ids=[a.id for a in actions])
     audit.record_many(session=session, clock=clock, events=events)
     for chat_id, hint in hints.items():
         chats.consider(session=session, clock=clock, chat_id=chat_id, ordered=hint.ordered,

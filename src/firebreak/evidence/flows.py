@@ -221,7 +221,7 @@ class Evidence:
             records, scope = self._scope(session, order=order, case=case)
             sealed = [r for r in records if r.status == RecordStatus.SEALED]
             if not sealed:
-                pending = sum(1 for r in records if r.status == RecordStatus.PENDING)
+                pending = sum(1 for r in records if r.status in (RecordStatus.PENDING, RecordStatus.AWAITING))
                 purged = sum(1 for r in records if r.status == RecordStatus.PURGED)
                 raise EvidenceError(f"No preserved evidence to package for {scope['kind']} {scope['reference']} "
                                     f"({pending} still being preserved, {purged} purged after retention).")

@@ -19,6 +19,9 @@ class Trigger(enum.StrEnum):
 
 
 class RecordStatus(enum.StrEnum):
+    # A removal whose statement of reasons and notice are still being written (enforcement's follow-up job): its
+    # context is gathered after them, so the package shows what the person was told.
+    AWAITING = "awaiting"
     PENDING = "pending"  # asked for; the preserve job gathers the context and seals it
     SEALED = "sealed"
     PURGED = "purged"  # retention ran out and no hold kept it: encrypted blobs deleted, tombstone kept

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
@@ -129,18 +129,33 @@ def wake_preserver(session: Session, now: datetime) -> None:
 
 def preserve_removed(*, session: Session, now: datetime, action: RemovedContent) -> EvidenceRecord | None:
     """The hook enforcement calls when an action's outcome is recorded: a message removed from the platform is
-    preserved (media and context), in the same transaction as the outcome. Anything else is ignored."""
+    preserved (media and context), asked for in the same transaction as the outcome. Anything else is ignored.
+
+    The record waits (``AWAITING``) until enforcement has written the removal's statement of reasons and notice
+    (:func:`removals_followed_up`), so that its sealed context holds them."""
     if action.kind != REMOVE_MESSAGE or action.status != DONE or action.placement_id is None:
         return None
     category = action.params.get("category") if isinstance(action.params, dict) else None
     record = EvidenceRecord(
-        uid=new_uid(), dedupe_key=f"action:{action.id}", trigger=Trigger.REMOVAL, status=RecordStatus.PENDING,
+        uid=new_uid(), dedupe_key=f"action:{action.id}", trigger=Trigger.REMOVAL, status=RecordStatus.AWAITING,
         category=str(category) if category else None, action_id=action.id, placement_id=action.placement_id,
         media_id=action.media_id, order_item_id=action.order_item_id, match_id=action.match_id,
         decision_id=action.decision_id, created_at=now)
     session.add(record)
-    wake_preserver(session, now)
     return record
+
+
+def removals_followed_up(*, session: Session, now: datetime, action_ids: Sequence[int]) -> int:
+    """The hook enforcement calls once due process ran for these actions: their records can be sealed now."""
+    if not action_ids:
+        return 0
+    ready = list(session.scalars(update(EvidenceRecord).where(
+        EvidenceRecord.action_id.in_(list(action_ids)), EvidenceRecord.status == RecordStatus.AWAITING)
+        .values(status=RecordStatus.PENDING).returning(EvidenceRecord.id)
+        .execution_options(synchronize_session=False)))
+    if ready:
+        wake_preserver(session, now)
+    return len(ready)
 
 
 def _request(session: Session, now: datetime, *, dedupe_key: str, trigger: Trigger, category: str | None,
