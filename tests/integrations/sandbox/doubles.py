@@ -16,6 +16,7 @@ from firebreak.platform.schemas import ChatIn, PlatformEvent, ScanResult, Sender
 class RecordingLink:
     clock: Clock
     blocked: set[str] = field(default_factory=set)  # sha256 hex of files to refuse
+    unreadable: set[str] = field(default_factory=set)  # sha256 hex of files Firebreak could not check whole
     scans: list[tuple[str, str]] = field(default_factory=list)  # (integration, sha256)
     uploaders: list[tuple[str | None, str | None]] = field(default_factory=list)  # (uploader id, chat id) per scan
     events: list[tuple[str, PlatformEvent]] = field(default_factory=list)
@@ -28,6 +29,9 @@ class RecordingLink:
         digest = hashlib.sha256(data).hexdigest()
         self.scans.append((integration, digest))
         self.uploaders.append((uploader.id if uploader else None, chat.id if chat else None))
+        if digest in self.unreadable:  # as Firebreak answers a file cut short under the default setting
+            return ScanResult(verdict=Verdict.REVIEW, matches=[], sha256=digest, checked_at=self.clock.now(),
+                              unchecked="truncated")
         verdict = Verdict.BLOCK if digest in self.blocked else Verdict.ALLOW
         return ScanResult(verdict=verdict, matches=[], sha256=digest, checked_at=self.clock.now())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, timedelta
 
 import pytest
@@ -100,6 +101,16 @@ def test_blocked_upload_posts_nothing(connected: Sandbox, link: RecordingLink, c
     assert "not allowed" in refused.value.reason
     assert len(link.scans) == 1 and link.events == []
     assert _count(connected, SandboxMessage) == 0 and _count(connected, SandboxMedia) == 0
+
+
+def test_a_file_firebreak_could_not_check_is_not_posted(connected: Sandbox, link: RecordingLink, cast: Cast) -> None:
+    image = png(4)
+    link.unreadable.add(hashlib.sha256(image).hexdigest())
+    with pytest.raises(service.UploadRefused) as refused:
+        connected.post(chat_ref=cast.group.external_id, sender_handle="alice", text=None,
+                       upload=service.Upload(image, "x.png", "image/png"))
+    assert "could not be checked" in refused.value.reason and "send the original" in refused.value.reason
+    assert link.events == [] and _count(connected, SandboxMessage) == 0 and _count(connected, SandboxMedia) == 0
 
 
 def test_upload_without_a_scan_is_a_programming_error(system: System, cast: Cast) -> None:

@@ -305,6 +305,11 @@ def check_scan(scan: ScanResult | None) -> None:
     if scan.verdict == Verdict.BLOCK:
         # Which bank matched is Firebreak's business, never the sender's.
         raise UploadRefused(N_("This file was refused: it matches content that is not allowed here."), scan)
+    if scan.unchecked is not None and scan.verdict != Verdict.ALLOW:
+        # Firebreak could not see the whole file (cut short, damaged) and the platform's setting wants a person to
+        # look before such a file is shown: the sandbox, standing for a platform, keeps it back.
+        raise UploadRefused(N_("This file could not be checked: it seems damaged or cut short, so it was not "
+                               "posted. Please send the original file again."), scan)
 
 
 def store_media(*, session: Session, clock: Clock, upload: Upload) -> SandboxMedia:
