@@ -9,9 +9,11 @@ from __future__ import annotations
 import io
 import json
 import time
+from datetime import timedelta
 
 import numpy as np
 import pdqhash
+import pytest
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
@@ -20,6 +22,9 @@ from firebreak.banks import service as banks
 from firebreak.banks.models import MatchAction
 from firebreak.banks.schemas import BankCreate
 from firebreak.bootstrap.system import System
+from firebreak.core.clock import FakeClock
+from firebreak.integrations.sandbox import service as sandbox
+from firebreak.integrations.sandbox.models import MessageStatus, SandboxMessage
 from firebreak.matching.service import SYNC_INTERVAL
 from firebreak.media.models import Placement, PlacementStatus
 from firebreak.platform.schemas import Verdict
@@ -92,3 +97,56 @@ def test_lists_computed_by_the_reference_catch_the_pictures_and_their_copies(sys
     with system.db.sessions() as session:
         statuses = set(session.scalars(select(Placement.status)))
     assert statuses == {PlacementStatus.REMOVED}
+
+
+def test_the_lists_find_every_picture_and_copy_posted_in_the_sandbox(system: System, clock: FakeClock) -> None:
+    """Posted first in the sandbox messenger (as the issue's case: the copies are out before the list arrives), then
+    the two lists imported: every picture and every re-encoded copy is removed, nothing else; posting one again is
+    refused."""
+    system.prepare()
+    messenger = system.sandbox
+    assert messenger is not None
+    with system.db.transaction() as session:
+        poster = sandbox.create_user(session=session, clock=clock, handle="poster")
+        chat = sandbox.create_chat(session=session, clock=clock, creator=poster, title="Group", members=[])
+        chat_ref = chat.external_id
+    originals = {name: encode(make(), "JPEG", quality=92) for name, make in PICTURES.items()}
+    posted: dict[tuple[str, str], str] = {}
+    for name, original in originals.items():
+        for label, data, mime in _copies(original):
+            view = messenger.post(chat_ref=chat_ref, sender_handle="poster", text=None,
+                                  upload=sandbox.Upload(data, f"{name}.{label}", mime))
+            posted[(name, label)] = view.id
+    other = messenger.post(chat_ref=chat_ref, sender_handle="poster", text="my cat", upload=sandbox.Upload(
+        encode(Image.fromarray(photo("chelsea")), "JPEG", quality=85), "cat.jpg", "image/jpeg")).id
+
+    clock.advance(timedelta(hours=1))  # the lists arrive later
+    values = {name: reference_pdq(data) for name, data in originals.items()}
+    stopncii = [{"signalType": "ImagePDQ", "hashValue": v, "hashStatus": "Active", "caseNumber": f"SN-{n}"}
+                for n, v in values.items()]
+    _bank(system, "stopncii", "stopncii", json.dumps({"hashRecords": stopncii}))
+    _bank(system, "threatexchange", "te", "".join(f"pdq {v}\n" for v in values.values()))
+    for _ in range(10):
+        system.runner.reconcile()
+        clock.advance(timedelta(seconds=2))
+
+    def status(ref: str) -> MessageStatus:
+        with system.db.sessions() as session:
+            message = session.get(SandboxMessage, int(ref[1:]))
+            assert message is not None
+            return message.status
+
+    left = [key for key, ref in posted.items() if status(ref) != MessageStatus.REMOVED]
+    assert left == [], f"{len(left)} of {len(posted)} still up: {left}"
+    assert status(other) == MessageStatus.LIVE
+    time.sleep(SYNC_INTERVAL + 0.05)
+    again = encode(Image.open(io.BytesIO(originals["gravel"])), "JPEG", quality=75)
+    with pytest.raises(sandbox.UploadRefused):
+        messenger.post(chat_ref=chat_ref, sender_handle="poster", text=None,
+                       upload=sandbox.Upload(again, "again.jpg", "image/jpeg"))
+
+
+def _copies(original: bytes) -> list[tuple[str, bytes, str]]:
+    picture = Image.open(io.BytesIO(original))
+    return [("jpg", original, "image/jpeg"), ("q60.jpg", encode(picture, "JPEG", quality=60), "image/jpeg"),
+            ("png", encode(picture, "PNG"), "image/png"), ("webp", encode(picture, "WEBP", quality=80), "image/webp")]
