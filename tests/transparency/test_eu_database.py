@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from firebreak.core.clock import FakeClock
+from firebreak.core.retry import RetryPolicy
 from firebreak.transparency.dsa import (
     ActionKind,
     AutomatedDecision,
@@ -130,7 +131,7 @@ def test_server_errors_are_retried_with_exponential_backoff(stand_in: DsaStandIn
     stand_in.fail_next(3, 500)
     payloads = statements(5)
     store = MemorySubmissionStore(payloads)
-    with client(stand_in, fake_time, backoff_base=1.0) as tdb:
+    with client(stand_in, fake_time, retry=RetryPolicy(base_seconds=1.0, cap_seconds=60.0, max_attempts=6)) as tdb:
         report = tdb.submit(store)
     assert fake_time.sleeps == [1.0, 2.0, 4.0]
     assert report.accepted == 5
@@ -142,7 +143,8 @@ def test_when_retries_run_out_the_batch_waits_in_flight_for_the_next_run(stand_i
     stand_in.fail_next(3, 503)
     payloads = statements(120)
     store = MemorySubmissionStore(payloads)
-    with client(stand_in, fake_time, max_attempts=3) as tdb, pytest.raises(SubmissionInterrupted, match="503"):
+    three_tries = RetryPolicy(base_seconds=1.0, cap_seconds=60.0, max_attempts=3)
+    with client(stand_in, fake_time, retry=three_tries) as tdb, pytest.raises(SubmissionInterrupted, match="503"):
         tdb.submit(store)
     assert len(store.in_flight()) == 100 and len(store.pending(1000)) == 20
     assert stand_in.stored == {}
@@ -323,7 +325,7 @@ def test_config_refuses_what_the_database_would_not_take() -> None:
 
 def test_backoff_is_capped(stand_in: DsaStandIn, fake_time: FakeTime) -> None:
     stand_in.fail_next(5, 502)
-    with client(stand_in, fake_time, backoff_base=10.0, backoff_max=30.0) as tdb:
+    with client(stand_in, fake_time, retry=RetryPolicy(base_seconds=10.0, cap_seconds=30.0, max_attempts=6)) as tdb:
         tdb.submit(MemorySubmissionStore(statements(1)))
     assert fake_time.sleeps == [10.0, 20.0, 30.0, 30.0, 30.0]
 

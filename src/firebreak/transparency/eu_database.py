@@ -36,6 +36,7 @@ from typing import Any, Protocol
 import httpx
 
 from firebreak.core.clock import Clock, SystemClock
+from firebreak.core.retry import RetryPolicy
 from firebreak.transparency.dsa import validate_statement
 
 log = logging.getLogger(__name__)
@@ -137,9 +138,9 @@ class TransparencyDatabaseConfig:
     token: str = field(repr=False)
     requests_per_second: float = 1.0
     batch_size: int = MAX_BATCH
-    max_attempts: int = 6  # per request, the first included
-    backoff_base: float = 1.0  # seconds; doubled after each failed attempt
-    backoff_max: float = 60.0
+    # Tries of one request within a run: the one retry policy (core.retry), with the Transparency Database's own
+    # figures: 1, 2, 4 ... s up to a minute, six tries; what is still failing waits for the next run.
+    retry: RetryPolicy = RetryPolicy(base_seconds=1.0, cap_seconds=60.0, max_attempts=6)
     max_retry_after: float = 600.0  # a longer Retry-After stops the run instead of sleeping through it
     timeout: float = 30.0
 
@@ -150,8 +151,8 @@ class TransparencyDatabaseConfig:
             raise ValueError("transparency database token: empty")
         if not 1 <= self.batch_size <= MAX_BATCH:
             raise ValueError(f"transparency database batch_size: 1 to {MAX_BATCH}")
-        if self.requests_per_second <= 0 or self.max_attempts < 1:
-            raise ValueError("transparency database requests_per_second > 0 and max_attempts >= 1")
+        if self.requests_per_second <= 0:
+            raise ValueError("transparency database requests_per_second > 0")
 
 
 @dataclass
@@ -347,10 +348,10 @@ class TransparencyDatabaseClient:
         body = json.dumps({"statements": [dict(i.payload) for i in part]}, ensure_ascii=False).encode()
         puids = [i.puid for i in part]
         cfg = self.config
-        for attempt in range(1, cfg.max_attempts + 1):
+        for attempt in range(1, cfg.retry.max_attempts + 1):
             self._throttle()
             report.requests += 1
-            backoff = min(cfg.backoff_max, cfg.backoff_base * 2 ** (attempt - 1))
+            backoff = cfg.retry.delay(attempt).total_seconds()
             try:
                 response = self._http.post(STATEMENTS_PATH, content=body)
             except httpx.TransportError as exc:
@@ -374,7 +375,7 @@ class TransparencyDatabaseClient:
                 problem = f"HTTP {code}"
                 retry_after = self._retry_after(response)
                 wait = retry_after if retry_after is not None else backoff
-            if attempt == cfg.max_attempts:
+            if cfg.retry.gives_up(attempt):
                 raise SubmissionInterrupted(f"gave up after {attempt} attempts: {problem}", SubmissionReport())
             if wait > cfg.max_retry_after:
                 raise SubmissionInterrupted(f"{problem}: the database asks to wait {wait:.0f} s", SubmissionReport())
