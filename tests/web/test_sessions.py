@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
@@ -76,6 +77,8 @@ def test_wrong_password_shows_an_error_and_is_audited(client: TestClient, system
     status, location, text = login(client, password="not the password at all")
     assert status == 200 and not location
     assert "Wrong username or password." in text and 'role="alert"' in text
+    # The login field stays required and points at the error (no "requiredaria-describedby" run together).
+    assert re.search(r'value="alice"[^>]*\brequired\s+aria-describedby="login-error"', text), text
     status, _, text = login(client, who="nobody")
     assert "Wrong username or password." in text
     failed = [json.loads(e.data) for e in events(system, "web.login.failed")]

@@ -468,6 +468,14 @@ def revoke_dkim_key(*, session: Session, clock: Clock, actor: str, authority: Au
     return key
 
 
+def dkim_selector_pinned(*, session: Session, domain: str, selector: str) -> bool:
+    """Whether the registry governs ``selector._domainkey.domain``: a key was ever pinned for it (valid now or not).
+    Such a selector is never looked up in DNS, so a replaced key past its overlap, or an unpinned one, is not
+    trusted again because DNS still publishes it."""
+    return session.scalar(select(AuthorityDkimKey.id).where(
+        AuthorityDkimKey.domain == domain.lower(), AuthorityDkimKey.selector == selector.lower()).limit(1)) is not None
+
+
 def pinned_dkim_records(*, session: Session, domain: str, selector: str, at: datetime) -> list[str]:
     """The key records pinned for ``selector._domainkey.domain`` and valid at ``at``, of active authorities."""
     keys = session.scalars(select(AuthorityDkimKey).join(Authority).where(

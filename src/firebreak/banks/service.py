@@ -211,6 +211,17 @@ def refused_uploads(*, session: Session, entry_ids: Iterable[int]) -> int:
                               .where(UploadRefusalEntry.entry_id.in_(ids))) or 0)
 
 
+def refused_placements(*, session: Session, entry_ids: Iterable[int]) -> set[int]:
+    """The messages these entries caught as they were posted (re-uploads removed on posting): counted as refused
+    uploads, so they are not also copies that were on the platform before."""
+    ids = list(entry_ids)
+    if not ids:
+        return set()
+    return set(session.scalars(select(UploadRefusal.placement_id).join(
+        UploadRefusalEntry, UploadRefusalEntry.refusal_id == UploadRefusal.id)
+        .where(UploadRefusalEntry.entry_id.in_(ids), UploadRefusal.placement_id.is_not(None)).distinct()))
+
+
 def list_banks(*, session: Session) -> list[Bank]:
     return list(session.scalars(select(Bank).order_by(Bank.name)))
 

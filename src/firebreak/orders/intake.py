@@ -39,7 +39,8 @@ KeySource = Literal["pinned-then-dns", "pinned-only", "dns-only"]
 def dkim_keys(*, session: Session, at: datetime, source: KeySource, dns: DnsFunc | None) -> DnsFunc:
     """Where DKIM verification finds ``<selector>._domainkey.<domain>``: keys an admin pinned for an authority's
     domain in the registry (rotation with overlap; see docs/hotline.md), public DNS (``dns``, or the resolver when
-    None), or pinned keys first and DNS for domains without one."""
+    None), or pinned keys first and DNS for selectors never pinned. A pinned selector whose keys are all replaced
+    (past their overlap) or revoked has no key: DNS still publishing one does not bring it back."""
     ask_dns = dns or public_dns_txt
 
     def lookup(name: bytes) -> bytes | None:
@@ -49,6 +50,8 @@ def dkim_keys(*, session: Session, at: datetime, source: KeySource, dns: DnsFunc
             records = authorities.pinned_dkim_records(session=session, domain=domain, selector=selector, at=at)
             if records:
                 return records[0].encode("ascii")
+            if authorities.dkim_selector_pinned(session=session, domain=domain, selector=selector):
+                return None
         return None if source == "pinned-only" else ask_dns(name)
 
     return lookup

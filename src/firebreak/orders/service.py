@@ -473,7 +473,9 @@ def item_counts(session: Session, item: OrderItem) -> ItemCounts:
     rows = session.execute(
         select(Action.placement_id, Action.status).join(Match, Match.id == Action.match_id)
         .where(Match.bank_entry_id.in_(ids), Action.kind == ActionKind.REMOVE_MESSAGE)).all()
-    removed = {pid for pid, status in rows if status == ActionStatus.DONE and pid != item.placement_id}
+    reuploads = banks.refused_placements(session=session, entry_ids=ids)
+    removed = {pid for pid, status in rows
+               if status == ActionStatus.DONE and pid != item.placement_id and pid not in reuploads}
     pending = sum(1 for _, status in rows if status == ActionStatus.PENDING)
     pending += int(session.scalar(select(func.count()).select_from(Action).where(
         Action.order_item_id == item.id, Action.status == ActionStatus.PENDING)) or 0)
@@ -483,10 +485,12 @@ def item_counts(session: Session, item: OrderItem) -> ItemCounts:
 
 
 def item_copies(session: Session, item: OrderItem) -> list[CopyRemoved]:
-    """The copies removed with the item (not the message the order named), each once, the closest match kept."""
+    """The copies removed with the item (not the message the order named), each once, the closest match kept.
+    Re-uploads removed as they were posted are not copies: they are counted as re-uploads blocked."""
     ids = [e.id for e in item_entries(session, item)]
     if not ids:
         return []
+    reuploads = banks.refused_placements(session=session, entry_ids=ids)
     rows = session.execute(
         select(Placement, Action.completed_at, Match.signal_type, Match.distance, Chat.title)
         .join(Action, Action.placement_id == Placement.id).join(Match, Match.id == Action.match_id)
@@ -496,7 +500,7 @@ def item_copies(session: Session, item: OrderItem) -> list[CopyRemoved]:
         .order_by(Action.completed_at, Placement.id)).all()
     best: dict[int, CopyRemoved] = {}
     for placement, completed_at, signal_type, distance, title in rows:
-        if placement.id == item.placement_id:
+        if placement.id == item.placement_id or placement.id in reuploads:
             continue
         copy = CopyRemoved(integration_id=placement.integration_id, chat=placement.chat_external_id,
                            chat_title=title, message=placement.message_external_id, removed_at=completed_at,
@@ -527,6 +531,9 @@ def follow_up_actions(session: Session, order: Order) -> list[FollowUp]:
         for copy in item_copies(session, item):
             accounts.update([copy.sender_id] if copy.sender_id else [])
             chats.update([copy.chat_id] if copy.chat_id else [])
+        # Re-uploads removed as they were posted: their senders too (a repeat offender's restriction follows).
+        entry_ids = [e.id for e in item_entries(session, item)]
+        placement_ids |= banks.refused_placements(session=session, entry_ids=entry_ids)
     for placement in session.scalars(select(Placement).where(Placement.id.in_(placement_ids))) if placement_ids \
             else []:
         accounts.update([placement.sender_id] if placement.sender_id else [])
