@@ -49,11 +49,13 @@ def counts(session: Session, report: VictimReport) -> Counts:
     pending = 0
     matches = 0
     if entry_ids:
+        # A re-upload removed as it was posted is a re-upload blocked, not also a copy that was on the platform.
+        reuploads = banks_service.refused_placements(session=session, entry_ids=entry_ids)
         rows = session.execute(
             select(Action.placement_id, Action.status, Action.completed_at).join(Match, Match.id == Action.match_id)
             .where(Match.bank_entry_id.in_(entry_ids), Action.kind == ActionKind.REMOVE_MESSAGE)).all()
         for placement_id, status, completed_at in rows:
-            if placement_id in named:
+            if placement_id in named or placement_id in reuploads:
                 continue
             if status == ActionStatus.DONE and placement_id is not None:
                 copies[placement_id] = completed_at
