@@ -99,7 +99,8 @@ def install_guards(app: FastAPI, system: System) -> None:
                           self_authenticating=gateway_api.SIGNED_PATHS | reports_api.PUBLIC_PATHS)
     app.add_middleware(BodyGuard, routes=lambda: app.routes, limits=limits, gate=gate, gated_prefixes=GATED_PREFIXES)
     app.add_middleware(SecurityHeaders)
-    install_openapi(app, gated_prefixes=GATED_PREFIXES, body_limit=lambda route: limits.of(body_size_of(route)))
+    install_openapi(app, gated_prefixes=GATED_PREFIXES, public_paths=reports_api.PUBLIC_PATHS,
+                    body_limit=lambda route: limits.of(body_size_of(route)))
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]

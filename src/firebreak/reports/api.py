@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from firebreak.core.http.deps import Provide, SessionDep
+from firebreak.core.http.openapi import answers, request_body
 from firebreak.core.http.problems import Problem
 from firebreak.reports import forms, limits
 from firebreak.reports.flows import LinksRefused, NotFound, Reports
@@ -70,7 +71,9 @@ def _created(submitted: Submitted) -> JSONResponse:
 
 
 @router.post("", status_code=201, response_model=Submitted,
-             summary="Report messages showing you (or someone you act for) without consent")
+             summary="Report messages showing you (or someone you act for) without consent",
+             openapi_extra=request_body({"application/json": ReportIn}))
+@answers(415, 429)
 async def submit_report(request: Request, session: SessionDep, reports: ReportsDep) -> JSONResponse:
     data: ReportIn = await _body(request, ReportIn, MAX_FORM_BYTES)
     try:
@@ -85,7 +88,9 @@ async def submit_report(request: Request, session: SessionDep, reports: ReportsD
 
 
 @router.post("/hashes", status_code=201, response_model=Submitted,
-             summary="Send hashes computed on your own device (the files never leave it)")
+             summary="Send hashes computed on your own device (the files never leave it)",
+             openapi_extra=request_body({"application/json": HashesIn}))
+@answers(415, 429)
 async def submit_hashes(request: Request, session: SessionDep, reports: ReportsDep) -> JSONResponse:
     data: HashesIn = await _body(request, HashesIn, MAX_HASHES_BODY_BYTES)
     try:
@@ -118,7 +123,9 @@ def _find(session: SessionDep, reports: Reports, query: StatusQuery | WithdrawIn
     raise Problem(422, "Invalid request", "Send the status token, or the case number and the PIN.")
 
 
-@router.post("/status", response_model=StatusOut, summary="Where a case stands: dates and counts only")
+@router.post("/status", response_model=StatusOut, summary="Where a case stands: dates and counts only",
+             openapi_extra=request_body({"application/json": StatusQuery}))
+@answers(404, 415, 429)
 async def report_status(request: Request, session: SessionDep, reports: ReportsDep) -> Any:
     query: StatusQuery = await _body(request, StatusQuery, 4096)
     found = _find(session, reports, query, forms.client_address(request))
@@ -127,7 +134,9 @@ async def report_status(request: Request, session: SessionDep, reports: ReportsD
     return JSONResponse(reports.status(session, found).model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
 
-@router.post("/withdraw", response_model=Withdrawn, summary="Withdraw a case and its hashes everywhere")
+@router.post("/withdraw", response_model=Withdrawn, summary="Withdraw a case and its hashes everywhere",
+             openapi_extra=request_body({"application/json": WithdrawIn}))
+@answers(404, 415, 429)
 async def withdraw(request: Request, session: SessionDep, reports: ReportsDep) -> Any:
     query: WithdrawIn = await _body(request, WithdrawIn, 4096)
     found = _find(session, reports, query, forms.client_address(request))

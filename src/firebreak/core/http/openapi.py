@@ -37,7 +37,8 @@ WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 TITLES: Mapping[int, str] = {
     400: "Bad request: the body could not be read as sent", 401: "Not authenticated", 403: "Forbidden",
     404: "Not found", 409: "Conflict: a name, address or state that is already taken", 410: "Gone",
-    413: "Payload too large", 422: "Invalid request: the problem's errors name each field",
+    413: "Payload too large", 415: "Unsupported media type: send the content type the operation names",
+    422: "Invalid request: the problem's errors name each field",
     429: "Too many requests", 503: "Not ready, or a service it needs is unavailable: retry later",
 }
 
@@ -131,6 +132,7 @@ def _refs(node: Any) -> Iterator[str]:
 
 
 def complete_openapi(document: dict[str, Any], routes: Sequence[BaseRoute], *, gated_prefixes: tuple[str, ...] = (),
+                     public_paths: frozenset[str] = frozenset(),
                      body_limit: Callable[[Any], int] | None = None) -> dict[str, Any]:
     """The document with every problem answer declared (see the module's docstring). Returns a new dict."""
     document = copy.deepcopy(document)
@@ -151,7 +153,7 @@ def complete_openapi(document: dict[str, Any], routes: Sequence[BaseRoute], *, g
                 statuses.add(404)
             if has_body:
                 statuses.update((400, 413, 422))
-                if route.path_format.startswith(gated_prefixes):
+                if route.path_format.startswith(gated_prefixes) and route.path_format not in public_paths:
                     statuses.add(401)
                 if body_limit is not None:
                     operation["x-max-body-bytes"] = body_limit(route)
@@ -173,7 +175,7 @@ def complete_openapi(document: dict[str, Any], routes: Sequence[BaseRoute], *, g
     return document
 
 
-def install_openapi(app: FastAPI, *, gated_prefixes: tuple[str, ...] = (),
+def install_openapi(app: FastAPI, *, gated_prefixes: tuple[str, ...] = (), public_paths: frozenset[str] = frozenset(),
                     body_limit: Callable[[Any], int] | None = None) -> None:
     """Serve the completed document at the app's ``openapi_url`` (and to /docs)."""
     generate = app.openapi
@@ -184,7 +186,7 @@ def install_openapi(app: FastAPI, *, gated_prefixes: tuple[str, ...] = (),
         if id(generated) not in done:
             done.clear()
             done[id(generated)] = complete_openapi(generated, app.routes, gated_prefixes=gated_prefixes,
-                                                   body_limit=body_limit)
+                                                   public_paths=public_paths, body_limit=body_limit)
         return done[id(generated)]
 
     app.openapi = openapi  # type: ignore[method-assign]
