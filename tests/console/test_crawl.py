@@ -12,13 +12,14 @@ from fastapi.testclient import TestClient
 
 from tests.console.world import ConsoleWorld
 
-SECTIONS = {"/console/orders", "/console/review", "/console/banks", "/console/audit", "/console/actions",
-            "/console/statements"}
+SECTIONS = {"/console/orders", "/console/review", "/console/reports", "/console/banks", "/console/audit",
+            "/console/actions", "/console/statements", "/console/outbox", "/console/transparency"}
 REACHES = {
     "alice": SECTIONS,
-    "mo": {"/console/review", "/console/banks", "/console/actions"},
-    "lee": {"/console/orders", "/console/review", "/console/banks"},
-    "audra": {"/console/orders", "/console/banks", "/console/audit", "/console/actions", "/console/statements"},
+    "mo": {"/console/review", "/console/reports", "/console/banks", "/console/actions"},
+    "lee": {"/console/orders", "/console/review", "/console/reports", "/console/banks", "/console/outbox"},
+    "audra": {"/console/orders", "/console/banks", "/console/audit", "/console/actions", "/console/statements",
+              "/console/transparency"},
 }
 _HREF = re.compile(r'(?:href|src)="(/(?:console|static)[^"#]*)')
 

@@ -202,5 +202,6 @@ def test_a_chat_is_never_suspended_by_counting(system: System, platform: Recordi
     with system.db.sessions() as session:
         chat = session.scalar(select(Chat))
         assert chat is not None and chat.status == StandingStatus.ACTIVE
-        items = review.queue(session=session, staff_id=0, flt=review.QueueFilter(kind="chat_action"))
+        items = review.queue(session=session, staff_id=0, flt=review.QueueFilter(kind="chat_action"),
+                             now=system.clock.now())
         assert [i.spread for i in items] == [12] and items[0].facts["ordered"] is False

@@ -173,7 +173,8 @@ def test_every_copy_goes_everyone_is_told_nobody_is_suspended_for_the_past(world
         assert sum(1 for i in receipt.items if i.statement_of_reasons) == ITEMS
 
         # No chat is suspended: each is proposed to the queue, the one where the originals were posted first.
-        queue = review.queue(session=session, staff_id=0, flt=review.QueueFilter(kind="chat_action"))
+        queue = review.queue(session=session, staff_id=0, flt=review.QueueFilter(kind="chat_action"),
+                             now=system.clock.now())
         assert len(queue) == 10
         assert queue[0].facts["chat"] == "Origin room"
         assert queue[0].facts["ordered"] is True and not any(item.facts["ordered"] for item in queue[1:])

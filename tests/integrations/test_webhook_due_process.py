@@ -121,7 +121,7 @@ def test_an_upload_check_naming_its_uploader_sends_them_the_reasons(
     assert r.status_code == 200 and r.json()["verdict"] == "block"
     bad = client.post("/v1/scan?uploader=" + "x" * 300, content=data,
                       headers=signed_headers(secret, data, clock.now(), "application/octet-stream"))
-    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "id"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "uploader"  # the parameter as sent
     settle(system, clock)
     with system.db.sessions() as session:
         refusal = session.scalar(select(RefusedUpload))

@@ -94,8 +94,8 @@ def queue(request: Request, session: SessionDep, desk: Desk, viewer: Reviewer, k
     visible = _visible(desk, viewer)
     flt = service.QueueFilter(kind=kind or None, source=source or None, category=category or None,
                               jurisdiction=jurisdiction.upper() or None, status=status, kinds=visible)
-    items = service.queue(session=session, staff_id=viewer.account_id, flt=flt)
     now = desk.deps.clock.now()
+    items = service.queue(session=session, staff_id=viewer.account_id, flt=flt, now=now)
     names = _names(session, {i.claimed_by_id for i in items})
     rows = []
     for item in items:
@@ -132,7 +132,8 @@ def _page(request: Request, session: Session, desk: ReviewDesk, viewer: Viewer, 
     revealed = desk.revealed(session, item, viewer.account_id)
     reveals = desk.reveals_today(session, viewer.account_id)
     next_item = next((i for i in service.queue(session=session, staff_id=viewer.account_id,
-                                               flt=service.QueueFilter(limit=20, kinds=_visible(desk, viewer)))
+                                               flt=service.QueueFilter(limit=20, kinds=_visible(desk, viewer)),
+                                               now=now)
                       if i.id != item.id and service.claim_holder(i, now) in (None, viewer.account_id)
                       and i.status == ItemStatus.OPEN), None)
     flash = FLASH.get(request.query_params.get("done", ""))

@@ -51,8 +51,9 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["platform"])
 INTEGRATION_HEADER = "Firebreak-Integration"
 # Paths whose routes authenticate the caller before reading the body (signed_caller): the body guard's gate
-# (api.deps.CredentialGate) leaves them to it.
-SIGNED_PATHS = frozenset({"/v1/events", "/v1/scan"})
+# (api.deps.CredentialGate) leaves them to it. Every route that takes CallerDep is here, or a platform that signs its
+# calls instead of sending a token is refused before its route sees the signature.
+SIGNED_PATHS = frozenset({"/v1/events", "/v1/scan", "/v1/reports", "/v1/appeals"})
 
 
 class Caller:

@@ -145,8 +145,9 @@ def withdraw(*, session: Session, clock: Clock, open_key: str, reason: str, acto
 
 # -- reading the queue ------------------------------------------------------------------------------------------
 
-def queue(*, session: Session, staff_id: int, flt: QueueFilter) -> list[ReviewItem]:
-    """Items in the order they should be worked: severity, then time left, then how fast they spread."""
+def queue(*, session: Session, staff_id: int, flt: QueueFilter, now: datetime) -> list[ReviewItem]:
+    """Items in the order they should be worked: severity, then time left, then how fast they spread. "mine" is what
+    the viewer holds ``now``: a claim that ran out is back in the queue, no longer anyone's."""
     stmt = select(ReviewItem)
     if flt.status == "decided":
         stmt = stmt.where(ReviewItem.status.in_((ItemStatus.DECIDED, ItemStatus.WITHDRAWN)))
@@ -154,7 +155,7 @@ def queue(*, session: Session, staff_id: int, flt: QueueFilter) -> list[ReviewIt
     else:
         stmt = stmt.where(ReviewItem.status.in_((ItemStatus.OPEN, ItemStatus.AWAITING_SECOND)))
         if flt.status == "mine":
-            stmt = stmt.where(ReviewItem.claimed_by_id == staff_id)
+            stmt = stmt.where(ReviewItem.claimed_by_id == staff_id, ReviewItem.claim_expires_at > now)
         stmt = stmt.order_by(ReviewItem.severity.desc(), ReviewItem.deadline_at.is_(None), ReviewItem.deadline_at,
                              ReviewItem.spread_per_hour.desc(), ReviewItem.id)
     if flt.kinds is not None:

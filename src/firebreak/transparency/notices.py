@@ -14,14 +14,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from firebreak.core.i18n import N_
 from firebreak.transparency.dsa import AutomatedDecision, SourceKind
 
 Translate = Callable[[str], str]
 Translations = Callable[[str | None], Translate]  # the user's language (or None) -> its translator
 
 
+MEDIUM_WORDS = (N_("picture"), N_("video"), N_("file"))  # Notice.medium, translated where it is shown
+
+
 def english(text: str) -> str:
     return text
+
+
+def _words(text: str, _: Translate) -> str:
+    """A value from the policy (a ground's summary, its law or clause), in the reader's language where the catalogs
+    know it. Never the empty string: gettext would answer it with the catalog's header."""
+    return _(text) if text else text
 
 
 def english_only(language: str | None) -> Translate:
@@ -78,7 +88,7 @@ def _what(n: Notice, _: Translate) -> str:
     where = _(" in “{chat}”").format(chat=n.chat_title) if n.chat_title else ""
     named = _(" “{chat}”").format(chat=n.chat_title) if n.chat_title else ""
     when = _(" posted on {day} (UTC)").format(day=n.posted_at.strftime("%Y-%m-%d")) if n.posted_at else ""
-    medium = _(n.medium)
+    medium = _words(n.medium, _)
     return {
         NoticeKind.CONTENT_REMOVED: _("{platform} removed your {medium}{when}{where}."),
         NoticeKind.UPLOAD_REFUSED: _("{platform} did not accept your upload of a {medium}{where}."),
@@ -94,19 +104,20 @@ def _what(n: Notice, _: Translate) -> str:
 
 
 def _why(n: Notice, _: Translate) -> str:
+    ground, summary = _words(n.legal_ground, _), _words(n.summary, _)
     if n.basis == "terms":
-        rule = _("Our terms of service do not allow this ({clause}).").format(clause=n.legal_ground)
+        rule = _("Our terms of service do not allow this ({clause}).").format(clause=ground)
     else:
-        rule = _("This is illegal ({law}).").format(law=n.legal_ground)
+        rule = _("This is illegal ({law}).").format(law=ground)
     if n.kind in (NoticeKind.ACCOUNT_RESTRICTED, NoticeKind.ACCOUNT_SUSPENDED):
-        lead = _("Why: you shared {summary} again after a warning.").format(summary=n.summary)
+        lead = _("Why: you shared {summary} again after a warning.").format(summary=summary)
     else:
-        lead = _("Why: it is {summary}.").format(summary=n.summary)
+        lead = _("Why: it is {summary}.").format(summary=summary)
     return f"{lead} {rule}"
 
 
 def _facts(n: Notice, _: Translate) -> str:
-    medium = _(n.medium)
+    medium = _words(n.medium, _)
     if n.kind in (NoticeKind.ACCOUNT_RESTRICTED, NoticeKind.ACCOUNT_SUSPENDED):
         return _("What we relied on: the content you shared was removed or refused, and you had been warned "
                  "before.")

@@ -5,16 +5,20 @@ A :class:`Ground` says what a decision relies on: a law (``basis = "illegal"``) 
 reads, the default action of a bank of its category, and the severity that orders the review queue. The built-in
 file is ``policy.toml`` next to this module; ``FIREBREAK_POLICY_FILE`` points at another. Every problem is a
 :class:`PolicyError` naming the ground and the field.
+
+The words a notice shows the user (``summary``, ``legal_ground``) are translated through the catalogs like every other
+sentence of it: :func:`extract_words` hands the built-in file's to ``make catalogs`` (babel.cfg). A ground of another
+file is shown as written where the catalogs do not know it.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from firebreak.authorities.taxonomy import CATEGORIES
 from firebreak.transparency.dsa import KEYWORDS, IllegalContentGround, TermsGround
@@ -23,6 +27,7 @@ BUILT_IN = Path(__file__).with_name("policy.toml")
 ACTIONS = ("block", "remove", "review")
 _FIELDS = {"name", "label", "basis", "category", "legal_ground", "explanation", "summary", "keywords",
            "default_action", "severity", "default_for", "reference_url"}
+USER_FACING = ("summary", "legal_ground")  # what a notice shows the user: translated by the catalogs
 
 
 class PolicyError(Exception):
@@ -163,3 +168,14 @@ def load_policy(path: Path | None = None) -> Policy:
         return parse_policy(data)
     except PolicyError as exc:
         raise PolicyError(f"policy file {source}: {exc}") from None
+
+
+def extract_words(fileobj: IO[bytes], keywords: Mapping[str, Any], comment_tags: Collection[str],
+                  options: Mapping[str, Any]) -> Iterator[tuple[int, str | None, str, list[str]]]:
+    """A Babel extractor (``[extractors]`` in babel.cfg): the words of a policy file that notices show the user."""
+    data = tomllib.load(fileobj)
+    for ground in data.get("ground", []):
+        for field in USER_FACING:
+            text = ground.get(field) if isinstance(ground, dict) else None
+            if isinstance(text, str) and text.strip():
+                yield 0, None, text, [f"policy ground {ground.get('name')}: {field}"]

@@ -61,7 +61,7 @@ def _caller(session: Session, handle: str) -> SandboxUser:
 def create_user(data: UserCreate, session: SessionDep, sandbox: SandboxDep) -> UserOut:
     with problems():
         return UserOut.of(service.create_user(session=session, clock=sandbox.clock, handle=data.handle,
-                                              display_name=data.display_name))
+                                              display_name=data.display_name, language=data.language))
 
 
 @router.get("/users/{user_id}")

@@ -46,6 +46,11 @@ def message_event(*, session: Session, message: SandboxMessage, kind: EventKind,
     )
 
 
+def sender_info(user: SandboxUser) -> SenderIn:
+    """Who posted or uploaded, in the language they chose (Firebreak's notices to them use it)."""
+    return SenderIn(id=user.external_id, display_name=user.display_name, language=user.language)
+
+
 def chat_info(chat: SandboxChat, members: int | None = None) -> ChatIn:
     """What Firebreak is told about a chat; its creator administers it (chat-level notices go there)."""
     return ChatIn(id=chat.external_id, kind=_CHAT_KIND[chat.kind], is_public=chat.is_public, title=chat.title,
@@ -61,7 +66,7 @@ def build_event(
     return PlatformEvent(
         event_id=f"{message_ref}:{kind.value}", kind=kind,
         chat=chat_info(chat, members),
-        message_id=message_ref, sender=SenderIn(id=sender.external_id, display_name=sender.display_name),
+        message_id=message_ref, sender=sender_info(sender),
         sent_at=at,
         forwarded_from=None if forwarded_from is None else ForwardedFrom(chat_id=forwarded_from[0],
                                                                          message_id=forwarded_from[1]),

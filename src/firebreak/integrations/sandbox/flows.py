@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
 from firebreak.integrations.sandbox import service
-from firebreak.integrations.sandbox.events import chat_info
+from firebreak.integrations.sandbox.events import chat_info, sender_info
 from firebreak.integrations.sandbox.models import MessageStatus, SandboxChat, SandboxMessage, SandboxUser
 from firebreak.platform.link import FirebreakLink
 from firebreak.platform.schemas import ChatIn, PlatformEvent, ScanResult, SenderIn
@@ -66,7 +66,7 @@ class Sandbox:
             if upload is None and service.check_text(text) is None:
                 raise service.InvalidInput("text", "a message needs text or a file")
             service.check_can_post(session=session, chat=chat, sender=sender, with_media=upload is not None)
-            who = (SenderIn(id=sender.external_id, display_name=sender.display_name), chat_info(chat))
+            who = (sender_info(sender), chat_info(chat))
         scan = self._scan(upload.data, who) if upload is not None and upload.data else None
         with d.db.transaction() as session:
             chat, sender = parties(session)
@@ -90,7 +90,7 @@ class Sandbox:
                 raise service.Forbidden("the platform removed this message: it cannot be forwarded")
             service.check_can_post(session=session, chat=to_chat, sender=by, with_media=message.media is not None)
             data = message.media.data if message.media is not None else None
-            who = (SenderIn(id=by.external_id, display_name=by.display_name), chat_info(to_chat))
+            who = (sender_info(by), chat_info(to_chat))
         scan = self._scan(data, who) if data is not None else None
         with d.db.transaction() as session:
             message, to_chat, by = parties(session)

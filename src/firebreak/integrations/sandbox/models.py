@@ -58,6 +58,8 @@ class SandboxUser(IdMixin, TimestampMixin, Base):
     status: Mapped[AccountStatus] = mapped_column(StrEnumType(AccountStatus), default=AccountStatus.ACTIVE)
     status_reason: Mapped[str | None] = mapped_column(Text)
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The language the user chose (a tag such as "ko"): the sandbox tells Firebreak, whose notices then use it.
+    language: Mapped[str | None] = mapped_column(String(16))
 
     @property
     def external_id(self) -> str:

@@ -27,6 +27,8 @@ class UserCreate(BaseModel):
 
     handle: Handle
     display_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    language: Annotated[str, StringConstraints(strip_whitespace=True,
+                                               pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$")] | None = None
 
 
 class UserOut(BaseModel):
@@ -35,11 +37,12 @@ class UserOut(BaseModel):
     display_name: str
     status: AccountStatus
     status_reason: str | None
+    language: str | None
 
     @classmethod
     def of(cls, user: SandboxUser) -> UserOut:
         return cls(id=user.external_id, handle=user.handle, display_name=user.display_name, status=user.status,
-                   status_reason=user.status_reason)
+                   status_reason=user.status_reason, language=user.language)
 
 
 class ChatCreate(BaseModel):

@@ -43,6 +43,7 @@ _CHUNK = 500
 class SeedUser:
     handle: str
     display_name: str | None = None
+    language: str | None = None  # the tag the platform tells Firebreak: notices come in it
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def _seed_users(session: Session, now: datetime, users: Sequence[str | SeedUser]
     for spec, handle in zip(wanted, handles, strict=True):
         if handle not in people:
             user = SandboxUser(handle=handle, display_name=spec.display_name or handle, status=AccountStatus.ACTIVE,
-                               created_at=now)
+                               language=service.check_language(spec.language), created_at=now)
             people[handle] = user
             fresh.append(user)
     session.add_all(fresh)

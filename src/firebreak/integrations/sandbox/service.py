@@ -41,6 +41,7 @@ from firebreak.platform.schemas import EventKind, PlatformEvent, ScanResult, Ver
 
 _Row = TypeVar("_Row", SandboxUser, SandboxChat, SandboxMessage, SandboxMedia)
 HANDLE = re.compile(r"[a-z][a-z0-9_]{1,31}")
+LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?")  # what Firebreak accepts as SenderIn.language
 MAX_TEXT = 4000
 DEFAULT_PLATFORM_NAME = "the platform"
 
@@ -199,14 +200,27 @@ def check_handle(handle: str) -> str:
     return handle
 
 
-def create_user(*, session: Session, clock: Clock, handle: str, display_name: str | None = None) -> SandboxUser:
+def check_language(language: str | None) -> str | None:
+    """A language tag as a platform says it (``ko``, ``en-GB``), or None when the user chose none."""
+    tag = (language or "").strip()
+    if not tag:
+        return None
+    if not LANGUAGE.fullmatch(tag):
+        raise InvalidInput("language", "a language tag such as ko or en-GB")
+    return tag
+
+
+def create_user(*, session: Session, clock: Clock, handle: str, display_name: str | None = None,
+                language: str | None = None) -> SandboxUser:
     handle = check_handle(handle)
+    language = check_language(language)
     if session.scalar(select(SandboxUser.id).where(SandboxUser.handle == handle)) is not None:
         raise Conflict(f"the handle @{handle} is taken")
     name = (display_name or "").strip() or handle
     if len(name) > 100:
         raise InvalidInput("display_name", "at most 100 characters")
-    user = SandboxUser(handle=handle, display_name=name, status=AccountStatus.ACTIVE, created_at=clock.now())
+    user = SandboxUser(handle=handle, display_name=name, status=AccountStatus.ACTIVE, language=language,
+                       created_at=clock.now())
     session.add(user)
     session.flush()
     return user

@@ -63,9 +63,10 @@ def index(request: Request, session: SessionDep, sandbox: SandboxDep) -> HTMLRes
 
 @router.post("/users", response_class=HTMLResponse)
 def create_user(request: Request, session: SessionDep, sandbox: SandboxDep, handle: FormText,
-                display_name: OptionalText = None) -> Response:
+                display_name: OptionalText = None, language: OptionalText = None) -> Response:
     try:
-        service.create_user(session=session, clock=sandbox.clock, handle=handle, display_name=display_name)
+        service.create_user(session=session, clock=sandbox.clock, handle=handle, display_name=display_name,
+                            language=language)
     except service.SandboxError as exc:
         return _error(request, sandbox, exc)
     return RedirectResponse("/sandbox/", status_code=303)
