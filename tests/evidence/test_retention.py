@@ -46,7 +46,7 @@ def run_daily_purge(system: System, clock: FakeClock, until: datetime) -> None:
 def test_retention_purges_what_is_due_and_keeps_what_is_held(system: System, platform: RecordingPlatform,
                                                               clock: FakeClock) -> None:
     start = clock.now()
-    for n, (message, category) in enumerate((("a", None), ("b", "csam"), ("c", None), ("d", None))):
+    for n, (message, category) in enumerate((("a", None), ("b", "csam"), ("c", None), ("d", None), ("e", None))):
         data = jpeg(scene(100 + n))
         post(system, platform, f"chat-{message}", message, data, sender=f"sender-{message}")
         bank_and_remove(system, data, category=category)
@@ -58,19 +58,26 @@ def test_retention_purges_what_is_due_and_keeps_what_is_held(system: System, pla
     held_account = system.evidence.place_hold(actor="staff:1", scope=HoldScope.ACCOUNT,
                                               subject=str(placement_of(system, "d").sender_id),
                                               reason="Account under investigation, case 77")
+    held_chat = system.evidence.place_hold(actor="staff:1", scope=HoldScope.CHAT,
+                                           subject=str(placement_of(system, "e").chat_id),
+                                           reason="Group chat named in a police request")
     system.runner.reconcile()  # the holds' snapshots are preserved too
     assert status_by_message(system)["c"] == [RecordStatus.SEALED, RecordStatus.SEALED]  # removal + snapshot
     snapshot = [r for r in records(system) if r.trigger == Trigger.STAFF]
-    assert {(r.placement_id is not None, r.account_id is not None) for r in snapshot} == {(True, True), (False, True)}
+    # An item's snapshot names its message and sender, an account's its account, a chat's only the chat.
+    assert {(r.placement_id is not None, r.account_id is not None) for r in snapshot} == {
+        (True, True), (False, True), (False, False)}
+    assert any(r.chat_id is not None and r.placement_id is None and r.account_id is None for r in snapshot)
 
     clock.set(start + days(80))  # before the holds run out, both are extended (90 more days)
     system.evidence.extend_hold(actor="staff:2", hold_id=held_item.id, reason="Renewed request")
     system.evidence.extend_hold(actor="staff:2", hold_id=held_account.id, reason="Renewed request")
+    system.evidence.extend_hold(actor="staff:2", hold_id=held_chat.id, reason="Renewed request")
 
     run_daily_purge(system, clock, start + days(91))
     assert status_by_message(system) == {"a": [RecordStatus.PURGED], "b": [RecordStatus.SEALED],
                                          "c": [RecordStatus.SEALED, RecordStatus.SEALED],
-                                         "d": [RecordStatus.SEALED]}
+                                         "d": [RecordStatus.SEALED], "e": [RecordStatus.SEALED]}
     purged = next(r for r in records(system) if r.status == RecordStatus.PURGED)
     assert purged.context_blob_key is None and purged.wrapped_key is None
     with pytest.raises(EvidenceError, match=r"was purged on .* \(default retention: 90 days\)"):
@@ -81,8 +88,9 @@ def test_retention_purges_what_is_due_and_keeps_what_is_held(system: System, pla
     assert status_by_message(system)["d"] == [RecordStatus.PURGED]
     assert status_by_message(system)["c"] == [RecordStatus.SEALED, RecordStatus.SEALED]
 
-    run_daily_purge(system, clock, start + days(181))  # the item hold ran out at day 170
+    run_daily_purge(system, clock, start + days(181))  # the item and chat holds ran out at day 170
     assert status_by_message(system)["c"] == [RecordStatus.PURGED, RecordStatus.PURGED]
+    assert status_by_message(system)["e"] == [RecordStatus.PURGED]
     assert status_by_message(system)["b"] == [RecordStatus.SEALED]  # child sexual abuse material: a year
 
     run_daily_purge(system, clock, start + days(366))
