@@ -238,3 +238,48 @@ def test_case_numbers_are_read_as_people_type_them() -> None:
     assert normal_reference(" VR 2026 7K3Q9X ") == "VR-2026-7K3Q9X"
     assert normal_reference("VR2026OK3QIL") == "VR-2026-0K3Q11"
     assert normal_reference("<script>") == "<SCRIPT>"
+
+
+def submission_of(html: str) -> str:
+    found_key = re.search(r'name="submission" value="([^"]+)"', html)
+    assert found_key is not None, "the form carries a one-time key"
+    return found_key.group(1)
+
+
+def test_the_same_form_sent_twice_is_one_case(world: World) -> None:
+    # A reload of the confirmation page sends the form again: one case, and the second answer says which.
+    message = world.post("class", "joon", jpeg(scene(68), 90))
+    world.settle(1)
+    page = world.client.get("/report").text
+    data = form(world, links=world.link(message), category="other", reporter="depicted", signature="Kim",
+                good_faith="yes") | {"csrf_token": csrf_of(page), "submission": submission_of(page)}
+    first = world.client.post("/report", data=data)
+    assert first.status_code == 201
+    case = re.search(r'id="case-number">([^<]+)<', first.text)
+    assert case is not None
+    again = world.client.post("/report", data=data)
+    assert again.status_code == 409 and "already sent" in again.text and case.group(1) in again.text
+    assert 'id="pin"' not in again.text and "/report/status/" not in again.text  # the secrets are not shown again
+    assert count_reports(world) == 1
+    assert submission_of(world.client.get("/report").text) != data["submission"]  # a new form is a new case
+
+
+def test_an_api_retry_with_the_same_idempotency_key_is_one_case(world: World) -> None:
+    message = world.post("class", "joon", jpeg(scene(69), 90))
+    world.settle(1)
+    body = {"links": [world.link(message)], "category": "other", "reporter": "depicted", "signature": "Kim",
+            "good_faith": True}
+    first = world.client.post("/v1/victim-reports", json=body, headers={"Idempotency-Key": "retry-1"})
+    assert first.status_code == 201
+    again = world.client.post("/v1/victim-reports", json=body, headers={"Idempotency-Key": "retry-1"})
+    assert again.status_code == 409 and first.json()["case_number"] in again.json()["detail"]
+    assert "pin" not in again.json() and first.json()["pin"] not in again.text
+    assert world.client.post("/v1/victim-reports", json=body,
+                             headers={"Idempotency-Key": "retry-2"}).status_code == 201
+    good = {"kind": "image", "sha256": "a" * 64, "md5": "b" * 32, "pdq": {"hash": "c" * 64, "quality": 90}}
+    hashes = {"hashes": [good], "category": "other"}
+    assert world.client.post("/v1/victim-reports/hashes", json=hashes,
+                             headers={"Idempotency-Key": "hashes-1"}).status_code == 201
+    assert world.client.post("/v1/victim-reports/hashes", json=hashes,
+                             headers={"Idempotency-Key": "hashes-1"}).status_code == 409
+    assert count_reports(world) == 3

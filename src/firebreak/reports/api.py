@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
@@ -17,7 +17,7 @@ from firebreak.core.http.deps import Provide, SessionDep
 from firebreak.core.http.openapi import answers, request_body
 from firebreak.core.http.problems import Problem
 from firebreak.reports import forms, limits
-from firebreak.reports.flows import LinksRefused, NotFound, Reports
+from firebreak.reports.flows import AlreadySubmitted, LinksRefused, NotFound, Reports, submission_key
 from firebreak.reports.models import ReportStatus, VictimReport
 from firebreak.reports.schemas import (
     MAX_FORM_BYTES,
@@ -61,6 +61,17 @@ async def _body(request: Request, model: type[Any], limit: int) -> Any:
         raise Problem(422, "Invalid request", f"Check these fields: {fields}", errors=errors) from None
 
 
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=255,
+    description="any unique value of yours for this submission: sending it again (a retry after a lost answer) "
+                "records nothing twice and answers 409 naming the case")]
+
+
+def _already(exc: AlreadySubmitted) -> Problem:
+    return Problem(409, "Already received", f"This submission was already received as case {exc.reference}; "
+                   "nothing was recorded twice. Its status token and PIN were given in the first answer.")
+
+
 def _too_many(exc: limits.RateLimited) -> Problem:
     return Problem(429, "Too many requests", f"Try again in {exc.seconds} seconds.",
                    headers={"Retry-After": str(exc.seconds)})
@@ -74,10 +85,14 @@ def _created(submitted: Submitted) -> JSONResponse:
              summary="Report messages showing you (or someone you act for) without consent",
              openapi_extra=request_body({"application/json": ReportIn}))
 @answers(415, 429)
-async def submit_report(request: Request, session: SessionDep, reports: ReportsDep) -> JSONResponse:
+async def submit_report(request: Request, session: SessionDep, reports: ReportsDep,
+                        idempotency_key: IdempotencyKey = None) -> JSONResponse:
     data: ReportIn = await _body(request, ReportIn, MAX_FORM_BYTES)
     try:
-        submitted = reports.submit(session=session, data=data, client=forms.client_address(request))
+        submitted = reports.submit(session=session, data=data, client=forms.client_address(request),
+                                   key=submission_key(idempotency_key))
+    except AlreadySubmitted as exc:
+        raise _already(exc) from None
     except LinksRefused as exc:
         raise Problem(422, "Invalid request", "Some links do not name a message on this platform; nothing was "
                       "recorded.", errors=[{"field": f"links.{p.position - 1}", "message": _PROBLEMS[p.problem]}
@@ -91,10 +106,14 @@ async def submit_report(request: Request, session: SessionDep, reports: ReportsD
              summary="Send hashes computed on your own device (the files never leave it)",
              openapi_extra=request_body({"application/json": HashesIn}))
 @answers(415, 429)
-async def submit_hashes(request: Request, session: SessionDep, reports: ReportsDep) -> JSONResponse:
+async def submit_hashes(request: Request, session: SessionDep, reports: ReportsDep,
+                        idempotency_key: IdempotencyKey = None) -> JSONResponse:
     data: HashesIn = await _body(request, HashesIn, MAX_HASHES_BODY_BYTES)
     try:
-        submitted = reports.submit_hashes(session=session, data=data, client=forms.client_address(request))
+        submitted = reports.submit_hashes(session=session, data=data, client=forms.client_address(request),
+                                          key=submission_key(idempotency_key))
+    except AlreadySubmitted as exc:
+        raise _already(exc) from None
     except limits.RateLimited as exc:
         return _problem_after_commit(exc)
     return _created(submitted)

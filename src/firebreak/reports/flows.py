@@ -8,6 +8,7 @@ The rules are in ``reports.service`` and ``reports.status``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -48,6 +49,20 @@ class LinksRefused(service.ReportError):
     def __init__(self, problems: list[service.LinkProblem]) -> None:
         super().__init__("; ".join(f"link {p.position} ({p.link[:100]}): {p.problem}" for p in problems))
         self.problems = problems
+
+
+class AlreadySubmitted(service.ReportError):
+    """This form (or API call with this Idempotency-Key) was already sent: it is recorded once, under ``reference``."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"already received as case {reference}")
+        self.reference = reference
+
+
+def submission_key(raw: str | None) -> str | None:
+    """What is stored of a form's one-time key or an API Idempotency-Key: its SHA-256 (None when there is none)."""
+    raw = (raw or "").strip()
+    return hashlib.sha256(raw.encode()).hexdigest() if raw else None
 
 
 class NotFound(service.ReportError):
@@ -111,8 +126,10 @@ class Reports:
     def link_problems(self, session: Session, links: list[str]) -> list[service.LinkProblem]:
         return service.check_links(links, self.context(session).parse_link)
 
-    def submit(self, *, session: Session, data: ReportIn, client: str | None) -> Submitted:
-        """A report naming messages. Raises LinksRefused (nothing recorded) or limits.RateLimited."""
+    def submit(self, *, session: Session, data: ReportIn, client: str | None, key: str | None = None) -> Submitted:
+        """A report naming messages. ``key``: its form's (see :func:`submission_key`). Raises LinksRefused (nothing
+        recorded), AlreadySubmitted or limits.RateLimited."""
+        self._check_new(session, key)
         now = self.deps.clock.now()
         ctx = self.context(session)
         problems = service.check_links(data.links, ctx.parse_link)
@@ -121,16 +138,29 @@ class Reports:
         limits.hit(session, limits.REPORTS_PER_ADDRESS, self.secrets.address_key_of(client), now)
         limits.sweep(session, now)
         created = service.create_report(session=session, ctx=ctx, data=data)
+        created.report.submission_key = key
         self._update(session, created.report, "received")
         return self._submitted(created)
 
-    def submit_hashes(self, *, session: Session, data: HashesIn, client: str | None) -> Submitted:
-        """Hashes computed on the person's device: banked for review at once. Raises limits.RateLimited."""
+    def submit_hashes(self, *, session: Session, data: HashesIn, client: str | None, key: str | None = None
+                      ) -> Submitted:
+        """Hashes computed on the person's device: banked for review at once. Raises AlreadySubmitted or
+        limits.RateLimited."""
+        self._check_new(session, key)
         now = self.deps.clock.now()
         limits.hit(session, limits.REPORTS_PER_ADDRESS, self.secrets.address_key_of(client), now)
         created = service.create_hash_report(session=session, ctx=self.context(session), data=data)
+        created.report.submission_key = key
         self._update(session, created.report, "hashes_received")
         return self._submitted(created)
+
+    @staticmethod
+    def _check_new(session: Session, key: str | None) -> None:
+        if key is None:
+            return
+        reference = session.scalar(select(VictimReport.reference).where(VictimReport.submission_key == key))
+        if reference is not None:
+            raise AlreadySubmitted(reference)
 
     def _submitted(self, created: service.Created) -> Submitted:
         report = created.report

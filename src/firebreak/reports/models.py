@@ -68,6 +68,9 @@ class VictimReport(IdMixin, TimestampMixin, Base):
     reference: Mapped[str] = mapped_column(String(40), unique=True)  # the case number the person keeps
     # SHA-256 of the status link's token (256 random bits: a fast hash is enough, as for API tokens).
     access_code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # SHA-256 of the one-time key of the form (or the API's Idempotency-Key) it came from: the same form sent twice
+    # (a reload, a double click, a client's retry) is one case.
+    submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     pin_hash: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256 under the instance's "victim-pin" key
     kind: Mapped[ReportKind] = mapped_column(StrEnumType(ReportKind), default=ReportKind.LINKS)
     reporter_relation: Mapped[ReporterRelation] = mapped_column(StrEnumType(ReporterRelation))

@@ -8,6 +8,7 @@ the form comes back filled in, with a plain request to send it again, instead of
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Mapping
 from importlib.resources import files
 from typing import Annotated, Any
@@ -21,7 +22,7 @@ from firebreak.core.config import Settings
 from firebreak.core.http.deps import Provide, SessionDep, SettingsDep
 from firebreak.core.i18n import N_, Translator, format_datetime, translator
 from firebreak.reports import forms, labels, limits
-from firebreak.reports.flows import LinksRefused, NotFound, Reports
+from firebreak.reports.flows import AlreadySubmitted, LinksRefused, NotFound, Reports, submission_key
 from firebreak.reports.models import ReportStatus, VictimReport
 from firebreak.reports.schemas import MAX_FILES, MAX_FORM_BYTES, MAX_LINKS, ReportIn
 from firebreak.web import session as web_session
@@ -56,7 +57,7 @@ FIELD_MESSAGES = {
     "email_updates": N_("For e-mail updates, give an e-mail address."),
 }
 _FORM_FIELDS = ("links", "category", "reporter", "jurisdiction", "signature", "good_faith", "contact_name",
-                "contact_email", "contact_phone", "details", "email_updates")
+                "contact_email", "contact_phone", "details", "email_updates", "submission")
 
 
 # -- static files: the hashing library and the page's own script and style ------------------------------------------
@@ -137,6 +138,8 @@ def _too_large(request: Request, settings: Settings) -> HTMLResponse:
 
 def _blank(request: Request) -> dict[str, str]:
     blank = dict.fromkeys(_FORM_FIELDS, "")
+    # A one-time key per form shown: sending this form twice (a reload after sending) records one case.
+    blank["submission"] = secrets.token_urlsafe(24)
     if page_language(request).code == "ko":
         blank["jurisdiction"] = "KR"  # a guess the person sees and can change
     return blank
@@ -205,7 +208,14 @@ async def send_report(request: Request, session: SessionDep, reports: ReportsDep
             errors.setdefault(field, t.gettext(FIELD_MESSAGES.get(field, FIELD_MESSAGES["links"])))
         return _form_page(request, settings, shown, errors, status_code=422)
     try:
-        submitted = reports.submit(session=session, data=data, client=forms.client_address(request))
+        submitted = reports.submit(session=session, data=data, client=forms.client_address(request),
+                                   key=submission_key(form["submission"]))
+    except AlreadySubmitted as exc:
+        return _message(request, settings, t.gettext("This report was already sent"), t.gettext(
+            "We received it as case %(reference)s, and nothing was recorded twice. Its status link and PIN were "
+            "shown when you sent it (and e-mailed to you if you asked for updates); for your safety we cannot show "
+            "them again.", reference=exc.reference), status_code=409, error=False,
+            links=[("/report/lookup", t.gettext("Look up a case with its number and PIN"))])
     except LinksRefused as exc:
         messages = []
         for problem in exc.problems:

@@ -20,6 +20,13 @@ const text = (name, values = {}) =>
   (root.dataset[name] || "").replace(/\{(\w+)\}/g, (_, key) => String(values[key] ?? ""));
 
 let pending = null; // exactly what was shown in the preview, and nothing else, is what gets sent
+let pendingKey = null; // one key per preview: sending it again after a lost answer records one case
+
+function newKey() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 function showProblem(message) {
   problem.textContent = message;
@@ -75,6 +82,7 @@ form.addEventListener("submit", async (event) => {
       language: root.dataset.language,
     };
     pending = JSON.stringify(body);
+    pendingKey = newKey();
     previewBody.textContent = JSON.stringify(body, null, 2);
     preview.hidden = false;
     document.getElementById("preview-title").focus();
@@ -93,7 +101,7 @@ sendButton.addEventListener("click", async () => {
   try {
     response = await fetch("/v1/victim-reports/hashes", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      headers: { "Content-Type": "application/json", Accept: "application/json", "Idempotency-Key": pendingKey },
       body: pending,
       credentials: "omit",
     });
