@@ -22,10 +22,14 @@ from firebreak.banks.models import (
     UploadRefusalEntry,
 )
 from firebreak.banks.schemas import BankCreate, BankUpdate
+from firebreak.core.blobs import BlobError, BlobStore
 from firebreak.core.clock import Clock
 from firebreak.core.jobs.outbox import defer
 from firebreak.core.names import name_key
-from firebreak.signals.hashing import MediaHashes
+from firebreak.media.models import Media
+from firebreak.signals.decode import DecodeLimits
+from firebreak.signals.errors import UnhashableMedia
+from firebreak.signals.hashing import MediaHashes, hash_bytes
 from firebreak.signals.registry import SignalTypeError, get_signal_type
 
 PROPAGATE_JOB = "enforcement.propagate"
@@ -224,6 +228,23 @@ def refused_placements(*, session: Session, entry_ids: Iterable[int]) -> set[int
 
 def list_banks(*, session: Session) -> list[Bank]:
     return list(session.scalars(select(Bank).order_by(Bank.name)))
+
+
+def entries_for_media(*, media: Media, blobs: BlobStore | None, limits: DecodeLimits, note: str | None = None
+                      ) -> list[EntryInput]:
+    """The entries that bank a stored media item: hashed again from its encrypted file where that is kept (so the
+    entries carry its rotations, mirrors and scaled-up hashes), else from the hashes stored with it."""
+    if media.blob_key and blobs is not None:
+        try:
+            return entries_for_hashes(hash_bytes(blobs.get(media.blob_key), limits), media_id=media.id, note=note)
+        except (BlobError, UnhashableMedia):
+            pass  # the file is gone or no longer decodes: its stored hashes still bank it
+    entries = [EntryInput("sha256", media.sha256, media_id=media.id, note=note)]
+    if media.md5:
+        entries.append(EntryInput("md5", media.md5, media_id=media.id, note=note))
+    if media.pdq and (media.pdq_quality or 0) >= 50:
+        entries.append(EntryInput("pdq", media.pdq, quality=media.pdq_quality, media_id=media.id, note=note))
+    return entries
 
 
 def entries_for_hashes(hashes: MediaHashes, *, media_id: int | None = None, note: str | None = None

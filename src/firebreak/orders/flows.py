@@ -8,13 +8,11 @@ and works inside the request's transaction for the routes (``session`` arguments
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +23,7 @@ from firebreak.core.blobs import BlobStore
 from firebreak.core.clock import Clock
 from firebreak.core.config import Settings
 from firebreak.core.db.session import Database
+from firebreak.core.escalation import time_left
 from firebreak.core.i18n import Translator, translator
 from firebreak.core.jobs import outbox as jobs
 from firebreak.core.jobs.runner import PermanentJobError
@@ -380,13 +379,13 @@ class OrderDesk:
                     return
                 setattr(order, column, now)
                 text = (f"Order {order.tracking_id} ({order.category}) is {mark}% through its time: "
-                        f"{_duration(left)} left, deadline {order.deadline_at:%Y-%m-%d %H:%M} UTC, status "
+                        f"{time_left(left)} left, deadline {order.deadline_at:%Y-%m-%d %H:%M} UTC, status "
                         f"{order.status.value.replace('_', ' ')}.")
                 service.add_message(session=session, clock=d.clock, actor="system:sla", order=order,
                                     direction=MessageDirection.SYSTEM, channel=order.channel, author="SLA clock",
                                     subject=f"{mark}% reminder", body=text, internal=True)
                 notify.queue_mail(session=session, now=now, to=[settings.liaison_email],
-                                  subject=f"[{mark}%] {order.tracking_id}: {_duration(left)} left", text=text,
+                                  subject=f"[{mark}%] {order.tracking_id}: {time_left(left)} left", text=text,
                                   order=order, reply=False, internal=True)
                 return
             if order.escalated_at is not None:
@@ -450,23 +449,4 @@ class OrderDesk:
                                         body=payload["text"], mail_message_id=message_id, internal=internal)
 
 
-def post_webhook(payload: dict[str, Any]) -> None:
-    try:
-        response = httpx.post(payload["url"], content=json.dumps(payload["body"]), timeout=10,
-                              headers={"Content-Type": "application/json"})
-    except httpx.HTTPError as exc:
-        raise RuntimeError(f"webhook unreachable: {exc}") from None
-    if response.status_code >= 500 or response.status_code == 429:
-        raise RuntimeError(f"webhook answered {response.status_code}")
-    if response.status_code >= 400:
-        raise PermanentJobError(f"webhook refused the escalation: HTTP {response.status_code}")
-
-
-def _duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    return f"{sign}{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
-
-
-__all__ = ["PROCESS_MAIL_JOB", "OrderDesk", "OrdersDeps", "post_webhook"]
+__all__ = ["PROCESS_MAIL_JOB", "OrderDesk", "OrdersDeps"]

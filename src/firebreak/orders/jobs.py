@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from firebreak.core.escalation import post_webhook
 from firebreak.core.jobs.runner import JobHandler
 from firebreak.orders import notify, service
-from firebreak.orders.flows import PROCESS_MAIL_JOB, OrderDesk, post_webhook
+from firebreak.orders.flows import PROCESS_MAIL_JOB, OrderDesk
 
 
 def handlers(desk: OrderDesk) -> dict[str, JobHandler]:

@@ -23,7 +23,7 @@ from firebreak.authorities import service as authorities_service
 from firebreak.authorities.models import Authority, AuthorityContact
 from firebreak.banks import service as banks
 from firebreak.banks.models import BankEntry, MatchAction, Provenance
-from firebreak.core.blobs import BlobError, BlobStore
+from firebreak.core.blobs import BlobStore
 from firebreak.core.clock import Clock
 from firebreak.core.jobs import outbox as jobs
 from firebreak.enforcement import service as enforcement
@@ -50,8 +50,6 @@ from firebreak.platform.adapters import LinkTarget
 from firebreak.platform.models import Chat, PlatformAccount
 from firebreak.review import service as review
 from firebreak.signals.decode import DecodeLimits
-from firebreak.signals.errors import UnhashableMedia
-from firebreak.signals.hashing import hash_bytes
 from firebreak.signals.registry import SignalTypeError, get_signal_type
 
 FOLLOW_JOB = "orders.follow"
@@ -309,18 +307,7 @@ def _entries_for(session: Session, ctx: IntakeContext, item: OrderItem) -> list[
     media = session.get(Media, item.media_id) if item.media_id else None
     if media is None:
         return []
-    if media.blob_key and ctx.blobs is not None:
-        try:
-            return banks.entries_for_hashes(hash_bytes(ctx.blobs.get(media.blob_key), ctx.limits),
-                                            media_id=media.id, note=note)
-        except (BlobError, UnhashableMedia):
-            pass
-    entries = [banks.EntryInput("sha256", media.sha256, media_id=media.id, note=note)]
-    if media.md5:
-        entries.append(banks.EntryInput("md5", media.md5, media_id=media.id, note=note))
-    if media.pdq and (media.pdq_quality or 0) >= 50:
-        entries.append(banks.EntryInput("pdq", media.pdq, quality=media.pdq_quality, media_id=media.id, note=note))
-    return entries
+    return banks.entries_for_media(media=media, blobs=ctx.blobs, limits=ctx.limits, note=note)
 
 
 def confirm(*, session: Session, ctx: IntakeContext, actor: str, order: Order,

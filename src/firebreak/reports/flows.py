@@ -9,13 +9,11 @@ The rules are in ``reports.service`` and ``reports.status``.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,6 +22,7 @@ from firebreak.core.blobs import BlobStore
 from firebreak.core.clock import Clock
 from firebreak.core.config import Settings
 from firebreak.core.db.session import Database
+from firebreak.core.escalation import time_left
 from firebreak.core.i18n import translator
 from firebreak.core.jobs import outbox as jobs
 from firebreak.core.jobs.runner import PermanentJobError
@@ -323,8 +322,8 @@ class Reports:
                 audit.record(session=session, clock=d.clock, actor="system:sla", action=f"report.reminder_{mark}",
                              object_type="victim_report", object_id=report.reference,
                              data={"deadline": report.deadline_at})
-                self._staff_mail(session, team, f"[{mark}%] {report.reference}: {_duration(left)} left",
-                                 f"{what} is {mark}% through its time: {_duration(left)} left, deadline "
+                self._staff_mail(session, team, f"[{mark}%] {report.reference}: {time_left(left)} left",
+                                 f"{what} is {mark}% through its time: {time_left(left)} left, deadline "
                                  f"{report.deadline_at:%Y-%m-%d %H:%M} UTC.\n\nReview it: {link}\n")
                 return
             if report.escalated_at is not None:
@@ -365,23 +364,4 @@ class Reports:
                            after=timedelta(seconds=1 if waited < timedelta(minutes=5) else 30))
 
 
-def post_webhook(payload: dict[str, Any]) -> None:
-    try:
-        response = httpx.post(payload["url"], content=json.dumps(payload["body"]), timeout=10,
-                              headers={"Content-Type": "application/json"})
-    except httpx.HTTPError as exc:
-        raise RuntimeError(f"webhook unreachable: {exc}") from None
-    if response.status_code >= 500 or response.status_code == 429:
-        raise RuntimeError(f"webhook answered {response.status_code}")
-    if response.status_code >= 400:
-        raise PermanentJobError(f"webhook refused the escalation: HTTP {response.status_code}")
-
-
-def _duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    return f"{sign}{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
-
-
-__all__ = ["MAIL_JOB", "WEBHOOK_JOB", "LinksRefused", "NotFound", "Reports", "ReportsDeps", "post_webhook"]
+__all__ = ["MAIL_JOB", "WEBHOOK_JOB", "LinksRefused", "NotFound", "Reports", "ReportsDeps"]

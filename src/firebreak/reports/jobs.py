@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from firebreak.core.escalation import post_webhook
 from firebreak.core.jobs.runner import JobHandler
 from firebreak.reports import service
-from firebreak.reports.flows import MAIL_JOB, WEBHOOK_JOB, Reports, post_webhook
+from firebreak.reports.flows import MAIL_JOB, WEBHOOK_JOB, Reports
 
 
 def handlers(reports: Reports) -> dict[str, JobHandler]:

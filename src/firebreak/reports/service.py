@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from firebreak.audit import service as audit
 from firebreak.banks import service as banks
 from firebreak.banks.models import Bank, BankEntry, EntryStatus, MatchAction, Provenance
-from firebreak.core.blobs import BlobError, BlobStore
+from firebreak.core.blobs import BlobStore
 from firebreak.core.clock import Clock
 from firebreak.core.jobs import outbox as jobs
 from firebreak.enforcement import service as enforcement
@@ -42,8 +42,6 @@ from firebreak.reports.queue import VICTIM_REPORT, ReviewQueue
 from firebreak.reports.schemas import FileHashesIn, HashesIn, ReportIn
 from firebreak.reports.sealing import ReportSecrets
 from firebreak.signals.decode import DecodeLimits
-from firebreak.signals.errors import UnhashableMedia
-from firebreak.signals.hashing import hash_bytes
 from firebreak.signals.vpdq import VpdqFrame, frames_to_value
 
 SLA_JOB = "reports.sla"
@@ -309,21 +307,6 @@ def victim_bank_name(category: ReportCategory) -> str:
     return f"victims-{category.value}"
 
 
-def _media_entries(session: Session, ctx: Context, media: Media, note: str) -> list[banks.EntryInput]:
-    if media.blob_key and ctx.blobs is not None:
-        try:
-            return banks.entries_for_hashes(hash_bytes(ctx.blobs.get(media.blob_key), ctx.limits),
-                                            media_id=media.id, note=note)
-        except (BlobError, UnhashableMedia):
-            pass
-    entries = [banks.EntryInput("sha256", media.sha256, media_id=media.id, note=note)]
-    if media.md5:
-        entries.append(banks.EntryInput("md5", media.md5, media_id=media.id, note=note))
-    if media.pdq and (media.pdq_quality or 0) >= 50:
-        entries.append(banks.EntryInput("pdq", media.pdq, quality=media.pdq_quality, media_id=media.id, note=note))
-    return entries
-
-
 def confirm(*, session: Session, ctx: Context, report: VictimReport, actor: str, staff_id: int | None,
             note: str | None = None, ground: str | None = None, decision_id: int | None = None) -> None:
     """The moderator confirms: every item goes into the victim bank (so every identical and near copy is removed
@@ -345,7 +328,8 @@ def confirm(*, session: Session, ctx: Context, report: VictimReport, actor: str,
             item.outcome, item.actioned_at = ItemOutcome.NOT_FOUND, clock.now()
             continue
         banks.add_entries(session=session, clock=clock, actor=actor, bank=bank,
-                          entries=_media_entries(session, ctx, media, f"victim report {report.reference}"),
+                          entries=banks.entries_for_media(media=media, blobs=ctx.blobs, limits=ctx.limits,
+                                                          note=f"victim report {report.reference}"),
                           provenance=Provenance.REPORT, source_ref=item_ref(item))
         placement = session.get(Placement, item.placement_id) if item.placement_id else None
         if placement is not None and placement.status == PlacementStatus.LIVE:
