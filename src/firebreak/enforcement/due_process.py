@@ -340,9 +340,11 @@ class Uploader:
 
 
 def refuse_upload(*, session: Session, clock: Clock, due: DueProcess, integration_id: int, entry: BankEntry,
-                  sha256: str | None, media_kind: str, uploader: Uploader) -> RefusedUpload:
-    """An upload refused because it matched ``entry``: its statement, and the uploader's record and notice."""
-    now = clock.now()
+                  sha256: str | None, media_kind: str, uploader: Uploader, at: datetime | None = None
+                  ) -> RefusedUpload:
+    """An upload refused (at ``at``, default now) because it matched ``entry``: its statement, and the uploader's
+    record and notice."""
+    now = at or clock.now()
     account, chat = uploader.account, uploader.chat
     refusal = RefusedUpload(integration_id=integration_id, account_id=account.id if account else None,
                             chat_id=chat.id if chat else None, bank_entry_id=entry.id, sha256=sha256,

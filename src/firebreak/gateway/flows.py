@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -32,6 +34,7 @@ from firebreak.signals.hashing import hash_bytes
 from firebreak.signals.registry import SignalTypeError, get_signal_type
 
 FETCH_JOB = "platform.fetch_event_media"
+REFUSAL_JOB = "gateway.refusal_follow_up"
 
 
 class UnknownIntegration(Exception):
@@ -111,12 +114,31 @@ class Gateway:
         Refusals are rare, so the check itself stays a read and only a refusal writes, at once: a count kept in
         memory to be written later would be lost with its process, and receipts must be exact."""
         d = self.deps
+        now = d.clock.now()
+        blocking = [h.entry_id for h in hits if h.action == MatchAction.BLOCK]
         with d.db.transaction() as session:
-            count_blocked_uploads(session=session, now=d.clock.now(), source="scan", sha256=sha256,
-                                  entry_ids=[h.entry_id for h in hits if h.action == MatchAction.BLOCK])
-            row = get_integration(session=session, name=integration) if integration else None
-            if row is not None and refuse(session=session, clock=d.clock, due=d.due, integration=row, hits=hits,
-                                          sha256=sha256, media_kind=media_kind, uploader=uploader, chat=chat):
+            count_blocked_uploads(session=session, now=now, source="scan", sha256=sha256, entry_ids=blocking)
+            if integration is not None and blocking:
+                # The statement of reasons, the uploader's record and notice follow in a job (as a removal's do):
+                # the check answers without them, and the job row, written with the count, cannot be lost.
+                defer(session=session, now=now, job=REFUSAL_JOB, payload={
+                    "integration": integration, "entry_id": blocking[0], "sha256": sha256, "media_kind": media_kind,
+                    "at": now.isoformat(), "uploader": uploader.model_dump(mode="json") if uploader else None,
+                    "chat": chat.model_dump(mode="json") if chat else None})
+
+    def follow_up_refusal(self, payload: dict[str, Any]) -> None:
+        """The REFUSAL_JOB: a refused upload's statement of reasons, and the uploader's record and notice when the
+        platform named them, dated when the upload was refused."""
+        d = self.deps
+        uploader = SenderIn.model_validate(payload["uploader"]) if payload.get("uploader") else None
+        chat = ChatIn.model_validate(payload["chat"]) if payload.get("chat") else None
+        with d.db.transaction() as session:
+            row = get_integration(session=session, name=str(payload["integration"]))
+            if row is None:
+                return  # the integration was removed since: nobody to tell
+            if refuse(session=session, clock=d.clock, due=d.due, integration=row, entry_id=int(payload["entry_id"]),
+                      sha256=payload.get("sha256"), media_kind=str(payload.get("media_kind") or "image"),
+                      uploader=uploader, chat=chat, at=datetime.fromisoformat(str(payload["at"]))):
                 defer(session=session, now=d.clock.now(), job=RUN_ACTIONS_JOB, payload={})
 
     def scan_bytes(self, data: bytes, *, jurisdiction: str | None = None, integration: str | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from firebreak.core.jobs.runner import JobHandler, PermanentJobError
-from firebreak.gateway.flows import FETCH_JOB, Gateway
+from firebreak.gateway.flows import FETCH_JOB, REFUSAL_JOB, Gateway
 from firebreak.platform.adapters import FetchError
 from firebreak.platform.schemas import PlatformEvent
 
@@ -26,4 +26,4 @@ def handlers(gateway: Gateway) -> dict[str, JobHandler]:
             # Not retryable (gone, too large): the event is kept in the task row with the reason.
             raise PermanentJobError(f"media could not be fetched: {exc}") from None
 
-    return {FETCH_JOB: fetch_event_media}
+    return {FETCH_JOB: fetch_event_media, REFUSAL_JOB: gateway.follow_up_refusal}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -99,19 +100,19 @@ def _chat(session: Session, integration: PlatformIntegration, clock: Clock, info
     return chat
 
 
-def refuse(*, session: Session, clock: Clock, due: DueProcess, integration: PlatformIntegration, hits: list[Hit],
-           sha256: str | None, media_kind: str, uploader: SenderIn | None, chat: ChatIn | None) -> bool:
-    """Record an upload refused (verdict block): its statement of reasons and, when the platform named the
-    uploader, their notice and record. True when a notice was queued."""
-    blocking = [h for h in hits if h.action == MatchAction.BLOCK]
-    entry = session.get(BankEntry, blocking[0].entry_id) if blocking else None
+def refuse(*, session: Session, clock: Clock, due: DueProcess, integration: PlatformIntegration, entry_id: int,
+           sha256: str | None, media_kind: str, uploader: SenderIn | None, chat: ChatIn | None,
+           at: datetime | None = None) -> bool:
+    """Record an upload refused (verdict block) because of the entry ``entry_id``, at ``at``: its statement of
+    reasons and, when the platform named the uploader, their notice and record. True when a notice was queued."""
+    entry = session.get(BankEntry, entry_id)
     if entry is None:
         return False
     account = _account(session, integration, clock, uploader) if uploader is not None else None
     chat_row = _chat(session, integration, clock, chat) if chat is not None else None
     due_process.refuse_upload(session=session, clock=clock, due=due, integration_id=integration.id, entry=entry,
                               sha256=sha256, media_kind=media_kind,
-                              uploader=due_process.Uploader(account=account, chat=chat_row))
+                              uploader=due_process.Uploader(account=account, chat=chat_row), at=at)
     return account is not None
 
 

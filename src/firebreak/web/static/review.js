@@ -45,4 +45,6 @@
     }
     target.click();
   });
+  // The keys work from here on (browser tests wait for this before pressing them).
+  document.documentElement.setAttribute("data-keys", "on");
 })();
