@@ -546,6 +546,8 @@ def reset(system: System) -> None:
     rows are left."""
     with system.db.transaction() as session:
         for sql in (
+            "DELETE FROM evidence_records",  # a removal's evidence names its action (the ids are used again)
+            "DELETE FROM evidence_media",
             "DELETE FROM account_conduct",
             "DELETE FROM statements_of_reasons",
             "DELETE FROM review_items",

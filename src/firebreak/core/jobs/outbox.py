@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from firebreak.core.jobs.models import ScheduledTask, TaskStatus
@@ -40,18 +41,36 @@ def schedule(
     if dedupe_key is not None:
         existing = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == dedupe_key))
         if existing is not None:
-            if not (keep_earlier and existing.status == TaskStatus.PENDING and existing.due_at <= due_at):
-                existing.due_at = due_at
-            existing.payload = payload or {}
-            existing.status = TaskStatus.PENDING
-            existing.lease_until = None
-            existing.attempts = 0
-            return existing
+            return _rearm(existing, due_at=due_at, payload=payload, keep_earlier=keep_earlier)
     task = ScheduledTask(job=job, payload=payload or {}, due_at=due_at, dedupe_key=dedupe_key,
                          created_at=now or due_at)
-    session.add(task)
-    session.flush()
+    if dedupe_key is None:
+        session.add(task)
+        session.flush()
+        return task
+    try:
+        # Two transactions may both find no row and both insert (PostgreSQL): the second one takes the first's row
+        # instead of failing its whole transaction.
+        with session.begin_nested():
+            session.add(task)
+            session.flush()
+    except IntegrityError:
+        existing = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == dedupe_key))
+        if existing is None:
+            raise
+        return _rearm(existing, due_at=due_at, payload=payload, keep_earlier=keep_earlier)
     return task
+
+
+def _rearm(existing: ScheduledTask, *, due_at: datetime, payload: dict[str, Any] | None,
+           keep_earlier: bool) -> ScheduledTask:
+    if not (keep_earlier and existing.status == TaskStatus.PENDING and existing.due_at <= due_at):
+        existing.due_at = due_at
+    existing.payload = payload or {}
+    existing.status = TaskStatus.PENDING
+    existing.lease_until = None
+    existing.attempts = 0
+    return existing
 
 
 def cancel(*, session: Session, dedupe_key: str) -> None:
