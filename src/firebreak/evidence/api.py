@@ -45,7 +45,8 @@ def _problem(exc: Exception) -> Problem:
     if isinstance(exc, NotFound):
         return Problem(404, "Not found", str(exc))
     if isinstance(exc, EvidenceKeyError):
-        return Problem(500, "Evidence key problem", str(exc))
+        # The instance's keys, not the request: an operator must configure the key named (FIREBREAK_EVIDENCE_KEYS).
+        return Problem(503, "Evidence cannot be opened with the keys configured", str(exc))
     return Problem(422, "Cannot do that", str(exc))
 
 
@@ -56,7 +57,7 @@ def _hold_out(hold: LegalHold, active: bool) -> HoldOut:
 
 
 @router.get("/records", response_model=list[RecordOut], summary="What is preserved about an order or a case")
-@answers(404)
+@answers(404, 503)
 def records(evidence: EvidenceDep, session: SessionDep, _: Readers, order: str | None = None,
             case: str | None = None) -> list[Any]:
     try:
@@ -67,7 +68,7 @@ def records(evidence: EvidenceDep, session: SessionDep, _: Readers, order: str |
 
 @router.post("/records/{uid}/context", summary="A record's context (placements, sender, chat, forward chain, "
              "matches, decisions, statements); audited with your reason")
-@answers(404)
+@answers(404, 503)
 def record_context(uid: str, body: Reasoned, evidence: EvidenceDep, session: SessionDep,
                    who: Openers) -> dict[str, Any]:
     try:
@@ -77,7 +78,7 @@ def record_context(uid: str, body: Reasoned, evidence: EvidenceDep, session: Ses
 
 
 @router.post("/records/{uid}/media", response_class=Response, summary="The preserved file; audited with your reason")
-@answers(404)
+@answers(404, 503)
 def record_media(uid: str, body: Reasoned, evidence: EvidenceDep, session: SessionDep, who: Openers) -> Response:
     try:
         opened = evidence.open(actor=who.actor, uid=uid, reason=body.reason, purpose="export", session=session)
@@ -92,7 +93,7 @@ def record_media(uid: str, body: Reasoned, evidence: EvidenceDep, session: Sessi
 
 @router.post("/packages", response_class=FileResponse, summary="A signed evidence package (zip) for an order or a "
              "case; audited with your reason")
-@answers(404)
+@answers(404, 503)
 def package(body: PackageRequest, evidence: EvidenceDep, session: SessionDep, who: Openers) -> FileResponse:
     fd, path = tempfile.mkstemp(suffix=".zip", prefix="evidence-")
     try:
@@ -118,7 +119,7 @@ def holds(evidence: EvidenceDep, session: SessionDep, _: Readers) -> list[HoldOu
 
 @router.post("/holds", response_model=HoldOut, status_code=201, summary="Place a legal hold on an item, an account, "
              "a chat, an order or a case")
-@answers(404)
+@answers(404, 503)
 def place_hold(body: HoldRequest, evidence: EvidenceDep, session: SessionDep, who: Openers) -> HoldOut:
     try:
         hold = evidence.place_hold(actor=who.actor, scope=body.scope, subject=body.subject, reason=body.reason,
@@ -129,7 +130,7 @@ def place_hold(body: HoldRequest, evidence: EvidenceDep, session: SessionDep, wh
 
 
 @router.post("/holds/{hold_id}/extend", response_model=HoldOut)
-@answers(404)
+@answers(404, 503)
 def extend_hold(hold_id: IdPath, body: HoldExtension, evidence: EvidenceDep, session: SessionDep,
                 who: Openers) -> HoldOut:
     try:
@@ -141,7 +142,7 @@ def extend_hold(hold_id: IdPath, body: HoldExtension, evidence: EvidenceDep, ses
 
 
 @router.post("/holds/{hold_id}/release", response_model=HoldOut)
-@answers(404)
+@answers(404, 503)
 def release_hold(hold_id: IdPath, body: Reasoned, evidence: EvidenceDep, session: SessionDep, who: Openers) -> HoldOut:
     try:
         hold = evidence.release_hold(actor=who.actor, hold_id=hold_id, reason=body.reason, session=session)
