@@ -92,6 +92,11 @@ class Role:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
+    def signal(self, number: int) -> None:
+        """Send a signal to every process of the role (SIGSTOP freezes it where it is, SIGCONT lets it go on)."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, number)
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return

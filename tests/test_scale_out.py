@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import re
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -188,17 +189,26 @@ def test_an_order_through_one_process_removes_every_copy_once_while_a_worker_die
     assert r.status_code == 201, r.text
     tracking = r.json()["tracking_id"]
 
-    # Kill the worker that holds removals, in the middle of carrying them out.
+    # Kill the worker that holds removals, in the middle of carrying them out. Freeze every worker first, then look:
+    # what is read is where they stopped, with no window in which they could run on.
     deadline = time.monotonic() + 120
     victim = None
     while victim is None:
         assert time.monotonic() < deadline, f"removals did not start: {_removals(system)}"
-        if _removals(system).get(ActionStatus.DONE, 0) >= 10:
-            victim = _worker_holding_removals(system)
-        time.sleep(0.02)
-    killed = next(role for role in deployment["workers"] if role.process.pid == victim)
+        for role in deployment["workers"]:
+            role.signal(signal.SIGSTOP)
+        at_kill = _removals(system)
+        if at_kill.get(ActionStatus.DONE, 0) >= 10 or (at_kill and not at_kill.get(ActionStatus.PENDING, 0)):
+            victim = _worker_holding_removals(system) or -1
+        if victim is None:
+            for role in deployment["workers"]:
+                role.signal(signal.SIGCONT)
+            time.sleep(0.02)
+    killed = next((role for role in deployment["workers"] if role.process.pid == victim), None)
+    assert killed is not None, f"too late to kill in the middle: {at_kill}"
     killed.kill()
-    at_kill = _removals(system)
+    for role in deployment["workers"]:
+        role.signal(signal.SIGCONT)
     assert at_kill.get(ActionStatus.PENDING, 0) > 0, f"too late to kill in the middle: {at_kill}"
 
     while _removals(system) != {ActionStatus.DONE: COPIES}:

@@ -83,22 +83,24 @@ def test_killed_propagation_resumes_without_missing_or_repeating(tmp_path: Path,
 
     worker = subprocess.Popen([sys.executable, "-m", "firebreak", "jobs", "worker"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Freeze the worker first (SIGSTOP takes effect at once), then look: what is read is where it stopped, with no
+    # window in which it could run on. Until it has done a few media, let it go on a little and look again.
+    # A frozen worker may hold SQLite's write lock: look with a plain reader (WAL lets readers through).
+    reader = create_engine(env["FIREBREAK_DATABASE_URL"])
     deadline = time.monotonic() + 120
-    while True:
-        prop = _propagation(rt)
-        if prop is not None and prop.media_done >= 3:
-            break
-        assert time.monotonic() < deadline and worker.poll() is None, "the worker did not start propagating"
-        time.sleep(0.01)
-    # Freeze the worker where it is (SIGSTOP takes effect at once; a lock would wait behind its writes), look, kill.
-    # The frozen worker may hold SQLite's write lock: look with a plain reader (WAL lets readers through).
-    worker.send_signal(signal.SIGSTOP)
     try:
-        reader = create_engine(env["FIREBREAK_DATABASE_URL"])
-        with reader.connect() as conn:
-            row = conn.execute(select(Propagation.status, Propagation.media_done, Propagation.media_found)).one()
-        reader.dispose()
+        while True:
+            assert time.monotonic() < deadline and worker.poll() is None, "the worker did not start propagating"
+            worker.send_signal(signal.SIGSTOP)
+            with reader.connect() as conn:
+                row = conn.execute(select(Propagation.status, Propagation.media_done,
+                                          Propagation.media_found)).one_or_none()
+            if row is not None and (row.media_done >= 3 or row.status != PropagationStatus.RUNNING):
+                break
+            worker.send_signal(signal.SIGCONT)
+            time.sleep(0.01)
     finally:
+        reader.dispose()
         worker.send_signal(signal.SIGKILL)
         worker.wait()
     assert row.status == PropagationStatus.RUNNING and 0 < row.media_done < row.media_found, row

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 
 from firebreak.banks import service as banks
 from firebreak.banks.models import MatchAction, Provenance
@@ -98,23 +98,31 @@ def _run(platform: SlowPlatform, tmp_path: Path, backend: str, databases: Databa
                           entries=[e for e in banks.entries_for_hashes(hash_bytes(picture)) if e.signal_type == "pdq"],
                           provenance=Provenance.ORDER)
 
+    # A plain reader: a frozen worker may hold SQLite's write lock, and WAL lets readers through.
+    reader = create_engine(env["FIREBREAK_DATABASE_URL"])
+
     def removals() -> dict[ActionStatus, int]:
-        with system.db.sessions() as session:
-            rows = session.execute(select(Action.status, func.count()).where(
+        with reader.connect() as conn:
+            rows = conn.execute(select(Action.status, func.count()).where(
                 Action.kind == ActionKind.REMOVE_MESSAGE).group_by(Action.status)).all()
-        return {status: int(count) for status, count in rows}
+        return {ActionStatus(status): int(count) for status, count in rows}
 
     worker = subprocess.Popen([sys.executable, "-m", "firebreak", "jobs", "worker"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        # Freeze, then look: what is read is where the worker stopped, with no window in which it could run on.
         deadline = time.monotonic() + 120
-        while removals().get(ActionStatus.DONE, 0) < 40:
+        while True:
             assert time.monotonic() < deadline and worker.poll() is None, "the worker did not start removing"
+            worker.send_signal(signal.SIGSTOP)
+            at_kill = removals()
+            if at_kill.get(ActionStatus.DONE, 0) >= 40 or (at_kill and not at_kill.get(ActionStatus.PENDING, 0)):
+                break
+            worker.send_signal(signal.SIGCONT)
             time.sleep(0.05)
     finally:
         worker.send_signal(signal.SIGKILL)  # dies holding a batch of claimed actions
         worker.wait()
-    at_kill = removals()
     assert at_kill.get(ActionStatus.PENDING, 0) > 0, at_kill
 
     restarted = time.monotonic()
@@ -129,6 +137,7 @@ def _run(platform: SlowPlatform, tmp_path: Path, backend: str, databases: Databa
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+    reader.dispose()
     assert took < 60, f"{took:.0f} s after the restart: the dead worker's actions waited for their lease"
     removes = {key: n for key, n in platform.calls.items() if key.startswith("remove_message:")}
     assert len(removes) == COPIES  # every copy removed on the platform
