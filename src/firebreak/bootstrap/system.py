@@ -46,6 +46,7 @@ from firebreak.gateway.flows import Gateway, GatewayDeps, InProcessLink
 from firebreak.integrations.sandbox.flows import Sandbox, SandboxDeps
 from firebreak.mail.dkim import DnsFunc
 from firebreak.mail.send import MailTransport
+from firebreak.matching.copies import CopyLine
 from firebreak.matching.flows import IndexKeeper, IndexKeeperDeps
 from firebreak.matching.service import IndexSet
 from firebreak.matching.snapshots import SnapshotStore
@@ -219,12 +220,13 @@ def build_system(
     _nudge_after_commit(db, queue)
 
     due = due_process(settings, keys, translations or catalog_translations)
+    copies = CopyLine(blobs=blobs, limits=limits, enabled=settings.copy_detection)
     enforcement = Enforcement(EnforcementDeps(db=db, clock=clock, indexes=indexes, adapters=adapters, due=due,
                                               retry=retry, lease=lease, owner=runner.identity.id,
-                                              propagation_batch=settings.propagation_batch))
+                                              propagation_batch=settings.propagation_batch, copies=copies))
     gateway = Gateway(GatewayDeps(db=db, clock=clock, blobs=blobs, limits=limits, indexes=indexes,
                                   adapters=adapters, due=due, pdq_min_quality=settings.pdq_min_quality,
-                                  unchecked_verdict=UNCHECKED_VERDICTS[settings.unchecked_uploads]))
+                                  unchecked_verdict=UNCHECKED_VERDICTS[settings.unchecked_uploads], copies=copies))
     orders = OrderDesk(OrdersDeps(db=db, clock=clock, blobs=blobs, limits=limits, adapters=adapters,
                                   mailer=mailer or mail_transport(settings), settings=settings, dkim_dns=dkim_dns,
                                   retention=retention_policy(settings)))

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
         default="review", description="The verdict for an upload that matched nothing but could not be fully checked "
         "(not decodable, or cut short)."
     )
+    copy_detection: bool = Field(
+        default=True, description="The second line of matching (docs/copy-detection.md): every new still picture is "
+        "described once by a job, and cropped, captioned or recoloured copies of banked pictures are found, acted on "
+        "when verified and sent to review otherwise. Off: exact hashes and PDQ only.")
     propagation_batch: int = Field(
         default=500, ge=1, le=100_000, description="Media per committed step when a new bank entry finds copies."
     )

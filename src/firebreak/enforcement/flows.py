@@ -16,15 +16,21 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from firebreak.banks.models import BankEntry
+from firebreak.audit import service as audit
+from firebreak.banks.models import Bank, BankEntry
+from firebreak.banks.service import count_blocked_uploads
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
-from firebreak.core.jobs.outbox import cancel, schedule
+from firebreak.core.jobs.outbox import cancel, defer, schedule
 from firebreak.core.retry import RetryPolicy
 from firebreak.enforcement import service
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.models import Action, ActionStatus
+from firebreak.matching.copies import CopyFound, CopyLine, describable, describe_bytes, found_in, store_description
+from firebreak.matching.copydetect import Description
+from firebreak.matching.models import CopyDescription, MatchSource
 from firebreak.matching.service import IndexSet, media_matching_entry
+from firebreak.media.models import Media, Placement
 from firebreak.platform.adapters import ActionResult, AdapterProvider
 from firebreak.platform.models import PlatformIntegration
 
@@ -49,6 +55,7 @@ class EnforcementDeps:
     lease: timedelta
     owner: str  # this process, as the owner of the leases it takes (see core.jobs.workers)
     propagation_batch: int = service.PROPAGATION_BATCH
+    copies: CopyLine | None = None  # the second line of matching; None: hashes only
 
 
 class Enforcement:
@@ -156,4 +163,114 @@ class Enforcement:
                     continue
                 if step is None or step.done:
                     break
+            self.propagate_copies(entry_id)
         self.run_actions()
+
+    # -- the second line of matching (matching.copies) ----------------------------------------------------------
+
+    def _describe(self, media_id: int) -> tuple[Media, Description] | None:
+        """Decode and describe a picture outside any transaction (tens of milliseconds; on SQLite a transaction
+        holds the write lock), then keep its description."""
+        d = self.deps
+        copies = d.copies
+        if copies is None or not copies.enabled:
+            return None
+
+        def load(session: Session) -> Media | None:
+            media = session.get(Media, media_id)
+            if media is not None:
+                session.expunge(media)
+            return media
+
+        media = d.db.read(load)
+        if media is None or not describable(media):
+            return None
+        data = copies.read_bytes(media)
+        description = describe_bytes(data, copies.limits) if data is not None else None
+        if description is None:
+            return None
+        with d.db.transaction() as session:
+            if session.scalar(select(CopyDescription.id).where(CopyDescription.media_id == media_id)) is None:
+                store_description(session=session, clock=d.clock, media_id=media_id, description=description)
+        return media, description
+
+    def check_copies(self, media_id: int) -> int:
+        """COPY_CHECK_JOB, for a picture just posted: describe it (so later bank entries find it), and search it
+        against the banked pictures. A verified copy is acted on as its bank says; a weaker one goes to review.
+        Returns the actions queued."""
+        d = self.deps
+        described = self._describe(media_id)
+        if described is None or d.copies is None:
+            return 0
+        _, description = described
+        copies = d.copies
+        decision = d.db.read(lambda session: copies.search_bank(session, description, force=True))
+        found = [f for f in found_in(decision) if f.media_id != media_id]
+        if not found:
+            return 0
+        queued = 0
+        with d.db.transaction() as session:
+            caught: list[int] = []
+            for each in found:
+                for entry, bank in service.copy_entry(session, each.media_id):
+                    _, acted = service.record_copy(session, d.clock, media_id=media_id, entry=entry, bank=bank,
+                                                   action=each.action, distance=each.distance,
+                                                   evidence=each.evidence, source=MatchSource.UPLOAD, due=d.due)
+                    if acted:
+                        caught.append(entry.id)
+                    queued += acted
+            if caught:
+                # One upload removed as it was posted counts once, however many banks caught it (as for hashes).
+                media = session.get(Media, media_id)
+                first = session.scalar(select(Placement.id).where(Placement.media_id == media_id)
+                                       .order_by(Placement.id.desc()).limit(1))
+                count_blocked_uploads(session=session, entry_ids=caught, now=d.clock.now(), source="post",
+                                      sha256=media.sha256 if media else None, placement_id=first)
+                defer(session=session, now=d.clock.now(), job=service.RUN_ACTIONS_JOB, payload={})
+        return queued
+
+    def propagate_copies(self, entry_id: int) -> int:
+        """After a new entry's exact and PDQ copies: its cropped, captioned and recoloured copies already posted.
+        Verified ones are acted on as the bank says, weaker ones go to review. Once per picture and bank (the
+        entry `copy_entry` picks; the picture's other entries in the bank skip). Returns the actions queued."""
+        d = self.deps
+        copies = d.copies
+        if copies is None or not copies.enabled:
+            return 0
+
+        def picture(session: Session) -> int | None:
+            entry = session.get(BankEntry, entry_id)
+            if entry is None or entry.media_id is None:
+                return None
+            chosen = [e for e, _ in service.copy_entry(session, entry.media_id) if e.bank_id == entry.bank_id]
+            return entry.media_id if chosen and chosen[0].id == entry_id else None
+
+        media_id = d.db.read(picture)
+        if media_id is None:
+            return 0
+        described = self._describe(media_id)
+        if described is None:
+            return 0
+        _, description = described
+        decision = d.db.read(lambda session: copies.search_posted(session, description, exclude={media_id}))
+        found: list[CopyFound] = found_in(decision)
+        queued = 0
+        if found:
+            with d.db.transaction() as session:
+                entry = session.get(BankEntry, entry_id)
+                bank = session.get(Bank, entry.bank_id) if entry is not None else None
+                if entry is None or bank is None:
+                    return 0
+                for each in found:
+                    _, acted = service.record_copy(session, d.clock, media_id=each.media_id, entry=entry, bank=bank,
+                                                   action=each.action, distance=each.distance,
+                                                   evidence=each.evidence, source=MatchSource.PROPAGATION, due=d.due)
+                    queued += acted
+                if queued:
+                    defer(session=session, now=d.clock.now(), job=service.RUN_ACTIONS_JOB, payload={})
+        with d.db.transaction() as session:
+            audit.record(session=session, clock=d.clock, actor="system:enforcement", action="propagation.copies",
+                         object_type="bank_entry", object_id=entry_id,
+                         data={"verified": sum(f.action == "auto" for f in found),
+                               "for_review": sum(f.action != "auto" for f in found), "actions_queued": queued})
+        return queued

@@ -9,6 +9,7 @@ from firebreak.banks.service import PROPAGATE_JOB
 from firebreak.core.jobs.runner import JobHandler
 from firebreak.enforcement.flows import Enforcement
 from firebreak.enforcement.service import FOLLOW_UP_JOB, RUN_ACTIONS_JOB
+from firebreak.matching.copies import COPY_CHECK_JOB
 
 
 def handlers(enforcement: Enforcement) -> dict[str, JobHandler]:
@@ -22,4 +23,8 @@ def handlers(enforcement: Enforcement) -> dict[str, JobHandler]:
         since = payload.get("waiting_since")
         enforcement.follow_up(waiting_since=datetime.fromisoformat(since) if isinstance(since, str) else None)
 
-    return {PROPAGATE_JOB: propagate, RUN_ACTIONS_JOB: run_actions, FOLLOW_UP_JOB: follow_up}
+    def check_copies(payload: dict[str, Any]) -> None:
+        enforcement.check_copies(int(payload["media_id"]))
+
+    return {PROPAGATE_JOB: propagate, RUN_ACTIONS_JOB: run_actions, FOLLOW_UP_JOB: follow_up,
+            COPY_CHECK_JOB: check_copies}

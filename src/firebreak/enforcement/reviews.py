@@ -22,6 +22,7 @@ from firebreak.core.jobs.outbox import defer
 from firebreak.enforcement import chats, due_process, service
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.models import Action, ActionKind
+from firebreak.matching.copies import COPY_SIGNAL, evidence_words
 from firebreak.matching.models import Match, MatchReview
 from firebreak.media.models import Media, Placement, PlacementStatus
 from firebreak.platform.adapters import AdapterProvider
@@ -114,7 +115,11 @@ class MatchReviewKind:
                     f"the bank “{bank.name}”, whose matches a person decides. {live} message(s) with it are live.",
             ground=ground.name,
             sections=(
-                Section("The media", previews=(Preview(match.media_id, "The matched media", media_kind(media)),),
+                Section("The media", previews=(
+                    Preview(match.media_id, "The matched media", media_kind(media)),
+                    # A possible edited copy is judged side by side with the picture it may copy.
+                    *((Preview(entry.media_id, "The banked picture it may copy", "image"),)
+                      if match.signal_type == COPY_SIGNAL and entry.media_id else ())),
                         facts=(Fact("Kind", media_kind(media)),
                                Fact("Size", f"{media.width}×{media.height}" if media and media.width else "—"))),
                 Section("Why it is here", facts=(
@@ -122,8 +127,7 @@ class MatchReviewKind:
                                  f"{bank.policy_category or 'none'})", href=f"/console/banks/{bank.name}"),
                     Fact("Entry", f"#{entry.id}, {entry.signal_type}, from {entry.provenance.value}"
                                   + (f" ({entry.source_ref})" if entry.source_ref else "")),
-                    Fact("Distance", f"{match.distance} bits ({match.signal_type}); the bank's threshold is "
-                                     f"{bank.pdq_distance}" if match.signal_type == "pdq" else "exact match"),
+                    _how_found(match, bank),
                     *(Fact("Also matches", f"{other_bank.name} ({other.signal_type}, distance {other.distance})",
                            href=f"/console/banks/{other_bank.name}") for other, other_bank in others),
                 )),
@@ -171,6 +175,14 @@ class MatchReviewKind:
         banked = bank_media(session, clock, media, applied) if media is not None else 0
         defer(session=session, now=clock.now(), job=service.RUN_ACTIONS_JOB, payload={})
         return f"Removal of {removed} message(s) queued; {banked} new bank entries block uploads and copies."
+
+
+def _how_found(match: Match, bank: Bank) -> Fact:
+    if match.signal_type == COPY_SIGNAL:
+        return Fact("How it was found", f"Second line of matching (an edited copy): {evidence_words(match.evidence)}")
+    if match.signal_type == "pdq":
+        return Fact("Distance", f"{match.distance} bits (pdq); the bank's threshold is {bank.pdq_distance}")
+    return Fact("Distance", "exact match")
 
 
 # -- a proposed chat action -------------------------------------------------------------------------------------

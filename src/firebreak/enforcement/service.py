@@ -25,6 +25,7 @@ from firebreak.enforcement import chats, due_process
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus, Propagation, PropagationStatus
 from firebreak.evidence import service as evidence
+from firebreak.matching.copies import COPY_SIGNAL
 from firebreak.matching.models import Match, MatchReview, MatchSource
 from firebreak.media.models import Media, Placement, PlacementStatus
 from firebreak.platform.adapters import ActionResult, ActionTarget, LiftsRestrictions, Outcome, PlatformAdapter
@@ -121,8 +122,12 @@ def queue_match_review(session: Session, clock: Clock, *, match: Match, bank: Ba
     first = session.scalar(select(func.min(Placement.posted_at)).where(Placement.media_id == match.media_id))
     hours = max((clock.now() - first).total_seconds() / 3600, 1.0) if first is not None else 1.0
     media = session.get(Media, match.media_id)
-    title = f"Possible {ground.label.lower()}: {with_article(media.kind.value if media else 'file')} matching " \
-            f"“{bank.name}”" + (f" at distance {match.distance}" if match.distance else "")
+    if match.signal_type == COPY_SIGNAL:
+        title = f"Possible {ground.label.lower()}: {with_article(media.kind.value if media else 'file')} that may " \
+                f"be an edited copy (cropped, captioned, recoloured) of an entry of “{bank.name}”"
+    else:
+        title = f"Possible {ground.label.lower()}: {with_article(media.kind.value if media else 'file')} matching " \
+                f"“{bank.name}”" + (f" at distance {match.distance}" if match.distance else "")
     review.enqueue(session=session, clock=clock, kind=MATCH_KIND, source="bank", subject_type="match",
                    subject_id=match.id, open_key=f"match:{bank.id}:{match.media_id}", title=title,
                    severity=ground.severity, spread=live,
@@ -143,6 +148,46 @@ def record_match(session: Session, clock: Clock, *, media_id: int, entry: BankEn
     if due is not None:
         queue_match_review(session, clock, match=match, bank=bank, due=due)
     return match, True
+
+
+def copy_entry(session: Session, media_id: int) -> list[tuple[BankEntry, Bank]]:
+    """The active entries made from a banked picture, one per enabled bank (its PDQ entry first, then SHA-256):
+    the entry a copy of that picture is matched to."""
+    rows = session.execute(select(BankEntry, Bank).join(Bank, Bank.id == BankEntry.bank_id).where(
+        BankEntry.media_id == media_id, BankEntry.status == EntryStatus.ACTIVE, Bank.enabled.is_(True))).all()
+    preference = {"pdq": 0, "sha256": 1, "md5": 2}
+    chosen: dict[int, tuple[BankEntry, Bank]] = {}
+    for entry, bank in sorted(rows, key=lambda r: (preference.get(r[0].signal_type, 9), r[0].id)):
+        chosen.setdefault(bank.id, (entry, bank))
+    return list(chosen.values())
+
+
+def record_copy(session: Session, clock: Clock, *, media_id: int, entry: BankEntry, bank: Bank, action: str,
+                distance: int, evidence: dict[str, Any], source: MatchSource,
+                due: DueProcess) -> tuple[Match | None, int]:
+    """A copy the second line of matching found (``matching.copies``): its match, with the evidence, and either the
+    bank's action on its live placements (``action="auto"``: an exact variant or a verified geometric match) or a
+    review item (anything weaker, or a bank whose matches a person decides). Returns (the new match or None when
+    the picture already matched this bank, actions queued).
+    """
+    if session.scalar(select(Match.id).join(BankEntry, BankEntry.id == Match.bank_entry_id).where(
+            Match.media_id == media_id, BankEntry.bank_id == bank.id).limit(1)) is not None:
+        return None, 0  # the hashes (or an earlier copy check) found it already: one decision per picture and bank
+    review_needed = bank.action == MatchAction.REVIEW or action != "auto"
+    match = Match(media_id=media_id, bank_entry_id=entry.id, signal_type=COPY_SIGNAL, distance=distance,
+                  source=source, review=MatchReview.PENDING if review_needed else MatchReview.NOT_NEEDED,
+                  evidence=evidence, created_at=clock.now())
+    session.add(match)
+    session.flush()
+    audit.record(session=session, clock=clock, **_match_event(match, media_id=media_id, entry=entry, bank=bank))
+    if review_needed:
+        queue_match_review(session, clock, match=match, bank=bank, due=due)
+        return match, 0
+    queued = 0
+    for placement in session.scalars(select(Placement).where(Placement.media_id == media_id,
+                                                             Placement.status == PlacementStatus.LIVE)):
+        queued += act_on_placement(session, clock, placement=placement, match=match, bank=bank, due=due)
+    return match, queued
 
 
 def act_on_placement(session: Session, clock: Clock, *, placement: Placement, match: Match, bank: Bank,

@@ -21,8 +21,9 @@ from firebreak.core.db.session import Database
 from firebreak.core.jobs.outbox import defer
 from firebreak.enforcement import user_reports
 from firebreak.enforcement.due_process import DueProcess
-from firebreak.enforcement.service import RUN_ACTIONS_JOB
+from firebreak.enforcement.service import RUN_ACTIONS_JOB, copy_entry
 from firebreak.gateway.service import EventResult, get_integration, handle_event, refuse, scan_matches, verdict_for
+from firebreak.matching.copies import COPY_SIGNAL, CopyLine, describe_bytes, found_in
 from firebreak.matching.service import Hit, IndexSet, match_signals
 from firebreak.media.service import find_by_sha256
 from firebreak.platform.adapters import AdapterProvider, FetchError
@@ -58,6 +59,7 @@ class GatewayDeps:
     due: DueProcess
     pdq_min_quality: int
     unchecked_verdict: Verdict = Verdict.REVIEW  # an upload that matched nothing but could not be fully checked
+    copies: CopyLine | None = None  # the second line of matching, after the hashes; None: hashes only
 
 
 class Gateway:
@@ -175,6 +177,9 @@ class Gateway:
                                  jurisdiction=jurisdiction)
 
         hits = d.db.read(lookup)  # read-only: one round trip per statement, no write lock on SQLite
+        if not hits and unchecked is None and media_kind == "image":
+            # The hashes answered first and found nothing: now the second line (crops, captions, recolouring).
+            hits = self._copy_hits(data, jurisdiction)
         if verdict_for(hits) == Verdict.BLOCK:
             self._refuse(integration, hits, sha256=sha256, media_kind=media_kind, uploader=uploader, chat=chat)
         verdict = verdict_for(hits)
@@ -183,6 +188,31 @@ class Gateway:
             verdict = d.unchecked_verdict
         return ScanResult(verdict=verdict, matches=scan_matches(hits), sha256=sha256, checked_at=d.clock.now(),
                           unchecked=unchecked)
+
+    def _copy_hits(self, data: bytes, jurisdiction: str | None) -> list[Hit]:
+        """An upload the hashes let through, against the banked pictures: a verified copy counts as a match of
+        its bank (refused when the bank blocks), a weaker one as a match for review (never refused on its own)."""
+        d = self.deps
+        copies = d.copies
+        if copies is None or not d.db.read(copies.has_references):
+            return []
+        description = describe_bytes(data, d.limits)
+        if description is None:
+            return []
+        found = found_in(d.db.read(lambda session: copies.search_bank(session, description)))
+
+        def entries(session: Session) -> list[Hit]:
+            hits = []
+            for each in found:
+                for entry, bank in copy_entry(session, each.media_id):
+                    if bank.jurisdictions and jurisdiction is not None and jurisdiction not in bank.jurisdictions:
+                        continue
+                    action = bank.action if each.action == "auto" else MatchAction.REVIEW
+                    hits.append(Hit(entry_id=entry.id, bank_id=bank.id, bank_name=bank.name, action=action,
+                                    signal_type=COPY_SIGNAL, distance=each.distance))
+            return hits
+
+        return d.db.read(entries) if found else []
 
     def _signal_values(self, request: ScanSignalsRequest) -> dict[str, list[str]]:
         """Canonical values by signal type, PDQ below the minimum quality left out. Raises BadSignal."""

@@ -22,7 +22,7 @@ measurements behind every threshold.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, cast
 
@@ -136,14 +136,16 @@ class CopyPolicy:
     vote_distance: int = 56
     min_votes: int = 3
     verify_top: int = 6
+    # A newly banked picture searching posted media wants every copy, not the first: this many candidates.
+    verify_top_every: int = 200
 
     def __post_init__(self) -> None:
         for name in ("pdq_distance", "low_quality_distance", "turned_distance", "vote_distance"):
             value = getattr(self, name)
             if not 0 <= value <= 256:
                 raise ValueError(f"{name} must be between 0 and 256 bits, got {value}")
-        if self.verify_top < 1 or self.min_votes < 1:
-            raise ValueError("verify_top and min_votes must be at least 1")
+        if self.verify_top < 1 or self.verify_top_every < 1 or self.min_votes < 1:
+            raise ValueError("verify_top, verify_top_every and min_votes must be at least 1")
 
 
 DEFAULT_POLICY = CopyPolicy()
@@ -279,8 +281,12 @@ def _pack(features: dict[int, FeatureSet]) -> _Packed:
     )
 
 
-def _votes(packed: _Packed, query: FeatureSet, max_distance: int) -> tuple[I64, I64]:
-    """Item slots and their votes: query keypoints with a descriptor within max_distance in that item."""
+def _votes(packed: _Packed, query: FeatureSet, max_distance: int, *, exclusive: bool = True) -> tuple[I64, I64]:
+    """Item slots and their votes: query keypoints with a descriptor within max_distance in that item.
+
+    `exclusive`: each keypoint votes once, for the clearly nearest item (the bank direction). Otherwise it votes
+    for every item holding a close descriptor: posted media hold many copies of one picture, which look alike,
+    so an exclusive vote would go to none of them."""
     n = len(query)
     if n == 0 or len(packed.codes) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -314,6 +320,11 @@ def _votes(packed: _Packed, query: FeatureSet, max_distance: int) -> tuple[I64, 
     # clearly nearer than any other item's (Lowe's ratio across items): descriptors of grain or flat
     # patches look alike in many pictures, and would otherwise make those pictures win every vote.
     slots = packed.slot_of_row[rows].astype(np.int64)
+    if not exclusive:
+        pairs = np.unique(owner * len(packed.item_ids) + slots)
+        counts = np.bincount(pairs % len(packed.item_ids), minlength=len(packed.item_ids))
+        voted = np.flatnonzero(counts)
+        return voted, counts[voted]
     order = np.lexsort((distance, owner))
     owner, slots, distance = owner[order], slots[order], distance[order]
     first = np.r_[True, owner[1:] != owner[:-1]]
@@ -359,6 +370,11 @@ class CopyIndex:
 
     def __contains__(self, item_id: object) -> bool:
         return item_id in self._features
+
+    def item_ids(self) -> list[int]:
+        """The items held now."""
+        with self._lock:
+            return list(self._features)
 
     @staticmethod
     def _row_id(item_id: int, variant: int) -> int:
@@ -465,27 +481,41 @@ class CopyIndex:
                     )
         return sorted(best.values(), key=lambda e: (e.distance or 0, e.item_id))
 
-    def candidates(self, features: FeatureSet) -> list[tuple[int, int]]:
-        """Items whose descriptors the query's keypoints vote for, as (item id, votes), most votes first."""
+    def candidates(self, features: FeatureSet, *, skip: Collection[int] = (), top: int | None = None,
+                   exclusive: bool = True) -> list[tuple[int, int]]:
+        """Items whose descriptors the query's keypoints vote for, as (item id, votes), most votes first: the
+        `top` (default `verify_top`) with the most; `skip`: items left out before they are taken; `exclusive`:
+        see `_votes`."""
         packed = self._packed_now()
-        slots, votes = _votes(packed, features, self.policy.vote_distance)
+        slots, votes = _votes(packed, features, self.policy.vote_distance, exclusive=exclusive)
         keep = votes >= self.policy.min_votes
+        if skip:
+            keep &= ~np.isin(packed.item_ids[slots], np.fromiter(skip, dtype=np.int64, count=len(skip)))
         slots, votes = slots[keep], votes[keep]
-        order = np.lexsort((packed.item_ids[slots], -votes))[: self.policy.verify_top]
+        order = np.lexsort((packed.item_ids[slots], -votes))[: top or self.policy.verify_top]
         return [(int(packed.item_ids[slots[i]]), int(votes[i])) for i in order]
 
     def verify_item(self, item_id: int, features: FeatureSet) -> Verification:
         banked: Literal["query", "reference"] = "reference" if self.holds == "bank" else "query"
         return verify(features, self._features[item_id], self.policy.verify, banked=banked)
 
-    def search(self, description: Description) -> Decision:
-        """The whole second line for one picture: variants first, then features for what is still open."""
-        evidence = self.search_variants(description)
-        if any(e.action == "auto" for e in evidence):
+    def search(self, description: Description, *, exclude: Collection[int] = (), every: bool = False) -> Decision:
+        """The whole second line for one picture: variants first, then features for what is still open.
+
+        For an upload, one automatic match settles it (`every=False`: the features are skipped). A newly banked
+        picture looking for its copies among posted media needs them all (`every=True`): the features run for
+        every candidate the variants did not already settle. `exclude`: items never to report (the picture
+        itself, when it is in the index it searches).
+        """
+        evidence = [e for e in self.search_variants(description) if e.item_id not in exclude]
+        if not every and any(e.action == "auto" for e in evidence):
             return Decision(kind="auto", evidence=tuple(evidence))
         policy = self.policy
-        weak = {e.item_id for e in evidence if e.method == "pdq-weak"}
-        voted = self.candidates(description.features) if len(description.features) else []
+        settled = {e.item_id for e in evidence if e.action == "auto"}
+        weak = {e.item_id for e in evidence if e.method == "pdq-weak"} - settled
+        voted = self.candidates(description.features, skip=set(exclude) | settled,
+                                top=policy.verify_top_every if every else policy.verify_top,
+                                exclusive=not every) if len(description.features) else []
         to_verify = dict.fromkeys([*sorted(weak), *(item for item, _ in voted)])
         votes = dict(voted)
         found: list[Evidence] = []

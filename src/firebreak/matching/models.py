@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from firebreak.core.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin
+from firebreak.core.db.base import Base, BigId, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
 
 
 class MatchSource(enum.StrEnum):
@@ -32,6 +34,25 @@ class Match(IdMixin, TimestampMixin, Base):
     distance: Mapped[int] = mapped_column(default=0)
     source: Mapped[MatchSource] = mapped_column(StrEnumType(MatchSource))
     review: Mapped[MatchReview] = mapped_column(StrEnumType(MatchReview), default=MatchReview.NOT_NEEDED)
+    # How the second line of matching found it (signal_type "copy"): its method, and the PDQ distance or the
+    # geometric check's inliers and coverage. None for a hash match, which its signal type and distance say.
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class CopyDescription(IdMixin, Base):
+    """What the second line of matching keeps of one still picture (``matching.copydetect.describe``): its canonical
+    variants' PDQ (borders, caption bars and screen frames off) and its local features. Written once, by the job
+    that describes a new picture; read by the copy indexes of the bank side and of posted media (``copies``).
+    Item-level choice, docs/copy-detection.md: features only, never the picture itself."""
+
+    __tablename__ = "copy_descriptions"
+
+    media_id: Mapped[int] = mapped_column(BigId, ForeignKey("media.id"), unique=True)
+    width: Mapped[int] = mapped_column()
+    height: Mapped[int] = mapped_column()
+    pdq_rows: Mapped[list[list[Any]]] = mapped_column(JSON)  # [variant name, PDQ hex, quality], original first
+    features: Mapped[bytes] = mapped_column(LargeBinary)  # keypoints.FeatureSet.to_bytes()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class IndexChange(Base):

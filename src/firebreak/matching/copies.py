@@ -1,0 +1,233 @@
+"""The second line of matching in the running system: each new still picture described once, and two copy indexes.
+
+`copydetect` is the pure library (variants, features, the rule for acting). This module keeps what it needs in
+the database and in memory:
+
+- **Descriptions.** A job (`COPY_CHECK_JOB`, queued when a new picture is ingested with its bytes kept) decodes the
+  picture once and stores its canonical variants' PDQ and its local features (`CopyDescription`); the picture
+  itself is never copied anywhere (docs/copy-detection.md, "What is stored").
+- **The bank side** (`holds="bank"`): the descriptions of the pictures that active bank entries were made from
+  (an order's or a report's media, a confirmed decision's). An upload, or a new post, is searched against it.
+  Refreshed from the database at most every `refresh_seconds` (or at once when asked), so every process agrees
+  with the banks within about a second, as the hash indexes do.
+- **The posted side** (`holds="media"`): every description, followed by id (descriptions are only ever added).
+  A newly banked picture is searched against it to find its cropped and captioned copies already posted.
+
+Item ids in both indexes are media ids: on the bank side the banked picture's, on the posted side the post's. The
+caller (enforcement) turns a `Decision` into matches, actions and review items.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from firebreak.banks.models import Bank, BankEntry, EntryStatus
+from firebreak.core.blobs import BlobError, BlobStore
+from firebreak.core.clock import Clock
+from firebreak.matching.copydetect import (
+    DEFAULT_POLICY,
+    NO_MATCH,
+    CopyIndex,
+    CopyPolicy,
+    Decision,
+    Description,
+    Evidence,
+    decode_luma,
+    describe,
+)
+from firebreak.matching.models import CopyDescription
+from firebreak.media.models import HashStatus, Media, MediaKind
+from firebreak.signals.decode import DEFAULT_LIMITS, DecodeLimits
+from firebreak.signals.errors import UnhashableMedia
+from firebreak.signals.keypoints import FeatureSet
+from firebreak.signals.pdq import DIHEDRAL_NAMES
+
+log = logging.getLogger(__name__)
+
+COPY_CHECK_JOB = "matching.copy_check"  # payload {"media_id": id}: describe a new picture, then search the banks
+COPY_SIGNAL = "copy"  # a match's signal type when the second line found it
+_CHUNK = 500
+
+
+def evidence_data(evidence: Evidence) -> dict[str, Any]:
+    """A match's evidence as stored (``Match.evidence``) and shown to a moderator."""
+    data: dict[str, Any] = {"method": evidence.method, "action": evidence.action}
+    if evidence.distance is not None:
+        data.update(distance=evidence.distance, variant=evidence.query_variant,
+                    reference_variant=evidence.reference_variant,
+                    turn=DIHEDRAL_NAMES[evidence.query_dihedral] if evidence.query_dihedral is not None else None)
+    check = evidence.verification
+    if check is not None:
+        data.update(inliers=check.inliers, coverage_query=round(check.coverage_query, 3),
+                    coverage_reference=round(check.coverage_reference, 3), scale=round(check.scale, 3),
+                    rotation_degrees=round(check.rotation_degrees, 1))
+    return data
+
+
+def evidence_words(data: dict[str, Any] | None) -> str:
+    """One line for a moderator: how the second line found the copy."""
+    if not data:
+        return "found as a copy"
+    if data.get("method") == "geometric":
+        return (f"the same picture features in the same layout: {data.get('inliers')} matching points under one "
+                f"move-and-scale, covering {round(100 * float(data.get('coverage_reference') or 0))}% of the banked "
+                f"picture and {round(100 * float(data.get('coverage_query') or 0))}% of this one"
+                + (" (verified)" if data.get("action") == "auto" else " (not enough to act without a person)"))
+    variant = str(data.get("variant") or "original").replace("-", " ")
+    return (f"PDQ of its {variant} version ({data.get('turn') or 'as is'}) within {data.get('distance')} bits of "
+            f"the banked picture's {str(data.get('reference_variant') or 'original').replace('-', ' ')} version"
+            + ("" if data.get("action") == "auto" else " (a weak match: a person decides)"))
+
+
+@dataclass(frozen=True, slots=True)
+class CopyFound:
+    """One item of a Decision, reduced to what a match records: the other picture's media id and the strongest
+    evidence for it (automatic evidence first)."""
+
+    media_id: int
+    action: str  # "auto" or "review"
+    distance: int  # PDQ bits for a variant match, 0 for a geometric one
+    evidence: dict[str, Any]
+
+
+def found_in(decision: Decision) -> list[CopyFound]:
+    best: dict[int, Evidence] = {}
+    for evidence in decision.evidence:
+        seen = best.get(evidence.item_id)
+        if seen is None or (evidence.action == "auto" and seen.action != "auto"):
+            best[evidence.item_id] = evidence
+    auto = set(decision.auto_items)
+    return [CopyFound(media_id=item, action="auto" if item in auto else "review",
+                      distance=best[item].distance or 0,
+                      evidence={**evidence_data(best[item]), "action": "auto" if item in auto else "review"})
+            for item in sorted(best)]
+
+
+def describe_bytes(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Description | None:
+    """The description of a still picture's bytes; None for anything else (a video, an undecodable file)."""
+    try:
+        return describe(decode_luma(data, limits))
+    except (UnhashableMedia, ValueError):
+        return None
+
+
+def stored(row: CopyDescription) -> tuple[list[tuple[str, str, int]], FeatureSet]:
+    return ([(str(name), str(value), int(quality)) for name, value, quality in row.pdq_rows],
+            FeatureSet.from_bytes(row.features))
+
+
+def store_description(*, session: Session, clock: Clock, media_id: int, description: Description) -> None:
+    """Keep a picture's description (once: a second writer's row is kept, the same picture gives the same rows)."""
+    row = CopyDescription(media_id=media_id, width=description.width, height=description.height,
+                          pdq_rows=[list(r) for r in description.stored_pdq_rows()],
+                          features=description.features.to_bytes(), created_at=clock.now())
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        pass  # described by another worker at the same moment
+
+
+def describable(media: Media) -> bool:
+    return media.kind == MediaKind.IMAGE and media.hash_status == HashStatus.HASHED and bool(media.blob_key)
+
+
+class CopyLine:
+    """The two copy indexes of this process, kept in step with the database, and the description of pictures."""
+
+    def __init__(self, *, blobs: BlobStore | None, limits: DecodeLimits = DEFAULT_LIMITS,
+                 policy: CopyPolicy = DEFAULT_POLICY, refresh_seconds: float = 1.0, enabled: bool = True) -> None:
+        self.blobs, self.limits, self.policy = blobs, limits, policy
+        self.refresh_seconds = refresh_seconds
+        self.enabled = enabled
+        self._lock = threading.Lock()
+        self._bank = CopyIndex(policy, holds="bank")
+        self._bank_checked = float("-inf")
+        self._posted = CopyIndex(policy, holds="media")
+        self._posted_cursor = 0
+
+    # -- describing ---------------------------------------------------------------------------------------------
+
+    def read_bytes(self, media: Media) -> bytes | None:
+        """A picture's kept bytes (decrypted); None when they are not kept or cannot be read."""
+        if not describable(media) or self.blobs is None or media.blob_key is None:
+            return None
+        try:
+            return self.blobs.get(media.blob_key)
+        except (BlobError, OSError):
+            log.warning("media %s: its kept bytes could not be read; no copy description", media.id)
+            return None
+
+    # -- the bank side -------------------------------------------------------------------------------------------
+
+    def _banked_media(self, session: Session) -> set[int]:
+        return set(session.scalars(
+            select(BankEntry.media_id).distinct().join(Bank, Bank.id == BankEntry.bank_id)
+            .join(Media, Media.id == BankEntry.media_id)
+            .where(BankEntry.status == EntryStatus.ACTIVE, Bank.enabled.is_(True), BankEntry.media_id.is_not(None),
+                   Media.kind == MediaKind.IMAGE)))
+
+    def refresh_bank(self, session: Session, *, force: bool = False) -> None:
+        """Bring the bank side in line with the active entries' pictures (at most every `refresh_seconds`)."""
+        now = time.monotonic()
+        if not force and now - self._bank_checked < self.refresh_seconds:
+            return
+        with self._lock:
+            eligible = self._banked_media(session)
+            for gone in [m for m in self._bank.item_ids() if m not in eligible]:
+                self._bank.remove(gone)
+            self._add_rows(session, self._bank, [m for m in eligible if m not in self._bank])
+            self._bank_checked = now
+
+    @staticmethod
+    def _add_rows(session: Session, index: CopyIndex, media_ids: Sequence[int]) -> None:
+        for start in range(0, len(media_ids), _CHUNK):
+            for row in session.scalars(select(CopyDescription).where(
+                    CopyDescription.media_id.in_(media_ids[start:start + _CHUNK]))):
+                rows, features = stored(row)
+                index.add_stored(row.media_id, rows, features)
+
+    def has_references(self, session: Session) -> bool:
+        """Whether any banked picture can be searched for (refreshing the bank side when due)."""
+        if not self.enabled:
+            return False
+        self.refresh_bank(session)
+        return len(self._bank) > 0
+
+    def search_bank(self, session: Session, description: Description, *, force: bool = False) -> Decision:
+        """A picture (an upload, a new post) against the banked pictures."""
+        if not self.enabled:
+            return NO_MATCH
+        self.refresh_bank(session, force=force)
+        return self._bank.search(description) if len(self._bank) else NO_MATCH
+
+    # -- the posted side -----------------------------------------------------------------------------------------
+
+    def refresh_posted(self, session: Session) -> None:
+        with self._lock:
+            while True:
+                rows = list(session.scalars(select(CopyDescription).where(CopyDescription.id > self._posted_cursor)
+                                            .order_by(CopyDescription.id).limit(_CHUNK)))
+                for row in rows:
+                    pdq_rows, features = stored(row)
+                    self._posted.add_stored(row.media_id, pdq_rows, features)
+                    self._posted_cursor = row.id
+                if len(rows) < _CHUNK:
+                    return
+
+    def search_posted(self, session: Session, description: Description, *, exclude: Iterable[int] = ()) -> Decision:
+        """A newly banked picture against every picture already posted (its copies), leaving out `exclude`."""
+        if not self.enabled:
+            return NO_MATCH
+        self.refresh_posted(session)
+        return self._posted.search(description, exclude=set(exclude), every=True)

@@ -1,0 +1,197 @@
+"""The second line of matching in the running system (issue #14), through the sandbox messenger.
+
+A picture and edited copies of it (cropped, with a caption bar) are posted before anyone banks it, beside
+other shots of the same scene. When the picture is banked (as an authority's order banks a posted item), the
+copies go with it: automatically only when the geometric check verifies them, to a moderator otherwise; a re-upload
+of a removed copy is refused; the other shots of the scene are never acted on. Pictures come from scikit-image's
+bundled photos through the bench's evaluation set (bench/_copy_eval.py), never real uploads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from firebreak.banks import service as banks
+from firebreak.banks.models import BankEntry, MatchAction, Provenance
+from firebreak.banks.schemas import BankCreate
+from firebreak.bootstrap.system import System
+from firebreak.enforcement.models import Action, ActionKind, ActionStatus
+from firebreak.integrations.sandbox import service as sandbox
+from firebreak.integrations.sandbox.models import MessageStatus, SandboxMessage
+from firebreak.matching.copies import COPY_SIGNAL
+from firebreak.matching.models import CopyDescription, Match, MatchReview
+from firebreak.media.models import Media, Placement
+from firebreak.media.service import find_by_sha256
+from firebreak.review.models import ItemStatus, ReviewItem
+from tests.support import media_event
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import _copy_eval as ev  # noqa: E402
+
+
+def jpeg(image: Image.Image, quality: int = 88) -> bytes:
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def run_jobs(system: System, rounds: int = 4) -> None:
+    for _ in range(rounds):
+        system.runner.reconcile()
+        system.clock.advance(timedelta(seconds=5))  # type: ignore[attr-defined]
+
+
+def post(system: System, chat: str, sender: str, data: bytes) -> str:
+    assert system.sandbox is not None
+    return system.sandbox.post(chat_ref=chat, sender_handle=sender, text=None,
+                               upload=sandbox.Upload(data, filename="picture.jpg")).id
+
+
+@pytest.fixture
+def pictures() -> dict[str, bytes]:
+    source = next(s for s in ev.sources(40) if s.label == "camera@0,0")
+    image = source.image()
+    distractors = [d for d in ev.distractors(400, ev.sources(40))
+                   if d.kind == "same-scene photo" and d.spec[0] == "camera"]
+    assert len(distractors) >= 2
+    return {
+        "original": jpeg(image),
+        # The copy people make: cut in a little on every side, a caption bar under it.
+        "cropped_captioned": jpeg(ev.caption(ev.crop_sides(image, 0.1, "all"), top=None, bottom="look who it is")),
+        # A harder one: a third cut off one side, a caption bar on top.
+        "heavily_cropped": jpeg(ev.caption(ev.crop_sides(image, 0.3, "left"), top="again", bottom=None)),
+        # Other shots of the same scene: never the banked picture.
+        "same_scene_1": jpeg(ev.build_distractor(distractors[0])),
+        "same_scene_2": jpeg(ev.build_distractor(distractors[1])),
+    }
+
+
+def test_banking_a_picture_finds_its_edited_copies_already_posted(system: System,
+                                                                 pictures: dict[str, bytes]) -> None:
+    system.prepare()  # the sandbox's integration row, as a serving process writes it at start
+    with system.db.transaction() as session:
+        alice = sandbox.create_user(session=session, clock=system.clock, handle="alice")
+        for handle in ("bob", "carol"):
+            sandbox.create_user(session=session, clock=system.clock, handle=handle)
+        chats = [sandbox.create_chat(session=session, clock=system.clock, creator=alice, title=f"Class {i}",
+                                     members=["bob", "carol"]).external_id for i in range(3)]
+    posted = {
+        "original": post(system, chats[0], "alice", pictures["original"]),
+        "cropped_captioned": post(system, chats[1], "bob", pictures["cropped_captioned"]),
+        "heavily_cropped": post(system, chats[1], "carol", pictures["heavily_cropped"]),
+        "same_scene_1": post(system, chats[2], "bob", pictures["same_scene_1"]),
+        "same_scene_2": post(system, chats[2], "carol", pictures["same_scene_2"]),
+    }
+    run_jobs(system)  # each new picture is described once, by a job
+    with system.db.sessions() as session:
+        assert session.query(CopyDescription).count() == 5
+        media = {name: find_by_sha256(session=session, sha256=hashlib.sha256(data).hexdigest())
+                 for name, data in pictures.items()}
+        ids = {name: m.id for name, m in media.items() if m is not None}
+        assert len(ids) == 5
+
+    # The original is banked, as an order for its message banks it.
+    with system.db.transaction() as session:
+        bank = banks.create_bank(session=session, clock=system.clock, actor="test",
+                                 data=BankCreate(name="ordered", action=MatchAction.BLOCK))
+        original = session.get(Media, ids["original"])
+        assert original is not None
+        banks.add_entries(session=session, clock=system.clock, actor="test", bank=bank,
+                          entries=banks.entries_for_media(media=original, blobs=system.blobs, limits=system.limits),
+                          provenance=Provenance.ORDER, source_ref="KCSC-2026-0001")
+    run_jobs(system)
+
+    with system.db.sessions() as session:
+        status = {name: session.get(SandboxMessage, int(ref[1:])).status  # type: ignore[union-attr]
+                  for name, ref in posted.items()}
+        matches = {m.media_id: m for m in session.scalars(select(Match))}
+        open_items = {item.facts.get("media_id") for item in session.scalars(
+            select(ReviewItem).where(ReviewItem.status == ItemStatus.OPEN))}
+        removals = {a.placement_id: a for a in session.scalars(
+            select(Action).where(Action.kind == ActionKind.REMOVE_MESSAGE))}
+        placements = {p.media_id: p.id for p in session.scalars(select(Placement))}
+
+    # The banked picture itself: its hashes.
+    assert status["original"] == MessageStatus.REMOVED and matches[ids["original"]].signal_type != COPY_SIGNAL
+    # The cropped and captioned copy: found by the second line, verified, removed like the original.
+    copy = matches[ids["cropped_captioned"]]
+    assert copy.signal_type == COPY_SIGNAL and copy.evidence and copy.evidence["action"] == "auto", copy.evidence
+    assert copy.review == MatchReview.NOT_NEEDED
+    assert status["cropped_captioned"] == MessageStatus.REMOVED
+    assert removals[placements[ids["cropped_captioned"]]].status == ActionStatus.DONE
+    # The heavily cropped copy: found; acted on only if verified, else waiting for a moderator and still up.
+    hard = matches.get(ids["heavily_cropped"])
+    assert hard is not None and hard.signal_type == COPY_SIGNAL and hard.evidence is not None
+    if hard.evidence["action"] == "auto":
+        assert status["heavily_cropped"] == MessageStatus.REMOVED
+    else:
+        assert hard.review == MatchReview.PENDING and ids["heavily_cropped"] in open_items
+        assert status["heavily_cropped"] == MessageStatus.LIVE
+        assert placements[ids["heavily_cropped"]] not in removals
+        # The moderator sees both pictures side by side (blurred until revealed) and how the match was made.
+        with system.db.sessions() as session:
+            item = session.scalar(select(ReviewItem).where(ReviewItem.status == ItemStatus.OPEN))
+            assert item is not None and "edited copy" in item.title
+            view = system.review.view(session, item)
+            assert system.review.preview_ids(session, item) == {ids["heavily_cropped"], ids["original"]}
+        facts = {f.label: f.value for section in view.sections for f in section.facts}
+        assert "matching points" in facts["How it was found"], facts
+    # Other shots of the same scene: never acted on.
+    for name in ("same_scene_1", "same_scene_2"):
+        assert status[name] == MessageStatus.LIVE
+        assert placements[ids[name]] not in removals
+        found = matches.get(ids[name])
+        assert found is None or found.review == MatchReview.PENDING, found
+
+    # A re-upload of the removed copy is refused before it is posted.
+    with pytest.raises(sandbox.UploadRefused):
+        post(system, chats[2], "carol", pictures["cropped_captioned"])
+
+
+def test_a_copy_posted_after_banking_is_caught_by_its_description(system: System,
+                                                                 pictures: dict[str, bytes]) -> None:
+    """A platform that posts first and tells Firebreak after (no upload check): the new picture's description job
+    searches the banked pictures, and a verified copy's message is removed."""
+    system.gateway.ensure_integration(name="hook", adapter="webhook")
+    system.gateway.record_event("hook", media_event("room-1", "m1", pictures["original"], when=system.clock.now()))
+    run_jobs(system)
+    with system.db.transaction() as session:
+        bank = banks.create_bank(session=session, clock=system.clock, actor="test",
+                                 data=BankCreate(name="ordered", action=MatchAction.BLOCK))
+        original = find_by_sha256(session=session, sha256=hashlib.sha256(pictures["original"]).hexdigest())
+        assert original is not None
+        banks.add_entries(session=session, clock=system.clock, actor="test", bank=bank,
+                          entries=banks.entries_for_media(media=original, blobs=system.blobs, limits=system.limits),
+                          provenance=Provenance.ORDER, source_ref="KCSC-2026-0002")
+    run_jobs(system)
+
+    system.gateway.record_event("hook", media_event("room-2", "m2", pictures["cropped_captioned"],
+                                                    when=system.clock.now()))
+    system.gateway.record_event("hook", media_event("room-2", "m3", pictures["same_scene_1"],
+                                                    when=system.clock.now()))
+    run_jobs(system, rounds=2)
+    with system.db.sessions() as session:
+        copy = find_by_sha256(session=session, sha256=hashlib.sha256(pictures["cropped_captioned"]).hexdigest())
+        other = find_by_sha256(session=session, sha256=hashlib.sha256(pictures["same_scene_1"]).hexdigest())
+        assert copy is not None and other is not None
+        match = session.scalar(select(Match).where(Match.media_id == copy.id))
+        assert match is not None and match.signal_type == COPY_SIGNAL and match.source.value == "upload"
+        assert match.evidence is not None and match.evidence["action"] == "auto"
+        removal = session.scalar(select(Action).join(Placement, Placement.id == Action.placement_id).where(
+            Action.kind == ActionKind.REMOVE_MESSAGE, Placement.media_id == copy.id))
+        assert removal is not None
+        assert session.scalar(select(Match).where(Match.media_id == other.id)) is None
+        # The authority's count of uploads removed because of its item: this one, once.
+        entry = session.get(BankEntry, match.bank_entry_id)
+        assert entry is not None and entry.blocked_uploads == 1
+
