@@ -4,12 +4,15 @@ many as were removed. Also: ``reported_back_at`` of an open order, and the order
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -442,3 +445,42 @@ def test_the_order_page_folds_our_mails_and_shows_what_followed(
     assert all("Done" in text or "done" in text for text in rows.values()), rows
     # For staff only (docs/hotline.md): the authority's page does not show who was restricted.
     assert dom(portal_page.text).find_all("section", id="follow-ups") == []
+
+
+def test_edited_copies_removed_with_the_item_are_listed_as_edited(
+        system: System, platform: LinkedPlatform, client: TestClient, clock: FakeClock) -> None:
+    """A cropped and captioned copy posted before the order goes with the item (verified by the second line of
+    matching), is counted once among the copies, and the receipt says how it matched: an edited copy."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import _copy_eval as ev  # noqa: PLC0415 - the bench's evaluation set, importable once bench/ is on the path
+
+    def encoded(image: Any) -> bytes:
+        out = io.BytesIO()
+        image.convert("RGB").save(out, "JPEG", quality=88)
+        return out.getvalue()
+
+    picture = next(s for s in ev.sources(40) if s.label == "coffee@0,0").image()
+    posts = [("chat-a", "original", encoded(picture)),
+             ("chat-b", "edited", encoded(ev.caption(ev.crop_sides(picture, 0.08, "all"), top="lol", bottom=None))),
+             ("chat-b", "other", encoded(ev.sources(40)[-1].image()))]
+    for n, (chat, message, data) in enumerate(posts):
+        platform.add_message(chat, message)
+        system.gateway.record_event("test", media_event(chat, message, data, when=later(clock.now(), n)))
+    run_until_reported(system, clock, rounds=2)  # each picture described once
+    token = authority_token(system, "KCSC")
+    r = client.post("/v1/orders", headers=auth(token), json={
+        "category": "sexual_deepfake", "items": [{"kind": "message_link",
+                                                  "value": LINK.format(chat="chat-a", message="original")}]})
+    assert r.status_code == 201, r.text
+    run_until_reported(system, clock)
+
+    assert platform.removed() == {("chat-a", "original"), ("chat-b", "edited")}
+    receipt = client.get(f"/v1/orders/{r.json()['tracking_id']}/receipt", headers=auth(token)).json()
+    (item,) = receipt["items"]
+    assert item["copies_removed"] == receipt["totals"]["copies_removed"] == 1
+    assert item["reuploads_blocked"] == 0
+    (copy,) = item["copies"]
+    assert (copy["chat"], copy["message"], copy["match"], copy["signal_type"]) == ("chat-b", "edited", "edited",
+                                                                                 "copy")
+    page = client.get(f"/v1/orders/{r.json()['tracking_id']}/receipt.html", headers=auth(token))
+    assert page.status_code == 200 and "edited copy (cropped, captioned or recoloured; verified)" in page.text

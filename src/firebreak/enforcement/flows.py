@@ -211,21 +211,28 @@ class Enforcement:
         queued = 0
         with d.db.transaction() as session:
             caught: list[int] = []
+            placement = session.scalar(select(Placement).where(Placement.media_id == media_id)
+                                       .order_by(Placement.id.desc()).limit(1))
             for each in found:
                 for entry, bank in service.copy_entry(session, each.media_id):
-                    _, acted = service.record_copy(session, d.clock, media_id=media_id, entry=entry, bank=bank,
-                                                   action=each.action, distance=each.distance,
-                                                   evidence=each.evidence, source=MatchSource.UPLOAD, due=d.due)
-                    if acted:
+                    if not service.propagated(session, entry.id):
+                        continue  # the entry's own propagation, still to come, searches every described post
+                    # Posted after the entry was banked: a re-upload removed as it was posted (the authority's
+                    # count of re-uploads). Posted before: a copy that was already there, counted as a copy.
+                    after = placement is not None and placement.created_at >= entry.created_at
+                    _, acted = service.record_copy(
+                        session, d.clock, media_id=media_id, entry=entry, bank=bank, action=each.action,
+                        distance=each.distance, evidence=each.evidence,
+                        source=MatchSource.UPLOAD if after else MatchSource.PROPAGATION, due=d.due)
+                    if acted and after:
                         caught.append(entry.id)
                     queued += acted
-            if caught:
+            if caught and placement is not None:
                 # One upload removed as it was posted counts once, however many banks caught it (as for hashes).
                 media = session.get(Media, media_id)
-                first = session.scalar(select(Placement.id).where(Placement.media_id == media_id)
-                                       .order_by(Placement.id.desc()).limit(1))
                 count_blocked_uploads(session=session, entry_ids=caught, now=d.clock.now(), source="post",
-                                      sha256=media.sha256 if media else None, placement_id=first)
+                                      sha256=media.sha256 if media else None, placement_id=placement.id)
+            if queued:
                 defer(session=session, now=d.clock.now(), job=service.RUN_ACTIONS_JOB, payload={})
         return queued
 

@@ -162,6 +162,13 @@ def copy_entry(session: Session, media_id: int) -> list[tuple[BankEntry, Bank]]:
     return list(chosen.values())
 
 
+def propagated(session: Session, entry_id: int) -> bool:
+    """Whether an entry's propagation to the copies already posted has run (so a later post is for others to
+    catch: its own check)."""
+    return session.scalar(select(Propagation.id).where(Propagation.bank_entry_id == entry_id,
+                                                       Propagation.status == PropagationStatus.DONE)) is not None
+
+
 def record_copy(session: Session, clock: Clock, *, media_id: int, entry: BankEntry, bank: Bank, action: str,
                 distance: int, evidence: dict[str, Any], source: MatchSource,
                 due: DueProcess) -> tuple[Match | None, int]:

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -150,6 +151,9 @@ class CopyLine:
         self.blobs, self.limits, self.policy = blobs, limits, policy
         self.refresh_seconds = refresh_seconds
         self.enabled = enabled
+        if enabled:
+            # ORB would otherwise spread one picture over every core; a server runs many requests and jobs at once.
+            cv2.setNumThreads(1)
         self._lock = threading.Lock()
         self._bank = CopyIndex(policy, holds="bank")
         self._bank_checked = float("-inf")
