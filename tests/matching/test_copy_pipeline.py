@@ -31,7 +31,7 @@ from firebreak.matching.models import CopyDescription, Match, MatchReview
 from firebreak.media.models import Media, Placement
 from firebreak.media.service import find_by_sha256
 from firebreak.review.models import ItemStatus, ReviewItem
-from tests.support import media_event
+from tests.support import RecordingPlatform, media_event
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
@@ -163,6 +163,7 @@ def test_a_copy_posted_after_banking_is_caught_by_its_description(system: System
     """A platform that posts first and tells Firebreak after (no upload check): the new picture's description job
     searches the banked pictures, and a verified copy's message is removed."""
     system.gateway.ensure_integration(name="hook", adapter="webhook")
+    system.adapters.override("hook", RecordingPlatform())
     system.gateway.record_event("hook", media_event("room-1", "m1", pictures["original"], when=system.clock.now()))
     run_jobs(system)
     with system.db.transaction() as session:
@@ -195,3 +196,55 @@ def test_a_copy_posted_after_banking_is_caught_by_its_description(system: System
         entry = session.get(BankEntry, match.bank_entry_id)
         assert entry is not None and entry.blocked_uploads == 1
 
+
+
+@pytest.fixture(scope="module")
+def videos() -> dict[str, bytes]:
+    """A banked 60-second video, a 20-second clip cut from it and re-encoded smaller, and other footage of the
+    same places (the camera along other paths)."""
+    footage = ev.pan_frames(3, 60)
+    other = ev.pan_frames(3, 60, path_seed=999)
+    fps = ev.VIDEO_FPS
+    return {
+        "video": ev.encode_video(footage),
+        "clip": ev.encode_video(footage[22 * fps: 42 * fps], size=(256, 192), crf=30),
+        "other": ev.encode_video(other[10 * fps: 30 * fps]),
+        "another_clip": ev.encode_video(footage[5 * fps: 25 * fps], size=(256, 192), crf=28),
+    }
+
+
+def test_a_banked_video_takes_its_clips_with_it_and_refuses_new_ones(system: System,
+                                                                     videos: dict[str, bytes]) -> None:
+    system.gateway.ensure_integration(name="hook", adapter="webhook")
+    system.adapters.override("hook", RecordingPlatform())
+    for n, name in enumerate(("video", "clip", "other")):
+        system.gateway.record_event("hook", media_event("room-1", f"m{n}", videos[name], sender=f"u{n}",
+                                                        when=system.clock.now()))
+    run_jobs(system)
+    with system.db.transaction() as session:
+        bank = banks.create_bank(session=session, clock=system.clock, actor="test",
+                                 data=BankCreate(name="ordered", action=MatchAction.BLOCK))
+        video = find_by_sha256(session=session, sha256=hashlib.sha256(videos["video"]).hexdigest())
+        assert video is not None
+        entries = banks.entries_for_media(media=video, blobs=system.blobs, limits=system.limits)
+        assert "vpdq" in {e.signal_type for e in entries}
+        banks.add_entries(session=session, clock=system.clock, actor="test", bank=bank, entries=entries,
+                          provenance=Provenance.ORDER, source_ref="KCSC-2026-0003")
+    run_jobs(system)
+
+    with system.db.sessions() as session:
+        ids = {name: m.id for name in ("clip", "other") if (m := find_by_sha256(
+            session=session, sha256=hashlib.sha256(videos[name]).hexdigest())) is not None}
+        clip = session.scalar(select(Match).where(Match.media_id == ids["clip"]))
+        assert clip is not None and clip.signal_type == COPY_SIGNAL and clip.evidence is not None
+        assert clip.evidence["method"] == "video" and clip.evidence["action"] == "auto", clip.evidence
+        assert 20 <= clip.evidence["start_seconds"] <= 24, clip.evidence  # where in the banked video it was cut
+        removal = session.scalar(select(Action).join(Placement, Placement.id == Action.placement_id).where(
+            Action.kind == ActionKind.REMOVE_MESSAGE, Placement.media_id == ids["clip"]))
+        assert removal is not None
+        assert session.scalar(select(Match).where(Match.media_id == ids["other"])) is None
+
+    # Another clip of it, uploaded now: refused at the upload check, after the hashes found nothing.
+    verdict = system.gateway.scan_bytes(videos["another_clip"], integration="hook")
+    assert verdict.verdict.value == "block", verdict
+    assert system.gateway.scan_bytes(videos["other"], integration="hook").verdict.value == "allow"

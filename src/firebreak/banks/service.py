@@ -31,6 +31,7 @@ from firebreak.signals.decode import DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
 from firebreak.signals.hashing import MediaHashes, hash_bytes
 from firebreak.signals.registry import SignalTypeError, get_signal_type
+from firebreak.signals.vpdq import frames_to_value
 
 PROPAGATE_JOB = "enforcement.propagate"
 
@@ -249,7 +250,7 @@ def entries_for_media(*, media: Media, blobs: BlobStore | None, limits: DecodeLi
 
 def entries_for_hashes(hashes: MediaHashes, *, media_id: int | None = None, note: str | None = None
                        ) -> list[EntryInput]:
-    """The entries that bank a file: its exact hashes and, when good enough, its PDQ.
+    """The entries that bank a file: its exact hashes and, when good enough, its PDQ (a picture) or vPDQ (a video).
 
     The PDQ entry keeps the file's eight rotations and mirrors (``extra.dihedral``), so that
     propagation also finds existing copies that were turned or mirrored; a picture under 512 px also keeps them
@@ -262,4 +263,7 @@ def entries_for_hashes(hashes: MediaHashes, *, media_id: int | None = None, note
                                   extra={"dihedral": list(hashes.dihedral[1:]),
                                          **({"upscaled": list(hashes.upscaled_dihedral)}
                                             if hashes.upscaled_dihedral else {})}))
+    if hashes.kind.value == "video" and any(frame.matchable for frame in hashes.vpdq):
+        # Its frames, one a second: re-encoded copies and clips cut from it are found by the video index.
+        entries.append(EntryInput("vpdq", frames_to_value(hashes.vpdq), media_id=media_id, note=note))
     return entries

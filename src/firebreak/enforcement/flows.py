@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
-from firebreak.banks.models import Bank, BankEntry
+from firebreak.banks.models import Bank, BankEntry, EntryStatus
 from firebreak.banks.service import count_blocked_uploads
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
@@ -26,13 +26,23 @@ from firebreak.core.retry import RetryPolicy
 from firebreak.enforcement import service
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.models import Action, ActionStatus
-from firebreak.matching.copies import CopyFound, CopyLine, describable, describe_bytes, found_in, store_description
+from firebreak.matching.copies import (
+    CopyFound,
+    CopyLine,
+    describable,
+    describe_bytes,
+    found_in,
+    found_in_videos,
+    frames_of,
+    store_description,
+)
 from firebreak.matching.copydetect import Description
 from firebreak.matching.models import CopyDescription, MatchSource
 from firebreak.matching.service import IndexSet, media_matching_entry
-from firebreak.media.models import Media, Placement
+from firebreak.media.models import Media, MediaKind, Placement
 from firebreak.platform.adapters import ActionResult, AdapterProvider
 from firebreak.platform.models import PlatformIntegration
+from firebreak.signals.vpdq import VpdqFrame, value_to_frames
 
 log = logging.getLogger(__name__)
 ACTION_BATCH = 200
@@ -195,17 +205,34 @@ class Enforcement:
         return media, description
 
     def check_copies(self, media_id: int) -> int:
-        """COPY_CHECK_JOB, for a picture just posted: describe it (so later bank entries find it), and search it
-        against the banked pictures. A verified copy is acted on as its bank says; a weaker one goes to review.
-        Returns the actions queued."""
+        """COPY_CHECK_JOB, for a picture or video just posted: describe a picture (so later bank entries find it),
+        and search it against the banked pictures, or a video against the banked videos. A verified copy is acted
+        on as its bank says; a weaker one goes to review. Returns the actions queued."""
         d = self.deps
-        described = self._describe(media_id)
-        if described is None or d.copies is None:
-            return 0
-        _, description = described
         copies = d.copies
-        decision = d.db.read(lambda session: copies.search_bank(session, description, force=True))
-        found = [f for f in found_in(decision) if f.media_id != media_id]
+        if copies is None or not copies.enabled:
+            return 0
+        frames = d.db.read(lambda session: self._video_frames(session, media_id))
+        if frames is not None:
+            decision = d.db.read(lambda session: copies.search_bank_videos(session, frames, force=True))
+            found = found_in_videos(decision)
+
+            def entries(session: Session, each: CopyFound) -> list[tuple[BankEntry, Bank]]:
+                entry = session.get(BankEntry, each.media_id)  # a video's bank-side ids are entry ids
+                bank = session.get(Bank, entry.bank_id) if entry is not None else None
+                return [(entry, bank)] if entry is not None and bank is not None and entry.media_id != media_id \
+                    else []
+        else:
+            described = self._describe(media_id)
+            if described is None:
+                return 0
+            _, description = described
+            found = [f for f in found_in(d.db.read(lambda session: copies.search_bank(session, description,
+                                                                                      force=True)))
+                     if f.media_id != media_id]
+
+            def entries(session: Session, each: CopyFound) -> list[tuple[BankEntry, Bank]]:
+                return service.copy_entry(session, each.media_id)  # a picture's bank-side ids are media ids
         if not found:
             return 0
         queued = 0
@@ -214,7 +241,7 @@ class Enforcement:
             placement = session.scalar(select(Placement).where(Placement.media_id == media_id)
                                        .order_by(Placement.id.desc()).limit(1))
             for each in found:
-                for entry, bank in service.copy_entry(session, each.media_id):
+                for entry, bank in entries(session, each):
                     if not service.propagated(session, entry.id):
                         continue  # the entry's own propagation, still to come, searches every described post
                     # Posted after the entry was banked: a re-upload removed as it was posted (the authority's
@@ -236,6 +263,13 @@ class Enforcement:
                 defer(session=session, now=d.clock.now(), job=service.RUN_ACTIONS_JOB, payload={})
         return queued
 
+    @staticmethod
+    def _video_frames(session: Session, media_id: int) -> list[VpdqFrame] | None:
+        media = session.get(Media, media_id)
+        if media is None or media.kind != MediaKind.VIDEO:
+            return None
+        return frames_of(session, media_id)
+
     def propagate_copies(self, entry_id: int) -> int:
         """After a new entry's exact and PDQ copies: its cropped, captioned and recoloured copies already posted.
         Verified ones are acted on as the bank says, weaker ones go to review. Once per picture and bank (the
@@ -245,22 +279,35 @@ class Enforcement:
         if copies is None or not copies.enabled:
             return 0
 
-        def picture(session: Session) -> int | None:
+        def picture(session: Session) -> tuple[str, int | None, list[VpdqFrame]] | None:
             entry = session.get(BankEntry, entry_id)
-            if entry is None or entry.media_id is None:
+            if entry is None or entry.status != EntryStatus.ACTIVE:
+                return None
+            if entry.signal_type == "vpdq":
+                try:
+                    return "video", entry.media_id, value_to_frames(entry.value)
+                except ValueError:
+                    return None
+            if entry.media_id is None:
                 return None
             chosen = [e for e, _ in service.copy_entry(session, entry.media_id) if e.bank_id == entry.bank_id]
-            return entry.media_id if chosen and chosen[0].id == entry_id else None
+            return ("picture", entry.media_id, []) if chosen and chosen[0].id == entry_id else None
 
-        media_id = d.db.read(picture)
-        if media_id is None:
+        what = d.db.read(picture)
+        if what is None:
             return 0
-        described = self._describe(media_id)
-        if described is None:
-            return 0
-        _, description = described
-        decision = d.db.read(lambda session: copies.search_posted(session, description, exclude={media_id}))
-        found: list[CopyFound] = found_in(decision)
+        kind, media_id, frames = what
+        if kind == "video":
+            found = found_in_videos(d.db.read(lambda session: copies.search_posted_videos(
+                session, frames, exclude={media_id} if media_id else set())))
+        else:
+            assert media_id is not None  # noqa: S101 - picture() returns a picture's media id
+            described = self._describe(media_id)
+            if described is None:
+                return 0
+            _, description = described
+            found = found_in(d.db.read(lambda session: copies.search_posted(session, description,
+                                                                            exclude={media_id})))
         queued = 0
         if found:
             with d.db.transaction() as session:

@@ -118,7 +118,8 @@ class MatchReviewKind:
                 Section("The media", previews=(
                     Preview(match.media_id, "The matched media", media_kind(media)),
                     # A possible edited copy is judged side by side with the picture it may copy.
-                    *((Preview(entry.media_id, "The banked picture it may copy", "image"),)
+                    *((Preview(entry.media_id, f"The banked {media_kind(session.get(Media, entry.media_id))} "
+                                               "it may copy", media_kind(session.get(Media, entry.media_id))),)
                       if match.signal_type == COPY_SIGNAL and entry.media_id else ())),
                         facts=(Fact("Kind", media_kind(media)),
                                Fact("Size", f"{media.width}×{media.height}" if media and media.width else "—"))),

@@ -27,7 +27,7 @@ from firebreak.enforcement.models import Action, ActionKind, ActionStatus, Propa
 from firebreak.evidence import service as evidence
 from firebreak.matching.copies import COPY_SIGNAL
 from firebreak.matching.models import Match, MatchReview, MatchSource
-from firebreak.media.models import Media, Placement, PlacementStatus
+from firebreak.media.models import Media, MediaKind, Placement, PlacementStatus
 from firebreak.platform.adapters import ActionResult, ActionTarget, LiftsRestrictions, Outcome, PlatformAdapter
 from firebreak.platform.models import Chat, PlatformAccount, StandingStatus
 from firebreak.review import service as review
@@ -122,7 +122,10 @@ def queue_match_review(session: Session, clock: Clock, *, match: Match, bank: Ba
     first = session.scalar(select(func.min(Placement.posted_at)).where(Placement.media_id == match.media_id))
     hours = max((clock.now() - first).total_seconds() / 3600, 1.0) if first is not None else 1.0
     media = session.get(Media, match.media_id)
-    if match.signal_type == COPY_SIGNAL:
+    if match.signal_type == COPY_SIGNAL and media is not None and media.kind == MediaKind.VIDEO:
+        title = f"Possible {ground.label.lower()}: a video that may be a copy of, or a clip cut from, an entry " \
+                f"of “{bank.name}”"
+    elif match.signal_type == COPY_SIGNAL:
         title = f"Possible {ground.label.lower()}: {with_article(media.kind.value if media else 'file')} that may " \
                 f"be an edited copy (cropped, captioned, recoloured) of an entry of “{bank.name}”"
     else:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
-from firebreak.banks.models import MatchAction
+from firebreak.banks.models import Bank, BankEntry, MatchAction
 from firebreak.banks.service import count_blocked_uploads
 from firebreak.core.blobs import BlobStore
 from firebreak.core.clock import Clock
@@ -23,7 +23,7 @@ from firebreak.enforcement import user_reports
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.service import RUN_ACTIONS_JOB, copy_entry
 from firebreak.gateway.service import EventResult, get_integration, handle_event, refuse, scan_matches, verdict_for
-from firebreak.matching.copies import COPY_SIGNAL, CopyLine, describe_bytes, found_in
+from firebreak.matching.copies import COPY_SIGNAL, CopyLine, describe_bytes, found_in, found_in_videos
 from firebreak.matching.service import Hit, IndexSet, match_signals
 from firebreak.media.service import find_by_sha256
 from firebreak.platform.adapters import AdapterProvider, FetchError
@@ -33,6 +33,7 @@ from firebreak.signals.decode import DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
 from firebreak.signals.hashing import hash_bytes
 from firebreak.signals.registry import SignalTypeError, get_signal_type
+from firebreak.signals.vpdq import VpdqFrame
 
 FETCH_JOB = "platform.fetch_event_media"
 REFUSAL_JOB = "gateway.refusal_follow_up"
@@ -159,10 +160,12 @@ class Gateway:
             hashes = hash_bytes(data, d.limits)
             md5, pdq_queries = hashes.md5, hashes.query_hashes
             media_kind = hashes.kind.value
+            frames = list(hashes.vpdq)
             if hashes.truncated:
                 unchecked = "truncated"
         except UnhashableMedia as exc:
             md5, pdq_queries = hashlib.md5(data, usedforsecurity=False).hexdigest(), ()
+            frames = []
             unchecked = f"unhashable: {exc.reason.value}"
         if pdq_queries and unchecked is None and not d.indexes.could_match(exact=[sha256, md5],
                                                                              pdq_queries=pdq_queries):
@@ -180,6 +183,8 @@ class Gateway:
         if not hits and unchecked is None and media_kind == "image":
             # The hashes answered first and found nothing: now the second line (crops, captions, recolouring).
             hits = self._copy_hits(data, jurisdiction)
+        elif not hits and unchecked is None and media_kind == "video" and frames:
+            hits = self._video_hits(frames, jurisdiction)  # clips cut from a banked video, re-encoded copies
         if verdict_for(hits) == Verdict.BLOCK:
             self._refuse(integration, hits, sha256=sha256, media_kind=media_kind, uploader=uploader, chat=chat)
         verdict = verdict_for(hits)
@@ -210,6 +215,30 @@ class Gateway:
                     action = bank.action if each.action == "auto" else MatchAction.REVIEW
                     hits.append(Hit(entry_id=entry.id, bank_id=bank.id, bank_name=bank.name, action=action,
                                     signal_type=COPY_SIGNAL, distance=each.distance))
+            return hits
+
+        return d.db.read(entries) if found else []
+
+    def _video_hits(self, frames: list[VpdqFrame], jurisdiction: str | None) -> list[Hit]:
+        """A video the hashes let through, against the banked videos (vPDQ entries): a clip or copy that lines up
+        in time counts as a match of its bank; a weaker one as a match for review."""
+        d = self.deps
+        copies = d.copies
+        if copies is None or not d.db.read(copies.has_videos):
+            return []
+        found = found_in_videos(d.db.read(lambda session: copies.search_bank_videos(session, frames)))
+
+        def entries(session: Session) -> list[Hit]:
+            hits = []
+            for each in found:
+                entry = session.get(BankEntry, each.media_id)
+                bank = session.get(Bank, entry.bank_id) if entry is not None else None
+                if entry is None or bank is None or (
+                        bank.jurisdictions and jurisdiction is not None and jurisdiction not in bank.jurisdictions):
+                    continue
+                hits.append(Hit(entry_id=entry.id, bank_id=bank.id, bank_name=bank.name,
+                                action=bank.action if each.action == "auto" else MatchAction.REVIEW,
+                                signal_type=COPY_SIGNAL, distance=0))
             return hits
 
         return d.db.read(entries) if found else []

@@ -19,7 +19,7 @@ from firebreak.core.jobs.outbox import defer
 from firebreak.enforcement import due_process
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.service import act_on_placement, record_match
-from firebreak.matching.copies import COPY_CHECK_JOB, describable
+from firebreak.matching.copies import COPY_CHECK_JOB, checkable
 from firebreak.matching.models import MatchSource
 from firebreak.matching.service import Hit, IndexSet, match_signals
 from firebreak.media.models import HashStatus, Media, Placement, PlacementStatus
@@ -177,8 +177,8 @@ def handle_event(
             session.add(placement)
             session.flush()
         result.placements.append(placement)
-        if ingested.created and describable(media):
-            # The second line of matching describes each new picture once, off the request path.
+        if ingested.created and checkable(media):
+            # The second line of matching checks each new picture or video once, off the request path.
             defer(session=session, now=clock.now(), job=COPY_CHECK_JOB, payload={"media_id": media.id})
         if ingested.created and ingested.hashes is not None and ingested.hashes.query_hashes:
             indexes.note_media(media.id, ingested.hashes.pdq.value,

@@ -7,9 +7,9 @@ the database and in memory:
   picture once and stores its canonical variants' PDQ and its local features (`CopyDescription`); the picture
   itself is never copied anywhere (docs/copy-detection.md, "What is stored").
 - **The bank side** (`holds="bank"`): the descriptions of the pictures that active bank entries were made from
-  (an order's or a report's media, a confirmed decision's). An upload, or a new post, is searched against it.
-  Refreshed from the database at most every `refresh_seconds` (or at once when asked), so every process agrees
-  with the banks within about a second, as the hash indexes do.
+  (an order's or a report's media, a confirmed decision's), and the banked videos' vPDQ frames. An upload, or a
+  new post, is searched against it. Before each search one cheap query tells whether the banks changed, so every
+  process searches the banks as they are.
 - **The posted side** (`holds="media"`): every description, followed by id (descriptions are only ever added).
   A newly banked picture is searched against it to find its cropped and captioned copies already posted.
 
@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,11 +45,13 @@ from firebreak.matching.copydetect import (
     describe,
 )
 from firebreak.matching.models import CopyDescription
-from firebreak.media.models import HashStatus, Media, MediaKind
+from firebreak.matching.video import VideoDecision, VideoIndex, VideoMatch, decide
+from firebreak.media.models import HashStatus, Media, MediaKind, MediaSignal
 from firebreak.signals.decode import DEFAULT_LIMITS, DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
 from firebreak.signals.keypoints import FeatureSet
 from firebreak.signals.pdq import DIHEDRAL_NAMES
+from firebreak.signals.vpdq import VpdqFrame, value_to_frames
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +75,28 @@ def evidence_data(evidence: Evidence) -> dict[str, Any]:
     return data
 
 
+def video_evidence(match: VideoMatch) -> dict[str, Any]:
+    return {"method": "video", "action": match.action, "contained": match.contained,
+            "aligned_frames": match.aligned_frames, "usable_frames": match.usable_frames, "share": match.share,
+            "offset_seconds": match.offset_seconds, "start_seconds": match.start_seconds,
+            "end_seconds": match.end_seconds}
+
+
+def _clock_time(seconds: float) -> str:
+    whole = max(0, round(seconds))
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
 def evidence_words(data: dict[str, Any] | None) -> str:
     """One line for a moderator: how the second line found the copy."""
     if not data:
         return "found as a copy"
+    if data.get("method") == "video":
+        part = "this video" if data.get("contained") == "query" else "the banked video"
+        return (f"{data.get('aligned_frames')} of {data.get('usable_frames')} seconds of {part} line up in time with "
+                f"the other, from {_clock_time(float(data.get('start_seconds') or 0))} to "
+                f"{_clock_time(float(data.get('end_seconds') or 0))}"
+                + (" (verified)" if data.get("action") == "auto" else " (not enough to act without a person)"))
     if data.get("method") == "geometric":
         return (f"the same picture features in the same layout: {data.get('inliers')} matching points under one "
                 f"move-and-scale, covering {round(100 * float(data.get('coverage_reference') or 0))}% of the banked "
@@ -143,22 +162,48 @@ def describable(media: Media) -> bool:
     return media.kind == MediaKind.IMAGE and media.hash_status == HashStatus.HASHED and bool(media.blob_key)
 
 
+def checkable(media: Media) -> bool:
+    """Whether a new media item gets a copy check: a picture with its bytes kept, or a hashed video (its vPDQ
+    frames are stored with it)."""
+    return describable(media) or (media.kind == MediaKind.VIDEO and media.hash_status == HashStatus.HASHED)
+
+
+def found_in_videos(decision: VideoDecision) -> list[CopyFound]:
+    """A video search's matches as copies found (ids are the index's: bank entries, or posted media)."""
+    return [CopyFound(media_id=m.video_id, action=m.action, distance=0, evidence=video_evidence(m))
+            for m in decision.matches]
+
+
+def frames_of(session: Session, media_id: int) -> list[VpdqFrame]:
+    """A posted video's stored vPDQ frames (one a second), in order."""
+    rows = session.execute(select(MediaSignal.value, MediaSignal.quality, MediaSignal.frame_number,
+                                  MediaSignal.timestamp_seconds).where(
+        MediaSignal.media_id == media_id, MediaSignal.signal_type == "vpdq")
+        .order_by(MediaSignal.timestamp_seconds, MediaSignal.id)).all()
+    return [VpdqFrame(int(number or 0), float(at or 0.0), str(value), int(quality or 0))
+            for value, quality, number, at in rows]
+
+
 class CopyLine:
     """The two copy indexes of this process, kept in step with the database, and the description of pictures."""
 
     def __init__(self, *, blobs: BlobStore | None, limits: DecodeLimits = DEFAULT_LIMITS,
-                 policy: CopyPolicy = DEFAULT_POLICY, refresh_seconds: float = 1.0, enabled: bool = True) -> None:
+                 policy: CopyPolicy = DEFAULT_POLICY, enabled: bool = True) -> None:
         self.blobs, self.limits, self.policy = blobs, limits, policy
-        self.refresh_seconds = refresh_seconds
         self.enabled = enabled
         if enabled:
             # ORB would otherwise spread one picture over every core; a server runs many requests and jobs at once.
             cv2.setNumThreads(1)
         self._lock = threading.Lock()
         self._bank = CopyIndex(policy, holds="bank")
-        self._bank_checked = float("-inf")
+        self._bank_seen: tuple[Any, ...] | None = None
+        self._waiting = False
         self._posted = CopyIndex(policy, holds="media")
         self._posted_cursor = 0
+        # Videos (matching.video): the bank side holds vPDQ entries by entry id; the posted side videos by media id.
+        self._bank_videos = VideoIndex()
+        self._posted_videos = VideoIndex()
+        self._posted_video_cursor = 0
 
     # -- describing ---------------------------------------------------------------------------------------------
 
@@ -181,17 +226,42 @@ class CopyLine:
             .where(BankEntry.status == EntryStatus.ACTIVE, Bank.enabled.is_(True), BankEntry.media_id.is_not(None),
                    Media.kind == MediaKind.IMAGE)))
 
+    def _bank_version(self, session: Session) -> tuple[Any, ...]:
+        """What changes whenever the bank side must: entries added or changing status, banks switched on or off,
+        and, while a banked picture still waits for its description, new descriptions. One cheap query."""
+        entries = session.execute(select(func.count(BankEntry.id), func.max(BankEntry.id),
+                                         func.max(BankEntry.status_changed_at))).one()
+        enabled = session.scalar(select(func.count(Bank.id)).where(Bank.enabled.is_(True)))
+        waiting = session.scalar(select(func.max(CopyDescription.id))) if self._waiting else None
+        return (*entries, enabled, waiting)
+
     def refresh_bank(self, session: Session, *, force: bool = False) -> None:
-        """Bring the bank side in line with the active entries' pictures (at most every `refresh_seconds`)."""
-        now = time.monotonic()
-        if not force and now - self._bank_checked < self.refresh_seconds:
+        """Bring the bank side in line with the active entries' pictures and videos, when anything changed."""
+        version = self._bank_version(session)
+        if not force and version == self._bank_seen:
             return
         with self._lock:
             eligible = self._banked_media(session)
             for gone in [m for m in self._bank.item_ids() if m not in eligible]:
                 self._bank.remove(gone)
             self._add_rows(session, self._bank, [m for m in eligible if m not in self._bank])
-            self._bank_checked = now
+            self._waiting = len(eligible) > len(self._bank)  # banked pictures not described yet
+            self._refresh_bank_videos(session)
+            self._bank_seen = version
+
+    def _refresh_bank_videos(self, session: Session) -> None:
+        active = set(session.scalars(select(BankEntry.id).join(Bank, Bank.id == BankEntry.bank_id).where(
+            BankEntry.signal_type == "vpdq", BankEntry.status == EntryStatus.ACTIVE, Bank.enabled.is_(True))))
+        for gone in [e for e in self._bank_videos.item_ids() if e not in active]:
+            self._bank_videos.remove(gone)
+        new = sorted(e for e in active if e not in self._bank_videos)
+        for start in range(0, len(new), _CHUNK):
+            for entry_id, value in session.execute(select(BankEntry.id, BankEntry.value).where(
+                    BankEntry.id.in_(new[start:start + _CHUNK]))):
+                try:
+                    self._bank_videos.add(entry_id, value_to_frames(value))
+                except ValueError:
+                    log.warning("bank entry %s: its vPDQ value does not parse; not searched", entry_id)
 
     @staticmethod
     def _add_rows(session: Session, index: CopyIndex, media_ids: Sequence[int]) -> None:
@@ -207,6 +277,44 @@ class CopyLine:
             return False
         self.refresh_bank(session)
         return len(self._bank) > 0
+
+    def has_videos(self, session: Session) -> bool:
+        """Whether any banked video (a vPDQ entry) can be searched for."""
+        if not self.enabled:
+            return False
+        self.refresh_bank(session)
+        return len(self._bank_videos) > 0
+
+    def search_bank_videos(self, session: Session, frames: Sequence[VpdqFrame], *,
+                           force: bool = False) -> VideoDecision:
+        """A video (an upload, a new post) against the banked videos: item ids are vPDQ bank entry ids."""
+        if not self.enabled or not frames:
+            return VideoDecision("none")
+        self.refresh_bank(session, force=force)
+        return decide(self._bank_videos.search(frames)) if len(self._bank_videos) else VideoDecision("none")
+
+    def refresh_posted_videos(self, session: Session) -> None:
+        with self._lock:
+            while True:
+                ids = list(session.scalars(select(Media.id).where(
+                    Media.id > self._posted_video_cursor, Media.kind == MediaKind.VIDEO,
+                    Media.hash_status == HashStatus.HASHED).order_by(Media.id).limit(_CHUNK)))
+                for media_id in ids:
+                    frames = frames_of(session, media_id)
+                    if frames:
+                        self._posted_videos.add(media_id, frames)
+                    self._posted_video_cursor = media_id
+                if len(ids) < _CHUNK:
+                    return
+
+    def search_posted_videos(self, session: Session, frames: Sequence[VpdqFrame], *,
+                             exclude: Iterable[int] = ()) -> VideoDecision:
+        """A newly banked video against every video already posted (its copies and the clips cut from it)."""
+        if not self.enabled or not frames:
+            return VideoDecision("none")
+        self.refresh_posted_videos(session)
+        left_out = set(exclude)
+        return decide([m for m in self._posted_videos.search(frames) if m.video_id not in left_out])
 
     def search_bank(self, session: Session, description: Description, *, force: bool = False) -> Decision:
         """A picture (an upload, a new post) against the banked pictures."""

@@ -174,6 +174,11 @@ class VideoIndex:
     def __contains__(self, video_id: object) -> bool:
         return video_id in self._videos
 
+    def item_ids(self) -> list[int]:
+        """The videos held now."""
+        with self._lock:
+            return list(self._videos)
+
     @property
     def frame_count(self) -> int:
         return len(self._frames)

@@ -60,7 +60,7 @@ def build_receipt(*, session: Session, clock: Clock, order: Order, authority_nam
         counts = item_counts(session, item)
         copies = [CopyReceipt(chat=c.chat, chat_title=c.chat_title, message=c.message,
                               link=link_for(c.integration_id, c.chat, c.message) if link_for else None,
-                              removed_at=c.removed_at, match="exact" if c.exact else ("edited" if c.signal_type == "copy" else "near"),
+                              removed_at=c.removed_at, match=c.how,
                               signal_type=c.signal_type, distance=0 if c.exact else c.distance)
                   for c in item_copies(session, item)]
         items.append(ItemReceipt(

@@ -78,9 +78,10 @@ class CopyReceipt(BaseModel):
     message: str = Field(description="the message's id on the platform")
     link: str | None = Field(description="the message's link as the platform shows it")
     removed_at: datetime | None
-    match: Literal["exact", "near", "edited"] = Field(
+    match: Literal["exact", "near", "edited", "clip"] = Field(
         description="exact: same file (SHA-256/MD5); near: perceptual (PDQ); edited: a cropped, captioned or "
-                    "recoloured copy that the second line of matching verified (signal_type copy)")
+                    "recoloured copy of a picture that the second line of matching verified; clip: a copy of a "
+                    "video, or a clip cut from it, whose seconds line up with it (both with signal_type copy)")
     signal_type: str
     distance: int = Field(description="Hamming distance of the perceptual hash (0 for exact matches)")
 

@@ -31,7 +31,7 @@ from firebreak.enforcement.models import Action, ActionKind, ActionStatus
 from firebreak.enforcement.service import RUN_ACTIONS_JOB
 from firebreak.evidence.service import RetentionPolicy
 from firebreak.matching.models import Match
-from firebreak.media.models import Media, Placement, PlacementStatus
+from firebreak.media.models import Media, MediaKind, Placement, PlacementStatus
 from firebreak.media.service import ingest_bytes
 from firebreak.orders import preservation
 from firebreak.orders.models import (
@@ -437,10 +437,20 @@ class CopyRemoved:
     distance: int
     sender_id: int | None
     chat_id: int | None
+    video: bool = False
 
     @property
     def exact(self) -> bool:
         return self.signal_type in EXACT_SIGNALS
+
+    @property
+    def how(self) -> str:
+        """exact, near (PDQ), edited (a picture's verified edited copy) or clip (a video's copy or clip)."""
+        if self.exact:
+            return "exact"
+        if self.signal_type == "copy":
+            return "clip" if self.video else "edited"
+        return "near"
 
 
 EXACT_SIGNALS = frozenset({"sha256", "md5"})
@@ -479,20 +489,21 @@ def item_copies(session: Session, item: OrderItem) -> list[CopyRemoved]:
         return []
     reuploads = banks.refused_placements(session=session, entry_ids=ids)
     rows = session.execute(
-        select(Placement, Action.completed_at, Match.signal_type, Match.distance, Chat.title)
+        select(Placement, Action.completed_at, Match.signal_type, Match.distance, Chat.title, Media.kind)
         .join(Action, Action.placement_id == Placement.id).join(Match, Match.id == Action.match_id)
+        .join(Media, Media.id == Placement.media_id)
         .outerjoin(Chat, Chat.id == Placement.chat_id)
         .where(Match.bank_entry_id.in_(ids), Action.kind == ActionKind.REMOVE_MESSAGE,
                Action.status == ActionStatus.DONE)
         .order_by(Action.completed_at, Placement.id)).all()
     best: dict[int, CopyRemoved] = {}
-    for placement, completed_at, signal_type, distance, title in rows:
+    for placement, completed_at, signal_type, distance, title, kind in rows:
         if placement.id == item.placement_id or placement.id in reuploads:
             continue
         copy = CopyRemoved(integration_id=placement.integration_id, chat=placement.chat_external_id,
                            chat_title=title, message=placement.message_external_id, removed_at=completed_at,
                            signal_type=signal_type, distance=int(distance), sender_id=placement.sender_id,
-                           chat_id=placement.chat_id)
+                           chat_id=placement.chat_id, video=kind == MediaKind.VIDEO)
         known = best.get(placement.id)
         if known is None or (not known.exact and (copy.exact or copy.distance < known.distance)):
             best[placement.id] = copy
