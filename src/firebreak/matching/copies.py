@@ -23,6 +23,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import cv2
@@ -195,15 +196,33 @@ class CopyLine:
             # ORB would otherwise spread one picture over every core; a server runs many requests and jobs at once.
             cv2.setNumThreads(1)
         self._lock = threading.Lock()
-        self._bank = CopyIndex(policy, holds="bank")
         self._bank_seen: tuple[Any, ...] | None = None
         self._waiting = False
-        self._posted = CopyIndex(policy, holds="media")
         self._posted_cursor = 0
-        # Videos (matching.video): the bank side holds vPDQ entries by entry id; the posted side videos by media id.
-        self._bank_videos = VideoIndex()
-        self._posted_videos = VideoIndex()
         self._posted_video_cursor = 0
+
+    # The indexes are made when first needed: an empty one still holds megabytes of tables, and most processes
+    # (and tests) never bank a picture. Videos: the bank side holds vPDQ entries by entry id, the posted side
+    # videos by media id.
+
+    @cached_property
+    def _bank(self) -> CopyIndex:
+        return CopyIndex(self.policy, holds="bank")
+
+    @cached_property
+    def _posted(self) -> CopyIndex:
+        return CopyIndex(self.policy, holds="media")
+
+    @cached_property
+    def _bank_videos(self) -> VideoIndex:
+        return VideoIndex()
+
+    @cached_property
+    def _posted_videos(self) -> VideoIndex:
+        return VideoIndex()
+
+    def _made(self, name: str) -> bool:
+        return name in self.__dict__
 
     # -- describing ---------------------------------------------------------------------------------------------
 
@@ -242,16 +261,19 @@ class CopyLine:
             return
         with self._lock:
             eligible = self._banked_media(session)
-            for gone in [m for m in self._bank.item_ids() if m not in eligible]:
-                self._bank.remove(gone)
-            self._add_rows(session, self._bank, [m for m in eligible if m not in self._bank])
-            self._waiting = len(eligible) > len(self._bank)  # banked pictures not described yet
+            if eligible or self._made("_bank"):
+                for gone in [m for m in self._bank.item_ids() if m not in eligible]:
+                    self._bank.remove(gone)
+                self._add_rows(session, self._bank, [m for m in eligible if m not in self._bank])
+            self._waiting = len(eligible) > (len(self._bank) if self._made("_bank") else 0)  # not described yet
             self._refresh_bank_videos(session)
             self._bank_seen = version
 
     def _refresh_bank_videos(self, session: Session) -> None:
         active = set(session.scalars(select(BankEntry.id).join(Bank, Bank.id == BankEntry.bank_id).where(
             BankEntry.signal_type == "vpdq", BankEntry.status == EntryStatus.ACTIVE, Bank.enabled.is_(True))))
+        if not active and not self._made("_bank_videos"):
+            return
         for gone in [e for e in self._bank_videos.item_ids() if e not in active]:
             self._bank_videos.remove(gone)
         new = sorted(e for e in active if e not in self._bank_videos)
@@ -276,14 +298,14 @@ class CopyLine:
         if not self.enabled:
             return False
         self.refresh_bank(session)
-        return len(self._bank) > 0
+        return self._made("_bank") and len(self._bank) > 0
 
     def has_videos(self, session: Session) -> bool:
         """Whether any banked video (a vPDQ entry) can be searched for."""
         if not self.enabled:
             return False
         self.refresh_bank(session)
-        return len(self._bank_videos) > 0
+        return self._made("_bank_videos") and len(self._bank_videos) > 0
 
     def search_bank_videos(self, session: Session, frames: Sequence[VpdqFrame], *,
                            force: bool = False) -> VideoDecision:
@@ -291,7 +313,9 @@ class CopyLine:
         if not self.enabled or not frames:
             return VideoDecision("none")
         self.refresh_bank(session, force=force)
-        return decide(self._bank_videos.search(frames)) if len(self._bank_videos) else VideoDecision("none")
+        if not self._made("_bank_videos") or not len(self._bank_videos):
+            return VideoDecision("none")
+        return decide(self._bank_videos.search(frames))
 
     def refresh_posted_videos(self, session: Session) -> None:
         with self._lock:
@@ -314,6 +338,8 @@ class CopyLine:
             return VideoDecision("none")
         self.refresh_posted_videos(session)
         left_out = set(exclude)
+        if not self._made("_posted_videos"):
+            return VideoDecision("none")
         return decide([m for m in self._posted_videos.search(frames) if m.video_id not in left_out])
 
     def search_bank(self, session: Session, description: Description, *, force: bool = False) -> Decision:
@@ -321,7 +347,7 @@ class CopyLine:
         if not self.enabled:
             return NO_MATCH
         self.refresh_bank(session, force=force)
-        return self._bank.search(description) if len(self._bank) else NO_MATCH
+        return self._bank.search(description) if self._made("_bank") and len(self._bank) else NO_MATCH
 
     # -- the posted side -----------------------------------------------------------------------------------------
 
@@ -342,4 +368,6 @@ class CopyLine:
         if not self.enabled:
             return NO_MATCH
         self.refresh_posted(session)
+        if not self._made("_posted"):
+            return NO_MATCH
         return self._posted.search(description, exclude=set(exclude), every=True)
