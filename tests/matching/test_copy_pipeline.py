@@ -20,7 +20,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from firebreak.banks import service as banks
-from firebreak.banks.models import BankEntry, MatchAction, Provenance
+from firebreak.banks.models import BankEntry, EntryStatus, MatchAction, Provenance
 from firebreak.banks.schemas import BankCreate
 from firebreak.bootstrap.system import System
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus
@@ -156,6 +156,13 @@ def test_banking_a_picture_finds_its_edited_copies_already_posted(system: System
     # A re-upload of the removed copy is refused before it is posted.
     with pytest.raises(sandbox.UploadRefused):
         post(system, chats[2], "carol", pictures["cropped_captioned"])
+
+    # The entries withdrawn (a decision reversed, say): the same upload goes through at once, in every process.
+    with system.db.transaction() as session:
+        for entry in session.scalars(select(BankEntry).where(BankEntry.source_ref == "KCSC-2026-0001")):
+            banks.set_entry_status(session=session, clock=system.clock, actor="test", entry=entry,
+                                   status=EntryStatus.WITHDRAWN, reason="test")
+    assert system.gateway.scan_bytes(pictures["cropped_captioned"]).verdict.value == "allow"
 
 
 def test_a_copy_posted_after_banking_is_caught_by_its_description(system: System,

@@ -167,9 +167,12 @@ class Gateway:
             md5, pdq_queries = hashlib.md5(data, usedforsecurity=False).hexdigest(), ()
             frames = []
             unchecked = f"unhashable: {exc.reason.value}"
-        if pdq_queries and unchecked is None and not d.indexes.could_match(exact=[sha256, md5],
-                                                                             pdq_queries=pdq_queries):
+        # The hash path answers first: most uploads match nothing, which the in-memory indexes say without a query.
+        hashes_clear = bool(pdq_queries) and unchecked is None and not d.indexes.could_match(
+            exact=[sha256, md5], pdq_queries=pdq_queries)
+        if hashes_clear and media_kind != "image":
             return ScanResult(verdict=Verdict.ALLOW, matches=[], sha256=sha256, checked_at=d.clock.now())
+
         def lookup(session: Session) -> list[Hit]:
             queries = pdq_queries
             if not queries:  # a file we could not hash ourselves may be known from a platform's event
@@ -179,7 +182,7 @@ class Gateway:
             return match_signals(session=session, indexes=d.indexes, sha256=sha256, md5=md5, pdq_queries=queries,
                                  jurisdiction=jurisdiction)
 
-        hits = d.db.read(lookup)  # read-only: one round trip per statement, no write lock on SQLite
+        hits = [] if hashes_clear else d.db.read(lookup)  # read-only: no write lock on SQLite
         if not hits and unchecked is None and media_kind == "image":
             # The hashes answered first and found nothing: now the second line (crops, captions, recolouring).
             hits = self._copy_hits(data, jurisdiction)
