@@ -28,7 +28,7 @@ from firebreak.integrations.sandbox import service as sandbox
 from firebreak.integrations.sandbox.models import MessageStatus, SandboxMessage
 from firebreak.matching.copies import COPY_SIGNAL
 from firebreak.matching.models import CopyDescription, Match, MatchReview
-from firebreak.media.models import Media, Placement
+from firebreak.media.models import Placement
 from firebreak.media.service import find_by_sha256
 from firebreak.review.models import ItemStatus, ReviewItem
 from tests.support import RecordingPlatform, media_event
@@ -49,6 +49,19 @@ def run_jobs(system: System, rounds: int = 4) -> None:
     for _ in range(rounds):
         system.runner.reconcile()
         system.clock.advance(timedelta(seconds=5))  # type: ignore[attr-defined]
+
+
+def bank_posted(system: System, data: bytes, reference: str) -> list[str]:
+    """Bank a posted file from its media, as an order for its message banks it. The entries' signal types."""
+    with system.db.transaction() as session:
+        bank = banks.create_bank(session=session, clock=system.clock, actor="test",
+                                 data=BankCreate(name="ordered", action=MatchAction.BLOCK))
+        media = find_by_sha256(session=session, sha256=hashlib.sha256(data).hexdigest())
+        assert media is not None
+        entries = banks.entries_for_media(media=media, blobs=system.blobs, limits=system.limits)
+        banks.add_entries(session=session, clock=system.clock, actor="test", bank=bank, entries=entries,
+                          provenance=Provenance.ORDER, source_ref=reference)
+    return [e.signal_type for e in entries]
 
 
 def post(system: System, chat: str, sender: str, data: bytes) -> str:
@@ -101,14 +114,7 @@ def test_banking_a_picture_finds_its_edited_copies_already_posted(system: System
         assert len(ids) == 5
 
     # The original is banked, as an order for its message banks it.
-    with system.db.transaction() as session:
-        bank = banks.create_bank(session=session, clock=system.clock, actor="test",
-                                 data=BankCreate(name="ordered", action=MatchAction.BLOCK))
-        original = session.get(Media, ids["original"])
-        assert original is not None
-        banks.add_entries(session=session, clock=system.clock, actor="test", bank=bank,
-                          entries=banks.entries_for_media(media=original, blobs=system.blobs, limits=system.limits),
-                          provenance=Provenance.ORDER, source_ref="KCSC-2026-0001")
+    bank_posted(system, pictures["original"], "KCSC-2026-0001")
     run_jobs(system)
 
     with system.db.sessions() as session:
@@ -173,14 +179,7 @@ def test_a_copy_posted_after_banking_is_caught_by_its_description(system: System
     system.adapters.override("hook", RecordingPlatform())
     system.gateway.record_event("hook", media_event("room-1", "m1", pictures["original"], when=system.clock.now()))
     run_jobs(system)
-    with system.db.transaction() as session:
-        bank = banks.create_bank(session=session, clock=system.clock, actor="test",
-                                 data=BankCreate(name="ordered", action=MatchAction.BLOCK))
-        original = find_by_sha256(session=session, sha256=hashlib.sha256(pictures["original"]).hexdigest())
-        assert original is not None
-        banks.add_entries(session=session, clock=system.clock, actor="test", bank=bank,
-                          entries=banks.entries_for_media(media=original, blobs=system.blobs, limits=system.limits),
-                          provenance=Provenance.ORDER, source_ref="KCSC-2026-0002")
+    bank_posted(system, pictures["original"], "KCSC-2026-0002")
     run_jobs(system)
 
     system.gateway.record_event("hook", media_event("room-2", "m2", pictures["cropped_captioned"],
@@ -228,15 +227,7 @@ def test_a_banked_video_takes_its_clips_with_it_and_refuses_new_ones(system: Sys
         system.gateway.record_event("hook", media_event("room-1", f"m{n}", videos[name], sender=f"u{n}",
                                                         when=system.clock.now()))
     run_jobs(system)
-    with system.db.transaction() as session:
-        bank = banks.create_bank(session=session, clock=system.clock, actor="test",
-                                 data=BankCreate(name="ordered", action=MatchAction.BLOCK))
-        video = find_by_sha256(session=session, sha256=hashlib.sha256(videos["video"]).hexdigest())
-        assert video is not None
-        entries = banks.entries_for_media(media=video, blobs=system.blobs, limits=system.limits)
-        assert "vpdq" in {e.signal_type for e in entries}
-        banks.add_entries(session=session, clock=system.clock, actor="test", bank=bank, entries=entries,
-                          provenance=Provenance.ORDER, source_ref="KCSC-2026-0003")
+    assert "vpdq" in bank_posted(system, videos["video"], "KCSC-2026-0003")
     run_jobs(system)
 
     with system.db.sessions() as session:
