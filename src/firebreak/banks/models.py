@@ -76,7 +76,8 @@ class BankEntry(IdMixin, TimestampMixin, Base):
     note: Mapped[str | None] = mapped_column(Text)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     blocked_uploads: Mapped[int] = mapped_column(default=0)  # uploads refused or removed because of this entry
-    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Indexed: the copy indexes ask for the newest change before every search (matching.copies).
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
     bank: Mapped[Bank] = relationship(back_populates="entries")
 

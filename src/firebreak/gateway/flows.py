@@ -207,7 +207,7 @@ class Gateway:
         description = describe_bytes(data, d.limits)
         if description is None:
             return []
-        found = found_in(d.db.read(lambda session: copies.search_bank(session, description)))
+        found = found_in(d.db.read(lambda session: copies.search_bank(session, description, refresh=False)))
 
         def entries(session: Session) -> list[Hit]:
             hits = []
@@ -229,7 +229,8 @@ class Gateway:
         copies = d.copies
         if copies is None or not d.db.read(copies.has_videos):
             return []
-        found = found_in_videos(d.db.read(lambda session: copies.search_bank_videos(session, frames)))
+        found = found_in_videos(d.db.read(lambda session: copies.search_bank_videos(session, frames,
+                                                                                      refresh=False)))
 
         def entries(session: Session) -> list[Hit]:
             hits = []

@@ -246,13 +246,15 @@ class CopyLine:
                    Media.kind == MediaKind.IMAGE)))
 
     def _bank_version(self, session: Session) -> tuple[Any, ...]:
-        """What changes whenever the bank side must: entries added or changing status, banks switched on or off,
-        and, while a banked picture still waits for its description, new descriptions. One cheap query."""
-        entries = session.execute(select(func.count(BankEntry.id), func.max(BankEntry.id),
-                                         func.max(BankEntry.status_changed_at))).one()
-        enabled = session.scalar(select(func.count(Bank.id)).where(Bank.enabled.is_(True)))
+        """What changes whenever the bank side must: entries added (the newest id) or changing status (the newest
+        change), banks switched on or off, and, while a banked picture still waits for its description, new
+        descriptions. Each an index lookup (entries are withdrawn, never deleted), so it stays cheap however
+        large the banks grow; banks are few."""
+        newest = session.scalar(select(func.max(BankEntry.id)))
+        changed = session.scalar(select(func.max(BankEntry.status_changed_at)))
+        enabled = tuple(session.scalars(select(Bank.id).where(Bank.enabled.is_(True)).order_by(Bank.id)))
         waiting = session.scalar(select(func.max(CopyDescription.id))) if self._waiting else None
-        return (*entries, enabled, waiting)
+        return newest, changed, enabled, waiting
 
     def refresh_bank(self, session: Session, *, force: bool = False) -> None:
         """Bring the bank side in line with the active entries' pictures and videos, when anything changed."""
@@ -307,12 +309,13 @@ class CopyLine:
         self.refresh_bank(session)
         return self._made("_bank_videos") and len(self._bank_videos) > 0
 
-    def search_bank_videos(self, session: Session, frames: Sequence[VpdqFrame], *,
-                           force: bool = False) -> VideoDecision:
+    def search_bank_videos(self, session: Session, frames: Sequence[VpdqFrame], *, force: bool = False,
+                           refresh: bool = True) -> VideoDecision:
         """A video (an upload, a new post) against the banked videos: item ids are vPDQ bank entry ids."""
         if not self.enabled or not frames:
             return VideoDecision("none")
-        self.refresh_bank(session, force=force)
+        if refresh:
+            self.refresh_bank(session, force=force)
         if not self._made("_bank_videos") or not len(self._bank_videos):
             return VideoDecision("none")
         return decide(self._bank_videos.search(frames))
@@ -342,11 +345,14 @@ class CopyLine:
             return VideoDecision("none")
         return decide([m for m in self._posted_videos.search(frames) if m.video_id not in left_out])
 
-    def search_bank(self, session: Session, description: Description, *, force: bool = False) -> Decision:
-        """A picture (an upload, a new post) against the banked pictures."""
+    def search_bank(self, session: Session, description: Description, *, force: bool = False,
+                    refresh: bool = True) -> Decision:
+        """A picture (an upload, a new post) against the banked pictures (`refresh=False`: the caller has just
+        asked `has_references`)."""
         if not self.enabled:
             return NO_MATCH
-        self.refresh_bank(session, force=force)
+        if refresh:
+            self.refresh_bank(session, force=force)
         return self._bank.search(description) if self._made("_bank") and len(self._bank) else NO_MATCH
 
     # -- the posted side -----------------------------------------------------------------------------------------

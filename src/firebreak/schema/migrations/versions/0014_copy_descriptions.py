@@ -1,4 +1,5 @@
-"""the second line of matching: each still picture's canonical variants and local features, and a match's evidence
+"""the second line of matching: each still picture's canonical variants and local features, a match's evidence, and
+an index on bank entries' status changes (asked before every copy search)
 
 Revision ID: 0014
 Revises: 0013
@@ -33,9 +34,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("matches", schema=None) as batch_op:
         batch_op.add_column(sa.Column("evidence", sa.JSON(), nullable=True))
+    with op.batch_alter_table("bank_entries", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_bank_entries_status_changed_at"), ["status_changed_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("bank_entries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bank_entries_status_changed_at"))
     with op.batch_alter_table("matches", schema=None) as batch_op:
         batch_op.drop_column("evidence")
     op.drop_table("copy_descriptions")
