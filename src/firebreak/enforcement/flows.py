@@ -178,7 +178,7 @@ class Enforcement:
 
     # -- the second line of matching (matching.copies) ----------------------------------------------------------
 
-    def _describe(self, media_id: int) -> tuple[Media, Description] | None:
+    def _describe(self, media_id: int) -> Description | None:
         """Decode and describe a picture outside any transaction (tens of milliseconds; on SQLite a transaction
         holds the write lock), then keep its description."""
         d = self.deps
@@ -202,7 +202,7 @@ class Enforcement:
         with d.db.transaction() as session:
             if session.scalar(select(CopyDescription.id).where(CopyDescription.media_id == media_id)) is None:
                 store_description(session=session, clock=d.clock, media_id=media_id, description=description)
-        return media, description
+        return description
 
     def check_copies(self, media_id: int) -> int:
         """COPY_CHECK_JOB, for a picture or video just posted: describe a picture (so later bank entries find it),
@@ -218,21 +218,20 @@ class Enforcement:
             found = found_in_videos(decision)
 
             def entries(session: Session, each: CopyFound) -> list[tuple[BankEntry, Bank]]:
-                entry = session.get(BankEntry, each.media_id)  # a video's bank-side ids are entry ids
+                entry = session.get(BankEntry, each.item_id)  # a video's bank-side ids are entry ids
                 bank = session.get(Bank, entry.bank_id) if entry is not None else None
                 return [(entry, bank)] if entry is not None and bank is not None and entry.media_id != media_id \
                     else []
         else:
-            described = self._describe(media_id)
-            if described is None:
+            description = self._describe(media_id)
+            if description is None:
                 return 0
-            _, description = described
             found = [f for f in found_in(d.db.read(lambda session: copies.search_bank(session, description,
                                                                                       force=True)))
-                     if f.media_id != media_id]
+                     if f.item_id != media_id]
 
             def entries(session: Session, each: CopyFound) -> list[tuple[BankEntry, Bank]]:
-                return service.copy_entry(session, each.media_id)  # a picture's bank-side ids are media ids
+                return service.copy_entry(session, each.item_id)  # a picture's bank-side ids are media ids
         if not found:
             return 0
         queued = 0
@@ -302,10 +301,9 @@ class Enforcement:
                 session, frames, exclude={media_id} if media_id else set())))
         else:
             assert media_id is not None  # noqa: S101 - picture() returns a picture's media id
-            described = self._describe(media_id)
-            if described is None:
+            description = self._describe(media_id)
+            if description is None:
                 return 0
-            _, description = described
             found = found_in(d.db.read(lambda session: copies.search_posted(session, description,
                                                                             exclude={media_id})))
         queued = 0
@@ -316,7 +314,7 @@ class Enforcement:
                 if entry is None or bank is None:
                     return 0
                 for each in found:
-                    _, acted = service.record_copy(session, d.clock, media_id=each.media_id, entry=entry, bank=bank,
+                    _, acted = service.record_copy(session, d.clock, media_id=each.item_id, entry=entry, bank=bank,
                                                    action=each.action, distance=each.distance,
                                                    evidence=each.evidence, source=MatchSource.PROPAGATION, due=d.due)
                     queued += acted

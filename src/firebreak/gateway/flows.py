@@ -212,7 +212,7 @@ class Gateway:
         def entries(session: Session) -> list[Hit]:
             hits = []
             for each in found:
-                for entry, bank in copy_entry(session, each.media_id):
+                for entry, bank in copy_entry(session, each.item_id):
                     if bank.jurisdictions and jurisdiction is not None and jurisdiction not in bank.jurisdictions:
                         continue
                     action = bank.action if each.action == "auto" else MatchAction.REVIEW
@@ -235,7 +235,7 @@ class Gateway:
         def entries(session: Session) -> list[Hit]:
             hits = []
             for each in found:
-                entry = session.get(BankEntry, each.media_id)
+                entry = session.get(BankEntry, each.item_id)
                 bank = session.get(Bank, entry.bank_id) if entry is not None else None
                 if entry is None or bank is None or (
                         bank.jurisdictions and jurisdiction is not None and jurisdiction not in bank.jurisdictions):

@@ -111,10 +111,10 @@ def evidence_words(data: dict[str, Any] | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CopyFound:
-    """One item of a Decision, reduced to what a match records: the other picture's media id and the strongest
-    evidence for it (automatic evidence first)."""
+    """One item of a picture's or a video's decision, reduced to what a match records: the item found and the
+    strongest evidence for it (automatic evidence first)."""
 
-    media_id: int
+    item_id: int  # the index's id: a media id (pictures both sides, posted videos), a vPDQ entry id (banked videos)
     action: str  # "auto" or "review"
     distance: int  # PDQ bits for a variant match, 0 for a geometric one
     evidence: dict[str, Any]
@@ -127,7 +127,7 @@ def found_in(decision: Decision) -> list[CopyFound]:
         if seen is None or (evidence.action == "auto" and seen.action != "auto"):
             best[evidence.item_id] = evidence
     auto = set(decision.auto_items)
-    return [CopyFound(media_id=item, action="auto" if item in auto else "review",
+    return [CopyFound(item_id=item, action="auto" if item in auto else "review",
                       distance=best[item].distance or 0,
                       evidence={**evidence_data(best[item]), "action": "auto" if item in auto else "review"})
             for item in sorted(best)]
@@ -171,7 +171,7 @@ def checkable(media: Media) -> bool:
 
 def found_in_videos(decision: VideoDecision) -> list[CopyFound]:
     """A video search's matches as copies found (ids are the index's: bank entries, or posted media)."""
-    return [CopyFound(media_id=m.video_id, action=m.action, distance=0, evidence=video_evidence(m))
+    return [CopyFound(item_id=m.video_id, action=m.action, distance=0, evidence=video_evidence(m))
             for m in decision.matches]
 
 
