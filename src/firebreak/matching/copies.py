@@ -186,7 +186,7 @@ def frames_of(session: Session, media_id: int) -> list[VpdqFrame]:
 
 
 class CopyLine:
-    """The two copy indexes of this process, kept in step with the database, and the description of pictures."""
+    """The copy indexes of this process (pictures and videos; banked and posted), kept in step with the database."""
 
     def __init__(self, *, blobs: BlobStore | None, limits: DecodeLimits = DEFAULT_LIMITS,
                  policy: CopyPolicy = DEFAULT_POLICY, enabled: bool = True) -> None:
