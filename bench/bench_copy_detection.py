@@ -6,7 +6,7 @@ The evaluation set is built by `bench/_copy_eval.py` (sources, transforms, distr
 is banked as the bank would bank it: its hash-path PDQ, and the second line's `describe` (canonical
 variants' PDQ and ORB features) in a `CopyIndex`. Each transformed copy (a JPEG or WebP file) and each
 distractor is then checked as an upload: `hash_bytes` and the PDQ lookup (the hash path), then
-`decode_luma`, `describe` and `CopyIndex.search` (the second line).
+`describe_data` (decode, variants, features) and `CopyIndex.search` (the second line).
 
 The geometric threshold is calibrated here, not assumed: every query is searched with a permissive inlier
 floor and its evidence kept, then the decision is recomputed for each floor. The operating point is the
@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 from _images import jpeg, png, resized
 
-from firebreak.matching.copydetect import DEFAULT_POLICY, CopyIndex, CopyPolicy, Description, decode_luma, describe
+from firebreak.matching.copydetect import DEFAULT_POLICY, CopyIndex, CopyPolicy, Description, describe_data
 from firebreak.matching.index import HammingIndex
 from firebreak.matching.video import VideoIndex, decide, sample_frames
 from firebreak.signals.hashing import hash_bytes
@@ -69,7 +69,7 @@ def _bank_one(position: int) -> tuple[int, Description, str, int]:
     image = _source_list[position].image()
     data = png(image)
     hashes = hash_bytes(data)
-    return position, describe(decode_luma(data)), hashes.pdq.value, hashes.pdq.quality
+    return position, describe_data(data), hashes.pdq.value, hashes.pdq.quality
 
 
 def _records(description: Description) -> tuple[Record, ...]:
@@ -109,14 +109,14 @@ def _query_source(position: int) -> list[tuple[int, int, frozenset[int], tuple[R
     out = []
     for number in _transforms:
         data = ev.TRANSFORMS[number][2](image, position * 100 + number)
-        out.append((position, number, _hash_path_hits(data), _records(describe(decode_luma(data)))))
+        out.append((position, number, _hash_path_hits(data), _records(describe_data(data))))
     return out
 
 
 def _query_distractor(position: int) -> tuple[int, tuple[Record, ...]]:
     _quiet_cv2()
     data = jpeg(ev.build_distractor(_distractor_list[position]), 85)
-    return position, _records(describe(decode_luma(data)))
+    return position, _records(describe_data(data))
 
 
 # ---------------------------------------------------------------- deciding from the records
@@ -191,7 +191,7 @@ def _timing(sources: list[ev.Source], rounds: int) -> dict[str, float]:
             hashes = hash_bytes(data)
             _bank_pdq.search(list(hashes.dihedral), PDQ_MATCH_DISTANCE)
             middle = time.process_time()
-            _index.search(describe(decode_luma(data)))
+            _index.search(describe_data(data))
             end = time.process_time()
             hash_ms[kind].append((middle - start) * 1000)
             second_ms[kind].append((end - middle) * 1000)

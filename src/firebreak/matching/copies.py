@@ -42,15 +42,14 @@ from firebreak.matching.copydetect import (
     Decision,
     Description,
     Evidence,
-    decode_luma,
-    describe,
+    describe_data,
 )
 from firebreak.matching.models import CopyDescription
 from firebreak.matching.video import VideoDecision, VideoIndex, VideoMatch, decide
 from firebreak.media.models import HashStatus, Media, MediaKind, MediaSignal
 from firebreak.signals.decode import DEFAULT_LIMITS, DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
-from firebreak.signals.keypoints import FeatureSet
+from firebreak.signals.keypoints import EXTRACTOR_REVISION, FeatureSet
 from firebreak.signals.pdq import DIHEDRAL_NAMES
 from firebreak.signals.vpdq import VpdqFrame, value_to_frames
 
@@ -136,7 +135,7 @@ def found_in(decision: Decision) -> list[CopyFound]:
 def describe_bytes(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Description | None:
     """The description of a still picture's bytes; None for anything else (a video, an undecodable file)."""
     try:
-        return describe(decode_luma(data, limits))
+        return describe_data(data, limits)
     except (UnhashableMedia, ValueError):
         return None
 
@@ -287,13 +286,27 @@ class CopyLine:
                 except ValueError:
                     log.warning("bank entry %s: its vPDQ value does not parse; not searched", entry_id)
 
-    @staticmethod
-    def _add_rows(session: Session, index: CopyIndex, media_ids: Sequence[int]) -> None:
+    def _add_rows(self, session: Session, index: CopyIndex, media_ids: Sequence[int]) -> None:
         for start in range(0, len(media_ids), _CHUNK):
             for row in session.scalars(select(CopyDescription).where(
                     CopyDescription.media_id.in_(media_ids[start:start + _CHUNK]))):
-                rows, features = stored(row)
+                rows, features = self._current(session, row)
                 index.add_stored(row.media_id, rows, features)
+
+    def _current(self, session: Session, row: CopyDescription) -> tuple[list[tuple[str, str, int]], FeatureSet]:
+        """A stored description, or, when an older extractor made it (`EXTRACTOR_REVISION`), the picture described
+        again from its kept bytes, so both sides of a search were described alike. The row is left as it is: the
+        new description lives in this process (a read must not write); an older row that cannot be described again
+        is used as it stands."""
+        rows, features = stored(row)
+        if features.revision >= EXTRACTOR_REVISION:
+            return rows, features
+        media = session.get(Media, row.media_id)
+        data = self.read_bytes(media) if media is not None else None
+        fresh = describe_bytes(data, self.limits) if data is not None else None
+        if fresh is None:
+            return rows, features
+        return fresh.stored_pdq_rows(), fresh.features
 
     def has_references(self, session: Session) -> bool:
         """Whether any banked picture can be searched for (refreshing the bank side when due)."""
@@ -363,7 +376,7 @@ class CopyLine:
                 rows = list(session.scalars(select(CopyDescription).where(CopyDescription.id > self._posted_cursor)
                                             .order_by(CopyDescription.id).limit(_CHUNK)))
                 for row in rows:
-                    pdq_rows, features = stored(row)
+                    pdq_rows, features = self._current(session, row)
                     self._posted.add_stored(row.media_id, pdq_rows, features)
                     self._posted_cursor = row.id
                 if len(rows) < _CHUNK:

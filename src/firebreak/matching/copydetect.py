@@ -21,6 +21,7 @@ measurements behind every threshold.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
@@ -54,7 +55,10 @@ __all__ = [
     "Evidence",
     "NO_MATCH",
     "decode_luma",
+    "decode_planes",
     "describe",
+    "describe_data",
+    "feature_box",
 ]
 
 Luma = npt.NDArray[np.uint8]
@@ -95,22 +99,74 @@ def decode_luma(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Luma:
         return np.clip(np.rint(frame.luma), 0, 255).astype(np.uint8)
 
 
-def describe(luma: Luma, *, features: bool = True) -> Description:
+def decode_planes(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> tuple[Luma, Luma | None]:
+    """A still picture's luma plane and, for a colour picture, its brightest-channel plane (`decode_luma`); None
+    for a grey one."""
+    with open_media(data, limits) as media:
+        if media.kind is not ContentKind.IMAGE:
+            raise ValueError(f"decode_planes takes a still picture, not a {media.kind.value}")
+        (frame,) = media.frames(side=None)
+        luma = frame.luma
+        if luma.dtype != np.uint8:
+            luma = np.clip(np.rint(luma), 0, 255).astype(np.uint8)
+        brightest = media.brightest()
+    if brightest is not None and float(np.mean(brightest, dtype=np.float64)) - float(
+        np.mean(luma, dtype=np.float64)
+    ) < _GREY_GAP:
+        brightest = None  # a grey picture stored as colour: its brightest channel only repeats the luma
+    return cast(Luma, luma), brightest
+
+
+# The brightest channel of a colour picture is above its luma wherever it has colour; this little on average
+# (grey levels) means a grey picture, whatever its file says.
+_GREY_GAP = 2.0
+
+
+def describe_data(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Description:
+    """`describe` of a still picture's bytes, with its brightest-channel variant when it has colour. Raises
+    UnhashableMedia for a file that does not decode, ValueError for a video."""
+    luma, brightest = decode_planes(data, limits)
+    return describe(luma, brightest=brightest)
+
+
+def describe(luma: Luma, *, brightest: Luma | None = None, features: bool = True) -> Description:
     """Canonical variants and local features of a luma plane (2-D uint8, aspect ratio as displayed).
 
+    `brightest`: the colour picture's max(R, G, B) plane, for the variant a hue change keeps (`decode_planes`).
     `features=False` skips the keypoints (about half the cost) for the cheap variant-only lookup.
     """
-    variants = tuple(canonical_variants(luma))
-    # Features come from the picture with uniform margins off, not from the "framed" variant: a band cut
-    # that takes a flat strip of the picture with it on one side and not on the other changes how much of
-    # each picture the other covers, which the geometric rule measures; text on a caption bar costs a few
-    # keypoints, and the grid spreading keeps it from costing more.
-    box = next((v.box for v in variants if v.name == "trimmed"), variants[0].box)
-    feature_set = extract_features(crop_luma(luma, box)) if features else _NO_FEATURES
+    variants = tuple(canonical_variants(luma, brightest))
+    box = feature_box(variants)
     height, width = luma.shape
+    feature_set = extract_features(crop_luma(luma, box)) if features else _NO_FEATURES
+    if features:
+        # The whole picture in the features' frame, so coverage is measured on whole pictures (keypoints.verify).
+        scale = feature_set.width / box.width
+        feature_set = replace(feature_set, extent=(
+            math.floor(-box.left * scale), math.floor(-box.top * scale),
+            math.ceil((width - box.left) * scale), math.ceil((height - box.top) * scale)))
     return Description(width=width, height=height, variants=variants, features=feature_set, feature_box=box)
 
 
+def feature_box(variants: Sequence[Variant]) -> Box:
+    """Where the features are taken from: the picture with uniform margins off (``trimmed``), or, when frame
+    bands take most of it (a phone screenshot: status bar, title bar, buttons, caption), the ``framed`` picture.
+
+    Not ``framed`` always: a band cut that takes a flat strip of the picture with it on one side and not on
+    the other changes how much of each picture the other covers, which the geometric rule measures, and a
+    caption bar's text costs only a few keypoints (the grid spreading keeps it from costing more). But in a
+    screenshot the picture is a third of the screen: scaled to the working side with its frame it kept too few
+    keypoints to verify (screenshots: recall 0.97).
+    """
+    trimmed = next((v.box for v in variants if v.name == "trimmed"), variants[0].box)
+    framed = next((v.box for v in variants if v.name == "framed"), None)
+    if framed is not None and framed.width * framed.height < _FRAME_SHARE * trimmed.width * trimmed.height:
+        return framed
+    return trimmed
+
+
+# The framed picture is used for features when it is under this share of the trimmed one.
+_FRAME_SHARE = 0.6
 _NO_FEATURES = FeatureSet(1, 1, np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
 
 
@@ -149,6 +205,8 @@ class CopyPolicy:
 
 
 DEFAULT_POLICY = CopyPolicy()
+_BRIGHTEST = "brightest"
+_BRIGHTEST_ROW = VARIANT_NAMES.index(_BRIGHTEST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,10 +300,6 @@ class _Packed:
             )
         )
 
-    def features(self, slot: int) -> FeatureSet:
-        start, end = int(self.starts[slot]), int(self.starts[slot + 1])
-        width, height = (int(v) for v in self.frames[slot])
-        return FeatureSet(width, height, self.points[start:end], self.codes[start:end])
 
 
 def _pack(features: dict[int, FeatureSet]) -> _Packed:
@@ -457,6 +511,13 @@ class CopyIndex:
         for position, (variant, turn, _) in enumerate(queries):
             for row, distance in result.hits(position):
                 item_id, reference = divmod(row, len(VARIANT_NAMES))
+                if (variant.name == _BRIGHTEST) != (reference == _BRIGHTEST_ROW) or (
+                    variant.name == _BRIGHTEST and turn
+                ):
+                    # The brightest channel answers one question, whether colours were changed: it meets only
+                    # its own kind, as the picture stands. Turned or mirrored, the two mirror-image quarters of
+                    # a round retina photo (mostly red: the brightest channel is their red) met at 10-16 bits.
+                    continue
                 quality = min(variant.quality, self._quality.get(row, 0))
                 limit = policy.pdq_distance if turn == 0 else min(policy.pdq_distance, policy.turned_distance)
                 if quality >= policy.min_quality and distance <= limit:

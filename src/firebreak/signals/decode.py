@@ -37,7 +37,7 @@ from typing import Any, cast
 import av
 import numpy as np
 import numpy.typing as npt
-from PIL import Image
+from PIL import Image, ImageChops
 
 from firebreak.signals.base import ContentKind
 from firebreak.signals.errors import UnhashableMedia, UnhashableReason
@@ -183,6 +183,11 @@ class OpenedMedia(ABC):
 
     def picture(self) -> Picture:
         """A still image at full size, as the PDQ reference sees it (see Picture)."""
+        raise TypeError(f"a {self.kind.value} has frames, not one picture")
+
+    def brightest(self) -> Luma | None:
+        """A still colour image's brightest channel, max(R, G, B), at full size as displayed (uint8); None for a
+        grey picture. A hue change keeps it where it changes luma (copy detection, signals/variants.py)."""
         raise TypeError(f"a {self.kind.value} has frames, not one picture")
 
     def close(self) -> None:  # noqa: B027 - only some kinds hold resources
@@ -428,6 +433,24 @@ class _Picture(OpenedMedia):
             luma = np.ascontiguousarray(orient(luma))
             without_alpha = None if without_alpha is None else np.ascontiguousarray(orient(without_alpha))
         return Picture(luma, without_alpha)
+
+    def brightest(self) -> Luma | None:
+        if self.kind is not ContentKind.IMAGE:
+            return super().brightest()
+        image = self._image
+        with _decoder_errors(truncated=self.truncated):
+            image.load()
+            self._deadline.check()
+            self._check_cut()
+            shown = to_shown(image)
+            if shown.mode != "RGB":
+                return None
+            red, green, blue = shown.split()
+            plane = np.asarray(ImageChops.lighter(ImageChops.lighter(red, green), blue))
+        orient = _ORIENT_ARRAY.get(self._transpose) if self._transpose is not None else None
+        if orient is not None:
+            plane = orient(plane)
+        return np.ascontiguousarray(plane)
 
     def _check_cut(self) -> None:
         if self.truncated and self._missing is None:  # a JPEG: only its decoded pixels tell

@@ -10,17 +10,22 @@ downloaded: ORB is an algorithm in `opencv-python-headless`, with no weights.
 What a bank keeps per item is the `FeatureSet` (keypoint positions and descriptors), never the picture:
 `FeatureSet.to_bytes()` is the stored form, documented below and in docs/copy-detection.md.
 
-Binary layout, version 1 (little-endian):
+Binary layout, version 2 (little-endian):
 
     offset  size  field
     0       4     magic b"FBKP"
-    4       1     version (1)
-    5       1     reserved (0)
+    4       1     version (2; version 1 has no extent: bytes 12-19 are absent and the extent is the frame)
+    5       1     extractor revision (0: corners at threshold 12, 4 for low-detail pictures; 1: always 4)
     6       2     n: number of keypoints (uint16)
-    8       2     width of the picture the points refer to (uint16, pixels)
+    8       2     width of the frame the points refer to (uint16, pixels)
     10      2     height (uint16)
-    12      4n    n points: x, y as uint16 in 1/16 pixel
-    12+4n   32n   n ORB descriptors, 32 bytes each, in OpenCV's bit order
+    12      8     extent: left, top, right, bottom of the whole picture in the frame's pixels (int16 each)
+    20      4n    n points: x, y as uint16 in 1/16 pixel
+    20+4n   32n   n ORB descriptors, 32 bytes each, in OpenCV's bit order
+
+The frame is the part of the picture the features were taken from (uniform margins, or a screenshot's
+interface, off: `copydetect.feature_box`); the extent is the whole picture around it. Coverage is measured
+on extents, so a picture that lost a flat strip on one side and not on the other still covers the other.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import numpy.typing as npt
 
 __all__ = [
     "DEFAULT_VERIFY_POLICY",
+    "EXTRACTOR_REVISION",
     "FEATURE_FORMAT_VERSION",
     "MAX_KEYPOINTS",
     "WORKING_SIDE",
@@ -50,9 +56,13 @@ Luma = npt.NDArray[np.uint8]
 Points = npt.NDArray[np.float32]
 Descriptors = npt.NDArray[np.uint8]
 
-FEATURE_FORMAT_VERSION = 1
+FEATURE_FORMAT_VERSION = 2
+# Which extractor made a stored set (byte 5). Sets of an older revision still parse and still match, but a
+# low-detail picture's corners were found differently then; `CopyLine` describes such pictures again.
+EXTRACTOR_REVISION = 1
 _MAGIC = b"FBKP"
 _HEADER = struct.Struct("<4sBBHHH")
+_EXTENT = struct.Struct("<hhhh")
 _POINT_SCALE = 16  # stored positions are in 1/16 pixel: 0.06 px of rounding, up to 4095 px
 DESCRIPTOR_BYTES = 32
 
@@ -65,11 +75,12 @@ MAX_KEYPOINTS = 600
 # The picture is cut into GRID x GRID cells and keypoints are taken from each in turn (strongest first), so
 # one busy corner (text, a logo, a sticker) cannot take them all and a crop keeps its share.
 _GRID = 4
-# FAST's corner threshold; a low-detail picture that gives fewer than _FEW keypoints is looked at again
-# with the low threshold, on both sides alike (the choice depends only on the picture).
-_FAST_THRESHOLD = 12
-_FAST_THRESHOLD_LOW = 4
-_FEW = 150
+# FAST's corner threshold, one for every picture. Revision 0 used 12 and fell back to 4 for a picture giving
+# fewer than 150 corners; a sticker or a caption's text added enough corners to a low-detail picture to keep
+# its copy at 12 while the original had gone to 4, so the two were described differently and never met
+# (stickers on low-detail pictures: recall 0.95). ORB keeps the strongest corners by Harris response, so a
+# low threshold changes little for detailed pictures and costs about 1 ms.
+_FAST_THRESHOLD = 4
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,6 +91,10 @@ class FeatureSet:
     height: int
     points: Points  # (n, 2) float32, x then y
     descriptors: Descriptors  # (n, 32) uint8
+    revision: int = EXTRACTOR_REVISION  # the extractor that made it (header byte 5)
+    # The whole picture in the frame's pixels (left, top, right, bottom): the frame itself unless the features
+    # were taken from a part of it. Whole pixels, so a set verifies the same before and after storage.
+    extent: tuple[int, int, int, int] | None = None
 
     FORMAT_VERSION: ClassVar[int] = FEATURE_FORMAT_VERSION
 
@@ -93,30 +108,42 @@ class FeatureSet:
         return len(self.descriptors)
 
     @property
+    def bounds(self) -> tuple[int, int, int, int]:
+        """The extent (the whole picture), or the frame when no extent was given."""
+        return self.extent if self.extent is not None else (0, 0, self.width, self.height)
+
+    @property
     def stored_bytes(self) -> int:
         """Size of `to_bytes()`: what the bank stores for this item."""
-        return _HEADER.size + len(self) * (4 + DESCRIPTOR_BYTES)
+        return _HEADER.size + _EXTENT.size + len(self) * (4 + DESCRIPTOR_BYTES)
 
     def to_bytes(self) -> bytes:
         """The stored form (layout in the module docstring)."""
-        header = _HEADER.pack(_MAGIC, FEATURE_FORMAT_VERSION, 0, len(self), self.width, self.height)
+        header = _HEADER.pack(_MAGIC, FEATURE_FORMAT_VERSION, self.revision, len(self), self.width, self.height)
+        extent = _EXTENT.pack(*(max(-32768, min(32767, v)) for v in self.bounds))
         fixed = np.clip(np.round(self.points * _POINT_SCALE), 0, 65535).astype("<u2")
-        return header + fixed.tobytes() + np.ascontiguousarray(self.descriptors, dtype=np.uint8).tobytes()
+        return header + extent + fixed.tobytes() + np.ascontiguousarray(self.descriptors, dtype=np.uint8).tobytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> FeatureSet:
         """Parse `to_bytes()` output. Raises ValueError naming what is wrong."""
         if len(data) < _HEADER.size:
             raise ValueError(f"a feature set is at least {_HEADER.size} bytes, got {len(data)}")
-        magic, version, _, count, width, height = _HEADER.unpack_from(data)
+        magic, version, revision, count, width, height = _HEADER.unpack_from(data)
         if magic != _MAGIC:
             raise ValueError(f"not a feature set (magic {magic!r})")
-        if version != FEATURE_FORMAT_VERSION:
-            raise ValueError(f"feature set version {version} is not supported (this reads {FEATURE_FORMAT_VERSION})")
-        expected = _HEADER.size + count * (4 + DESCRIPTOR_BYTES)
+        if version not in (1, FEATURE_FORMAT_VERSION):
+            raise ValueError(f"feature set version {version} is not supported (this reads 1 and 2)")
+        start = _HEADER.size + (_EXTENT.size if version >= 2 else 0)
+        expected = start + count * (4 + DESCRIPTOR_BYTES)
         if len(data) != expected:
             raise ValueError(f"a feature set of {count} keypoints is {expected} bytes, got {len(data)}")
-        start = _HEADER.size
+        extent = None
+        if version >= 2:
+            left, top, right, bottom = _EXTENT.unpack_from(data, _HEADER.size)
+            if not (left < right and top < bottom):
+                raise ValueError(f"a feature set's extent must have a size, got {(left, top, right, bottom)}")
+            extent = (left, top, right, bottom)
         fixed = np.frombuffer(data, dtype="<u2", count=2 * count, offset=start).reshape(count, 2)
         descriptors = np.frombuffer(data, dtype=np.uint8, count=DESCRIPTOR_BYTES * count, offset=start + 4 * count)
         return cls(
@@ -124,6 +151,8 @@ class FeatureSet:
             height=height,
             points=fixed.astype(np.float32) / np.float32(_POINT_SCALE),
             descriptors=descriptors.reshape(count, DESCRIPTOR_BYTES).copy(),
+            revision=revision,
+            extent=extent,
         )
 
 
@@ -175,12 +204,8 @@ def extract_features(luma: Luma, *, max_keypoints: int = MAX_KEYPOINTS) -> Featu
         raise ValueError(f"expected a 2-D uint8 luma plane, got {luma.ndim}-D {luma.dtype}")
     plane = working_plane(luma)
     height, width = plane.shape
-    keypoints: list[cv2.KeyPoint] = []
-    for threshold in (_FAST_THRESHOLD, _FAST_THRESHOLD_LOW):
-        orb = cv2.ORB.create(nfeatures=max_keypoints * 3, fastThreshold=threshold, edgeThreshold=15, patchSize=31)
-        keypoints = list(orb.detect(plane, None))
-        if len(keypoints) >= _FEW:
-            break
+    orb = cv2.ORB.create(nfeatures=max_keypoints * 3, fastThreshold=_FAST_THRESHOLD, edgeThreshold=15, patchSize=31)
+    keypoints = list(orb.detect(plane, None))
     chosen, descriptors = orb.compute(plane, _spread(keypoints, width, height, max_keypoints))
     if descriptors is None or not chosen:
         return FeatureSet(width, height, np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8))
@@ -283,9 +308,21 @@ def _fit(
 
 
 def _rival(
-    source: Points, target: Points, inlier: npt.NDArray[np.bool_], matrix: npt.NDArray[np.float64], policy: VerifyPolicy
+    pairs: _PairSet,
+    inlier: npt.NDArray[np.bool_],
+    matrix: npt.NDArray[np.float64],
+    query: FeatureSet,
+    reference: FeatureSet,
+    policy: VerifyPolicy,
 ) -> int:
-    """Inliers of the best second transform among the pairs the first left out, if it differs from the first."""
+    """Pairs of the best second transform among the pairs the first left out, if it differs from the first and
+    the first cannot explain them.
+
+    A pair is explained when the first transform carries its query keypoint onto a reference keypoint with a
+    close descriptor as well: a repeated pattern (bricks, a lattice, text) pairs a corner with its twin one
+    period away, and a copy's true partner is still where the first transform says. A second plane seen from
+    another viewpoint (a stereo pair, a scene shot again with things moved) has no partner there."""
+    source, target = pairs.source, pairs.target
     rest = ~inlier
     if rest.sum() < 6:
         return 0
@@ -296,10 +333,34 @@ def _rival(
     moved = (matrix[:, :2] @ centre + matrix[:, 2]) - (second[:, :2] @ centre + second[:, 2])
     if float(np.hypot(*moved)) < _RIVAL_SEPARATION * policy.reprojection_pixels:
         return 0
-    return int(mask.sum())
+    rivals = pairs.query_rows[np.flatnonzero(rest)[mask]]
+    if not len(rivals):
+        return 0
+    predicted = query.points[rivals].astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
+    gaps = np.hypot(
+        predicted[:, None, 0] - reference.points[None, :, 0], predicted[:, None, 1] - reference.points[None, :, 1]
+    )
+    near = gaps <= policy.reprojection_pixels
+    rows, columns = np.nonzero(near)
+    explained = np.zeros(len(rivals), dtype=bool)
+    if len(rows):
+        bits = np.bitwise_count(
+            query.descriptors[rivals[rows]].view(np.uint64) ^ reference.descriptors[columns].view(np.uint64)
+        ).sum(axis=1)
+        explained[np.unique(rows[bits <= policy.max_descriptor_distance])] = True
+    return int((~explained).sum())
 
 
-def _pairs(query: FeatureSet, reference: FeatureSet, policy: VerifyPolicy) -> tuple[Points, Points]:
+@dataclass(frozen=True, slots=True)
+class _PairSet:
+    """Descriptor pairs: positions, and the rows of the query's and the reference's keypoints they came from."""
+
+    source: Points
+    target: Points
+    query_rows: npt.NDArray[np.int64]
+
+
+def _pairs(query: FeatureSet, reference: FeatureSet, policy: VerifyPolicy) -> _PairSet:
     """Descriptor pairs passing the ratio test, each reference keypoint used once (its best pair)."""
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
     best: dict[int, tuple[float, int]] = {}
@@ -316,7 +377,12 @@ def _pairs(query: FeatureSet, reference: FeatureSet, policy: VerifyPolicy) -> tu
             best[first.trainIdx] = (first.distance, first.queryIdx)
     train = np.fromiter(best.keys(), dtype=np.int64, count=len(best))
     queries = np.fromiter((q for _, q in best.values()), dtype=np.int64, count=len(best))
-    return query.points[queries], reference.points[train]
+    return _PairSet(query.points[queries], reference.points[train], queries)
+
+
+def _corners(bounds: tuple[int, int, int, int]) -> npt.NDArray[np.float32]:
+    left, top, right, bottom = bounds
+    return np.array([[left, top], [right, top], [right, bottom], [left, bottom]], dtype=np.float32)
 
 
 def _polygon_area(points: npt.NDArray[np.float32]) -> float:
@@ -337,7 +403,8 @@ def verify(
     """
     if len(query) < 3 or len(reference) < 3:
         return NO_VERIFICATION
-    source, target = _pairs(query, reference, policy)
+    pairs = _pairs(query, reference, policy)
+    source, target = pairs.source, pairs.target
     if len(source) < 3:
         return Verification(False, 0, len(source), 0.0, 0.0, 0.0, 0, 0.0, 0.0, _IDENTITY)
     matrix, inlier = _fit(source, target, policy)
@@ -349,16 +416,16 @@ def verify(
     transform = tuple(float(v) for v in matrix.ravel())
     if not policy.min_scale <= scale <= policy.max_scale:
         return Verification(False, int(inlier.sum()), len(source), 0.0, 0.0, 0.0, 0, scale, rotation, _six(transform))
-    corners = np.array([[0, 0], [query.width, 0], [query.width, query.height], [0, query.height]], dtype=np.float32)
+    # Coverage is measured on the whole pictures (their extents), not on the frames the features came from.
+    corners = _corners(query.bounds)
     mapped = cv2.transform(corners.reshape(-1, 1, 2), matrix).reshape(-1, 2).astype(np.float32)
-    frame = np.array(
-        [[0, 0], [reference.width, 0], [reference.width, reference.height], [0, reference.height]], dtype=np.float32
-    )
+    frame = _corners(reference.bounds)
+    left, top, right, bottom = reference.bounds
     overlap, _ = cv2.intersectConvexConvex(mapped, frame)
     overlap = float(overlap)
     mapped_area = _polygon_area(mapped)
     coverage_query = overlap / mapped_area if mapped_area > 0 else 0.0
-    coverage_reference = overlap / float(reference.width * reference.height)
+    coverage_reference = overlap / float((right - left) * (bottom - top))
     kept = target[inlier]
     hull = cv2.convexHull(kept.reshape(-1, 1, 2)).reshape(-1, 2) if len(kept) >= 3 else kept
     spread = _polygon_area(hull.astype(np.float32)) / overlap if overlap > 0 else 0.0
@@ -369,7 +436,7 @@ def verify(
         coverage_query=round(coverage_query, 4),
         coverage_reference=round(coverage_reference, 4),
         spread=round(min(spread, 1.0), 4),
-        rival_inliers=_rival(source, target, inlier, matrix, policy),
+        rival_inliers=_rival(pairs, inlier, matrix, query, reference, policy),
         scale=round(scale, 4),
         rotation_degrees=round(rotation, 2),
         transform=_six(transform),

@@ -10,9 +10,14 @@ here is one reading of "where the picture is", hashed with PDQ and its eight rot
   logo, the status bar, title bar and button bar of a phone screenshot. Each row (or column) is judged on
   its own, so bands of different colours stacked on each other (a screenshot) are all taken off.
 
+- ``brightest``: for a colour picture, the brightest of red, green and blue at each pixel, from the trimmed
+  picture. A hue change keeps it: HSV keeps that channel as its "value", HSL keeps the brightest and the
+  darkest channel, and both only move colours round the wheel; the luma PDQ hashes does not survive (a
+  picture turned 180 degrees round the colour wheel is a different grey picture: recall 0.21 for the hashes).
+
 The same function runs on both sides: a banked picture stores the PDQ of its own canonical variants (a photo
 with a dark sky at the top loses it on both sides alike), and an upload queries with every variant's eight
-rotations and mirrors. Nothing here needs more than the luma plane, as PDQ itself does.
+rotations and mirrors. Apart from ``brightest``, nothing here needs more than the luma plane, as PDQ itself does.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ __all__ = [
 Luma = npt.NDArray[np.uint8]
 Values = npt.NDArray[np.int16]
 
-VARIANT_NAMES = ("original", "trimmed", "framed")
+VARIANT_NAMES = ("original", "trimmed", "framed", "brightest")
 
 # Planes are analysed at most this size along the long side: plenty for finding bands a few % thick.
 _ANALYSIS_SIDE = 512
@@ -48,6 +53,9 @@ _UNIFORM_DRIFT = 10
 # A band row: its two commonest grey levels (bins of 8) cover at least this share of it. Text on a bar,
 # icons on a phone's title bar and flat rows pass (0.74-1.0 measured on caption rows); photo rows do not.
 _BAND_SHARE = 0.70
+# ... and its commonest level within this many bins (of 8 grey levels) of the outermost row's: a status bar
+# (246) over a white screen (255), a dark mode bar (28) over black (0).
+_BAND_LEVELS = 5
 # A frame's inner edge: at least this share of the columns step by at least this many grey levels.
 _EDGE_SHARE = 0.6
 _EDGE_STEP = 20
@@ -130,14 +138,27 @@ def _uniform_rows(values: Values) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np
     return np.asarray(spread <= _UNIFORM_SPREAD, dtype=bool), values.mean(axis=1)
 
 
-def _band_rows(values: Values) -> npt.NDArray[np.bool_]:
-    """For each row: do its two commonest grey levels cover at least _BAND_SHARE of it (bar, text, UI)."""
-    height, width = values.shape
-    bins = (values >> 3).astype(np.intp)  # 32 levels
+def _row_bins(values: Values) -> npt.NDArray[np.intp]:
+    """Per row, how many pixels fall in each of 32 grey levels (bins of 8)."""
+    height = values.shape[0]
+    bins = (values >> 3).astype(np.intp)
     bins += (np.arange(height, dtype=np.intp) * 32)[:, None]
-    counts = np.bincount(bins.ravel(), minlength=height * 32).reshape(height, 32)
+    return np.bincount(bins.ravel(), minlength=height * 32).reshape(height, 32)
+
+
+def _band_rows(values: Values) -> npt.NDArray[np.bool_]:
+    """For each row: is it frame-like: its two commonest grey levels cover at least _BAND_SHARE of it (bar,
+    text, UI), and its commonest level is near the outermost row's (the frame's own background)?
+
+    The second test keeps a flat picture out of the frame: a phone screenshot's bars share the screen's white
+    (or black) with their text, where a smooth colour field inside them is bands too, but of its own colour;
+    without it the walk went on through such a picture and the screenshot was left whole."""
+    width = values.shape[1]
+    counts = _row_bins(values)
     top_two = np.partition(counts, -2, axis=1)[:, -2:].sum(axis=1)
-    return np.asarray(top_two >= _BAND_SHARE * width, dtype=bool)
+    commonest = counts.argmax(axis=1)
+    near = np.abs(commonest - commonest[0]) <= _BAND_LEVELS
+    return np.asarray((top_two >= _BAND_SHARE * width) & near, dtype=bool)
 
 
 def _uniform_cut(flat: npt.NDArray[np.bool_], means: npt.NDArray[np.float64], limit: int, size: int) -> int:
@@ -161,7 +182,7 @@ def _band_cut(values: Values, flat: npt.NDArray[np.bool_], limit: int, size: int
         return 0
     # Rows two apart, so an edge softened over a pixel by scaling or JPEG still counts in full.
     strength = (np.abs(values[2:] - values[:-2]) >= _EDGE_STEP).mean(axis=1)
-    band = _band_rows(values) | flat
+    band = _band_rows(values) | (flat & _near_first(values))
     # strength[i] compares rows i and i + 2: a cut at row i + 2 keeps the picture's side whole.
     edges = np.flatnonzero(strength[: max(0, limit - 1)] >= _EDGE_SHARE) + 2
     # Walk inwards from edge to edge while each stretch between them is bands: a screenshot stacks
@@ -173,6 +194,12 @@ def _band_cut(values: Values, flat: npt.NDArray[np.bool_], limit: int, size: int
             break
         accepted = previous = cut
     return accepted if accepted >= max(2, _MIN_CUT * size) else 0
+
+
+def _near_first(values: Values) -> npt.NDArray[np.bool_]:
+    """Rows whose mean is within _BAND_LEVELS bins of grey of the outermost row's."""
+    means = values.mean(axis=1)
+    return np.asarray(np.abs(means - means[0]) <= 8 * _BAND_LEVELS + 4, dtype=bool)
 
 
 def _side_cut(values: Values, limit: int, size: int, *, bands: bool) -> int:
@@ -233,19 +260,28 @@ def canonical_boxes(luma: Luma) -> list[tuple[str, Box]]:
     return out
 
 
-def canonical_variants(luma: Luma) -> list[Variant]:
+def _hashed(name: str, plane: Luma, box: Box) -> Variant:
+    square = Image.fromarray(np.ascontiguousarray(crop_luma(plane, box))).resize(
+        (_PDQ_SIDE, _PDQ_SIDE), Image.Resampling.BOX
+    )
+    dihedral, quality = pdq_dihedral_from_luma(np.asarray(square))
+    return Variant(name=name, box=box, dihedral=dihedral, quality=quality)
+
+
+def canonical_variants(luma: Luma, brightest: Luma | None = None) -> list[Variant]:
     """Each canonical variant of a luma plane (2-D uint8, aspect ratio as displayed) with its PDQ hashes.
 
-    Cost: the band analysis on a plane of at most 512 pixels, then one PDQ (with rotations and mirrors) per
-    distinct variant, usually one to three. docs/copy-detection.md has the measurements.
+    `brightest`: for a colour picture, the plane of max(R, G, B) (the same shape), hashed from the trimmed box
+    as the ``brightest`` variant. Cost: the band analysis on a plane of at most 512 pixels, then one PDQ (with
+    rotations and mirrors) per distinct variant, usually one to four. docs/copy-detection.md has the measurements.
     """
     if luma.ndim != 2 or luma.dtype != np.uint8:
         raise ValueError(f"expected a 2-D uint8 luma plane, got {luma.ndim}-D {luma.dtype}")
-    out = []
-    for name, box in canonical_boxes(luma):
-        square = Image.fromarray(np.ascontiguousarray(crop_luma(luma, box))).resize(
-            (_PDQ_SIDE, _PDQ_SIDE), Image.Resampling.BOX
-        )
-        dihedral, quality = pdq_dihedral_from_luma(np.asarray(square))
-        out.append(Variant(name=name, box=box, dihedral=dihedral, quality=quality))
+    if brightest is not None and (brightest.shape != luma.shape or brightest.dtype != np.uint8):
+        raise ValueError(f"the brightest-channel plane {brightest.shape} does not match the luma plane {luma.shape}")
+    boxes = canonical_boxes(luma)
+    out = [_hashed(name, luma, box) for name, box in boxes]
+    if brightest is not None:
+        trimmed = next((box for name, box in boxes if name == "trimmed"), boxes[0][1])
+        out.append(_hashed("brightest", brightest, trimmed))
     return out
