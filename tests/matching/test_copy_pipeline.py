@@ -203,6 +203,38 @@ def test_a_copy_posted_after_banking_is_caught_by_its_description(system: System
 
 
 
+def test_a_description_committed_late_is_still_searched(system: System, pictures: dict[str, bytes]) -> None:
+    """Ids are handed out at insert, commits finish in any order: a worker's posted side may pass an id before its
+    row is committed. The copy whose description lands below the cursor is still found when the picture is banked
+    (before, it was missed by both searches: docs/copy-detection.md)."""
+    system.gateway.ensure_integration(name="hook", adapter="webhook")
+    system.adapters.override("hook", RecordingPlatform())
+    system.gateway.record_event("hook", media_event("room-1", "m1", pictures["cropped_captioned"],
+                                                    when=system.clock.now()))
+    run_jobs(system)
+    system.gateway.record_event("hook", media_event("room-1", "m2", pictures["original"], when=system.clock.now()))
+    run_jobs(system)
+    copies = system.enforcement.deps.copies
+    assert copies is not None
+    with system.db.transaction() as session:
+        copy = find_by_sha256(session=session, sha256=hashlib.sha256(pictures["cropped_captioned"]).hexdigest())
+        assert copy is not None
+        row = session.scalar(select(CopyDescription).where(CopyDescription.media_id == copy.id))
+        assert row is not None
+        kept = {c.name: getattr(row, c.name) for c in CopyDescription.__table__.columns}
+        session.delete(row)  # not committed yet, as far as the posted side can tell
+    with system.db.sessions() as session:
+        copies.refresh_posted(session)  # the cursor passes the copy's id
+    with system.db.transaction() as session:
+        session.add(CopyDescription(**kept))  # ... and its commit lands now, below the cursor
+    bank_posted(system, pictures["original"], "KCSC-2026-0003")
+    run_jobs(system)
+    with system.db.sessions() as session:
+        match = session.scalar(select(Match).where(Match.media_id == copy.id))
+        assert match is not None and match.signal_type == COPY_SIGNAL, "the late description was not searched"
+        assert match.evidence is not None and match.evidence["action"] == "auto"
+
+
 @pytest.fixture(scope="module")
 def videos() -> dict[str, bytes]:
     """A banked 60-second video, a 20-second clip cut from it and re-encoded smaller, and other footage of the

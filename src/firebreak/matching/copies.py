@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 COPY_CHECK_JOB = "matching.copy_check"  # payload {"media_id": id}: describe a new picture, then search the banks
 COPY_SIGNAL = "copy"  # a match's signal type when the second line found it
 _CHUNK = 500
+# Descriptions below the posted side's cursor looked at again for late commits (ids, not rows: cheap).
+_LATE_WINDOW = 2000
 
 
 def evidence_data(evidence: Evidence) -> dict[str, Any]:
@@ -371,7 +373,21 @@ class CopyLine:
     # -- the posted side -----------------------------------------------------------------------------------------
 
     def refresh_posted(self, session: Session) -> None:
+        """Add the descriptions written since the last look. Ids are handed out when a row is inserted, but
+        commits can finish in another order (PostgreSQL, two workers describing at once): a row below the cursor
+        may appear after the cursor passed it, so a window below the cursor is looked at again for rows not yet
+        held (ids only; a late row is read whole). Without this, a post described at the moment a bank entry was
+        being propagated could be missed by both searches."""
         with self._lock:
+            posted = self._posted
+            late = [media_id for media_id, in session.execute(select(CopyDescription.media_id).where(
+                CopyDescription.id > self._posted_cursor - _LATE_WINDOW, CopyDescription.id <= self._posted_cursor))
+                if media_id not in posted]
+            for start in range(0, len(late), _CHUNK):
+                for row in session.scalars(select(CopyDescription).where(
+                        CopyDescription.media_id.in_(late[start:start + _CHUNK]))):
+                    pdq_rows, features = self._current(session, row)
+                    posted.add_stored(row.media_id, pdq_rows, features)
             while True:
                 rows = list(session.scalars(select(CopyDescription).where(CopyDescription.id > self._posted_cursor)
                                             .order_by(CopyDescription.id).limit(_CHUNK)))
