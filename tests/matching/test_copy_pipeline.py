@@ -31,6 +31,7 @@ from firebreak.matching.models import CopyDescription, Match, MatchReview
 from firebreak.media.models import Placement
 from firebreak.media.service import find_by_sha256
 from firebreak.review.models import ItemStatus, ReviewItem
+from firebreak.signals.vpdq import value_to_frames
 from tests.support import RecordingPlatform, media_event
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -247,6 +248,11 @@ def videos() -> dict[str, bytes]:
         "clip": ev.encode_video(footage[22 * fps: 42 * fps], size=(256, 192), crf=30),
         "other": ev.encode_video(other[10 * fps: 30 * fps]),
         "another_clip": ev.encode_video(footage[5 * fps: 25 * fps], size=(256, 192), crf=28),
+        # Cut between the banked video's seconds (9.25 s, 4.25 s) on a moving shot: with the bank keeping only
+        # vPDQ's one frame a second these went to review (checked when the test was written); four a second
+        # finds them.
+        "between_seconds": ev.encode_video(footage[37: 37 + 20 * fps], size=(256, 192), crf=30),
+        "between_seconds_upload": ev.encode_video(footage[17: 17 + 20 * fps], size=(256, 192), crf=30),
     }
 
 
@@ -254,7 +260,7 @@ def test_a_banked_video_takes_its_clips_with_it_and_refuses_new_ones(system: Sys
                                                                      videos: dict[str, bytes]) -> None:
     system.gateway.ensure_integration(name="hook", adapter="webhook")
     system.adapters.override("hook", RecordingPlatform())
-    for n, name in enumerate(("video", "clip", "other")):
+    for n, name in enumerate(("video", "clip", "other", "between_seconds")):
         system.gateway.record_event("hook", media_event("room-1", f"m{n}", videos[name], sender=f"u{n}",
                                                         when=system.clock.now()))
     run_jobs(system)
@@ -262,8 +268,16 @@ def test_a_banked_video_takes_its_clips_with_it_and_refuses_new_ones(system: Sys
     run_jobs(system)
 
     with system.db.sessions() as session:
-        ids = {name: m.id for name in ("clip", "other") if (m := find_by_sha256(
+        ids = {name: m.id for name in ("clip", "other", "between_seconds") if (m := find_by_sha256(
             session=session, sha256=hashlib.sha256(videos[name]).hexdigest())) is not None}
+        # The entry is the exchange format (one frame a second); the frames four a second are kept beside it.
+        entry = session.scalar(select(BankEntry).where(BankEntry.signal_type == "vpdq"))
+        assert entry is not None
+        assert 55 <= len(value_to_frames(entry.value)) <= 61
+        assert 230 <= len(value_to_frames(entry.extra["dense"])) <= 241
+        between = session.scalar(select(Match).where(Match.media_id == ids["between_seconds"]))
+        assert between is not None and between.evidence is not None and between.evidence["action"] == "auto", \
+            between and between.evidence
         clip = session.scalar(select(Match).where(Match.media_id == ids["clip"]))
         assert clip is not None and clip.signal_type == COPY_SIGNAL and clip.evidence is not None
         assert clip.evidence["method"] == "video" and clip.evidence["action"] == "auto", clip.evidence
@@ -275,5 +289,7 @@ def test_a_banked_video_takes_its_clips_with_it_and_refuses_new_ones(system: Sys
 
     # Another clip of it, uploaded now: refused at the upload check, after the hashes found nothing.
     verdict = system.gateway.scan_bytes(videos["another_clip"], integration="hook")
+    assert verdict.verdict.value == "block", verdict
+    verdict = system.gateway.scan_bytes(videos["between_seconds_upload"], integration="hook")
     assert verdict.verdict.value == "block", verdict
     assert system.gateway.scan_bytes(videos["other"], integration="hook").verdict.value == "allow"

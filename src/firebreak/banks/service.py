@@ -29,9 +29,12 @@ from firebreak.core.names import name_key
 from firebreak.media.models import Media
 from firebreak.signals.decode import DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
-from firebreak.signals.hashing import MediaHashes, hash_bytes
+from firebreak.signals.hashing import MediaHashes, hash_bytes, video_frames
 from firebreak.signals.registry import SignalTypeError, get_signal_type
-from firebreak.signals.vpdq import frames_to_value
+from firebreak.signals.vpdq import VpdqFrame, frames_to_value, value_to_frames
+
+# A vPDQ entry's frames four times a second (``extra``), when it was banked from the video file itself.
+DENSE_FRAMES = "dense"
 
 PROPAGATE_JOB = "enforcement.propagate"
 
@@ -237,7 +240,10 @@ def entries_for_media(*, media: Media, blobs: BlobStore | None, limits: DecodeLi
     entries carry its rotations, mirrors and scaled-up hashes), else from the hashes stored with it."""
     if media.blob_key and blobs is not None:
         try:
-            return entries_for_hashes(hash_bytes(blobs.get(media.blob_key), limits), media_id=media.id, note=note)
+            data = blobs.get(media.blob_key)
+            hashes = hash_bytes(data, limits)
+            dense = video_frames(data, limits) if hashes.kind.value == "video" else ()
+            return entries_for_hashes(hashes, media_id=media.id, note=note, dense_frames=dense)
         except (BlobError, UnhashableMedia):
             pass  # the file is gone or no longer decodes: its stored hashes still bank it
     entries = [EntryInput("sha256", media.sha256, media_id=media.id, note=note)]
@@ -248,13 +254,27 @@ def entries_for_media(*, media: Media, blobs: BlobStore | None, limits: DecodeLi
     return entries
 
 
-def entries_for_hashes(hashes: MediaHashes, *, media_id: int | None = None, note: str | None = None
-                       ) -> list[EntryInput]:
+def entry_frames(value: str, extra: dict[str, Any] | None) -> list[VpdqFrame]:
+    """A vPDQ entry's frames for copy detection: four a second when it was banked from its file (``extra``), else
+    its value's. Raises ValueError when neither parses."""
+    dense = (extra or {}).get(DENSE_FRAMES)
+    if isinstance(dense, str):
+        try:
+            return value_to_frames(dense)
+        except ValueError:
+            pass  # a damaged copy of the frames: the value still serves
+    return value_to_frames(value)
+
+
+def entries_for_hashes(hashes: MediaHashes, *, media_id: int | None = None, note: str | None = None,
+                       dense_frames: Sequence[VpdqFrame] = ()) -> list[EntryInput]:
     """The entries that bank a file: its exact hashes and, when good enough, its PDQ (a picture) or vPDQ (a video).
 
     The PDQ entry keeps the file's eight rotations and mirrors (``extra.dihedral``), so that
     propagation also finds existing copies that were turned or mirrored; a picture under 512 px also keeps them
-    scaled up (``extra.upscaled``), as small copies are indexed (media.pdq_upscaled).
+    scaled up (``extra.upscaled``), as small copies are indexed (media.pdq_upscaled). A video banked from its file
+    keeps its frames four times a second beside the one-a-second vPDQ value (``extra.dense``, the same format):
+    the value stays the exchange format, and the copy line finds clips with the dense frames.
     """
     entries = [EntryInput("sha256", hashes.sha256, media_id=media_id, note=note),
                EntryInput("md5", hashes.md5, media_id=media_id, note=note)]
@@ -265,5 +285,6 @@ def entries_for_hashes(hashes: MediaHashes, *, media_id: int | None = None, note
                                             if hashes.upscaled_dihedral else {})}))
     if hashes.kind.value == "video" and any(frame.matchable for frame in hashes.vpdq):
         # Its frames, one a second: re-encoded copies and clips cut from it are found by the video index.
-        entries.append(EntryInput("vpdq", frames_to_value(hashes.vpdq), media_id=media_id, note=note))
+        entries.append(EntryInput("vpdq", frames_to_value(hashes.vpdq), media_id=media_id, note=note,
+                                  extra={DENSE_FRAMES: frames_to_value(dense_frames)} if dense_frames else None))
     return entries

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
 from firebreak.banks.models import Bank, BankEntry, EntryStatus
-from firebreak.banks.service import count_blocked_uploads
+from firebreak.banks.service import count_blocked_uploads, entry_frames
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
 from firebreak.core.jobs.outbox import cancel, defer, schedule
@@ -42,7 +42,7 @@ from firebreak.matching.service import IndexSet, media_matching_entry
 from firebreak.media.models import Media, MediaKind, Placement
 from firebreak.platform.adapters import ActionResult, AdapterProvider
 from firebreak.platform.models import PlatformIntegration
-from firebreak.signals.vpdq import VpdqFrame, value_to_frames
+from firebreak.signals.vpdq import VpdqFrame
 
 log = logging.getLogger(__name__)
 ACTION_BATCH = 200
@@ -284,7 +284,7 @@ class Enforcement:
                 return None
             if entry.signal_type == "vpdq":
                 try:
-                    return "video", entry.media_id, value_to_frames(entry.value)
+                    return "video", entry.media_id, entry_frames(entry.value, entry.extra)
                 except ValueError:
                     return None
             if entry.media_id is None:

@@ -170,7 +170,8 @@ class Gateway:
         # The hash path answers first: most uploads match nothing, which the in-memory indexes say without a query.
         hashes_clear = bool(pdq_queries) and unchecked is None and not d.indexes.could_match(
             exact=[sha256, md5], pdq_queries=pdq_queries)
-        if hashes_clear and media_kind != "image":
+        if hashes_clear and media_kind not in ("image", "video"):
+            # Pictures and videos still go to the second line below (a clip's first frame is seldom a banked one).
             return ScanResult(verdict=Verdict.ALLOW, matches=[], sha256=sha256, checked_at=d.clock.now())
 
         def lookup(session: Session) -> list[Hit]:

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from firebreak.banks.models import Bank, BankEntry, EntryStatus
+from firebreak.banks.service import entry_frames
 from firebreak.core.blobs import BlobError, BlobStore
 from firebreak.core.clock import Clock
 from firebreak.matching.copydetect import (
@@ -51,7 +52,7 @@ from firebreak.signals.decode import DEFAULT_LIMITS, DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
 from firebreak.signals.keypoints import EXTRACTOR_REVISION, FeatureSet
 from firebreak.signals.pdq import DIHEDRAL_NAMES
-from firebreak.signals.vpdq import VpdqFrame, value_to_frames
+from firebreak.signals.vpdq import VpdqFrame
 
 log = logging.getLogger(__name__)
 
@@ -281,10 +282,10 @@ class CopyLine:
             self._bank_videos.remove(gone)
         new = sorted(e for e in active if e not in self._bank_videos)
         for start in range(0, len(new), _CHUNK):
-            for entry_id, value in session.execute(select(BankEntry.id, BankEntry.value).where(
+            for entry_id, value, extra in session.execute(select(BankEntry.id, BankEntry.value, BankEntry.extra).where(
                     BankEntry.id.in_(new[start:start + _CHUNK]))):
                 try:
-                    self._bank_videos.add(entry_id, value_to_frames(value))
+                    self._bank_videos.add(entry_id, entry_frames(value, extra))
                 except ValueError:
                     log.warning("bank entry %s: its vPDQ value does not parse; not searched", entry_id)
 

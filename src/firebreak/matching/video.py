@@ -23,14 +23,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from firebreak.matching.index import HammingIndex
-from firebreak.signals.decode import DEFAULT_LIMITS, DecodeLimits, FloatLuma, Luma, open_media
-from firebreak.signals.pdq import PDQ_MATCH_DISTANCE, PDQ_MIN_QUALITY, pdq_from_luma, pdq_reference
+from firebreak.signals.decode import DEFAULT_LIMITS, DecodeLimits
+from firebreak.signals.hashing import DENSE_INTERVAL_SECONDS, video_frames
+from firebreak.signals.pdq import PDQ_MATCH_DISTANCE, PDQ_MIN_QUALITY
 from firebreak.signals.vpdq import VpdqFrame
 
 __all__ = [
@@ -44,10 +45,8 @@ __all__ = [
     "sample_frames",
 ]
 
-# Banked videos are sampled four times a second (uploads keep vPDQ's one a second). A clip's seconds fall
-# anywhere between the source's; with the source sampled every 0.25 s, the clip's frame is never more than
-# 0.125 s from one of them, where one second apart it could be 0.5 s away: 50-60 bits on a moving shot.
-BANK_INTERVAL_SECONDS = 0.25
+# Banked videos are sampled four times a second (uploads keep vPDQ's one a second): signals.hashing explains why.
+BANK_INTERVAL_SECONDS = DENSE_INTERVAL_SECONDS
 
 # Row ids in the frame index: video id in the high bits, frame position in the low ones.
 _FRAME_BITS = 20  # up to 1,048,575 frames per video (vPDQ takes one a second: 12 days)
@@ -126,18 +125,9 @@ def decide(matches: Sequence[VideoMatch]) -> VideoDecision:
 def sample_frames(
     data: bytes, limits: DecodeLimits = DEFAULT_LIMITS, *, interval: float = BANK_INTERVAL_SECONDS
 ) -> list[VpdqFrame]:
-    """PDQ of one frame every `interval` seconds, decoded as `hash_bytes` decodes (for banking a video).
-
-    Raises UnhashableMedia like `hash_bytes`.
-    """
-    with open_media(data, limits) as media:
-        out = []
-        for frame in media.frames(side=None, interval=interval):
-            # Full size, as hash_bytes hashes the frames it stores (the PDQ reference's float luma).
-            pdq = (pdq_reference(cast(FloatLuma, frame.luma)) if frame.luma.dtype == np.float32
-                   else pdq_from_luma(cast(Luma, frame.luma)))
-            out.append(VpdqFrame(frame.number, frame.timestamp, pdq.value, pdq.quality))
-        return out
+    """PDQ of one frame every `interval` seconds, decoded as `hash_bytes` decodes (for banking a video: the bank
+    keeps these beside the vPDQ value, `signals.hashing.video_frames`). Raises UnhashableMedia like `hash_bytes`."""
+    return list(video_frames(data, limits, interval=interval))
 
 
 @dataclass(frozen=True, slots=True)

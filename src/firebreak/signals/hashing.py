@@ -211,6 +211,26 @@ def hash_bytes(
 
 _PDQ_MIN_SIDE = 5  # the reference hashes anything smaller as zeros
 
+# A banked video's frames for copy detection: four a second. An upload keeps vPDQ's one a second, and its seconds
+# fall anywhere between the source's; with the source sampled every 0.25 s, each of the clip's frames is at most
+# 0.125 s from one of them, where one second apart it could be 0.5 s away: 50-60 bits on a moving shot
+# (docs/copy-detection.md, "Videos").
+DENSE_INTERVAL_SECONDS = 0.25
+
+
+def video_frames(
+    data: bytes, limits: DecodeLimits = DEFAULT_LIMITS, *, interval: float = DENSE_INTERVAL_SECONDS
+) -> tuple[VpdqFrame, ...]:
+    """PDQ of one frame every `interval` seconds of a video or animation, decoded and hashed as `hash_bytes` hashes
+    its one-a-second frames. Raises UnhashableMedia like `hash_bytes`, ValueError for a still picture."""
+    with open_media(data, limits) as media:
+        if media.kind is ContentKind.IMAGE:
+            raise ValueError("video_frames takes a video or an animation, not a still picture")
+        return tuple(
+            VpdqFrame(f.number, f.timestamp, *_pdq_fields(_frame_pdq(f)))
+            for f in media.frames(side=None, interval=interval)
+        )
+
 
 def _upscaled(luma: FloatLuma) -> FloatLuma:
     height, width = luma.shape
