@@ -364,3 +364,15 @@ def test_the_bench_quick_mode_holds_its_floors() -> None:
     ):
         assert recall[name] >= 0.96, measured
     assert results.distractors["review per 1,000 uploads"] <= 100, measured
+
+
+def test_a_moderator_reads_which_version_of_the_picture_matched() -> None:
+    from firebreak.matching.copies import evidence_words
+
+    words = evidence_words({"method": "pdq-variant", "action": "auto", "distance": 4, "variant": "brightest",
+                            "reference_variant": "brightest", "turn": None})
+    assert words == ("PDQ of its brightest-colour-channel (survives a colour change) version (as is) within 4 bits "
+                     "of the banked picture's brightest-colour-channel (survives a colour change) version")
+    framed = evidence_words({"method": "pdq-variant", "action": "review", "distance": 20, "variant": "framed",
+                             "reference_variant": "original", "turn": "mirror"})
+    assert "frame-and-captions-off version (mirror)" in framed and "(a weak match: a person decides)" in framed

@@ -90,6 +90,11 @@ def _clock_time(seconds: float) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
+# How a moderator reads a canonical variant's name (signals.variants).
+_VARIANT_WORDS = {"original": "original", "trimmed": "borders-off", "framed": "frame-and-captions-off",
+                  "brightest": "brightest-colour-channel (survives a colour change)"}
+
+
 def evidence_words(data: dict[str, Any] | None) -> str:
     """One line for a moderator: how the second line found the copy."""
     if not data:
@@ -105,9 +110,10 @@ def evidence_words(data: dict[str, Any] | None) -> str:
                 f"move-and-scale, covering {round(100 * float(data.get('coverage_reference') or 0))}% of the banked "
                 f"picture and {round(100 * float(data.get('coverage_query') or 0))}% of this one"
                 + (" (verified)" if data.get("action") == "auto" else " (not enough to act without a person)"))
-    variant = str(data.get("variant") or "original").replace("-", " ")
+    variant = _VARIANT_WORDS.get(str(data.get("variant") or "original"), str(data.get("variant")))
+    reference = _VARIANT_WORDS.get(str(data.get("reference_variant") or "original"), str(data.get("reference_variant")))
     return (f"PDQ of its {variant} version ({data.get('turn') or 'as is'}) within {data.get('distance')} bits of "
-            f"the banked picture's {str(data.get('reference_variant') or 'original').replace('-', ' ')} version"
+            f"the banked picture's {reference} version"
             + ("" if data.get("action") == "auto" else " (a weak match: a person decides)"))
 
 
