@@ -46,8 +46,8 @@ RECORD_FLOOR = 6
 FLOORS = range(RECORD_FLOOR, 41)
 
 # (item, method, pdq distance, inliers, share of the banked picture present, share of the upload inside it,
-#  spread, rival inliers)
-Record = tuple[int, str, int, int, float, float, float, int]
+#  spread, rival inliers, perspective gap in pixels)
+Record = tuple[int, str, int, int, float, float, float, int, float]
 
 _index: CopyIndex | None = None
 _bank_pdq: HammingIndex | None = None
@@ -88,6 +88,7 @@ def _records(description: Description) -> tuple[Record, ...]:
                 check.coverage_query if check else 0.0,
                 check.spread if check else 0.0,
                 check.rival_inliers if check else 0,
+                check.perspective_pixels if check else 0.0,
             )
         )
     return tuple(out)
@@ -127,7 +128,7 @@ def decide_records(records: tuple[Record, ...], floor: int, policy: CopyPolicy) 
     verify = policy.verify
     auto: set[int] = set()
     review: set[int] = set()
-    for item, method, _distance, inliers, present, inside, spread, rival in records:
+    for item, method, _distance, inliers, present, inside, spread, rival, perspective in records:
         if method == "pdq-variant":
             auto.add(item)
         elif method == "pdq-weak":
@@ -138,6 +139,7 @@ def decide_records(records: tuple[Record, ...], floor: int, policy: CopyPolicy) 
                 and present >= verify.min_banked_share
                 and max(present, inside) >= verify.min_inside
                 and rival < max(verify.rival_floor, verify.max_rival_share * inliers)
+                and perspective <= verify.max_perspective_pixels
             ):
                 auto.add(item)
             elif inliers >= policy.review_inliers and max(present, inside) >= policy.review_coverage:

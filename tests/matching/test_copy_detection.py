@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,14 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 from firebreak.matching.copydetect import CopyIndex, CopyPolicy, decode_luma, describe, describe_data
 from firebreak.signals.errors import UnhashableMedia
-from firebreak.signals.keypoints import EXTRACTOR_REVISION, FeatureSet, extract_features, verify
+from firebreak.signals.keypoints import (
+    DEFAULT_VERIFY_POLICY,
+    EXTRACTOR_REVISION,
+    FeatureSet,
+    VerifyPolicy,
+    extract_features,
+    verify,
+)
 from firebreak.signals.pdq import hamming_distance
 from firebreak.signals.variants import canonical_boxes, canonical_variants
 
@@ -158,6 +166,46 @@ def test_verification_accepts_a_turned_crop_and_refuses_another_picture() -> Non
     assert 5.5 <= abs(copy.rotation_degrees) <= 8.5
     other = verify(extract_features(luma(ev.textured_scene(22))), reference)
     assert not other.verified and other.inliers < 14
+
+
+def _tilted(image: Image.Image, share: float) -> Image.Image:
+    """The picture seen in perspective: its top edge drawn in by `share` of the width on each side, as a photo
+    of a flat picture taken from below would show it (cropped back to its own size)."""
+    import cv2
+
+    width, height = image.size
+    inset = share * width
+    corners = np.float32([[inset, 0], [width - inset, 0], [width, height], [0, height]])
+    view = cv2.getPerspectiveTransform(np.float32([[0, 0], [width, 0], [width, height], [0, height]]), corners)
+    warped = cv2.warpPerspective(np.asarray(image), view, (width, height), borderMode=cv2.BORDER_REFLECT)
+    return Image.fromarray(warped)
+
+
+def test_a_view_in_perspective_is_not_a_verified_copy_but_a_turned_one_is() -> None:
+    """A copy is the flat picture moved, turned and scaled; its pairs fit a similarity everywhere. The same
+    picture seen in perspective (a second photograph) bends away from any one similarity, and is not acted on
+    by itself; it still has the points to go to review."""
+    original = ev.textured_scene(31)
+    reference = extract_features(luma(original))
+    turned = verify(extract_features(luma(ev.crop_sides(ev.rotate(original, -4), 0.1, "all"))), reference)
+    assert turned.verified and turned.perspective_pixels <= 8.0, turned
+    tilted = verify(extract_features(luma(_tilted(original, 0.08))), reference)
+    assert tilted.inliers >= 14, tilted  # the check has the points: it is the layout that is refused
+    assert tilted.perspective_pixels > 8.0 and not tilted.verified, tilted
+    permissive = verify(extract_features(luma(_tilted(original, 0.08))), reference,
+                        replace(DEFAULT_VERIFY_POLICY, max_perspective_pixels=1000.0))
+    assert permissive.verified  # the rule, not something else, refuses it
+
+
+def test_a_moderator_reads_why_a_perspective_match_waits_for_them() -> None:
+    from firebreak.matching.copies import evidence_words
+
+    words = evidence_words({"method": "geometric", "action": "review", "inliers": 40, "coverage_reference": 0.9,
+                            "coverage_query": 0.95, "perspective_pixels": 17.4})
+    assert "bend away from one flat picture by 17 px" in words and "not enough to act without a person" in words
+    plain = evidence_words({"method": "geometric", "action": "auto", "inliers": 40, "coverage_reference": 0.9,
+                            "coverage_query": 0.95, "perspective_pixels": 1.2})
+    assert "bend" not in plain and plain.endswith("(verified)")
 
 
 def test_a_partly_overlapping_crop_of_the_same_photo_is_not_verified() -> None:
@@ -305,6 +353,8 @@ def test_a_low_quality_pdq_match_without_confirming_features_goes_to_review() ->
 def test_policies_refuse_nonsense() -> None:
     with pytest.raises(ValueError):
         CopyPolicy(pdq_distance=300)
+    with pytest.raises(ValueError, match="max_perspective_pixels"):
+        VerifyPolicy(max_perspective_pixels=0)
     with pytest.raises(ValueError):
         CopyPolicy(verify_top=0)
 

@@ -50,7 +50,7 @@ from firebreak.matching.video import VideoDecision, VideoIndex, VideoMatch, deci
 from firebreak.media.models import HashStatus, Media, MediaKind, MediaSignal
 from firebreak.signals.decode import DEFAULT_LIMITS, DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
-from firebreak.signals.keypoints import EXTRACTOR_REVISION, FeatureSet
+from firebreak.signals.keypoints import DEFAULT_VERIFY_POLICY, EXTRACTOR_REVISION, FeatureSet
 from firebreak.signals.pdq import DIHEDRAL_NAMES
 from firebreak.signals.vpdq import VpdqFrame
 
@@ -74,7 +74,8 @@ def evidence_data(evidence: Evidence) -> dict[str, Any]:
     if check is not None:
         data.update(inliers=check.inliers, coverage_query=round(check.coverage_query, 3),
                     coverage_reference=round(check.coverage_reference, 3), scale=round(check.scale, 3),
-                    rotation_degrees=round(check.rotation_degrees, 1))
+                    rotation_degrees=round(check.rotation_degrees, 1),
+                    perspective_pixels=round(check.perspective_pixels, 1))
     return data
 
 
@@ -109,12 +110,21 @@ def evidence_words(data: dict[str, Any] | None) -> str:
         return (f"the same picture features in the same layout: {data.get('inliers')} matching points under one "
                 f"move-and-scale, covering {round(100 * float(data.get('coverage_reference') or 0))}% of the banked "
                 f"picture and {round(100 * float(data.get('coverage_query') or 0))}% of this one"
+                + _perspective_words(data)
                 + (" (verified)" if data.get("action") == "auto" else " (not enough to act without a person)"))
     variant = _VARIANT_WORDS.get(str(data.get("variant") or "original"), str(data.get("variant")))
     reference = _VARIANT_WORDS.get(str(data.get("reference_variant") or "original"), str(data.get("reference_variant")))
     return (f"PDQ of its {variant} version ({data.get('turn') or 'as is'}) within {data.get('distance')} bits of "
             f"the banked picture's {reference} version"
             + ("" if data.get("action") == "auto" else " (a weak match: a person decides)"))
+
+
+def _perspective_words(data: dict[str, Any]) -> str:
+    gap = data.get("perspective_pixels")
+    if gap is None or float(gap) <= DEFAULT_VERIFY_POLICY.max_perspective_pixels:
+        return ""
+    return (f"; but the points bend away from one flat picture by {round(float(gap))} px, as a second photograph "
+            f"of the same scene would")
 
 
 @dataclass(frozen=True, slots=True)

@@ -258,14 +258,18 @@ class CopyIndexStats:
 
 # ---------------------------------------------------------------- the descriptor vote index
 
-# Descriptors are cut into 16-bit keys; each of the first _TABLES keys has a table of the rows holding each
+# Descriptors are cut into 20-bit keys; each of the first _TABLES keys has a table of the rows holding each
 # value. A pair of descriptors within ~30 bits (a true correspondence after re-encoding) shares at least one
-# key with probability ~0.7 with 8 tables; unrelated descriptors (~100+ bits apart) almost never do, and the
-# few that do are dropped by the full Hamming check that follows.
-_TABLES = 8
-_KEYS = 1 << 16
-# A key value held by more rows than this (flat or noisy patches repeat) is skipped, as a stop word.
-_MAX_BUCKET_SHARE = 0.002
+# key with probability ~0.6 with 12 tables; unrelated descriptors (~100+ bits apart) almost never do, and the
+# few that do are dropped by the full Hamming check that follows. 16-bit keys (8 tables) had the same chance
+# for a true pair but ORB's bits are not independent: at 600,000 banked keypoints a query keypoint met 940
+# rows on average, 20-bit keys meet about 110 (measured in docs/copy-detection.md, "Speed").
+_KEY_BITS = 20
+_TABLES = 12
+_KEYS = 1 << _KEY_BITS
+# A key value held by more rows than this (flat or noisy patches repeat) is skipped, as a stop word: a share
+# of the rows, about 100 times a bucket's mean size, and at least _MIN_BUCKET_CAP.
+_MAX_BUCKET_SHARE = 100 / _KEYS
 _MIN_BUCKET_CAP = 64
 _VOTE_RATIO = 0.8
 
@@ -280,7 +284,7 @@ class _Packed:
     points: npt.NDArray[np.float32]  # (rows, 2)
     codes: npt.NDArray[np.uint8]  # (rows, 32)
     slot_of_row: npt.NDArray[np.int32]
-    offsets: npt.NDArray[np.int64]  # (_TABLES, _KEYS + 1)
+    offsets: npt.NDArray[np.int32]  # (_TABLES, _KEYS + 1)
     positions: npt.NDArray[np.int32]  # (_TABLES, rows)
     bucket_cap: int
 
@@ -302,6 +306,19 @@ class _Packed:
 
 
 
+def _keys(codes: npt.NDArray[np.uint8]) -> I64:
+    """(rows, _TABLES) vote keys: consecutive _KEY_BITS-bit fields of each descriptor, low bits first."""
+    rows = len(codes)
+    keys = np.zeros((rows, _TABLES), dtype=np.int64)
+    per_chunk = 40 // _KEY_BITS  # 5 bytes hold two keys
+    for chunk in range(_TABLES // per_chunk):
+        window = codes[:, 5 * chunk : 5 * chunk + 5].astype(np.int64)
+        value = window[:, 0] | window[:, 1] << 8 | window[:, 2] << 16 | window[:, 3] << 24 | window[:, 4] << 32
+        for part in range(per_chunk):
+            keys[:, chunk * per_chunk + part] = (value >> (part * _KEY_BITS)) & (_KEYS - 1)
+    return keys
+
+
 def _pack(features: dict[int, FeatureSet]) -> _Packed:
     ids = np.array(sorted(features), dtype=np.int64)
     sets = [features[int(i)] for i in ids]
@@ -312,10 +329,8 @@ def _pack(features: dict[int, FeatureSet]) -> _Packed:
     codes = np.concatenate([s.descriptors for s in sets]) if rows else np.zeros((0, 32), np.uint8)
     points = np.concatenate([s.points for s in sets]) if rows else np.zeros((0, 2), np.float32)
     slot_of_row = np.repeat(np.arange(len(sets), dtype=np.int32), counts)
-    keys = np.zeros((0, _TABLES), np.int64)
-    if rows:
-        keys = codes.view("<u2").reshape(rows, 16)[:, :_TABLES].astype(np.int64)
-    offsets = np.zeros((_TABLES, _KEYS + 1), dtype=np.int64)
+    keys = _keys(codes)
+    offsets = np.zeros((_TABLES, _KEYS + 1), dtype=np.int32)
     positions = np.zeros((_TABLES, rows), dtype=np.int32)
     for table in range(_TABLES):
         column = keys[:, table]
@@ -344,7 +359,7 @@ def _votes(packed: _Packed, query: FeatureSet, max_distance: int, *, exclusive: 
     n = len(query)
     if n == 0 or len(packed.codes) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    keys = query.descriptors.view("<u2").reshape(n, 16)[:, :_TABLES].astype(np.int64)
+    keys = _keys(query.descriptors)
     found_query: list[npt.NDArray[np.int64]] = []
     found_rows: list[npt.NDArray[np.int64]] = []
     for table in range(_TABLES):
