@@ -39,7 +39,7 @@ from firebreak.matching.copydetect import DEFAULT_POLICY, CopyIndex, CopyPolicy,
 from firebreak.matching.index import HammingIndex
 from firebreak.matching.video import VideoIndex, decide, sample_frames
 from firebreak.signals.hashing import hash_bytes
-from firebreak.signals.pdq import PDQ_MATCH_DISTANCE, PDQ_MIN_QUALITY
+from firebreak.signals.pdq import PDQ_MATCH_DISTANCE, PDQ_MIN_QUALITY, PDQ_TURNED_MATCH_DISTANCE
 
 # Searched with this floor, so the evidence for every higher floor is at hand afterwards.
 RECORD_FLOOR = 6
@@ -95,13 +95,17 @@ def _records(description: Description) -> tuple[Record, ...]:
 
 
 def _hash_path_hits(data: bytes) -> frozenset[int]:
-    """Sources today's hash path finds (PDQ with rotations and mirrors at <= 31, quality >= 50 both sides)."""
+    """Sources the hash path finds (PDQ at <= 31, through a rotation or mirror at <= 16, quality >= 50 both sides)."""
     assert _bank_pdq is not None
     hashes = hash_bytes(data)
     if not hashes.pdq.matchable:
         return frozenset()
-    hits = _bank_pdq.search(list(hashes.query_hashes), PDQ_MATCH_DISTANCE)
-    return frozenset(int(i) for i in hits.ids if _bank_quality.get(int(i), 0) >= PDQ_MIN_QUALITY)
+    queries, turned = list(hashes.query_hashes), hashes.turned_hashes
+    found = set()
+    for query, hits in zip(queries, _bank_pdq.range_search(queries, PDQ_MATCH_DISTANCE), strict=True):
+        limit = PDQ_TURNED_MATCH_DISTANCE if query in turned else PDQ_MATCH_DISTANCE
+        found.update(int(i) for i, distance in hits if distance <= limit)
+    return frozenset(i for i in found if _bank_quality.get(i, 0) >= PDQ_MIN_QUALITY)
 
 
 def _query_source(position: int) -> list[tuple[int, int, frozenset[int], tuple[Record, ...]]]:

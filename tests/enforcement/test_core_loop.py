@@ -98,6 +98,36 @@ def test_reupload_after_banking_is_refused_and_removed(system: System, platform:
     assert ("chat-9", "sneaky") in platform.removed()
 
 
+def test_the_mirror_image_half_of_a_symmetric_picture_is_not_removed_as_its_copy(
+    system: System, platform: RecordingPlatform
+) -> None:
+    """The upper and lower quarters of a round retina photo are near mirror images: one flipped sits 30 bits
+    from the other, inside PDQ's 31 but far from where true mirrored copies sit (a few bits). Neither is a copy
+    of the other: the hash path acts on a turned or mirrored match only within 16 bits, in both directions
+    (banking first, and an upload after). A true mirrored copy is still removed and refused."""
+    from PIL import Image
+
+    from firebreak.signals.pdq import hamming_distance
+
+    retina = photo("retina")
+    halves = [retina.crop(box).resize((240, 480), Image.Resampling.LANCZOS)
+              for box in ((0, 0, 352, 705), (0, 705, 352, 1410))]
+    upper, lower = (jpeg(half) for half in halves)
+    upper_hashes, lower_hashes = hash_bytes(upper), hash_bytes(lower)
+    flipped = min(hamming_distance(q, lower_hashes.pdq.value) for q in upper_hashes.dihedral[1:])
+    assert 16 < flipped <= 31 and hamming_distance(upper_hashes.pdq.value, lower_hashes.pdq.value) > 31
+    _post(system, platform, "c", "lower", lower, 1)
+    mirrored = copies_of(halves[0])["mirrored"]
+    _post(system, platform, "c", "mirrored", mirrored, 2)
+    bank_id = _bank(system)
+    _bank_file(system, bank_id, upper)
+    system.runner.reconcile()
+    assert ("c", "lower") not in platform.removed()
+    assert ("c", "mirrored") in platform.removed()
+    assert system.gateway.scan_bytes(lower).verdict != Verdict.BLOCK
+    assert system.gateway.scan_bytes(mirrored).verdict == Verdict.BLOCK
+
+
 def test_review_bank_queues_matches_without_acting(system: System, platform: RecordingPlatform) -> None:
     original = photo("rocket")
     _post(system, platform, "c", "m1", jpeg(original, 70))

@@ -158,13 +158,13 @@ class Gateway:
         unchecked: str | None = None
         try:
             hashes = hash_bytes(data, d.limits)
-            md5, pdq_queries = hashes.md5, hashes.query_hashes
+            md5, pdq_queries, turned = hashes.md5, hashes.query_hashes, hashes.turned_hashes
             media_kind = hashes.kind.value
             frames = list(hashes.vpdq)
             if hashes.truncated:
                 unchecked = "truncated"
         except UnhashableMedia as exc:
-            md5, pdq_queries = hashlib.md5(data, usedforsecurity=False).hexdigest(), ()
+            md5, pdq_queries, turned = hashlib.md5(data, usedforsecurity=False).hexdigest(), (), frozenset()
             frames = []
             unchecked = f"unhashable: {exc.reason.value}"
         # The hash path answers first: most uploads match nothing, which the in-memory indexes say without a query.
@@ -181,7 +181,7 @@ class Gateway:
                 if known is not None and known.pdq:
                     queries = (known.pdq,)
             return match_signals(session=session, indexes=d.indexes, sha256=sha256, md5=md5, pdq_queries=queries,
-                                 jurisdiction=jurisdiction)
+                                 turned=turned, jurisdiction=jurisdiction)
 
         hits = [] if hashes_clear else d.db.read(lookup)  # read-only: no write lock on SQLite
         if not hits and unchecked is None and media_kind == "image":

@@ -63,13 +63,15 @@ def scan_matches(hits: list[Hit]) -> list[ScanMatch]:
 def hits_for_media(*, session: Session, indexes: IndexSet, media: Media, hashes: MediaHashes | None,
                    jurisdiction: str | None = None) -> list[Hit]:
     pdq_queries: tuple[str, ...] = ()
+    turned: frozenset[str] = frozenset()
     if hashes is not None:
         pdq_queries = hashes.query_hashes if hashes.kind.value == "image" else ()
+        turned = hashes.turned_hashes if hashes.kind.value == "image" else frozenset()
     elif media.pdq and media.hash_status == HashStatus.HASHED and (media.pdq_quality or 0) >= 50 \
             and media.kind.value == "image":
         pdq_queries = (media.pdq,)
     return match_signals(session=session, indexes=indexes, sha256=media.sha256, md5=media.md5,
-                         pdq_queries=pdq_queries, jurisdiction=jurisdiction)
+                         pdq_queries=pdq_queries, turned=turned, jurisdiction=jurisdiction)
 
 
 def _account(session: Session, integration: PlatformIntegration, clock: Clock, sender: SenderIn) -> PlatformAccount:

@@ -41,7 +41,7 @@ from firebreak.signals.keypoints import (
     extract_features,
     verify,
 )
-from firebreak.signals.pdq import PDQ_MATCH_DISTANCE, PDQ_MIN_QUALITY
+from firebreak.signals.pdq import PDQ_MATCH_DISTANCE, PDQ_MIN_QUALITY, PDQ_TURNED_MATCH_DISTANCE
 from firebreak.signals.variants import VARIANT_NAMES, Box, Variant, canonical_variants, crop_luma
 
 __all__ = [
@@ -182,7 +182,7 @@ class CopyPolicy:
     # A match through a rotation or mirror (not the picture as it stands) is automatic only this close:
     # true turned or mirrored copies sit within a few bits (docs/signals.md: p95 2-6), while the two
     # mirror-image halves of a symmetric picture (a retina photo's upper and lower quarters) sat at 24-26.
-    turned_distance: int = 16
+    turned_distance: int = PDQ_TURNED_MATCH_DISTANCE
     verify: VerifyPolicy = DEFAULT_VERIFY_POLICY
     # A geometric match below `verify` but at least this strong is sent to review.
     review_inliers: int = 10

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,7 @@ from firebreak.matching.index import HammingIndex, IndexFormatError
 from firebreak.matching.models import IndexChange
 from firebreak.matching.snapshots import Snapshot, SnapshotStore
 from firebreak.media.models import HashStatus, Media, MediaKind
-from firebreak.signals.pdq import PDQ_MIN_QUALITY, hamming_distance
+from firebreak.signals.pdq import PDQ_MIN_QUALITY, PDQ_TURNED_MATCH_DISTANCE, hamming_distance
 
 log = logging.getLogger(__name__)
 
@@ -453,13 +453,16 @@ class IndexSet:
         if upscaled is not None:
             self.media_upscaled.add([media_id], [upscaled])
 
-    def search_media(self, queries: Sequence[str], radius: int) -> dict[int, int]:
-        """Media ids within ``radius`` of any query, with the best distance: as they are, or scaled up if small."""
+    def search_media(self, queries: Sequence[str], radius: int, *, turned: Collection[str] = ()) -> dict[int, int]:
+        """Media ids within ``radius`` of any query, with the best distance: as they are, or scaled up if small.
+        A query in ``turned`` (a rotation or mirror) counts only within PDQ_TURNED_MATCH_DISTANCE."""
         best: dict[int, int] = {}
         for index in (self.media, self.media_upscaled):
-            for hits in index.range_search(list(queries), radius):
+            for query, hits in zip(queries, index.range_search(list(queries), radius), strict=True):
+                limit = min(radius, PDQ_TURNED_MATCH_DISTANCE) if query in turned else radius
                 for media_id, distance in hits:
-                    best[media_id] = min(distance, best.get(media_id, 1 << 30))
+                    if distance <= limit:
+                        best[media_id] = min(distance, best.get(media_id, 1 << 30))
         return best
 
 
@@ -470,12 +473,14 @@ def match_signals(
     sha256: str | None = None,
     md5: str | None = None,
     pdq_queries: Sequence[str] = (),
+    turned: Collection[str] = (),
     jurisdiction: str | None = None,
 ) -> list[Hit]:
     """Every active entry in an enabled, in-scope bank that these signals match, closest first.
 
     ``pdq_queries`` are the query's PDQ hashes: for an image its eight rotations and mirrors, so
-    turned and mirrored copies match. Low-quality PDQ must be left out by the caller.
+    turned and mirrored copies match; those of them in ``turned`` (the rotations and mirrors, not the picture
+    as it stands) count only within PDQ_TURNED_MATCH_DISTANCE. Low-quality PDQ must be left out by the caller.
     """
     exact = [value.lower() for value in (sha256, md5) if value]
     if exact or pdq_queries:
@@ -485,9 +490,10 @@ def match_signals(
     digests = [digest for value in exact if (digest := value_digest(value)) in indexes.exact]
     best: dict[int, int] = {}
     if pdq_queries:
-        for hits in indexes.bank.range_search(list(pdq_queries), indexes.radius):
+        for query, hits in zip(pdq_queries, indexes.bank.range_search(list(pdq_queries), indexes.radius), strict=True):
+            limit = PDQ_TURNED_MATCH_DISTANCE if query in turned else indexes.radius
             for entry_id, distance in hits:
-                if distance < best.get(entry_id, 1 << 30):
+                if distance <= limit and distance < best.get(entry_id, 1 << 30):
                     best[entry_id] = distance
     if not digests and not best:
         return []
@@ -532,9 +538,13 @@ def media_matching_entry(
         if entry.quality is not None and entry.quality < PDQ_MIN_QUALITY:
             return []
         indexes.sync(session, force=True)
-        queries = [entry.value, *[q for key in ("dihedral", "upscaled") for q in entry.extra.get(key, [])
-                                  if isinstance(q, str)]]
-        return sorted(indexes.search_media(queries, radius).items())
+        dihedral = [q for q in entry.extra.get("dihedral", []) if isinstance(q, str)]
+        upscaled = [q for q in entry.extra.get("upscaled", []) if isinstance(q, str)]
+        queries = list(dict.fromkeys([entry.value, *dihedral, *upscaled]))
+        # The entry's rotations and mirrors (and those of it scaled up) meet a posted picture only close: a
+        # symmetric picture's mirror-image halves are not copies of each other (PDQ_TURNED_MATCH_DISTANCE).
+        turned = {*dihedral, *upscaled[1:]} - {entry.value, *upscaled[:1]}
+        return sorted(indexes.search_media(queries, radius, turned=turned).items())
     return []
 
 

@@ -101,6 +101,16 @@ class MediaHashes:
         alpha = (self.pdq_ignoring_alpha,) if self.pdq_ignoring_alpha is not None else ()
         return tuple(dict.fromkeys((*(self.dihedral or (self.pdq.value,)), *self.upscaled_dihedral, *alpha)))
 
+    @property
+    def turned_hashes(self) -> frozenset[str]:
+        """The query hashes that are a rotation or mirror of the picture (not the picture as it stands, nor it
+        scaled up, nor it without alpha): a match through them counts only within PDQ_TURNED_MATCH_DISTANCE."""
+        if not self.pdq.matchable:
+            return frozenset()
+        alpha = (self.pdq_ignoring_alpha,) if self.pdq_ignoring_alpha is not None else ()
+        upright = {self.pdq.value, *self.upscaled_dihedral[:1], *alpha}
+        return frozenset((*self.dihedral[1:], *self.upscaled_dihedral[1:])) - upright
+
     def vpdq_value(self) -> str | None:
         """The whole video's vPDQ in the exchange format, or None for a still image."""
         return frames_to_value(self.vpdq) if self.vpdq else None

@@ -24,6 +24,11 @@ from firebreak.signals.base import Comparison, ContentKind, SignalType, check_he
 
 # A pair of hashes this close (in bits) is the same picture; Meta's recommended threshold.
 PDQ_MATCH_DISTANCE = 31
+# A match through a rotation or mirror (one picture turned or flipped to meet the other) counts only this close.
+# True turned and mirrored copies sit within a few bits (docs/signals.md: p95 2-6); the two mirror-image halves
+# of a symmetric picture (a round retina photo's upper and lower quarters) sat 24-26 bits apart and were
+# removed as copies of each other at 31 (docs/copy-detection.md). Beyond it, the second line sends them to review.
+PDQ_TURNED_MATCH_DISTANCE = 16
 # Below this quality the hash describes a flat or featureless picture and matches noise, so it is stored
 # (it is still a fact about the file) but never used to match.
 PDQ_MIN_QUALITY = 50
