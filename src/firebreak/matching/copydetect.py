@@ -263,7 +263,7 @@ class CopyIndexStats:
 # key with probability ~0.6 with 12 tables; unrelated descriptors (~100+ bits apart) almost never do, and the
 # few that do are dropped by the full Hamming check that follows. 16-bit keys (8 tables) had the same chance
 # for a true pair but ORB's bits are not independent: at 600,000 banked keypoints a query keypoint met 940
-# rows on average, 20-bit keys meet about 110 (measured in docs/copy-detection.md, "Speed").
+# rows on average, 20-bit keys about 110 (docs/copy-detection.md, "Candidates: a descriptor vote index").
 _KEY_BITS = 20
 _TABLES = 12
 _KEYS = 1 << _KEY_BITS
