@@ -17,7 +17,9 @@ import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
 from firebreak.matching.copydetect import CopyIndex, CopyPolicy, decode_luma, describe, describe_data
+from firebreak.matching.copies import describe_still
 from firebreak.signals.errors import UnhashableMedia
+from firebreak.signals.hashing import hash_bytes, hash_with_planes
 from firebreak.signals.keypoints import (
     DEFAULT_VERIFY_POLICY,
     EXTRACTOR_REVISION,
@@ -364,6 +366,44 @@ def test_decode_luma_refuses_what_is_not_a_picture() -> None:
         decode_luma(b"not a picture at all")
     with pytest.raises(ValueError, match="still picture"):
         decode_luma(ev.encode_video([np.zeros((64, 64, 3), np.uint8)] * 4))
+
+
+def _oriented(picture: Image.Image) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned a quarter clockwise
+    out = io.BytesIO()
+    picture.convert("RGB").save(out, "JPEG", quality=90, exif=exif)
+    return out.getvalue()
+
+
+def _with_alpha(picture: Image.Image) -> bytes:
+    rgba = picture.convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize(picture.size))
+    out = io.BytesIO()
+    rgba.save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [jpeg, lambda p: jpeg(p.convert("L")), _oriented, _with_alpha],
+    ids=["colour", "grey", "exif-turned", "transparent"],
+)
+def test_the_upload_check_describes_the_planes_it_hashed_as_the_bytes_describe(
+    encode, pictures: list[Image.Image]
+) -> None:
+    """The gateway decodes an upload once (`hash_with_planes`) and describes those planes; the description must be
+    the one the bank side makes from the file's bytes, or the two sides would disagree about the same picture."""
+    data = encode(ev.hue_shift(pictures[1], 40))
+    hashes, still = hash_with_planes(data)
+    assert hashes == hash_bytes(data)
+    assert still is not None
+    shared, fresh = describe_still(still), describe_data(data)
+    assert (shared.width, shared.height, shared.feature_box) == (fresh.width, fresh.height, fresh.feature_box)
+    assert shared.stored_pdq_rows() == fresh.stored_pdq_rows()
+    assert shared.features.to_bytes() == fresh.features.to_bytes()
+    # A video has no still planes to share.
+    assert hash_with_planes(ev.encode_video([np.zeros((64, 64, 3), np.uint8)] * 4))[1] is None
 
 
 # ---------------------------------------------------------------- the bench's quick mode, with floors

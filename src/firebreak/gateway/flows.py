@@ -23,7 +23,7 @@ from firebreak.enforcement import user_reports
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.service import RUN_ACTIONS_JOB, copy_entry
 from firebreak.gateway.service import EventResult, get_integration, handle_event, refuse, scan_matches, verdict_for
-from firebreak.matching.copies import COPY_SIGNAL, CopyLine, describe_bytes, found_in, found_in_videos
+from firebreak.matching.copies import COPY_SIGNAL, CopyLine, describe_still, found_in, found_in_videos
 from firebreak.matching.service import Hit, IndexSet, match_signals
 from firebreak.media.service import find_by_sha256
 from firebreak.platform.adapters import AdapterProvider, FetchError
@@ -31,7 +31,7 @@ from firebreak.platform.models import PlatformIntegration
 from firebreak.platform.schemas import ChatIn, PlatformEvent, ScanResult, ScanSignalsRequest, SenderIn, Verdict
 from firebreak.signals.decode import DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
-from firebreak.signals.hashing import hash_bytes
+from firebreak.signals.hashing import StillPlanes, hash_with_planes
 from firebreak.signals.registry import SignalTypeError, get_signal_type
 from firebreak.signals.vpdq import VpdqFrame
 
@@ -156,8 +156,9 @@ class Gateway:
         media_kind = "image"
         # Decoding and hashing take milliseconds: done before the transaction, which on SQLite holds the write lock.
         unchecked: str | None = None
+        still: StillPlanes | None = None  # a picture's decoded planes, kept for the second line
         try:
-            hashes = hash_bytes(data, d.limits)
+            hashes, still = hash_with_planes(data, d.limits)
             md5, pdq_queries, turned = hashes.md5, hashes.query_hashes, hashes.turned_hashes
             media_kind = hashes.kind.value
             frames = list(hashes.vpdq)
@@ -184,9 +185,10 @@ class Gateway:
                                  turned=turned, jurisdiction=jurisdiction)
 
         hits = [] if hashes_clear else d.db.read(lookup)  # read-only: no write lock on SQLite
-        if not hits and unchecked is None and media_kind == "image":
-            # The hashes answered first and found nothing: now the second line (crops, captions, recolouring).
-            hits = self._copy_hits(data, jurisdiction)
+        if not hits and unchecked is None and still is not None:
+            # The hashes answered first and found nothing: now the second line (crops, captions, recolouring), on
+            # the planes the hashes were computed on.
+            hits = self._copy_hits(still, jurisdiction)
         elif not hits and unchecked is None and media_kind == "video" and frames:
             hits = self._video_hits(frames, jurisdiction)  # clips cut from a banked video, re-encoded copies
         if verdict_for(hits) == Verdict.BLOCK:
@@ -198,16 +200,14 @@ class Gateway:
         return ScanResult(verdict=verdict, matches=scan_matches(hits), sha256=sha256, checked_at=d.clock.now(),
                           unchecked=unchecked)
 
-    def _copy_hits(self, data: bytes, jurisdiction: str | None) -> list[Hit]:
+    def _copy_hits(self, still: StillPlanes, jurisdiction: str | None) -> list[Hit]:
         """An upload the hashes let through, against the banked pictures: a verified copy counts as a match of
         its bank (refused when the bank blocks), a weaker one as a match for review (never refused on its own)."""
         d = self.deps
         copies = d.copies
         if copies is None or not d.db.read(copies.has_references):
             return []
-        description = describe_bytes(data, d.limits)
-        if description is None:
-            return []
+        description = describe_still(still)
         found = found_in(d.db.read(lambda session: copies.search_bank(session, description, refresh=False)))
 
         def entries(session: Session) -> list[Hit]:

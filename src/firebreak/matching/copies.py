@@ -43,13 +43,16 @@ from firebreak.matching.copydetect import (
     Decision,
     Description,
     Evidence,
+    describe,
     describe_data,
+    planes,
 )
 from firebreak.matching.models import CopyDescription
 from firebreak.matching.video import VideoDecision, VideoIndex, VideoMatch, decide
 from firebreak.media.models import HashStatus, Media, MediaKind, MediaSignal
 from firebreak.signals.decode import DEFAULT_LIMITS, DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
+from firebreak.signals.hashing import StillPlanes
 from firebreak.signals.keypoints import DEFAULT_VERIFY_POLICY, EXTRACTOR_REVISION, FeatureSet
 from firebreak.signals.pdq import DIHEDRAL_NAMES
 from firebreak.signals.vpdq import VpdqFrame
@@ -157,6 +160,12 @@ def describe_bytes(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Descri
         return describe_data(data, limits)
     except (UnhashableMedia, ValueError):
         return None
+
+
+def describe_still(still: StillPlanes) -> Description:
+    """The description of a still picture from the planes its hashes were computed on (no second decode)."""
+    luma, brightest = planes(still.luma, still.brightest)
+    return describe(luma, brightest=brightest)
 
 
 def stored(row: CopyDescription) -> tuple[list[tuple[str, str, int]], FeatureSet]:

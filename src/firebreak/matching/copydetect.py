@@ -56,6 +56,7 @@ __all__ = [
     "NO_MATCH",
     "decode_luma",
     "decode_planes",
+    "planes",
     "describe",
     "describe_data",
     "feature_box",
@@ -107,9 +108,15 @@ def decode_planes(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> tuple[L
             raise ValueError(f"decode_planes takes a still picture, not a {media.kind.value}")
         (frame,) = media.frames(side=None)
         luma = frame.luma
-        if luma.dtype != np.uint8:
-            luma = np.clip(np.rint(luma), 0, 255).astype(np.uint8)
         brightest = media.brightest()
+    return planes(luma, brightest)
+
+
+def planes(luma: npt.NDArray[np.uint8] | npt.NDArray[np.float32], brightest: Luma | None) -> tuple[Luma, Luma | None]:
+    """The planes `describe` takes, from a picture's decoded luma (8-bit, or full-size float as PDQ hashes it:
+    `hashing.hash_with_planes` hands over the planes it hashed) and its brightest channel."""
+    if luma.dtype != np.uint8:
+        luma = np.clip(np.rint(luma), 0, 255).astype(np.uint8)
     if brightest is not None and float(np.mean(brightest, dtype=np.float64)) - float(
         np.mean(luma, dtype=np.float64)
     ) < _GREY_GAP:

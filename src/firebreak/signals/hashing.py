@@ -19,7 +19,16 @@ import numpy as np
 from PIL import Image
 
 from firebreak.signals.base import ContentKind
-from firebreak.signals.decode import DEFAULT_LIMITS, Clock, DecodeLimits, FloatLuma, Frame, Luma, open_media
+from firebreak.signals.decode import (
+    DEFAULT_LIMITS,
+    Clock,
+    DecodeLimits,
+    FloatLuma,
+    Frame,
+    Luma,
+    OpenedMedia,
+    open_media,
+)
 from firebreak.signals.errors import UnhashableMedia, UnhashableReason
 from firebreak.signals.exact import Md5Signal, Sha256Signal, exact_hashes
 from firebreak.signals.formats import MediaFormat
@@ -177,46 +186,74 @@ def hash_bytes(
     exists to measure that against the reference and must not be used for anything stored or compared.
     """
     with open_media(data, limits, clock=clock) as media:
-        ignoring_alpha: str | None = None
-        upscaled: tuple[str, ...] = ()
-        if media.kind is ContentKind.IMAGE:
-            if side is None:
-                picture = media.picture()
-                dihedral, quality = pdq_reference_dihedral(picture.luma)
-                if _PDQ_MIN_SIDE <= min(picture.luma.shape) and max(picture.luma.shape) < QUERY_UPSCALE_BELOW:
-                    upscaled, _ = pdq_reference_dihedral(_upscaled(picture.luma))
-                if picture.luma_ignoring_alpha is not None:
-                    ignoring_alpha = pdq_reference(picture.luma_ignoring_alpha).value
-            else:
-                (frame,) = media.frames(side=side)
-                dihedral, quality = pdq_dihedral_from_luma(cast(Luma, frame.luma))
-            pdq = PdqHash(dihedral[0], quality)
-            frames: tuple[VpdqFrame, ...] = ()
+        hashes, _ = _hash_opened(media, data, side=side, keep_planes=False)
+        return hashes
+
+
+@dataclass(frozen=True, slots=True)
+class StillPlanes:
+    """A still picture's planes as `hash_bytes` decoded them, for the copy check that follows the hashes (one
+    decode for both: it was a tenth of an upload's check, docs/copy-detection.md)."""
+
+    luma: FloatLuma  # full size, as displayed, as PDQ hashed it
+    brightest: Luma | None  # max(R, G, B) of a colour picture (`OpenedMedia.brightest`), None for a grey one
+
+
+def hash_with_planes(
+    data: bytes, limits: DecodeLimits = DEFAULT_LIMITS, *, clock: Clock = time.monotonic
+) -> tuple[MediaHashes, StillPlanes | None]:
+    """`hash_bytes`, and for a still picture its decoded planes too (None for a video or an animation)."""
+    with open_media(data, limits, clock=clock) as media:
+        return _hash_opened(media, data, side=None, keep_planes=True)
+
+
+def _hash_opened(
+    media: OpenedMedia, data: bytes, *, side: int | None, keep_planes: bool
+) -> tuple[MediaHashes, StillPlanes | None]:
+    ignoring_alpha: str | None = None
+    upscaled: tuple[str, ...] = ()
+    planes: StillPlanes | None = None
+    if media.kind is ContentKind.IMAGE:
+        if side is None:
+            picture = media.picture()
+            dihedral, quality = pdq_reference_dihedral(picture.luma)
+            if _PDQ_MIN_SIDE <= min(picture.luma.shape) and max(picture.luma.shape) < QUERY_UPSCALE_BELOW:
+                upscaled, _ = pdq_reference_dihedral(_upscaled(picture.luma))
+            if picture.luma_ignoring_alpha is not None:
+                ignoring_alpha = pdq_reference(picture.luma_ignoring_alpha).value
+            if keep_planes:
+                planes = StillPlanes(picture.luma, media.brightest())
         else:
-            dihedral = ()
-            frames = tuple(
-                VpdqFrame(f.number, f.timestamp, *_pdq_fields(_frame_pdq(f)))
-                for f in media.frames(side=side, interval=VPDQ_INTERVAL_SECONDS)
-            )
-            pdq = PdqHash(frames[0].pdq, frames[0].quality)
-        exact = exact_hashes(data)
-        return MediaHashes(
-            kind=media.kind,
-            format=media.format,
-            mime_type=media.format.mime_type,
-            size_bytes=len(data),
-            width=media.width,
-            height=media.height,
-            duration_seconds=media.duration_seconds,
-            sha256=exact.sha256,
-            md5=exact.md5,
-            pdq=pdq,
-            dihedral=dihedral,
-            vpdq=frames,
-            pdq_ignoring_alpha=ignoring_alpha if ignoring_alpha != pdq.value else None,
-            upscaled_dihedral=upscaled,
-            truncated=media.truncated,
+            (frame,) = media.frames(side=side)
+            dihedral, quality = pdq_dihedral_from_luma(cast(Luma, frame.luma))
+        pdq = PdqHash(dihedral[0], quality)
+        frames: tuple[VpdqFrame, ...] = ()
+    else:
+        dihedral = ()
+        frames = tuple(
+            VpdqFrame(f.number, f.timestamp, *_pdq_fields(_frame_pdq(f)))
+            for f in media.frames(side=side, interval=VPDQ_INTERVAL_SECONDS)
         )
+        pdq = PdqHash(frames[0].pdq, frames[0].quality)
+    exact = exact_hashes(data)
+    hashes = MediaHashes(
+        kind=media.kind,
+        format=media.format,
+        mime_type=media.format.mime_type,
+        size_bytes=len(data),
+        width=media.width,
+        height=media.height,
+        duration_seconds=media.duration_seconds,
+        sha256=exact.sha256,
+        md5=exact.md5,
+        pdq=pdq,
+        dihedral=dihedral,
+        vpdq=frames,
+        pdq_ignoring_alpha=ignoring_alpha if ignoring_alpha != pdq.value else None,
+        upscaled_dihedral=upscaled,
+        truncated=media.truncated,
+    )
+    return hashes, planes
 
 
 _PDQ_MIN_SIDE = 5  # the reference hashes anything smaller as zeros
