@@ -111,6 +111,57 @@ def test_black_frames_alone_match_nothing() -> None:
     assert videos.search(upload_frames(black)) == []
 
 
+def _frames(words: np.ndarray, qualities: list[int], interval: float) -> list[VpdqFrame]:
+    return [VpdqFrame(n, n * interval, bytes(w).hex(), q) for n, (w, q) in enumerate(zip(words, qualities, strict=True))]
+
+
+def _flipped(words: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
+    out = words.copy()
+    for row in out:
+        for bit in rng.choice(256, bits, replace=False):
+            row[bit // 8] ^= 1 << (bit % 8)
+    return out
+
+
+def test_dim_seconds_of_a_clip_count_when_they_line_up_with_the_banked_ones() -> None:
+    """A clip whose shots are dim (PDQ quality under 50) keeps a few good seconds that fix the offset; its dim
+    seconds then count within `aligned_low_quality_distance` of the banked frame at the same moment (re-encoded
+    dim frames sit 14 bits from theirs, median, and up to 40), where alone they would need 20."""
+    rng = np.random.default_rng(11)
+    banked_words = rng.integers(0, 256, (4 * 60, 32), dtype=np.uint8)  # 60 s, four frames a second
+    banked = _frames(banked_words, [90 if n % 40 < 8 else 35 for n in range(len(banked_words))], 0.25)
+    start = 20  # the clip is seconds 20-49 of the banked video
+    seconds = banked_words[4 * start : 4 * (start + 30) : 4]
+    qualities = [f.quality for f in banked[4 * start : 4 * (start + 30) : 4]]
+    clip = _frames(_flipped(seconds, 30, rng), qualities, 1.0)
+    assert sum(q < 50 for q in qualities) > len(qualities) // 2  # mostly dim
+
+    index = VideoIndex()
+    index.add(1, banked)
+    (match,) = index.search(clip)
+    assert (match.action, match.aligned_frames, match.offset_seconds) == ("auto", 30, 20.0)
+    # The same clip judged as before (dim seconds only within 20 bits): not refused.
+    strict = VideoIndex(VideoPolicy(aligned_low_quality_distance=20))
+    strict.add(1, banked)
+    assert decide(strict.search(clip)).kind != "auto"
+
+
+def test_a_shared_opening_does_not_make_the_rest_of_a_video_a_copy() -> None:
+    """Eight seconds in common (an intro, a logo sting, a banked clip inside a longer video) fix an offset; the dim
+    seconds after them are other footage, far from the banked frames at that moment, and do not count however
+    loose the dim distance is. The eight seconds alone send it to a person."""
+    rng = np.random.default_rng(12)
+    banked_words = rng.integers(0, 256, (4 * 60, 32), dtype=np.uint8)
+    banked = _frames(banked_words, [80] * len(banked_words), 0.25)
+    opening = _flipped(banked_words[: 4 * 8 : 4], 6, rng)
+    rest = rng.integers(0, 256, (22, 32), dtype=np.uint8)
+    other = _frames(np.vstack([opening, rest]), [80] * 8 + [35] * 22, 1.0)
+    index = VideoIndex()
+    index.add(1, banked)
+    (match,) = index.search(other)
+    assert (match.action, match.aligned_frames) == ("review", 8)
+
+
 def test_policy_checks_its_numbers() -> None:
     with pytest.raises(ValueError):
         VideoPolicy(auto_share=0)

@@ -65,15 +65,23 @@ class VideoPolicy:
     # them lined up in time is evidence, one alone is not. Below the floor (black, flat, fades) never.
     low_quality_distance: int = 20
     low_quality_floor: int = 20
+    # ... and once the offset is found, a low-quality frame counts within this many bits of the frame at the same
+    # moment. Dim frames of a re-encoded clip sit 14 bits (median) from theirs, 40 at the 99th percentile, while
+    # low-quality frames of other footage held at one offset were never closer than 102 (docs/copy-detection.md,
+    # "Videos"): the alignment carries the evidence the quality cannot.
+    aligned_low_quality_distance: int = 40
     # Frames are one a second, but a clip's seconds fall between the source's: allow this much drift.
     offset_tolerance: float = 1.5
     auto_share: float = 0.8  # share of the shorter video's usable frames aligned at one offset: automatic
     auto_frames: int = 8  # ... and at least this many frames (seconds) aligned
     review_share: float = 0.5
     review_frames: int = 4
+    # A video holding this many seconds of another in line, whatever their share of it, goes to review: a long
+    # video with a banked clip inside it (or an opening in common) is for a person to judge, never acted on alone.
+    review_part_frames: int = 8
 
     def __post_init__(self) -> None:
-        for name in ("max_distance", "aligned_distance", "low_quality_distance"):
+        for name in ("max_distance", "aligned_distance", "low_quality_distance", "aligned_low_quality_distance"):
             if not 0 <= getattr(self, name) <= 256:
                 raise ValueError(f"{name} must be between 0 and 256 bits, got {getattr(self, name)}")
         for name in ("auto_share", "review_share"):
@@ -266,14 +274,14 @@ class VideoIndex:
         close_in_time = np.abs(outer.times[np.newaxis, :] - expected[:, np.newaxis]) <= policy.offset_tolerance
         bits = np.bitwise_count(inner.words[:, np.newaxis, :] ^ outer.words[np.newaxis, :, :]).sum(axis=2)
         good = inner.good[:, np.newaxis] & outer.good[np.newaxis, :]
-        close = np.where(good, bits <= policy.aligned_distance, bits <= policy.low_quality_distance)
+        close = np.where(good, bits <= policy.aligned_distance, bits <= policy.aligned_low_quality_distance)
         aligned = (close_in_time & close).any(axis=1)
         count = int(aligned.sum())
         usable = len(inner.codes)
         share = count / usable if usable else 0.0
         if count >= policy.auto_frames and share >= policy.auto_share:
             action: Literal["auto", "review"] = "auto"
-        elif count >= policy.review_frames and share >= policy.review_share:
+        elif (count >= policy.review_frames and share >= policy.review_share) or count >= policy.review_part_frames:
             action = "review"
         else:
             return None
