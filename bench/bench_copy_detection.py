@@ -143,6 +143,7 @@ def decide_records(records: tuple[Record, ...], floor: int, policy: CopyPolicy) 
                 inliers >= floor
                 and present >= verify.min_banked_share
                 and max(present, inside) >= verify.min_inside
+                and (present >= verify.partial_share or inside >= verify.partial_inside)
                 and rival < max(verify.rival_floor, verify.max_rival_share * inliers)
                 and perspective <= verify.max_perspective_pixels
             ):

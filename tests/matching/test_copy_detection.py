@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
-from firebreak.matching.copydetect import CopyIndex, CopyPolicy, decode_luma, describe, describe_data
 from firebreak.matching.copies import describe_still
+from firebreak.matching.copydetect import CopyIndex, CopyPolicy, decode_luma, describe, describe_data
 from firebreak.signals.errors import UnhashableMedia
 from firebreak.signals.hashing import hash_bytes, hash_with_planes
 from firebreak.signals.keypoints import (
@@ -40,6 +40,12 @@ import _copy_eval as ev  # noqa: E402
 def jpeg(image: Image.Image, quality: int = 85) -> bytes:
     out = io.BytesIO()
     image.convert("RGB").save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "PNG")
     return out.getvalue()
 
 
@@ -218,6 +224,64 @@ def test_a_partly_overlapping_crop_of_the_same_photo_is_not_verified() -> None:
     for tile in tiles:
         check = verify(extract_features(shot), extract_features(luma(ev.tile_image(tile))))
         assert not check.verified
+
+
+@pytest.mark.parametrize("shape", [(1, 50), (50, 1), (1, 1), (20, 400)])
+def test_a_picture_too_narrow_for_keypoints_is_described_without_them(shape: tuple[int, int]) -> None:
+    """A one-pixel line (a spacer GIF, a rule) has no room for ORB's patch: no keypoints, no error (OpenCV refuses
+    to scale a one-pixel side, which reached the upload check as a server error)."""
+    plane = np.random.default_rng(3).integers(0, 256, shape, dtype=np.uint8)
+    description = describe(plane)
+    assert len(description.features) == 0
+    index = CopyIndex()
+    index.add(1, describe(np.random.default_rng(4).integers(0, 256, (200, 300), dtype=np.uint8)))
+    assert index.search(description).kind == "none"
+
+
+def test_an_upload_whose_colour_plane_runs_out_of_time_keeps_its_hashes(pictures: list[Image.Image]) -> None:
+    """The brightest channel is decoded after the hashes; if the decode deadline passes then, the upload is still
+    hashed (its PDQ still matches) and only the copy check, which needs that plane, is skipped."""
+    from firebreak.signals.decode import DecodeLimits
+
+    ticks = iter([0.0, 0.0])
+
+    def clock() -> float:
+        return next(ticks, 29.5)  # the deadline is set, the hashes are made, then the time is gone
+
+    data = jpeg(pictures[1])
+    hashes, still = hash_with_planes(data, DecodeLimits(max_seconds=29.0), clock=clock)
+    assert still is None
+    assert hashes == hash_bytes(data)
+
+
+def test_a_photo_overlapping_part_of_a_banked_one_on_a_repeating_texture_is_not_verified() -> None:
+    """Grass repeats itself: RANSAC lays a crop from the bottom of the photo half over the tile from its top, which
+    it does not touch, with 88 pairs. Under that transform the crop shows under 60% of the banked tile and a sixth
+    of it lies outside; a crop lies wholly inside its original, so this is not one (found on the full bench:
+    `grass#(149, 343, 377, 512)` against the tile at 0,0)."""
+    (tile,) = [t for t in ev.photo_tiles() if t.photo == "grass" and t.box[:2] == (0, 0)]
+    banked = describe_data(png(ev.tile_image(tile)))  # as the bench banks it
+    other = describe_data(jpeg(ev.build_distractor(
+        ev.Distractor("x", "same-scene photo", ("grass", (149, 343, 377, 512))))))
+    check = verify(other.features, banked.features)
+    assert check.inliers >= 14 and check.coverage_reference < 0.6 and check.coverage_query < 0.95, check
+    assert not check.verified
+    lenient = verify(other.features, banked.features, replace(DEFAULT_VERIFY_POLICY, partial_inside=0.8))
+    assert lenient.verified  # the rule, not something else, refuses it
+    # A real crop of a fifth from every side shows 64% of the tile and lies inside it: still verified.
+    crop = describe_data(jpeg(ev.crop_sides(ev.tile_image(tile), 0.2, "all")))
+    assert verify(crop.features, banked.features).verified
+
+
+def test_a_moderator_reads_why_a_partly_overlapping_match_waits_for_them() -> None:
+    from firebreak.matching.copies import evidence_words
+
+    words = evidence_words({"method": "geometric", "action": "review", "inliers": 88, "coverage_reference": 0.49,
+                            "coverage_query": 0.84, "perspective_pixels": 1.1})
+    assert "16% of it lies outside" in words and "not enough to act without a person" in words
+    crop = evidence_words({"method": "geometric", "action": "auto", "inliers": 88, "coverage_reference": 0.64,
+                           "coverage_query": 1.0, "perspective_pixels": 1.1})
+    assert "outside" not in crop
 
 
 # ---------------------------------------------------------------- the index and its decisions

@@ -26,7 +26,7 @@ from firebreak.bootstrap.system import System
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus
 from firebreak.integrations.sandbox import service as sandbox
 from firebreak.integrations.sandbox.models import MessageStatus, SandboxMessage
-from firebreak.matching.copies import COPY_SIGNAL
+from firebreak.matching.copies import COPY_SIGNAL, evidence_words
 from firebreak.matching.models import CopyDescription, Match, MatchReview
 from firebreak.media.models import Placement
 from firebreak.media.service import find_by_sha256
@@ -282,6 +282,10 @@ def test_a_banked_video_takes_its_clips_with_it_and_refuses_new_ones(system: Sys
         assert clip is not None and clip.signal_type == COPY_SIGNAL and clip.evidence is not None
         assert clip.evidence["method"] == "video" and clip.evidence["action"] == "auto", clip.evidence
         assert 20 <= clip.evidence["start_seconds"] <= 24, clip.evidence  # where in the banked video it was cut
+        assert 16 <= clip.evidence["aligned_seconds"] <= clip.evidence["usable_seconds"] <= 20, clip.evidence
+        # The banked video found the posted clip inside it: the moderator reads the clip's seconds as the post's.
+        assert evidence_words(clip.evidence).startswith(
+            f"{clip.evidence['aligned_seconds']} of {clip.evidence['usable_seconds']} seconds of this video line up")
         removal = session.scalar(select(Action).join(Placement, Placement.id == Action.placement_id).where(
             Action.kind == ActionKind.REMOVE_MESSAGE, Placement.media_id == ids["clip"]))
         assert removal is not None

@@ -112,7 +112,8 @@ def test_black_frames_alone_match_nothing() -> None:
 
 
 def _frames(words: np.ndarray, qualities: list[int], interval: float) -> list[VpdqFrame]:
-    return [VpdqFrame(n, n * interval, bytes(w).hex(), q) for n, (w, q) in enumerate(zip(words, qualities, strict=True))]
+    pairs = enumerate(zip(words, qualities, strict=True))
+    return [VpdqFrame(n, n * interval, bytes(w).hex(), q) for n, (w, q) in pairs]
 
 
 def _flipped(words: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
@@ -162,10 +163,35 @@ def test_a_shared_opening_does_not_make_the_rest_of_a_video_a_copy() -> None:
     assert (match.action, match.aligned_frames) == ("review", 8)
 
 
+@pytest.mark.parametrize(("shared_seconds", "expected"), [(3, []), (10, ["review"])])
+def test_seconds_in_common_are_counted_as_seconds_when_the_banked_video_is_the_shorter(
+    shared_seconds: int, expected: list[str]
+) -> None:
+    """A 20 s banked video (four frames a second) and a 2-minute upload that opens with some of its seconds: a
+    3 s sting in common is twelve banked frames but three seconds, and sends nothing to review; ten seconds do."""
+    rng = np.random.default_rng(13)
+    banked_words = rng.integers(0, 256, (4 * 20, 32), dtype=np.uint8)
+    banked = _frames(banked_words, [80] * len(banked_words), 0.25)
+    shared = _flipped(banked_words[: 4 * shared_seconds : 4], 6, rng)
+    rest = rng.integers(0, 256, (120 - shared_seconds, 32), dtype=np.uint8)
+    upload = _frames(np.vstack([shared, rest]), [80] * 120, 1.0)
+    index = VideoIndex()
+    index.add(1, banked)
+    matches = index.search(upload)
+    assert [m.action for m in matches] == expected
+    assert all(m.contained == "indexed" for m in matches)
+    # The other direction (the banked video searching posted ones) decides the same.
+    posted = VideoIndex()
+    posted.add(2, upload)
+    assert [m.action for m in posted.search(banked)] == expected
+
+
 def test_policy_checks_its_numbers() -> None:
     with pytest.raises(ValueError):
         VideoPolicy(auto_share=0)
     with pytest.raises(ValueError):
         VideoPolicy(aligned_distance=400)
+    with pytest.raises(ValueError, match="review_part_seconds"):
+        VideoPolicy(review_part_seconds=0)
     with pytest.raises(ValueError):
         VideoIndex().add(-1, [])

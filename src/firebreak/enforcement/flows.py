@@ -298,7 +298,7 @@ class Enforcement:
         kind, media_id, frames = what
         if kind == "video":
             found = found_in_videos(d.db.read(lambda session: copies.search_posted_videos(
-                session, frames, exclude={media_id} if media_id else set())))
+                session, frames, exclude={media_id} if media_id else set())), banked="query")
         else:
             assert media_id is not None  # noqa: S101 - picture() returns a picture's media id
             description = self._describe(media_id)

@@ -31,7 +31,7 @@ from firebreak.platform.models import PlatformIntegration
 from firebreak.platform.schemas import ChatIn, PlatformEvent, ScanResult, ScanSignalsRequest, SenderIn, Verdict
 from firebreak.signals.decode import DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
-from firebreak.signals.hashing import StillPlanes, hash_with_planes
+from firebreak.signals.hashing import StillPlanes, hash_bytes, hash_with_planes
 from firebreak.signals.registry import SignalTypeError, get_signal_type
 from firebreak.signals.vpdq import VpdqFrame
 
@@ -158,7 +158,11 @@ class Gateway:
         unchecked: str | None = None
         still: StillPlanes | None = None  # a picture's decoded planes, kept for the second line
         try:
-            hashes, still = hash_with_planes(data, d.limits)
+            # With copy detection on, the hashes keep their decoded planes for the second line (one decode).
+            if d.copies is not None and d.copies.enabled:
+                hashes, still = hash_with_planes(data, d.limits)
+            else:
+                hashes = hash_bytes(data, d.limits)
             md5, pdq_queries, turned = hashes.md5, hashes.query_hashes, hashes.turned_hashes
             media_kind = hashes.kind.value
             frames = list(hashes.vpdq)

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 from sqlalchemy import func, select
@@ -82,9 +82,13 @@ def evidence_data(evidence: Evidence) -> dict[str, Any]:
     return data
 
 
-def video_evidence(match: VideoMatch) -> dict[str, Any]:
+def video_evidence(match: VideoMatch, *, banked: Literal["query", "indexed"] = "indexed") -> dict[str, Any]:
+    """A video match's evidence; `banked` names the side of the search that was the banked video (the index when
+    an upload or a post is checked, the query when a newly banked video searches posted ones)."""
     return {"method": "video", "action": match.action, "contained": match.contained,
+            "contained_video": "banked" if match.contained == banked else "posted",
             "aligned_frames": match.aligned_frames, "usable_frames": match.usable_frames, "share": match.share,
+            "aligned_seconds": match.aligned_seconds, "usable_seconds": match.usable_seconds,
             "offset_seconds": match.offset_seconds, "start_seconds": match.start_seconds,
             "end_seconds": match.end_seconds}
 
@@ -104,8 +108,14 @@ def evidence_words(data: dict[str, Any] | None) -> str:
     if not data:
         return "found as a copy"
     if data.get("method") == "video":
-        part = "this video" if data.get("contained") == "query" else "the banked video"
-        return (f"{data.get('aligned_frames')} of {data.get('usable_frames')} seconds of {part} line up in time with "
+        if "contained_video" in data:
+            part = "the banked video" if data["contained_video"] == "banked" else "this video"
+        else:  # recorded before the side was kept: then the query was always the upload or post
+            part = "this video" if data.get("contained") == "query" else "the banked video"
+        # Seconds, where stored (a banked video has four frames a second); matches recorded before, frames.
+        aligned = data.get("aligned_seconds", data.get("aligned_frames"))
+        usable = data.get("usable_seconds", data.get("usable_frames"))
+        return (f"{aligned} of {usable} seconds of {part} line up in time with "
                 f"the other, from {_clock_time(float(data.get('start_seconds') or 0))} to "
                 f"{_clock_time(float(data.get('end_seconds') or 0))}"
                 + (" (verified)" if data.get("action") == "auto" else " (not enough to act without a person)"))
@@ -113,6 +123,7 @@ def evidence_words(data: dict[str, Any] | None) -> str:
         return (f"the same picture features in the same layout: {data.get('inliers')} matching points under one "
                 f"move-and-scale, covering {round(100 * float(data.get('coverage_reference') or 0))}% of the banked "
                 f"picture and {round(100 * float(data.get('coverage_query') or 0))}% of this one"
+                + _partial_words(data)
                 + _perspective_words(data)
                 + (" (verified)" if data.get("action") == "auto" else " (not enough to act without a person)"))
     variant = _VARIANT_WORDS.get(str(data.get("variant") or "original"), str(data.get("variant")))
@@ -120,6 +131,15 @@ def evidence_words(data: dict[str, Any] | None) -> str:
     return (f"PDQ of its {variant} version ({data.get('turn') or 'as is'}) within {data.get('distance')} bits of "
             f"the banked picture's {reference} version"
             + ("" if data.get("action") == "auto" else " (a weak match: a person decides)"))
+
+
+def _partial_words(data: dict[str, Any]) -> str:
+    present, inside = float(data.get("coverage_reference") or 0), float(data.get("coverage_query") or 0)
+    policy = DEFAULT_VERIFY_POLICY
+    if not present or present >= policy.partial_share or inside >= policy.partial_inside:
+        return ""
+    return (f"; but it shows only part of the banked picture and {round(100 * (1 - inside))}% of it lies outside "
+            f"that, as two photographs of one scene that overlap in part would, where a crop lies wholly inside")
 
 
 def _perspective_words(data: dict[str, Any]) -> str:
@@ -196,9 +216,10 @@ def checkable(media: Media) -> bool:
     return describable(media) or (media.kind == MediaKind.VIDEO and media.hash_status == HashStatus.HASHED)
 
 
-def found_in_videos(decision: VideoDecision) -> list[CopyFound]:
-    """A video search's matches as copies found (ids are the index's: bank entries, or posted media)."""
-    return [CopyFound(item_id=m.video_id, action=m.action, distance=0, evidence=video_evidence(m))
+def found_in_videos(decision: VideoDecision, *, banked: Literal["query", "indexed"] = "indexed") -> list[CopyFound]:
+    """A video search's matches as copies found (ids are the index's: bank entries, or posted media); `banked` as
+    for `video_evidence`."""
+    return [CopyFound(item_id=m.video_id, action=m.action, distance=0, evidence=video_evidence(m, banked=banked))
             for m in decision.matches]
 
 

@@ -25,14 +25,14 @@ import math
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, cast
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from firebreak.matching.index import HammingIndex
 from firebreak.signals.base import ContentKind
-from firebreak.signals.decode import DEFAULT_LIMITS, DecodeLimits, open_media
+from firebreak.signals.decode import DEFAULT_LIMITS, DecodeLimits, luma_8bit, open_media
 from firebreak.signals.keypoints import (
     DEFAULT_VERIFY_POLICY,
     FeatureSet,
@@ -94,10 +94,8 @@ def decode_luma(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Luma:
         if media.kind is not ContentKind.IMAGE:
             raise ValueError(f"decode_luma takes a still picture, not a {media.kind.value}")
         (frame,) = media.frames(side=None)
-        if frame.luma.dtype == np.uint8:
-            return cast(Luma, frame.luma)
         # Full-size float luma (as the PDQ reference computes it): features and variants work on 8 bits.
-        return np.clip(np.rint(frame.luma), 0, 255).astype(np.uint8)
+        return luma_8bit(frame.luma)
 
 
 def decode_planes(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> tuple[Luma, Luma | None]:
@@ -115,13 +113,12 @@ def decode_planes(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> tuple[L
 def planes(luma: npt.NDArray[np.uint8] | npt.NDArray[np.float32], brightest: Luma | None) -> tuple[Luma, Luma | None]:
     """The planes `describe` takes, from a picture's decoded luma (8-bit, or full-size float as PDQ hashes it:
     `hashing.hash_with_planes` hands over the planes it hashed) and its brightest channel."""
-    if luma.dtype != np.uint8:
-        luma = np.clip(np.rint(luma), 0, 255).astype(np.uint8)
+    plane = luma_8bit(luma)
     if brightest is not None and float(np.mean(brightest, dtype=np.float64)) - float(
-        np.mean(luma, dtype=np.float64)
+        np.mean(plane, dtype=np.float64)
     ) < _GREY_GAP:
         brightest = None  # a grey picture stored as colour: its brightest channel only repeats the luma
-    return cast(Luma, luma), brightest
+    return plane, brightest
 
 
 # The brightest channel of a colour picture is above its luma wherever it has colour; this little on average

@@ -76,9 +76,10 @@ class VideoPolicy:
     auto_frames: int = 8  # ... and at least this many frames (seconds) aligned
     review_share: float = 0.5
     review_frames: int = 4
-    # A video holding this many seconds of another in line, whatever their share of it, goes to review: a long
-    # video with a banked clip inside it (or an opening in common) is for a person to judge, never acted on alone.
-    review_part_frames: int = 8
+    # A video holding this many seconds of another in line (distinct seconds, whatever the sampling), whatever
+    # their share of it, goes to review: a long video with a banked clip inside it (or an opening in common) is
+    # for a person to judge, never acted on alone.
+    review_part_seconds: int = 8
 
     def __post_init__(self) -> None:
         for name in ("max_distance", "aligned_distance", "low_quality_distance", "aligned_low_quality_distance"):
@@ -87,6 +88,9 @@ class VideoPolicy:
         for name in ("auto_share", "review_share"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        for name in ("auto_frames", "review_frames", "review_part_seconds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.offset_tolerance < 0:
             raise ValueError("offset_tolerance must be >= 0")
 
@@ -104,6 +108,8 @@ class VideoMatch:
     aligned_frames: int  # frames of the contained video that match at the best offset
     usable_frames: int  # frames of the contained video that could match (quality high enough)
     share: float  # aligned / usable
+    aligned_seconds: int  # distinct seconds of the contained video among the aligned frames
+    usable_seconds: int  # ... and among its usable frames (a banked video has four frames a second)
     offset_seconds: float  # time in the indexed video minus time in the query
     start_seconds: float  # where the contained video's aligned frames sit, in the other video's seconds
     end_seconds: float
@@ -279,9 +285,12 @@ class VideoIndex:
         count = int(aligned.sum())
         usable = len(inner.codes)
         share = count / usable if usable else 0.0
+        seconds = int(np.unique(np.floor(inner.times[aligned])).size)  # a banked video has four frames a second
         if count >= policy.auto_frames and share >= policy.auto_share:
             action: Literal["auto", "review"] = "auto"
-        elif (count >= policy.review_frames and share >= policy.review_share) or count >= policy.review_part_frames:
+        elif count >= policy.review_frames and share >= policy.review_share:
+            action = "review"
+        elif seconds >= policy.review_part_seconds:
             action = "review"
         else:
             return None
@@ -293,6 +302,8 @@ class VideoIndex:
             aligned_frames=count,
             usable_frames=usable,
             share=round(share, 4),
+            aligned_seconds=seconds,
+            usable_seconds=int(np.unique(np.floor(inner.times)).size),
             offset_seconds=round(best_offset, 3),
             start_seconds=round(float(inside.min()), 3),
             end_seconds=round(float(inside.max()), 3),

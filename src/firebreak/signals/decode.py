@@ -200,6 +200,13 @@ class OpenedMedia(ABC):
         self.close()
 
 
+def luma_8bit(luma: Luma | FloatLuma) -> Luma:
+    """A luma plane in 8 bits: full-size float luma (as PDQ hashes it) rounded, an 8-bit one as it is."""
+    if luma.dtype == np.uint8:
+        return cast(Luma, luma)
+    return np.clip(np.rint(luma), 0, 255).astype(np.uint8)
+
+
 def open_media(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS, *, clock: Clock = time.monotonic) -> OpenedMedia:
     """Check and open `data`. Raises UnhashableMedia; never decodes pixels before the limits are checked."""
     if len(data) > limits.max_bytes:

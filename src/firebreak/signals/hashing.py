@@ -27,6 +27,7 @@ from firebreak.signals.decode import (
     Frame,
     Luma,
     OpenedMedia,
+    luma_8bit,
     open_media,
 )
 from firebreak.signals.errors import UnhashableMedia, UnhashableReason
@@ -195,14 +196,16 @@ class StillPlanes:
     """A still picture's planes as `hash_bytes` decoded them, for the copy check that follows the hashes (one
     decode for both: it was a tenth of an upload's check, docs/copy-detection.md)."""
 
-    luma: FloatLuma  # full size, as displayed, as PDQ hashed it
+    luma: Luma  # full size, as displayed: the luma PDQ hashed, rounded to 8 bits
     brightest: Luma | None  # max(R, G, B) of a colour picture (`OpenedMedia.brightest`), None for a grey one
 
 
 def hash_with_planes(
     data: bytes, limits: DecodeLimits = DEFAULT_LIMITS, *, clock: Clock = time.monotonic
 ) -> tuple[MediaHashes, StillPlanes | None]:
-    """`hash_bytes`, and for a still picture its decoded planes too (None for a video or an animation)."""
+    """`hash_bytes`, and for a still picture its decoded planes too: None for a video or an animation, and None
+    when the brightest channel could not be had within the limits (the hashes are kept: only the copy check,
+    which would need it, is skipped)."""
     with open_media(data, limits, clock=clock) as media:
         return _hash_opened(media, data, side=None, keep_planes=True)
 
@@ -222,7 +225,10 @@ def _hash_opened(
             if picture.luma_ignoring_alpha is not None:
                 ignoring_alpha = pdq_reference(picture.luma_ignoring_alpha).value
             if keep_planes:
-                planes = StillPlanes(picture.luma, media.brightest())
+                try:
+                    planes = StillPlanes(luma_8bit(picture.luma), media.brightest())
+                except UnhashableMedia:
+                    planes = None  # out of time (or pixels) for the copy check; the hashes stand
         else:
             (frame,) = media.frames(side=side)
             dihedral, quality = pdq_dihedral_from_luma(cast(Luma, frame.luma))

@@ -81,6 +81,8 @@ _GRID = 4
 # (stickers on low-detail pictures: recall 0.95). ORB keeps the strongest corners by Harris response, so a
 # low threshold changes little for detailed pictures and costs about 1 ms.
 _FAST_THRESHOLD = 4
+# ORB keeps keypoints 15 pixels (edgeThreshold) from every edge: a narrower picture has none.
+_MIN_SIDE = 31
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,6 +206,8 @@ def extract_features(luma: Luma, *, max_keypoints: int = MAX_KEYPOINTS) -> Featu
         raise ValueError(f"expected a 2-D uint8 luma plane, got {luma.ndim}-D {luma.dtype}")
     plane = working_plane(luma)
     height, width = plane.shape
+    if min(height, width) < _MIN_SIDE:  # no room for a keypoint's patch (and OpenCV refuses a 1-pixel side)
+        return FeatureSet(width, height, np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8))
     orb = cv2.ORB.create(nfeatures=max_keypoints * 3, fastThreshold=_FAST_THRESHOLD, edgeThreshold=15, patchSize=31)
     keypoints = list(orb.detect(plane, None))
     chosen, descriptors = orb.compute(plane, _spread(keypoints, width, height, max_keypoints))
@@ -228,6 +232,13 @@ class VerifyPolicy:
     # ... and either nearly all of it (a border, caption or screenshot around it), or the other picture
     # must lie nearly wholly inside the banked one (a crop). Two shots of one scene overlap only partly.
     min_inside: float = 0.8
+    # A picture showing under this share of the banked one is a big crop, and a crop lies wholly inside its
+    # original: then at least `partial_inside` of it must. Two photographs of one scene that overlap in part (on
+    # a repeating texture, RANSAC can lay them half over each other) show part of it with part of their own
+    # outside. On the bench every copy under 0.65 was a crop of 20% from all sides or a turn cropped to fill,
+    # at least 0.95 inside (docs/copy-detection.md, "The overlap of a big crop").
+    partial_share: float = 0.6
+    partial_inside: float = 0.95
     min_spread: float = 0.05  # inliers' convex hull, as a share of the overlap: not all in one spot
     # A second, different transform that carries this many of the remaining pairs means two planes seen
     # from two viewpoints (a stereo pair, the same scene shot twice with things moved), not one picture
@@ -250,7 +261,8 @@ class VerifyPolicy:
             raise ValueError(f"max_perspective_pixels must be positive, got {self.max_perspective_pixels}")
         if self.min_inliers < 3:
             raise ValueError("min_inliers must be at least 3 (a similarity needs 2 pairs, a check needs more)")
-        for field in ("min_banked_share", "min_inside", "min_spread", "ratio", "max_rival_share"):
+        shares = ("min_banked_share", "min_inside", "partial_share", "partial_inside", "min_spread", "ratio")
+        for field in (*shares, "max_rival_share"):
             if not 0.0 <= getattr(self, field) <= 1.0:
                 raise ValueError(f"{field} must be between 0 and 1, got {getattr(self, field)}")
 
@@ -289,6 +301,7 @@ class Verification:
             self.inliers >= policy.min_inliers
             and present >= policy.min_banked_share
             and max(present, inside) >= policy.min_inside
+            and (present >= policy.partial_share or inside >= policy.partial_inside)
             and self.spread >= policy.min_spread
             and self.rival_inliers < max(policy.rival_floor, policy.max_rival_share * self.inliers)
             and self.perspective_pixels <= policy.max_perspective_pixels
