@@ -117,7 +117,13 @@ def test_decide_by_keyboard_appeal_from_the_inbox_and_reverse(tmp_path: Path, da
         expect(user.locator(f"#{message} .placeholder")).to_be_visible(timeout=20_000)
         user.screenshot(path=str(shots / "2-removed.png"), full_page=True)
         assert wait_for(lambda: idle(live), 20)
-        user.goto(f"{live.url}/sandbox/u/{seeded.users['cat']}")
+
+        def inbox_has_a_notice() -> bool:
+            # The notice follows the removal in a job of its own (FOLLOW_UP_JOB): under load it lands a moment later.
+            user.goto(f"{live.url}/sandbox/u/{seeded.users['cat']}")
+            return user.locator(".inbox-notice").count() > 0
+
+        assert wait_for(inbox_has_a_notice, 30, interval=0.5), "no notice reached the sender's inbox"
         notice = user.locator(".inbox-notice").first
         expect(notice).to_contain_text("an intimate image of a person shared without their consent")
         expect(notice).not_to_contain_text("suspected")
