@@ -47,8 +47,8 @@ RECORD_FLOOR = 6
 FLOORS = range(RECORD_FLOOR, 41)
 
 # (item, method, pdq distance, inliers, share of the banked picture present, share of the upload inside it,
-#  spread, rival inliers, perspective gap in pixels)
-Record = tuple[int, str, int, int, float, float, float, int, float]
+#  spread, rival inliers, perspective gap in pixels, residual correlation, shared residual in pixels)
+Record = tuple[int, str, int, int, float, float, float, int, float, float, float]
 
 _index: CopyIndex | None = None
 _bank_pdq: HammingIndex | None = None
@@ -90,6 +90,8 @@ def _records(description: Description) -> tuple[Record, ...]:
                 check.spread if check else 0.0,
                 check.rival_inliers if check else 0,
                 check.perspective_pixels if check else 0.0,
+                check.residual_correlation if check else 0.0,
+                check.shared_residual_pixels if check else 0.0,
             )
         )
     return tuple(out)
@@ -133,7 +135,8 @@ def decide_records(records: tuple[Record, ...], floor: int, policy: CopyPolicy) 
     verify = policy.verify
     auto: set[int] = set()
     review: set[int] = set()
-    for item, method, _distance, inliers, present, inside, spread, rival, perspective in records:
+    for item, method, _distance, inliers, present, inside, spread, rival, perspective, *residual in records:
+        correlation, shared = residual
         if method == "pdq-variant":
             auto.add(item)
         elif method == "pdq-weak":
@@ -146,6 +149,7 @@ def decide_records(records: tuple[Record, ...], floor: int, policy: CopyPolicy) 
                 and (present >= verify.partial_share or inside >= verify.partial_inside)
                 and rival < max(verify.rival_floor, verify.max_rival_share * inliers)
                 and perspective <= verify.max_perspective_pixels
+                and not (correlation > verify.max_residual_correlation and shared >= verify.min_shared_residual_pixels)
             ):
                 auto.add(item)
             elif inliers >= policy.review_inliers and max(present, inside) >= policy.review_coverage:

@@ -201,8 +201,60 @@ def test_a_view_in_perspective_is_not_a_verified_copy_but_a_turned_one_is() -> N
     assert tilted.inliers >= 14, tilted  # the check has the points: it is the layout that is refused
     assert tilted.perspective_pixels > 8.0 and not tilted.verified, tilted
     permissive = verify(extract_features(luma(_tilted(original, 0.08))), reference,
-                        replace(DEFAULT_VERIFY_POLICY, max_perspective_pixels=1000.0))
-    assert permissive.verified  # the rule, not something else, refuses it
+                        replace(DEFAULT_VERIFY_POLICY, max_perspective_pixels=1000.0, max_residual_correlation=1.0))
+    assert permissive.verified  # the layout rules, not something else, refuse it (a tilt also leaves a
+    # displacement that neighbouring points share: both the flat-picture and the parallax rule see it)
+
+
+def test_residual_noise_is_not_shared_by_neighbours_but_parallax_is() -> None:
+    """The statistic itself: a flat picture's leftover displacement is each corner's own noise (the correlation
+    sits near -1/6 for six neighbours and nothing is shared); a displacement that varies smoothly over the
+    picture, as depth does between two cameras, is shared by neighbours and measured in pixels."""
+    from firebreak.signals.keypoints import _shared_residual
+
+    rng = np.random.default_rng(7)
+    points = rng.uniform(0, 384, (300, 2))
+    identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    noisy = points + rng.normal(0, 0.8, points.shape)
+    correlation, shared = _shared_residual(noisy.astype(np.float32), points.astype(np.float32), identity)
+    assert -0.35 < correlation < 0.0 and shared < 0.3, (correlation, shared)
+    # Parallax: the nearer half of the scene (towards the bottom) moves sideways by up to 3 px more.
+    depth = 3.0 * np.clip((points[:, 1] - 150) / 150, 0, 1)
+    seen = points + np.stack([depth, np.zeros(len(points))], axis=1) + rng.normal(0, 0.4, points.shape)
+    correlation, shared = _shared_residual(seen.astype(np.float32), points.astype(np.float32), identity)
+    policy = DEFAULT_VERIFY_POLICY
+    assert correlation > policy.max_residual_correlation + 0.1, (correlation, shared)
+    assert shared > policy.min_shared_residual_pixels, (correlation, shared)
+    assert _shared_residual(noisy[:5].astype(np.float32), points[:5].astype(np.float32), identity) == (0.0, 0.0)
+
+
+def test_the_other_camera_of_a_stereo_pair_is_not_a_verified_copy() -> None:
+    """The same moment from a camera a few centimetres away fits one similarity nearly as well as a copy (the
+    flat-picture rule lets it through), but its points are displaced by depth: neighbours share the
+    displacement. It is not acted on alone; a real copy of the same picture, turned and cropped, still is."""
+    tile = ev.Tile("motorcycle_left", (0, 250, 370, 500))
+    banked = extract_features(luma(ev.tile_image(tile)))
+    other_camera = extract_features(luma(ev.tile_image(ev.Tile(ev.STEREO_RIGHT, tile.box))))
+    stereo = verify(other_camera, banked)
+    assert not stereo.verified and stereo.inliers >= 40, stereo
+    assert stereo.perspective_pixels <= DEFAULT_VERIFY_POLICY.max_perspective_pixels, stereo
+    assert stereo.shows_parallax(DEFAULT_VERIFY_POLICY), stereo
+    assert verify(other_camera, banked, replace(DEFAULT_VERIFY_POLICY, max_residual_correlation=1.0)).verified
+    copy = verify(extract_features(luma(ev.crop_sides(ev.rotate(ev.tile_image(tile), -3), 0.1, "all"))), banked)
+    assert copy.verified and copy.residual_correlation < 0.1, copy
+
+
+def test_a_moderator_reads_why_a_parallax_match_waits_for_them() -> None:
+    from firebreak.matching.copies import evidence_words
+
+    words = evidence_words({"method": "geometric", "action": "review", "inliers": 140, "coverage_reference": 0.95,
+                            "coverage_query": 0.97, "perspective_pixels": 5.1, "residual_correlation": 0.52,
+                            "shared_residual_pixels": 1.5})
+    assert "off in the same direction by about 1.5 px" in words and "not enough to act without a person" in words
+    plain = evidence_words({"method": "geometric", "action": "auto", "inliers": 140, "coverage_reference": 0.95,
+                            "coverage_query": 0.97, "perspective_pixels": 0.6, "residual_correlation": -0.15,
+                            "shared_residual_pixels": 0.1})
+    assert "same direction" not in plain and plain.endswith("(verified)")
 
 
 def test_a_moderator_reads_why_a_perspective_match_waits_for_them() -> None:
@@ -421,6 +473,10 @@ def test_policies_refuse_nonsense() -> None:
         CopyPolicy(pdq_distance=300)
     with pytest.raises(ValueError, match="max_perspective_pixels"):
         VerifyPolicy(max_perspective_pixels=0)
+    with pytest.raises(ValueError, match="max_residual_correlation"):
+        VerifyPolicy(max_residual_correlation=1.5)
+    with pytest.raises(ValueError, match="min_shared_residual_pixels"):
+        VerifyPolicy(min_shared_residual_pixels=-1)
     with pytest.raises(ValueError):
         CopyPolicy(verify_top=0)
 

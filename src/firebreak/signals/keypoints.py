@@ -250,6 +250,16 @@ class VerifyPolicy:
     # the common part (`Verification.perspective_pixels`). A scene photographed again from a step aside bends
     # away: on the full bench, re-shot scenes acted on fell from 62 in 10,000 to 4 (docs/copy-detection.md).
     max_perspective_pixels: float = 8.0
+    # A copy is one flat picture: once the similarity is taken out, what is left of each inlier's displacement
+    # is the noise of locating a corner, which differs from one point to the next. A scene with depth seen from
+    # a second camera (a stereo pair, a step aside) leaves a displacement that neighbouring points share: the
+    # parallax of the surface they lie on. Refused when both hold: neighbours' displacements explain more than
+    # this share of the scatter (`Verification.residual_correlation`; about -0.17 for pure noise, at most 0.25
+    # on the bench's copies, 0.39-0.52 on its stereo pair) ...
+    max_residual_correlation: float = 0.3
+    # ... and the shared part is at least this many pixels (`Verification.shared_residual_pixels`; a copy that
+    # fits within a tenth of a pixel can show a correlated trace of resampling, never a parallax).
+    min_shared_residual_pixels: float = 0.75
     ratio: float = 0.85  # Lowe's test: best descriptor distance < ratio x second best
     max_descriptor_distance: int = 72  # bits of 256
     reprojection_pixels: float = 4.0  # RANSAC's inlier distance in the reference frame
@@ -257,6 +267,10 @@ class VerifyPolicy:
     max_scale: float = 6.0
 
     def __post_init__(self) -> None:
+        if not -1.0 <= self.max_residual_correlation <= 1.0:
+            raise ValueError(f"max_residual_correlation must be between -1 and 1, got {self.max_residual_correlation}")
+        if self.min_shared_residual_pixels < 0:
+            raise ValueError(f"min_shared_residual_pixels must not be negative, got {self.min_shared_residual_pixels}")
         if not self.max_perspective_pixels > 0:
             raise ValueError(f"max_perspective_pixels must be positive, got {self.max_perspective_pixels}")
         if self.min_inliers < 3:
@@ -287,6 +301,17 @@ class Verification:
     scale: float  # reference pixels per query pixel
     rotation_degrees: float
     transform: tuple[float, float, float, float, float, float]  # 2x3 row-major, query -> reference frame
+    # How much of the inliers' leftover displacement neighbouring points share, and its size in reference-frame
+    # pixels (see VerifyPolicy.max_residual_correlation): noise gives about -0.17 and a fraction of a pixel
+    residual_correlation: float = 0.0
+    shared_residual_pixels: float = 0.0
+
+    def shows_parallax(self, policy: VerifyPolicy) -> bool:
+        """Whether neighbouring inliers share their leftover displacement, as a scene with depth would."""
+        return (
+            self.residual_correlation > policy.max_residual_correlation
+            and self.shared_residual_pixels >= policy.min_shared_residual_pixels
+        )
 
     def shares(self, banked: Literal["query", "reference"]) -> tuple[float, float]:
         """(share of the banked picture present in the other, share of the other lying inside the banked one)."""
@@ -305,6 +330,7 @@ class Verification:
             and self.spread >= policy.min_spread
             and self.rival_inliers < max(policy.rival_floor, policy.max_rival_share * self.inliers)
             and self.perspective_pixels <= policy.max_perspective_pixels
+            and not self.shows_parallax(policy)
         )
 
 
@@ -407,6 +433,42 @@ def _perspective_gap(
     return min(gap, _NO_FIT) if math.isfinite(gap) else _NO_FIT
 
 
+# Neighbours each inlier's displacement is compared with, and the most inliers it is measured at (spread over the
+# picture by the pairs' order, which follows the keypoint grid's cells; neighbours come from all the inliers).
+_NEIGHBOURS = 6
+_RESIDUAL_SAMPLE = 200
+
+
+def _shared_residual(
+    source: Points, target: Points, matrix: npt.NDArray[np.float64]
+) -> tuple[float, float]:
+    """(correlation, shared pixels) of the inliers' displacements left after the similarity `matrix`.
+
+    Each inlier's leftover displacement v is set against the mean m of its nearest inliers' (in the reference
+    frame). The correlation is 1 - E|v - m|^2 / E|v|^2: independent noise gives -1/k for k neighbours, a
+    displacement shared by neighbours (a smooth field: parallax) approaches 1. The shared part's size is the
+    square root of E[v . m], the variance of the smooth field (independent noise adds nothing to it)."""
+    count = len(source)
+    if count < _NEIGHBOURS + 2:
+        return 0.0, 0.0
+    moved = source.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
+    positions = target.astype(np.float64)
+    left = moved - positions
+    left -= left.mean(axis=0)
+    rows = np.arange(0, count, max(1, -(-count // _RESIDUAL_SAMPLE)))
+    squared = ((positions[rows, None, :] - positions[None, :, :]) ** 2).sum(axis=2)
+    squared[np.arange(len(rows)), rows] = np.inf  # not its own neighbour
+    nearest = np.argpartition(squared, _NEIGHBOURS, axis=1)[:, :_NEIGHBOURS]
+    own = left[rows]
+    neighbours = left[nearest].mean(axis=1)
+    total = float((own**2).sum(axis=1).mean())
+    if total <= 0:
+        return 0.0, 0.0
+    correlation = 1.0 - float(((own - neighbours) ** 2).sum(axis=1).mean()) / total
+    shared = math.sqrt(max(0.0, float((own * neighbours).sum(axis=1).mean())))
+    return correlation, shared
+
+
 @dataclass(frozen=True, slots=True)
 class _PairSet:
     """Descriptor pairs: positions, and the rows of the query's and the reference's keypoints they came from."""
@@ -487,6 +549,7 @@ def verify(
     kept = target[inlier]
     common_part = None if common is None else np.asarray(common, np.float32)
     hull = cv2.convexHull(kept.reshape(-1, 1, 2)).reshape(-1, 2) if len(kept) >= 3 else kept
+    correlation, shared = _shared_residual(source[inlier], kept, matrix)
     spread = _polygon_area(hull.astype(np.float32)) / overlap if overlap > 0 else 0.0
     result = Verification(
         verified=False,  # set below, from the rounded figures the caller sees
@@ -500,6 +563,8 @@ def verify(
         scale=round(scale, 4),
         rotation_degrees=round(rotation, 2),
         transform=_six(transform),
+        residual_correlation=round(correlation, 3),
+        shared_residual_pixels=round(shared, 2),
     )
     return replace(result, verified=result.passes(policy, banked))
 
