@@ -225,6 +225,13 @@ def test_residual_noise_is_not_shared_by_neighbours_but_parallax_is() -> None:
     policy = DEFAULT_VERIFY_POLICY
     assert correlation > policy.max_residual_correlation + 0.1, (correlation, shared)
     assert shared > policy.min_shared_residual_pixels, (correlation, shared)
+    # A change of aspect ratio (5% wider, turned 20 degrees) is still one flat picture: nothing is shared.
+    turn = np.radians(20)
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    wider = (points * [1.05, 1.0]) @ rotation.T + rng.normal(0, 0.8, points.shape)
+    similarity = np.hstack([rotation, np.zeros((2, 1))])
+    correlation, shared = _shared_residual(points.astype(np.float32), wider.astype(np.float32), similarity)
+    assert correlation < 0.0 and shared < 0.3, (correlation, shared)
     assert _shared_residual(noisy[:5].astype(np.float32), points[:5].astype(np.float32), identity) == (0.0, 0.0)
 
 
@@ -242,6 +249,10 @@ def test_the_other_camera_of_a_stereo_pair_is_not_a_verified_copy() -> None:
     assert verify(other_camera, banked, replace(DEFAULT_VERIFY_POLICY, max_residual_correlation=1.0)).verified
     copy = verify(extract_features(luma(ev.crop_sides(ev.rotate(ev.tile_image(tile), -3), 0.1, "all"))), banked)
     assert copy.verified and copy.residual_correlation < 0.1, copy
+    # A copy squeezed to another aspect ratio is one flat picture still: acted on.
+    picture = ev.tile_image(tile)
+    wider = verify(extract_features(luma(picture.resize((round(picture.width * 1.03), picture.height)))), banked)
+    assert wider.verified and not wider.shows_parallax(DEFAULT_VERIFY_POLICY), wider
 
 
 def test_a_moderator_reads_why_a_parallax_match_waits_for_them() -> None:

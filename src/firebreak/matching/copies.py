@@ -78,9 +78,9 @@ def evidence_data(evidence: Evidence) -> dict[str, Any]:
         data.update(inliers=check.inliers, coverage_query=round(check.coverage_query, 3),
                     coverage_reference=round(check.coverage_reference, 3), scale=round(check.scale, 3),
                     rotation_degrees=round(check.rotation_degrees, 1),
-                    perspective_pixels=round(check.perspective_pixels, 1),
-                    residual_correlation=round(check.residual_correlation, 2),
-                    shared_residual_pixels=round(check.shared_residual_pixels, 1))
+                    perspective_pixels=round(check.perspective_pixels, 2),
+                    residual_correlation=round(check.residual_correlation, 3),
+                    shared_residual_pixels=round(check.shared_residual_pixels, 2))
     return data
 
 
@@ -126,8 +126,7 @@ def evidence_words(data: dict[str, Any] | None) -> str:
                 f"move-and-scale, covering {round(100 * float(data.get('coverage_reference') or 0))}% of the banked "
                 f"picture and {round(100 * float(data.get('coverage_query') or 0))}% of this one"
                 + _partial_words(data)
-                + _perspective_words(data)
-                + _parallax_words(data)
+                + _layout_words(data)
                 + (" (verified)" if data.get("action") == "auto" else " (not enough to act without a person)"))
     variant = _VARIANT_WORDS.get(str(data.get("variant") or "original"), str(data.get("variant")))
     reference = _VARIANT_WORDS.get(str(data.get("reference_variant") or "original"), str(data.get("reference_variant")))
@@ -145,23 +144,22 @@ def _partial_words(data: dict[str, Any]) -> str:
             f"that, as two photographs of one scene that overlap in part would, where a crop lies wholly inside")
 
 
-def _perspective_words(data: dict[str, Any]) -> str:
-    gap = data.get("perspective_pixels")
-    if gap is None or float(gap) <= DEFAULT_VERIFY_POLICY.max_perspective_pixels:
-        return ""
-    return (f"; but the points bend away from one flat picture by {round(float(gap))} px, as a second photograph "
-            f"of the same scene would")
-
-
-def _parallax_words(data: dict[str, Any]) -> str:
-    correlation, shared = data.get("residual_correlation"), data.get("shared_residual_pixels")
+def _layout_words(data: dict[str, Any]) -> str:
+    """Why the layout of the points keeps a match from acting: it bends away from one flat picture, or
+    neighbouring points share a displacement (depth). Empty when neither rule refused it."""
     policy = DEFAULT_VERIFY_POLICY
-    if correlation is None or shared is None:  # recorded before this was measured
-        return ""
-    if float(correlation) <= policy.max_residual_correlation or float(shared) < policy.min_shared_residual_pixels:
-        return ""
-    return (f"; but neighbouring points are off in the same direction by about {float(shared):.1f} px, as in a "
-            f"second photograph taken from a little aside (depth), not in a copy of one flat picture")
+    reasons = []
+    gap = data.get("perspective_pixels")
+    if gap is not None and float(gap) > policy.max_perspective_pixels:
+        reasons.append(f"the points bend away from one flat picture by {round(float(gap))} px, as a second "
+                       f"photograph of the same scene would")
+    correlation, shared = data.get("residual_correlation"), data.get("shared_residual_pixels")
+    # (absent in matches recorded before this was measured)
+    if (correlation is not None and shared is not None and float(correlation) > policy.max_residual_correlation
+            and float(shared) >= policy.min_shared_residual_pixels):
+        reasons.append(f"neighbouring points are off in the same direction by about {float(shared):.1f} px, as in "
+                       f"a second photograph taken from a little aside (depth), not in a copy of one flat picture")
+    return "; but " + "; and ".join(reasons) if reasons else ""
 
 
 @dataclass(frozen=True, slots=True)
