@@ -257,7 +257,8 @@ class VerifyPolicy:
     # surfaces they lie on (a view in perspective, a photo of a screen, leaves one too). Refused when both hold:
     # neighbours' displacements explain more than this share of the scatter (`Verification.residual_correlation`;
     # about -0.17 for pure noise; on the bench's verified copies 0.07 at the 99.9th percentile, and the few
-    # above 0.2 share under 0.3 px; its stereo pair 0.39-0.43 with 1.1-1.35 px) ...
+    # above 0.2 share under 0.3 px; three of its four stereo tiles 0.30-0.49 with 1.1-1.4 px, the fourth 0.16 with
+    # 0.97 px, which this does not catch: docs/copy-detection.md, "No parallax") ...
     max_residual_correlation: float = 0.2
     # ... and the shared part is at least this many pixels (`Verification.shared_residual_pixels`; a copy that
     # fits within a tenth of a pixel can show a correlated trace of resampling, never a parallax).
