@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from firebreak.banks.flows import REHASH_JOB, Banks
-from firebreak.core.jobs.runner import JobHandler
+from firebreak.core.jobs.runner import JobHandler, Priority
+
+PRIORITIES = {REHASH_JOB: Priority.BACKGROUND}  # a whole bank again, under a new hash version: after live work
 
 
 def handlers(banks: Banks) -> dict[str, JobHandler]:

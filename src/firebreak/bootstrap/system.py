@@ -217,7 +217,7 @@ def build_system(
     runner = JobRunner(db=db, clock=clock, registry=registry, lease=lease, retry=retry, dead_after=dead_after)
     runner.releases.append(enforcement_service.release_leases)
     queue = JobQueue(build_huey(settings, immediate=immediate_jobs), runner.run_task)
-    _nudge_after_commit(db, queue)
+    _nudge_after_commit(db, queue, registry)
 
     due = due_process(settings, keys, translations or catalog_translations)
     copies = CopyLine(blobs=blobs, limits=limits, enabled=settings.copy_detection)
@@ -261,13 +261,13 @@ def build_system(
         public_period=settings.public_report_period))
 
     registry.register_all(audit_jobs.handlers(db=db, clock=clock))
-    registry.register_all(evidence_jobs.handlers(evidence))
-    registry.register_all(transparency_jobs.handlers(statements))
-    registry.register_all(banks_jobs.handlers(banks))
+    registry.register_all(evidence_jobs.handlers(evidence), evidence_jobs.PRIORITIES)
+    registry.register_all(transparency_jobs.handlers(statements), transparency_jobs.PRIORITIES)
+    registry.register_all(banks_jobs.handlers(banks), banks_jobs.PRIORITIES)
     registry.register_all(enforcement_jobs.handlers(enforcement))
     registry.register_all(gateway_jobs.handlers(gateway))
-    registry.register_all(order_jobs.handlers(orders))
-    registry.register_all(report_jobs.handlers(reports))
+    registry.register_all(order_jobs.handlers(orders), order_jobs.PRIORITIES)
+    registry.register_all(report_jobs.handlers(reports), report_jobs.PRIORITIES)
     return System(settings=settings, db=db, clock=clock, keys=keys, blobs=blobs, limits=limits, indexes=indexes,
                   index_keeper=index_keeper, secrets=secrets, adapters=adapters, retry=retry, registry=registry,
                   runner=runner, queue=queue,
@@ -276,14 +276,16 @@ def build_system(
                   statements=statements, reports=reports, transparency_reports=transparency_reports)
 
 
-def _nudge_after_commit(db: Database, queue: JobQueue) -> None:
-    """After a transaction that deferred jobs commits, wake a worker for each (the rows are the truth)."""
+def _nudge_after_commit(db: Database, queue: JobQueue, registry: JobRegistry) -> None:
+    """After a transaction that deferred jobs commits, wake a worker for each, the most urgent first (the rows are
+    the truth)."""
 
     @event.listens_for(db.sessions, "after_commit")
     def _send_deferred(session: Session) -> None:
-        for task_id in take_deferred(session):
+        deferred = take_deferred(session)
+        for task_id, job in sorted(deferred, key=lambda each: -registry.priority(each[1])):
             try:
-                queue.nudge(task_id)
+                queue.nudge(task_id, registry.priority(job))
             except Exception:  # the row is committed; the reconciler will run it
                 log.warning("could not nudge a worker for task %s; the reconciler will run it", task_id)
 

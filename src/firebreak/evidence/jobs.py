@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from firebreak.core.jobs.runner import JobHandler
+from firebreak.core.jobs.runner import JobHandler, Priority
 from firebreak.evidence.flows import Evidence
 from firebreak.evidence.service import PRESERVE_JOB, PURGE_JOB
+
+PRIORITIES = {PURGE_JOB: Priority.BACKGROUND}  # sealing evidence is NORMAL: it must come before content goes
 
 
 def handlers(evidence: Evidence) -> dict[str, JobHandler]:

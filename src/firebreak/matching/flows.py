@@ -77,7 +77,8 @@ class IndexKeeper:
             self._stop.wait(self.deps.follow_seconds)
 
     def follow(self) -> None:
-        with self.deps.db.sessions() as session:
+        # A reader's session: four times a second, on SQLite a transaction would take the write lock each time.
+        with self.deps.db.readers() as session:
             self.deps.indexes.sync(session, force=True)
 
     def maintain(self) -> None:
@@ -85,7 +86,7 @@ class IndexKeeper:
         indexes, store = self.deps.indexes, self.deps.indexes.snapshots
         if store is None or not indexes.started:
             return
-        with self.deps.db.sessions() as session:
+        with self.deps.db.readers() as session:
             indexes.reload_if_newer(session)
         if self._writing is not None and self._writing.is_alive():
             return

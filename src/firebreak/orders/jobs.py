@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from firebreak.core.escalation import post_webhook
-from firebreak.core.jobs.runner import JobHandler
+from firebreak.core.jobs.runner import JobHandler, Priority
 from firebreak.orders import notify, service
 from firebreak.orders.flows import PROCESS_MAIL_JOB, OrderDesk
+
+# An authority waits on these: the acknowledgement (reading the mail, then sending the answer), receipts, status hooks.
+PRIORITIES = {PROCESS_MAIL_JOB: Priority.PROMPT, notify.SEND_MAIL_JOB: Priority.PROMPT,
+              notify.WEBHOOK_JOB: Priority.PROMPT}
 
 
 def handlers(desk: OrderDesk) -> dict[str, JobHandler]:

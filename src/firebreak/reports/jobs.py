@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from firebreak.core.escalation import post_webhook
-from firebreak.core.jobs.runner import JobHandler
+from firebreak.core.jobs.runner import JobHandler, Priority
 from firebreak.reports import service
 from firebreak.reports.flows import MAIL_JOB, WEBHOOK_JOB, Reports
+
+# A victim waits on the confirmation of their report; the team on its alert.
+PRIORITIES = {MAIL_JOB: Priority.PROMPT, WEBHOOK_JOB: Priority.PROMPT}
 
 
 def handlers(reports: Reports) -> dict[str, JobHandler]:

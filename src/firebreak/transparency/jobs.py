@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from firebreak.core.jobs.runner import JobHandler
+from firebreak.core.jobs.runner import JobHandler, Priority
 from firebreak.transparency.flows import SUBMIT_JOB, StatementSubmitter
+
+PRIORITIES = {SUBMIT_JOB: Priority.BACKGROUND}  # statements already stand; the database takes them within days
 
 
 def handlers(submitter: StatementSubmitter) -> dict[str, JobHandler]:

@@ -23,17 +23,22 @@ class DatabaseUnavailable(Exception):
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, transactions=kwargs.get("isolation_level") != "AUTOCOMMIT")
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, transactions: bool = True) -> None:
     """WAL, foreign keys, and BEGIN IMMEDIATE so concurrent writers queue instead of forking state.
 
     pysqlite's own transaction handling starts transactions late (not before a SELECT),
     which would let two writers read the same audit-chain head. We take it over.
+
+    An engine without ``transactions`` (the readers' engine, AUTOCOMMIT) begins none: each statement reads on its
+    own and takes no lock, so a long read (a copy search of tens of milliseconds) never holds up a writer. SQLAlchemy
+    still fires "begin" on such a connection, so BEGIN IMMEDIATE there would take the write lock for the whole
+    session (it did until 2026-12-05).
     """
 
     @event.listens_for(engine, "connect")
@@ -45,6 +50,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+
+    if not transactions:
+        return
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, case, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,11 +25,12 @@ def defer(*, session: Session, now: datetime, job: str, payload: dict[str, Any] 
     task = ScheduledTask(job=job, payload=payload or {}, due_at=now, created_at=now)
     session.add(task)
     session.flush()
-    session.info.setdefault(_DEFERRED, []).append(task.id)
+    session.info.setdefault(_DEFERRED, []).append((task.id, job))
     return task
 
 
-def take_deferred(session: Session) -> list[int]:
+def take_deferred(session: Session) -> list[tuple[int, str]]:
+    """The (task id, job name) of each job the session deferred, once: the worker nudges to send after commit."""
     return list(session.info.pop(_DEFERRED, []))
 
 
@@ -81,9 +83,10 @@ def cancel(*, session: Session, dedupe_key: str) -> None:
 
 def claim_due_tasks(
     *, session: Session, now: datetime, lease: timedelta, limit: int = 50, task_id: int | None = None,
-    owner: str | None = None,
+    owner: str | None = None, priorities: Mapping[str, int] | None = None,
 ) -> list[ScheduledTask]:
-    """Claim due tasks (and tasks whose worker died: lease expired) for ``lease``.
+    """Claim due tasks (and tasks whose worker died: lease expired) for ``lease``: the highest of ``priorities``
+    (by job name; others count 0) first, then the longest due.
 
     Handlers run at least once: a task whose worker dies after the work but before
     it is marked done runs again, so handlers are written to be idempotent.
@@ -96,9 +99,12 @@ def claim_due_tasks(
                 and_(ScheduledTask.status == TaskStatus.RUNNING, ScheduledTask.lease_until <= now),
             )
         )
-        .order_by(ScheduledTask.due_at)
         .limit(limit)
     )
+    if priorities:
+        rank = case({job: int(value) for job, value in priorities.items()}, value=ScheduledTask.job, else_=0)
+        stmt = stmt.order_by(rank.desc())
+    stmt = stmt.order_by(ScheduledTask.due_at)
     if task_id is not None:
         stmt = stmt.where(ScheduledTask.id == task_id)
     if session.get_bind().dialect.name == "postgresql":

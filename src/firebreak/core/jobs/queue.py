@@ -10,23 +10,29 @@ named function in :class:`JobRegistry`. Huey carries only the row's id to wake a
 at once; a worker claims the row with a lease, runs it and marks it done. The periodic
 reconciler runs rows that are due or whose worker died (lease expired), so a queue
 message lost with a crash delays the work but never drops it.
+
+Jobs have a priority (``runner.Priority``): huey hands a free worker the most urgent message first, and a
+process that runs a worker also has a *prompt lane*, one thread that runs only PROMPT jobs deferred in this
+process, so an acknowledgement never waits for a worker to finish a long propagation.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue as stdlib_queue
 import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+from huey import Huey, MemoryHuey, PriorityRedisHuey, SqliteHuey
 from huey.registry import Message
 from huey.serializer import Serializer
 
 from firebreak.core.config import Settings
+from firebreak.core.jobs.runner import Priority
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +77,13 @@ def build_huey(settings: Settings, *, immediate: bool = False) -> Huey:
     if immediate or url == "memory://":
         return MemoryHuey("firebreak", results=False, serializer=serializer, immediate=immediate)
     if url.startswith("redis://"):
-        return RedisHuey("firebreak", url=url, results=False, serializer=serializer)
+        # Priorities need Redis 5 or later (a sorted set, not a list). A list left by an older Firebreak holds only
+        # nudges (the rows are the truth; the reconciler runs them), so it is dropped rather than refused.
+        huey = PriorityRedisHuey("firebreak", url=url, results=False, serializer=serializer)
+        storage = huey.storage
+        if storage.conn.type(storage.queue_key) == b"list":
+            storage.conn.delete(storage.queue_key)
+        return huey
     path = Path(url.removeprefix("sqlite:///").removeprefix("sqlite://"))
     path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteHuey("firebreak", filename=str(path), results=False, serializer=serializer)
@@ -82,6 +94,8 @@ class JobQueue:
 
     def __init__(self, huey: Huey, run_task: Callable[[int], object], *, retry_delay: int = 2) -> None:
         self.huey = huey
+        self.run_task = run_task
+        self.prompt_lane: stdlib_queue.SimpleQueue[int | None] | None = None  # set while this process's Worker runs
 
         @huey.task(retries=2, retry_delay=retry_delay, name="firebreak.run_task")  # type: ignore[untyped-decorator]
         def run(task_id: int) -> None:
@@ -89,8 +103,13 @@ class JobQueue:
 
         self._task = run
 
-    def nudge(self, task_id: int) -> None:
-        self._task(task_id)
+    def nudge(self, task_id: int, priority: int = Priority.NORMAL) -> None:
+        """Wake a worker for a task row. A PROMPT task also goes to this process's prompt lane, if it has one;
+        whichever claims the row first runs it, and the other finds it taken."""
+        lane = self.prompt_lane
+        if lane is not None and priority >= Priority.PROMPT:
+            lane.put(task_id)
+        self._task(task_id, priority=int(priority))
 
     def pending_count(self) -> int:
         return int(self.huey.pending_count())
@@ -125,6 +144,8 @@ class Worker:
         self._tick = tick_seconds
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self._prompt: threading.Thread | None = None
+        self._lane: stdlib_queue.SimpleQueue[int | None] = stdlib_queue.SimpleQueue()
 
     def start(self) -> None:
         if self._runner is not None:
@@ -133,9 +154,19 @@ class Worker:
             except Exception:  # the database may be briefly away; the ticker registers on its first beat
                 log.exception("could not register this worker; will retry on the next tick")
         self.consumer.start()
+        self._prompt = threading.Thread(target=self._prompt_loop, name="firebreak-prompt-lane", daemon=True)
+        self._prompt.start()
+        self.queue.prompt_lane = self._lane
         if self._runner is not None:
             self._ticker = threading.Thread(target=self._tick_loop, name="firebreak-reconciler", daemon=True)
             self._ticker.start()
+
+    def _prompt_loop(self) -> None:
+        while (task_id := self._lane.get()) is not None:
+            try:
+                self.queue.run_task(task_id)
+            except Exception:  # the row stays due: huey's message or the reconciler runs it
+                log.exception("prompt lane: task %s could not be run here", task_id)
 
     def _tick_loop(self) -> None:
         runner = self._runner
@@ -150,6 +181,11 @@ class Worker:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.queue.prompt_lane is self._lane:
+            self.queue.prompt_lane = None
+        self._lane.put(None)
+        if self._prompt is not None:
+            self._prompt.join(timeout=30)
         self.consumer.stop(graceful=True)
         if self._ticker is not None:
             self._ticker.join(timeout=10)

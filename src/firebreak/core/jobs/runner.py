@@ -9,8 +9,9 @@ still run.
 
 from __future__ import annotations
 
+import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -28,6 +29,15 @@ log = logging.getLogger(__name__)
 JobHandler = Callable[[dict[str, Any]], None]
 
 
+class Priority(enum.IntEnum):
+    """Which queued job a free worker runs first. A job's priority is declared where it is registered and is not
+    stored in its row, so a release may change it (docs/decisions.md, "Jobs have priorities")."""
+
+    BACKGROUND = -10  # nobody waits on it: a bank's rehash, statements for the EU database, purges
+    NORMAL = 0  # the work itself: propagation, copy checks, removals
+    PROMPT = 10  # a person waits on it now: an order's acknowledgement, a receipt, a victim's confirmation
+
+
 class PermanentJobError(Exception):
     """A job that cannot succeed by retrying; its row is marked failed with this reason at once."""
 
@@ -37,15 +47,26 @@ class JobRegistry:
     """Stable job names to handlers. Names are storage keys: never rename one."""
 
     handlers: dict[str, JobHandler] = field(default_factory=dict)
+    priorities: dict[str, Priority] = field(default_factory=dict)  # jobs not named here are NORMAL
 
-    def register(self, name: str, handler: JobHandler) -> None:
+    def register(self, name: str, handler: JobHandler, priority: Priority = Priority.NORMAL) -> None:
         if name in self.handlers:
             raise ValueError(f"job {name!r} registered twice")
         self.handlers[name] = handler
+        if priority != Priority.NORMAL:
+            self.priorities[name] = priority
 
-    def register_all(self, handlers: dict[str, JobHandler]) -> None:
+    def register_all(self, handlers: dict[str, JobHandler], priorities: Mapping[str, Priority] | None = None
+                     ) -> None:
+        priorities = priorities or {}
+        unknown = set(priorities) - set(handlers)
+        if unknown:
+            raise ValueError(f"priorities given for jobs not registered here: {sorted(unknown)}")
         for name, handler in handlers.items():
-            self.register(name, handler)
+            self.register(name, handler, priorities.get(name, Priority.NORMAL))
+
+    def priority(self, name: str) -> Priority:
+        return self.priorities.get(name, Priority.NORMAL)
 
     def run(self, name: str, payload: dict[str, Any]) -> None:
         try:
@@ -114,7 +135,10 @@ class JobRunner:
         return self._claim_and_run(task_id=task_id) > 0
 
     def reconcile(self) -> int:
-        """Run every task that is due, or whose worker died. Returns how many ran."""
+        """Run every task that is due, or whose worker died, the most urgent first. Returns how many ran.
+
+        It claims one task at a time: a claimed batch would be run one after another by this thread while other
+        workers stood idle, and a prompt job that came due meanwhile would wait behind the whole batch."""
         ran = 0
         while True:
             count = self._claim_and_run(task_id=None)
@@ -125,8 +149,8 @@ class JobRunner:
     def _claim_and_run(self, *, task_id: int | None) -> int:
         with self.db.transaction() as session:
             claimed = [(t.id, t.job, dict(t.payload), t.attempts) for t in claim_due_tasks(
-                session=session, now=self.clock.now(), lease=self.lease, task_id=task_id, limit=20,
-                owner=self.identity.id)]
+                session=session, now=self.clock.now(), lease=self.lease, task_id=task_id, limit=1,
+                owner=self.identity.id, priorities=self.registry.priorities)]
         for claimed_id, job, payload, attempts in claimed:
             error: str | None = None
             permanent = False
@@ -157,4 +181,4 @@ class JobRunner:
             task.due_at = now + self.retry.delay(attempts)
 
 
-__all__ = ["JobHandler", "JobRegistry", "JobRunner", "PermanentJobError"]
+__all__ = ["JobHandler", "JobRegistry", "JobRunner", "PermanentJobError", "Priority"]
