@@ -73,8 +73,7 @@ def prepare_index_snapshot(system: System) -> str:
     if not store.try_lock():
         return f"another process on this host writes the index snapshots in {store.folder}"
     try:
-        with system.db.sessions() as session:
-            indexes.sync(session, force=True)
+        system.db.read(lambda session: indexes.sync(session, force=True))  # a build reads for long: no write lock
         if indexes.source == "snapshot" and indexes.pending_rows() < system.settings.index_snapshot_rows:
             return f"index snapshot in {store.folder} is usable (log position {indexes.safe_position})"
         position = keeper.write_snapshot()

@@ -77,17 +77,16 @@ class IndexKeeper:
             self._stop.wait(self.deps.follow_seconds)
 
     def follow(self) -> None:
-        # A reader's session: four times a second, on SQLite a transaction would take the write lock each time.
-        with self.deps.db.readers() as session:
-            self.deps.indexes.sync(session, force=True)
+        # A read (no transaction): four times a second, on SQLite a transaction would take the write lock each time;
+        # `read` also tries once more on a fresh connection after the database restarted.
+        self.deps.db.read(lambda session: self.deps.indexes.sync(session, force=True))
 
     def maintain(self) -> None:
         """Switch to a newer host snapshot; on the host's writer, write one when due."""
         indexes, store = self.deps.indexes, self.deps.indexes.snapshots
         if store is None or not indexes.started:
             return
-        with self.deps.db.readers() as session:
-            indexes.reload_if_newer(session)
+        self.deps.db.read(indexes.reload_if_newer)
         if self._writing is not None and self._writing.is_alive():
             return
         if not store.try_lock() or not self._snapshot_due():
@@ -120,16 +119,15 @@ class IndexKeeper:
         log.info("index snapshot written at log position %d (%d bank entries, %d media) in %.1f s", position,
                  len(frozen["bank"]), len(frozen["media"]), time.monotonic() - started)
         self.trim_log()
-        with self.deps.db.sessions() as session:
-            indexes.reload_if_newer(session)  # map the file just written: its pages are shared, the old copy goes
+        self.deps.db.read(indexes.reload_if_newer)  # map the file just written: its pages are shared, the old copy goes
         return position
 
     def trim_log(self) -> int:
         """Delete changes older than the newest ``log_keep``, in batches, and leave a marker saying so (a snapshot
         from before it can no longer catch up). Returns how many were deleted."""
-        with self.deps.db.sessions() as session:
-            newest = int(session.scalar(select(func.max(IndexChange.seq))) or 0)
-            oldest = int(session.scalar(select(func.min(IndexChange.seq))) or 0)
+        newest, oldest = self.deps.db.read(lambda session: (
+            int(session.scalar(select(func.max(IndexChange.seq))) or 0),
+            int(session.scalar(select(func.min(IndexChange.seq))) or 0)))
         below = newest - self.deps.log_keep
         deleted = 0
         for start in range(oldest, below, TRIM_BATCH):

@@ -242,8 +242,9 @@ class IndexSet:
         """
         if not force and self._fresh():
             return
-        # Begin the caller's transaction before taking the lock: on SQLite that takes the database's write lock,
-        # and every thread must take the two in this order (a job holding the write lock may sync too).
+        # Begin the caller's transaction before taking the lock: on SQLite a transaction's session takes the
+        # database's write lock here, and every thread must take the two in this order (a job holding the write lock
+        # may sync too). A reader's session (`Database.read`) takes no database lock at all.
         session.connection()
         with self._lock:
             if not force and self._fresh():

@@ -7,9 +7,9 @@ from firebreak.core.jobs.runner import JobHandler, Priority
 from firebreak.orders import notify, service
 from firebreak.orders.flows import PROCESS_MAIL_JOB, OrderDesk
 
-# An authority waits on these: the acknowledgement (reading the mail, then sending the answer), receipts, status hooks.
-PRIORITIES = {PROCESS_MAIL_JOB: Priority.PROMPT, notify.SEND_MAIL_JOB: Priority.PROMPT,
-              notify.WEBHOOK_JOB: Priority.PROMPT}
+# An authority waits on these: the acknowledgement (reading the mail, then sending the answer) and receipts. Status
+# webhooks stay NORMAL: an unreachable endpoint holds a thread for its whole timeout.
+PRIORITIES = {PROCESS_MAIL_JOB: Priority.PROMPT, notify.SEND_MAIL_JOB: Priority.PROMPT}
 
 
 def handlers(desk: OrderDesk) -> dict[str, JobHandler]:

@@ -7,8 +7,9 @@ from firebreak.core.jobs.runner import JobHandler, Priority
 from firebreak.reports import service
 from firebreak.reports.flows import MAIL_JOB, WEBHOOK_JOB, Reports
 
-# A victim waits on the confirmation of their report; the team on its alert.
-PRIORITIES = {MAIL_JOB: Priority.PROMPT, WEBHOOK_JOB: Priority.PROMPT}
+# A victim waits on the confirmation of their report. The team's alert webhook stays NORMAL (an unreachable endpoint
+# holds a thread for its whole timeout).
+PRIORITIES = {MAIL_JOB: Priority.PROMPT}
 
 
 def handlers(reports: Reports) -> dict[str, JobHandler]:

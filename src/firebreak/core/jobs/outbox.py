@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -81,35 +81,47 @@ def cancel(*, session: Session, dedupe_key: str) -> None:
         task.status = TaskStatus.CANCELLED
 
 
+# How many of the longest-due rows a claim looks at to pick the most urgent. Each half of the claim reads them in
+# index order (a few tenths of a millisecond with 100,000 rows due); ordering every due row by priority took 28 ms a
+# claim at 100,000, with SQLite's write lock held throughout.
+CLAIM_WINDOW = 64
+# A row of lower priority (BACKGROUND: a purge the retention rules owe) due for longer than this ranks as NORMAL, so
+# steady work cannot put it off for ever.
+AGED = timedelta(minutes=10)
+
+
 def claim_due_tasks(
     *, session: Session, now: datetime, lease: timedelta, limit: int = 50, task_id: int | None = None,
     owner: str | None = None, priorities: Mapping[str, int] | None = None,
 ) -> list[ScheduledTask]:
-    """Claim due tasks (and tasks whose worker died: lease expired) for ``lease``: the highest of ``priorities``
-    (by job name; others count 0) first, then the longest due.
+    """Claim due tasks (and tasks whose worker died: lease expired) for ``lease``: among the CLAIM_WINDOW longest
+    due (and the CLAIM_WINDOW longest expired), the highest of ``priorities`` (by job name; others count 0, and so
+    does a lower one due for longer than AGED) first, then the longest due. On PostgreSQL the candidates are locked
+    (SKIP LOCKED) until the caller commits, a few milliseconds; concurrent claims take the next ones.
 
     Handlers run at least once: a task whose worker dies after the work but before
     it is marked done runs again, so handlers are written to be idempotent.
     """
-    stmt = (
-        select(ScheduledTask)
-        .where(
-            or_(
-                and_(ScheduledTask.status == TaskStatus.PENDING, ScheduledTask.due_at <= now),
-                and_(ScheduledTask.status == TaskStatus.RUNNING, ScheduledTask.lease_until <= now),
-            )
-        )
-        .limit(limit)
-    )
-    if priorities:
-        rank = case({job: int(value) for job, value in priorities.items()}, value=ScheduledTask.job, else_=0)
-        stmt = stmt.order_by(rank.desc())
-    stmt = stmt.order_by(ScheduledTask.due_at)
+    window = max(limit, CLAIM_WINDOW)
+    due = (select(ScheduledTask).where(ScheduledTask.status == TaskStatus.PENDING, ScheduledTask.due_at <= now)
+           .order_by(ScheduledTask.due_at).limit(window))
+    expired = (select(ScheduledTask).where(ScheduledTask.status == TaskStatus.RUNNING,
+                                           ScheduledTask.lease_until <= now)
+               .order_by(ScheduledTask.lease_until).limit(window))
     if task_id is not None:
-        stmt = stmt.where(ScheduledTask.id == task_id)
+        due, expired = due.where(ScheduledTask.id == task_id), expired.where(ScheduledTask.id == task_id)
     if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    tasks = list(session.scalars(stmt))
+        due, expired = due.with_for_update(skip_locked=True), expired.with_for_update(skip_locked=True)
+    ranks = priorities or {}
+    aged = now - AGED
+
+    def rank(task: ScheduledTask) -> int:
+        value = ranks.get(task.job, 0)
+        return max(value, 0) if task.due_at <= aged else value
+
+    candidates = [*session.scalars(due), *session.scalars(expired)]
+    candidates.sort(key=lambda task: (-rank(task), task.due_at))
+    tasks = candidates[:limit]
     for task in tasks:
         task.status = TaskStatus.RUNNING
         task.lease_until = now + lease

@@ -12,8 +12,8 @@ reconciler runs rows that are due or whose worker died (lease expired), so a que
 message lost with a crash delays the work but never drops it.
 
 Jobs have a priority (``runner.Priority``): huey hands a free worker the most urgent message first, and a
-process that runs a worker also has a *prompt lane*, one thread that runs only PROMPT jobs deferred in this
-process, so an acknowledgement never waits for a worker to finish a long propagation.
+process that runs a worker also has a *prompt lane*, two threads that run only the PROMPT jobs deferred in this
+process, so an acknowledgement does not wait for a worker to finish a long propagation.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import json
 import logging
 import queue as stdlib_queue
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +38,8 @@ from firebreak.core.jobs.runner import Priority
 log = logging.getLogger(__name__)
 
 MESSAGE_FORMAT = 1
+REDIS_QUEUE_NAME = "firebreak-jobs"  # the sorted set huey.redis.firebreakjobs
+PROMPT_LANE_THREADS = 2
 
 
 class JsonSerializer(Serializer):  # type: ignore[misc]
@@ -77,13 +80,10 @@ def build_huey(settings: Settings, *, immediate: bool = False) -> Huey:
     if immediate or url == "memory://":
         return MemoryHuey("firebreak", results=False, serializer=serializer, immediate=immediate)
     if url.startswith("redis://"):
-        # Priorities need Redis 5 or later (a sorted set, not a list). A list left by an older Firebreak holds only
-        # nudges (the rows are the truth; the reconciler runs them), so it is dropped rather than refused.
-        huey = PriorityRedisHuey("firebreak", url=url, results=False, serializer=serializer)
-        storage = huey.storage
-        if storage.conn.type(storage.queue_key) == b"list":
-            storage.conn.delete(storage.queue_key)
-        return huey
+        # Priorities need Redis 5 or later (a sorted set, not a list), under a key of its own: the list an older
+        # Firebreak used ("huey.redis.firebreak") may still be written by a process not yet restarted. Its nudges
+        # are then not read, and the reconciler runs their rows (the rows are the truth).
+        return PriorityRedisHuey(REDIS_QUEUE_NAME, url=url, results=False, serializer=serializer)
     path = Path(url.removeprefix("sqlite:///").removeprefix("sqlite://"))
     path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteHuey("firebreak", filename=str(path), results=False, serializer=serializer)
@@ -144,7 +144,7 @@ class Worker:
         self._tick = tick_seconds
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
-        self._prompt: threading.Thread | None = None
+        self._prompt: list[threading.Thread] = []
         self._lane: stdlib_queue.SimpleQueue[int | None] = stdlib_queue.SimpleQueue()
 
     def start(self) -> None:
@@ -154,8 +154,10 @@ class Worker:
             except Exception:  # the database may be briefly away; the ticker registers on its first beat
                 log.exception("could not register this worker; will retry on the next tick")
         self.consumer.start()
-        self._prompt = threading.Thread(target=self._prompt_loop, name="firebreak-prompt-lane", daemon=True)
-        self._prompt.start()
+        self._prompt = [threading.Thread(target=self._prompt_loop, name=f"firebreak-prompt-lane-{n}", daemon=True)
+                        for n in range(PROMPT_LANE_THREADS)]
+        for thread in self._prompt:
+            thread.start()
         self.queue.prompt_lane = self._lane
         if self._runner is not None:
             self._ticker = threading.Thread(target=self._tick_loop, name="firebreak-reconciler", daemon=True)
@@ -163,6 +165,8 @@ class Worker:
 
     def _prompt_loop(self) -> None:
         while (task_id := self._lane.get()) is not None:
+            if self._stop.is_set():
+                continue  # stopping: huey's message for it, or the reconciler, runs it
             try:
                 self.queue.run_task(task_id)
             except Exception:  # the row stays due: huey's message or the reconciler runs it
@@ -180,15 +184,23 @@ class Worker:
             self._stop.wait(self._tick)
 
     def stop(self) -> None:
+        """Finish what is running (the lane takes nothing new), then give this worker's leases back. If a lane
+        thread is still in a job after the consumer stopped, the leases are left to expire instead, so that the job is
+        not run twice at once."""
         self._stop.set()
         if self.queue.prompt_lane is self._lane:
             self.queue.prompt_lane = None
-        self._lane.put(None)
-        if self._prompt is not None:
-            self._prompt.join(timeout=30)
+        for _ in self._prompt:
+            self._lane.put(None)
         self.consumer.stop(graceful=True)
         if self._ticker is not None:
             self._ticker.join(timeout=10)
+        deadline = time.monotonic() + 10
+        for thread in self._prompt:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in self._prompt):
+            log.warning("a prompt job is still running at stop; this worker's leases are left to expire")
+            return
         if self._runner is not None:
             try:
                 self._runner.stop()
