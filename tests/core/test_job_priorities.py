@@ -144,20 +144,24 @@ def test_a_prompt_job_runs_at_once_while_every_worker_is_busy(engine: Engine, tm
 
 
 def test_background_work_due_long_enough_ranks_as_normal(engine: Engine) -> None:
-    """Steady work must not put off a BACKGROUND job (the retention purge) for ever."""
+    """Steady work must not put off a BACKGROUND job (the retention purge) for ever; a fresh one still waits."""
     db, clock = Database.from_engine(engine), FakeClock()
+    priorities = {"purge": Priority.BACKGROUND}
     purge = _defer(db, clock, "purge")
     clock.advance(timedelta(minutes=11))
     work = _defer(db, clock, "work")
     with db.transaction() as session:
         claimed = claim_due_tasks(session=session, now=clock.now(), lease=timedelta(minutes=5), limit=1,
-                                  priorities={"purge": Priority.BACKGROUND})
-    assert [t.id for t in claimed] == [purge]
+                                  priorities=priorities)
+    assert [t.id for t in claimed] == [purge]  # due 11 minutes: ranks as NORMAL, and is the longer due
+    clock.advance(timedelta(minutes=1))
     fresh_purge = _defer(db, clock, "purge")
+    clock.advance(timedelta(minutes=1))
+    later_work = _defer(db, clock, "work")
     with db.transaction() as session:
-        claimed = claim_due_tasks(session=session, now=clock.now(), lease=timedelta(minutes=5), limit=2,
-                                  priorities={"purge": Priority.BACKGROUND})
-    assert [t.id for t in claimed] == [work, fresh_purge]
+        claimed = claim_due_tasks(session=session, now=clock.now(), lease=timedelta(minutes=5), limit=3,
+                                  priorities=priorities)
+    assert [t.id for t in claimed] == [work, later_work, fresh_purge]
     db.close()
 
 

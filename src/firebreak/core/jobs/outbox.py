@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -96,22 +96,20 @@ def claim_due_tasks(
 ) -> list[ScheduledTask]:
     """Claim due tasks (and tasks whose worker died: lease expired) for ``lease``: among the CLAIM_WINDOW longest
     due (and the CLAIM_WINDOW longest expired), the highest of ``priorities`` (by job name; others count 0, and so
-    does a lower one due for longer than AGED) first, then the longest due. On PostgreSQL the candidates are locked
-    (SKIP LOCKED) until the caller commits, a few milliseconds; concurrent claims take the next ones.
+    does a lower one due for longer than AGED) first, then the longest due. On PostgreSQL only the rows claimed are
+    locked (SKIP LOCKED, one by one in that order), so a worker nudged for one row never finds it locked by a claim
+    that did not take it.
 
     Handlers run at least once: a task whose worker dies after the work but before
     it is marked done runs again, so handlers are written to be idempotent.
     """
     window = max(limit, CLAIM_WINDOW)
-    due = (select(ScheduledTask).where(ScheduledTask.status == TaskStatus.PENDING, ScheduledTask.due_at <= now)
-           .order_by(ScheduledTask.due_at).limit(window))
-    expired = (select(ScheduledTask).where(ScheduledTask.status == TaskStatus.RUNNING,
-                                           ScheduledTask.lease_until <= now)
-               .order_by(ScheduledTask.lease_until).limit(window))
+    due_now = and_(ScheduledTask.status == TaskStatus.PENDING, ScheduledTask.due_at <= now)
+    lease_expired = and_(ScheduledTask.status == TaskStatus.RUNNING, ScheduledTask.lease_until <= now)
+    due = select(ScheduledTask).where(due_now).order_by(ScheduledTask.due_at).limit(window)
+    expired = select(ScheduledTask).where(lease_expired).order_by(ScheduledTask.lease_until).limit(window)
     if task_id is not None:
         due, expired = due.where(ScheduledTask.id == task_id), expired.where(ScheduledTask.id == task_id)
-    if session.get_bind().dialect.name == "postgresql":
-        due, expired = due.with_for_update(skip_locked=True), expired.with_for_update(skip_locked=True)
     ranks = priorities or {}
     aged = now - AGED
 
@@ -121,7 +119,19 @@ def claim_due_tasks(
 
     candidates = [*session.scalars(due), *session.scalars(expired)]
     candidates.sort(key=lambda task: (-rank(task), task.due_at))
-    tasks = candidates[:limit]
+    if session.get_bind().dialect.name != "postgresql":
+        tasks = candidates[:limit]  # SQLite: this transaction holds the only write lock since BEGIN IMMEDIATE
+    else:
+        tasks = []
+        for candidate in candidates:
+            if len(tasks) >= limit:
+                break
+            locked = session.scalar(select(ScheduledTask).where(ScheduledTask.id == candidate.id,
+                                                                or_(due_now, lease_expired))
+                                    .with_for_update(skip_locked=True)
+                                    .execution_options(populate_existing=True))
+            if locked is not None:
+                tasks.append(locked)
     for task in tasks:
         task.status = TaskStatus.RUNNING
         task.lease_until = now + lease

@@ -184,22 +184,23 @@ class Worker:
             self._stop.wait(self._tick)
 
     def stop(self) -> None:
-        """Finish what is running (the lane takes nothing new), then give this worker's leases back. If a lane
-        thread is still in a job after the consumer stopped, the leases are left to expire instead, so that the job is
-        not run twice at once."""
+        """Finish what is running (the lane and the reconciler take nothing new), then give this worker's leases
+        back. If a lane or the reconciler is still in a job 10 s after the consumer stopped, the leases are left to
+        expire instead, so that the job is not run twice at once."""
         self._stop.set()
+        if self._runner is not None:
+            self._runner.halt()
         if self.queue.prompt_lane is self._lane:
             self.queue.prompt_lane = None
         for _ in self._prompt:
             self._lane.put(None)
         self.consumer.stop(graceful=True)
-        if self._ticker is not None:
-            self._ticker.join(timeout=10)
         deadline = time.monotonic() + 10
-        for thread in self._prompt:
+        threads = [*self._prompt, *([self._ticker] if self._ticker is not None else [])]
+        for thread in threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        if any(thread.is_alive() for thread in self._prompt):
-            log.warning("a prompt job is still running at stop; this worker's leases are left to expire")
+        if any(thread.is_alive() for thread in threads):
+            log.warning("a job is still running at stop; this worker's leases are left to expire")
             return
         if self._runner is not None:
             try:
@@ -214,5 +215,7 @@ class Ticking(Protocol):
     def register(self) -> None: ...
 
     def tick(self) -> object: ...
+
+    def halt(self) -> None: ...
 
     def stop(self) -> None: ...

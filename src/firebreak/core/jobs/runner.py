@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -93,6 +94,7 @@ class JobRunner:
         self.dead_after = dead_after
         self.identity = identity or WorkerIdentity()
         self.releases: list[workers.LeaseRelease] = []
+        self.halting = threading.Event()  # set by a stopping worker: reconcile claims nothing more
 
     # -- this process as a worker ---------------------------------------------------------------------------------
 
@@ -140,11 +142,16 @@ class JobRunner:
         It claims one task at a time: a claimed batch would be run one after another by this thread while other
         workers stood idle, and a prompt job that came due meanwhile would wait behind the whole batch."""
         ran = 0
-        while True:
+        while not self.halting.is_set():
             count = self._claim_and_run(task_id=None)
             ran += count
             if count == 0:
                 return ran
+        return ran
+
+    def halt(self) -> None:
+        """Claim nothing more on the timer (a worker is stopping); what is running finishes."""
+        self.halting.set()
 
     def _claim_and_run(self, *, task_id: int | None) -> int:
         with self.db.transaction() as session:
