@@ -183,3 +183,17 @@ def test_a_worker_that_stopped_leaves_prompt_jobs_to_the_queue(engine: Engine, t
     with db.transaction() as session:
         assert session.get(ScheduledTask, task).status == TaskStatus.DONE  # type: ignore[union-attr]
     db.close()
+
+
+def test_a_halted_runner_claims_nothing_until_it_registers_again(engine: Engine) -> None:
+    db, clock = Database.from_engine(engine), FakeClock()
+    ran: list[int] = []
+    registry = JobRegistry()
+    registry.register("work", lambda payload: ran.append(payload["task_id"]))
+    runner = JobRunner(db=db, clock=clock, registry=registry, lease=timedelta(minutes=5), retry=RetryPolicy())
+    task = _defer(db, clock, "work")
+    runner.halt()  # a worker stopping: its reconciler must not start another job
+    assert runner.reconcile() == 0 and ran == []
+    runner.register()  # the worker started again
+    assert runner.reconcile() == 1 and ran == [task]
+    db.close()

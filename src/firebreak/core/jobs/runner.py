@@ -100,6 +100,7 @@ class JobRunner:
 
     def register(self) -> None:
         """Say this process runs jobs, and take back at once what a dead predecessor on this host left."""
+        self.halting.clear()  # a worker started again after a stop claims again
         with self.db.transaction() as session:
             workers.register(session=session, me=self.identity, now=self.clock.now())
         self.take_back()
