@@ -38,6 +38,12 @@ def _defer(db: Database, clock: FakeClock, job: str) -> int:
         return defer(session=session, now=clock.now(), job=job, payload={}).id
 
 
+def _claim(db: Database, clock: FakeClock, limit: int, priorities: dict[str, Priority]) -> list[int]:
+    with db.transaction() as session:
+        return [t.id for t in claim_due_tasks(session=session, now=clock.now(), lease=timedelta(minutes=5),
+                                              limit=limit, priorities=priorities)]
+
+
 def test_registry_priorities_default_to_normal_and_refuse_unknown_jobs() -> None:
     registry = JobRegistry()
     registry.register_all({"a": lambda _: None, "b": lambda _: None}, {"b": Priority.PROMPT})
@@ -55,12 +61,7 @@ def test_the_reconciler_claims_the_most_urgent_due_task_first(engine: Engine) ->
     clock.advance(timedelta(seconds=1))
     prompt = _defer(db, clock, "answer")
     priorities = {"sweep": Priority.BACKGROUND, "answer": Priority.PROMPT}
-    order = []
-    for _ in range(3):
-        with db.transaction() as session:
-            order += [t.id for t in claim_due_tasks(session=session, now=clock.now(), lease=timedelta(minutes=5),
-                                                    limit=1, priorities=priorities)]
-    assert order == [prompt, normal, background]
+    assert [_claim(db, clock, 1, priorities) for _ in range(3)] == [[prompt], [normal], [background]]
     db.close()
 
 
@@ -150,18 +151,12 @@ def test_background_work_due_long_enough_ranks_as_normal(engine: Engine) -> None
     purge = _defer(db, clock, "purge")
     clock.advance(timedelta(minutes=11))
     work = _defer(db, clock, "work")
-    with db.transaction() as session:
-        claimed = claim_due_tasks(session=session, now=clock.now(), lease=timedelta(minutes=5), limit=1,
-                                  priorities=priorities)
-    assert [t.id for t in claimed] == [purge]  # due 11 minutes: ranks as NORMAL, and is the longer due
+    assert _claim(db, clock, 1, priorities) == [purge]  # due 11 minutes: ranks as NORMAL, and is the longer due
     clock.advance(timedelta(minutes=1))
     fresh_purge = _defer(db, clock, "purge")
     clock.advance(timedelta(minutes=1))
     later_work = _defer(db, clock, "work")
-    with db.transaction() as session:
-        claimed = claim_due_tasks(session=session, now=clock.now(), lease=timedelta(minutes=5), limit=3,
-                                  priorities=priorities)
-    assert [t.id for t in claimed] == [work, later_work, fresh_purge]
+    assert _claim(db, clock, 3, priorities) == [work, later_work, fresh_purge]
     db.close()
 
 
