@@ -282,10 +282,10 @@ def _nudge_after_commit(db: Database, queue: JobQueue, registry: JobRegistry) ->
 
     @event.listens_for(db.sessions, "after_commit")
     def _send_deferred(session: Session) -> None:
-        deferred = take_deferred(session)
-        for task_id, job in sorted(deferred, key=lambda each: -registry.priority(each[1])):
+        ranked = [(registry.priority(job), task_id) for task_id, job in take_deferred(session)]
+        for priority, task_id in sorted(ranked, key=lambda each: -each[0]):
             try:
-                queue.nudge(task_id, registry.priority(job))
+                queue.nudge(task_id, priority)
             except Exception:  # the row is committed; the reconciler will run it
                 log.warning("could not nudge a worker for task %s; the reconciler will run it", task_id)
 
