@@ -48,7 +48,7 @@ FLOORS = range(RECORD_FLOOR, 41)
 
 # (item, method, pdq distance, inliers, share of the banked picture present, share of the upload inside it,
 #  spread, rival inliers, perspective gap in pixels, residual correlation, shared residual in pixels)
-Record = tuple[int, str, int, int, float, float, float, int, float, float, float]
+Record = tuple[int, str, int, int, float, float, float, int, float, float, float, str]
 
 _index: CopyIndex | None = None
 _bank_pdq: HammingIndex | None = None
@@ -92,6 +92,7 @@ def _records(description: Description) -> tuple[Record, ...]:
                 check.perspective_pixels if check else 0.0,
                 check.residual_correlation if check else 0.0,
                 check.shared_residual_pixels if check else 0.0,
+                e.plane,
             )
         )
     return tuple(out)
@@ -131,19 +132,22 @@ def _query_distractor(position: int) -> tuple[int, tuple[Record, ...]]:
 
 
 def decide_records(records: tuple[Record, ...], floor: int, policy: CopyPolicy) -> tuple[set[int], set[int]]:
-    """(automatic items, review items) under `policy` with its inlier floor replaced by `floor`."""
+    """(automatic items, review items) under `policy` with its inlier floor replaced by `floor` (on the brightest
+    channel's features, by the higher of `floor` and the policy's `brightest_min_inliers`)."""
     verify = policy.verify
     auto: set[int] = set()
     review: set[int] = set()
-    for item, method, _distance, inliers, present, inside, spread, rival, perspective, *residual in records:
-        correlation, shared = residual
+    for item, method, _distance, inliers, present, inside, spread, rival, perspective, correlation, shared, plane in (
+        records
+    ):
+        needed = floor if plane == "luma" else max(floor, policy.brightest_min_inliers)
         if method == "pdq-variant":
             auto.add(item)
         elif method == "pdq-weak":
             review.add(item)
         elif spread >= verify.min_spread:
             if (
-                inliers >= floor
+                inliers >= needed
                 and present >= verify.min_banked_share
                 and max(present, inside) >= verify.min_inside
                 and (present >= verify.partial_share or inside >= verify.partial_inside)
@@ -449,8 +453,9 @@ def run(
     results.memory = {
         "keypoints per item (mean)": stats.keypoints / stats.items,
         "PDQ rows per item (mean)": stats.pdq_rows / stats.items,
-        "stored bytes per item (features + PDQ rows of 32 bytes + quality)": statistics.mean(
-            d.features.stored_bytes + 33 * len(d.variants) for _, d, _, _ in banked
+        "stored bytes per item (features on both planes + PDQ rows of 32 bytes + quality)": statistics.mean(
+            d.features.stored_bytes + (d.brightest_features.stored_bytes if d.brightest_features else 0)
+            + 33 * len(d.variants) for _, d, _, _ in banked
         ),
         "in-memory bytes per item (marginal)": per_item,
         "in-memory bytes, fixed": stats.array_bytes - per_item * stats.items,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import sys
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from firebreak.matching.models import CopyDescription, Match, MatchReview
 from firebreak.media.models import Placement
 from firebreak.media.service import find_by_sha256
 from firebreak.review.models import ItemStatus, ReviewItem
+from firebreak.signals.keypoints import FeatureSet
 from firebreak.signals.vpdq import value_to_frames
 from tests.support import RecordingPlatform, media_event
 
@@ -234,6 +236,43 @@ def test_a_description_committed_late_is_still_searched(system: System, pictures
         match = session.scalar(select(Match).where(Match.media_id == copy.id))
         assert match is not None and match.signal_type == COPY_SIGNAL, "the late description was not searched"
         assert match.evidence is not None and match.evidence["action"] == "auto"
+
+
+def test_a_recoloured_crop_posted_before_banking_goes_with_the_picture(system: System) -> None:
+    """A colour picture, and a copy turned 60 degrees round the colour wheel with a tenth cut off one side, posted
+    before anyone banks the picture; its description was stored before colour features existed (extractor revision
+    1, no brightest-channel set), as after an upgrade. Banking the picture removes the copy, found on the brightest
+    channel, and the copy's re-upload is refused; another colour scene stays."""
+    picture = next(s for s in ev.sources(400) if s.label == "textured-5").image().convert("RGB")
+    data = {"original": jpeg(picture),
+            "recoloured": jpeg(ev.crop_sides(ev.hue_shift(picture, 60), 0.1, "left"), 50),
+            "other": jpeg(ev.textured_scene(9005))}
+    system.gateway.ensure_integration(name="hook", adapter="webhook")
+    system.adapters.override("hook", RecordingPlatform())
+    for number, name in enumerate(data):
+        system.gateway.record_event("hook", media_event("room-1", f"m{number}", data[name], when=system.clock.now()))
+    run_jobs(system)
+    with system.db.transaction() as session:
+        ids = {name: media.id for name, blob in data.items()
+               if (media := find_by_sha256(session=session, sha256=hashlib.sha256(blob).hexdigest())) is not None}
+        rows = {row.media_id: row for row in session.scalars(select(CopyDescription))}
+        assert all(rows[i].brightest_features is not None for i in ids.values())
+        old = rows[ids["recoloured"]]
+        features = FeatureSet.from_bytes(old.features)
+        old.features, old.brightest_features = replace(features, revision=1).to_bytes(), None
+    bank_posted(system, data["original"], "KCSC-2026-0004")
+    run_jobs(system)
+    with system.db.sessions() as session:
+        match = session.scalar(select(Match).where(Match.media_id == ids["recoloured"]))
+        assert match is not None and match.signal_type == COPY_SIGNAL and match.evidence is not None
+        assert match.evidence["action"] == "auto" and match.evidence["plane"] == "brightest", match.evidence
+        removal = session.scalar(select(Action).join(Placement, Placement.id == Action.placement_id).where(
+            Action.kind == ActionKind.REMOVE_MESSAGE, Placement.media_id == ids["recoloured"]))
+        assert removal is not None
+        assert session.scalar(select(Match).where(Match.media_id == ids["other"])) is None
+        assert "brightest colour channel" in evidence_words(match.evidence)
+    assert system.gateway.scan_bytes(data["recoloured"]).verdict.value == "block"
+    assert system.gateway.scan_bytes(data["other"]).verdict.value == "allow"
 
 
 @pytest.fixture(scope="module")

@@ -69,6 +69,8 @@ _LATE_WINDOW = 2000
 def evidence_data(evidence: Evidence) -> dict[str, Any]:
     """A match's evidence as stored (``Match.evidence``) and shown to a moderator."""
     data: dict[str, Any] = {"method": evidence.method, "action": evidence.action}
+    if evidence.method == "geometric":
+        data["plane"] = evidence.plane
     if evidence.distance is not None:
         data.update(distance=evidence.distance, variant=evidence.query_variant,
                     reference_variant=evidence.reference_variant,
@@ -122,9 +124,11 @@ def evidence_words(data: dict[str, Any] | None) -> str:
                 f"{_clock_time(float(data.get('end_seconds') or 0))}"
                 + (" (verified)" if data.get("action") == "auto" else " (not enough to act without a person)"))
     if data.get("method") == "geometric":
-        return (f"the same picture features in the same layout: {data.get('inliers')} matching points under one "
-                f"move-and-scale, covering {round(100 * float(data.get('coverage_reference') or 0))}% of the banked "
-                f"picture and {round(100 * float(data.get('coverage_query') or 0))}% of this one"
+        colour = (" of its brightest colour channel (which survives a colour change)"
+                  if data.get("plane") == "brightest" else "")
+        return (f"the same picture features{colour} in the same layout: {data.get('inliers')} matching points "
+                f"under one move-and-scale, covering {round(100 * float(data.get('coverage_reference') or 0))}% of "
+                f"the banked picture and {round(100 * float(data.get('coverage_query') or 0))}% of this one"
                 + _partial_words(data)
                 + _layout_words(data)
                 + (" (verified)" if data.get("action") == "auto" else " (not enough to act without a person)"))
@@ -200,16 +204,36 @@ def describe_still(still: StillPlanes) -> Description:
     return describe(luma, brightest=brightest)
 
 
-def stored(row: CopyDescription) -> tuple[list[tuple[str, str, int]], FeatureSet]:
-    return ([(str(name), str(value), int(quality)) for name, value, quality in row.pdq_rows],
-            FeatureSet.from_bytes(row.features))
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A description as a copy index takes it (`CopyIndex.add_stored`)."""
+
+    pdq_rows: list[tuple[str, str, int]]
+    features: FeatureSet
+    brightest: FeatureSet | None
+
+    @classmethod
+    def of(cls, description: Description) -> Stored:
+        return cls(description.stored_pdq_rows(), description.features, description.brightest_features)
+
+    def add_to(self, index: CopyIndex, item_id: int) -> None:
+        index.add_stored(item_id, self.pdq_rows, self.features, self.brightest)
+
+
+def stored(row: CopyDescription) -> Stored:
+    return Stored([(str(name), str(value), int(quality)) for name, value, quality in row.pdq_rows],
+                  FeatureSet.from_bytes(row.features),
+                  FeatureSet.from_bytes(row.brightest_features) if row.brightest_features is not None else None)
 
 
 def store_description(*, session: Session, clock: Clock, media_id: int, description: Description) -> None:
     """Keep a picture's description (once: a second writer's row is kept, the same picture gives the same rows)."""
     row = CopyDescription(media_id=media_id, width=description.width, height=description.height,
                           pdq_rows=[list(r) for r in description.stored_pdq_rows()],
-                          features=description.features.to_bytes(), created_at=clock.now())
+                          features=description.features.to_bytes(),
+                          brightest_features=(description.brightest_features.to_bytes()
+                                              if description.brightest_features is not None else None),
+                          created_at=clock.now())
     try:
         with session.begin_nested():
             session.add(row)
@@ -351,23 +375,20 @@ class CopyLine:
         for start in range(0, len(media_ids), _CHUNK):
             for row in session.scalars(select(CopyDescription).where(
                     CopyDescription.media_id.in_(media_ids[start:start + _CHUNK]))):
-                rows, features = self._current(session, row)
-                index.add_stored(row.media_id, rows, features)
+                self._current(session, row).add_to(index, row.media_id)
 
-    def _current(self, session: Session, row: CopyDescription) -> tuple[list[tuple[str, str, int]], FeatureSet]:
+    def _current(self, session: Session, row: CopyDescription) -> Stored:
         """A stored description, or, when an older extractor made it (`EXTRACTOR_REVISION`), the picture described
         again from its kept bytes, so both sides of a search were described alike. The row is left as it is: the
         new description lives in this process (a read must not write); an older row that cannot be described again
         is used as it stands."""
-        rows, features = stored(row)
-        if features.revision >= EXTRACTOR_REVISION:
-            return rows, features
+        kept = stored(row)
+        if kept.features.revision >= EXTRACTOR_REVISION:
+            return kept
         media = session.get(Media, row.media_id)
         data = self.read_bytes(media) if media is not None else None
         fresh = describe_bytes(data, self.limits) if data is not None else None
-        if fresh is None:
-            return rows, features
-        return fresh.stored_pdq_rows(), fresh.features
+        return kept if fresh is None else Stored.of(fresh)
 
     def has_references(self, session: Session) -> bool:
         """Whether any banked picture can be searched for (refreshing the bank side when due)."""
@@ -445,14 +466,12 @@ class CopyLine:
             for start in range(0, len(late), _CHUNK):
                 for row in session.scalars(select(CopyDescription).where(
                         CopyDescription.media_id.in_(late[start:start + _CHUNK]))):
-                    pdq_rows, features = self._current(session, row)
-                    posted.add_stored(row.media_id, pdq_rows, features)
+                    self._current(session, row).add_to(posted, row.media_id)
             while True:
                 rows = list(session.scalars(select(CopyDescription).where(CopyDescription.id > self._posted_cursor)
                                             .order_by(CopyDescription.id).limit(_CHUNK)))
                 for row in rows:
-                    pdq_rows, features = self._current(session, row)
-                    self._posted.add_stored(row.media_id, pdq_rows, features)
+                    self._current(session, row).add_to(self._posted, row.media_id)
                     self._posted_cursor = row.id
                 if len(rows) < _CHUNK:
                     return

@@ -66,14 +66,17 @@ Luma = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
 DecisionKind = Literal["auto", "review", "none"]
 Method = Literal["pdq-variant", "pdq-weak", "geometric"]
+# Which plane a geometric match was found on: the luma, or a colour picture's brightest channel (a hue change
+# keeps it, and changes the luma: `Description.brightest_features`).
+Plane = Literal["luma", "brightest"]
 
 
 @dataclass(frozen=True, slots=True)
 class Description:
     """What the second line knows about one picture; the same for a banked item and for an upload.
 
-    A bank stores `variants` (one PDQ row per variant: name, hash, quality) and `features.to_bytes()`; an
-    upload's description is used once and thrown away.
+    A bank stores `variants` (one PDQ row per variant: name, hash, quality), `features.to_bytes()` and, for a
+    colour picture, `brightest_features.to_bytes()`; an upload's description is used once and thrown away.
     """
 
     width: int
@@ -81,6 +84,11 @@ class Description:
     variants: tuple[Variant, ...]  # original first; each with its eight rotations and mirrors
     features: FeatureSet  # of the most framed variant's picture (captions and borders off)
     feature_box: Box
+    # A colour picture's second, smaller set, taken from the same box on its brightest channel, max(R, G, B). A hue
+    # change (HSV's or HSL's) keeps that channel and moves the luma: a recoloured copy that was cropped as well
+    # has neither its PDQ nor its luma features left, only these (docs/copy-detection.md, "Colour changes").
+    # None for a grey picture, whose brightest channel is its luma.
+    brightest_features: FeatureSet | None = None
 
     def stored_pdq_rows(self) -> list[tuple[str, str, int]]:
         """The PDQ rows a bank keeps for this picture: (variant name, PDQ hex, quality), no rotations."""
@@ -136,20 +144,35 @@ def describe_data(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Descrip
 def describe(luma: Luma, *, brightest: Luma | None = None, features: bool = True) -> Description:
     """Canonical variants and local features of a luma plane (2-D uint8, aspect ratio as displayed).
 
-    `brightest`: the colour picture's max(R, G, B) plane, for the variant a hue change keeps (`decode_planes`).
-    `features=False` skips the keypoints (about half the cost) for the cheap variant-only lookup.
+    `brightest`: the colour picture's max(R, G, B) plane, for the variant and the features a hue change keeps
+    (`decode_planes`). `features=False` skips the keypoints (about half the cost) for the cheap variant-only lookup.
     """
     variants = tuple(canonical_variants(luma, brightest))
     box = feature_box(variants)
-    height, width = luma.shape
-    feature_set = extract_features(crop_luma(luma, box)) if features else _NO_FEATURES
-    if features:
-        # The whole picture in the features' frame, so coverage is measured on whole pictures (keypoints.verify).
-        scale = feature_set.width / box.width
-        feature_set = replace(feature_set, extent=(
-            math.floor(-box.left * scale), math.floor(-box.top * scale),
-            math.ceil((width - box.left) * scale), math.ceil((height - box.top) * scale)))
-    return Description(width=width, height=height, variants=variants, features=feature_set, feature_box=box)
+    if not features:
+        return Description(luma.shape[1], luma.shape[0], variants, _NO_FEATURES, box)
+    luma_set = _in_picture(extract_features(crop_luma(luma, box)), box, luma.shape)
+    brightest_set = None
+    if brightest is not None:
+        brightest_set = _in_picture(
+            extract_features(crop_luma(brightest, box), max_keypoints=BRIGHTEST_KEYPOINTS), box, luma.shape)
+    return Description(luma.shape[1], luma.shape[0], variants, luma_set, box, brightest_set)
+
+
+# Keypoints of the brightest-channel set. Fewer than the luma set's 600: it is only asked when the luma set found
+# nothing. On the bench's hue +60 + crop + JPEG q50 copies, verified on that channel alone: 0.91 at 150, 0.95 at
+# 300, 0.96 at 600 (docs/copy-detection.md, "Colour changes"); each costs 36 bytes stored.
+BRIGHTEST_KEYPOINTS = 300
+
+
+def _in_picture(feature_set: FeatureSet, box: Box, shape: tuple[int, ...]) -> FeatureSet:
+    """The set with the whole picture's extent in its frame, so coverage is measured on whole pictures
+    (keypoints.verify)."""
+    height, width = shape[:2]
+    scale = feature_set.width / box.width
+    return replace(feature_set, extent=(
+        math.floor(-box.left * scale), math.floor(-box.top * scale),
+        math.ceil((width - box.left) * scale), math.ceil((height - box.top) * scale)))
 
 
 def feature_box(variants: Sequence[Variant]) -> Box:
@@ -198,6 +221,11 @@ class CopyPolicy:
     verify_top: int = 6
     # A newly banked picture searching posted media wants every copy, not the first: this many candidates.
     verify_top_every: int = 200
+    # The brightest channel's features are a second look at a picture the luma's found nothing in, and a second
+    # look is a second chance for two shots of one scene to pass: they act only with this many inliers (fewer go
+    # to review). A recoloured copy keeps that channel exactly and verifies strongly on it (median 61 inliers of
+    # its 300 keypoints on the analysis run; the one re-shot scene it verified had 30: docs/copy-detection.md).
+    brightest_min_inliers: int = 32
 
     def __post_init__(self) -> None:
         for name in ("pdq_distance", "low_quality_distance", "turned_distance", "vote_distance"):
@@ -206,6 +234,13 @@ class CopyPolicy:
                 raise ValueError(f"{name} must be between 0 and 256 bits, got {value}")
         if self.verify_top < 1 or self.verify_top_every < 1 or self.min_votes < 1:
             raise ValueError("verify_top, verify_top_every and min_votes must be at least 1")
+        if self.brightest_min_inliers < self.verify.min_inliers:
+            raise ValueError(f"brightest_min_inliers must be at least the verify policy's min_inliers "
+                             f"({self.verify.min_inliers}), got {self.brightest_min_inliers}")
+
+    def verify_policy(self, plane: Plane) -> VerifyPolicy:
+        """The geometric rule for a plane's features (`brightest_min_inliers` on the brightest channel)."""
+        return self.verify if plane == "luma" else replace(self.verify, min_inliers=self.brightest_min_inliers)
 
 
 DEFAULT_POLICY = CopyPolicy()
@@ -226,6 +261,7 @@ class Evidence:
     distance: int | None = None  # PDQ bits
     votes: int | None = None  # descriptor votes that made the item a candidate
     verification: Verification | None = None
+    plane: Plane = "luma"  # for a geometric match: which plane's features met
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,11 +468,14 @@ class CopyIndex:
         # searching one (a newly banked item searching posted media). The geometric rule asks how much of
         # the banked picture is present, so it needs to know.
         self.holds = holds
+        self._verify_policies: dict[Plane, VerifyPolicy] = {p: policy.verify_policy(p) for p in ("luma", "brightest")}
         self._lock = threading.Lock()
         self._features: dict[int, FeatureSet] = {}
+        self._brightest: dict[int, FeatureSet] = {}  # colour pictures' brightest-channel sets
         self._quality: dict[int, int] = {}  # PDQ row id -> quality
         self._pdq = HammingIndex(merge_threshold=4096, auto_merge=False)
-        self._packed: _Packed | None = None
+        # Each plane's vote tables, rebuilt on the first search after a write (a plane's sets meet only their own)
+        self._packed: dict[Plane, _Packed] = {}
 
     def __len__(self) -> int:
         return len(self._features)
@@ -455,10 +494,12 @@ class CopyIndex:
 
     def add(self, item_id: int, description: Description) -> None:
         """Add (or replace) an item. Its PDQ rows are searchable at once; its features from the next search."""
-        self.add_stored(item_id, description.stored_pdq_rows(), description.features)
+        self.add_stored(item_id, description.stored_pdq_rows(), description.features, description.brightest_features)
 
-    def add_stored(self, item_id: int, pdq_rows: Sequence[tuple[str, str, int]], features: FeatureSet) -> None:
-        """Add from what a bank stored: (variant name, PDQ hex, quality) rows and the decoded feature set."""
+    def add_stored(self, item_id: int, pdq_rows: Sequence[tuple[str, str, int]], features: FeatureSet,
+                   brightest: FeatureSet | None = None) -> None:
+        """Add from what a bank stored: (variant name, PDQ hex, quality) rows and the decoded feature sets (the
+        brightest channel's None for a grey picture)."""
         if not 0 <= item_id < 1 << 59:
             raise ValueError(f"item ids must be in 0..2**59, got {item_id}")
         with self._lock:
@@ -474,7 +515,9 @@ class CopyIndex:
                 if self._pdq.stats().delta_rows >= 4096:
                     self._pdq.merge()
             self._features[item_id] = features
-            self._packed = None
+            if brightest is not None and len(brightest):
+                self._brightest[item_id] = brightest
+            self._packed = {}
 
     def remove(self, item_id: int) -> bool:
         """Withdraw an item; True if it was there."""
@@ -489,29 +532,34 @@ class CopyIndex:
         for row in rows:
             self._quality.pop(row, None)
         del self._features[item_id]
-        self._packed = None
+        self._brightest.pop(item_id, None)
+        self._packed = {}
         return True
 
-    def _packed_now(self) -> _Packed:
-        packed = self._packed
+    def _sets(self, plane: Plane) -> dict[int, FeatureSet]:
+        return self._features if plane == "luma" else self._brightest
+
+    def _packed_now(self, plane: Plane = "luma") -> _Packed:
+        packed = self._packed.get(plane)
         if packed is None:
             with self._lock:
-                if self._packed is None:
-                    self._packed = _pack(self._features)
-                packed = self._packed
+                packed = self._packed.get(plane)
+                if packed is None:
+                    packed = self._packed[plane] = _pack(self._sets(plane))
         return packed
 
     def prepare(self) -> None:
         """Build the vote tables now (the first search after adds would otherwise pay for it)."""
-        self._packed_now()
+        self._packed_now("luma")
+        self._packed_now("brightest")
 
     def stats(self) -> CopyIndexStats:
-        packed = self._packed_now()
+        luma, brightest = self._packed_now("luma"), self._packed_now("brightest")
         return CopyIndexStats(
-            items=len(packed.item_ids),
+            items=len(luma.item_ids),
             pdq_rows=len(self._pdq),
-            keypoints=len(packed.codes),
-            array_bytes=packed.nbytes + self._pdq.stats().array_bytes,
+            keypoints=len(luma.codes) + len(brightest.codes),
+            array_bytes=luma.nbytes + brightest.nbytes + self._pdq.stats().array_bytes,
         )
 
     # -- searching ----------------------------------------------------------------------------------------
@@ -562,11 +610,11 @@ class CopyIndex:
         return sorted(best.values(), key=lambda e: (e.distance or 0, e.item_id))
 
     def candidates(self, features: FeatureSet, *, skip: Collection[int] = (), top: int | None = None,
-                   exclusive: bool = True) -> list[tuple[int, int]]:
+                   exclusive: bool = True, plane: Plane = "luma") -> list[tuple[int, int]]:
         """Items whose descriptors the query's keypoints vote for, as (item id, votes), most votes first: the
         `top` (default `verify_top`) with the most; `skip`: items left out before they are taken; `exclusive`:
-        see `_votes`."""
-        packed = self._packed_now()
+        see `_votes`; `plane`: which plane's sets `features` are searched among."""
+        packed = self._packed_now(plane)
         slots, votes = _votes(packed, features, self.policy.vote_distance, exclusive=exclusive)
         keep = votes >= self.policy.min_votes
         if skip:
@@ -575,9 +623,37 @@ class CopyIndex:
         order = np.lexsort((packed.item_ids[slots], -votes))[: top or self.policy.verify_top]
         return [(int(packed.item_ids[slots[i]]), int(votes[i])) for i in order]
 
-    def verify_item(self, item_id: int, features: FeatureSet) -> Verification:
+    def verify_item(self, item_id: int, features: FeatureSet, plane: Plane = "luma") -> Verification:
         banked: Literal["query", "reference"] = "reference" if self.holds == "bank" else "query"
-        return verify(features, self._features[item_id], self.policy.verify, banked=banked)
+        return verify(features, self._sets(plane)[item_id], self._verify_policies[plane], banked=banked)
+
+    def _geometric(self, features: FeatureSet, plane: Plane, weak: Collection[int], *, skip: Collection[int],
+                   every: bool) -> list[Evidence]:
+        """Geometric evidence on one plane: the `weak` PDQ items and the items `features` vote for (none of
+        `skip`), each verified against that item's set of the plane."""
+        policy = self.policy
+        voted = self.candidates(features, skip=skip, top=policy.verify_top_every if every else policy.verify_top,
+                                exclusive=not every, plane=plane) if len(features) else []
+        votes = dict(voted)
+        sets = self._sets(plane)
+        found: list[Evidence] = []
+        for item_id in dict.fromkeys([*sorted(weak), *(item for item, _ in voted)]):
+            if item_id not in sets:
+                continue
+            check = self.verify_item(item_id, features, plane)
+            if check.verified:
+                action: Literal["auto", "review"] = "auto"
+            elif (
+                check.inliers >= policy.review_inliers
+                and max(check.coverage_query, check.coverage_reference) >= policy.review_coverage
+                and check.spread >= policy.verify.min_spread
+            ):
+                action = "review"
+            else:
+                continue
+            found.append(Evidence(item_id, "geometric", action, votes=votes.get(item_id), verification=check,
+                                  plane=plane))
+        return found
 
     def search(self, description: Description, *, exclude: Collection[int] = (), every: bool = False) -> Decision:
         """The whole second line for one picture: variants first, then features for what is still open.
@@ -590,27 +666,16 @@ class CopyIndex:
         evidence = [e for e in self.search_variants(description) if e.item_id not in exclude]
         if not every and any(e.action == "auto" for e in evidence):
             return Decision(kind="auto", evidence=tuple(evidence))
-        policy = self.policy
         settled = {e.item_id for e in evidence if e.action == "auto"}
         weak = {e.item_id for e in evidence if e.method == "pdq-weak"} - settled
-        voted = self.candidates(description.features, skip=set(exclude) | settled,
-                                top=policy.verify_top_every if every else policy.verify_top,
-                                exclusive=not every) if len(description.features) else []
-        to_verify = dict.fromkeys([*sorted(weak), *(item for item, _ in voted)])
-        votes = dict(voted)
-        found: list[Evidence] = []
-        for item_id in to_verify:
-            if item_id not in self._features:
-                continue
-            check = self.verify_item(item_id, description.features)
-            if check.verified:
-                found.append(Evidence(item_id, "geometric", "auto", votes=votes.get(item_id), verification=check))
-            elif (
-                check.inliers >= policy.review_inliers
-                and max(check.coverage_query, check.coverage_reference) >= policy.review_coverage
-                and check.spread >= policy.verify.min_spread
-            ):
-                found.append(Evidence(item_id, "geometric", "review", votes=votes.get(item_id), verification=check))
+        found = self._geometric(description.features, "luma", weak, skip=set(exclude) | settled, every=every)
+        brightest = description.brightest_features
+        if brightest is not None and len(brightest) and (every or not any(e.action == "auto" for e in found)):
+            # The luma set found no copy (or, for a newly banked picture, every copy is wanted): a recoloured copy
+            # is still one on the brightest channel. Items the luma settled are not asked again.
+            settled |= {e.item_id for e in found if e.action == "auto"}
+            weak -= settled
+            found += self._geometric(brightest, "brightest", weak, skip=set(exclude) | settled, every=every)
         confirmed = {e.item_id for e in found if e.action == "auto"}
         evidence = [
             *(replace(e, action="auto") if e.item_id in confirmed else e for e in evidence),

@@ -52,6 +52,8 @@ class CopyDescription(IdMixin, Base):
     height: Mapped[int] = mapped_column()
     pdq_rows: Mapped[list[list[Any]]] = mapped_column(JSON)  # [variant name, PDQ hex, quality], original first
     features: Mapped[bytes] = mapped_column(LargeBinary)  # keypoints.FeatureSet.to_bytes()
+    # A colour picture's features on its brightest channel (a hue change keeps them); None for a grey picture
+    brightest_features: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

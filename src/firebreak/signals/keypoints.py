@@ -15,7 +15,8 @@ Binary layout, version 2 (little-endian):
     offset  size  field
     0       4     magic b"FBKP"
     4       1     version (2; version 1 has no extent: bytes 12-19 are absent and the extent is the frame)
-    5       1     extractor revision (0: corners at threshold 12, 4 for low-detail pictures; 1: always 4)
+    5       1     extractor revision (0: corners at threshold 12, 4 for low-detail pictures; 1: always 4;
+                  2: as 1, and a colour picture has a second set on its brightest channel)
     6       2     n: number of keypoints (uint16)
     8       2     width of the frame the points refer to (uint16, pixels)
     10      2     height (uint16)
@@ -57,9 +58,11 @@ Points = npt.NDArray[np.float32]
 Descriptors = npt.NDArray[np.uint8]
 
 FEATURE_FORMAT_VERSION = 2
-# Which extractor made a stored set (byte 5). Sets of an older revision still parse and still match, but a
-# low-detail picture's corners were found differently then; `CopyLine` describes such pictures again.
-EXTRACTOR_REVISION = 1
+# Which extractor made a stored set (byte 5). Sets of an older revision still parse and still match, but
+# `CopyLine` describes such pictures again: under revision 0 a low-detail picture's corners were found
+# differently, and before revision 2 a colour picture had no second set on its brightest channel
+# (`copydetect.Description.brightest_features`).
+EXTRACTOR_REVISION = 2
 _MAGIC = b"FBKP"
 _HEADER = struct.Struct("<4sBBHHH")
 _EXTENT = struct.Struct("<hhhh")
