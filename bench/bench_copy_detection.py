@@ -48,7 +48,7 @@ FLOORS = range(RECORD_FLOOR, 41)
 
 # (item, method, pdq distance, inliers, share of the banked picture present, share of the upload inside it,
 #  spread, rival inliers, perspective gap in pixels, residual correlation, shared residual in pixels)
-Record = tuple[int, str, int, int, float, float, float, int, float, float, float, str]
+Record = tuple[int, str, int, int, float, float, float, int, float, float, float, str, float, float]
 
 _index: CopyIndex | None = None
 _bank_pdq: HammingIndex | None = None
@@ -93,6 +93,8 @@ def _records(description: Description) -> tuple[Record, ...]:
                 check.residual_correlation if check else 0.0,
                 check.shared_residual_pixels if check else 0.0,
                 e.plane,
+                check.repeatability if check else 0.0,
+                check.inlier_share if check else 0.0,
             )
         )
     return tuple(out)
@@ -137,9 +139,8 @@ def decide_records(records: tuple[Record, ...], floor: int, policy: CopyPolicy) 
     verify = policy.verify
     auto: set[int] = set()
     review: set[int] = set()
-    for item, method, _distance, inliers, present, inside, spread, rival, perspective, correlation, shared, plane in (
-        records
-    ):
+    for (item, method, _distance, inliers, present, inside, spread, rival, perspective, correlation, shared, plane,
+         repeatability, inlier_share) in records:
         needed = floor if plane == "luma" else max(floor, policy.brightest_min_inliers)
         if method == "pdq-variant":
             auto.add(item)
@@ -154,6 +155,7 @@ def decide_records(records: tuple[Record, ...], floor: int, policy: CopyPolicy) 
                 and rival < max(verify.rival_floor, verify.max_rival_share * inliers)
                 and perspective <= verify.max_perspective_pixels
                 and not (correlation > verify.max_residual_correlation and shared >= verify.min_shared_residual_pixels)
+                and not (repeatability < verify.min_repeatability and inlier_share < verify.min_inlier_share)
             ):
                 auto.add(item)
             elif inliers >= policy.review_inliers and max(present, inside) >= policy.review_coverage:

@@ -82,7 +82,8 @@ def evidence_data(evidence: Evidence) -> dict[str, Any]:
                     rotation_degrees=round(check.rotation_degrees, 1),
                     perspective_pixels=round(check.perspective_pixels, 2),
                     residual_correlation=round(check.residual_correlation, 3),
-                    shared_residual_pixels=round(check.shared_residual_pixels, 2))
+                    shared_residual_pixels=round(check.shared_residual_pixels, 2),
+                    repeatability=round(check.repeatability, 3), inlier_share=round(check.inlier_share, 3))
     return data
 
 
@@ -163,6 +164,12 @@ def _layout_words(data: dict[str, Any]) -> str:
             and float(shared) >= policy.min_shared_residual_pixels):
         reasons.append(f"neighbouring points are off in the same direction by about {float(shared):.1f} px, as in "
                        f"a second photograph taken from a little aside (depth), not in a copy of one flat picture")
+    repeatability, inlier_share = data.get("repeatability"), data.get("inlier_share")
+    if (repeatability is not None and inlier_share is not None and float(repeatability) < policy.min_repeatability
+            and float(inlier_share) < policy.min_inlier_share):
+        reasons.append(f"only {round(100 * float(repeatability))}% of the picture's corners reappear in the other, "
+                       f"as in a second photograph of a scene in which things moved, where a copy repeats most of "
+                       f"them")
     return "; but " + "; and ".join(reasons) if reasons else ""
 
 

@@ -260,12 +260,22 @@ class VerifyPolicy:
     # surfaces they lie on (a view in perspective, a photo of a screen, leaves one too). Refused when both hold:
     # neighbours' displacements explain more than this share of the scatter (`Verification.residual_correlation`;
     # about -0.17 for pure noise; on the bench's verified copies 0.07 at the 99.9th percentile, and the few
-    # above 0.2 share under 0.3 px; three of its four stereo tiles 0.30-0.49 with 1.1-1.4 px, the fourth 0.16 with
-    # 0.97 px, which this does not catch: docs/copy-detection.md, "No parallax") ...
-    max_residual_correlation: float = 0.2
+    # above 0.15 share under 0.3 px; its four stereo tiles 0.16-0.49 with 0.97-1.4 px: docs/copy-detection.md,
+    # "No parallax") ...
+    max_residual_correlation: float = 0.15
     # ... and the shared part is at least this many pixels (`Verification.shared_residual_pixels`; a copy that
     # fits within a tenth of a pixel can show a correlated trace of resampling, never a parallax).
     min_shared_residual_pixels: float = 0.75
+    # A copy repeats the picture's corners: under the transform, most keypoints of the common part land on a
+    # keypoint of the other picture, and most descriptor pairs agree with the transform. A second photograph of
+    # a scene in which things moved repeats only what did not move. Refused when both are low: under this share
+    # of the query's keypoints inside the other picture land within `reprojection_pixels` of one of its keypoints
+    # (`Verification.repeatability`) ...
+    min_repeatability: float = 0.34
+    # ... and under this share of the descriptor pairs are inliers (`Verification.inlier_share`). On the analysis
+    # runs: 3 of the 4 re-shot scenes acted on, for 7 of 34,506 copies sent to review (docs/copy-detection.md,
+    # "What moved").
+    min_inlier_share: float = 0.5
     ratio: float = 0.85  # Lowe's test: best descriptor distance < ratio x second best
     max_descriptor_distance: int = 72  # bits of 256
     reprojection_pixels: float = 4.0  # RANSAC's inlier distance in the reference frame
@@ -281,7 +291,8 @@ class VerifyPolicy:
             raise ValueError(f"max_perspective_pixels must be positive, got {self.max_perspective_pixels}")
         if self.min_inliers < 3:
             raise ValueError("min_inliers must be at least 3 (a similarity needs 2 pairs, a check needs more)")
-        shares = ("min_banked_share", "min_inside", "partial_share", "partial_inside", "min_spread", "ratio")
+        shares = ("min_banked_share", "min_inside", "partial_share", "partial_inside", "min_spread", "ratio",
+                  "min_repeatability", "min_inlier_share")
         for field in (*shares, "max_rival_share"):
             if not 0.0 <= getattr(self, field) <= 1.0:
                 raise ValueError(f"{field} must be between 0 and 1, got {getattr(self, field)}")
@@ -311,6 +322,18 @@ class Verification:
     # pixels (see VerifyPolicy.max_residual_correlation): noise gives about -0.17 and a fraction of a pixel
     residual_correlation: float = 0.0
     shared_residual_pixels: float = 0.0
+    # Share of the query's keypoints inside the other picture that land on one of its keypoints under the transform
+    # (see VerifyPolicy.min_repeatability)
+    repeatability: float = 1.0
+
+    @property
+    def inlier_share(self) -> float:
+        """Inliers over the descriptor pairs that went into RANSAC."""
+        return self.inliers / self.matches if self.matches else 0.0
+
+    def moved_apart(self, policy: VerifyPolicy) -> bool:
+        """Whether few of the corners reappear and few pairs agree, as when things in a scene moved between shots."""
+        return self.repeatability < policy.min_repeatability and self.inlier_share < policy.min_inlier_share
 
     def shows_parallax(self, policy: VerifyPolicy) -> bool:
         """Whether neighbouring inliers share their leftover displacement, as a scene with depth would."""
@@ -337,6 +360,7 @@ class Verification:
             and self.rival_inliers < max(policy.rival_floor, policy.max_rival_share * self.inliers)
             and self.perspective_pixels <= policy.max_perspective_pixels
             and not self.shows_parallax(policy)
+            and not self.moved_apart(policy)
         )
 
 
@@ -492,6 +516,23 @@ def _shared_residual(
     return correlation, shared
 
 
+def _repeatability(
+    query: FeatureSet, reference: FeatureSet, matrix: npt.NDArray[np.float64], policy: VerifyPolicy
+) -> float:
+    """Share of the query's keypoints that, carried by `matrix` into the reference's whole picture, land within
+    `reprojection_pixels` of a reference keypoint (any: position only)."""
+    if not len(reference):
+        return 0.0
+    moved = (query.points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+    left, top, right, bottom = reference.bounds
+    inside = moved[(moved[:, 0] >= left) & (moved[:, 0] <= right) & (moved[:, 1] >= top) & (moved[:, 1] <= bottom)]
+    if not len(inside):
+        return 0.0
+    nearest = cv2.BFMatcher(cv2.NORM_L2).match(inside, np.ascontiguousarray(reference.points, dtype=np.float32))
+    close = sum(1 for m in nearest if m.distance <= policy.reprojection_pixels)
+    return close / len(inside)
+
+
 @dataclass(frozen=True, slots=True)
 class _PairSet:
     """Descriptor pairs: positions, and the rows of the query's and the reference's keypoints they came from."""
@@ -588,6 +629,7 @@ def verify(
         transform=_six(transform),
         residual_correlation=round(correlation, 3),
         shared_residual_pixels=round(shared, 2),
+        repeatability=round(_repeatability(query, reference, matrix, policy), 4),
     )
     return replace(result, verified=result.passes(policy, banked))
 
