@@ -24,15 +24,16 @@ from firebreak.banks import service as banks
 from firebreak.banks.models import BankEntry, EntryStatus, MatchAction, Provenance
 from firebreak.banks.schemas import BankCreate
 from firebreak.bootstrap.system import System
+from firebreak.core.jobs.models import ScheduledTask, TaskStatus
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus
 from firebreak.integrations.sandbox import service as sandbox
 from firebreak.integrations.sandbox.models import MessageStatus, SandboxMessage
-from firebreak.matching.copies import COPY_SIGNAL, evidence_words
+from firebreak.matching.copies import COPY_SIGNAL, REDESCRIBE_JOB, evidence_words
 from firebreak.matching.models import CopyDescription, Match, MatchReview
-from firebreak.media.models import Placement
+from firebreak.media.models import Media, Placement
 from firebreak.media.service import find_by_sha256
 from firebreak.review.models import ItemStatus, ReviewItem
-from firebreak.signals.keypoints import FeatureSet
+from firebreak.signals.keypoints import EXTRACTOR_REVISION, FeatureSet
 from firebreak.signals.vpdq import value_to_frames
 from tests.support import RecordingPlatform, media_event
 
@@ -241,8 +242,9 @@ def test_a_description_committed_late_is_still_searched(system: System, pictures
 def test_a_recoloured_crop_posted_before_banking_goes_with_the_picture(system: System) -> None:
     """A colour picture, and a copy turned 60 degrees round the colour wheel with a tenth cut off one side, posted
     before anyone banks the picture; its description was stored before colour features existed (extractor revision
-    1, no brightest-channel set), as after an upgrade. Banking the picture removes the copy, found on the brightest
-    channel, and the copy's re-upload is refused; another colour scene stays."""
+    1, no brightest-channel set), as after an upgrade. The upgrade job, queued at start-up, describes it again; then
+    banking the picture removes the copy, found on the brightest channel, and the copy's re-upload is refused;
+    another colour scene stays."""
     picture = next(s for s in ev.sources(400) if s.label == "textured-5").image().convert("RGB")
     data = {"original": jpeg(picture),
             "recoloured": jpeg(ev.crop_sides(ev.hue_shift(picture, 60), 0.1, "left"), 50),
@@ -259,7 +261,17 @@ def test_a_recoloured_crop_posted_before_banking_goes_with_the_picture(system: S
         assert all(rows[i].brightest_features is not None for i in ids.values())
         old = rows[ids["recoloured"]]
         features = FeatureSet.from_bytes(old.features)
-        old.features, old.brightest_features = replace(features, revision=1).to_bytes(), None
+        old.features, old.brightest_features, old.revision = replace(features, revision=1).to_bytes(), None, 1
+        old_id = old.id
+    system.prepare()  # a serving process starting after the upgrade: the job that describes old rows again
+    with system.db.sessions() as session:
+        task = session.scalar(select(ScheduledTask).where(ScheduledTask.job == REDESCRIBE_JOB))
+        assert task is not None and task.status == TaskStatus.PENDING
+    run_jobs(system)
+    with system.db.sessions() as session:
+        row = session.scalar(select(CopyDescription).where(CopyDescription.media_id == ids["recoloured"]))
+        assert row is not None and row.id > old_id and row.revision == EXTRACTOR_REVISION
+        assert row.brightest_features is not None
     bank_posted(system, data["original"], "KCSC-2026-0004")
     run_jobs(system)
     with system.db.sessions() as session:
@@ -273,6 +285,35 @@ def test_a_recoloured_crop_posted_before_banking_goes_with_the_picture(system: S
         assert "brightest colour channel" in evidence_words(match.evidence)
     assert system.gateway.scan_bytes(data["recoloured"]).verdict.value == "block"
     assert system.gateway.scan_bytes(data["other"]).verdict.value == "allow"
+
+
+def test_the_upgrade_job_passes_a_picture_whose_bytes_are_gone(system: System) -> None:
+    """A description of an older extractor whose picture's bytes are no longer kept (purged, say) stays as it is and
+    still matches; the job goes past it, describes the next one again and finishes."""
+    pictures = [jpeg(ev.textured_scene(seed)) for seed in (9101, 9102)]
+    system.gateway.ensure_integration(name="hook", adapter="webhook")
+    system.adapters.override("hook", RecordingPlatform())
+    for number, blob in enumerate(pictures):
+        system.gateway.record_event("hook", media_event("room-1", f"p{number}", blob, when=system.clock.now()))
+    run_jobs(system)
+    with system.db.transaction() as session:
+        rows = list(session.scalars(select(CopyDescription).order_by(CopyDescription.id)))
+        assert len(rows) == 2
+        for row in rows:
+            row.revision = 1
+        gone = session.get(Media, rows[0].media_id)
+        assert gone is not None and gone.blob_key is not None
+        system.blobs.delete(gone.blob_key)
+        kept_id, renewed_id = rows[0].id, rows[1].id
+    system.prepare()
+    run_jobs(system)
+    with system.db.sessions() as session:
+        rows = list(session.scalars(select(CopyDescription).order_by(CopyDescription.id)))
+        assert [(r.id == kept_id, r.revision) for r in rows] == [(True, 1), (False, EXTRACTOR_REVISION)]
+        assert renewed_id not in {r.id for r in rows}
+        task = session.scalar(select(ScheduledTask).where(ScheduledTask.job == REDESCRIBE_JOB))
+        assert task is not None and task.status == TaskStatus.DONE
+        assert int(task.payload["after_id"]) >= kept_id
 
 
 @pytest.fixture(scope="module")

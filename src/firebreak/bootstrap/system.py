@@ -118,6 +118,7 @@ class System:
             self.gateway.ensure_integration(name=SANDBOX_INTEGRATION, adapter="sandbox")
         self.evidence.ensure_scheduled()
         self.statements.schedule_next(soon=True)
+        self.enforcement.ensure_descriptions_current()
 
     def close(self) -> None:
         self.db.close()
@@ -264,7 +265,7 @@ def build_system(
     registry.register_all(evidence_jobs.handlers(evidence), evidence_jobs.PRIORITIES)
     registry.register_all(transparency_jobs.handlers(statements), transparency_jobs.PRIORITIES)
     registry.register_all(banks_jobs.handlers(banks), banks_jobs.PRIORITIES)
-    registry.register_all(enforcement_jobs.handlers(enforcement))
+    registry.register_all(enforcement_jobs.handlers(enforcement), enforcement_jobs.PRIORITIES)
     registry.register_all(gateway_jobs.handlers(gateway))
     registry.register_all(order_jobs.handlers(orders), order_jobs.PRIORITIES)
     registry.register_all(report_jobs.handlers(reports), report_jobs.PRIORITIES)

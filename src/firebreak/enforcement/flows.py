@@ -8,6 +8,7 @@ process), and their outcomes recorded in another.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,12 +22,15 @@ from firebreak.banks.models import Bank, BankEntry, EntryStatus
 from firebreak.banks.service import count_blocked_uploads, entry_frames
 from firebreak.core.clock import Clock
 from firebreak.core.db.session import Database
+from firebreak.core.jobs.models import ScheduledTask, TaskStatus
 from firebreak.core.jobs.outbox import cancel, defer, schedule
 from firebreak.core.retry import RetryPolicy
 from firebreak.enforcement import service
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.models import Action, ActionStatus
 from firebreak.matching.copies import (
+    REDESCRIBE_JOB,
+    REDESCRIBE_KEY,
     CopyFound,
     CopyLine,
     describable,
@@ -34,6 +38,8 @@ from firebreak.matching.copies import (
     found_in,
     found_in_videos,
     frames_of,
+    outdated,
+    replace_description,
     store_description,
 )
 from firebreak.matching.copydetect import Description
@@ -203,6 +209,71 @@ class Enforcement:
             if session.scalar(select(CopyDescription.id).where(CopyDescription.media_id == media_id)) is None:
                 store_description(session=session, clock=d.clock, media_id=media_id, description=description)
         return description
+
+    # -- descriptions of an older extractor ------------------------------------------------------------------------
+
+    def ensure_descriptions_current(self) -> None:
+        """At start-up: when descriptions of an older extractor are stored, the job that describes them again is
+        queued (unless it is under way)."""
+        d = self.deps
+        if d.copies is None or not d.copies.enabled:
+            return
+        with d.db.transaction() as session:
+            if not outdated(session, after_id=0, limit=1):
+                return
+            task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == REDESCRIBE_KEY))
+            if task is None or task.status not in (TaskStatus.PENDING, TaskStatus.RUNNING):
+                schedule(session=session, job=REDESCRIBE_JOB, due_at=d.clock.now(), payload={"after_id": 0},
+                         dedupe_key=REDESCRIBE_KEY, now=d.clock.now())
+
+    def redescribe_step(self, *, budget_seconds: float = 20.0, batch: int = 20) -> bool:
+        """Describe outdated rows again for about `budget_seconds`, `batch` at a time: read, then decode and describe
+        with no transaction open, then replace the rows and move the cursor (in the job's row) in one short
+        transaction. A row whose picture's bytes are gone keeps its old description (it still matches, without the
+        newer extractor's features). True when no outdated row is left above the cursor."""
+        d = self.deps
+        copies = d.copies
+        if copies is None or not copies.enabled:
+            return True
+        started = time.monotonic()
+        while True:
+            def cursor(session: Session) -> tuple[int, list[tuple[int, int]], dict[int, Media]]:
+                task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == REDESCRIBE_KEY))
+                after = int((task.payload or {}).get("after_id", 0)) if task is not None else 0
+                rows = outdated(session, after_id=after, limit=batch)
+                media = {m.id: m for m in session.scalars(select(Media).where(Media.id.in_([m for _, m in rows])))}
+                for each in media.values():
+                    session.expunge(each)
+                return after, rows, media
+
+            after, rows, media = d.db.read(cursor)
+            if not rows:
+                return True
+            fresh: dict[int, Description] = {}
+            for row_id, media_id in rows:
+                item = media.get(media_id)
+                data = copies.read_bytes(item) if item is not None else None
+                description = describe_bytes(data, copies.limits) if data is not None else None
+                if description is not None:
+                    fresh[row_id] = description
+            with d.db.transaction() as session:
+                for row_id, description in fresh.items():
+                    replace_description(session=session, clock=d.clock, row_id=row_id, description=description)
+                task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == REDESCRIBE_KEY))
+                if task is not None:
+                    task.payload = {"after_id": max(after, rows[-1][0])}
+            if time.monotonic() - started > budget_seconds:
+                return False
+
+    def redescribe_job(self) -> None:
+        """REDESCRIBE_JOB: some batches, then due again at once until done (other jobs run in between)."""
+        if not self.redescribe_step():
+            d = self.deps
+            with d.db.transaction() as session:
+                task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == REDESCRIBE_KEY))
+                after = (task.payload or {}).get("after_id", 0) if task is not None else 0
+                schedule(session=session, job=REDESCRIBE_JOB, due_at=d.clock.now(), payload={"after_id": after},
+                         dedupe_key=REDESCRIBE_KEY, now=d.clock.now())
 
     def check_copies(self, media_id: int) -> int:
         """COPY_CHECK_JOB, for a picture or video just posted: describe a picture (so later bank entries find it),

@@ -6,10 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from firebreak.banks.service import PROPAGATE_JOB
-from firebreak.core.jobs.runner import JobHandler
+from firebreak.core.jobs.runner import JobHandler, Priority
 from firebreak.enforcement.flows import Enforcement
 from firebreak.enforcement.service import FOLLOW_UP_JOB, RUN_ACTIONS_JOB
-from firebreak.matching.copies import COPY_CHECK_JOB
+from firebreak.matching.copies import COPY_CHECK_JOB, REDESCRIBE_JOB
+
+# Pictures described again under a newer extractor, after an upgrade: a pass over every post, after live work.
+PRIORITIES = {REDESCRIBE_JOB: Priority.BACKGROUND}
 
 
 def handlers(enforcement: Enforcement) -> dict[str, JobHandler]:
@@ -26,5 +29,8 @@ def handlers(enforcement: Enforcement) -> dict[str, JobHandler]:
     def check_copies(payload: dict[str, Any]) -> None:
         enforcement.check_copies(int(payload["media_id"]))
 
+    def redescribe(payload: dict[str, Any]) -> None:
+        enforcement.redescribe_job()
+
     return {PROPAGATE_JOB: propagate, RUN_ACTIONS_JOB: run_actions, FOLLOW_UP_JOB: follow_up,
-            COPY_CHECK_JOB: check_copies}
+            COPY_CHECK_JOB: check_copies, REDESCRIBE_JOB: redescribe}

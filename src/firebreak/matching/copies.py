@@ -61,6 +61,10 @@ log = logging.getLogger(__name__)
 
 COPY_CHECK_JOB = "matching.copy_check"  # payload {"media_id": id}: describe a new picture, then search the banks
 COPY_SIGNAL = "copy"  # a match's signal type when the second line found it
+# Descriptions stored by an older extractor described again from their kept bytes, a batch at a time; the cursor
+# (payload {"after_id": id}) lives in the job's row.
+REDESCRIBE_JOB = "matching.redescribe"
+REDESCRIBE_KEY = "matching.redescribe"
 _CHUNK = 500
 # Descriptions below the posted side's cursor looked at again for late commits (ids, not rows: cheap).
 _LATE_WINDOW = 2000
@@ -240,13 +244,34 @@ def store_description(*, session: Session, clock: Clock, media_id: int, descript
                           features=description.features.to_bytes(),
                           brightest_features=(description.brightest_features.to_bytes()
                                               if description.brightest_features is not None else None),
-                          created_at=clock.now())
+                          revision=EXTRACTOR_REVISION, created_at=clock.now())
     try:
         with session.begin_nested():
             session.add(row)
             session.flush()
     except IntegrityError:
         pass  # described by another worker at the same moment
+
+
+def outdated(session: Session, *, after_id: int, limit: int) -> list[tuple[int, int]]:
+    """(row id, media id) of descriptions above `after_id` written by an older extractor, in id order."""
+    rows = session.execute(select(CopyDescription.id, CopyDescription.media_id).where(
+        CopyDescription.id > after_id, CopyDescription.revision < EXTRACTOR_REVISION)
+        .order_by(CopyDescription.id).limit(limit)).all()
+    return [(int(row_id), int(media_id)) for row_id, media_id in rows]
+
+
+def replace_description(*, session: Session, clock: Clock, row_id: int, description: Description) -> bool:
+    """Put a fresh description in place of an outdated row, as a new row: a new id, so every process's posted side
+    (which follows ids) takes it up. False when the row is gone or already current (another worker did it)."""
+    row = session.get(CopyDescription, row_id)
+    if row is None or row.revision >= EXTRACTOR_REVISION:
+        return False
+    media_id = row.media_id
+    session.delete(row)
+    session.flush()
+    store_description(session=session, clock=clock, media_id=media_id, description=description)
+    return True
 
 
 def describable(media: Media) -> bool:
@@ -384,13 +409,15 @@ class CopyLine:
                     CopyDescription.media_id.in_(media_ids[start:start + _CHUNK]))):
                 self._current(session, row).add_to(index, row.media_id)
 
-    def _current(self, session: Session, row: CopyDescription) -> Stored:
-        """A stored description, or, when an older extractor made it (`EXTRACTOR_REVISION`), the picture described
-        again from its kept bytes, so both sides of a search were described alike. The row is left as it is: the
-        new description lives in this process (a read must not write); an older row that cannot be described again
-        is used as it stands."""
+    def _current(self, session: Session, row: CopyDescription, *, again: bool = True) -> Stored:
+        """A stored description, or, when an older extractor made it (`EXTRACTOR_REVISION`) and `again`, the picture
+        described again from its kept bytes, so both sides of a search were described alike. The row is left as it
+        is: the new description lives in this process (a read must not write; `REDESCRIBE_JOB` rewrites the rows);
+        an older row that cannot be described again is used as it stands. The bank side asks again (banked pictures
+        are few); the posted side does not (every post: hours at a platform's scale, in every process) and takes
+        up each rewritten row by its new id."""
         kept = stored(row)
-        if kept.features.revision >= EXTRACTOR_REVISION:
+        if not again or row.revision >= EXTRACTOR_REVISION:
             return kept
         media = session.get(Media, row.media_id)
         data = self.read_bytes(media) if media is not None else None
@@ -473,12 +500,12 @@ class CopyLine:
             for start in range(0, len(late), _CHUNK):
                 for row in session.scalars(select(CopyDescription).where(
                         CopyDescription.media_id.in_(late[start:start + _CHUNK]))):
-                    self._current(session, row).add_to(posted, row.media_id)
+                    self._current(session, row, again=False).add_to(posted, row.media_id)
             while True:
                 rows = list(session.scalars(select(CopyDescription).where(CopyDescription.id > self._posted_cursor)
                                             .order_by(CopyDescription.id).limit(_CHUNK)))
                 for row in rows:
-                    self._current(session, row).add_to(self._posted, row.media_id)
+                    self._current(session, row, again=False).add_to(self._posted, row.media_id)
                     self._posted_cursor = row.id
                 if len(rows) < _CHUNK:
                     return

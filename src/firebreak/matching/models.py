@@ -46,6 +46,9 @@ class CopyDescription(IdMixin, Base):
     Item-level choice, docs/copy-detection.md: features only, never the picture itself."""
 
     __tablename__ = "copy_descriptions"
+    # Ids are never handed out twice (SQLite would reuse the highest after a delete): the posted side follows them,
+    # and the upgrade job replaces a row by a new one (``copies.replace_description``).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     media_id: Mapped[int] = mapped_column(BigId, ForeignKey("media.id"), unique=True)
     width: Mapped[int] = mapped_column()
@@ -54,6 +57,8 @@ class CopyDescription(IdMixin, Base):
     features: Mapped[bytes] = mapped_column(LargeBinary)  # keypoints.FeatureSet.to_bytes()
     # A colour picture's features on its brightest channel (a hue change keeps them); None for a grey picture
     brightest_features: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # The extractor that wrote the row (keypoints.EXTRACTOR_REVISION): older rows are described again by a job
+    revision: Mapped[int] = mapped_column(server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
