@@ -75,7 +75,7 @@ def _bank_one(position: int) -> tuple[int, Description, str, int]:
 
 def _records(description: Description) -> tuple[Record, ...]:
     assert _index is not None
-    decision = _index.search(description)
+    decision = _index.search(description, brightest="always")
     out = []
     for e in decision.evidence:
         check = e.verification
@@ -135,7 +135,15 @@ def _query_distractor(position: int) -> tuple[int, tuple[Record, ...]]:
 
 def decide_records(records: tuple[Record, ...], floor: int, policy: CopyPolicy) -> tuple[set[int], set[int]]:
     """(automatic items, review items) under `policy` with its inlier floor replaced by `floor` (on the brightest
-    channel's features, by the higher of `floor` and the policy's `brightest_min_inliers`)."""
+    channel's features, by the higher of `floor` and the policy's `brightest_min_inliers`). As `CopyIndex.search`
+    does, the brightest channel's records count only when nothing else acts (the bench records them always)."""
+    auto, review = _decide(tuple(r for r in records if r[11] != "brightest"), floor, policy)
+    if not auto:
+        auto, review = _decide(records, floor, policy)
+    return auto, review
+
+
+def _decide(records: tuple[Record, ...], floor: int, policy: CopyPolicy) -> tuple[set[int], set[int]]:
     verify = policy.verify
     auto: set[int] = set()
     review: set[int] = set()

@@ -655,13 +655,15 @@ class CopyIndex:
                                   plane=plane))
         return found
 
-    def search(self, description: Description, *, exclude: Collection[int] = (), every: bool = False) -> Decision:
+    def search(self, description: Description, *, exclude: Collection[int] = (), every: bool = False,
+               brightest: Literal["when needed", "always"] = "when needed") -> Decision:
         """The whole second line for one picture: variants first, then features for what is still open.
 
         For an upload, one automatic match settles it (`every=False`: the features are skipped). A newly banked
         picture looking for its copies among posted media needs them all (`every=True`): the features run for
         every candidate the variants did not already settle. `exclude`: items never to report (the picture
-        itself, when it is in the index it searches).
+        itself, when it is in the index it searches). `brightest="always"` asks the brightest channel's features
+        even after the luma's acted (the bench records both, to judge every inlier floor as the search would).
         """
         evidence = [e for e in self.search_variants(description) if e.item_id not in exclude]
         if not every and any(e.action == "auto" for e in evidence):
@@ -669,13 +671,15 @@ class CopyIndex:
         settled = {e.item_id for e in evidence if e.action == "auto"}
         weak = {e.item_id for e in evidence if e.method == "pdq-weak"} - settled
         found = self._geometric(description.features, "luma", weak, skip=set(exclude) | settled, every=every)
-        brightest = description.brightest_features
-        if brightest is not None and len(brightest) and (every or not any(e.action == "auto" for e in found)):
+        second = description.brightest_features
+        if second is not None and len(second) and (
+            every or brightest == "always" or not any(e.action == "auto" for e in found)
+        ):
             # The luma set found no copy (or, for a newly banked picture, every copy is wanted): a recoloured copy
             # is still one on the brightest channel. Items the luma settled are not asked again.
             settled |= {e.item_id for e in found if e.action == "auto"}
             weak -= settled
-            found += self._geometric(brightest, "brightest", weak, skip=set(exclude) | settled, every=every)
+            found += self._geometric(second, "brightest", weak, skip=set(exclude) | settled, every=every)
         confirmed = {e.item_id for e in found if e.action == "auto"}
         evidence = [
             *(replace(e, action="auto") if e.item_id in confirmed else e for e in evidence),
