@@ -297,14 +297,25 @@ def test_a_moderator_reads_why_a_match_whose_corners_do_not_reappear_waits_for_t
     from firebreak.matching.copies import evidence_words
 
     words = evidence_words({"method": "geometric", "action": "review", "inliers": 25, "coverage_reference": 0.9,
-                            "coverage_query": 0.9, "perspective_pixels": 4.4, "repeatability": 0.33,
-                            "inlier_share": 0.47})
+                            "coverage_query": 0.9, "perspective_pixels": 4.4, "repeatability": 0.33, "matches": 53})
     assert "only 33% of the picture's corners reappear in the other" in words, words
     assert "not enough to act without a person" in words
-    copy = evidence_words({"method": "geometric", "action": "auto", "inliers": 25, "coverage_reference": 0.9,
-                           "coverage_query": 0.9, "perspective_pixels": 1.0, "repeatability": 0.33,
-                           "inlier_share": 0.8})
-    assert "reappear" not in copy and copy.endswith("(verified)")
+    # The share of pairs is counted, not rounded: 2498 of 5000 is under half.
+    close = evidence_words({"method": "geometric", "action": "review", "inliers": 2498, "coverage_reference": 0.9,
+                            "coverage_query": 0.9, "perspective_pixels": 4.4, "repeatability": 0.33, "matches": 5000})
+    assert "reappear" in close, close
+    copy = evidence_words({"method": "geometric", "action": "review", "inliers": 25, "coverage_reference": 0.9,
+                           "coverage_query": 0.9, "perspective_pixels": 1.0, "repeatability": 0.33, "matches": 30})
+    assert "reappear" not in copy, copy
+    # A match that acted is never given a reason against it, even by rules made after it acted.
+    acted = evidence_words({"method": "geometric", "action": "auto", "inliers": 25, "coverage_reference": 0.9,
+                            "coverage_query": 0.9, "perspective_pixels": 4.4, "repeatability": 0.33, "matches": 53,
+                            "residual_correlation": 0.18, "shared_residual_pixels": 0.9})
+    assert "but" not in acted and acted.endswith("(verified)"), acted
+    # A colour-channel match under its floor says why it waits.
+    colour = evidence_words({"method": "geometric", "action": "review", "plane": "brightest", "inliers": 20,
+                             "coverage_reference": 0.9, "coverage_query": 1.0, "perspective_pixels": 1.0})
+    assert "acts only with 32 matching points" in colour, colour
 
 
 def test_a_moderator_reads_why_a_parallax_match_waits_for_them() -> None:
@@ -554,6 +565,19 @@ def test_retroactive_search_finds_posted_copies_with_the_same_pipeline(pictures:
     found = [posted.search(describe(luma(picture))).auto_items for picture in pictures]
     assert sum(items == [1000 + i] for i, items in enumerate(found)) >= len(pictures) - 1
     assert all(5000 not in items for items in found)
+
+
+@pytest.mark.parametrize(("draw", "seed", "moved"), [("plain", 87, 506687), ("textured", 79, 508659)])
+def test_a_posted_scene_drawn_again_is_not_taken_when_its_original_is_banked(draw: str, seed: int,
+                                                                           moved: int) -> None:
+    """The other direction of the repeat rule: the banked picture searches posted ones (it is the query, the post
+    the reference). The re-shot scene is not acted on; the posted copy, cut and captioned, is."""
+    make = ev.plain_scene if draw == "plain" else ev.textured_scene
+    posted = CopyIndex(holds="media")
+    posted.add(1, describe_data(jpeg(make(seed, moved=moved))))
+    posted.add(2, describe_data(jpeg(ev.caption(ev.crop_sides(make(seed), 0.1, "all"), top="lol", bottom=None), 40)))
+    decision = posted.search(describe_data(png(make(seed))), every=True)
+    assert decision.auto_items == [2], decision
 
 
 def faded(seed: int) -> Image.Image:

@@ -263,6 +263,10 @@ def test_a_recoloured_crop_posted_before_banking_goes_with_the_picture(system: S
         features = FeatureSet.from_bytes(old.features)
         old.features, old.brightest_features, old.revision = replace(features, revision=1).to_bytes(), None, 1
         old_id = old.id
+    copies = system.enforcement.deps.copies
+    assert copies is not None
+    with system.db.sessions() as session:
+        copies.refresh_posted(session)  # this process's posted side holds the old row, as it would when running
     system.prepare()  # a serving process starting after the upgrade: the job that describes old rows again
     with system.db.sessions() as session:
         task = session.scalar(select(ScheduledTask).where(ScheduledTask.job == REDESCRIBE_JOB))
@@ -285,6 +289,50 @@ def test_a_recoloured_crop_posted_before_banking_goes_with_the_picture(system: S
         assert "brightest colour channel" in evidence_words(match.evidence)
     assert system.gateway.scan_bytes(data["recoloured"]).verdict.value == "block"
     assert system.gateway.scan_bytes(data["other"]).verdict.value == "allow"
+
+
+def test_a_rewritten_description_committed_late_replaces_the_one_held(system: System) -> None:
+    """On PostgreSQL the upgrade job's new row can commit after a later post's row: the posted side's cursor passes
+    its id while this process still holds the picture's old row. The window below the cursor takes the new row up
+    (before, a picture already held was passed over there, and kept its old description until a restart)."""
+    picture = next(s for s in ev.sources(400) if s.label == "textured-5").image().convert("RGB")
+    original, recoloured = jpeg(picture), jpeg(ev.crop_sides(ev.hue_shift(picture, 60), 0.1, "left"), 50)
+    system.gateway.ensure_integration(name="hook", adapter="webhook")
+    system.adapters.override("hook", RecordingPlatform())
+    for number, blob in enumerate((original, recoloured)):
+        system.gateway.record_event("hook", media_event("room-1", f"m{number}", blob, when=system.clock.now()))
+    run_jobs(system)
+    copies = system.enforcement.deps.copies
+    assert copies is not None
+    with system.db.transaction() as session:
+        copy = find_by_sha256(session=session, sha256=hashlib.sha256(recoloured).hexdigest())
+        assert copy is not None
+        row = session.scalar(select(CopyDescription).where(CopyDescription.media_id == copy.id))
+        assert row is not None
+        row.features = replace(FeatureSet.from_bytes(row.features), revision=1).to_bytes()
+        row.brightest_features, row.revision = None, 1
+    with system.db.sessions() as session:
+        copies.refresh_posted(session)  # holds the old row
+    system.prepare()
+    run_jobs(system)  # the job writes the new row ...
+    system.gateway.record_event("hook", media_event("room-1", "m9", jpeg(ev.textured_scene(9201)),
+                                                    when=system.clock.now()))
+    run_jobs(system)  # ... and a later post's row is written after it
+    with system.db.transaction() as session:
+        new = session.scalar(select(CopyDescription).where(CopyDescription.media_id == copy.id))
+        assert new is not None and new.revision == EXTRACTOR_REVISION
+        kept = {c.name: getattr(new, c.name) for c in CopyDescription.__table__.columns}
+        session.delete(new)  # not committed yet, as far as the posted side can tell
+    with system.db.sessions() as session:
+        copies.refresh_posted(session)  # the cursor passes the new row's id
+    with system.db.transaction() as session:
+        session.add(CopyDescription(**kept))  # ... and its commit lands now, below the cursor
+    bank_posted(system, original, "KCSC-2026-0005")
+    run_jobs(system)
+    with system.db.sessions() as session:
+        match = session.scalar(select(Match).where(Match.media_id == copy.id))
+        assert match is not None and match.evidence is not None, "the rewritten description was not taken up"
+        assert match.evidence["action"] == "auto" and match.evidence["plane"] == "brightest", match.evidence
 
 
 def test_the_upgrade_job_passes_a_picture_whose_bytes_are_gone(system: System) -> None:

@@ -38,6 +38,7 @@ from firebreak.matching.copies import (
     found_in,
     found_in_videos,
     frames_of,
+    newest_outdated,
     outdated,
     replace_description,
     store_description,
@@ -48,6 +49,7 @@ from firebreak.matching.service import IndexSet, media_matching_entry
 from firebreak.media.models import Media, MediaKind, Placement
 from firebreak.platform.adapters import ActionResult, AdapterProvider
 from firebreak.platform.models import PlatformIntegration
+from firebreak.signals.keypoints import EXTRACTOR_REVISION
 from firebreak.signals.vpdq import VpdqFrame
 
 log = logging.getLogger(__name__)
@@ -214,17 +216,31 @@ class Enforcement:
 
     def ensure_descriptions_current(self) -> None:
         """At start-up: when descriptions of an older extractor are stored, the job that describes them again is
-        queued (unless it is under way)."""
+        queued, unless it is under way, or has already passed every such row under this extractor (rows whose
+        pictures' bytes are gone stay as they are: not asked again at every start)."""
         d = self.deps
         if d.copies is None or not d.copies.enabled:
             return
-        with d.db.transaction() as session:
-            if not outdated(session, after_id=0, limit=1):
-                return
+
+        def due(session: Session) -> bool:
+            newest = newest_outdated(session)  # an index lookup (copy_descriptions.revision)
+            if newest is None:
+                return False
             task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == REDESCRIBE_KEY))
-            if task is None or task.status not in (TaskStatus.PENDING, TaskStatus.RUNNING):
-                schedule(session=session, job=REDESCRIBE_JOB, due_at=d.clock.now(), payload={"after_id": 0},
-                         dedupe_key=REDESCRIBE_KEY, now=d.clock.now())
+            if task is None:
+                return True
+            payload = task.payload or {}
+            if task.status in (TaskStatus.PENDING, TaskStatus.RUNNING):
+                return False
+            passed = payload.get("revision") == EXTRACTOR_REVISION and int(payload.get("after_id", 0)) >= newest
+            return not (task.status == TaskStatus.DONE and passed)
+
+        if not d.db.read(due):
+            return
+        with d.db.transaction() as session:
+            schedule(session=session, job=REDESCRIBE_JOB, due_at=d.clock.now(),
+                     payload={"after_id": 0, "revision": EXTRACTOR_REVISION}, dedupe_key=REDESCRIBE_KEY,
+                     now=d.clock.now())
 
     def redescribe_step(self, *, budget_seconds: float = 20.0, batch: int = 20) -> bool:
         """Describe outdated rows again for about `budget_seconds`, `batch` at a time: read, then decode and describe
@@ -252,8 +268,13 @@ class Enforcement:
             fresh: dict[int, Description] = {}
             for row_id, media_id in rows:
                 item = media.get(media_id)
-                data = copies.read_bytes(item) if item is not None else None
-                description = describe_bytes(data, copies.limits) if data is not None else None
+                try:
+                    data = copies.read_bytes(item) if item is not None else None
+                    description = describe_bytes(data, copies.limits) if data is not None else None
+                except Exception:  # one picture the extractor trips on must not hold up every other
+                    log.exception("copy description %s (media %s) could not be made again; kept as it is",
+                                  row_id, media_id)
+                    description = None
                 if description is not None:
                     fresh[row_id] = description
             with d.db.transaction() as session:
@@ -261,7 +282,7 @@ class Enforcement:
                     replace_description(session=session, clock=d.clock, row_id=row_id, description=description)
                 task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == REDESCRIBE_KEY))
                 if task is not None:
-                    task.payload = {"after_id": max(after, rows[-1][0])}
+                    task.payload = {"after_id": max(after, rows[-1][0]), "revision": EXTRACTOR_REVISION}
             if time.monotonic() - started > budget_seconds:
                 return False
 
@@ -272,8 +293,9 @@ class Enforcement:
             with d.db.transaction() as session:
                 task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == REDESCRIBE_KEY))
                 after = (task.payload or {}).get("after_id", 0) if task is not None else 0
-                schedule(session=session, job=REDESCRIBE_JOB, due_at=d.clock.now(), payload={"after_id": after},
-                         dedupe_key=REDESCRIBE_KEY, now=d.clock.now())
+                schedule(session=session, job=REDESCRIBE_JOB, due_at=d.clock.now(),
+                         payload={"after_id": after, "revision": EXTRACTOR_REVISION}, dedupe_key=REDESCRIBE_KEY,
+                         now=d.clock.now())
 
     def check_copies(self, media_id: int) -> int:
         """COPY_CHECK_JOB, for a picture or video just posted: describe a picture (so later bank entries find it),

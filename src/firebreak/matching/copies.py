@@ -87,7 +87,7 @@ def evidence_data(evidence: Evidence) -> dict[str, Any]:
                     perspective_pixels=round(check.perspective_pixels, 2),
                     residual_correlation=round(check.residual_correlation, 3),
                     shared_residual_pixels=round(check.shared_residual_pixels, 2),
-                    repeatability=round(check.repeatability, 3), inlier_share=round(check.inlier_share, 3))
+                    repeatability=round(check.repeatability, 3), matches=check.matches)
     return data
 
 
@@ -131,12 +131,14 @@ def evidence_words(data: dict[str, Any] | None) -> str:
     if data.get("method") == "geometric":
         colour = (" of its brightest colour channel (which survives a colour change)"
                   if data.get("plane") == "brightest" else "")
+        acted = data.get("action") == "auto"
         return (f"the same picture features{colour} in the same layout: {data.get('inliers')} matching points "
                 f"under one move-and-scale, covering {round(100 * float(data.get('coverage_reference') or 0))}% of "
                 f"the banked picture and {round(100 * float(data.get('coverage_query') or 0))}% of this one"
-                + _partial_words(data)
-                + _layout_words(data)
-                + (" (verified)" if data.get("action") == "auto" else " (not enough to act without a person)"))
+                # Why a match waits for a person, by today's rules: never said of one that acted (it met the rules
+                # of its day).
+                + ("" if acted else _partial_words(data) + _layout_words(data) + _colour_words(data))
+                + (" (verified)" if acted else " (not enough to act without a person)"))
     variant = _VARIANT_WORDS.get(str(data.get("variant") or "original"), str(data.get("variant")))
     reference = _VARIANT_WORDS.get(str(data.get("reference_variant") or "original"), str(data.get("reference_variant")))
     return (f"PDQ of its {variant} version ({data.get('turn') or 'as is'}) within {data.get('distance')} bits of "
@@ -168,13 +170,23 @@ def _layout_words(data: dict[str, Any]) -> str:
             and float(shared) >= policy.min_shared_residual_pixels):
         reasons.append(f"neighbouring points are off in the same direction by about {float(shared):.1f} px, as in "
                        f"a second photograph taken from a little aside (depth), not in a copy of one flat picture")
-    repeatability, inlier_share = data.get("repeatability"), data.get("inlier_share")
-    if (repeatability is not None and inlier_share is not None and float(repeatability) < policy.min_repeatability
-            and float(inlier_share) < policy.min_inlier_share):
+    repeatability, inliers, matches = data.get("repeatability"), data.get("inliers"), data.get("matches")
+    if (repeatability is not None and inliers is not None and matches
+            and float(repeatability) < policy.min_repeatability
+            and int(inliers) / int(matches) < policy.min_inlier_share):
         reasons.append(f"only {round(100 * float(repeatability))}% of the picture's corners reappear in the other, "
                        f"as in a second photograph of a scene in which things moved, where a copy repeats most of "
                        f"them")
     return "; but " + "; and ".join(reasons) if reasons else ""
+
+
+def _colour_words(data: dict[str, Any]) -> str:
+    """Why a match on the brightest colour channel's features waits: it is a second look, and needs more points."""
+    needed = DEFAULT_POLICY.brightest_min_inliers
+    if data.get("plane") != "brightest" or int(data.get("inliers") or 0) >= needed:
+        return ""
+    return (f"; but a match on the colour channel, a second look after the picture's own features found nothing, "
+            f"acts only with {needed} matching points")
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +273,11 @@ def outdated(session: Session, *, after_id: int, limit: int) -> list[tuple[int, 
     return [(int(row_id), int(media_id)) for row_id, media_id in rows]
 
 
+def newest_outdated(session: Session) -> int | None:
+    """The highest id among descriptions of an older extractor (an index lookup), None when there is none."""
+    return session.scalar(select(func.max(CopyDescription.id)).where(CopyDescription.revision < EXTRACTOR_REVISION))
+
+
 def replace_description(*, session: Session, clock: Clock, row_id: int, description: Description) -> bool:
     """Put a fresh description in place of an outdated row, as a new row: a new id, so every process's posted side
     (which follows ids) takes it up. False when the row is gone or already current (another worker did it)."""
@@ -315,6 +332,7 @@ class CopyLine:
         self._bank_seen: tuple[Any, ...] | None = None
         self._waiting = False
         self._posted_cursor = 0
+        self._posted_rows: dict[int, int] = {}  # media id -> the description row the posted side holds for it
         self._posted_video_cursor = 0
 
     # The indexes are made when first needed: an empty one still holds megabytes of tables, and most processes
@@ -490,22 +508,27 @@ class CopyLine:
         """Add the descriptions written since the last look. Ids are handed out when a row is inserted, but
         commits can finish in another order (PostgreSQL, two workers describing at once): a row below the cursor
         may appear after the cursor passed it, so a window below the cursor is looked at again for rows not yet
-        held (ids only; a late row is read whole). Without this, a post described at the moment a bank entry was
-        being propagated could be missed by both searches."""
+        held (ids only; a late row is read whole): a post not held at all, or held by another row (the upgrade job
+        replaces a post's row by a new one, whose commit may come late too). Without this, a post described at the
+        moment a bank entry was being propagated could be missed by both searches."""
         with self._lock:
             posted = self._posted
-            late = [media_id for media_id, in session.execute(select(CopyDescription.media_id).where(
-                CopyDescription.id > self._posted_cursor - _LATE_WINDOW, CopyDescription.id <= self._posted_cursor))
-                if media_id not in posted]
+            late = [media_id for row_id, media_id in session.execute(
+                select(CopyDescription.id, CopyDescription.media_id).where(
+                    CopyDescription.id > self._posted_cursor - _LATE_WINDOW,
+                    CopyDescription.id <= self._posted_cursor))
+                if self._posted_rows.get(media_id) != row_id]
             for start in range(0, len(late), _CHUNK):
                 for row in session.scalars(select(CopyDescription).where(
                         CopyDescription.media_id.in_(late[start:start + _CHUNK]))):
                     self._current(session, row, again=False).add_to(posted, row.media_id)
+                    self._posted_rows[row.media_id] = row.id
             while True:
                 rows = list(session.scalars(select(CopyDescription).where(CopyDescription.id > self._posted_cursor)
                                             .order_by(CopyDescription.id).limit(_CHUNK)))
                 for row in rows:
                     self._current(session, row, again=False).add_to(self._posted, row.media_id)
+                    self._posted_rows[row.media_id] = row.id
                     self._posted_cursor = row.id
                 if len(rows) < _CHUNK:
                     return

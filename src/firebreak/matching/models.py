@@ -58,7 +58,7 @@ class CopyDescription(IdMixin, Base):
     # A colour picture's features on its brightest channel (a hue change keeps them); None for a grey picture
     brightest_features: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     # The extractor that wrote the row (keypoints.EXTRACTOR_REVISION): older rows are described again by a job
-    revision: Mapped[int] = mapped_column(server_default="1")
+    revision: Mapped[int] = mapped_column(server_default="1", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

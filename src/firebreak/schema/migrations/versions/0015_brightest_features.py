@@ -27,9 +27,11 @@ def upgrade() -> None:
                               table_kwargs={"sqlite_autoincrement": True}) as batch_op:
         batch_op.add_column(sa.Column("brightest_features", sa.LargeBinary(), nullable=True))
         batch_op.add_column(sa.Column("revision", sa.Integer(), nullable=False, server_default="1"))
+        batch_op.create_index(batch_op.f("ix_copy_descriptions_revision"), ["revision"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("copy_descriptions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_copy_descriptions_revision"))
         batch_op.drop_column("revision")
         batch_op.drop_column("brightest_features")
