@@ -676,9 +676,11 @@ class CopyIndex:
             every or brightest == "always" or not any(e.action == "auto" for e in found)
         ):
             # The luma set found no copy (or, for a newly banked picture, every copy is wanted): a recoloured copy
-            # is still one on the brightest channel. Items the luma settled are not asked again.
-            settled |= {e.item_id for e in found if e.action == "auto"}
-            weak -= settled
+            # is still one on the brightest channel. Items the luma settled are not asked again, unless the caller
+            # records both planes for every item ("always": the bench replays other inlier floors from them).
+            if brightest != "always":
+                settled |= {e.item_id for e in found if e.action == "auto"}
+                weak -= settled
             found += self._geometric(second, "brightest", weak, skip=set(exclude) | settled, every=every)
         confirmed = {e.item_id for e in found if e.action == "auto"}
         evidence = [
