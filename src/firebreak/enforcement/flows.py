@@ -222,22 +222,23 @@ class Enforcement:
         if d.copies is None or not d.copies.enabled:
             return
 
-        def due(session: Session) -> bool:
-            newest = newest_outdated(session)  # an index lookup (copy_descriptions.revision)
-            if newest is None:
-                return False
-            task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == REDESCRIBE_KEY))
-            if task is None:
-                return True
-            payload = task.payload or {}
-            if task.status in (TaskStatus.PENDING, TaskStatus.RUNNING):
-                return False
-            passed = payload.get("revision") == EXTRACTOR_REVISION and int(payload.get("after_id", 0)) >= newest
-            return not (task.status == TaskStatus.DONE and passed)
-
-        if not d.db.read(due):
+        if d.db.read(newest_outdated) is None:  # index lookups: the common case, every start after the pass
             return
+        # The check and the scheduling in one transaction, the job's row locked: two processes starting at once must
+        # not put a running job back to the start (it would run twice).
         with d.db.transaction() as session:
+            newest = newest_outdated(session)
+            if newest is None:
+                return
+            task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == REDESCRIBE_KEY)
+                                  .with_for_update())
+            if task is not None:
+                payload = task.payload or {}
+                if task.status in (TaskStatus.PENDING, TaskStatus.RUNNING):
+                    return
+                passed = payload.get("revision") == EXTRACTOR_REVISION and int(payload.get("after_id", 0)) >= newest
+                if task.status == TaskStatus.DONE and passed:
+                    return
             schedule(session=session, job=REDESCRIBE_JOB, due_at=d.clock.now(),
                      payload={"after_id": 0, "revision": EXTRACTOR_REVISION}, dedupe_key=REDESCRIBE_KEY,
                      now=d.clock.now())
@@ -252,10 +253,11 @@ class Enforcement:
         if copies is None or not copies.enabled:
             return True
         started = time.monotonic()
+        passed = 0  # this run's own cursor too: without a job row (a direct call), the rows passed are not read again
         while True:
-            def cursor(session: Session) -> tuple[int, list[tuple[int, int]], dict[int, Media]]:
+            def cursor(session: Session, passed: int = passed) -> tuple[int, list[tuple[int, int]], dict[int, Media]]:
                 task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == REDESCRIBE_KEY))
-                after = int((task.payload or {}).get("after_id", 0)) if task is not None else 0
+                after = max(passed, int((task.payload or {}).get("after_id", 0)) if task is not None else 0)
                 rows = outdated(session, after_id=after, limit=batch)
                 media = {m.id: m for m in session.scalars(select(Media).where(Media.id.in_([m for _, m in rows])))}
                 for each in media.values():
@@ -281,8 +283,9 @@ class Enforcement:
                 for row_id, description in fresh.items():
                     replace_description(session=session, clock=d.clock, row_id=row_id, description=description)
                 task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == REDESCRIBE_KEY))
+                passed = max(after, rows[-1][0])
                 if task is not None:
-                    task.payload = {"after_id": max(after, rows[-1][0]), "revision": EXTRACTOR_REVISION}
+                    task.payload = {"after_id": passed, "revision": EXTRACTOR_REVISION}
             if time.monotonic() - started > budget_seconds:
                 return False
 

@@ -185,8 +185,7 @@ def _colour_words(data: dict[str, Any]) -> str:
     needed = DEFAULT_POLICY.brightest_min_inliers
     if data.get("plane") != "brightest" or int(data.get("inliers") or 0) >= needed:
         return ""
-    return (f"; but a match on the colour channel, a second look after the picture's own features found nothing, "
-            f"acts only with {needed} matching points")
+    return f"; but a match on the colour channel acts only with {needed} matching points (it is a second look)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,8 +273,11 @@ def outdated(session: Session, *, after_id: int, limit: int) -> list[tuple[int, 
 
 
 def newest_outdated(session: Session) -> int | None:
-    """The highest id among descriptions of an older extractor (an index lookup), None when there is none."""
-    return session.scalar(select(func.max(CopyDescription.id)).where(CopyDescription.revision < EXTRACTOR_REVISION))
+    """The highest id among descriptions of an older extractor, None when there is none. One index lookup per older
+    revision: `revision < n` would walk the table down from its highest id, past every current row."""
+    found = [session.scalar(select(func.max(CopyDescription.id)).where(CopyDescription.revision == revision))
+             for revision in range(EXTRACTOR_REVISION)]
+    return max((int(f) for f in found if f is not None), default=None)
 
 
 def replace_description(*, session: Session, clock: Clock, row_id: int, description: Description) -> bool:
