@@ -93,7 +93,8 @@ def _records(description: Description) -> tuple[Record, ...]:
                 check.residual_correlation if check else 0.0,
                 check.shared_residual_pixels if check else 0.0,
                 e.plane,
-                check.repeatability if check else 0.0,
+                # not measured where it cannot decide (enough pairs agree, or too few inliers): then it passes
+                check.repeatability if check and check.repeatability is not None else 1.0,
                 check.inlier_share if check else 0.0,
             )
         )

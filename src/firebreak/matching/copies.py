@@ -87,7 +87,8 @@ def evidence_data(evidence: Evidence) -> dict[str, Any]:
                     perspective_pixels=round(check.perspective_pixels, 2),
                     residual_correlation=round(check.residual_correlation, 3),
                     shared_residual_pixels=round(check.shared_residual_pixels, 2),
-                    repeatability=round(check.repeatability, 3), matches=check.matches)
+                    repeatability=None if check.repeatability is None else round(check.repeatability, 3),
+                    matches=check.matches)
     return data
 
 
