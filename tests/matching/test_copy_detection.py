@@ -732,3 +732,25 @@ def test_a_moderator_reads_which_version_of_the_picture_matched() -> None:
     framed = evidence_words({"method": "pdq-variant", "action": "review", "distance": 20, "variant": "framed",
                              "reference_variant": "original", "turn": "mirror"})
     assert "frame-and-captions-off version (mirror)" in framed and "(a weak match: a person decides)" in framed
+
+
+def test_a_small_index_votes_as_a_large_one_does(pictures: list[Image.Image], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below `_DENSE_ROWS` keypoints an index keeps its sorted keys instead of 50 MB of offsets per table: the same
+    candidates and votes either way, in kilobytes."""
+    from firebreak.matching import copydetect
+
+    descriptions = [describe_data(jpeg(p)) for p in pictures]
+    queries = [describe_data(jpeg(ev.crop_sides(p, 0.1, "all"))).features for p in pictures[:6]]
+
+    def votes() -> tuple[list[list[tuple[int, int]]], int]:
+        index = CopyIndex()
+        for item, description in enumerate(descriptions):
+            index.add(item, description)
+        found = [index.candidates(q, top=20) + index.candidates(q, top=20, exclusive=False) for q in queries]
+        return found, index.stats().array_bytes
+
+    small, small_bytes = votes()
+    monkeypatch.setattr(copydetect, "_DENSE_ROWS", 0)
+    large, large_bytes = votes()
+    assert small == large and any(small)
+    assert small_bytes < 20_000_000 < 100_000_000 < large_bytes, (small_bytes, large_bytes)

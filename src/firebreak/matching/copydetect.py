@@ -312,6 +312,11 @@ _KEYS = 1 << _KEY_BITS
 _MAX_BUCKET_SHARE = 100 / _KEYS
 _MIN_BUCKET_CAP = 64
 _VOTE_RATIO = 0.8
+# From this many keypoints an index keeps dense offsets per key (50 MB a table, whatever the size; about as much as
+# the keys themselves at this size); below it, its sorted keys (48 bytes a keypoint), searched: an index of a few
+# pictures (most processes', every test's) costs kilobytes, not 100 MB for its two planes. The bench's banks are
+# above it, and measure the dense path.
+_DENSE_ROWS = 1 << 18
 
 
 @dataclass(slots=True)
@@ -324,7 +329,9 @@ class _Packed:
     points: npt.NDArray[np.float32]  # (rows, 2)
     codes: npt.NDArray[np.uint8]  # (rows, 32)
     slot_of_row: npt.NDArray[np.int32]
-    offsets: npt.NDArray[np.int32]  # (_TABLES, _KEYS + 1)
+    # Where each key's rows start: (_TABLES, _KEYS + 1) offsets for a large index; for a small one, whose offsets
+    # would be mostly empty and cost 50 MB all the same, each table's keys in sorted order, (_TABLES, rows), searched.
+    offsets: npt.NDArray[np.int32]
     positions: npt.NDArray[np.int32]  # (_TABLES, rows)
     bucket_cap: int
 
@@ -370,12 +377,16 @@ def _pack(features: dict[int, FeatureSet]) -> _Packed:
     points = np.concatenate([s.points for s in sets]) if rows else np.zeros((0, 2), np.float32)
     slot_of_row = np.repeat(np.arange(len(sets), dtype=np.int32), counts)
     keys = _keys(codes)
-    offsets = np.zeros((_TABLES, _KEYS + 1), dtype=np.int32)
+    dense = rows >= _DENSE_ROWS
+    offsets = np.zeros((_TABLES, _KEYS + 1) if dense else (_TABLES, rows), dtype=np.int32)
     positions = np.zeros((_TABLES, rows), dtype=np.int32)
     for table in range(_TABLES):
         column = keys[:, table]
         positions[table] = np.argsort(column, kind="stable").astype(np.int32)
-        np.cumsum(np.bincount(column, minlength=_KEYS), out=offsets[table, 1:])
+        if dense:
+            np.cumsum(np.bincount(column, minlength=_KEYS), out=offsets[table, 1:])
+        else:
+            offsets[table] = column[positions[table]]
     frames = np.array([[s.width, s.height] for s in sets], dtype=np.int32).reshape(-1, 2)
     return _Packed(
         item_ids=ids,
@@ -403,8 +414,12 @@ def _votes(packed: _Packed, query: FeatureSet, max_distance: int, *, exclusive: 
     found_query: list[npt.NDArray[np.int64]] = []
     found_rows: list[npt.NDArray[np.int64]] = []
     for table in range(_TABLES):
-        low = packed.offsets[table, keys[:, table]]
-        high = packed.offsets[table, keys[:, table] + 1]
+        if packed.offsets.shape[1] == _KEYS + 1:
+            low = packed.offsets[table, keys[:, table]].astype(np.int64)
+            high = packed.offsets[table, keys[:, table] + 1].astype(np.int64)
+        else:
+            low = np.searchsorted(packed.offsets[table], keys[:, table], side="left").astype(np.int64)
+            high = np.searchsorted(packed.offsets[table], keys[:, table], side="right").astype(np.int64)
         lengths = high - low
         lengths[lengths > packed.bucket_cap] = 0
         total = int(lengths.sum())
