@@ -19,7 +19,7 @@ from firebreak.core.clock import FakeClock
 from firebreak.core.config import load_settings
 from firebreak.core.db.session import Database
 from firebreak.core.jobs.models import ScheduledTask, TaskStatus
-from firebreak.core.jobs.outbox import claim_due_tasks, defer, take_deferred
+from firebreak.core.jobs.outbox import claim_due_tasks, defer, schedule, take_deferred
 from firebreak.core.jobs.queue import JobQueue, Worker, build_huey
 from firebreak.core.jobs.runner import JobRegistry, JobRunner, Priority
 from firebreak.core.retry import RetryPolicy
@@ -191,4 +191,45 @@ def test_a_halted_runner_claims_nothing_until_it_registers_again(engine: Engine)
     assert runner.reconcile() == 0 and ran == []
     runner.register()  # the worker started again
     assert runner.reconcile() == 1 and ran == [task]
+    db.close()
+
+
+def test_tasks_due_at_the_same_instant_run_in_the_order_they_were_written(engine: Engine) -> None:
+    """Two mails to one person deferred in the same second (their report received, then declined) must arrive in
+    that order; PostgreSQL returns rows of equal due time in any order unless told."""
+    db, clock = Database.from_engine(engine), FakeClock()
+    jobs = ("mail", "work", "mail", "work", "mail", "work", "mail", "work")
+    written = [1000 + n for n in range(len(jobs))]
+    with db.transaction() as session:  # written last first: PostgreSQL's table (and index) holds them in reverse
+        for task_id, job in reversed(list(zip(written, jobs, strict=True))):
+            session.add(ScheduledTask(id=task_id, job=job, payload={}, due_at=clock.now(), created_at=clock.now()))
+            session.flush()
+    claimed = [_claim(db, clock, 1, {"mail": Priority.PROMPT}) for _ in written]
+    mails, works = written[0::2], written[1::2]
+    assert claimed == [[task] for task in mails + works]
+    db.close()
+
+
+def test_a_run_records_nothing_on_a_row_that_was_re_armed_and_claimed_again(engine: Engine) -> None:
+    """A job re-arms its own row while it runs (a batch with more to do); another worker claims the re-armed row
+    before the first records its outcome. The first must not mark the second's claim done: its work would be lost."""
+    db, clock = Database.from_engine(engine), FakeClock()
+    claimed_again: list[int] = []
+
+    def batch(payload: dict[str, Any]) -> None:
+        with db.transaction() as session:
+            schedule(session=session, job="batch", due_at=clock.now(), payload={"step": 2}, dedupe_key="batch")
+        claimed_again.extend(_claim(db, clock, 1, {}))  # another worker, still running it when this one returns
+
+    registry = JobRegistry()
+    registry.register("batch", batch)
+    runner = JobRunner(db=db, clock=clock, registry=registry, lease=timedelta(minutes=5), retry=RetryPolicy())
+    with db.transaction() as session:
+        first = schedule(session=session, job="batch", due_at=clock.now(), payload={"step": 1}, dedupe_key="batch").id
+    assert runner._claim_and_run(task_id=first) == 1
+    assert claimed_again == [first]
+    with db.transaction() as session:
+        task = session.get(ScheduledTask, first)
+        assert task is not None
+        assert (task.status, task.claims, task.payload) == (TaskStatus.RUNNING, 2, {"step": 2})
     db.close()

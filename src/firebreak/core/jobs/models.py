@@ -31,7 +31,8 @@ class ScheduledTask(IdMixin, TimestampMixin, Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[TaskStatus] = mapped_column(StrEnumType(TaskStatus), default=TaskStatus.PENDING)
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
-    attempts: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0)  # since it was last (re-)armed: the retry policy counts these
+    claims: Mapped[int] = mapped_column(default=0, server_default="0")  # every claim ever: the claim's token
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lease_owner: Mapped[str | None] = mapped_column(String(36))  # the WorkerProcess holding the lease
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -96,9 +96,9 @@ def claim_due_tasks(
 ) -> list[ScheduledTask]:
     """Claim due tasks (and tasks whose worker died: lease expired) for ``lease``: among the CLAIM_WINDOW longest
     due (and the CLAIM_WINDOW longest expired), the highest of ``priorities`` (by job name; others count 0, and so
-    does a lower one due for longer than AGED) first, then the longest due. On PostgreSQL only the rows claimed are
-    locked (SKIP LOCKED, one by one in that order), so a worker nudged for one row never finds it locked by a claim
-    that did not take it.
+    does a lower one due for longer than AGED) first, then the longest due, then the first written. On PostgreSQL
+    only the rows claimed are locked (SKIP LOCKED, one by one in that order), so a worker nudged for one row never
+    finds it locked by a claim that did not take it.
 
     Handlers run at least once: a task whose worker dies after the work but before
     it is marked done runs again, so handlers are written to be idempotent.
@@ -106,8 +106,11 @@ def claim_due_tasks(
     window = max(limit, CLAIM_WINDOW)
     due_now = and_(ScheduledTask.status == TaskStatus.PENDING, ScheduledTask.due_at <= now)
     lease_expired = and_(ScheduledTask.status == TaskStatus.RUNNING, ScheduledTask.lease_until <= now)
-    due = select(ScheduledTask).where(due_now).order_by(ScheduledTask.due_at).limit(window)
-    expired = select(ScheduledTask).where(lease_expired).order_by(ScheduledTask.lease_until).limit(window)
+    # Rows due at the same instant run in the order they were written (id): two mails to one person, deferred in
+    # one second, arrive in the order the events happened.
+    due = select(ScheduledTask).where(due_now).order_by(ScheduledTask.due_at, ScheduledTask.id).limit(window)
+    expired = (select(ScheduledTask).where(lease_expired).order_by(ScheduledTask.lease_until, ScheduledTask.id)
+               .limit(window))
     if task_id is not None:
         due, expired = due.where(ScheduledTask.id == task_id), expired.where(ScheduledTask.id == task_id)
     ranks = priorities or {}
@@ -118,7 +121,7 @@ def claim_due_tasks(
         return max(value, 0) if task.due_at <= aged else value
 
     candidates = [*session.scalars(due), *session.scalars(expired)]
-    candidates.sort(key=lambda task: (-rank(task), task.due_at))
+    candidates.sort(key=lambda task: (-rank(task), task.due_at, task.id))
     if session.get_bind().dialect.name != "postgresql":
         tasks = candidates[:limit]  # SQLite: this transaction holds the only write lock since BEGIN IMMEDIATE
     else:
@@ -137,4 +140,5 @@ def claim_due_tasks(
         task.lease_until = now + lease
         task.lease_owner = owner
         task.attempts += 1
+        task.claims += 1
     return tasks

@@ -156,10 +156,10 @@ class JobRunner:
 
     def _claim_and_run(self, *, task_id: int | None) -> int:
         with self.db.transaction() as session:
-            claimed = [(t.id, t.job, dict(t.payload), t.attempts) for t in claim_due_tasks(
+            claimed = [(t.id, t.job, dict(t.payload), t.attempts, t.claims) for t in claim_due_tasks(
                 session=session, now=self.clock.now(), lease=self.lease, task_id=task_id, limit=1,
                 owner=self.identity.id, priorities=self.registry.priorities)]
-        for claimed_id, job, payload, attempts in claimed:
+        for claimed_id, job, payload, attempts, claim in claimed:
             error: str | None = None
             permanent = False
             try:
@@ -170,13 +170,15 @@ class JobRunner:
                 log.warning("task %s (%s) failed, will retry: %s: %s", claimed_id, job, type(exc).__name__, exc,
                             exc_info=log.isEnabledFor(logging.DEBUG))
                 error = f"{type(exc).__name__}: {exc}"[:2000]
-            self._record(claimed_id, attempts, error, permanent)
+            self._record(claimed_id, claim, attempts, error, permanent)
         return len(claimed)
 
-    def _record(self, task_id: int, attempts: int, error: str | None, permanent: bool) -> None:
+    def _record(self, task_id: int, claim: int, attempts: int, error: str | None, permanent: bool) -> None:
+        """Record how the run of ``claim`` went, unless the row moved on meanwhile: the job re-armed it (PENDING
+        again), or it was re-armed and another worker claimed it (a later claim: that worker records its own run)."""
         with self.db.transaction() as session:
             task = session.get(ScheduledTask, task_id)
-            if task is None or task.status != TaskStatus.RUNNING:
+            if task is None or task.status != TaskStatus.RUNNING or task.claims != claim:
                 return
             now = self.clock.now()
             task.lease_owner = None
