@@ -161,7 +161,9 @@ def due_process(settings: Settings, keys: KeyRing, translations: Translations = 
     except PolicyError as exc:
         raise ConfigError(f"FIREBREAK_POLICY_FILE: {exc}") from None
     conduct = ConductPolicy(window=timedelta(days=settings.conduct_window_days),
-                            restrict_at=settings.violations_to_restrict, suspend_at=settings.violations_to_suspend)
+                            restrict_at=settings.violations_to_restrict, suspend_at=settings.violations_to_suspend,
+                            restrict_for=timedelta(days=settings.restriction_days),
+                            suspend_for=timedelta(days=settings.suspension_days))
     return DueProcess(policy=policy, conduct=conduct, puid_key=keys.derive("dsa-statement-puid"),
                       appeal_key=keys.derive("appeal-link"), public_url=settings.public_url,
                       platform_name=settings.platform_name, appeal_window_days=settings.appeal_window_days,

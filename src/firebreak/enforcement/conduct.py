@@ -5,7 +5,9 @@
 - Banked content posted, or an upload of it tried, **after** the ban is a violation when the account had been warned
   before; without an earlier warning it is the warning.
 - Violations (not lifted) within the window restrict the account at ``restrict_at`` and suspend it at
-  ``suspend_at``. Chats are never restricted by counting: enforcement proposes chat action to the review queue.
+  ``suspend_at``, each for its period (``restrict_for``, ``suspend_for``: DSA Art. 23 asks for a reasonable period,
+  never for ever); a job due at the end lifts it (``standing.end_standing``). Chats are never restricted by
+  counting: enforcement proposes chat action to the review queue.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
 from firebreak.core.clock import Clock
+from firebreak.core.jobs.outbox import schedule
 from firebreak.enforcement.models import AccountConduct, Action, ActionKind, ConductCause, ConductKind
 from firebreak.platform.models import PlatformAccount, StandingStatus
 
@@ -27,6 +30,28 @@ class ConductPolicy:
     window: timedelta = timedelta(days=90)
     restrict_at: int = 2  # 0: never restrict
     suspend_at: int = 3
+    restrict_for: timedelta = timedelta(days=7)
+    suspend_for: timedelta = timedelta(days=30)
+
+
+# The job that ends a restriction or suspension at the end of its period (payload: the action's id).
+STANDING_ENDS_JOB = "enforcement.standing_ends"
+
+
+def standing_ends_key(action_id: int) -> str:
+    return f"standing_ends:{action_id}"
+
+
+def standing_until(action: Action) -> datetime | None:
+    """When a restriction or suspension for repeated violations ends; None for one without an end (an authority's
+    order, or one queued before periods were kept)."""
+    raw = (action.params or {}).get("until")
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -93,26 +118,31 @@ def _escalate(session: Session, clock: Clock, policy: ConductPolicy, account: Pl
               ground: str | None, integration_id: int, occurred_at: datetime) -> Action | None:
     now = clock.now()
     target: tuple[ActionKind, StandingStatus] | None = None
+    period = timedelta(0)
     if count >= policy.suspend_at and account.status != StandingStatus.SUSPENDED:
-        target = (ActionKind.SUSPEND_ACCOUNT, StandingStatus.SUSPENDED)
+        target, period = (ActionKind.SUSPEND_ACCOUNT, StandingStatus.SUSPENDED), policy.suspend_for
     elif policy.restrict_at and count >= policy.restrict_at and account.status == StandingStatus.ACTIVE:
-        target = (ActionKind.RESTRICT_ACCOUNT, StandingStatus.RESTRICTED)
+        target, period = (ActionKind.RESTRICT_ACCOUNT, StandingStatus.RESTRICTED), policy.restrict_for
     if target is None:
         return None
+    until = now + period
     # One key per account and kind while the standing holds; a lifted and later repeated one gets a new key.
     generation = int(session.scalar(select(func.count()).select_from(Action).where(
         Action.kind == target[0], Action.account_id == account.id)) or 0)
     action = Action(idempotency_key=f"{target[0].value}:{account.id}:{generation + 1}", kind=target[0],
                     integration_id=integration_id, account_id=account.id, created_at=now, next_attempt_at=now,
                     params={"cause": "conduct", "ground": ground, "violations": count,
-                            "content_posted_at": occurred_at.isoformat()})
+                            "content_posted_at": occurred_at.isoformat(), "until": until.isoformat()})
     session.add(action)
     account.status, account.status_changed_at = target[1], now
     account.strikes = count
     session.flush()
+    schedule(session=session, job=STANDING_ENDS_JOB, due_at=until, payload={"action_id": action.id},
+             dedupe_key=standing_ends_key(action.id), now=now)
     audit.record(session=session, clock=clock, actor="system:enforcement", action=f"account.{target[1].value}_queued",
                  object_type="platform_account", object_id=account.id,
-                 data={"violations_in_window": count, "action_id": action.id, "ground": ground})
+                 data={"violations_in_window": count, "action_id": action.id, "ground": ground,
+                       "until": until.isoformat()})
     return action
 
 

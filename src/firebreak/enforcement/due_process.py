@@ -223,6 +223,7 @@ def after_done(*, session: Session, clock: Clock, due: DueProcess, action: Actio
     decided_at = action.completed_at or clock.now()
     posted_at = _posted_at(action, placement, chat, decided_at)
     medium, medium_word = _medium(media)
+    until = conduct.standing_until(action)  # a restriction or suspension for repeated violations: its period
     personal = tuple(p for p in (account.display_name if account else None, account.external_id if account else None,
                                  chat.title if chat else None, chat.external_id if chat else None,
                                  placement.message_external_id if placement else None) if p)
@@ -234,7 +235,8 @@ def after_done(*, session: Session, clock: Clock, due: DueProcess, action: Actio
         source_name=cause.source_name, territorial_scope=cause.territorial_scope,
         keywords=tuple(dsa.Keyword(k) for k in cause.ground.keywords), personal=personal,
         account_type=dsa.AccountType.PRIVATE if account is not None and kind in (
-            dsa.ActionKind.RESTRICT_ACCOUNT, dsa.ActionKind.SUSPEND_ACCOUNT) else None)
+            dsa.ActionKind.RESTRICT_ACCOUNT, dsa.ActionKind.SUSPEND_ACCOUNT) else None,
+        restriction_ends=until)
     statement = statements.record(session=session, clock=clock, facts=facts, audits=audits,
                                   links=statements.StatementLinks(
         ground=cause.ground.name, action_id=action.id, order_item_id=action.order_item_id,
@@ -247,7 +249,8 @@ def after_done(*, session: Session, clock: Clock, due: DueProcess, action: Actio
                     automated_decision=cause.automated_decision, medium=medium_word,
                     posted_at=placement.posted_at if placement else None, chat_title=chat.title if chat else None,
                     standing=_STANDINGS.get(action.kind, Standing.NONE), window_days=due.conduct.window.days,
-                    restrict_at=due.conduct.restrict_at, suspend_at=due.conduct.suspend_at)
+                    restrict_at=due.conduct.restrict_at, suspend_at=due.conduct.suspend_at,
+                    standing_until=until)
     if action.kind == ActionKind.REMOVE_MESSAGE and placement is not None:
         if account is not None:
             recorded = conduct.record(

@@ -25,7 +25,7 @@ from firebreak.core.db.session import Database
 from firebreak.core.jobs.models import ScheduledTask, TaskStatus
 from firebreak.core.jobs.outbox import cancel, defer, schedule
 from firebreak.core.retry import RetryPolicy
-from firebreak.enforcement import service
+from firebreak.enforcement import service, standing
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.models import Action, ActionStatus
 from firebreak.matching.copies import (
@@ -134,6 +134,16 @@ class Enforcement:
                          dedupe_key=NEXT_RUN_KEY, now=d.clock.now(), keep_earlier=True)
             else:  # nothing left: a wake-up another worker set for actions now done would run for nothing
                 cancel(session=session, dedupe_key=NEXT_RUN_KEY)
+
+    def end_standing(self, action_id: int) -> standing.Ended:
+        """A restriction's or suspension's period is over: lift it, ask the platform to, tell the person."""
+        d = self.deps
+        with d.db.transaction() as session:
+            ended = standing.end_standing(session=session, clock=d.clock, due=d.due, adapters=d.adapters,
+                                          action_id=action_id)
+            if ended.lifted:
+                defer(session=session, now=d.clock.now(), job=service.RUN_ACTIONS_JOB, payload={})
+        return ended
 
     def follow_up(self, *, waiting_since: datetime | None = None) -> int:
         """Statements, records and notices for restrictive actions done, a committed batch at a time.

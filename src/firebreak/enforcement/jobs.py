@@ -7,6 +7,7 @@ from typing import Any
 
 from firebreak.banks.service import PROPAGATE_JOB
 from firebreak.core.jobs.runner import JobHandler, Priority
+from firebreak.enforcement.conduct import STANDING_ENDS_JOB
 from firebreak.enforcement.flows import Enforcement
 from firebreak.enforcement.service import FOLLOW_UP_JOB, RUN_ACTIONS_JOB
 from firebreak.matching.copies import COPY_CHECK_JOB, REDESCRIBE_JOB
@@ -32,5 +33,8 @@ def handlers(enforcement: Enforcement) -> dict[str, JobHandler]:
     def redescribe(payload: dict[str, Any]) -> None:
         enforcement.redescribe_job()
 
+    def end_standing(payload: dict[str, Any]) -> None:
+        enforcement.end_standing(int(payload["action_id"]))
+
     return {PROPAGATE_JOB: propagate, RUN_ACTIONS_JOB: run_actions, FOLLOW_UP_JOB: follow_up,
-            COPY_CHECK_JOB: check_copies, REDESCRIBE_JOB: redescribe}
+            COPY_CHECK_JOB: check_copies, REDESCRIBE_JOB: redescribe, STANDING_ENDS_JOB: end_standing}

@@ -46,6 +46,7 @@ class NoticeKind(enum.StrEnum):
     CHAT_SUSPENDED = "chat_suspended"
     DECISION_REVERSED = "decision_reversed"
     APPEAL_REJECTED = "appeal_rejected"
+    STANDING_ENDED = "standing_ended"  # a restriction's or suspension's period ended
 
 
 class Standing(enum.StrEnum):
@@ -78,6 +79,7 @@ class Notice:
     restrict_at: int = 0
     suspend_at: int = 0
     window_days: int = 90
+    standing_until: datetime | None = None  # when the restriction or suspension ends (UTC)
     appeal_url: str | None = None
     appeal_until: date | None = None
     restored: bool | None = None  # reversals: whether the platform could put the content back (or lift it)
@@ -161,10 +163,36 @@ def _standing(n: Notice, _: Translate) -> str | None:
             parts.append(_("At {count}, it is suspended.").format(count=n.suspend_at))
         return " ".join(parts)
     if n.standing == Standing.RESTRICTED:
+        if n.standing_until is not None:
+            return _("What it means for your account: it is restricted until {day} (UTC), and then the restriction "
+                     "is lifted. A further violation can suspend it.").format(day=_day(n.standing_until))
         return _("What it means for your account: it is now restricted. A further violation can suspend it.")
     if n.standing == Standing.SUSPENDED:
+        if n.standing_until is not None:
+            return _("What it means for your account: it is suspended until {day} (UTC), and then the suspension "
+                     "is lifted.").format(day=_day(n.standing_until))
         return _("What it means for your account: it is now suspended.")
     return None
+
+
+def _day(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _ended(n: Notice, _: Translate) -> str:
+    if n.standing == Standing.SUSPENDED:
+        lead = _("The suspension of your account on {platform} has ended (reference {reference}): you can post "
+                 "again.")
+    else:
+        lead = _("The restriction of your account on {platform} has ended (reference {reference}): you can send "
+                 "pictures, videos and files again.")
+    parts = [lead.format(platform=n.platform, reference=n.reference)]
+    if n.restored is False:
+        parts.append(_("{platform} lifts the restriction itself; if it still applies, contact {platform} quoting "
+                       "the reference.").format(platform=n.platform))
+    parts.append(_("Violations of the last {days} days still count: another one can restrict or suspend your "
+                   "account again.").format(days=n.window_days))
+    return "\n\n".join(parts)
 
 
 def _appeal(n: Notice, _: Translate) -> str | None:
@@ -202,6 +230,8 @@ def notice_text(notice: Notice, translate: Translate = english) -> str:
     _ = translate
     if notice.kind in (NoticeKind.DECISION_REVERSED, NoticeKind.APPEAL_REJECTED):
         return _reversal(notice, _)
+    if notice.kind == NoticeKind.STANDING_ENDED:
+        return _ended(notice, _)
     parts = [_what(notice, _), _why(notice, _), _facts(notice, _), _how(notice, _)]
     for optional in (_standing(notice, _), _appeal(notice, _)):
         if optional:

@@ -1,0 +1,153 @@
+"""A restriction or suspension for repeated violations lasts a period (DSA Art. 23: "for a reasonable period of
+time"), stated in its statement of reasons and its notice; at its end it is lifted and the person told."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from firebreak.auth import service as auth_service
+from firebreak.auth.models import Role
+from firebreak.bootstrap.system import System
+from firebreak.core.clock import FakeClock
+from firebreak.enforcement.models import Action, ActionKind
+from firebreak.platform.adapters import ActionResult, ActionTarget
+from firebreak.platform.models import PlatformAccount, StandingStatus
+from firebreak.review import service as review
+from firebreak.review.models import ReviewItem
+from firebreak.transparency.models import StatementOfReasons
+from tests.enforcement.test_conduct_and_appeals import bank, post, settle
+from tests.support import RecordingPlatform, jpeg, scene
+
+
+class Lifting(RecordingPlatform):
+    """A platform that can lift a restriction (as the sandbox and the webhook integration can)."""
+
+    def lift_restriction(self, target: ActionTarget) -> ActionResult:
+        return self._act("lift_restriction", target)
+
+
+@pytest.fixture
+def platform(system: System) -> Iterator[RecordingPlatform]:
+    system.gateway.ensure_integration(name="test", adapter="webhook")
+    recording = Lifting()
+    system.adapters.override("test", recording)
+    yield recording
+
+
+@pytest.fixture
+def fixed(system: System) -> Iterator[RecordingPlatform]:
+    """A platform that cannot lift a restriction through Firebreak (as Matrix today)."""
+    system.gateway.ensure_integration(name="test", adapter="webhook")
+    recording = RecordingPlatform()
+    system.adapters.override("test", recording)
+    yield recording
+
+
+def offend(system: System, platform: RecordingPlatform, clock: FakeClock, times: int, *, later: int = 0) -> None:
+    """The warning, then ``times - 1`` violations: banked pictures posted after the ban; ``later`` more banked
+    pictures, posted when the test says (``post_again``)."""
+    pictures = [jpeg(scene(700 + n), 90) for n in range(times + later)]
+    bank(system, *pictures)
+    settle(system, clock)
+    for n, data in enumerate(pictures[:times]):
+        post(system, platform, f"m{n}", data)
+        settle(system, clock)
+
+
+def post_again(system: System, platform: RecordingPlatform, clock: FakeClock, n: int) -> None:
+    post(system, platform, f"m{n}", jpeg(scene(700 + n), 90))
+    settle(system, clock)
+
+
+def standing(system: System) -> StandingStatus:
+    with system.db.sessions() as session:
+        account = session.scalar(select(PlatformAccount).where(PlatformAccount.external_id == "sam"))
+        assert account is not None
+        return account.status
+
+
+def notices(platform: RecordingPlatform) -> list[str]:
+    return [target.reason for kind, target in platform.calls if kind == "notify_user"]
+
+
+def test_a_restriction_states_its_end_and_is_lifted_then(system: System, platform: RecordingPlatform,
+                                                        clock: FakeClock) -> None:
+    offend(system, platform, clock, 3)  # a warning and two violations: restricted (default 2) for 7 days
+    assert platform.count("restrict_account") == 1 and standing(system) == StandingStatus.RESTRICTED
+    with system.db.sessions() as session:
+        action = session.scalar(select(Action).where(Action.kind == ActionKind.RESTRICT_ACCOUNT))
+        assert action is not None
+        statement = session.scalar(select(StatementOfReasons).where(StatementOfReasons.action_id == action.id))
+        assert statement is not None
+        ends = action.created_at + timedelta(days=7)
+        assert action.params["until"] == ends.isoformat()
+        assert statement.payload["end_date_service_restriction"] == ends.strftime("%Y-%m-%d")
+    told = notices(platform)[-1]
+    assert f"restricted until {ends.strftime('%Y-%m-%d %H:%M')} (UTC), and then the restriction is lifted" in told
+
+    clock.advance(timedelta(days=6, hours=23))  # not yet
+    settle(system, clock)
+    assert standing(system) == StandingStatus.RESTRICTED and platform.count("lift_restriction") == 0
+    clock.advance(timedelta(hours=1))
+    settle(system, clock)
+    assert standing(system) == StandingStatus.ACTIVE
+    lifted = [target for kind, target in platform.calls if kind == "lift_restriction"]
+    assert [t.account_id for t in lifted] == ["sam"]
+    ended = notices(platform)[-1]
+    assert "The restriction of your account on" in ended and "has ended" in ended
+    assert statement.puid in ended and "Violations of the last 90 days still count" in ended
+    with system.db.sessions() as session:
+        assert session.scalar(select(Action.status).where(Action.kind == ActionKind.LIFT_RESTRICTION)) == "done"
+
+
+def test_a_suspension_replaces_the_restriction_and_ends_on_its_own_date(
+        system: System, platform: RecordingPlatform, clock: FakeClock) -> None:
+    offend(system, platform, clock, 3, later=1)
+    clock.advance(timedelta(days=2))
+    post_again(system, platform, clock, 3)  # the third violation within 90 days: suspended for 30 days
+    assert standing(system) == StandingStatus.SUSPENDED
+    assert "suspended until" in notices(platform)[-1]
+    clock.advance(timedelta(days=6))  # the restriction's end passes: the suspension replaced it, nothing lifts
+    settle(system, clock)
+    assert standing(system) == StandingStatus.SUSPENDED and platform.count("lift_restriction") == 0
+    clock.advance(timedelta(days=25))
+    settle(system, clock)
+    assert standing(system) == StandingStatus.ACTIVE and platform.count("lift_restriction") == 1
+    assert "The suspension of your account on" in notices(platform)[-1]
+
+
+def test_a_restriction_lifted_on_appeal_is_not_lifted_again(system: System, platform: RecordingPlatform,
+                                                           clock: FakeClock) -> None:
+    offend(system, platform, clock, 3)
+    with system.db.transaction() as session:
+        action = session.scalar(select(Action).where(Action.kind == ActionKind.RESTRICT_ACCOUNT))
+        statement = session.scalar(select(StatementOfReasons).where(StatementOfReasons.action_id == action.id))  # type: ignore[union-attr]
+        assert statement is not None
+        appeal = system.appeals.from_link(session, statement, "Those were not mine.")
+        moderator = auth_service.create_staff_user(session=session, clock=clock, actor="test", username="mo",
+                                                   password="correct horse battery staple", role=Role.MODERATOR)
+        item = session.get(ReviewItem, appeal.review_item_id)
+        assert item is not None
+        system.review.claim(session, item, staff_id=moderator.id, role=Role.MODERATOR, version=None)
+        system.review.decide(session, item, staff_id=moderator.id, role=Role.MODERATOR,
+                             request=review.DecisionRequest(choice="reverse"))
+    settle(system, clock)
+    assert standing(system) == StandingStatus.ACTIVE and platform.count("lift_restriction") == 1
+    told = len(notices(platform))
+    clock.advance(timedelta(days=8))
+    settle(system, clock)
+    assert platform.count("lift_restriction") == 1 and len(notices(platform)) == told  # nothing more to lift or say
+
+
+def test_where_the_platform_cannot_lift_it_the_person_is_told_to_ask(system: System, fixed: RecordingPlatform,
+                                                                    clock: FakeClock) -> None:
+    offend(system, fixed, clock, 3)
+    clock.advance(timedelta(days=7, minutes=1))
+    settle(system, clock)
+    assert standing(system) == StandingStatus.ACTIVE  # Firebreak's record: the period is over
+    ended = notices(fixed)[-1]
+    assert "has ended" in ended and "lifts the restriction itself; if it still applies, contact" in ended
