@@ -40,7 +40,7 @@ def platform(system: System) -> Iterator[RecordingPlatform]:
 
 @pytest.fixture
 def fixed(system: System) -> Iterator[RecordingPlatform]:
-    """A platform that cannot lift a restriction through Firebreak (as Matrix today)."""
+    """A platform whose adapter cannot lift a restriction through Firebreak (an integration without the capability)."""
     system.gateway.ensure_integration(name="test", adapter="webhook")
     recording = RecordingPlatform()
     system.adapters.override("test", recording)

@@ -403,6 +403,69 @@ class MatrixAdapter:
         return ActionResult.done("blocked: nobody on this homeserver can join it")
 
     @_action
+    def lift_restriction(self, target: ActionTarget) -> ActionResult:
+        """Lift what Firebreak put on an account (its suspension, and its restriction in the configured mode) or, with
+        ``chat_id`` alone, on a room (its block): an appeal succeeded, or the period it was set for ended. Firebreak
+        keeps one standing per account, so an account active again has both lifted."""
+        if not target.account_id:
+            return self._unblock_room(target.chat_id or "")
+        user_id = target.account_id
+        user = self._call("GET", f"/_synapse/admin/v2/users/{_q(user_id)}")
+        if user.status_code == 404:
+            return ActionResult.not_found(f"no account {user_id} on this homeserver")
+        if user.status_code != 200:
+            return ActionResult.failed(f"cannot look up {user_id}: {_describe(user)}")
+        lifted = []
+        if user.json().get("suspended"):
+            response = self._call("PUT", f"/_synapse/admin/v1/suspend/{_q(user_id)}", json={"suspend": False})
+            if response.status_code != 200:
+                return ActionResult.failed(f"lifting the suspension refused: {_describe(response)}")
+            lifted.append("suspension lifted")
+        mode = str(target.params.get("mode", self.restrict_mode))
+        if mode == "media":
+            response = self._call("PUT", RESTRICTIONS_PATH,
+                                  json={"user_id": user_id, "restricted": False, "reason": target.reason})
+            # Without the module nothing was restricted through it; any other refusal is an error.
+            if response.status_code == 200 and response.json().get("changed"):
+                lifted.append("may post media again")
+            elif response.status_code != 200 and _errcode(response) != "M_UNRECOGNIZED":
+                return ActionResult.failed(f"lifting the restriction refused: {_describe(response)}")
+        elif mode == "shadow_ban" and user.json().get("shadow_banned"):
+            response = self._call("DELETE", f"/_synapse/admin/v1/users/{_q(user_id)}/shadow_ban")
+            if response.status_code != 200:
+                return ActionResult.failed(f"lifting the shadow ban refused: {_describe(response)}")
+            lifted.append("shadow ban lifted")
+        elif mode == "rate_limit":
+            path = f"/_synapse/admin/v1/users/{_q(user_id)}/override_ratelimit"
+            current = self._call("GET", path)
+            ours = {"messages_per_second": max(1, int(target.params.get("messages_per_second",
+                                                                        self.restrict_messages_per_second))),
+                    "burst_count": max(1, int(target.params.get("burst_count", self.restrict_burst_count)))}
+            # Only the override Firebreak set: a homeserver admin's own (a bot's) is theirs to keep.
+            if current.status_code == 200 and current.json() == ours:
+                response = self._call("DELETE", path)
+                if response.status_code != 200:
+                    return ActionResult.failed(f"lifting the rate limit refused: {_describe(response)}")
+                lifted.append("rate limit lifted")
+        return ActionResult.done("active again: " + ", ".join(lifted) if lifted else "was active")
+
+    def _unblock_room(self, room_id: str) -> ActionResult:
+        if not room_id:
+            return ActionResult.failed("lift_restriction needs the Matrix user id as account_id, or a room id")
+        block_path = f"/_synapse/admin/v1/rooms/{_q(room_id)}/block"
+        status = self._call("GET", block_path)
+        if status.status_code in (400, 404):
+            return ActionResult.not_found(f"no room {room_id} on this homeserver")
+        if status.status_code != 200:
+            return ActionResult.failed(f"cannot look up {room_id}: {_describe(status)}")
+        if not status.json().get("block"):
+            return ActionResult.done("was not blocked")
+        response = self._call("PUT", block_path, json={"block": False})
+        if response.status_code != 200:
+            return ActionResult.failed(f"unblocking refused: {_describe(response)}")
+        return ActionResult.done("unblocked: people can join it again")
+
+    @_action
     def notify_user(self, target: ActionTarget) -> ActionResult:
         user_id = target.account_id
         if not user_id:
