@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -24,7 +24,7 @@ from firebreak.review import service as review
 from firebreak.review.models import ReviewItem
 from firebreak.transparency.models import StatementOfReasons
 from tests.integrations.test_webhook import INTEGRATION, ActionEndpoint, bank_file, event, post_event, signed_headers
-from tests.support import jpeg, photo
+from tests.support import jpeg, photo, scene
 
 
 @pytest.fixture
@@ -175,3 +175,30 @@ def test_a_users_report_goes_to_the_queue_and_everyone_hears_the_outcome(
         statement = session.scalar(select(StatementOfReasons))
         assert statement is not None and statement.payload["source_type"] == "SOURCE_ARTICLE_16"
         assert "source_identity" not in statement.payload  # a person who reports is never named
+
+
+def test_a_restriction_lifted_at_its_end_and_a_later_one_each_have_their_own_key(
+        system: System, clock: FakeClock, client: TestClient, secret: str, endpoint: ActionEndpoint) -> None:
+    """A platform carries out each Idempotency-Key once: a second restriction of the same account, after the first
+    was lifted when its period ended, must not come with the first one's key (it would be taken as done)."""
+    pictures = [jpeg(scene(900 + n), 90) for n in range(5)]
+    for data in pictures:
+        bank_file(system, data)
+
+    def post(n: int) -> None:
+        assert post_event(client, secret, event("room-9", f"m{n}", pictures[n], clock.now(), sender="u-2002"),
+                          clock.now()).status_code == 200
+        settle(system, clock)
+
+    for n in range(3):  # the warning, then two violations: restricted for 7 days
+        post(n)
+    clock.advance(timedelta(days=7, minutes=1))
+    settle(system, clock)
+    clock.advance(timedelta(days=91))  # those violations leave the window
+    for n in range(3, 5):  # two more: restricted again
+        post(n)
+    calls = [(r.body["action"], r.headers["Idempotency-Key"]) for r in endpoint.received
+             if r.body["action"] in ("restrict_account", "lift_restriction")]
+    assert [action for action, _ in calls] == ["restrict_account", "lift_restriction", "restrict_account"]
+    assert len({key for _, key in calls}) == 3, calls
+    assert all(r.signature_ok for r in endpoint.received)

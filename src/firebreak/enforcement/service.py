@@ -401,8 +401,15 @@ def _target(session: Session, action: Action) -> ActionTarget:
             str(action.params["account"]) if action.params.get("account") else (
                 sender.external_id if sender else None)),
         reason=str(action.params.get("reason") or ""),
-        params=dict(action.params),
+        # An account's or chat's standing changes back and forth (restricted, lifted when its period ends, restricted
+        # again): each change is its own action, and a platform that carries out each key once must see a new one.
+        params={**action.params, "idempotency_key": action.idempotency_key} if action.kind in _STANDING_KINDS
+        else dict(action.params),
     )
+
+
+_STANDING_KINDS = frozenset({ActionKind.RESTRICT_ACCOUNT, ActionKind.SUSPEND_ACCOUNT, ActionKind.SUSPEND_CHAT,
+                             ActionKind.LIFT_RESTRICTION})
 
 
 def _call(adapter: PlatformAdapter, kind: ActionKind, target: ActionTarget) -> ActionResult:
