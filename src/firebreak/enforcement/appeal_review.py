@@ -17,7 +17,7 @@ from firebreak.auth.models import Role
 from firebreak.banks import service as banks
 from firebreak.banks.models import BankEntry, EntryStatus
 from firebreak.core.jobs.outbox import defer
-from firebreak.enforcement import conduct, due_process, service
+from firebreak.enforcement import conduct, due_process, reinstate, service
 from firebreak.enforcement.models import AccountConduct, Action, ActionKind, ConductKind, RefusedUpload
 from firebreak.enforcement.reviews import MODERATORS, WHEN, ReviewDeps
 from firebreak.matching.models import Match
@@ -65,7 +65,8 @@ class AppealKind:
         if content:
             options.append(Choice("reverse", "Reverse: the item itself was wrong", DecisionOutcome.NOT_VIOLATING,
                                   impact="withdraw_entry", hint="Restores the content where the platform can, "
-                                  "withdraws the bank entries behind it, lifts the warning, tells the user."))
+                                  "withdraws the bank entries behind it, lifts the warning, tells the user; every "
+                                  "other copy removed because it matched those entries is reversed the same way."))
             options.append(Choice("reverse_record", "Reverse for this user only", DecisionOutcome.NOT_VIOLATING,
                                   hint="The item stays banned and removed, but it no longer counts against this "
                                        "user's account; the user is told."))
@@ -145,7 +146,7 @@ class AppealKind:
         else:
             lifted = self._lift(session, statement, applied.actor)
             restored: bool | None = None
-            withdrawn = 0
+            withdrawn: list[int] = []
             standing = action is not None and action.kind in (
                 ActionKind.RESTRICT_ACCOUNT, ActionKind.SUSPEND_ACCOUNT, ActionKind.SUSPEND_CHAT)
             if standing:
@@ -154,7 +155,15 @@ class AppealKind:
                 restored = self._lift_restriction(session, action, statement)
             elif applied.choice.key == "reverse":
                 withdrawn = self._withdraw_entries(session, statement, action, applied.actor)
-                restored = self._restore(session, action)
+                restored = None if action is None else reinstate.queue_restore(
+                    session=session, clock=clock, adapters=self.deps.adapters, action=action,
+                    reason="restored after an appeal")
+                if withdrawn:  # every other copy removed because it matched them was removed on the same mistake
+                    reinstate.schedule_reinstatement(session=session, clock=clock, entry_ids=withdrawn,
+                                                     appeal_id=appeal.id,
+                                                     appeal_reference=appeal.reference or f"#{appeal.id}",
+                                                     decided_by_id=staff,
+                                                     appellant_action_id=action.id if action else None)
             statements.record_reversal(session=session, clock=clock, key=due.puid_key, original=statement,
                                        appeal_id=appeal.id, decided_by_id=staff,
                                        facts=f"Reversed on appeal {appeal.reference}: {applied.choice.label}.",
@@ -164,8 +173,9 @@ class AppealKind:
             notice = replace(notice, kind=NoticeKind.DECISION_REVERSED, restored=restored,
                              standing_lifted=standing)
             what = "the restriction" if standing else "content"
-            result = (f"Reversed: {lifted} record entr{'y' if lifted == 1 else 'ies'} lifted, {withdrawn} bank "
-                      f"entr{'y' if withdrawn == 1 else 'ies'} withdrawn, {what} "
+            copies = " (every copy removed because it matched them is being reversed too)" if withdrawn else ""
+            result = (f"Reversed: {lifted} record entr{'y' if lifted == 1 else 'ies'} lifted, {len(withdrawn)} bank "
+                      f"entr{'y' if len(withdrawn) == 1 else 'ies'} withdrawn{copies}, {what} "
                       + {True: "restoration queued" if not standing else "lifted on the platform (queued)",
                          False: "cannot be restored on this platform" if not standing
                          else "cannot be lifted through Firebreak on this platform: lift it there",
@@ -238,7 +248,7 @@ class AppealKind:
         return len(rows)
 
     def _withdraw_entries(self, session: Session, statement: StatementOfReasons, action: Action | None,
-                          actor: str) -> int:
+                          actor: str) -> list[int]:
         """The item itself was wrong: withdraw every bank entry that matched it, and the entries banked from the
         order item or decision behind the removal (never a whole import batch: those share one source)."""
         entry_ids: set[int] = set()
@@ -266,31 +276,12 @@ class AppealKind:
             if entry.source_ref and entry.source_ref.startswith(("decision:", "order_item:")):
                 refs.add(entry.source_ref)
         if not entry_ids and not refs:
-            return 0
-        withdrawn = 0
+            return []
+        withdrawn = []
         for entry in session.scalars(select(BankEntry).where(BankEntry.id.in_(entry_ids)
                                                              | BankEntry.source_ref.in_(refs))):
             if entry.status == EntryStatus.ACTIVE:
                 banks.set_entry_status(session=session, clock=self.deps.clock, actor=actor, entry=entry,
                                        status=EntryStatus.WITHDRAWN, reason=f"appeal against {statement.puid}")
-                withdrawn += 1
+                withdrawn.append(entry.id)
         return withdrawn
-
-    def _restore(self, session: Session, action: Action | None) -> bool | None:
-        """Queue the content's restoration where the platform can; False where it cannot (Matrix)."""
-        if action is None or action.kind != ActionKind.REMOVE_MESSAGE or action.placement_id is None:
-            return None
-        integration = session.get(PlatformIntegration, action.integration_id)
-        if integration is None:
-            return False
-        adapter = self.deps.adapters.for_integration(integration)
-        if not getattr(adapter, "restores_messages", True):
-            return False
-        now = self.deps.clock.now()
-        key = f"restore_message:{action.placement_id}:{action.id}"
-        if session.scalar(select(Action.id).where(Action.idempotency_key == key)) is None:
-            session.add(Action(idempotency_key=key, kind=ActionKind.RESTORE_MESSAGE,
-                               integration_id=action.integration_id, placement_id=action.placement_id,
-                               media_id=action.media_id, created_at=now, next_attempt_at=now,
-                               params={"release_media": True, "reason": "restored after an appeal"}))
-        return True

@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +26,7 @@ from firebreak.core.db.session import Database
 from firebreak.core.jobs.models import ScheduledTask, TaskStatus
 from firebreak.core.jobs.outbox import cancel, defer, schedule
 from firebreak.core.retry import RetryPolicy
-from firebreak.enforcement import service, standing
+from firebreak.enforcement import reinstate, service, standing
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.models import Action, ActionStatus
 from firebreak.matching.copies import (
@@ -144,6 +145,20 @@ class Enforcement:
             if ended.lifted:
                 defer(session=session, now=d.clock.now(), job=service.RUN_ACTIONS_JOB, payload={})
         return ended
+
+    def reinstate(self, payload: dict[str, Any]) -> reinstate.Step:
+        """One batch of the removals that withdrawn entries caused, reversed; the job re-arms itself for the next."""
+        d = self.deps
+        with d.db.transaction() as session:
+            step = reinstate.reinstate_step(session=session, clock=d.clock, due=d.due, adapters=d.adapters,
+                                            payload=payload)
+            now = d.clock.now()
+            if step.more is not None:
+                schedule(session=session, job=reinstate.REINSTATE_JOB, due_at=now, payload=step.more,
+                         dedupe_key=reinstate.reinstate_key(int(payload["appeal_id"])), now=now)
+            if step.reversed:
+                defer(session=session, now=now, job=service.RUN_ACTIONS_JOB, payload={})
+        return step
 
     def follow_up(self, *, waiting_since: datetime | None = None) -> int:
         """Statements, records and notices for restrictive actions done, a committed batch at a time.

@@ -9,6 +9,7 @@ from firebreak.banks.service import PROPAGATE_JOB
 from firebreak.core.jobs.runner import JobHandler, Priority
 from firebreak.enforcement.conduct import STANDING_ENDS_JOB
 from firebreak.enforcement.flows import Enforcement
+from firebreak.enforcement.reinstate import REINSTATE_JOB
 from firebreak.enforcement.service import FOLLOW_UP_JOB, RUN_ACTIONS_JOB
 from firebreak.matching.copies import COPY_CHECK_JOB, REDESCRIBE_JOB
 
@@ -33,8 +34,12 @@ def handlers(enforcement: Enforcement) -> dict[str, JobHandler]:
     def redescribe(payload: dict[str, Any]) -> None:
         enforcement.redescribe_job()
 
+    def reinstate(payload: dict[str, Any]) -> None:
+        enforcement.reinstate({k: v for k, v in payload.items() if k != "task_id"})
+
     def end_standing(payload: dict[str, Any]) -> None:
         enforcement.end_standing(int(payload["action_id"]))
 
     return {PROPAGATE_JOB: propagate, RUN_ACTIONS_JOB: run_actions, FOLLOW_UP_JOB: follow_up,
-            COPY_CHECK_JOB: check_copies, REDESCRIBE_JOB: redescribe, STANDING_ENDS_JOB: end_standing}
+            COPY_CHECK_JOB: check_copies, REDESCRIBE_JOB: redescribe, STANDING_ENDS_JOB: end_standing,
+            REINSTATE_JOB: reinstate}

@@ -47,6 +47,7 @@ class NoticeKind(enum.StrEnum):
     DECISION_REVERSED = "decision_reversed"
     APPEAL_REJECTED = "appeal_rejected"
     STANDING_ENDED = "standing_ended"  # a restriction's or suspension's period ended
+    DECISION_WITHDRAWN = "decision_withdrawn"  # another person's appeal showed the item it matched was not violating
 
 
 class Standing(enum.StrEnum):
@@ -101,6 +102,8 @@ def _what(n: Notice, _: Translate) -> str:
                                      "it. Its messages stay readable."),
         NoticeKind.DECISION_REVERSED: _("{platform} looked at your appeal again and reversed its decision{ref}."),
         NoticeKind.APPEAL_REJECTED: _("{platform} looked at your appeal again and kept its decision{ref}."),
+        NoticeKind.DECISION_WITHDRAWN: _("{platform} reversed its decision{ref}: a person found that the content it "
+                                         "was based on does not break the rules."),
     }[n.kind].format(platform=n.platform, medium=medium, when=when, where=where, named=named,
                      ref=_(" (reference {reference})").format(reference=n.reference))
 
@@ -208,7 +211,7 @@ def _appeal(n: Notice, _: Translate) -> str | None:
 
 def _reversal(n: Notice, _: Translate) -> str:
     parts = [_what(n, _)]
-    if n.kind == NoticeKind.DECISION_REVERSED:
+    if n.kind in (NoticeKind.DECISION_REVERSED, NoticeKind.DECISION_WITHDRAWN):
         if n.standing_lifted:
             parts.append(_("The restriction is lifted.") if n.restored else _(
                 "{platform} lifts the restriction itself; if it still applies, contact {platform} quoting the "
@@ -228,7 +231,7 @@ def _reversal(n: Notice, _: Translate) -> str:
 def notice_text(notice: Notice, translate: Translate = english) -> str:
     """The notice the user reads, in the language of ``translate``."""
     _ = translate
-    if notice.kind in (NoticeKind.DECISION_REVERSED, NoticeKind.APPEAL_REJECTED):
+    if notice.kind in (NoticeKind.DECISION_REVERSED, NoticeKind.APPEAL_REJECTED, NoticeKind.DECISION_WITHDRAWN):
         return _reversal(notice, _)
     if notice.kind == NoticeKind.STANDING_ENDED:
         return _ended(notice, _)

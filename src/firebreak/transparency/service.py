@@ -79,9 +79,12 @@ def record(*, session: Session, clock: Clock, facts: dsa.StatementFacts, links: 
 
 
 def record_reversal(*, session: Session, clock: Clock, key: bytes, original: StatementOfReasons, appeal_id: int,
-                    decided_by_id: int, facts: str, actor: str) -> StatementOfReasons:
-    """The record that a restriction was reversed on appeal; the original is marked reversed. Idempotent."""
-    puid = puid_for(key, "reversal", appeal_id)
+                    decided_by_id: int, facts: str, actor: str, of_copy: bool = False) -> StatementOfReasons:
+    """The record that a restriction was reversed on appeal; the original is marked reversed. Idempotent.
+
+    ``of_copy``: the appeal was another person's, against the item this restriction's content was a copy of, and
+    the item was found not to violate: one reversal per original statement, not per appeal."""
+    puid = puid_for(key, "copy_reversal", original.id) if of_copy else puid_for(key, "reversal", appeal_id)
     existing = session.scalar(select(StatementOfReasons).where(StatementOfReasons.puid == puid))
     if existing is not None:
         return existing

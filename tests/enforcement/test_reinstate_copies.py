@@ -1,0 +1,133 @@
+"""An appeal finds the item itself was wrong: every other copy removed because it matched the same entries comes
+back too, with its own reversal statement and notice, and counts against nobody; a copy that another entry in
+force still bans stays removed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from firebreak.auth import service as auth_service
+from firebreak.auth.models import Role
+from firebreak.banks import service as banks
+from firebreak.banks.models import BankEntry, MatchAction, Provenance
+from firebreak.banks.schemas import BankCreate
+from firebreak.bootstrap.system import System
+from firebreak.core.clock import FakeClock
+from firebreak.enforcement import reinstate
+from firebreak.enforcement.models import AccountConduct, Action, ActionKind
+from firebreak.matching.models import Match, MatchSource
+from firebreak.platform.models import PlatformAccount
+from firebreak.review import service as review
+from firebreak.review.models import ReviewItem
+from firebreak.signals.hashing import hash_bytes
+from firebreak.transparency.models import StatementKind, StatementOfReasons
+from tests.enforcement.test_conduct_and_appeals import bank, post, settle
+from tests.support import RecordingPlatform, jpeg, photo
+
+
+@pytest.fixture
+def platform(system: System) -> Iterator[RecordingPlatform]:
+    system.gateway.ensure_integration(name="test", adapter="webhook")
+    recording = RecordingPlatform()
+    system.adapters.override("test", recording)
+    yield recording
+
+
+def sender_of(system: System, action_id: int) -> str:
+    with system.db.sessions() as session:
+        statement = session.scalar(select(StatementOfReasons).where(StatementOfReasons.action_id == action_id))
+        assert statement is not None and statement.account_id is not None
+        account = session.get(PlatformAccount, statement.account_id)
+        assert account is not None
+        return account.external_id
+
+
+def lifted(system: System, handle: str) -> list[bool]:
+    with system.db.sessions() as session:
+        account = session.scalar(select(PlatformAccount).where(PlatformAccount.external_id == handle))
+        assert account is not None
+        return [c.lifted_at is not None for c in session.scalars(
+            select(AccountConduct).where(AccountConduct.account_id == account.id))]
+
+
+def reverse_on_appeal(system: System, clock: FakeClock, handle: str) -> str:
+    with system.db.transaction() as session:
+        statement = session.scalar(
+            select(StatementOfReasons).join(PlatformAccount, PlatformAccount.id == StatementOfReasons.account_id)
+            .where(PlatformAccount.external_id == handle))
+        assert statement is not None
+        appeal = system.appeals.from_link(session, statement, "This is my own photo of a rocket launch.")
+        moderator = auth_service.create_staff_user(session=session, clock=clock, actor="test", username="mo",
+                                                   password="correct horse battery staple", role=Role.MODERATOR)
+        item = session.get(ReviewItem, appeal.review_item_id)
+        assert item is not None
+        system.review.claim(session, item, staff_id=moderator.id, role=Role.MODERATOR, version=None)
+        decision = system.review.decide(session, item, staff_id=moderator.id, role=Role.MODERATOR,
+                                        request=review.DecisionRequest(choice="reverse"))
+        return decision.result or ""
+
+
+def test_every_copy_removed_on_the_same_mistake_is_reversed(system: System, platform: RecordingPlatform,
+                                                           clock: FakeClock) -> None:
+    data = jpeg(photo("rocket"))
+    for n, who in enumerate(("sam", "kim", "lee")):
+        post(system, platform, f"m{n}", data, sender=who)
+    post(system, platform, "m3", jpeg(photo("rocket"), 70), sender="ann")  # another file: a near copy
+    clock.advance(timedelta(minutes=5))
+    bank(system, data)
+    settle(system, clock)
+    assert platform.removed() == {("c", f"m{n}") for n in range(4)}
+    with system.db.transaction() as session:  # another decision bans ann's file as well: it must stay removed
+        other = banks.create_bank(session=session, clock=clock, actor="test",
+                                  data=BankCreate(name="ordered", action=MatchAction.BLOCK, policy_category="ncii"))
+        entry = banks.add_entries(session=session, clock=clock, actor="test", bank=other, provenance=Provenance.IMPORT,
+                                  entries=banks.entries_for_hashes(hash_bytes(jpeg(photo("coffee")))))[0][0]
+        anns = session.scalar(select(Action).where(Action.kind == ActionKind.REMOVE_MESSAGE).order_by(Action.id)
+                              .offset(3))
+        assert anns is not None and anns.match_id is not None
+        media_id = session.get(Match, anns.match_id).media_id  # type: ignore[union-attr]
+        session.add(Match(media_id=media_id, bank_entry_id=entry.id, signal_type="sha256", distance=0,
+                          source=MatchSource.PROPAGATION, created_at=clock.now()))
+    assert sender_of(system, anns.id) == "ann"
+    before = len([k for k, _ in platform.calls if k == "notify_user"])
+
+    result = reverse_on_appeal(system, clock, "sam")
+    settle(system, clock)
+
+    assert "every copy removed because it matched them is being reversed too" in result
+    restored = [t.message_id for k, t in platform.calls if k == "restore_message"]
+    assert sorted(restored) == ["m0", "m1", "m2"]  # sam's own, and kim's and lee's copies; not ann's
+    notices = {t.account_id: t.reason for k, t in platform.calls[0:] if k == "notify_user"}
+    assert len([k for k, _ in platform.calls if k == "notify_user"]) == before + 3
+    for who in ("kim", "lee"):
+        assert "reversed its decision" in notices[who] and "does not break the rules" in notices[who]
+        assert "Your content is visible again." in notices[who]
+        assert lifted(system, who) == [True]
+    assert lifted(system, "ann") == [False]
+    with system.db.sessions() as session:
+        reversals = list(session.scalars(select(StatementOfReasons).where(
+            StatementOfReasons.kind == StatementKind.REVERSAL)))
+        assert len(reversals) == 3  # the appellant's and one for each copy reversed
+        assert session.scalar(select(BankEntry.status).where(BankEntry.id == entry.id)) == "active"
+
+
+def test_the_reversal_runs_in_batches_and_once(system: System, platform: RecordingPlatform, clock: FakeClock,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reinstate, "BATCH", 2)
+    data = jpeg(photo("rocket"))
+    for n in range(6):
+        post(system, platform, f"m{n}", data, sender=f"u{n}")
+    clock.advance(timedelta(minutes=5))
+    bank(system, data)
+    settle(system, clock)
+    reverse_on_appeal(system, clock, "u0")
+    for _ in range(3):
+        settle(system, clock)
+    restored = [t.message_id for k, t in platform.calls if k == "restore_message"]
+    assert sorted(restored) == [f"m{n}" for n in range(6)]  # each once, across three batches
+    with system.db.sessions() as session:
+        assert session.scalar(select(Action.id).where(Action.kind == ActionKind.RESTORE_MESSAGE).offset(6)) is None
