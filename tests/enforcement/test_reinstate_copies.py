@@ -17,9 +17,11 @@ from firebreak.banks.models import BankEntry, MatchAction, Provenance
 from firebreak.banks.schemas import BankCreate
 from firebreak.bootstrap.system import System
 from firebreak.core.clock import FakeClock
+from firebreak.core.jobs.models import ScheduledTask
 from firebreak.enforcement import reinstate
 from firebreak.enforcement.models import AccountConduct, Action, ActionKind
 from firebreak.matching.models import Match, MatchSource
+from firebreak.platform.adapters import ActionResult, ActionTarget
 from firebreak.platform.models import PlatformAccount
 from firebreak.review import service as review
 from firebreak.review.models import ReviewItem
@@ -131,3 +133,47 @@ def test_the_reversal_runs_in_batches_and_once(system: System, platform: Recordi
     assert sorted(restored) == [f"m{n}" for n in range(6)]  # each once, across three batches
     with system.db.sessions() as session:
         assert session.scalar(select(Action.id).where(Action.kind == ActionKind.RESTORE_MESSAGE).offset(6)) is None
+        task = session.scalar(select(ScheduledTask).where(ScheduledTask.job == reinstate.REINSTATE_JOB))
+        assert task is not None and task.status == "done" and task.claims >= 3  # it went batch by batch
+        first = {**task.payload, "after": 0, "refusals_after": 0}
+    system.enforcement.reinstate(first)  # a step run again (its worker died before recording it): nothing twice
+    settle(system, clock)
+    assert len([k for k, _ in platform.calls if k == "restore_message"]) == 6
+    with system.db.sessions() as session:
+        assert len(session.scalars(select(StatementOfReasons).where(
+            StatementOfReasons.kind == StatementKind.REVERSAL)).all()) == 6
+
+
+class SlowToRemove(RecordingPlatform):
+    """Answers "try later" when asked to remove m2, so its removal is still pending when the appeal is decided."""
+
+    def remove_message(self, target: ActionTarget) -> ActionResult:
+        if target.message_id == "m2":
+            self.calls.append(("remove_message", target))
+            return ActionResult.retry("busy")
+        return super().remove_message(target)
+
+
+def test_a_copy_whose_removal_is_still_pending_is_never_removed(system: System, clock: FakeClock) -> None:
+    system.gateway.ensure_integration(name="test", adapter="webhook")
+    platform = SlowToRemove()
+    system.adapters.override("test", platform)
+    data = jpeg(photo("rocket"))
+    for n, who in enumerate(("sam", "kim", "lee")):
+        post(system, platform, f"m{n}", data, sender=who)
+    clock.advance(timedelta(minutes=5))
+    bank(system, data)
+    settle(system, clock)
+    assert platform.removed() == {("c", "m0"), ("c", "m1")}
+    reverse_on_appeal(system, clock, "sam")
+    settle(system, clock)
+    tries = platform.count("remove_message")
+    clock.advance(timedelta(hours=1))
+    settle(system, clock)
+    assert platform.count("remove_message") == tries  # lee's removal was cancelled, not tried again
+    with system.db.sessions() as session:
+        lees = session.scalars(select(Action).where(Action.kind == ActionKind.REMOVE_MESSAGE)
+                               .order_by(Action.id)).all()[2]
+        assert lees.status == "failed" and (lees.last_error or "").startswith("cancelled: the bank entry it matched")
+    assert "lee" not in {t.account_id for k, t in platform.calls if k == "notify_user"}  # nothing happened to lee
+    assert sorted(t.message_id for k, t in platform.calls if k == "restore_message") == ["m0", "m1"]

@@ -150,4 +150,59 @@ def test_where_the_platform_cannot_lift_it_the_person_is_told_to_ask(system: Sys
     settle(system, clock)
     assert standing(system) == StandingStatus.ACTIVE  # Firebreak's record: the period is over
     ended = notices(fixed)[-1]
-    assert "has ended" in ended and "lifts the restriction itself; if it still applies, contact" in ended
+    assert "has ended" in ended and "lifts it itself; if it still applies, contact" in ended
+
+
+class SlowToRestrict(Lifting):
+    """A platform that keeps answering "try later" to restrictions (down for that part of its API)."""
+
+    def restrict_account(self, target: ActionTarget) -> ActionResult:
+        self.calls.append(("restrict_account", target))
+        return ActionResult.retry("restrictions unavailable")
+
+
+def test_a_restriction_never_carried_out_by_its_end_is_cancelled_quietly(system: System, clock: FakeClock) -> None:
+    system.gateway.ensure_integration(name="test", adapter="webhook")
+    platform = SlowToRestrict()
+    system.adapters.override("test", platform)
+    offend(system, platform, clock, 3)
+    assert standing(system) == StandingStatus.RESTRICTED and platform.count("restrict_account") >= 1
+    told = len(notices(platform))
+    clock.advance(timedelta(days=7, minutes=1))
+    settle(system, clock)
+    assert standing(system) == StandingStatus.ACTIVE
+    with system.db.sessions() as session:
+        action = session.scalar(select(Action).where(Action.kind == ActionKind.RESTRICT_ACCOUNT))
+        assert action is not None and action.status == "failed"
+        assert action.last_error == "cancelled: its period ended before the platform carried it out"
+    assert platform.count("lift_restriction") == 0  # nothing to lift
+    assert len(notices(platform)) == told  # never told of a restriction, so not of its end either
+    attempts = platform.count("restrict_account")
+    clock.advance(timedelta(hours=2))
+    settle(system, clock)
+    assert platform.count("restrict_account") == attempts  # not tried again
+
+
+def test_an_appeal_that_takes_away_a_restriction_s_basis_lifts_it(system: System, platform: RecordingPlatform,
+                                                                  clock: FakeClock) -> None:
+    offend(system, platform, clock, 3)
+    assert standing(system) == StandingStatus.RESTRICTED
+    with system.db.transaction() as session:
+        violation = session.scalars(select(StatementOfReasons).join(Action, Action.id == StatementOfReasons.action_id)
+                                    .where(Action.kind == ActionKind.REMOVE_MESSAGE)
+                                    .order_by(StatementOfReasons.id.desc())).first()
+        assert violation is not None
+        appeal = system.appeals.from_link(session, violation, "Not mine.")
+        moderator = auth_service.create_staff_user(session=session, clock=clock, actor="test", username="mo",
+                                                   password="correct horse battery staple", role=Role.MODERATOR)
+        item = session.get(ReviewItem, appeal.review_item_id)
+        assert item is not None
+        system.review.claim(session, item, staff_id=moderator.id, role=Role.MODERATOR, version=None)
+        system.review.decide(session, item, staff_id=moderator.id, role=Role.MODERATOR,
+                             request=review.DecisionRequest(choice="reverse_record"))
+    settle(system, clock)
+    assert standing(system) == StandingStatus.ACTIVE  # one violation left: under the two a restriction needs
+    assert platform.count("lift_restriction") == 1
+    clock.advance(timedelta(days=8))
+    settle(system, clock)
+    assert platform.count("lift_restriction") == 1  # its period's end finds nothing to lift

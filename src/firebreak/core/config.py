@@ -101,10 +101,10 @@ class Settings(BaseSettings):
     violations_to_suspend: int = Field(
         default=3, ge=1, description="Violations after a warning, within the window, that suspend an account.")
     restriction_days: int = Field(
-        default=7, ge=1, le=3650, description="How long a restriction for repeated violations lasts (DSA Art. 23: "
+        default=7, ge=1, le=365, description="How long a restriction for repeated violations lasts (DSA Art. 23: "
         "for a reasonable period); then it is lifted and the person told.")
     suspension_days: int = Field(
-        default=30, ge=1, le=3650, description="How long a suspension for repeated violations lasts; then it is "
+        default=30, ge=1, le=365, description="How long a suspension for repeated violations lasts; then it is "
         "lifted and the person told.")
     chat_review_after_removals: int = Field(
         default=3, ge=1, description="Removed copies in one chat that propose a chat-level action to the queue.")

@@ -18,6 +18,7 @@ from firebreak.banks import service as banks
 from firebreak.banks.models import BankEntry, EntryStatus
 from firebreak.core.jobs.outbox import defer
 from firebreak.enforcement import conduct, due_process, reinstate, service
+from firebreak.enforcement import standing as standing_rules
 from firebreak.enforcement.models import AccountConduct, Action, ActionKind, ConductKind, RefusedUpload
 from firebreak.enforcement.reviews import MODERATORS, WHEN, ReviewDeps
 from firebreak.matching.models import Match
@@ -149,9 +150,16 @@ class AppealKind:
             withdrawn: list[int] = []
             standing = action is not None and action.kind in (
                 ActionKind.RESTRICT_ACCOUNT, ActionKind.SUSPEND_ACCOUNT, ActionKind.SUSPEND_CHAT)
-            if standing:
-                assert action is not None  # noqa: S101 - narrowed above
+            standing_lifted = standing
+            if standing and action is not None and action.account_id is not None:
                 lifted += self._lift_violations(session, action, applied.actor)
+                # The account's current standing (this one, or a later one that replaced it) is lifted when the
+                # violations left no longer reach it; a later suspension with violations enough of its own stands.
+                relieved = standing_rules.relieve(session=session, clock=clock, due=due, adapters=self.deps.adapters,
+                                                  account_id=action.account_id, why="lifted after an appeal")
+                restored = relieved.on_platform if relieved is not None else None
+                standing_lifted = relieved is not None
+            elif standing and action is not None:  # a chat
                 restored = self._lift_restriction(session, action, statement)
             elif applied.choice.key == "reverse":
                 withdrawn = self._withdraw_entries(session, statement, action, applied.actor)
@@ -164,6 +172,10 @@ class AppealKind:
                                                      appeal_reference=appeal.reference or f"#{appeal.id}",
                                                      decided_by_id=staff,
                                                      appellant_action_id=action.id if action else None)
+            if not standing and statement.account_id is not None:
+                # The warning or violation lifted may take away the basis of the account's restriction.
+                standing_rules.relieve(session=session, clock=clock, due=due, adapters=self.deps.adapters,
+                                       account_id=statement.account_id, why="lifted after an appeal")
             statements.record_reversal(session=session, clock=clock, key=due.puid_key, original=statement,
                                        appeal_id=appeal.id, decided_by_id=staff,
                                        facts=f"Reversed on appeal {appeal.reference}: {applied.choice.label}.",
@@ -171,7 +183,7 @@ class AppealKind:
             review.resolve_appeal(session=session, clock=clock, appeal=appeal, status=AppealStatus.REVERSED,
                                   staff_id=staff, note=answer or applied.note)
             notice = replace(notice, kind=NoticeKind.DECISION_REVERSED, restored=restored,
-                             standing_lifted=standing)
+                             standing_lifted=standing_lifted)
             what = "the restriction" if standing else "content"
             copies = " (every copy removed because it matched them is being reversed too)" if withdrawn else ""
             result = (f"Reversed: {lifted} record entr{'y' if lifted == 1 else 'ies'} lifted, {len(withdrawn)} bank "
@@ -179,7 +191,8 @@ class AppealKind:
                       + {True: "restoration queued" if not standing else "lifted on the platform (queued)",
                          False: "cannot be restored on this platform" if not standing
                          else "cannot be lifted through Firebreak on this platform: lift it there",
-                         None: "left as it is"}[restored] + ".")
+                         None: "left as it is" if not standing else "left as it is: a later restriction or "
+                         "suspension, with violations enough of its own, still holds"}[restored] + ".")
         chat = session.get(Chat, statement.chat_id) if statement.chat_id else None
         if account is None and action is not None and action.kind == ActionKind.SUSPEND_CHAT and chat is not None:
             text = notice_text(replace(notice, chat_title=chat.title), due.translations(None))

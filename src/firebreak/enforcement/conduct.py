@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from firebreak.audit import service as audit
 from firebreak.core.clock import Clock
 from firebreak.core.jobs.outbox import schedule
-from firebreak.enforcement.models import AccountConduct, Action, ActionKind, ConductCause, ConductKind
+from firebreak.enforcement.cancel import cancel_pending
+from firebreak.enforcement.models import AccountConduct, Action, ActionKind, ActionStatus, ConductCause, ConductKind
 from firebreak.platform.models import PlatformAccount, StandingStatus
 
 
@@ -117,6 +118,9 @@ def record(*, session: Session, clock: Clock, policy: ConductPolicy, account: Pl
 def _escalate(session: Session, clock: Clock, policy: ConductPolicy, account: PlatformAccount, count: int,
               ground: str | None, integration_id: int, occurred_at: datetime) -> Action | None:
     now = clock.now()
+    # Read afresh and locked (PostgreSQL): a period's end or an appeal in another worker must not be overwritten.
+    session.scalars(select(PlatformAccount).where(PlatformAccount.id == account.id).with_for_update()
+                    .execution_options(populate_existing=True)).first()
     target: tuple[ActionKind, StandingStatus] | None = None
     period = timedelta(0)
     if count >= policy.suspend_at and account.status != StandingStatus.SUSPENDED:
@@ -134,6 +138,11 @@ def _escalate(session: Session, clock: Clock, policy: ConductPolicy, account: Pl
                     params={"cause": "conduct", "ground": ground, "violations": count,
                             "content_posted_at": occurred_at.isoformat(), "until": until.isoformat()})
     session.add(action)
+    # A lift not yet carried out (an earlier period's end, an appeal) must not run after this and undo it.
+    for pending in session.scalars(select(Action).where(Action.account_id == account.id,
+                                                        Action.kind == ActionKind.LIFT_RESTRICTION,
+                                                        Action.status == ActionStatus.PENDING)):
+        cancel_pending(session=session, clock=clock, action=pending, reason="a later restriction replaced it")
     account.status, account.status_changed_at = target[1], now
     account.strikes = count
     session.flush()

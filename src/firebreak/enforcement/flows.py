@@ -26,7 +26,7 @@ from firebreak.core.db.session import Database
 from firebreak.core.jobs.models import ScheduledTask, TaskStatus
 from firebreak.core.jobs.outbox import cancel, defer, schedule
 from firebreak.core.retry import RetryPolicy
-from firebreak.enforcement import reinstate, service, standing
+from firebreak.enforcement import conduct, reinstate, service, standing
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.models import Action, ActionStatus
 from firebreak.matching.copies import (
@@ -61,6 +61,8 @@ RECORD_EVERY = 20
 NEXT_RUN_KEY = "enforcement.run_actions:next"
 FOLLOW_UP_LATER = "enforcement.follow_up:later"
 FOLLOW_UP_YIELDS = timedelta(seconds=30)
+STANDING_RETRY = timedelta(minutes=5)  # a period's end finds its restriction being carried out: look again then
+REINSTATE_WAIT = timedelta(seconds=30)  # a copy's removal still being carried out or followed up: look again then
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,10 @@ class Enforcement:
                                           action_id=action_id)
             if ended.lifted:
                 defer(session=session, now=d.clock.now(), job=service.RUN_ACTIONS_JOB, payload={})
+            elif ended.again_later:  # the platform is carrying the restriction out right now
+                schedule(session=session, job=conduct.STANDING_ENDS_JOB, due_at=d.clock.now() + STANDING_RETRY,
+                         payload={"action_id": action_id}, dedupe_key=conduct.standing_ends_key(action_id),
+                         now=d.clock.now())
         return ended
 
     def reinstate(self, payload: dict[str, Any]) -> reinstate.Step:
@@ -154,7 +160,8 @@ class Enforcement:
                                             payload=payload)
             now = d.clock.now()
             if step.more is not None:
-                schedule(session=session, job=reinstate.REINSTATE_JOB, due_at=now, payload=step.more,
+                schedule(session=session, job=reinstate.REINSTATE_JOB, due_at=now + (
+                    REINSTATE_WAIT if step.wait else timedelta(0)), payload=step.more,
                          dedupe_key=reinstate.reinstate_key(int(payload["appeal_id"])), now=now)
             if step.reversed:
                 defer(session=session, now=now, job=service.RUN_ACTIONS_JOB, payload={})

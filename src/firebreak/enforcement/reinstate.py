@@ -23,10 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
-from firebreak.banks.models import BankEntry, EntryStatus
+from firebreak.banks.models import Bank, BankEntry, EntryStatus
 from firebreak.core.clock import Clock
 from firebreak.core.jobs.outbox import schedule
-from firebreak.enforcement import conduct, due_process
+from firebreak.enforcement import conduct, due_process, standing
+from firebreak.enforcement.cancel import cancel_pending
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.models import AccountConduct, Action, ActionKind, ActionStatus, RefusedUpload
 from firebreak.matching.models import Match
@@ -34,6 +35,7 @@ from firebreak.media.models import Placement
 from firebreak.platform.adapters import AdapterProvider
 from firebreak.platform.models import PlatformAccount, PlatformIntegration
 from firebreak.transparency import service as statements
+from firebreak.transparency.models import StatementOfReasons
 from firebreak.transparency.notices import Notice, NoticeKind, notice_text
 
 REINSTATE_JOB = "enforcement.reinstate"
@@ -78,6 +80,7 @@ class Step:
     reversed: int  # removals reversed in this step
     kept: int  # copies that still match an entry in force
     more: dict[str, Any] | None  # the payload of the next step; None when done
+    wait: bool = False  # the next step must wait: a removal is being carried out, or its follow-up is still due
 
 
 def reinstate_step(*, session: Session, clock: Clock, due: DueProcess, adapters: AdapterProvider,
@@ -87,13 +90,22 @@ def reinstate_step(*, session: Session, clock: Clock, due: DueProcess, adapters:
     reference = str(payload["appeal"])
     actions = list(session.scalars(
         select(Action).join(Match, Match.id == Action.match_id)
-        .where(Match.bank_entry_id.in_(entry_ids), Action.kind == ActionKind.REMOVE_MESSAGE,
-               Action.status == ActionStatus.DONE, Action.id > after)
+        .where(Match.bank_entry_id.in_(entry_ids), Action.kind == ActionKind.REMOVE_MESSAGE, Action.id > after)
         .order_by(Action.id).limit(BATCH)))
-    reversed_, kept = 0, 0
+    reversed_, kept, cursor, wait = 0, 0, after, False
     for action in actions:
-        if action.id == skip:
-            continue
+        if action.status == ActionStatus.PENDING and not _still_banned(session, action):
+            cancelled = cancel_pending(session=session, clock=clock, action=action,
+                                       reason=f"the bank entry it matched was withdrawn (appeal {reference})")
+            if cancelled is None:  # being carried out right now: its outcome first
+                wait = True
+                break
+        if action.status == ActionStatus.DONE and action.followed_up_at is None:
+            wait = True  # its statement, record and notice are still to come: reverse it after them
+            break
+        cursor = action.id
+        if action.id == skip or action.status != ActionStatus.DONE:
+            continue  # the appellant's own, or a removal that never happened (not found, failed, cancelled)
         if _still_banned(session, action):
             kept += 1
             audit.record(session=session, clock=clock, actor="system:enforcement", action="removal.kept",
@@ -112,10 +124,9 @@ def reinstate_step(*, session: Session, clock: Clock, due: DueProcess, adapters:
             conduct.lift(session=session, clock=clock, conduct=row, actor="system:enforcement",
                          reason=f"the item it matched was found not to violate (appeal {reference})")
     more = None
-    if len(actions) == BATCH or len(refusals) == BATCH:
-        more = {**payload, "after": actions[-1].id if actions else after,
-                "refusals_after": refusals[-1].id if refusals else refusals_after}
-    return Step(reversed_, kept, more)
+    if wait or len(actions) == BATCH or len(refusals) == BATCH:
+        more = {**payload, "after": cursor, "refusals_after": refusals[-1].id if refusals else refusals_after}
+    return Step(reversed_, kept, more, wait)
 
 
 def _still_banned(session: Session, action: Action) -> bool:
@@ -123,13 +134,17 @@ def _still_banned(session: Session, action: Action) -> bool:
     media_id = action.media_id or (match.media_id if match else None)
     if media_id is None:
         return False
-    return session.scalar(select(Match.id).join(BankEntry, BankEntry.id == Match.bank_entry_id).where(
-        Match.media_id == media_id, BankEntry.status == EntryStatus.ACTIVE).limit(1)) is not None
+    return session.scalar(select(Match.id).join(BankEntry, BankEntry.id == Match.bank_entry_id)
+                          .join(Bank, Bank.id == BankEntry.bank_id).where(
+        Match.media_id == media_id, BankEntry.status == EntryStatus.ACTIVE, Bank.enabled.is_(True)).limit(1)) \
+        is not None
 
 
 def _reverse(session: Session, clock: Clock, due: DueProcess, adapters: AdapterProvider, action: Action,
              payload: dict[str, Any]) -> bool:
-    statement = statements.for_action(session=session, action_id=action.id)
+    # Read afresh and locked: the copy's own appeal may be reversing it in another worker.
+    statement = session.scalars(select(StatementOfReasons).where(StatementOfReasons.action_id == action.id)
+                                .with_for_update().execution_options(populate_existing=True)).first()
     if statement is not None and statement.reversed_at is not None:
         return False  # reversed already (its own appeal, or a step that ran before a restart)
     reference = str(payload["appeal"])
@@ -137,6 +152,8 @@ def _reverse(session: Session, clock: Clock, due: DueProcess, adapters: AdapterP
     for row in session.scalars(select(AccountConduct).where(AccountConduct.action_id == action.id,
                                                             AccountConduct.lifted_at.is_(None))):
         conduct.lift(session=session, clock=clock, conduct=row, reason=reason, actor="system:enforcement")
+        standing.relieve(session=session, clock=clock, due=due, adapters=adapters, account_id=row.account_id,
+                         why=reason)
     restored = queue_restore(session=session, clock=clock, adapters=adapters, action=action,
                              reason="restored: the item it matched was found not to violate")
     audit.record(session=session, clock=clock, actor="system:enforcement", action="removal.reversed",

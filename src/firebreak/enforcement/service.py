@@ -259,7 +259,14 @@ def queue_chat_suspension(*, session: Session, clock: Clock, chat: Chat, order_i
                           decision_id: int | None = None, params: dict[str, Any] | None = None) -> Action | None:
     """Suspend a chat: an order named it, or a moderator decided so. None when its suspension is already queued.
     Chats are never suspended by counting (see ``chats``)."""
-    action = _add_action(session, clock, key=chat_suspension_key(chat.id), kind=ActionKind.SUSPEND_CHAT,
+    if chat.status == StandingStatus.SUSPENDED:
+        return None
+    # A chat suspended, opened again on appeal and suspended again is a new action: the first generation keeps the
+    # key it always had.
+    earlier = int(session.scalar(select(func.count()).select_from(Action).where(
+        Action.kind == ActionKind.SUSPEND_CHAT, Action.chat_id == chat.id)) or 0)
+    key = chat_suspension_key(chat.id) + (f":{earlier + 1}" if earlier else "")
+    action = _add_action(session, clock, key=key, kind=ActionKind.SUSPEND_CHAT,
                          integration_id=chat.integration_id, chat_id=chat.id, order_item_id=order_item_id,
                          decision_id=decision_id, params=dict(params or {}))
     if action is not None:

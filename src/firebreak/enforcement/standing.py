@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
 from firebreak.core.clock import Clock
-from firebreak.enforcement import due_process
+from firebreak.enforcement import conduct, due_process
+from firebreak.enforcement.cancel import cancel_pending
 from firebreak.enforcement.due_process import DueProcess
-from firebreak.enforcement.models import Action, ActionKind
+from firebreak.enforcement.models import Action, ActionKind, ActionStatus
 from firebreak.platform.adapters import AdapterProvider, LiftsRestrictions
 from firebreak.platform.models import PlatformAccount, PlatformIntegration, StandingStatus
 from firebreak.transparency.models import StatementOfReasons
@@ -34,9 +35,23 @@ _HELD = {ActionKind.RESTRICT_ACCOUNT: (StandingStatus.RESTRICTED, Standing.RESTR
 
 @dataclass(frozen=True)
 class Ended:
-    lifted: bool  # the account is active again (False: its standing had moved on, nothing to do)
+    lifted: bool  # the account is active again (False: its standing had moved on, or nothing to do yet)
     on_platform: bool  # the platform was asked to lift it (its adapter can)
     why: str
+    again_later: bool = False  # the platform is carrying the restriction out right now: ask again in a while
+
+
+def locked_account(session: Session, account_id: int) -> PlatformAccount | None:
+    """The account, read afresh and locked until the transaction ends (PostgreSQL; SQLite's transaction holds the
+    only write lock already): a period's end, an escalation and an appeal never overwrite each other's standing."""
+    return session.scalars(select(PlatformAccount).where(PlatformAccount.id == account_id).with_for_update()
+                           .execution_options(populate_existing=True)).first()
+
+
+def latest_standing_action(session: Session, account_id: int) -> Action | None:
+    return session.scalars(select(Action).where(
+        Action.account_id == account_id, Action.kind.in_((ActionKind.RESTRICT_ACCOUNT, ActionKind.SUSPEND_ACCOUNT)))
+        .order_by(Action.id.desc()).limit(1)).first()
 
 
 def end_standing(*, session: Session, clock: Clock, due: DueProcess, adapters: AdapterProvider,
@@ -46,20 +61,41 @@ def end_standing(*, session: Session, clock: Clock, due: DueProcess, adapters: A
     held = _HELD.get(action.kind) if action is not None else None
     if action is None or held is None or action.account_id is None:
         return Ended(False, False, "no restriction or suspension of an account")
-    account = session.get(PlatformAccount, action.account_id)
+    account = locked_account(session, action.account_id)
     if account is None:
         return Ended(False, False, "the account is gone")
-    later = session.scalar(select(Action.id).where(
-        Action.account_id == account.id, Action.id > action.id,
-        Action.kind.in_((ActionKind.RESTRICT_ACCOUNT, ActionKind.SUSPEND_ACCOUNT))).limit(1))
-    if later is not None or account.status != held[0]:
-        why = "a later restriction or suspension replaced it" if later is not None else (
-            f"the account is {account.status.value} now (lifted on appeal, or by the platform)")
+    latest = latest_standing_action(session, account.id)
+    if (latest is not None and latest.id != action.id) or account.status != held[0]:
+        why = "a later restriction or suspension replaced it" if latest is not None and latest.id != action.id \
+            else f"the account is {account.status.value} now (lifted on appeal, or by the platform)"
         audit.record(session=session, clock=clock, actor="system:enforcement", action="account.standing_end_skipped",
                      object_type="platform_account", object_id=account.id,
                      data={"action_id": action.id, "kind": action.kind.value, "why": why})
         return Ended(False, False, why)
+    if action.status == ActionStatus.PENDING:
+        cancelled = cancel_pending(session=session, clock=clock, action=action,
+                                           reason="its period ended before the platform carried it out")
+        if cancelled is None:
+            return Ended(False, False, "the platform is carrying it out now", again_later=True)
+    if action.status != ActionStatus.DONE:
+        # Never carried out (cancelled above, or it failed): the person was never told of it, and nothing is lifted
+        # on the platform; Firebreak's record only.
+        account.status, account.status_changed_at = StandingStatus.ACTIVE, clock.now()
+        audit.record(session=session, clock=clock, actor="system:enforcement", action="account.standing_ended",
+                     object_type="platform_account", object_id=account.id,
+                     data={"action_id": action.id, "kind": action.kind.value, "lifted_on_platform": False,
+                           "carried_out": False})
+        return Ended(True, False, "its period ended; the platform had never carried it out")
+    return lift(session=session, clock=clock, due=due, adapters=adapters, account=account, action=action,
+                notify=True, why="its period ended")
+
+
+def lift(*, session: Session, clock: Clock, due: DueProcess, adapters: AdapterProvider, account: PlatformAccount,
+         action: Action, notify: bool, why: str) -> Ended:
+    """Make the account active again, ask the platform to lift ``action``'s standing (where it can), and, with
+    ``notify``, tell the person that its period ended."""
     now = clock.now()
+    held = _HELD[action.kind]
     account.status, account.status_changed_at = StandingStatus.ACTIVE, now
     integration = session.get(PlatformIntegration, action.integration_id)
     on_platform = integration is not None and isinstance(adapters.for_integration(integration), LiftsRestrictions)
@@ -68,20 +104,42 @@ def end_standing(*, session: Session, clock: Clock, due: DueProcess, adapters: A
         if session.scalar(select(Action.id).where(Action.idempotency_key == key)) is None:
             session.add(Action(idempotency_key=key, kind=ActionKind.LIFT_RESTRICTION,
                                integration_id=action.integration_id, account_id=account.id, created_at=now,
-                               next_attempt_at=now, params={"reason": "the period it was set for ended"}))
+                               next_attempt_at=now, params={"reason": why}))
     audit.record(session=session, clock=clock, actor="system:enforcement", action="account.standing_ended",
                  object_type="platform_account", object_id=account.id,
-                 data={"action_id": action.id, "kind": action.kind.value, "lifted_on_platform": on_platform})
+                 data={"action_id": action.id, "kind": action.kind.value, "lifted_on_platform": on_platform,
+                       "why": why})
     statement = session.scalar(select(StatementOfReasons).where(StatementOfReasons.action_id == action.id))
-    reference = statement.puid if statement is not None else action.idempotency_key
-    notice = Notice(kind=NoticeKind.STANDING_ENDED, platform=due.platform_name, reference=reference,
-                    standing=held[1], restored=on_platform, window_days=due.conduct.window.days)
-    due_process.queue_notice(session=session, clock=clock, key=f"standing-ended:{action.id}",
-                             text=notice_text(notice, due.translations(account.language)),
-                             integration_id=action.integration_id, account_id=account.id,
-                             params={"statement": reference, "kind": notice.kind.value,
-                                     "language": account.language})
-    return Ended(True, on_platform, "its period ended")
+    if notify and statement is not None:
+        notice = Notice(kind=NoticeKind.STANDING_ENDED, platform=due.platform_name, reference=statement.puid,
+                        standing=held[1], restored=on_platform, window_days=due.conduct.window.days)
+        due_process.queue_notice(session=session, clock=clock, key=f"standing-ended:{action.id}",
+                                 text=notice_text(notice, due.translations(account.language)),
+                                 integration_id=action.integration_id, account_id=account.id,
+                                 params={"statement": statement.puid, "kind": notice.kind.value,
+                                         "language": account.language})
+    return Ended(True, on_platform, why)
 
 
-__all__ = ["Ended", "end_standing"]
+def relieve(*, session: Session, clock: Clock, due: DueProcess, adapters: AdapterProvider, account_id: int,
+            why: str) -> Ended | None:
+    """After violations were lifted (an appeal, a reversal): when the account's restriction or suspension no longer
+    has the violations it needs within the window, it has lost its basis and is lifted now, to active (the person's
+    reversal notice says what was lifted). None when it still stands, or the account holds none."""
+    account = locked_account(session, account_id)
+    if account is None or account.status not in (StandingStatus.RESTRICTED, StandingStatus.SUSPENDED):
+        return None
+    policy = due.conduct
+    needed = policy.suspend_at if account.status == StandingStatus.SUSPENDED else policy.restrict_at
+    if conduct.violations_within(session, account.id, clock.now(), policy.window) >= needed:
+        return None
+    action = latest_standing_action(session, account.id)
+    if action is None:
+        return None
+    if action.status == ActionStatus.PENDING:  # cancelled; or being carried out now, and the lift below follows it
+        cancel_pending(session=session, clock=clock, action=action, reason=why)
+    return lift(session=session, clock=clock, due=due, adapters=adapters, account=account, action=action,
+                notify=False, why=why)
+
+
+__all__ = ["Ended", "end_standing", "latest_standing_action", "lift", "locked_account", "relieve"]

@@ -191,8 +191,8 @@ def _ended(n: Notice, _: Translate) -> str:
                  "pictures, videos and files again.")
     parts = [lead.format(platform=n.platform, reference=n.reference)]
     if n.restored is False:
-        parts.append(_("{platform} lifts the restriction itself; if it still applies, contact {platform} quoting "
-                       "the reference.").format(platform=n.platform))
+        parts.append(_("{platform} lifts it itself; if it still applies, contact {platform} quoting the reference."
+                       ).format(platform=n.platform))
     parts.append(_("Violations of the last {days} days still count: another one can restrict or suspend your "
                    "account again.").format(days=n.window_days))
     return "\n\n".join(parts)
