@@ -115,3 +115,28 @@ def test_seeded_users_post_in_their_language(system: System) -> None:
                                 SeedMessage(chat="room", sender="leo", forward_of=0)])
     assert [(e.sender.id, e.sender.language) for e in seeded.events if e.sender] == [
         (seeded.users["hana"], "ko"), (seeded.users["leo"], None)]
+
+
+def test_a_user_changes_the_language_notices_come_in(system: System, clock: FakeClock) -> None:
+    system.prepare()
+    client = TestClient(create_app(system), raise_server_exceptions=False, follow_redirects=False)
+    sam = client.post("/sandbox/api/users", json={"handle": "sam"}).json()["id"]
+    kim = client.post("/sandbox/api/users", json={"handle": "kim"}).json()["id"]
+    r = client.patch(f"/sandbox/api/users/{sam}", headers=SAM, json={"language": "ko"})
+    assert r.status_code == 200 and r.json()["language"] == "ko", r.text
+    r = client.patch(f"/sandbox/api/users/{kim}", headers=SAM, json={"language": "ko"})
+    assert r.status_code == 403 and "only your own" in r.json()["detail"]
+    r = client.patch(f"/sandbox/api/users/{sam}", headers=SAM, json={"language": "Korean"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "language"
+    chat = client.post("/sandbox/api/chats", headers=SAM, json={"title": "notes"}).json()
+    r = client.post(f"/sandbox/api/chats/{chat['id']}/messages", headers=SAM,
+                    files={"file": ("photo.jpg", jpeg(scene(23), 92), "image/jpeg")})
+    assert r.status_code == 201, r.text
+    settle(system, clock)
+    with system.db.sessions() as session:  # the platform said it with the next post
+        assert session.scalar(select(PlatformAccount.language).where(PlatformAccount.external_id == sam)) == "ko"
+
+    assert client.post(f"/sandbox/u/{kim}/language", data={"language": "en"}).status_code == 303  # the page's form
+    assert client.post(f"/sandbox/u/{kim}/language", data={"language": "k"}).status_code == 422
+    page = client.get(f"/sandbox/u/{kim}").text
+    assert '<option value="en" selected>' in page

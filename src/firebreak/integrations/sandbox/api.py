@@ -27,6 +27,7 @@ from firebreak.integrations.sandbox.schemas import (
     NoticeOut,
     UserCreate,
     UserOut,
+    UserUpdate,
 )
 
 __all__ = ["router"]
@@ -70,6 +71,19 @@ def get_user(user_id: str, session: SessionDep, handle: CallerHandle) -> UserOut
     _caller(session, handle)
     with problems():
         return UserOut.of(service.get_user(session=session, ref=user_id))
+
+
+@router.patch("/users/{user_id}", summary="Change your own settings (the language notices come in)")
+@answers(*REFUSALS)
+def update_user(user_id: str, data: UserUpdate, session: SessionDep, handle: CallerHandle) -> UserOut:
+    me = _caller(session, handle)
+    with problems():
+        user = service.get_user(session=session, ref=user_id)
+    if user.id != me.id:
+        raise Problem(403, "Not yours", "You can change only your own settings.",
+                      errors=[{"field": "user_id", "message": "another user"}])
+    with problems():
+        return UserOut.of(service.set_language(user=user, language=data.language))
 
 
 @router.get("/notices", summary="Your inbox: what the platform did and why")

@@ -31,6 +31,13 @@ class UserCreate(BaseModel):
                                                pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$")] | None = None
 
 
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: Annotated[str, StringConstraints(strip_whitespace=True,
+                                               pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$")] | None
+
+
 class UserOut(BaseModel):
     id: str
     handle: str

@@ -226,6 +226,13 @@ def create_user(*, session: Session, clock: Clock, handle: str, display_name: st
     return user
 
 
+def set_language(*, user: SandboxUser, language: str | None) -> SandboxUser:
+    """The language the user reads in (None: none chosen). The platform tells Firebreak with their next post or
+    upload, and Firebreak's notices to them follow."""
+    user.language = check_language(language)
+    return user
+
+
 def create_chat(
     *, session: Session, clock: Clock, creator: SandboxUser, title: str, kind: ChatKind = ChatKind.GROUP,
     is_public: bool = False, members: Sequence[str] = (),

@@ -181,6 +181,17 @@ def user_page(request: Request, user_id: str, session: SessionDep, sandbox: Sand
                  notices=service.list_notices(session=session, user=user))
 
 
+@router.post("/u/{user_id}/language", response_class=HTMLResponse)
+def set_language(request: Request, user_id: str, session: SessionDep, sandbox: SandboxDep,
+                 language: OptionalText = None) -> Response:
+    try:
+        user: SandboxUser = service.get_user(session=session, ref=user_id)
+        service.set_language(user=user, language=language)
+    except service.SandboxError as exc:
+        return _error(request, sandbox, exc)
+    return RedirectResponse(f"/sandbox/u/{user.external_id}", status_code=303)
+
+
 @router.get("/media/{message_id}", response_class=Response, summary="A message's file, while it may be shown")
 def media(request: Request, message_id: str, session: SessionDep, sandbox: SandboxDep) -> Response:
     try:
