@@ -155,9 +155,10 @@ def _decide(records: tuple[Record, ...], floor: int, policy: CopyPolicy) -> tupl
             auto.add(item)
         elif method == "pdq-weak":
             review.add(item)
-        elif spread >= verify.min_spread:
+        elif spread >= policy.review_spread:
             if (
                 inliers >= needed
+                and spread >= verify.min_spread
                 and present >= verify.min_banked_share
                 and max(present, inside) >= verify.min_inside
                 and (present >= verify.partial_share or inside >= verify.partial_inside)

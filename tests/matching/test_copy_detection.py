@@ -331,6 +331,28 @@ def test_a_moderator_reads_why_a_parallax_match_waits_for_them() -> None:
     assert "same direction" not in plain and plain.endswith("(verified)")
 
 
+def test_a_moderator_reads_why_a_match_on_one_small_patch_waits_for_them() -> None:
+    from firebreak.matching.copies import evidence_words
+
+    words = evidence_words({"method": "geometric", "action": "review", "inliers": 49, "coverage_reference": 0.85,
+                            "coverage_query": 0.85, "perspective_pixels": 6.4, "spread": 0.068})
+    assert "all lie in one small part of the picture (7% of what the two share)" in words
+    assert words.endswith("(not enough to act without a person)")
+    plain = evidence_words({"method": "geometric", "action": "auto", "inliers": 49, "coverage_reference": 0.85,
+                            "coverage_query": 0.85, "perspective_pixels": 1.0, "spread": 0.4})
+    assert "small part" not in plain and plain.endswith("(verified)")
+
+
+def test_a_strong_match_crowded_into_one_spot_is_not_verified() -> None:
+    """The full bench's last false action: 49 inliers on one flat patch of a re-shot scene (6.8% of the overlap)."""
+    from firebreak.signals.keypoints import Verification
+
+    patch = Verification(False, 49, 89, 0.85, 0.85, 0.068, 4, 6.39, 1.0, 0.0, (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+                         residual_correlation=-0.24)
+    assert not patch.passes(DEFAULT_VERIFY_POLICY)
+    assert replace(patch, spread=0.3).passes(DEFAULT_VERIFY_POLICY)  # the same points spread over the picture
+
+
 def test_a_moderator_reads_why_a_perspective_match_waits_for_them() -> None:
     from firebreak.matching.copies import evidence_words
 

@@ -83,7 +83,7 @@ def evidence_data(evidence: Evidence) -> dict[str, Any]:
     if check is not None:
         data.update(inliers=check.inliers, coverage_query=round(check.coverage_query, 3),
                     coverage_reference=round(check.coverage_reference, 3), scale=round(check.scale, 3),
-                    rotation_degrees=round(check.rotation_degrees, 1),
+                    rotation_degrees=round(check.rotation_degrees, 1), spread=round(check.spread, 3),
                     perspective_pixels=round(check.perspective_pixels, 2),
                     residual_correlation=round(check.residual_correlation, 3),
                     shared_residual_pixels=round(check.shared_residual_pixels, 2),
@@ -161,6 +161,10 @@ def _layout_words(data: dict[str, Any]) -> str:
     neighbouring points share a displacement (depth). Empty when neither rule refused it."""
     policy = DEFAULT_VERIFY_POLICY
     reasons = []
+    spread = data.get("spread")  # (absent in matches recorded before it was kept)
+    if spread is not None and float(spread) < policy.min_spread:
+        reasons.append(f"the matching points all lie in one small part of the picture ({round(100 * float(spread))}% "
+                       f"of what the two share), as when a second photograph repeats one flat patch of a scene")
     gap = data.get("perspective_pixels")
     if gap is not None and float(gap) > policy.max_perspective_pixels:
         reasons.append(f"the points bend away from one flat picture by {round(float(gap))} px, as a second "

@@ -214,6 +214,7 @@ class CopyPolicy:
     # A geometric match below `verify` but at least this strong is sent to review.
     review_inliers: int = 10
     review_coverage: float = 0.5
+    review_spread: float = 0.05  # ... with its inliers over at least this share of the overlap (verify: min_spread)
     # Candidate generation: descriptor pairs within this many bits vote for the item they belong to;
     # the `verify_top` items with the most votes (at least `min_votes`) are verified.
     vote_distance: int = 56
@@ -661,7 +662,7 @@ class CopyIndex:
             elif (
                 check.inliers >= policy.review_inliers
                 and max(check.coverage_query, check.coverage_reference) >= policy.review_coverage
-                and check.spread >= policy.verify.min_spread
+                and check.spread >= policy.review_spread
             ):
                 action = "review"
             else:

@@ -242,7 +242,13 @@ class VerifyPolicy:
     # at least 0.95 inside (docs/copy-detection.md, "The overlap of a big crop").
     partial_share: float = 0.6
     partial_inside: float = 0.95
-    min_spread: float = 0.05  # inliers' convex hull, as a share of the overlap: not all in one spot
+    # The inliers' convex hull, as a share of the overlap: not all in one spot. A copy repeats corners all over the
+    # picture; a second photograph of a scene can repeat one flat patch of it exactly (a wall, a poster, a textured
+    # backdrop that did not move). On the full bench of 2026-12-05 the one false action left was such a patch:
+    # 49 inliers covering 6.8% of the overlap. On the 300-source analysis records, raising this from 0.05 to 0.08
+    # cost one copy of 10,397 (to review); matches under it still go to review from CopyPolicy.review_spread
+    # (docs/copy-detection.md, "One patch").
+    min_spread: float = 0.08
     # A second, different transform that carries this many of the remaining pairs means two planes seen
     # from two viewpoints (a stereo pair, the same scene shot twice with things moved), not one picture
     # copied: the wrong pairs of a copy are scattered and agree on nothing (at most 8 measured).
