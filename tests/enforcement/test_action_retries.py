@@ -102,7 +102,7 @@ def test_an_action_held_by_a_dead_worker_runs_again_at_once(system: System, plat
     dead = workers.WorkerIdentity(host="elsewhere", pid=1)
     with system.db.transaction() as session:
         workers.register(session=session, me=dead, now=clock.now())
-        claimed = service.claim_actions(session=session, now=clock.now(), limit=100, lease=timedelta(minutes=5),
+        claimed = service.claim_actions(session=session, clock=clock, limit=100, lease=timedelta(minutes=5),
                                         owner=dead.id)
     assert len(claimed) == 2  # the removal and the quarantine
     platform.down = False

@@ -24,7 +24,7 @@ from firebreak.matching.models import Match, MatchSource
 from firebreak.platform.adapters import ActionResult, ActionTarget
 from firebreak.platform.models import PlatformAccount
 from firebreak.review import service as review
-from firebreak.review.models import ReviewItem
+from firebreak.review.models import Appeal, ReviewItem
 from firebreak.signals.hashing import hash_bytes
 from firebreak.transparency.models import StatementKind, StatementOfReasons
 from tests.enforcement.test_conduct_and_appeals import bank, post, settle
@@ -95,6 +95,12 @@ def test_every_copy_removed_on_the_same_mistake_is_reversed(system: System, plat
         session.add(Match(media_id=media_id, bank_entry_id=entry.id, signal_type="sha256", distance=0,
                           source=MatchSource.PROPAGATION, created_at=clock.now()))
     assert sender_of(system, anns.id) == "ann"
+    with system.db.transaction() as session:  # kim appealed too, and waits in the queue
+        kims = session.scalar(select(StatementOfReasons).join(PlatformAccount,
+                              PlatformAccount.id == StatementOfReasons.account_id)
+                              .where(PlatformAccount.external_id == "kim"))
+        assert kims is not None
+        kim_appeal = system.appeals.from_link(session, kims, "Mine too.").id
     before = len([k for k, _ in platform.calls if k == "notify_user"])
 
     result = reverse_on_appeal(system, clock, "sam")
@@ -111,6 +117,9 @@ def test_every_copy_removed_on_the_same_mistake_is_reversed(system: System, plat
         assert lifted(system, who) == [True]
     assert lifted(system, "ann") == [False]
     with system.db.sessions() as session:
+        appeal = session.get(Appeal, kim_appeal)
+        assert appeal is not None and appeal.status == "reversed"  # answered by the reversal, out of the queue
+        assert session.get(ReviewItem, appeal.review_item_id).status == "withdrawn"  # type: ignore[union-attr]
         reversals = list(session.scalars(select(StatementOfReasons).where(
             StatementOfReasons.kind == StatementKind.REVERSAL)))
         assert len(reversals) == 3  # the appellant's and one for each copy reversed

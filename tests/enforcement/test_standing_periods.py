@@ -13,6 +13,7 @@ from firebreak.auth import service as auth_service
 from firebreak.auth.models import Role
 from firebreak.bootstrap.system import System
 from firebreak.core.clock import FakeClock
+from firebreak.enforcement import service
 from firebreak.enforcement.models import Action, ActionKind
 from firebreak.platform.adapters import ActionResult, ActionTarget
 from firebreak.platform.models import PlatformAccount, StandingStatus
@@ -181,6 +182,10 @@ def test_a_restriction_never_carried_out_by_its_end_is_cancelled_quietly(system:
     clock.advance(timedelta(hours=2))
     settle(system, clock)
     assert platform.count("restrict_account") == attempts  # not tried again
+    with system.db.transaction() as session:  # nor by a person: its cause went away
+        action = session.scalar(select(Action).where(Action.kind == ActionKind.RESTRICT_ACCOUNT))
+        assert action is not None
+        assert not service.retry_action(session=session, clock=clock, action=action, actor="test")
 
 
 def test_an_appeal_that_takes_away_a_restriction_s_basis_lifts_it(system: System, platform: RecordingPlatform,
@@ -203,6 +208,9 @@ def test_an_appeal_that_takes_away_a_restriction_s_basis_lifts_it(system: System
     settle(system, clock)
     assert standing(system) == StandingStatus.ACTIVE  # one violation left: under the two a restriction needs
     assert platform.count("lift_restriction") == 1
+    answer = notices(platform)[-1]
+    assert "reversed its decision" in answer
+    assert "The restriction on your account is lifted as well: the violations left no longer reach it." in answer
     clock.advance(timedelta(days=8))
     settle(system, clock)
     assert platform.count("lift_restriction") == 1  # its period's end finds nothing to lift

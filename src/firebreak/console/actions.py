@@ -70,6 +70,9 @@ def retry(action_id: int, request: Request, session: SessionDep, clock: ClockDep
     if not enforcement.retry_action(session=session, clock=clock, action=action, actor=viewer.actor):
         return render(request, "error.html", {
             "title": "Nothing to retry",
-            "message": f"Action #{action.id} is {action.status.value}, not failed: there is nothing to try again."},
+            "message": f"Action #{action.id} was cancelled ({(action.last_error or '')[len('cancelled: '):]}): its "
+                       f"cause went away, so it is not tried again." if action.last_error and
+                       action.last_error.startswith("cancelled: ") else
+                       f"Action #{action.id} is {action.status.value}, not failed: there is nothing to try again."},
             status_code=409)
     return RedirectResponse("/console/actions?retried=1", status_code=303)

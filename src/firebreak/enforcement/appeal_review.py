@@ -52,7 +52,10 @@ class AppealKind:
 
     def _appeal(self, session: Session, item: ReviewItem) -> tuple[Appeal, StatementOfReasons]:
         appeal = session.get(Appeal, item.subject_id)
-        statement = session.get(StatementOfReasons, appeal.statement_id) if appeal and appeal.statement_id else None
+        # Locked and read afresh: a reversal of every copy (another appeal's) may be reversing it in another worker.
+        statement = session.scalars(select(StatementOfReasons).where(StatementOfReasons.id == appeal.statement_id)
+                                    .with_for_update().execution_options(populate_existing=True)).first() \
+            if appeal and appeal.statement_id else None
         if appeal is None or statement is None:
             raise DecisionRefused("The appeal behind this item no longer exists.")
         return appeal, statement
@@ -131,6 +134,9 @@ class AppealKind:
         appeal, statement = self._appeal(session, item)
         if appeal.status != AppealStatus.OPEN:
             raise DecisionRefused(f"This appeal was already {appeal.status.value}.")
+        if statement.reversed_at is not None:
+            raise DecisionRefused("This decision was already reversed (the item it matched was found not to violate "
+                                  "on another appeal); the user was told.")
         clock, due = self.deps.clock, self.deps.due
         staff = applied.second_staff_id or applied.staff_id
         answer = (applied.inputs.get("answer") or "").strip()
@@ -150,15 +156,18 @@ class AppealKind:
             withdrawn: list[int] = []
             standing = action is not None and action.kind in (
                 ActionKind.RESTRICT_ACCOUNT, ActionKind.SUSPEND_ACCOUNT, ActionKind.SUSPEND_CHAT)
-            standing_lifted = standing
+            standing_lifted, holds, also_lifted = standing, "", False
             if standing and action is not None and action.account_id is not None:
                 lifted += self._lift_violations(session, action, applied.actor)
                 # The account's current standing (this one, or a later one that replaced it) is lifted when the
-                # violations left no longer reach it; a later suspension with violations enough of its own stands.
+                # violations left no longer reach it; one with violations enough of its own stands.
                 relieved = standing_rules.relieve(session=session, clock=clock, due=due, adapters=self.deps.adapters,
                                                   account_id=action.account_id, why="lifted after an appeal")
                 restored = relieved.on_platform if relieved is not None else None
                 standing_lifted = relieved is not None
+                if relieved is None:
+                    held = session.get(PlatformAccount, action.account_id)
+                    holds = "" if held is None or held.status == StandingStatus.ACTIVE else held.status.value
             elif standing and action is not None:  # a chat
                 restored = self._lift_restriction(session, action, statement)
             elif applied.choice.key == "reverse":
@@ -174,8 +183,9 @@ class AppealKind:
                                                      appellant_action_id=action.id if action else None)
             if not standing and statement.account_id is not None:
                 # The warning or violation lifted may take away the basis of the account's restriction.
-                standing_rules.relieve(session=session, clock=clock, due=due, adapters=self.deps.adapters,
-                                       account_id=statement.account_id, why="lifted after an appeal")
+                also_lifted = standing_rules.relieve(
+                    session=session, clock=clock, due=due, adapters=self.deps.adapters,
+                    account_id=statement.account_id, why="lifted after an appeal") is not None
             statements.record_reversal(session=session, clock=clock, key=due.puid_key, original=statement,
                                        appeal_id=appeal.id, decided_by_id=staff,
                                        facts=f"Reversed on appeal {appeal.reference}: {applied.choice.label}.",
@@ -183,7 +193,7 @@ class AppealKind:
             review.resolve_appeal(session=session, clock=clock, appeal=appeal, status=AppealStatus.REVERSED,
                                   staff_id=staff, note=answer or applied.note)
             notice = replace(notice, kind=NoticeKind.DECISION_REVERSED, restored=restored,
-                             standing_lifted=standing_lifted)
+                             standing_lifted=standing_lifted, standing_relieved=also_lifted, standing_holds=holds)
             what = "the restriction" if standing else "content"
             copies = " (every copy removed because it matched them is being reversed too)" if withdrawn else ""
             result = (f"Reversed: {lifted} record entr{'y' if lifted == 1 else 'ies'} lifted, {len(withdrawn)} bank "
@@ -191,8 +201,10 @@ class AppealKind:
                       + {True: "restoration queued" if not standing else "lifted on the platform (queued)",
                          False: "cannot be restored on this platform" if not standing
                          else "cannot be lifted through Firebreak on this platform: lift it there",
-                         None: "left as it is" if not standing else "left as it is: a later restriction or "
-                         "suspension, with violations enough of its own, still holds"}[restored] + ".")
+                         None: "left as it is" if not standing else (
+                             f"left as it is: the account stays {holds} on violations that still count" if holds
+                             else "left as it is: it had ended already")}[restored] + "."
+                      + (" The account's restriction lost its basis and is lifted too." if also_lifted else ""))
         chat = session.get(Chat, statement.chat_id) if statement.chat_id else None
         if account is None and action is not None and action.kind == ActionKind.SUSPEND_CHAT and chat is not None:
             text = notice_text(replace(notice, chat_title=chat.title), due.translations(None))

@@ -121,6 +121,7 @@ def _escalate(session: Session, clock: Clock, policy: ConductPolicy, account: Pl
     # Read afresh and locked (PostgreSQL): a period's end or an appeal in another worker must not be overwritten.
     session.scalars(select(PlatformAccount).where(PlatformAccount.id == account.id).with_for_update()
                     .execution_options(populate_existing=True)).first()
+    count = violations_within(session, account.id, now, policy.window)  # again: another worker may have added one
     target: tuple[ActionKind, StandingStatus] | None = None
     period = timedelta(0)
     if count >= policy.suspend_at and account.status != StandingStatus.SUSPENDED:

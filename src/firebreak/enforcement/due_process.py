@@ -224,6 +224,8 @@ def after_done(*, session: Session, clock: Clock, due: DueProcess, action: Actio
     posted_at = _posted_at(action, placement, chat, decided_at)
     medium, medium_word = _medium(media)
     until = conduct.standing_until(action)  # a restriction or suspension for repeated violations: its period
+    if until is not None and until <= decided_at:
+        until = None  # carried out after its period (the platform was down): the end job lifts it in a moment
     personal = tuple(p for p in (account.display_name if account else None, account.external_id if account else None,
                                  chat.title if chat else None, chat.external_id if chat else None,
                                  placement.message_external_id if placement else None) if p)

@@ -93,7 +93,7 @@ class Enforcement:
         recorded = 0
         while limit is None or recorded < limit:
             with d.db.transaction() as session:
-                claimed = service.claim_actions(session=session, now=d.clock.now(), limit=ACTION_BATCH, lease=d.lease,
+                claimed = service.claim_actions(session=session, clock=d.clock, limit=ACTION_BATCH, lease=d.lease,
                                                 owner=d.owner)
                 integrations = {i: session.get(PlatformIntegration, i) for i in {c.integration_id for c in claimed}}
                 for integration in integrations.values():

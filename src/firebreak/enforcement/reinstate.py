@@ -34,6 +34,8 @@ from firebreak.matching.models import Match
 from firebreak.media.models import Placement
 from firebreak.platform.adapters import AdapterProvider
 from firebreak.platform.models import PlatformAccount, PlatformIntegration
+from firebreak.review import service as review
+from firebreak.review.models import Appeal, AppealStatus, ReviewItem
 from firebreak.transparency import service as statements
 from firebreak.transparency.models import StatementOfReasons
 from firebreak.transparency.notices import Notice, NoticeKind, notice_text
@@ -121,12 +123,29 @@ def reinstate_step(*, session: Session, clock: Clock, due: DueProcess, adapters:
     for refusal in refusals:
         for row in session.scalars(select(AccountConduct).where(AccountConduct.refused_upload_id == refusal.id,
                                                                 AccountConduct.lifted_at.is_(None))):
-            conduct.lift(session=session, clock=clock, conduct=row, actor="system:enforcement",
-                         reason=f"the item it matched was found not to violate (appeal {reference})")
+            why = f"the item it matched was found not to violate (appeal {reference})"
+            conduct.lift(session=session, clock=clock, conduct=row, actor="system:enforcement", reason=why)
+            standing.relieve(session=session, clock=clock, due=due, adapters=adapters, account_id=row.account_id,
+                             why=why)
     more = None
     if wait or len(actions) == BATCH or len(refusals) == BATCH:
         more = {**payload, "after": cursor, "refusals_after": refusals[-1].id if refusals else refusals_after}
     return Step(reversed_, kept, more, wait)
+
+
+def _close_appeals(session: Session, clock: Clock, statement: StatementOfReasons | None, reference: str) -> None:
+    """The sender's own appeal against this removal, still open, is answered by the reversal: closed as reversed
+    and out of the queue (the sender is told once, by the reversal's notice)."""
+    if statement is None:
+        return
+    for appeal in session.scalars(select(Appeal).where(Appeal.statement_id == statement.id,
+                                                       Appeal.status == AppealStatus.OPEN)):
+        appeal.status, appeal.resolved_at = AppealStatus.REVERSED, clock.now()
+        appeal.resolution_note = f"Reversed with every copy: the item was found not to violate on appeal {reference}."
+        item = session.get(ReviewItem, appeal.review_item_id) if appeal.review_item_id else None
+        if item is not None and item.open_key:
+            review.withdraw(session=session, clock=clock, open_key=item.open_key, actor="system:enforcement",
+                            reason=f"answered by the reversal on appeal {reference}")
 
 
 def _still_banned(session: Session, action: Action) -> bool:
@@ -149,11 +168,13 @@ def _reverse(session: Session, clock: Clock, due: DueProcess, adapters: AdapterP
         return False  # reversed already (its own appeal, or a step that ran before a restart)
     reference = str(payload["appeal"])
     reason = f"the item it matched was found not to violate (appeal {reference})"
+    relieved = False
     for row in session.scalars(select(AccountConduct).where(AccountConduct.action_id == action.id,
                                                             AccountConduct.lifted_at.is_(None))):
         conduct.lift(session=session, clock=clock, conduct=row, reason=reason, actor="system:enforcement")
-        standing.relieve(session=session, clock=clock, due=due, adapters=adapters, account_id=row.account_id,
-                         why=reason)
+        relieved = standing.relieve(session=session, clock=clock, due=due, adapters=adapters,
+                                    account_id=row.account_id, why=reason) is not None or relieved
+    _close_appeals(session, clock, statement, reference)
     restored = queue_restore(session=session, clock=clock, adapters=adapters, action=action,
                              reason="restored: the item it matched was found not to violate")
     audit.record(session=session, clock=clock, actor="system:enforcement", action="removal.reversed",
@@ -169,7 +190,7 @@ def _reverse(session: Session, clock: Clock, due: DueProcess, adapters: AdapterP
     account = session.get(PlatformAccount, placement.sender_id) if placement and placement.sender_id else None
     if account is not None:
         notice = Notice(kind=NoticeKind.DECISION_WITHDRAWN, platform=due.platform_name, reference=statement.puid,
-                        restored=restored)
+                        restored=restored, standing_relieved=relieved)
         due_process.queue_notice(session=session, clock=clock, key=f"withdrawn:{statement.id}",
                                  text=notice_text(notice, due.translations(account.language)),
                                  integration_id=action.integration_id, account_id=account.id,

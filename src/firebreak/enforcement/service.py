@@ -22,6 +22,7 @@ from firebreak.core.clock import Clock
 from firebreak.core.jobs.outbox import defer
 from firebreak.core.retry import DEFAULT_RETRY, RetryPolicy
 from firebreak.enforcement import chats, due_process
+from firebreak.enforcement.cancel import CANCELLED, is_cancelled
 from firebreak.enforcement.due_process import DueProcess
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus, Propagation, PropagationStatus
 from firebreak.evidence import service as evidence
@@ -275,8 +276,9 @@ def queue_chat_suspension(*, session: Session, clock: Clock, chat: Chat, order_i
 
 
 def retry_action(*, session: Session, clock: Clock, action: Action, actor: str) -> bool:
-    """Try a failed action again from the start (after the platform was fixed). False unless it had failed."""
-    if action.status != ActionStatus.FAILED:
+    """Try a failed action again from the start (after the platform was fixed). False unless it had failed; never
+    one that was cancelled because its cause went away (its period ended, its entry was withdrawn)."""
+    if action.status != ActionStatus.FAILED or is_cancelled(action):
         return False
     now = clock.now()
     action.status, action.attempts, action.next_attempt_at, action.completed_at = ActionStatus.PENDING, 0, now, None
@@ -449,10 +451,11 @@ class ClaimedAction:
     target: ActionTarget
 
 
-def claim_actions(*, session: Session, now: datetime, limit: int, lease: timedelta, owner: str | None = None
+def claim_actions(*, session: Session, clock: Clock, limit: int, lease: timedelta, owner: str | None = None
                   ) -> list[ClaimedAction]:
     """Claim due actions for ``lease``: other workers skip them; after a crash they fall due again (at once when the
     owner's death is noticed, see ``release_leases``)."""
+    now = clock.now()
     stmt = (select(Action).where(Action.status == ActionStatus.PENDING, Action.next_attempt_at <= now)
             .order_by(Action.id).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
@@ -463,11 +466,40 @@ def claim_actions(*, session: Session, now: datetime, limit: int, lease: timedel
         session, PlatformAccount, [a.account_id for a in actions] + [p.sender_id for p in placements]))
     claimed = []
     for action in actions:
+        stale = _stale_standing(session, action)
+        if stale:  # the standing it would set is no longer Firebreak's record of the account or chat: not carried out
+            action.status, action.completed_at, action.lease_owner = ActionStatus.FAILED, now, None
+            action.last_error, action.followed_up_at = f"{CANCELLED}{stale}", now
+            audit.record(session=session, clock=clock, actor="system:enforcement", action="action.cancelled",
+                         object_type="action", object_id=action.id, data={"kind": action.kind.value, "reason": stale})
+            continue
         action.next_attempt_at = now + lease
         action.lease_owner = owner
         claimed.append(ClaimedAction(action.id, action.kind, action.integration_id, _target(session, action)))
     del loaded
     return claimed
+
+
+def _stale_standing(session: Session, action: Action) -> str | None:
+    """Why a restriction, suspension or lift must not be carried out any more, or None. Firebreak's record of the
+    account (or chat) says what should hold: a restriction whose account is active again (its period ended, an appeal
+    took its basis away) would restrict nobody who should be; a lift whose account was restricted again since
+    would undo the later restriction."""
+    if action.kind not in _STANDING_KINDS:
+        return None
+    if action.account_id is not None:
+        account = session.get(PlatformAccount, action.account_id)
+        status = account.status if account is not None else None
+    elif action.chat_id is not None:
+        chat = session.get(Chat, action.chat_id)
+        status = chat.status if chat is not None else None
+    else:
+        return None
+    if status is None:
+        return None
+    if action.kind == ActionKind.LIFT_RESTRICTION:
+        return None if status == StandingStatus.ACTIVE else f"a later restriction holds ({status.value})"
+    return "the account or chat is active again" if status == StandingStatus.ACTIVE else None
 
 
 def release_leases(session: Session, owner: str, now: datetime) -> int:

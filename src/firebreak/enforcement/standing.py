@@ -14,6 +14,7 @@ restriction or suspension replaced it (that one carries its own end).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -91,7 +92,7 @@ def end_standing(*, session: Session, clock: Clock, due: DueProcess, adapters: A
 
 
 def lift(*, session: Session, clock: Clock, due: DueProcess, adapters: AdapterProvider, account: PlatformAccount,
-         action: Action, notify: bool, why: str) -> Ended:
+         action: Action, notify: bool, why: str, not_before: datetime | None = None) -> Ended:
     """Make the account active again, ask the platform to lift ``action``'s standing (where it can), and, with
     ``notify``, tell the person that its period ended."""
     now = clock.now()
@@ -104,7 +105,7 @@ def lift(*, session: Session, clock: Clock, due: DueProcess, adapters: AdapterPr
         if session.scalar(select(Action.id).where(Action.idempotency_key == key)) is None:
             session.add(Action(idempotency_key=key, kind=ActionKind.LIFT_RESTRICTION,
                                integration_id=action.integration_id, account_id=account.id, created_at=now,
-                               next_attempt_at=now, params={"reason": why}))
+                               next_attempt_at=max(now, not_before or now), params={"reason": why}))
     audit.record(session=session, clock=clock, actor="system:enforcement", action="account.standing_ended",
                  object_type="platform_account", object_id=account.id,
                  data={"action_id": action.id, "kind": action.kind.value, "lifted_on_platform": on_platform,
@@ -136,10 +137,20 @@ def relieve(*, session: Session, clock: Clock, due: DueProcess, adapters: Adapte
     action = latest_standing_action(session, account.id)
     if action is None:
         return None
-    if action.status == ActionStatus.PENDING:  # cancelled; or being carried out now, and the lift below follows it
+    if action.status == ActionStatus.PENDING:
         cancel_pending(session=session, clock=clock, action=action, reason=why)
+    if action.status not in (ActionStatus.PENDING, ActionStatus.DONE):  # cancelled, or never carried out: the record
+        account.status, account.status_changed_at = StandingStatus.ACTIVE, clock.now()
+        audit.record(session=session, clock=clock, actor="system:enforcement", action="account.standing_ended",
+                     object_type="platform_account", object_id=account.id,
+                     data={"action_id": action.id, "kind": action.kind.value, "lifted_on_platform": False,
+                           "carried_out": False, "why": why})
+        return Ended(True, False, why)
+    # Done, or being carried out right now: then the lift waits for that worker's lease to run out (a restriction
+    # still pending by then finds the account active and is not carried out).
     return lift(session=session, clock=clock, due=due, adapters=adapters, account=account, action=action,
-                notify=False, why=why)
+                notify=False, why=why, not_before=action.next_attempt_at if action.status == ActionStatus.PENDING
+                else None)
 
 
 __all__ = ["Ended", "end_standing", "latest_standing_action", "lift", "locked_account", "relieve"]

@@ -85,6 +85,8 @@ class Notice:
     appeal_until: date | None = None
     restored: bool | None = None  # reversals: whether the platform could put the content back (or lift it)
     standing_lifted: bool = False  # reversals of an account's or chat's restriction, not of content
+    standing_relieved: bool = False  # the reversal took away the basis of the account's restriction: lifted too
+    standing_holds: str = ""  # "restricted"/"suspended": the account stays so on violations that still count
 
 
 def _what(n: Notice, _: Translate) -> str:
@@ -221,6 +223,13 @@ def _reversal(n: Notice, _: Translate) -> str:
         elif n.restored is False:
             parts.append(_("This platform cannot put removed content back; you may post it again."))
         parts.append(_("Anything this decision counted against your account is lifted."))
+        if n.standing_relieved:
+            parts.append(_("The restriction on your account is lifted as well: the violations left no longer reach "
+                           "it."))
+        if n.standing_holds == "suspended":
+            parts.append(_("Your account stays suspended: other violations still count against it."))
+        elif n.standing_holds:
+            parts.append(_("Your account stays restricted: other violations still count against it."))
     else:
         parts.append(_("A person who did not take the first decision looked at your appeal and found the decision "
                        "right. This was the final step of our internal complaint handling; you may still turn to a "
