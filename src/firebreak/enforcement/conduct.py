@@ -139,11 +139,14 @@ def _escalate(session: Session, clock: Clock, policy: ConductPolicy, account: Pl
                     params={"cause": "conduct", "ground": ground, "violations": count,
                             "content_posted_at": occurred_at.isoformat(), "until": until.isoformat()})
     session.add(action)
-    # A lift not yet carried out (an earlier period's end, an appeal) must not run after this and undo it.
+    # A lift not yet carried out (an earlier period's end, an appeal) must not run after this and undo it; one being
+    # carried out right now goes first (this waits for its worker's lease).
     for pending in session.scalars(select(Action).where(Action.account_id == account.id,
                                                         Action.kind == ActionKind.LIFT_RESTRICTION,
                                                         Action.status == ActionStatus.PENDING)):
-        cancel_pending(session=session, clock=clock, action=pending, reason="a later restriction replaced it")
+        if cancel_pending(session=session, clock=clock, action=pending,
+                          reason="a later restriction replaced it") is None and pending.next_attempt_at:
+            action.next_attempt_at = max(action.next_attempt_at or now, pending.next_attempt_at)
     account.status, account.status_changed_at = target[1], now
     account.strikes = count
     session.flush()
