@@ -10,9 +10,10 @@ from typing import ClassVar
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from firebreak.auth import service as auth_service
-from firebreak.auth.models import Role
+from firebreak.auth.models import Role, StaffUser
 from firebreak.banks import service as banks
 from firebreak.banks.models import MatchAction, Provenance
 from firebreak.banks.schemas import BankCreate
@@ -67,6 +68,21 @@ def settle(system: System, clock: FakeClock) -> None:
         system.runner.reconcile()
         clock.advance(timedelta(seconds=2))
     system.runner.reconcile()
+
+
+def decide_appeal(system: System, session: Session, statement: StatementOfReasons, text: str, choice: str) -> str:
+    """The statement's person appeals from their notice's link, and a moderator decides it: the result they read."""
+    clock = system.clock
+    appeal = system.appeals.from_link(session, statement, text)
+    moderator = session.scalar(select(StaffUser).where(StaffUser.username == "mo")) or \
+        auth_service.create_staff_user(session=session, clock=clock, actor="test", username="mo",
+                                       password="correct horse battery staple", role=Role.MODERATOR)
+    item = session.get(ReviewItem, appeal.review_item_id)
+    assert item is not None
+    system.review.claim(session, item, staff_id=moderator.id, role=Role.MODERATOR, version=None)
+    decision = system.review.decide(session, item, staff_id=moderator.id, role=Role.MODERATOR,
+                                    request=review.DecisionRequest(choice=choice))
+    return decision.result or ""
 
 
 def record(system: System, handle: str = "sam") -> list[tuple[ConductKind, bool]]:

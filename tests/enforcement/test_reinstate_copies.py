@@ -10,8 +10,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from firebreak.auth import service as auth_service
-from firebreak.auth.models import Role
 from firebreak.banks import service as banks
 from firebreak.banks.models import BankEntry, MatchAction, Provenance
 from firebreak.banks.schemas import BankCreate
@@ -23,11 +21,10 @@ from firebreak.enforcement.models import AccountConduct, Action, ActionKind
 from firebreak.matching.models import Match, MatchSource
 from firebreak.platform.adapters import ActionResult, ActionTarget
 from firebreak.platform.models import PlatformAccount
-from firebreak.review import service as review
 from firebreak.review.models import Appeal, ReviewItem
 from firebreak.signals.hashing import hash_bytes
 from firebreak.transparency.models import StatementKind, StatementOfReasons
-from tests.enforcement.test_conduct_and_appeals import bank, post, settle
+from tests.enforcement.test_conduct_and_appeals import bank, decide_appeal, post, settle
 from tests.support import RecordingPlatform, jpeg, photo
 
 
@@ -62,15 +59,7 @@ def reverse_on_appeal(system: System, clock: FakeClock, handle: str) -> str:
             select(StatementOfReasons).join(PlatformAccount, PlatformAccount.id == StatementOfReasons.account_id)
             .where(PlatformAccount.external_id == handle))
         assert statement is not None
-        appeal = system.appeals.from_link(session, statement, "This is my own photo of a rocket launch.")
-        moderator = auth_service.create_staff_user(session=session, clock=clock, actor="test", username="mo",
-                                                   password="correct horse battery staple", role=Role.MODERATOR)
-        item = session.get(ReviewItem, appeal.review_item_id)
-        assert item is not None
-        system.review.claim(session, item, staff_id=moderator.id, role=Role.MODERATOR, version=None)
-        decision = system.review.decide(session, item, staff_id=moderator.id, role=Role.MODERATOR,
-                                        request=review.DecisionRequest(choice="reverse"))
-        return decision.result or ""
+        return decide_appeal(system, session, statement, "This is my own photo of a rocket launch.", "reverse")
 
 
 def test_every_copy_removed_on_the_same_mistake_is_reversed(system: System, platform: RecordingPlatform,

@@ -9,18 +9,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from firebreak.auth import service as auth_service
-from firebreak.auth.models import Role
 from firebreak.bootstrap.system import System
 from firebreak.core.clock import FakeClock
 from firebreak.enforcement import service
 from firebreak.enforcement.models import Action, ActionKind
 from firebreak.platform.adapters import ActionResult, ActionTarget
 from firebreak.platform.models import PlatformAccount, StandingStatus
-from firebreak.review import service as review
-from firebreak.review.models import ReviewItem
 from firebreak.transparency.models import StatementOfReasons
-from tests.enforcement.test_conduct_and_appeals import bank, post, settle
+from tests.enforcement.test_conduct_and_appeals import bank, decide_appeal, post, settle
 from tests.support import RecordingPlatform, jpeg, scene
 
 
@@ -128,14 +124,7 @@ def test_a_restriction_lifted_on_appeal_is_not_lifted_again(system: System, plat
         action = session.scalar(select(Action).where(Action.kind == ActionKind.RESTRICT_ACCOUNT))
         statement = session.scalar(select(StatementOfReasons).where(StatementOfReasons.action_id == action.id))  # type: ignore[union-attr]
         assert statement is not None
-        appeal = system.appeals.from_link(session, statement, "Those were not mine.")
-        moderator = auth_service.create_staff_user(session=session, clock=clock, actor="test", username="mo",
-                                                   password="correct horse battery staple", role=Role.MODERATOR)
-        item = session.get(ReviewItem, appeal.review_item_id)
-        assert item is not None
-        system.review.claim(session, item, staff_id=moderator.id, role=Role.MODERATOR, version=None)
-        system.review.decide(session, item, staff_id=moderator.id, role=Role.MODERATOR,
-                             request=review.DecisionRequest(choice="reverse"))
+        decide_appeal(system, session, statement, "Those were not mine.", "reverse")
     settle(system, clock)
     assert standing(system) == StandingStatus.ACTIVE and platform.count("lift_restriction") == 1
     told = len(notices(platform))
@@ -197,14 +186,7 @@ def test_an_appeal_that_takes_away_a_restriction_s_basis_lifts_it(system: System
                                     .where(Action.kind == ActionKind.REMOVE_MESSAGE)
                                     .order_by(StatementOfReasons.id.desc())).first()
         assert violation is not None
-        appeal = system.appeals.from_link(session, violation, "Not mine.")
-        moderator = auth_service.create_staff_user(session=session, clock=clock, actor="test", username="mo",
-                                                   password="correct horse battery staple", role=Role.MODERATOR)
-        item = session.get(ReviewItem, appeal.review_item_id)
-        assert item is not None
-        system.review.claim(session, item, staff_id=moderator.id, role=Role.MODERATOR, version=None)
-        system.review.decide(session, item, staff_id=moderator.id, role=Role.MODERATOR,
-                             request=review.DecisionRequest(choice="reverse_record"))
+        decide_appeal(system, session, violation, "Not mine.", "reverse_record")
     settle(system, clock)
     assert standing(system) == StandingStatus.ACTIVE  # one violation left: under the two a restriction needs
     assert platform.count("lift_restriction") == 1
