@@ -169,7 +169,7 @@ class AppealKind:
                     held = session.get(PlatformAccount, action.account_id)
                     holds = "" if held is None or held.status == StandingStatus.ACTIVE else held.status.value
             elif standing and action is not None:  # a chat
-                restored = self._lift_restriction(session, action, statement)
+                restored = self._lift_chat_restriction(session, action, statement)
             elif applied.choice.key == "reverse":
                 withdrawn = self._withdraw_entries(session, statement, action, applied.actor)
                 restored = None if action is None else reinstate.queue_restore(
@@ -239,8 +239,9 @@ class AppealKind:
                          reason="the restriction it led to was reversed on appeal", actor=actor)
         return len(rows)
 
-    def _lift_restriction(self, session: Session, action: Action, statement: StatementOfReasons) -> bool:
-        """Ask the platform to lift the account's or chat's restriction; False where it cannot."""
+    def _lift_chat_restriction(self, session: Session, action: Action, statement: StatementOfReasons) -> bool:
+        """Ask the platform to lift a chat's suspension; False where it cannot. (An account's standing is lifted
+        through `standing.relieve`, which also weighs the violations that still count.)"""
         integration = session.get(PlatformIntegration, action.integration_id)
         if integration is None or not isinstance(self.deps.adapters.for_integration(integration), LiftsRestrictions):
             return False
@@ -248,17 +249,11 @@ class AppealKind:
         key = f"lift_restriction:{statement.id}"
         if session.scalar(select(Action.id).where(Action.idempotency_key == key)) is None:
             session.add(Action(idempotency_key=key, kind=ActionKind.LIFT_RESTRICTION,
-                               integration_id=action.integration_id, account_id=action.account_id,
-                               chat_id=action.chat_id if action.account_id is None else None, created_at=now,
+                               integration_id=action.integration_id, chat_id=action.chat_id, created_at=now,
                                next_attempt_at=now, params={"reason": "lifted after an appeal"}))
-        if action.account_id is not None:
-            account = session.get(PlatformAccount, action.account_id)
-            if account is not None:
-                account.status, account.status_changed_at = StandingStatus.ACTIVE, now
-        elif action.chat_id is not None:
-            chat = session.get(Chat, action.chat_id)
-            if chat is not None:
-                chat.status, chat.status_changed_at = StandingStatus.ACTIVE, now
+        chat = session.get(Chat, action.chat_id) if action.chat_id is not None else None
+        if chat is not None:
+            chat.status, chat.status_changed_at = StandingStatus.ACTIVE, now
         return True
 
     def _lift(self, session: Session, statement: StatementOfReasons, actor: str) -> int:

@@ -164,11 +164,12 @@ def _layout_words(data: dict[str, Any]) -> str:
     spread = data.get("spread")  # (absent in matches recorded before it was kept)
     if spread is not None and float(spread) < policy.min_spread:
         reasons.append(f"the matching points all lie in one small part of the picture ({round(100 * float(spread))}% "
-                       f"of what the two share), as when a second photograph repeats one flat patch of a scene")
+                       f"of the detailed part the two share), as when a second photograph repeats one flat patch of "
+                       f"a scene")
     gap = data.get("perspective_pixels")
     if gap is not None and float(gap) > policy.max_perspective_pixels:
-        reasons.append(f"the points bend away from one flat picture by {round(float(gap))} px, as a second "
-                       f"photograph of the same scene would")
+        reasons.append(f"the points bend away from one flat picture by {round(float(gap))} px (at the edge of "
+                       f"the detailed part), as a second photograph of the same scene would")
     correlation, shared = data.get("residual_correlation"), data.get("shared_residual_pixels")
     # (absent in matches recorded before this was measured)
     if (correlation is not None and shared is not None and float(correlation) > policy.max_residual_correlation

@@ -316,10 +316,10 @@ class Verification:
     matches: int  # descriptor pairs that passed the ratio test and went into RANSAC
     coverage_query: float  # share of the query picture that lies on the reference under `transform`
     coverage_reference: float  # share of the reference covered by the query
-    spread: float  # inliers' hull area over the overlap area
+    spread: float  # inliers' hull area over the detailed part of the overlap (see `_detailed_part`)
     rival_inliers: int  # pairs a second, different transform carries (see VerifyPolicy.max_rival_share)
     # How far, in reference-frame pixels, the best perspective mapping through the inliers departs from the
-    # similarity anywhere in the common part (see VerifyPolicy.max_perspective_pixels)
+    # similarity anywhere in the detailed part of the common part (see VerifyPolicy.max_perspective_pixels)
     perspective_pixels: float
     scale: float  # reference pixels per query pixel
     rotation_degrees: float
@@ -452,7 +452,8 @@ def _perspective_gap(
     source: Points, target: Points, matrix: npt.NDArray[np.float64], common: npt.NDArray[np.float32] | None
 ) -> float:
     """How far the best perspective mapping (a homography, least squares) through the inlier pairs departs from
-    the similarity `matrix`, at the corners of the common part: the largest distance, in reference pixels.
+    the similarity `matrix`, at the corners of `common` (the detailed part of the common part, see
+    `_detailed_part`): the largest distance, in reference pixels.
 
     A copy is one flat picture moved, turned and scaled, so the homography through its pairs is that same
     similarity, give or take the noise of a few corners. A second photograph of a scene, even from a step aside,
@@ -573,6 +574,47 @@ def _pairs(query: FeatureSet, reference: FeatureSet, policy: VerifyPolicy) -> _P
     return _PairSet(query.points[queries], reference.points[train], queries)
 
 
+# The detailed part stands for at most the whole overlap and at least this many times the area of the reference's
+# keypoints' hull in it (see `_detailed_part`).
+_DETAIL_WEIGHT = 2.0
+
+
+def _inside_convex(points: Points, polygon: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
+    """Which points lie in (or on) a convex polygon, its vertices in either order."""
+    vertices = polygon.reshape(-1, 2).astype(np.float64)
+    if len(vertices) < 3 or not len(points):
+        return np.zeros(len(points), dtype=bool)
+    start, edge = vertices, np.roll(vertices, -1, axis=0) - vertices
+    offset = points.astype(np.float64)[:, None, :] - start[None, :, :]
+    cross = edge[None, :, 0] * offset[:, :, 1] - edge[None, :, 1] * offset[:, :, 0]
+    out: npt.NDArray[np.bool_] = np.all(cross >= -1e-6, axis=1) | np.all(cross <= 1e-6, axis=1)
+    return out
+
+
+def _detailed_part(reference: FeatureSet, common: npt.NDArray[np.float32] | None, overlap: float
+                   ) -> tuple[npt.NDArray[np.float32] | None, float]:
+    """(where the geometry can be measured, its area): the hull of the reference's keypoints in the common part,
+    and the area a match's inliers are spread over, min(overlap, _DETAIL_WEIGHT x that hull's area).
+
+    A picture has corners only where it has detail: an object on a plain ground (a clock on a wall, a person in
+    front of a backdrop) gives keypoints on the object alone, so even a perfect copy's inliers cover a small share
+    of the whole picture, and a perspective mapping through them, carried out to the picture's corners, swings by
+    its noise. Measured over the detailed part instead, such a copy is judged on what it can show. A picture with
+    detail over most of it (a scene, or two photographs of one) is measured as before: the weight keeps the
+    spread's area the whole overlap while the hull covers half of it or more (docs/copy-detection.md, "Where the
+    picture has detail")."""
+    if common is None or overlap <= 0:
+        return common, overlap
+    inside = reference.points[_inside_convex(reference.points, common)]
+    if len(inside) < 3:
+        return common, overlap
+    hull = np.asarray(cv2.convexHull(inside.reshape(-1, 1, 2).astype(np.float32)), dtype=np.float32).reshape(-1, 2)
+    area = _polygon_area(hull)
+    if not area > 0:
+        return common, overlap
+    return hull, min(overlap, _DETAIL_WEIGHT * area)
+
+
 def _corners(bounds: tuple[int, int, int, int]) -> npt.NDArray[np.float32]:
     left, top, right, bottom = bounds
     return np.array([[left, top], [right, top], [right, bottom], [left, bottom]], dtype=np.float32)
@@ -623,9 +665,10 @@ def verify(
     coverage_reference = overlap / float((right - left) * (bottom - top))
     kept = target[inlier]
     common_part = None if common is None else np.asarray(common, np.float32)
+    detailed, detailed_area = _detailed_part(reference, common_part, overlap)
     hull = cv2.convexHull(kept.reshape(-1, 1, 2)).reshape(-1, 2) if len(kept) >= 3 else kept
     correlation, shared = _shared_residual(source[inlier], kept, matrix)
-    spread = _polygon_area(hull.astype(np.float32)) / overlap if overlap > 0 else 0.0
+    spread = _polygon_area(hull.astype(np.float32)) / detailed_area if detailed_area > 0 else 0.0
     result = Verification(
         verified=False,  # set below, from the rounded figures the caller sees
         inliers=int(inlier.sum()),
@@ -634,7 +677,7 @@ def verify(
         coverage_reference=round(coverage_reference, 4),
         spread=round(min(spread, 1.0), 4),
         rival_inliers=_rival(pairs, inlier, matrix, query, reference, policy),
-        perspective_pixels=round(_perspective_gap(source[inlier], kept, matrix, common_part), 2),
+        perspective_pixels=round(_perspective_gap(source[inlier], kept, matrix, detailed), 2),
         scale=round(scale, 4),
         rotation_degrees=round(rotation, 2),
         transform=_six(transform),
