@@ -3,12 +3,14 @@ time"), stated in its statement of reasons and its notice; at its end it is lift
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
+from firebreak.audit.models import AuditEvent
 from firebreak.bootstrap.system import System
 from firebreak.core.clock import FakeClock
 from firebreak.enforcement import service
@@ -196,3 +198,68 @@ def test_an_appeal_that_takes_away_a_restriction_s_basis_lifts_it(system: System
     clock.advance(timedelta(days=8))
     settle(system, clock)
     assert platform.count("lift_restriction") == 1  # its period's end finds nothing to lift
+
+
+def _as_before_periods(system: System) -> int:
+    """Make the account's restriction look like one put on by a release before periods: no end, no job to end it."""
+    from firebreak.core.jobs.models import ScheduledTask
+    from firebreak.enforcement import conduct
+    from firebreak.enforcement import standing as standing_rules
+
+    with system.db.transaction() as session:
+        action = session.scalar(select(Action).where(Action.kind == ActionKind.RESTRICT_ACCOUNT))
+        assert action is not None
+        action.params = {k: v for k, v in action.params.items() if k != "until"}
+        task = session.scalar(select(ScheduledTask).where(
+            ScheduledTask.dedupe_key == conduct.standing_ends_key(action.id)))
+        assert task is not None
+        session.delete(task)
+        key = standing_rules.PERIODS_KEY
+        for marker in session.scalars(select(ScheduledTask).where(ScheduledTask.dedupe_key == key)):
+            session.delete(marker)  # this database started with the release: as if it had not
+        return action.id
+
+
+@pytest.mark.parametrize("served_days", [2, 10])
+def test_a_restriction_from_before_periods_is_given_one_at_the_upgrade(
+        system: System, platform: RecordingPlatform, clock: FakeClock, served_days: int) -> None:
+    offend(system, platform, clock, 3)
+    action_id = _as_before_periods(system)
+    clock.advance(timedelta(days=served_days))
+    upgraded = clock.now()
+    system.enforcement.ensure_standing_periods()  # what a serving process does when it starts
+    settle(system, clock)
+    with system.db.sessions() as session:
+        action = session.get(Action, action_id)
+        assert action is not None
+        begun = action.created_at
+    if served_days < 7:  # the rest of its 7 days
+        assert action.params["until"] == (begun + timedelta(days=7)).isoformat()
+        assert standing(system) == StandingStatus.RESTRICTED
+        clock.advance(timedelta(days=7 - served_days))
+        settle(system, clock)
+    else:  # served longer than a restriction lasts now: it ends at once
+        assert action.params["until"] == upgraded.isoformat()
+    assert standing(system) == StandingStatus.ACTIVE and platform.count("lift_restriction") == 1
+    assert "The restriction of your account on" in notices(platform)[-1] and "has ended" in notices(platform)[-1]
+    with system.db.sessions() as session:
+        given = session.scalars(select(AuditEvent.data).where(AuditEvent.action == "account.standing_period_given"))
+        assert [json.loads(row)["action_id"] for row in given] == [action_id]
+    system.enforcement.ensure_standing_periods()  # once per database: a later start queues nothing
+    settle(system, clock)
+    assert platform.count("lift_restriction") == 1
+
+
+def test_a_restriction_counting_did_not_lead_to_is_given_no_period(system: System, platform: RecordingPlatform,
+                                                      clock: FakeClock) -> None:
+    offend(system, platform, clock, 3)
+    action_id = _as_before_periods(system)
+    with system.db.transaction() as session:
+        action = session.get(Action, action_id)
+        assert action is not None
+        action.params = {**action.params, "cause": "other"}
+    system.enforcement.ensure_standing_periods()
+    settle(system, clock)
+    clock.advance(timedelta(days=60))
+    settle(system, clock)
+    assert standing(system) == StandingStatus.RESTRICTED and platform.count("lift_restriction") == 0

@@ -119,6 +119,7 @@ class System:
         self.evidence.ensure_scheduled()
         self.statements.schedule_next(soon=True)
         self.enforcement.ensure_descriptions_current()
+        self.enforcement.ensure_standing_periods()
 
     def close(self) -> None:
         self.db.close()

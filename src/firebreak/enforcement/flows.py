@@ -332,6 +332,30 @@ class Enforcement:
                          payload={"after_id": after, "revision": EXTRACTOR_REVISION}, dedupe_key=REDESCRIBE_KEY,
                          now=d.clock.now())
 
+    def ensure_standing_periods(self) -> None:
+        """At start-up, once per database: queue the job that gives restrictions and suspensions put on before they
+        carried a period their end (see ``standing.give_periods``)."""
+        d = self.deps
+        if d.db.read(lambda s: s.scalar(select(ScheduledTask.id).where(
+                ScheduledTask.dedupe_key == standing.PERIODS_KEY))) is not None:
+            return
+        with d.db.transaction() as session:
+            if session.scalar(select(ScheduledTask.id).where(ScheduledTask.dedupe_key == standing.PERIODS_KEY)):
+                return
+            schedule(session=session, job=standing.PERIODS_JOB, due_at=d.clock.now(), payload={"after_id": 0},
+                     dedupe_key=standing.PERIODS_KEY, now=d.clock.now())
+
+    def give_periods(self, after_id: int) -> list[int]:
+        """PERIODS_JOB: one batch of accounts; due again at once, after the last, until none are left."""
+        d = self.deps
+        with d.db.transaction() as session:
+            given, last = standing.give_periods(session=session, clock=d.clock, policy=d.due.conduct,
+                                                after_id=after_id)
+            if last is not None:
+                schedule(session=session, job=standing.PERIODS_JOB, due_at=d.clock.now(), payload={"after_id": last},
+                         dedupe_key=standing.PERIODS_KEY, now=d.clock.now())
+        return given
+
     def check_copies(self, media_id: int) -> int:
         """COPY_CHECK_JOB, for a picture or video just posted: describe a picture (so later bank entries find it),
         and search it against the banked pictures, or a video against the banked videos. A verified copy is acted

@@ -11,10 +11,12 @@ from firebreak.enforcement.conduct import STANDING_ENDS_JOB
 from firebreak.enforcement.flows import Enforcement
 from firebreak.enforcement.reinstate import REINSTATE_JOB
 from firebreak.enforcement.service import FOLLOW_UP_JOB, RUN_ACTIONS_JOB
+from firebreak.enforcement.standing import PERIODS_JOB
 from firebreak.matching.copies import COPY_CHECK_JOB, REDESCRIBE_JOB
 
-# Pictures described again under a newer extractor, after an upgrade: a pass over every post, after live work.
-PRIORITIES = {REDESCRIBE_JOB: Priority.BACKGROUND}
+# After an upgrade, after live work: pictures described again under a newer extractor (a pass over every post), and
+# restrictions put on before they carried a period given one.
+PRIORITIES = {REDESCRIBE_JOB: Priority.BACKGROUND, PERIODS_JOB: Priority.BACKGROUND}
 
 
 def handlers(enforcement: Enforcement) -> dict[str, JobHandler]:
@@ -40,6 +42,9 @@ def handlers(enforcement: Enforcement) -> dict[str, JobHandler]:
     def end_standing(payload: dict[str, Any]) -> None:
         enforcement.end_standing(int(payload["action_id"]))
 
+    def give_periods(payload: dict[str, Any]) -> None:
+        enforcement.give_periods(int(payload.get("after_id", 0)))
+
     return {PROPAGATE_JOB: propagate, RUN_ACTIONS_JOB: run_actions, FOLLOW_UP_JOB: follow_up,
             COPY_CHECK_JOB: check_copies, REDESCRIBE_JOB: redescribe, STANDING_ENDS_JOB: end_standing,
-            REINSTATE_JOB: reinstate}
+            REINSTATE_JOB: reinstate, PERIODS_JOB: give_periods}

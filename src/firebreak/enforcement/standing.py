@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
 from firebreak.core.clock import Clock
+from firebreak.core.jobs.outbox import schedule
 from firebreak.enforcement import conduct, due_process
 from firebreak.enforcement.cancel import cancel_pending
 from firebreak.enforcement.due_process import DueProcess
@@ -154,3 +155,42 @@ def relieve(*, session: Session, clock: Clock, due: DueProcess, adapters: Adapte
 
 
 __all__ = ["Ended", "end_standing", "latest_standing_action", "lift", "locked_account", "relieve"]
+
+
+# Restrictions and suspensions put on before they carried a period get one, once, by a background job queued at the
+# first start of a release that has periods (docs/deployment.md, upgrade step 5).
+PERIODS_JOB = "enforcement.give_periods"
+PERIODS_KEY = "enforcement.give_periods"
+
+
+def give_periods(*, session: Session, clock: Clock, policy: conduct.ConductPolicy, after_id: int = 0,
+                 limit: int = 200) -> tuple[list[int], int | None]:
+    """Restrictions and suspensions for repeated violations put on before they carried a period (releases before
+    2026-12-05 evening) get one: the standing ends the period after it began, or now if that is past, and the job that
+    ends it (and tells the person) is scheduled. Only an account's current standing, and only one that counting led
+    to. Accounts after ``after_id``, ``limit`` of them: (the actions given an end, the last account looked at, or
+    None when there are no more)."""
+    now = clock.now()
+    given: list[int] = []
+    held = session.scalars(select(PlatformAccount.id).where(
+        PlatformAccount.id > after_id,
+        PlatformAccount.status.in_((StandingStatus.RESTRICTED, StandingStatus.SUSPENDED)))
+        .order_by(PlatformAccount.id).limit(limit)).all()
+    for account_id in held:
+        action = latest_standing_action(session, account_id)
+        if action is None or (action.params or {}).get("cause") != "conduct" or conduct.standing_until(action):
+            continue
+        account = locked_account(session, account_id)
+        if account is None or account.status != _HELD[action.kind][0]:  # its standing moved on meanwhile
+            continue
+        period = policy.restrict_for if action.kind == ActionKind.RESTRICT_ACCOUNT else policy.suspend_for
+        until = max(action.created_at + period, now)
+        action.params = {**(action.params or {}), "until": until.isoformat(), "until_given_at": now.isoformat()}
+        schedule(session=session, job=conduct.STANDING_ENDS_JOB, due_at=until, payload={"action_id": action.id},
+                 dedupe_key=conduct.standing_ends_key(action.id), now=now)
+        audit.record(session=session, clock=clock, actor="system:enforcement", action="account.standing_period_given",
+                     object_type="platform_account", object_id=account_id,
+                     data={"action_id": action.id, "kind": action.kind.value, "until": until.isoformat(),
+                           "why": "put on before restrictions and suspensions carried a period"})
+        given.append(action.id)
+    return given, (held[-1] if len(held) == limit else None)
