@@ -229,6 +229,10 @@ def test_a_restriction_from_before_periods_is_given_one_at_the_upgrade(
     upgraded = clock.now()
     system.enforcement.ensure_standing_periods()  # what a serving process does when it starts
     settle(system, clock)
+    before = _periods_task(system)
+    assert before[0] == "pending" and before[2] == {"after_id": 0, "pass": 2}  # the second pass, a day later
+    system.enforcement.ensure_standing_periods()  # a later start leaves the queued pass alone
+    assert _periods_task(system) == before
     with system.db.sessions() as session:
         action = session.get(Action, action_id)
         assert action is not None
@@ -245,9 +249,70 @@ def test_a_restriction_from_before_periods_is_given_one_at_the_upgrade(
     with system.db.sessions() as session:
         given = session.scalars(select(AuditEvent.data).where(AuditEvent.action == "account.standing_period_given"))
         assert [json.loads(row)["action_id"] for row in given] == [action_id]
-    system.enforcement.ensure_standing_periods()  # once per database: a later start queues nothing
+    clock.advance(timedelta(days=1))
     settle(system, clock)
-    assert platform.count("lift_restriction") == 1
+    assert _periods_task(system)[0] == "done"
+    system.enforcement.ensure_standing_periods()
+    assert _periods_task(system)[0] == "done" and platform.count("lift_restriction") == 1
+
+
+def _periods_task(system: System) -> tuple[str, object, dict[str, object]]:
+    from firebreak.core.jobs.models import ScheduledTask
+    from firebreak.enforcement import standing as standing_rules
+
+    with system.db.sessions() as session:
+        task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == standing_rules.PERIODS_KEY))
+        assert task is not None
+        return task.status.value, task.due_at, {k: v for k, v in task.payload.items() if k != "task_id"}
+
+
+def test_old_restrictions_are_given_periods_in_batches_and_only_theirs(system: System, platform: RecordingPlatform,
+                                                                      clock: FakeClock) -> None:
+    """Accounts restricted or suspended by strikes before due process (``N strikes``) or by violations before
+    periods; one whose latest restriction has an end, and one active, are left alone. One account a batch."""
+    from firebreak.enforcement import standing as standing_rules
+    from firebreak.enforcement.conduct import ConductPolicy
+    from firebreak.platform.models import PlatformIntegration
+
+    now = clock.now()
+    with system.db.transaction() as session:
+        integration = session.scalar(select(PlatformIntegration).where(PlatformIntegration.name == "test"))
+        assert integration is not None
+        cases = [(StandingStatus.SUSPENDED, ActionKind.SUSPEND_ACCOUNT, {"reason": "3 strikes"}, 40),
+                 (StandingStatus.RESTRICTED, ActionKind.RESTRICT_ACCOUNT, {"cause": "conduct"}, 3),
+                 (StandingStatus.RESTRICTED, ActionKind.RESTRICT_ACCOUNT,
+                  {"cause": "conduct", "until": (now + timedelta(days=1)).isoformat()}, 6),
+                 (StandingStatus.ACTIVE, ActionKind.RESTRICT_ACCOUNT, {"cause": "conduct"}, 20),
+                 (StandingStatus.SUSPENDED, ActionKind.SUSPEND_ACCOUNT, {"cause": "conduct"}, 2)]
+        actions = []
+        for n, (status, kind, params, days_ago) in enumerate(cases):
+            account = PlatformAccount(integration_id=integration.id, external_id=f"old{n}", status=status,
+                                      created_at=now)
+            session.add(account)
+            session.flush()
+            action = Action(idempotency_key=f"old:{n}", integration_id=integration.id, kind=kind, status="done",
+                            account_id=account.id, params=params, created_at=now - timedelta(days=days_ago))
+            session.add(action)
+            session.flush()
+            actions.append(action.id)
+    given, after = [], 0
+    batches = 0
+    while True:
+        with system.db.transaction() as session:
+            some, last = standing_rules.give_periods(session=session, clock=system.clock, policy=ConductPolicy(),
+                                                     after_id=after, limit=1)
+        given += some
+        batches += 1
+        if last is None:
+            break
+        after = last
+    assert given == [actions[0], actions[1], actions[4]] and batches == 5  # four held accounts, then none
+    with system.db.sessions() as session:
+        ends = {a: session.get(Action, a).params.get("until") for a in actions}  # type: ignore[union-attr]
+    assert ends[actions[0]] == now.isoformat()  # suspended 40 days ago for strikes: over, ends now
+    assert ends[actions[1]] == (now + timedelta(days=4)).isoformat()  # restricted 3 days ago: 4 days left
+    assert ends[actions[4]] == (now + timedelta(days=28)).isoformat()  # suspended 2 days ago: 28 days left
+    assert ends[actions[2]] == (now + timedelta(days=1)).isoformat() and ends[actions[3]] is None
 
 
 def test_a_restriction_counting_did_not_lead_to_is_given_no_period(system: System, platform: RecordingPlatform,
@@ -260,6 +325,7 @@ def test_a_restriction_counting_did_not_lead_to_is_given_no_period(system: Syste
         action.params = {**action.params, "cause": "other"}
     system.enforcement.ensure_standing_periods()
     settle(system, clock)
+    assert _periods_task(system)[2] == {"after_id": 0, "pass": 2}  # the first pass ran, and left it
     clock.advance(timedelta(days=60))
     settle(system, clock)
     assert standing(system) == StandingStatus.RESTRICTED and platform.count("lift_restriction") == 0

@@ -63,6 +63,7 @@ FOLLOW_UP_LATER = "enforcement.follow_up:later"
 FOLLOW_UP_YIELDS = timedelta(seconds=30)
 STANDING_RETRY = timedelta(minutes=5)  # a period's end finds its restriction being carried out: look again then
 REINSTATE_WAIT = timedelta(seconds=30)  # a copy's removal still being carried out or followed up: look again then
+PERIODS_AGAIN = timedelta(days=1)  # the second pass giving old restrictions a period (a rolling upgrade's stragglers)
 
 
 @dataclass(frozen=True)
@@ -333,27 +334,43 @@ class Enforcement:
                          now=d.clock.now())
 
     def ensure_standing_periods(self) -> None:
-        """At start-up, once per database: queue the job that gives restrictions and suspensions put on before they
-        carried a period their end (see ``standing.give_periods``)."""
+        """At start-up: queue the passes that give restrictions and suspensions put on before they carried a period
+        their end (``standing.give_periods``), unless queued already; a pass that failed resumes where it stopped.
+        Never re-armed while queued or running: two processes starting at once must not send a pass back to the
+        start (one inserts the row; the other's insert fails, and it leaves the row alone)."""
         d = self.deps
-        if d.db.read(lambda s: s.scalar(select(ScheduledTask.id).where(
-                ScheduledTask.dedupe_key == standing.PERIODS_KEY))) is not None:
+        key = standing.PERIODS_KEY
+        if d.db.read(lambda s: s.scalar(select(ScheduledTask.status).where(ScheduledTask.dedupe_key == key))) in (
+                TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.DONE):
             return
+        now = d.clock.now()
         with d.db.transaction() as session:
-            if session.scalar(select(ScheduledTask.id).where(ScheduledTask.dedupe_key == standing.PERIODS_KEY)):
-                return
-            schedule(session=session, job=standing.PERIODS_JOB, due_at=d.clock.now(), payload={"after_id": 0},
-                     dedupe_key=standing.PERIODS_KEY, now=d.clock.now())
+            task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == key).with_for_update())
+            if task is None:
+                try:
+                    with session.begin_nested():
+                        session.add(ScheduledTask(job=standing.PERIODS_JOB, payload={"after_id": 0, "pass": 1},
+                                                  due_at=now, dedupe_key=key, created_at=now))
+                except IntegrityError:  # another process queued it a moment ago
+                    return
+            elif task.status == TaskStatus.FAILED:
+                schedule(session=session, job=standing.PERIODS_JOB, due_at=now, payload=task.payload,
+                         dedupe_key=key, now=now)
 
-    def give_periods(self, after_id: int) -> list[int]:
-        """PERIODS_JOB: one batch of accounts; due again at once, after the last, until none are left."""
+    def give_periods(self, payload: dict[str, Any]) -> list[int]:
+        """PERIODS_JOB: one batch of accounts, then due again at once after the last, until none are left; the first
+        pass done, the second is due a day later."""
         d = self.deps
+        after, done = int(payload.get("after_id", 0)), int(payload.get("pass", 1))
+        now = d.clock.now()
         with d.db.transaction() as session:
-            given, last = standing.give_periods(session=session, clock=d.clock, policy=d.due.conduct,
-                                                after_id=after_id)
+            given, last = standing.give_periods(session=session, clock=d.clock, policy=d.due.conduct, after_id=after)
             if last is not None:
-                schedule(session=session, job=standing.PERIODS_JOB, due_at=d.clock.now(), payload={"after_id": last},
-                         dedupe_key=standing.PERIODS_KEY, now=d.clock.now())
+                schedule(session=session, job=standing.PERIODS_JOB, due_at=now, dedupe_key=standing.PERIODS_KEY,
+                         payload={"after_id": last, "pass": done}, now=now)
+            elif done < standing.PERIODS_PASSES:
+                schedule(session=session, job=standing.PERIODS_JOB, due_at=now + PERIODS_AGAIN,
+                         dedupe_key=standing.PERIODS_KEY, payload={"after_id": 0, "pass": done + 1}, now=now)
         return given
 
     def check_copies(self, media_id: int) -> int:

@@ -43,7 +43,7 @@ def handlers(enforcement: Enforcement) -> dict[str, JobHandler]:
         enforcement.end_standing(int(payload["action_id"]))
 
     def give_periods(payload: dict[str, Any]) -> None:
-        enforcement.give_periods(int(payload.get("after_id", 0)))
+        enforcement.give_periods({k: v for k, v in payload.items() if k != "task_id"})
 
     return {PROPAGATE_JOB: propagate, RUN_ACTIONS_JOB: run_actions, FOLLOW_UP_JOB: follow_up,
             COPY_CHECK_JOB: check_copies, REDESCRIBE_JOB: redescribe, STANDING_ENDS_JOB: end_standing,

@@ -154,43 +154,59 @@ def relieve(*, session: Session, clock: Clock, due: DueProcess, adapters: Adapte
                 else None)
 
 
-__all__ = ["Ended", "end_standing", "latest_standing_action", "lift", "locked_account", "relieve"]
 
 
-# Restrictions and suspensions put on before they carried a period get one, once, by a background job queued at the
-# first start of a release that has periods (docs/deployment.md, upgrade step 5).
+# Restrictions and suspensions put on before they carried a period get one by a background job, queued at the first
+# start of a release that has periods and run twice: at once, and a day later for any that hosts not yet upgraded put
+# on meanwhile (a rolling upgrade; docs/deployment.md, upgrade step 5).
 PERIODS_JOB = "enforcement.give_periods"
 PERIODS_KEY = "enforcement.give_periods"
+PERIODS_PASSES = 2
+
+
+def _counted(action: Action) -> bool:
+    """Whether counting led to it: violations (``cause: conduct``), or strikes before due process (``N strikes``)."""
+    params = action.params or {}
+    reason = params.get("reason")
+    return params.get("cause") == "conduct" or (
+        "cause" not in params and isinstance(reason, str) and reason.endswith(" strikes")
+        and reason.split(" ", 1)[0].isdigit())
 
 
 def give_periods(*, session: Session, clock: Clock, policy: conduct.ConductPolicy, after_id: int = 0,
                  limit: int = 200) -> tuple[list[int], int | None]:
-    """Restrictions and suspensions for repeated violations put on before they carried a period (releases before
-    2026-12-05 evening) get one: the standing ends the period after it began, or now if that is past, and the job that
-    ends it (and tells the person) is scheduled. Only an account's current standing, and only one that counting led
-    to. Accounts after ``after_id``, ``limit`` of them: (the actions given an end, the last account looked at, or
-    None when there are no more)."""
+    """Restrictions and suspensions that counting led to, put on before they carried a period (releases before
+    2026-12-05 evening), get one: the standing ends the period after it began, or now if that is past, and the job that
+    ends it (lifts it on the platform and tells the person) is scheduled. Only an account's current standing.
+    Accounts after ``after_id``, ``limit`` of them: (the actions given an end, the last account looked at, or None
+    when there are no more). Each account is locked before its standing is read, and the audit events are written
+    after (account rows before the audit chain's lock, as everywhere)."""
     now = clock.now()
     given: list[int] = []
+    events: list[audit.PendingEvent] = []
     held = session.scalars(select(PlatformAccount.id).where(
         PlatformAccount.id > after_id,
         PlatformAccount.status.in_((StandingStatus.RESTRICTED, StandingStatus.SUSPENDED)))
         .order_by(PlatformAccount.id).limit(limit)).all()
     for account_id in held:
-        action = latest_standing_action(session, account_id)
-        if action is None or (action.params or {}).get("cause") != "conduct" or conduct.standing_until(action):
-            continue
         account = locked_account(session, account_id)
-        if account is None or account.status != _HELD[action.kind][0]:  # its standing moved on meanwhile
+        action = latest_standing_action(session, account_id) if account is not None else None
+        if (account is None or action is None or not _counted(action) or conduct.standing_until(action) is not None
+                or account.status != _HELD[action.kind][0]):  # none, another cause, has an end, or moved on
             continue
         period = policy.restrict_for if action.kind == ActionKind.RESTRICT_ACCOUNT else policy.suspend_for
         until = max(action.created_at + period, now)
         action.params = {**(action.params or {}), "until": until.isoformat(), "until_given_at": now.isoformat()}
         schedule(session=session, job=conduct.STANDING_ENDS_JOB, due_at=until, payload={"action_id": action.id},
                  dedupe_key=conduct.standing_ends_key(action.id), now=now)
-        audit.record(session=session, clock=clock, actor="system:enforcement", action="account.standing_period_given",
-                     object_type="platform_account", object_id=account_id,
-                     data={"action_id": action.id, "kind": action.kind.value, "until": until.isoformat(),
-                           "why": "put on before restrictions and suspensions carried a period"})
+        events.append(audit.PendingEvent(
+            actor="system:enforcement", action="account.standing_period_given", object_type="platform_account",
+            object_id=account_id, data={"action_id": action.id, "kind": action.kind.value, "until": until.isoformat(),
+                                        "why": "put on before restrictions and suspensions carried a period"}))
         given.append(action.id)
+    audit.record_many(session=session, clock=clock, events=events)
     return given, (held[-1] if len(held) == limit else None)
+
+
+__all__ = ["PERIODS_JOB", "PERIODS_KEY", "Ended", "end_standing", "give_periods", "latest_standing_action", "lift",
+           "locked_account", "relieve"]
