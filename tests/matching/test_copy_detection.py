@@ -12,6 +12,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
@@ -335,8 +336,13 @@ def test_a_moderator_reads_why_a_match_on_one_small_patch_waits_for_them() -> No
     from firebreak.matching.copies import evidence_words
 
     words = evidence_words({"method": "geometric", "action": "review", "inliers": 49, "coverage_reference": 0.85,
-                            "coverage_query": 0.85, "perspective_pixels": 6.4, "spread": 0.068})
+                            "coverage_query": 0.85, "perspective_pixels": 6.4, "spread": 0.068,
+                            "measured_over": "detail"})
     assert "all lie in one small part of the picture (7% of the detailed part the two share)" in words
+    recorded_before = evidence_words({"method": "geometric", "action": "review", "inliers": 49,
+                                      "coverage_reference": 0.85, "coverage_query": 0.85, "perspective_pixels": 6.4,
+                                      "spread": 0.068})
+    assert "(7% of what the two share)" in recorded_before
     assert words.endswith("(not enough to act without a person)")
     plain = evidence_words({"method": "geometric", "action": "auto", "inliers": 49, "coverage_reference": 0.85,
                             "coverage_query": 0.85, "perspective_pixels": 1.0, "spread": 0.4})
@@ -359,25 +365,37 @@ def _patch_features(points: np.ndarray, descriptors: np.ndarray) -> FeatureSet:
 
 def test_the_spread_is_measured_over_the_part_of_the_picture_that_has_detail() -> None:
     """An object on a plain ground has corners on the object alone: a copy's inliers are judged against that part
-    (at most twice its hull, at most the whole overlap), a scene's against the whole picture, as before."""
+    (twice its hull, at least a quarter and at most the whole of the overlap), a scene's against the whole picture,
+    as before."""
     rng = np.random.default_rng(7)
+    picture = 384 * 288
 
-    def matched_in_a_corner_of(box: tuple[int, int, int, int]) -> float:
+    def hull_area(points: np.ndarray) -> float:
+        return float(cv2.contourArea(cv2.convexHull(points.astype(np.float32).reshape(-1, 1, 2))))
+
+    def matched_in_a_corner_of(box: tuple[int, int, int, int]) -> tuple[float, float, float]:
+        """(spread, the inliers' hull over the whole picture, over the keypoints' hull)"""
         left, top, right, bottom = box
         points = np.column_stack([rng.uniform(left, right, 300), rng.uniform(top, bottom, 300)])
         banked = rng.integers(0, 256, (300, 32), dtype=np.uint8)
-        # The copy repeats the 60 keypoints in the box's top-left quarter; the rest of its corners are its own.
+        # The copy repeats the keypoints in the box's top-left quarter; the rest of its corners are its own.
         agree = (points[:, 0] < left + (right - left) / 4) & (points[:, 1] < top + (bottom - top) / 4)
         own = rng.integers(0, 256, (300, 32), dtype=np.uint8)
         copy = np.where(agree[:, None], banked, own)
         check = verify(_patch_features(points, copy), _patch_features(points, banked))
         assert check.inliers == int(agree.sum()) and check.perspective_pixels < 1
-        return check.spread
+        inliers = hull_area(points[agree])
+        return check.spread, inliers / picture, inliers / hull_area(points)
 
-    # Keypoints over a 120 x 100 patch of a 384 x 288 picture: the inliers' 30 x 25 corner over twice the patch.
-    assert matched_in_a_corner_of((130, 90, 250, 190)) == pytest.approx(1 / 32, rel=0.35)
-    # Keypoints over the whole picture: the same share of them in one corner is measured over the whole picture.
-    assert matched_in_a_corner_of((0, 0, 384, 288)) == pytest.approx(1 / 16, rel=0.35)
+    # Keypoints over a 200 x 150 patch of a 384 x 288 picture: measured over twice the patch's keypoints' hull.
+    spread, of_picture, of_detail = matched_in_a_corner_of((90, 70, 290, 220))
+    assert spread == pytest.approx(of_detail / 2, abs=1e-3) and spread > 1.5 * of_picture
+    # A sliver of detail (a 120 x 100 patch: twice it is under a quarter of the picture): over a quarter of it.
+    spread, of_picture, _ = matched_in_a_corner_of((130, 90, 250, 190))
+    assert spread == pytest.approx(of_picture * 4, abs=1e-3)
+    # Keypoints over the whole picture: measured over the whole picture, as before.
+    spread, of_picture, _ = matched_in_a_corner_of((0, 0, 384, 288))
+    assert spread == pytest.approx(of_picture, abs=1e-3)
 
 
 def test_a_captioned_copy_of_an_object_on_a_plain_ground_is_verified() -> None:
@@ -390,11 +408,30 @@ def test_a_captioned_copy_of_an_object_on_a_plain_ground_is_verified() -> None:
     assert check.perspective_pixels <= DEFAULT_VERIFY_POLICY.max_perspective_pixels
 
 
+def test_the_detailed_part_is_the_banked_picture_s_whichever_side_asks() -> None:
+    """An upload checked against the bank and a newly banked picture searching posted media measure one pair alike:
+    the detailed part comes from the banked picture's keypoints in both. The copy's own corners (a sticker's, text
+    over the plain ground) count in neither."""
+    rng = np.random.default_rng(11)
+    object_points = np.column_stack([rng.uniform(90, 290, 300), rng.uniform(70, 220, 300)])
+    descriptors = rng.integers(0, 256, (300, 32), dtype=np.uint8)
+    agree = object_points[:, 0] < 190  # the copy repeats the object's left half
+    copy_descriptors = np.where(agree[:, None], descriptors, rng.integers(0, 256, (300, 32), dtype=np.uint8))
+    extra = np.column_stack([rng.uniform(0, 384, 200), rng.uniform(0, 288, 200)])  # its own corners, all over
+    banked = _patch_features(object_points, descriptors)
+    copy = _patch_features(np.vstack([object_points, extra]),
+                           np.vstack([copy_descriptors, rng.integers(0, 256, (200, 32), dtype=np.uint8)]))
+    upload = verify(copy, banked, banked="reference")
+    posted = verify(banked, copy, banked="query")
+    assert upload.inliers == posted.inliers == int(agree.sum())
+    assert posted.spread == pytest.approx(upload.spread, abs=2e-3) and upload.spread > 0.2
+
+
 def test_a_moderator_reads_why_a_perspective_match_waits_for_them() -> None:
     from firebreak.matching.copies import evidence_words
 
     words = evidence_words({"method": "geometric", "action": "review", "inliers": 40, "coverage_reference": 0.9,
-                            "coverage_query": 0.95, "perspective_pixels": 17.4})
+                            "coverage_query": 0.95, "perspective_pixels": 17.4, "measured_over": "detail"})
     assert "bend away from one flat picture by 17 px (at the edge of the detailed part)" in words
     assert "not enough to act without a person" in words
     plain = evidence_words({"method": "geometric", "action": "auto", "inliers": 40, "coverage_reference": 0.9,

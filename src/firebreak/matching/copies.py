@@ -88,7 +88,7 @@ def evidence_data(evidence: Evidence) -> dict[str, Any]:
                     residual_correlation=round(check.residual_correlation, 3),
                     shared_residual_pixels=round(check.shared_residual_pixels, 2),
                     repeatability=None if check.repeatability is None else round(check.repeatability, 3),
-                    matches=check.matches)
+                    matches=check.matches, measured_over="detail")
     return data
 
 
@@ -162,14 +162,17 @@ def _layout_words(data: dict[str, Any]) -> str:
     policy = DEFAULT_VERIFY_POLICY
     reasons = []
     spread = data.get("spread")  # (absent in matches recorded before it was kept)
+    # Since 2026-12-06 both are measured over the part of the picture that has detail (keypoints.verify).
+    detail = data.get("measured_over") == "detail"
     if spread is not None and float(spread) < policy.min_spread:
+        share = "of the detailed part the two share" if detail else "of what the two share"
         reasons.append(f"the matching points all lie in one small part of the picture ({round(100 * float(spread))}% "
-                       f"of the detailed part the two share), as when a second photograph repeats one flat patch of "
-                       f"a scene")
+                       f"{share}), as when a second photograph repeats one flat patch of a scene")
     gap = data.get("perspective_pixels")
     if gap is not None and float(gap) > policy.max_perspective_pixels:
-        reasons.append(f"the points bend away from one flat picture by {round(float(gap))} px (at the edge of "
-                       f"the detailed part), as a second photograph of the same scene would")
+        where = " (at the edge of the detailed part)" if detail else ""
+        reasons.append(f"the points bend away from one flat picture by {round(float(gap))} px{where}, as a second "
+                       f"photograph of the same scene would")
     correlation, shared = data.get("residual_correlation"), data.get("shared_residual_pixels")
     # (absent in matches recorded before this was measured)
     if (correlation is not None and shared is not None and float(correlation) > policy.max_residual_correlation

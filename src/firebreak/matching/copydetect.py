@@ -214,7 +214,7 @@ class CopyPolicy:
     # A geometric match below `verify` but at least this strong is sent to review.
     review_inliers: int = 10
     review_coverage: float = 0.5
-    review_spread: float = 0.05  # ... with its inliers over at least this share of the overlap (verify: min_spread)
+    review_spread: float = 0.05  # ... with its inliers over this share of the overlap's detailed part (min_spread)
     # Candidate generation: descriptor pairs within this many bits vote for the item they belong to;
     # the `verify_top` items with the most votes (at least `min_votes`) are verified.
     vote_distance: int = 56

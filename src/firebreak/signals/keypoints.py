@@ -242,12 +242,12 @@ class VerifyPolicy:
     # at least 0.95 inside (docs/copy-detection.md, "The overlap of a big crop").
     partial_share: float = 0.6
     partial_inside: float = 0.95
-    # The inliers' convex hull, as a share of the overlap: not all in one spot. A copy repeats corners all over the
-    # picture; a second photograph of a scene can repeat one flat patch of it exactly (a wall, a poster, a textured
-    # backdrop that did not move). On the full bench of 2026-12-05 the one false action left was such a patch:
-    # 49 inliers covering 6.8% of the overlap. On the 300-source analysis records, raising this from 0.05 to 0.08
-    # cost one copy of 10,397 (to review); matches under it still go to review from CopyPolicy.review_spread
-    # (docs/copy-detection.md, "One patch").
+    # The inliers' convex hull, as a share of the overlap's detailed part (see `_detailed_part`): not all in one
+    # spot. A copy repeats corners all over the picture; a second photograph of a scene can repeat one flat patch of
+    # it exactly (a wall, a poster, a textured backdrop that did not move). On the full bench of 2026-12-05 the one
+    # false action left was such a patch: 49 inliers covering 6.8% of the overlap. On the 300-source analysis
+    # records, raising this from 0.05 to 0.08 cost one copy of 10,397 (to review); matches under it still go to
+    # review from CopyPolicy.review_spread (docs/copy-detection.md, "One patch").
     min_spread: float = 0.08
     # A second, different transform that carries this many of the remaining pairs means two planes seen
     # from two viewpoints (a stereo pair, the same scene shot twice with things moved), not one picture
@@ -256,8 +256,9 @@ class VerifyPolicy:
     rival_floor: int = 6  # ... or this many, whichever is more
     # A copy is a flat picture moved: the best perspective mapping through the inliers may depart from the
     # similarity by at most this many pixels (of the reference's working frame, WORKING_SIDE long) anywhere in
-    # the common part (`Verification.perspective_pixels`). A scene photographed again from a step aside bends
-    # away: on the full bench, re-shot scenes acted on fell from 62 in 10,000 to 4 (docs/copy-detection.md).
+    # the detailed part of the common part (`Verification.perspective_pixels`). A scene photographed again from a
+    # step aside bends away: on the full bench, re-shot scenes acted on fell from 62 in 10,000 to 4
+    # (docs/copy-detection.md).
     max_perspective_pixels: float = 8.0
     # A copy is one flat picture: once its turn and scale are taken out (a scale of its own along each axis: a
     # change of aspect ratio is still a copy), what is left of each inlier's displacement is the noise of
@@ -574,45 +575,50 @@ def _pairs(query: FeatureSet, reference: FeatureSet, policy: VerifyPolicy) -> _P
     return _PairSet(query.points[queries], reference.points[train], queries)
 
 
-# The detailed part stands for at most the whole overlap and at least this many times the area of the reference's
-# keypoints' hull in it (see `_detailed_part`).
+# The inliers' spread is measured over min(overlap, max(_DETAIL_WEIGHT x the hull of the banked picture's keypoints in
+# the common part, _DETAIL_FLOOR x overlap)); see `_detailed_part`.
 _DETAIL_WEIGHT = 2.0
+_DETAIL_FLOOR = 0.25
 
 
 def _inside_convex(points: Points, polygon: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
-    """Which points lie in (or on) a convex polygon, its vertices in either order."""
+    """Which points lie in a convex polygon (its vertices in either order), or within a hundredth of a pixel of it."""
     vertices = polygon.reshape(-1, 2).astype(np.float64)
     if len(vertices) < 3 or not len(points):
         return np.zeros(len(points), dtype=bool)
     start, edge = vertices, np.roll(vertices, -1, axis=0) - vertices
     offset = points.astype(np.float64)[:, None, :] - start[None, :, :]
-    cross = edge[None, :, 0] * offset[:, :, 1] - edge[None, :, 1] * offset[:, :, 0]
-    out: npt.NDArray[np.bool_] = np.all(cross >= -1e-6, axis=1) | np.all(cross <= 1e-6, axis=1)
+    # The cross product over the edge's length is the signed distance from the edge's line.
+    distance = (edge[None, :, 0] * offset[:, :, 1] - edge[None, :, 1] * offset[:, :, 0]) / np.maximum(
+        np.hypot(edge[:, 0], edge[:, 1]), 1e-9)[None, :]
+    out: npt.NDArray[np.bool_] = np.all(distance >= -0.01, axis=1) | np.all(distance <= 0.01, axis=1)
     return out
 
 
-def _detailed_part(reference: FeatureSet, common: npt.NDArray[np.float32] | None, overlap: float
+def _detailed_part(banked_points: Points, common: npt.NDArray[np.float32] | None, overlap: float
                    ) -> tuple[npt.NDArray[np.float32] | None, float]:
-    """(where the geometry can be measured, its area): the hull of the reference's keypoints in the common part,
-    and the area a match's inliers are spread over, min(overlap, _DETAIL_WEIGHT x that hull's area).
+    """(where the geometry can be measured, the area a match's inliers are spread over): the hull of the banked
+    picture's keypoints (`banked_points`, in the reference's frame) inside the common part, and min(overlap,
+    max(_DETAIL_WEIGHT x that hull's area, _DETAIL_FLOOR x overlap)).
 
     A picture has corners only where it has detail: an object on a plain ground (a clock on a wall, a person in
     front of a backdrop) gives keypoints on the object alone, so even a perfect copy's inliers cover a small share
     of the whole picture, and a perspective mapping through them, carried out to the picture's corners, swings by
     its noise. Measured over the detailed part instead, such a copy is judged on what it can show. A picture with
-    detail over most of it (a scene, or two photographs of one) is measured as before: the weight keeps the
-    spread's area the whole overlap while the hull covers half of it or more (docs/copy-detection.md, "Where the
-    picture has detail")."""
+    detail over half of it or more (a scene, or two photographs of one) is measured over the whole overlap, as
+    before; one with detail in a sliver (a logo on a plain card) over a quarter of it at least. The banked picture's
+    keypoints, whichever side it is, so an upload checked against the bank and a newly banked picture searching
+    posted media measure the same pair alike (docs/copy-detection.md, "Where the picture has detail")."""
     if common is None or overlap <= 0:
         return common, overlap
-    inside = reference.points[_inside_convex(reference.points, common)]
+    inside = banked_points[_inside_convex(banked_points, common)]
     if len(inside) < 3:
         return common, overlap
     hull = np.asarray(cv2.convexHull(inside.reshape(-1, 1, 2).astype(np.float32)), dtype=np.float32).reshape(-1, 2)
     area = _polygon_area(hull)
     if not area > 0:
         return common, overlap
-    return hull, min(overlap, _DETAIL_WEIGHT * area)
+    return hull, min(overlap, max(_DETAIL_WEIGHT * area, _DETAIL_FLOOR * overlap))
 
 
 def _corners(bounds: tuple[int, int, int, int]) -> npt.NDArray[np.float32]:
@@ -665,7 +671,9 @@ def verify(
     coverage_reference = overlap / float((right - left) * (bottom - top))
     kept = target[inlier]
     common_part = None if common is None else np.asarray(common, np.float32)
-    detailed, detailed_area = _detailed_part(reference, common_part, overlap)
+    banked_points = reference.points if banked == "reference" else (
+        query.points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+    detailed, detailed_area = _detailed_part(banked_points, common_part, overlap)
     hull = cv2.convexHull(kept.reshape(-1, 1, 2)).reshape(-1, 2) if len(kept) >= 3 else kept
     correlation, shared = _shared_residual(source[inlier], kept, matrix)
     spread = _polygon_area(hull.astype(np.float32)) / detailed_area if detailed_area > 0 else 0.0
