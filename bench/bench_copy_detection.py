@@ -544,6 +544,23 @@ def print_results(results: Results) -> None:
             print(f"| {key} | {value if not isinstance(value, float) else f'{value:.3f}'} |")
 
 
+def time_only(*, source_count: int, workers: int, rounds: int) -> dict[str, float]:
+    """Bank the sources as `run` does, then only `_timing`: the per-upload figures, in a few minutes."""
+    global _index, _bank_pdq, _source_list
+    _quiet_cv2()
+    _source_list = ev.sources(source_count)
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        banked = pool.map(_bank_one, range(len(_source_list)), chunksize=4)
+    index = CopyIndex()
+    for position, description, _pdq, quality in banked:
+        index.add(position, description)
+        _bank_quality[position] = quality
+    index.prepare()
+    _index = index
+    _bank_pdq = HammingIndex.from_arrays([p for p, *_ in banked], [pdq for _, _, pdq, _ in banked])
+    return _timing(_source_list, rounds)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -555,8 +572,16 @@ def main() -> int:
     parser.add_argument("--no-video", action="store_true", help="skip the video part")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--verbose", action="store_true", help="list every miss and false action on stderr")
+    parser.add_argument("--timing-only", type=int, metavar="ROUNDS",
+                        help="bank the sources, then only time ROUNDS uploads of each kind (to compare two checkouts)")
     args = parser.parse_args()
     sources, distractors = (80, 2_000) if args.quick else (1_000, 100_000)
+    if args.timing_only:
+        timing = time_only(source_count=args.sources or sources, workers=args.workers, rounds=args.timing_only)
+        print("| ~1 MP upload, one core, CPU ms | value |\n|---|---:|")
+        for key, value in timing.items():
+            print(f"| {key} | {value:.1f} |")
+        return 0
     results = run(
         source_count=args.sources or sources,
         distractor_count=args.distractors or distractors,
