@@ -4,7 +4,7 @@ restore, the policy file's checks, and notices without a public URL or in anothe
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -205,6 +205,23 @@ def test_notices_read_well_without_a_link_and_go_through_the_translator() -> Non
         platform="Shop", medium="«picture»", when="", where="") in translated
     assert "«Reference: fb-action-1»" in translated
     assert len(seen) > 5 and all(m == m.strip() or m.startswith(" ") for m in seen)
+
+
+def test_a_notice_that_comes_after_the_standing_was_lifted_says_so_in_each_language() -> None:
+    from firebreak.core.i18n import translator
+
+    notice = Notice(kind=NoticeKind.ACCOUNT_SUSPENDED, platform="Shop", reference="fb-action-9", summary="spam",
+                    standing=Standing.SUSPENDED, window_days=90, standing_until=datetime(2026, 7, 1, 9, 30, tzinfo=UTC),
+                    standing_over=True, appeal_until=date(2026, 7, 7))
+    text = notice_text(notice)
+    assert "this suspension was lifted on 2026-07-01 09:30 (UTC), before this notice went out; you can post again" \
+        in text
+    assert "it is suspended until" not in text and "Violations of the last 90 days still count" in text
+    ko = translator("ko").translations.gettext
+    korean = notice_text(notice, ko)
+    lifted = ko("What it means for your account: this suspension was lifted on {day} (UTC), before this notice went "
+                "out; you can post again.")
+    assert lifted != lifted.replace("{day}", "") and lifted.format(day="2026-07-01 09:30") in korean
 
 
 def test_a_chat_is_never_suspended_by_counting(system: System, platform: RecordingPlatform,

@@ -200,6 +200,56 @@ def test_an_appeal_that_takes_away_a_restriction_s_basis_lifts_it(system: System
     assert platform.count("lift_restriction") == 1  # its period's end finds nothing to lift
 
 
+class RelievedWhileRestricting(Lifting):
+    """A platform during whose restriction of the account an appeal takes away the restriction's basis: the appeal is
+    decided while the worker is carrying the restriction out, so the restriction is done after it was lifted."""
+
+    def __init__(self, system: System) -> None:
+        super().__init__()
+        self.system = system
+
+    def restrict_account(self, target: ActionTarget) -> ActionResult:
+        with self.system.db.transaction() as session:
+            violation = session.scalars(
+                select(StatementOfReasons).join(Action, Action.id == StatementOfReasons.action_id)
+                .where(Action.kind == ActionKind.REMOVE_MESSAGE).order_by(StatementOfReasons.id.desc())).first()
+            assert violation is not None
+            self.answer = decide_appeal(self.system, session, violation, "Not mine.", "reverse_record")
+        return self._act("restrict_account", target)
+
+
+def test_a_restriction_lifted_while_it_was_carried_out_is_told_as_lifted(system: System, clock: FakeClock) -> None:
+    system.gateway.ensure_integration(name="test", adapter="webhook")
+    platform = RelievedWhileRestricting(system)
+    system.adapters.override("test", platform)
+    offend(system, platform, clock, 3)
+    assert "The account's restriction lost its basis and is lifted too." in platform.answer  # the moderator reads
+    assert any("The restriction on your account is lifted as well" in text for text in notices(platform))
+    clock.advance(timedelta(minutes=10))  # the worker's lease on the restriction runs out: the lift follows it
+    settle(system, clock)
+    assert standing(system) == StandingStatus.ACTIVE
+    assert platform.count("restrict_account") == 1 and platform.count("lift_restriction") == 1
+    restrict, lift = (next(n for n, (kind, _) in enumerate(platform.calls) if kind == k)
+                      for k in ("restrict_account", "lift_restriction"))
+    assert restrict < lift  # lifted on the platform after it was put on there
+    with system.db.sessions() as session:
+        action = session.scalar(select(Action).where(Action.kind == ActionKind.RESTRICT_ACCOUNT))
+        assert action is not None and action.status == "done" and action.completed_at is not None
+        statement = session.scalar(select(StatementOfReasons).where(StatementOfReasons.action_id == action.id))
+        assert statement is not None  # it was carried out: it has its statement, ending when it was lifted
+        assert statement.payload["end_date_service_restriction"] == action.completed_at.strftime("%Y-%m-%d")
+        assert session.scalar(select(AuditEvent.id).where(
+            AuditEvent.action == "due_process.standing_already_lifted", AuditEvent.object_id == str(action.id)))
+    told = [text for text in notices(platform) if statement.puid in text]
+    assert len(told) == 1  # one notice for the restriction, and it says it is over
+    assert "this restriction was lifted on" in told[0] and "before this notice went out" in told[0]
+    assert "it is restricted until" not in told[0] and "it is now restricted" not in told[0]
+    assert "you can appeal until" in told[0]  # its record can still be contested
+    clock.advance(timedelta(days=8))
+    settle(system, clock)
+    assert platform.count("lift_restriction") == 1 and [t for t in notices(platform) if statement.puid in t] == told
+
+
 def _as_before_periods(system: System) -> int:
     """Make the account's restriction look like one put on by a release before periods: no end, no job to end it."""
     from firebreak.core.jobs.models import ScheduledTask

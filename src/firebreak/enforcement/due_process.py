@@ -34,7 +34,7 @@ from firebreak.enforcement.models import (
 )
 from firebreak.matching.models import Match
 from firebreak.media.models import Media, MediaKind, Placement
-from firebreak.platform.models import Chat, PlatformAccount
+from firebreak.platform.models import Chat, PlatformAccount, StandingStatus
 from firebreak.review import service as review
 from firebreak.review.models import Appeal, AppealChannel, Decision
 from firebreak.transparency import dsa
@@ -56,6 +56,7 @@ _NOTICE_KINDS = {ActionKind.REMOVE_MESSAGE: NoticeKind.CONTENT_REMOVED,
                  ActionKind.SUSPEND_ACCOUNT: NoticeKind.ACCOUNT_SUSPENDED,
                  ActionKind.SUSPEND_CHAT: NoticeKind.CHAT_SUSPENDED}
 _STANDINGS = {ActionKind.RESTRICT_ACCOUNT: Standing.RESTRICTED, ActionKind.SUSPEND_ACCOUNT: Standing.SUSPENDED}
+_HELD = {ActionKind.RESTRICT_ACCOUNT: StandingStatus.RESTRICTED, ActionKind.SUSPEND_ACCOUNT: StandingStatus.SUSPENDED}
 _PROVENANCE_SOURCES = {Provenance.ORDER: dsa.SourceKind.AUTHORITY, Provenance.REPORT: dsa.SourceKind.NOTICE,
                        Provenance.DECISION: dsa.SourceKind.OWN_INITIATIVE,
                        Provenance.IMPORT: dsa.SourceKind.OWN_INITIATIVE}
@@ -226,6 +227,9 @@ def after_done(*, session: Session, clock: Clock, due: DueProcess, action: Actio
     until = conduct.standing_until(action)  # a restriction or suspension for repeated violations: its period
     if until is not None and until <= decided_at:
         until = None  # carried out after its period (the platform was down): the end job lifts it in a moment
+    over = _lifted_already(session, action, account)
+    if over is not None:  # the statement records the restriction as it was: put on, and lifted by now
+        until = max(over, decided_at)
     personal = tuple(p for p in (account.display_name if account else None, account.external_id if account else None,
                                  chat.title if chat else None, chat.external_id if chat else None,
                                  placement.message_external_id if placement else None) if p)
@@ -252,7 +256,15 @@ def after_done(*, session: Session, clock: Clock, due: DueProcess, action: Actio
                     posted_at=placement.posted_at if placement else None, chat_title=chat.title if chat else None,
                     standing=_STANDINGS.get(action.kind, Standing.NONE), window_days=due.conduct.window.days,
                     restrict_at=due.conduct.restrict_at, suspend_at=due.conduct.suspend_at,
-                    standing_until=until)
+                    standing_until=until, standing_over=over is not None)
+    if over is not None:
+        event = audit.PendingEvent(actor="system:enforcement", action="due_process.standing_already_lifted",
+                                   object_type="action", object_id=action.id,
+                                   data={"lifted_at": over.isoformat(), "statement": statement.puid})
+        if audits is not None:
+            audits.append(event)
+        else:
+            audit.record_many(session=session, clock=clock, events=[event])
     if action.kind == ActionKind.REMOVE_MESSAGE and placement is not None:
         if account is not None:
             recorded = conduct.record(
@@ -279,6 +291,20 @@ def after_done(*, session: Session, clock: Clock, due: DueProcess, action: Actio
     elif account is not None:
         _notify(session, clock, due, statement, notice, account=account, action=action)
     return statement
+
+
+def _lifted_already(session: Session, action: Action, account: PlatformAccount | None) -> datetime | None:
+    """When the restriction or suspension ``action`` put on an account was lifted before its statement and notice
+    went out, else None. An appeal that takes away its basis lifts it at once, even while a worker is carrying it out
+    (``standing.relieve``), and a period's end can come first where the platform carried it out late. The person
+    must not then read that the account *is* restricted: their notice says it was, and has been lifted. None while
+    it stands, or when a later restriction or suspension replaced it (that one's notice tells of it)."""
+    held = _HELD.get(action.kind)
+    if held is None or account is None or account.status == held:
+        return None
+    latest = session.scalar(select(Action.id).where(
+        Action.account_id == account.id, Action.kind.in_(list(_HELD))).order_by(Action.id.desc()).limit(1))
+    return account.status_changed_at if latest == action.id else None
 
 
 def _posted_at(action: Action, placement: Placement | None, chat: Chat | None, decided_at: datetime) -> datetime:
