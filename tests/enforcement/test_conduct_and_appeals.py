@@ -4,6 +4,7 @@ restore, the policy file's checks, and notices without a public URL or in anothe
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -212,16 +213,17 @@ def test_a_notice_that_comes_after_the_standing_was_lifted_says_so_in_each_langu
 
     notice = Notice(kind=NoticeKind.ACCOUNT_SUSPENDED, platform="Shop", reference="fb-action-9", summary="spam",
                     standing=Standing.SUSPENDED, window_days=90, standing_until=datetime(2026, 7, 1, 9, 30, tzinfo=UTC),
-                    standing_over=True, appeal_until=date(2026, 7, 7))
+                    standing_over=True, restored=False, appeal_until=date(2026, 7, 7))
     text = notice_text(notice)
-    assert "this suspension was lifted on 2026-07-01 09:30 (UTC), before this notice went out; you can post again" \
-        in text
+    assert "this suspension was lifted again shortly after it was put on; you can post again" in text
+    assert "Shop lifts it itself; if it still applies, contact Shop quoting the reference." in text
     assert "it is suspended until" not in text and "Violations of the last 90 days still count" in text
+    assert "lifts it itself" not in notice_text(replace(notice, restored=True))
     ko = translator("ko").translations.gettext
     korean = notice_text(notice, ko)
-    lifted = ko("What it means for your account: this suspension was lifted on {day} (UTC), before this notice went "
-                "out; you can post again.")
-    assert lifted != lifted.replace("{day}", "") and lifted.format(day="2026-07-01 09:30") in korean
+    lifted = ko("What it means for your account: this suspension was lifted again shortly after it was put on; you "
+                "can post again.")
+    assert lifted in korean and not lifted.startswith("What it means")
 
 
 def test_a_chat_is_never_suspended_by_counting(system: System, platform: RecordingPlatform,

@@ -228,8 +228,10 @@ def after_done(*, session: Session, clock: Clock, due: DueProcess, action: Actio
     if until is not None and until <= decided_at:
         until = None  # carried out after its period (the platform was down): the end job lifts it in a moment
     over = _lifted_already(session, action, account)
+    lift: Action | None = None
     if over is not None:  # the statement records the restriction as it was: put on, and lifted by now
         until = max(over, decided_at)
+        lift = _lift_now(session, clock, action)
     personal = tuple(p for p in (account.display_name if account else None, account.external_id if account else None,
                                  chat.title if chat else None, chat.external_id if chat else None,
                                  placement.message_external_id if placement else None) if p)
@@ -256,7 +258,8 @@ def after_done(*, session: Session, clock: Clock, due: DueProcess, action: Actio
                     posted_at=placement.posted_at if placement else None, chat_title=chat.title if chat else None,
                     standing=_STANDINGS.get(action.kind, Standing.NONE), window_days=due.conduct.window.days,
                     restrict_at=due.conduct.restrict_at, suspend_at=due.conduct.suspend_at,
-                    standing_until=until, standing_over=over is not None)
+                    standing_until=until, standing_over=over is not None,
+                    restored=(lift is not None) if over is not None else None)
     if over is not None:
         event = audit.PendingEvent(actor="system:enforcement", action="due_process.standing_already_lifted",
                                    object_type="action", object_id=action.id,
@@ -305,6 +308,22 @@ def _lifted_already(session: Session, action: Action, account: PlatformAccount |
     latest = session.scalar(select(Action.id).where(
         Action.account_id == account.id, Action.kind.in_(list(_HELD))).order_by(Action.id.desc()).limit(1))
     return account.status_changed_at if latest == action.id else None
+
+
+def lift_key(action_id: int) -> str:
+    """The idempotency key of the ``lift_restriction`` action that lifts the standing ``action_id`` put on."""
+    return f"standing_ended:{action_id}"
+
+
+def _lift_now(session: Session, clock: Clock, action: Action) -> Action | None:
+    """The platform's lift of ``action``'s standing (None where its adapter cannot lift), due now: it waited for
+    the worker carrying ``action`` out, which is done, so the lift goes before the notice that says it is lifted."""
+    lift = session.scalar(select(Action).where(Action.idempotency_key == lift_key(action.id)))
+    now = clock.now()
+    if lift is not None and lift.status == ActionStatus.PENDING and lift.attempts == 0 and (
+            lift.next_attempt_at is None or lift.next_attempt_at > now):
+        lift.next_attempt_at = now
+    return lift
 
 
 def _posted_at(action: Action, placement: Placement | None, chat: Chat | None, decided_at: datetime) -> datetime:

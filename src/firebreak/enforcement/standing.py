@@ -102,7 +102,7 @@ def lift(*, session: Session, clock: Clock, due: DueProcess, adapters: AdapterPr
     integration = session.get(PlatformIntegration, action.integration_id)
     on_platform = integration is not None and isinstance(adapters.for_integration(integration), LiftsRestrictions)
     if on_platform:
-        key = f"standing_ended:{action.id}"
+        key = due_process.lift_key(action.id)
         if session.scalar(select(Action.id).where(Action.idempotency_key == key)) is None:
             session.add(Action(idempotency_key=key, kind=ActionKind.LIFT_RESTRICTION,
                                integration_id=action.integration_id, account_id=account.id, created_at=now,

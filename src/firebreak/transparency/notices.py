@@ -81,7 +81,7 @@ class Notice:
     suspend_at: int = 0
     window_days: int = 90
     standing_until: datetime | None = None  # when the restriction or suspension ends (UTC)
-    standing_over: bool = False  # ... it was lifted already (at standing_until) before this notice went out
+    standing_over: bool = False  # ... lifted already, before this notice went out (`restored`: by the platform)
     appeal_url: str | None = None
     appeal_until: date | None = None
     restored: bool | None = None  # reversals: whether the platform could put the content back (or lift it)
@@ -168,14 +168,17 @@ def _standing(n: Notice, _: Translate) -> str | None:
         if n.violations < n.suspend_at:
             parts.append(_("At {count}, it is suspended.").format(count=n.suspend_at))
         return " ".join(parts)
-    if n.standing_over and n.standing_until is not None:
-        lifted = _("What it means for your account: this suspension was lifted on {day} (UTC), before this notice "
-                   "went out; you can post again.") if n.standing == Standing.SUSPENDED else _(
-                   "What it means for your account: this restriction was lifted on {day} (UTC), before this notice "
-                   "went out; you can send pictures, videos and files again.")
-        return " ".join((lifted.format(day=_day(n.standing_until)), _(
-            "Violations of the last {days} days still count: another one can restrict or suspend your account "
-            "again.").format(days=n.window_days)))
+    if n.standing_over:
+        parts = [_("What it means for your account: this suspension was lifted again shortly after it was put on; "
+                   "you can post again.") if n.standing == Standing.SUSPENDED else _(
+                   "What it means for your account: this restriction was lifted again shortly after it was put on; "
+                   "you can send pictures, videos and files again.")]
+        if n.restored is False:
+            parts.append(_("{platform} lifts it itself; if it still applies, contact {platform} quoting the "
+                           "reference.").format(platform=n.platform))
+        parts.append(_("Violations of the last {days} days still count: another one can restrict or suspend your "
+                       "account again.").format(days=n.window_days))
+        return " ".join(parts)
     if n.standing == Standing.RESTRICTED:
         if n.standing_until is not None:
             return _("What it means for your account: it is restricted until {day} (UTC), and then the restriction "
