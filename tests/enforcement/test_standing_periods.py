@@ -195,6 +195,7 @@ def test_an_appeal_that_takes_away_a_restriction_s_basis_lifts_it(system: System
     answer = notices(platform)[-1]
     assert "reversed its decision" in answer
     assert "The restriction on your account is lifted as well: the violations left no longer reach it." in answer
+    assert "lifts it itself" not in answer  # this platform lifts it through Firebreak
     clock.advance(timedelta(days=8))
     settle(system, clock)
     assert platform.count("lift_restriction") == 1  # its period's end finds nothing to lift
@@ -257,6 +258,8 @@ def test_a_restriction_lifted_while_it_was_carried_out_is_told_as_lifted(system:
         assert "lifts it itself" not in text
     else:
         assert "lifts it itself; if it still applies, contact" in text
+        relieved = next(t for t in notices(platform) if "The restriction on your account is lifted as well" in t)
+        assert "lifts it itself; if it still applies, contact" in relieved  # the appeal's answer says so too
     clock.advance(timedelta(days=8))
     settle(system, clock)
     assert platform.count("lift_restriction") == (1 if can_lift else 0)

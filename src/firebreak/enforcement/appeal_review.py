@@ -156,7 +156,7 @@ class AppealKind:
             withdrawn: list[int] = []
             standing = action is not None and action.kind in (
                 ActionKind.RESTRICT_ACCOUNT, ActionKind.SUSPEND_ACCOUNT, ActionKind.SUSPEND_CHAT)
-            standing_lifted, holds, also_lifted = standing, "", False
+            standing_lifted, holds, also_lifted, left_to_platform = standing, "", False, False
             if standing and action is not None and action.account_id is not None:
                 lifted += self._lift_violations(session, action, applied.actor)
                 # The account's current standing (this one, or a later one that replaced it) is lifted when the
@@ -183,9 +183,10 @@ class AppealKind:
                                                      appellant_action_id=action.id if action else None)
             if not standing and statement.account_id is not None:
                 # The warning or violation lifted may take away the basis of the account's restriction.
-                also_lifted = standing_rules.relieve(
+                relief = standing_rules.relieve(
                     session=session, clock=clock, due=due, adapters=self.deps.adapters,
-                    account_id=statement.account_id, why="lifted after an appeal") is not None
+                    account_id=statement.account_id, why="lifted after an appeal")
+                also_lifted, left_to_platform = relief is not None, relief is not None and relief.left_to_platform
             statements.record_reversal(session=session, clock=clock, key=due.puid_key, original=statement,
                                        appeal_id=appeal.id, decided_by_id=staff,
                                        facts=f"Reversed on appeal {appeal.reference}: {applied.choice.label}.",
@@ -193,7 +194,8 @@ class AppealKind:
             review.resolve_appeal(session=session, clock=clock, appeal=appeal, status=AppealStatus.REVERSED,
                                   staff_id=staff, note=answer or applied.note)
             notice = replace(notice, kind=NoticeKind.DECISION_REVERSED, restored=restored,
-                             standing_lifted=standing_lifted, standing_relieved=also_lifted, standing_holds=holds)
+                             standing_lifted=standing_lifted, standing_relieved=also_lifted, standing_holds=holds,
+                             relief_left_to_platform=left_to_platform)
             what = "the restriction" if standing else "content"
             copies = " (every copy removed because it matched them is being reversed too)" if withdrawn else ""
             result = (f"Reversed: {lifted} record entr{'y' if lifted == 1 else 'ies'} lifted, {len(withdrawn)} bank "

@@ -168,12 +168,14 @@ def _reverse(session: Session, clock: Clock, due: DueProcess, adapters: AdapterP
         return False  # reversed already (its own appeal, or a step that ran before a restart)
     reference = str(payload["appeal"])
     reason = f"the item it matched was found not to violate (appeal {reference})"
-    relieved = False
+    relieved = left_to_platform = False
     for row in session.scalars(select(AccountConduct).where(AccountConduct.action_id == action.id,
                                                             AccountConduct.lifted_at.is_(None))):
         conduct.lift(session=session, clock=clock, conduct=row, reason=reason, actor="system:enforcement")
-        relieved = standing.relieve(session=session, clock=clock, due=due, adapters=adapters,
-                                    account_id=row.account_id, why=reason) is not None or relieved
+        relief = standing.relieve(session=session, clock=clock, due=due, adapters=adapters,
+                                  account_id=row.account_id, why=reason)
+        if relief is not None:
+            relieved, left_to_platform = True, left_to_platform or relief.left_to_platform
     _close_appeals(session, clock, statement, reference)
     restored = queue_restore(session=session, clock=clock, adapters=adapters, action=action,
                              reason="restored: the item it matched was found not to violate")
@@ -190,7 +192,7 @@ def _reverse(session: Session, clock: Clock, due: DueProcess, adapters: AdapterP
     account = session.get(PlatformAccount, placement.sender_id) if placement and placement.sender_id else None
     if account is not None:
         notice = Notice(kind=NoticeKind.DECISION_WITHDRAWN, platform=due.platform_name, reference=statement.puid,
-                        restored=restored, standing_relieved=relieved)
+                        restored=restored, standing_relieved=relieved, relief_left_to_platform=left_to_platform)
         due_process.queue_notice(session=session, clock=clock, key=f"withdrawn:{statement.id}",
                                  text=notice_text(notice, due.translations(account.language)),
                                  integration_id=action.integration_id, account_id=account.id,

@@ -41,6 +41,8 @@ class Ended:
     on_platform: bool  # the platform was asked to lift it (its adapter can)
     why: str
     again_later: bool = False  # the platform is carrying the restriction out right now: ask again in a while
+    # Carried out on the platform, whose adapter cannot lift it: the platform must (the person is told to ask it).
+    left_to_platform: bool = False
 
 
 def locked_account(session: Session, account_id: int) -> PlatformAccount | None:
@@ -120,7 +122,7 @@ def lift(*, session: Session, clock: Clock, due: DueProcess, adapters: AdapterPr
                                  integration_id=action.integration_id, account_id=account.id,
                                  params={"statement": statement.puid, "kind": notice.kind.value,
                                          "language": account.language})
-    return Ended(True, on_platform, why)
+    return Ended(True, on_platform, why, left_to_platform=not on_platform)  # done, or being carried out now
 
 
 def relieve(*, session: Session, clock: Clock, due: DueProcess, adapters: AdapterProvider, account_id: int,

@@ -87,6 +87,7 @@ class Notice:
     restored: bool | None = None  # reversals: whether the platform could put the content back (or lift it)
     standing_lifted: bool = False  # reversals of an account's or chat's restriction, not of content
     standing_relieved: bool = False  # the reversal took away the basis of the account's restriction: lifted too
+    relief_left_to_platform: bool = False  # ... in Firebreak's record; the platform lifts it itself
     standing_holds: str = ""  # "restricted"/"suspended": the account stays so on violations that still count
 
 
@@ -238,6 +239,9 @@ def _reversal(n: Notice, _: Translate) -> str:
         if n.standing_relieved:
             parts.append(_("The restriction on your account is lifted as well: the violations left no longer reach "
                            "it."))
+            if n.relief_left_to_platform:
+                parts.append(_("{platform} lifts it itself; if it still applies, contact {platform} quoting the "
+                               "reference.").format(platform=n.platform))
         if n.standing_holds == "suspended":
             parts.append(_("Your account stays suspended: other violations still count against it."))
         elif n.standing_holds:
