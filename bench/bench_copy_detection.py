@@ -45,6 +45,7 @@ from firebreak.signals.pdq import PDQ_MATCH_DISTANCE, PDQ_MIN_QUALITY, PDQ_TURNE
 # Searched with this floor, so the evidence for every higher floor is at hand afterwards.
 RECORD_FLOOR = 6
 FLOORS = range(RECORD_FLOOR, 41)
+BRIGHTEST_FLOORS = (14, 16, 18, 20, 24, 28, 32, 40)  # `brightest_min_inliers` values replayed
 
 # (item, method, pdq distance, inliers, share of the banked picture present, share of the upload inside it,
 #  spread, rival inliers, perspective gap in pixels, residual correlation, shared residual in pixels)
@@ -187,6 +188,7 @@ class Results:
     video: dict[str, Any] = field(default_factory=dict)
     false_auto_at_default: int = 0
     curve: dict[int, tuple[int, int, float]] = field(default_factory=dict)
+    brightest_curve: dict[int, tuple[int, float, float]] = field(default_factory=dict)
     elapsed_seconds: float = 0.0
 
 
@@ -352,17 +354,17 @@ def run(
     query_seconds = time.perf_counter() - started - bank_seconds
     LAST_RECORDS["copies"], LAST_RECORDS["distractors"] = copies, distractor_records
 
-    def false_autos(floor: int, show: bool = False, *, skip: str | None = None) -> int:
+    def false_autos(floor: int, show: bool = False, *, skip: str | None = None, rule: CopyPolicy = policy) -> int:
         wrong = 0
         for position, records in distractor_records.items():
             if skip is not None and _distractor_list[position].kind == skip:
                 continue
-            if decide_records(records, floor, policy)[0]:
+            if decide_records(records, floor, rule)[0]:
                 wrong += 1
                 if show:
                     print(f"false: distractor {_distractor_list[position].label}: {records}", file=sys.stderr)
         for position, number, _, records in copies:
-            auto, _ = decide_records(records, floor, policy)
+            auto, _ = decide_records(records, floor, rule)
             if auto - {position}:
                 wrong += 1
                 if show:
@@ -385,6 +387,21 @@ def run(
             if ev.TRANSFORMS[number][3]
         ]
         curve[floor] = (false_autos(floor), false_autos(floor, skip=ev.STEREO_KIND), sum(hits) / max(1, len(hits)))
+    # The brightest channel's own floor (`CopyPolicy.brightest_min_inliers`), the luma's at its default: replayed
+    # from the same records (the bench asks both planes always).
+    brightest_curve = {}
+    for bright in BRIGHTEST_FLOORS:
+        rule = replace(policy, brightest_min_inliers=max(bright, policy.verify.min_inliers))
+        found = [
+            (ev.TRANSFORMS[number][0] == "colour" or "hue" in ev.TRANSFORMS[number][1],
+             position in (hash_hits | decide_records(records, policy.verify.min_inliers, rule)[0]))
+            for position, number, hash_hits, records in copies
+            if ev.TRANSFORMS[number][3]
+        ]
+        coloured = [hit for colour, hit in found if colour]
+        brightest_curve[bright] = (false_autos(policy.verify.min_inliers, rule=rule),
+                                   sum(hit for _, hit in found) / max(1, len(found)),
+                                   sum(coloured) / max(1, len(coloured)))
     operating = next((floor for floor in FLOORS if false_autos(floor) == 0), None)
     operating_without_stereo = next((f for f in FLOORS if false_autos(f, skip=ev.STEREO_KIND) == 0), None)
     default_floor = policy.verify.min_inliers
@@ -402,6 +419,7 @@ def run(
         default_floor=default_floor,
         false_auto_at_default=false_autos(default_floor, show=verbose),
         curve=curve,
+        brightest_curve=brightest_curve,
     )
     if verbose:
         misses(default_floor)
@@ -509,6 +527,11 @@ def print_results(results: Results) -> None:
     for floor, (false, false_without, recall) in results.curve.items():
         if floor <= 30 or floor % 5 == 0:
             print(f"| {floor} | {false} | {false_without} | {recall:.4f} |")
+    print("\n| brightest-channel floor | automatic false actions | recall over target transforms"
+          " | recall over the colour transforms |")
+    print("|---:|---:|---:|---:|")
+    for bright, (false, recall, coloured) in results.brightest_curve.items():
+        print(f"| {bright} | {false} | {recall:.4f} | {coloured:.4f} |")
     print("\n| source kind | recall over the target transforms |\n|---|---:|")
     for kind, recall in sorted(results.by_source_kind.items()):
         print(f"| {kind} | {recall:.3f} |")

@@ -508,3 +508,52 @@ def sort_hits(lims: I64, ids: I64, distances: I32) -> None:
             count[seg_d[src]] += 1
             ids[at] = seg_ids[src]
             distances[at] = seg_d[src]
+
+
+@_jit
+def best_item_votes(offsets: I32, positions: I32, codes: U64, slot_of_row: I32, keys: I64, query: U64,
+                    max_distance: int, bucket_cap: int, dense: bool, ratio: float, counts: I64) -> None:
+    """The copy index's exclusive vote (``copydetect._votes``), in one pass: for each query descriptor, the item
+    slot holding its nearest banked descriptor within ``max_distance`` among the rows its keys meet, counted in
+    ``counts`` when that is clearly nearer (``<= ratio`` x) than the nearest of any other item's.
+
+    The same answer as sorting every pair met by (query, distance): ties go to the row met first (tables in order,
+    then bucket order), and the nearest other item is tracked as rows arrive (it only ever changes to the previous
+    best when a nearer item takes over, since anything nearer than the best would have become the best). Five times
+    faster at 600,000 banked keypoints: no pair arrays, no sort (docs/copy-detection.md)."""
+    for i in range(keys.shape[0]):
+        q0 = query[i, 0]
+        q1 = query[i, 1]
+        q2 = query[i, 2]
+        q3 = query[i, 3]
+        best_slot = np.int64(-1)
+        best = np.int64(CODE_BITS)
+        runner = np.int64(CODE_BITS)
+        for t in range(keys.shape[1]):
+            k = keys[i, t]
+            if dense:
+                low = np.int64(offsets[t, k])
+                high = np.int64(offsets[t, k + 1])
+            else:
+                low = np.int64(np.searchsorted(offsets[t], k, side="left"))
+                high = np.int64(np.searchsorted(offsets[t], k, side="right"))
+            if high - low > bucket_cap:
+                continue  # a stop word: flat or noisy patches repeat it
+            for j in range(low, high):
+                p = positions[t, j]
+                d = _distance(codes, p, q0, q1, q2, q3)
+                if d > max_distance:
+                    continue
+                s = np.int64(slot_of_row[p])
+                if s == best_slot:
+                    if d < best:
+                        best = d
+                elif d < best:
+                    if best < runner:
+                        runner = best
+                    best = d
+                    best_slot = s
+                elif d < runner:
+                    runner = d
+        if best_slot >= 0 and best <= ratio * runner:
+            counts[best_slot] += 1

@@ -30,6 +30,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from firebreak.matching._hamming import best_item_votes
 from firebreak.matching.index import HammingIndex
 from firebreak.signals.base import ContentKind
 from firebreak.signals.decode import DEFAULT_LIMITS, DecodeLimits, luma_8bit, open_media
@@ -159,10 +160,11 @@ def describe(luma: Luma, *, brightest: Luma | None = None, features: bool = True
     return Description(luma.shape[1], luma.shape[0], variants, luma_set, box, brightest_set)
 
 
-# Keypoints of the brightest-channel set. Fewer than the luma set's 600: it is only asked when the luma set found
-# nothing. On the bench's hue +60 + crop + JPEG q50 copies, verified on that channel alone: 0.91 at 150, 0.95 at
-# 300, 0.96 at 600 (docs/copy-detection.md, "Colour changes"); each costs 36 bytes stored.
-BRIGHTEST_KEYPOINTS = 300
+# Keypoints of the brightest-channel set, as many as the luma set's. On the bench's hue +60 + crop + JPEG q50
+# copies (1,000 sources): 0.952 with 300, 0.975 with 600 (300 on uploads and 600 banked: 0.959). Each costs 36
+# bytes stored; the time the 300 more cost an upload (about 5 ms) the compiled vote paid for (12 ms saved:
+# docs/copy-detection.md, "Colour changes").
+BRIGHTEST_KEYPOINTS = 600
 
 
 def _in_picture(feature_set: FeatureSet, box: Box, shape: tuple[int, ...]) -> FeatureSet:
@@ -224,9 +226,11 @@ class CopyPolicy:
     verify_top_every: int = 200
     # The brightest channel's features are a second look at a picture the luma's found nothing in, and a second
     # look is a second chance for two shots of one scene to pass: they act only with this many inliers (fewer go
-    # to review). A recoloured copy keeps that channel exactly and verifies strongly on it (median 61 inliers of
-    # its 300 keypoints on the analysis run; the one re-shot scene it verified had 30: docs/copy-detection.md).
-    brightest_min_inliers: int = 32
+    # to review). A recoloured copy keeps that channel exactly and verifies strongly on it. With 300 keypoints the
+    # floor was 32 (the one re-shot scene it verified had 30); with 600 (since 2026-12-06), 0 of 3,992 hard
+    # distractors acted at 14 and hue +60 + crop + q50 was found at 0.990, against 0.975 at 32. The full run's
+    # replay of every floor is the check (docs/copy-detection.md, "Colour changes").
+    brightest_min_inliers: int = 24
 
     def __post_init__(self) -> None:
         for name in ("pdq_distance", "low_quality_distance", "turned_distance", "vote_distance"):
@@ -412,6 +416,13 @@ def _votes(packed: _Packed, query: FeatureSet, max_distance: int, *, exclusive: 
     if n == 0 or len(packed.codes) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     keys = _keys(query.descriptors)
+    if exclusive:
+        counts = np.zeros(len(packed.item_ids), dtype=np.int64)
+        best_item_votes(packed.offsets, packed.positions, packed.codes.view(np.uint64).reshape(-1, 4),
+                        packed.slot_of_row, keys, query.descriptors.view(np.uint64).reshape(n, 4), max_distance,
+                        packed.bucket_cap, packed.offsets.shape[1] == _KEYS + 1, _VOTE_RATIO, counts)
+        voted = np.flatnonzero(counts)
+        return voted, counts[voted]
     found_query: list[npt.NDArray[np.int64]] = []
     found_rows: list[npt.NDArray[np.int64]] = []
     for table in range(_TABLES):
@@ -441,27 +452,11 @@ def _votes(packed: _Packed, query: FeatureSet, max_distance: int, *, exclusive: 
     owner, rows, distance = owner[close], rows[close], distance[close]
     if not len(owner):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    # Each query keypoint votes once, for the item holding its nearest descriptor, and only when that is
-    # clearly nearer than any other item's (Lowe's ratio across items): descriptors of grain or flat
-    # patches look alike in many pictures, and would otherwise make those pictures win every vote.
+    # Every item holding a close descriptor gets the keypoint's vote (the exclusive vote, each keypoint for its
+    # clearly nearest item, is `best_item_votes`).
     slots = packed.slot_of_row[rows].astype(np.int64)
-    if not exclusive:
-        pairs = np.unique(owner * len(packed.item_ids) + slots)
-        counts = np.bincount(pairs % len(packed.item_ids), minlength=len(packed.item_ids))
-        voted = np.flatnonzero(counts)
-        return voted, counts[voted]
-    order = np.lexsort((distance, owner))
-    owner, slots, distance = owner[order], slots[order], distance[order]
-    first = np.r_[True, owner[1:] != owner[:-1]]
-    best_slot = np.full(n, -1, dtype=np.int64)
-    best_distance = np.full(n, 256, dtype=np.int64)
-    best_slot[owner[first]] = slots[first]
-    best_distance[owner[first]] = distance[first]
-    runner_up = np.full(n, 256, dtype=np.int64)
-    other = slots != best_slot[owner]
-    np.minimum.at(runner_up, owner[other], distance[other])
-    voting = (best_slot >= 0) & (best_distance <= _VOTE_RATIO * runner_up)
-    counts = np.bincount(best_slot[voting], minlength=len(packed.item_ids))
+    pairs = np.unique(owner * len(packed.item_ids) + slots)
+    counts = np.bincount(pairs % len(packed.item_ids), minlength=len(packed.item_ids))
     voted = np.flatnonzero(counts)
     return voted, counts[voted]
 

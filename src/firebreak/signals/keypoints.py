@@ -16,7 +16,8 @@ Binary layout, version 2 (little-endian):
     0       4     magic b"FBKP"
     4       1     version (2; version 1 has no extent: bytes 12-19 are absent and the extent is the frame)
     5       1     extractor revision (0: corners at threshold 12, 4 for low-detail pictures; 1: always 4;
-                  2: as 1, and a colour picture has a second set on its brightest channel)
+                  2: as 1, and a colour picture has a second set on its brightest channel; 3: that set
+                  holds up to 600 keypoints, not 300)
     6       2     n: number of keypoints (uint16)
     8       2     width of the frame the points refer to (uint16, pixels)
     10      2     height (uint16)
@@ -60,9 +61,9 @@ Descriptors = npt.NDArray[np.uint8]
 FEATURE_FORMAT_VERSION = 2
 # Which extractor made a stored set (byte 5). Sets of an older revision still parse and still match, but
 # `CopyLine` describes such pictures again: under revision 0 a low-detail picture's corners were found
-# differently, and before revision 2 a colour picture had no second set on its brightest channel
-# (`copydetect.Description.brightest_features`).
-EXTRACTOR_REVISION = 2
+# differently, before revision 2 a colour picture had no second set on its brightest channel
+# (`copydetect.Description.brightest_features`), and before revision 3 that set had 300 keypoints, not 600.
+EXTRACTOR_REVISION = 3
 _MAGIC = b"FBKP"
 _HEADER = struct.Struct("<4sBBHHH")
 _EXTENT = struct.Struct("<hhhh")

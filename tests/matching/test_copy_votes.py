@@ -1,0 +1,75 @@
+"""The copy index's compiled exclusive vote gives what sorting every pair gives (`copydetect._votes`)."""
+
+from __future__ import annotations
+
+from unittest.mock import patch
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from firebreak.matching import copydetect
+from firebreak.signals.keypoints import FeatureSet
+
+
+def _reference(packed: copydetect._Packed, query: FeatureSet, max_distance: int) -> dict[int, int]:
+    """Every (query keypoint, banked row) pair the keys meet, sorted by query and distance (stable): each keypoint
+    votes for the item of its nearest row when it is <= 0.8 x the nearest row of any other item."""
+    keys = copydetect._keys(query.descriptors)
+    pairs: list[tuple[int, int]] = []
+    for table in range(copydetect._TABLES):
+        for i in range(len(query)):
+            if packed.offsets.shape[1] == copydetect._KEYS + 1:
+                low, high = packed.offsets[table, keys[i, table]], packed.offsets[table, keys[i, table] + 1]
+            else:
+                low = np.searchsorted(packed.offsets[table], keys[i, table], side="left")
+                high = np.searchsorted(packed.offsets[table], keys[i, table], side="right")
+            if high - low <= packed.bucket_cap:
+                pairs += [(i, int(packed.positions[table, j])) for j in range(low, high)]
+    votes: dict[int, int] = {}
+    for i in range(len(query)):
+        met = [(int(np.unpackbits(query.descriptors[i] ^ packed.codes[row]).sum()), int(packed.slot_of_row[row]))
+               for q, row in pairs if q == i]
+        met = sorted((d, n, slot) for n, (d, slot) in enumerate(met) if d <= max_distance)
+        if not met:
+            continue
+        best, _, slot = met[0]
+        runner = min((d for d, _, s in met if s != slot), default=256)
+        if best <= 0.8 * runner:
+            votes[slot] = votes.get(slot, 0) + 1
+    return votes
+
+
+def _sets(seed: int, items: int, per_item: int, flips: int) -> tuple[dict[int, FeatureSet], FeatureSet]:
+    """Items whose descriptors are noisy copies of a few shared prototypes (so keys collide, buckets hold several
+    rows and distances tie), and a query made the same way."""
+    rng = np.random.default_rng(seed)
+    prototypes = rng.integers(0, 256, size=(6, 32), dtype=np.uint8)
+
+    def noisy(count: int) -> npt.NDArray[np.uint8]:
+        codes = prototypes[rng.integers(0, len(prototypes), count)].copy()
+        bits = np.unpackbits(codes, axis=1)
+        for row in bits:
+            row[rng.choice(256, size=int(rng.integers(0, flips + 1)), replace=False)] ^= 1
+        return np.packbits(bits, axis=1)
+
+    def feature_set(count: int) -> FeatureSet:
+        points = rng.uniform(0, 300, size=(count, 2)).astype(np.float32)
+        return FeatureSet(300, 300, points, noisy(count))
+
+    return {item * 7: feature_set(per_item) for item in range(items)}, feature_set(40)
+
+
+@pytest.mark.parametrize("dense", [False, True], ids=["sorted keys", "dense offsets"])
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), items=st.integers(1, 6), flips=st.integers(0, 40),
+       max_distance=st.sampled_from([0, 20, 56, 256]))
+def test_the_compiled_vote_is_the_sorted_one(dense: bool, seed: int, items: int, flips: int, max_distance: int) -> None:
+    features, query = _sets(seed, items, 30, flips)
+    with patch.object(copydetect, "_DENSE_ROWS", 0 if dense else 1 << 30):
+        packed = copydetect._pack(features)
+    assert (packed.offsets.shape[1] == copydetect._KEYS + 1) == dense
+    slots, counts = copydetect._votes(packed, query, max_distance, exclusive=True)
+    assert dict(zip(slots.tolist(), counts.tolist(), strict=True)) == _reference(packed, query, max_distance)
