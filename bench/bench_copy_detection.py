@@ -331,7 +331,10 @@ def run(
     _quiet_cv2()
     _source_list = ev.sources(source_count)
     _distractor_list = ev.distractors(distractor_count, _source_list)
-    recording = replace(policy, verify=replace(policy.verify, min_inliers=RECORD_FLOOR))
+    # Every plane searched at the recording floor: `verify` measures what only decides above its floor (whether the
+    # corners repeat) only there, so a record under the brightest channel's own floor would replay as passing it.
+    recording = replace(policy, verify=replace(policy.verify, min_inliers=RECORD_FLOOR),
+                        brightest_min_inliers=RECORD_FLOOR)
     context = multiprocessing.get_context("fork")
     with context.Pool(workers) as pool:
         banked = pool.map(_bank_one, range(len(_source_list)), chunksize=4)

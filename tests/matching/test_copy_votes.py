@@ -7,7 +7,7 @@ from unittest.mock import patch
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from firebreak.matching import copydetect
@@ -37,7 +37,7 @@ def _reference(packed: copydetect._Packed, query: FeatureSet, max_distance: int)
             continue
         best, _, slot = met[0]
         runner = min((d for d, _, s in met if s != slot), default=256)
-        if best <= 0.8 * runner:
+        if best <= copydetect._VOTE_RATIO * runner:
             votes[slot] = votes.get(slot, 0) + 1
     return votes
 
@@ -65,10 +65,14 @@ def _sets(seed: int, items: int, per_item: int, flips: int) -> tuple[dict[int, F
 @pytest.mark.parametrize("dense", [False, True], ids=["sorted keys", "dense offsets"])
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), items=st.integers(1, 6), flips=st.integers(0, 40),
-       max_distance=st.sampled_from([0, 20, 56, 256]))
-def test_the_compiled_vote_is_the_sorted_one(dense: bool, seed: int, items: int, flips: int, max_distance: int) -> None:
+       max_distance=st.sampled_from([0, 20, 56, 256]), cap=st.sampled_from([4, 16, 1000]))
+@example(seed=1, items=4, flips=0, max_distance=0, cap=1000)  # exact copies in several items: ties at distance 0
+@example(seed=2, items=5, flips=3, max_distance=56, cap=4)  # most buckets over the cap: skipped as stop words
+def test_the_compiled_vote_is_the_sorted_one(dense: bool, seed: int, items: int, flips: int, max_distance: int,
+                                             cap: int) -> None:
     features, query = _sets(seed, items, 30, flips)
-    with patch.object(copydetect, "_DENSE_ROWS", 0 if dense else 1 << 30):
+    with patch.object(copydetect, "_DENSE_ROWS", 0 if dense else 1 << 30), \
+            patch.object(copydetect, "_MIN_BUCKET_CAP", cap):
         packed = copydetect._pack(features)
     assert (packed.offsets.shape[1] == copydetect._KEYS + 1) == dense
     slots, counts = copydetect._votes(packed, query, max_distance, exclusive=True)

@@ -14,11 +14,17 @@ from firebreak.bootstrap import metrics
 from firebreak.bootstrap.system import System
 from firebreak.core.jobs.queue import Worker
 from firebreak.mail.smtp import ListenerConfig, SmtpListener
-from firebreak.matching.index import warm_up
+from firebreak.matching import copydetect, index
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 
+
+
+def _warm_up() -> None:
+    """Compile (or load from numba's cache) the Hamming index's kernels and the copy index's vote."""
+    index.warm_up()
+    copydetect.warm_up()
 
 class Services:
     def __init__(self, system: System, *, worker: bool = True, smtp: bool = True, indexes: bool = True) -> None:
@@ -34,7 +40,7 @@ class Services:
 
     def start(self) -> None:
         # Compile (or load from numba's cache) the Hamming kernels off the request path.
-        threading.Thread(target=warm_up, name="firebreak-warm-up", daemon=True).start()
+        threading.Thread(target=_warm_up, name="firebreak-warm-up", daemon=True).start()
         if self.indexes:
             self.system.index_keeper.start()
         self._ticker = threading.Thread(target=self._tick, name="firebreak-services-tick", daemon=True)
