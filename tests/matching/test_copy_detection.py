@@ -316,7 +316,7 @@ def test_a_moderator_reads_why_a_match_whose_corners_do_not_reappear_waits_for_t
     # A colour-channel match under its floor says why it waits.
     colour = evidence_words({"method": "geometric", "action": "review", "plane": "brightest", "inliers": 20,
                              "coverage_reference": 0.9, "coverage_query": 1.0, "perspective_pixels": 1.0})
-    assert "acts only with 24 matching points" in colour, colour
+    assert "acts only with 32 matching points" in colour, colour
 
 
 def test_a_moderator_reads_why_a_parallax_match_waits_for_them() -> None:
