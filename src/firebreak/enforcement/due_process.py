@@ -305,9 +305,14 @@ def _lifted_already(session: Session, action: Action, account: PlatformAccount |
     held = _HELD.get(action.kind)
     if held is None or account is None or account.status == held:
         return None
-    latest = session.scalar(select(Action.id).where(
-        Action.account_id == account.id, Action.kind.in_(list(_HELD))).order_by(Action.id.desc()).limit(1))
-    return account.status_changed_at if latest == action.id else None
+    latest = latest_standing_action(session, account.id)
+    return account.status_changed_at if latest is not None and latest.id == action.id else None
+
+
+def latest_standing_action(session: Session, account_id: int) -> Action | None:
+    """The account's newest restriction or suspension, whatever its status."""
+    return session.scalars(select(Action).where(Action.account_id == account_id, Action.kind.in_(list(_HELD)))
+                           .order_by(Action.id.desc()).limit(1)).first()
 
 
 def lift_key(action_id: int) -> str:

@@ -52,10 +52,7 @@ def locked_account(session: Session, account_id: int) -> PlatformAccount | None:
                            .execution_options(populate_existing=True)).first()
 
 
-def latest_standing_action(session: Session, account_id: int) -> Action | None:
-    return session.scalars(select(Action).where(
-        Action.account_id == account_id, Action.kind.in_((ActionKind.RESTRICT_ACCOUNT, ActionKind.SUSPEND_ACCOUNT)))
-        .order_by(Action.id.desc()).limit(1)).first()
+latest_standing_action = due_process.latest_standing_action
 
 
 def end_standing(*, session: Session, clock: Clock, due: DueProcess, adapters: AdapterProvider,
