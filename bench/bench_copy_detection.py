@@ -45,7 +45,9 @@ from firebreak.signals.pdq import PDQ_MATCH_DISTANCE, PDQ_MIN_QUALITY, PDQ_TURNE
 # Searched with this floor, so the evidence for every higher floor is at hand afterwards.
 RECORD_FLOOR = 6
 FLOORS = range(RECORD_FLOOR, 41)
-BRIGHTEST_FLOORS = (14, 16, 18, 20, 24, 28, 32, 40)  # `brightest_min_inliers` values replayed
+BRIGHTEST_FLOORS = (14, 16, 18, 20, 24, 28, 32, 40)  # `brightest_min_inliers` values replayed (no agreement rule)
+# (`brightest_agreeing_inliers`, `brightest_agreeing_share`) replayed at the policy's brightest floor.
+BRIGHTEST_AGREEMENT = ((14, 0.4), (14, 0.45), (14, 0.5), (20, 0.35), (20, 0.4), (20, 0.45), (20, 0.5), (24, 0.45))
 
 # (item, method, pdq distance, inliers, share of the banked picture present, share of the upload inside it,
 #  spread, rival inliers, perspective gap in pixels, residual correlation, shared residual in pixels)
@@ -151,14 +153,20 @@ def _decide(records: tuple[Record, ...], floor: int, policy: CopyPolicy) -> tupl
     review: set[int] = set()
     for (item, method, _distance, inliers, present, inside, spread, rival, perspective, correlation, shared, plane,
          repeatability, inlier_share) in records:
-        needed = floor if plane == "luma" else max(floor, policy.brightest_min_inliers)
+        if plane == "luma":
+            enough = inliers >= floor
+        else:  # the brightest channel's own floor, or fewer where the pairs agree (as `Verification.enough_inliers`)
+            enough = inliers >= max(floor, policy.brightest_min_inliers) or (
+                inliers >= max(floor, policy.brightest_agreeing_inliers)
+                and inlier_share >= policy.brightest_agreeing_share
+            )
         if method == "pdq-variant":
             auto.add(item)
         elif method == "pdq-weak":
             review.add(item)
         elif spread >= policy.review_spread:
             if (
-                inliers >= needed
+                enough
                 and spread >= verify.min_spread
                 and present >= verify.min_banked_share
                 and max(present, inside) >= verify.min_inside
@@ -189,6 +197,7 @@ class Results:
     false_auto_at_default: int = 0
     curve: dict[int, tuple[int, int, float]] = field(default_factory=dict)
     brightest_curve: dict[int, tuple[int, float, float]] = field(default_factory=dict)
+    agreement_curve: dict[str, tuple[int, float, float]] = field(default_factory=dict)
     elapsed_seconds: float = 0.0
 
 
@@ -390,11 +399,9 @@ def run(
             if ev.TRANSFORMS[number][3]
         ]
         curve[floor] = (false_autos(floor), false_autos(floor, skip=ev.STEREO_KIND), sum(hits) / max(1, len(hits)))
-    # The brightest channel's own floor (`CopyPolicy.brightest_min_inliers`), the luma's at its default: replayed
-    # from the same records (the bench asks both planes always).
-    brightest_curve = {}
-    for bright in BRIGHTEST_FLOORS:
-        rule = replace(policy, brightest_min_inliers=max(bright, policy.verify.min_inliers))
+    # The brightest channel's own floor (`CopyPolicy.brightest_min_inliers`, alone) and its agreement rule, the
+    # luma's at its default: replayed from the same records (the bench asks both planes always).
+    def replay(rule: CopyPolicy) -> tuple[int, float, float]:
         found = [
             (ev.TRANSFORMS[number][0] == "colour" or "hue" in ev.TRANSFORMS[number][1],
              position in (hash_hits | decide_records(records, policy.verify.min_inliers, rule)[0]))
@@ -402,9 +409,19 @@ def run(
             if ev.TRANSFORMS[number][3]
         ]
         coloured = [hit for colour, hit in found if colour]
-        brightest_curve[bright] = (false_autos(policy.verify.min_inliers, rule=rule),
-                                   sum(hit for _, hit in found) / max(1, len(found)),
-                                   sum(coloured) / max(1, len(coloured)))
+        return (false_autos(policy.verify.min_inliers, rule=rule), sum(hit for _, hit in found) / max(1, len(found)),
+                sum(coloured) / max(1, len(coloured)))
+
+    brightest_curve = {}
+    for bright in BRIGHTEST_FLOORS:
+        floor_only = max(bright, policy.verify.min_inliers)
+        brightest_curve[bright] = replay(replace(policy, brightest_min_inliers=floor_only,
+                                                 brightest_agreeing_inliers=floor_only))
+    agreement_curve = {"none (the floor alone)": brightest_curve.get(policy.brightest_min_inliers) or replay(
+        replace(policy, brightest_agreeing_inliers=policy.brightest_min_inliers))}
+    for fewer, share in BRIGHTEST_AGREEMENT:
+        agreement_curve[f"{fewer} @ {share:.2f}"] = replay(replace(
+            policy, brightest_agreeing_inliers=max(fewer, policy.verify.min_inliers), brightest_agreeing_share=share))
     operating = next((floor for floor in FLOORS if false_autos(floor) == 0), None)
     operating_without_stereo = next((f for f in FLOORS if false_autos(f, skip=ev.STEREO_KIND) == 0), None)
     default_floor = policy.verify.min_inliers
@@ -413,6 +430,8 @@ def run(
             "sources": dict(Counter(s.kind for s in _source_list)),
             "distractors": dict(Counter(d.kind for d in _distractor_list)),
             "transforms": len(_transforms),
+            "brightest channel": f"{policy.brightest_min_inliers} inliers, or {policy.brightest_agreeing_inliers} "
+                                 f"with {policy.brightest_agreeing_share:.0%} of the pairs agreeing",
             "workers": workers,
             "bank seconds": round(bank_seconds, 1),
             "query seconds": round(query_seconds, 1),
@@ -423,6 +442,7 @@ def run(
         false_auto_at_default=false_autos(default_floor, show=verbose),
         curve=curve,
         brightest_curve=brightest_curve,
+        agreement_curve=agreement_curve,
     )
     if verbose:
         misses(default_floor)
@@ -535,6 +555,12 @@ def print_results(results: Results) -> None:
     print("|---:|---:|---:|---:|")
     for bright, (false, recall, coloured) in results.brightest_curve.items():
         print(f"| {bright} | {false} | {recall:.4f} | {coloured:.4f} |")
+    print(f"\nShipped on the brightest channel: {results.config.get('brightest channel')}.")
+    print("\n| brightest channel: fewer inliers @ share of the pairs agreeing (at the shipped floor) | automatic "
+          "false actions | recall over target transforms | recall over the colour transforms |")
+    print("|---|---:|---:|---:|")
+    for rule, (false, recall, coloured) in results.agreement_curve.items():
+        print(f"| {rule} | {false} | {recall:.4f} | {coloured:.4f} |")
     print("\n| source kind | recall over the target transforms |\n|---|---:|")
     for kind, recall in sorted(results.by_source_kind.items()):
         print(f"| {kind} | {recall:.3f} |")

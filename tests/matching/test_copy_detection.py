@@ -31,6 +31,7 @@ from firebreak.signals.hashing import hash_bytes, hash_with_planes
 from firebreak.signals.keypoints import (
     DEFAULT_VERIFY_POLICY,
     EXTRACTOR_REVISION,
+    NO_VERIFICATION,
     FeatureSet,
     VerifyPolicy,
     extract_features,
@@ -313,10 +314,25 @@ def test_a_moderator_reads_why_a_match_whose_corners_do_not_reappear_waits_for_t
                             "coverage_query": 0.9, "perspective_pixels": 4.4, "repeatability": 0.33, "matches": 53,
                             "residual_correlation": 0.18, "shared_residual_pixels": 0.9})
     assert "but" not in acted and acted.endswith("(verified)"), acted
-    # A colour-channel match under its floor says why it waits.
+    # A colour-channel match under its floor says why it waits, with the share of its pairs that agree.
     colour = evidence_words({"method": "geometric", "action": "review", "plane": "brightest", "inliers": 20,
-                             "coverage_reference": 0.9, "coverage_query": 1.0, "perspective_pixels": 1.0})
-    assert "acts only with 32 matching points" in colour, colour
+                             "coverage_reference": 0.9, "coverage_query": 1.0, "perspective_pixels": 1.0,
+                             "matches": 80})
+    assert ("acts only with 32 matching points, or 20 where at least 45% of the paired points agree (here 25%)"
+            in colour), colour
+    # A match recorded before the share was kept says no share.
+    older = evidence_words({"method": "geometric", "action": "review", "plane": "brightest", "inliers": 20,
+                            "coverage_reference": 0.9, "coverage_query": 1.0, "perspective_pixels": 1.0})
+    assert "acts only with 32 matching points, or 20 where" in older and "(here" not in older, older
+    # Enough points on that channel when its pairs agree (40 of 80 would be under 45%; 40 of 60 is not): nothing
+    # said against it, even where a person looks for another reason.
+    agreeing = evidence_words({"method": "geometric", "action": "review", "plane": "brightest", "inliers": 40,
+                               "coverage_reference": 0.9, "coverage_query": 1.0, "perspective_pixels": 1.0,
+                               "matches": 60})
+    assert "acts only with" not in agreeing, agreeing
+    few = evidence_words({"method": "geometric", "action": "review", "plane": "brightest", "inliers": 19,
+                          "coverage_reference": 0.9, "coverage_query": 1.0, "perspective_pixels": 1.0, "matches": 20})
+    assert "(here 95%)" in few, few
 
 
 def test_a_moderator_reads_why_a_parallax_match_waits_for_them() -> None:
@@ -578,17 +594,27 @@ def test_a_recoloured_crop_is_verified_on_the_brightest_channel() -> None:
     assert by_luma <= len(colourful) - 4, (found, by_luma)
     # A grey picture has no second set: its brightest channel is its luma.
     assert describe_data(jpeg(colourful[0].convert("L"))).brightest_features is None
-    # A second look needs more: under `brightest_min_inliers`, what the brightest channel verifies goes to review.
-    strict = CopyIndex(CopyPolicy(brightest_min_inliers=10_000))
+    # A second look needs more: under `brightest_min_inliers` (and without the agreement that lets fewer do), what
+    # the brightest channel verifies goes to review.
+    strict = CopyIndex(CopyPolicy(brightest_min_inliers=10_000, brightest_agreeing_inliers=10_000))
+    # Fewer do where most of the pairs agree, as a recoloured copy's do: the floor out of reach, the agreement not.
+    agreeing = CopyIndex(CopyPolicy(brightest_min_inliers=10_000))
     for item, picture in enumerate(colourful):
         strict.add(item, describe_data(jpeg(picture)))
-    reviewed = 0
+        agreeing.add(item, describe_data(jpeg(picture)))
+    reviewed = by_agreement = 0
     for item, picture in enumerate(colourful):
         copy = describe_data(jpeg(ev.crop_sides(ev.hue_shift(picture, 60), 0.1, "left"), 50))
         decision = strict.search(copy)
         assert not any(e.plane == "brightest" and e.action == "auto" for e in decision.evidence)
         reviewed += any(e.plane == "brightest" and e.item_id == item for e in decision.evidence)
+        acted = [e for e in agreeing.search(copy).evidence if e.plane == "brightest" and e.action == "auto"]
+        assert all(e.item_id == item for e in acted)
+        for e in acted:
+            assert e.verification is not None and e.verification.inlier_share >= 0.45, e.verification
+        by_agreement += bool(acted)
     assert reviewed >= len(colourful) - by_luma - 1, (reviewed, by_luma)
+    assert by_agreement >= len(colourful) - by_luma - 1, (by_agreement, by_luma)
 
 
 def test_a_moderator_reads_that_a_match_was_made_on_the_colour_channel() -> None:
@@ -719,6 +745,14 @@ def test_policies_refuse_nonsense() -> None:
         CopyPolicy(verify_top=0)
     with pytest.raises(ValueError, match="brightest_min_inliers"):
         CopyPolicy(brightest_min_inliers=5)
+    with pytest.raises(ValueError, match="brightest_agreeing_inliers"):
+        CopyPolicy(brightest_agreeing_inliers=5)
+    with pytest.raises(ValueError, match="brightest_agreeing_share"):
+        CopyPolicy(brightest_agreeing_share=1.5)
+    with pytest.raises(ValueError, match="agreeing_inliers"):
+        VerifyPolicy(agreeing_inliers=2)
+    with pytest.raises(ValueError, match="agreeing_share"):
+        VerifyPolicy(agreeing_share=-0.1)
 
 
 def test_decode_luma_refuses_what_is_not_a_picture() -> None:
@@ -851,3 +885,19 @@ def test_a_small_index_votes_as_a_large_one_does(pictures: list[Image.Image], mo
     large, large_bytes = votes()
     assert small == large and any(small)
     assert small_bytes < 20_000_000 < 100_000_000 < large_bytes, (small_bytes, large_bytes)
+
+
+def test_fewer_inliers_verify_only_where_the_pairs_agree() -> None:
+    """`VerifyPolicy.agreeing_inliers`: under `min_inliers`, a match still has inliers enough when at least
+    `agreeing_share` of its descriptor pairs are inliers (the brightest channel's rule, `CopyPolicy.verify_policy`)."""
+    rule = CopyPolicy().verify_policy("brightest")
+    assert (rule.min_inliers, rule.agreeing_inliers, rule.agreeing_share) == (32, 20, 0.45)
+    assert rule.least_inliers == 20 and CopyPolicy().verify_policy("luma").least_inliers == 14
+    clean = replace(NO_VERIFICATION, coverage_query=1.0, coverage_reference=1.0, spread=0.5, perspective_pixels=1.0)
+    for inliers, matches, enough in ((32, 200, True), (20, 44, True), (20, 45, False), (19, 19, False),
+                                     (31, 68, True), (31, 69, False)):
+        check = replace(clean, inliers=inliers, matches=matches)
+        assert check.enough_inliers(rule) is enough, (inliers, matches)
+        assert check.passes(rule) is enough, (inliers, matches)
+    # Without an agreeing rule (the luma's), the floor alone.
+    assert not replace(clean, inliers=13, matches=13).enough_inliers(CopyPolicy().verify_policy("luma"))

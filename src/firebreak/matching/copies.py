@@ -191,10 +191,18 @@ def _layout_words(data: dict[str, Any]) -> str:
 
 def _colour_words(data: dict[str, Any]) -> str:
     """Why a match on the brightest colour channel's features waits: it is a second look, and needs more points."""
-    needed = DEFAULT_POLICY.brightest_min_inliers
-    if data.get("plane") != "brightest" or int(data.get("inliers") or 0) >= needed:
+    policy = DEFAULT_POLICY.verify_policy("brightest")
+    inliers, matches = int(data.get("inliers") or 0), int(data.get("matches") or 0)
+    agree = inliers / matches if matches else 0.0
+    if data.get("plane") != "brightest" or inliers >= policy.min_inliers or (
+        policy.agreeing_inliers is not None and inliers >= policy.agreeing_inliers and agree >= policy.agreeing_share
+    ):
         return ""
-    return f"; but a match on the colour channel acts only with {needed} matching points (it is a second look)"
+    fewer = ("" if policy.agreeing_inliers is None else
+             f", or {policy.agreeing_inliers} where at least {round(100 * policy.agreeing_share)}% of the paired "
+             f"points agree" + (f" (here {round(100 * agree)}%)" if matches else ""))
+    return (f"; but a match on the colour channel acts only with {policy.min_inliers} matching points{fewer} "
+            f"(it is a second look)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -231,6 +231,13 @@ class CopyPolicy:
     # 1 re-rendered scene acting at 24 and 28, none at 32 (recall over the target transforms 0.9959, 0.9955 at 32:
     # docs/copy-detection.md, "Colour changes").
     brightest_min_inliers: int = 32
+    # ... or this many, where at least `brightest_agreeing_share` of the descriptor pairs are inliers: a recoloured
+    # copy keeps that channel exactly, and most of its pairs agree (0.40-0.67 on the bench's hue-turned crops with
+    # 14-31 inliers), while a re-rendered scene that verifies on one shape pairs many corners that moved (the three
+    # of the 20,000 hard distractors that verified there with 17-28 inliers: 0.19-0.35). Since 2026-12-06
+    # (docs/copy-detection.md, "Colour changes").
+    brightest_agreeing_inliers: int = 20
+    brightest_agreeing_share: float = 0.45
 
     def __post_init__(self) -> None:
         for name in ("pdq_distance", "low_quality_distance", "turned_distance", "vote_distance"):
@@ -239,13 +246,20 @@ class CopyPolicy:
                 raise ValueError(f"{name} must be between 0 and 256 bits, got {value}")
         if self.verify_top < 1 or self.verify_top_every < 1 or self.min_votes < 1:
             raise ValueError("verify_top, verify_top_every and min_votes must be at least 1")
-        if self.brightest_min_inliers < self.verify.min_inliers:
-            raise ValueError(f"brightest_min_inliers must be at least the verify policy's min_inliers "
-                             f"({self.verify.min_inliers}), got {self.brightest_min_inliers}")
+        for name in ("brightest_min_inliers", "brightest_agreeing_inliers"):
+            if getattr(self, name) < self.verify.min_inliers:
+                raise ValueError(f"{name} must be at least the verify policy's min_inliers "
+                                 f"({self.verify.min_inliers}), got {getattr(self, name)}")
+        if not 0.0 <= self.brightest_agreeing_share <= 1.0:
+            raise ValueError(f"brightest_agreeing_share must be between 0 and 1, got {self.brightest_agreeing_share}")
 
     def verify_policy(self, plane: Plane) -> VerifyPolicy:
-        """The geometric rule for a plane's features (`brightest_min_inliers` on the brightest channel)."""
-        return self.verify if plane == "luma" else replace(self.verify, min_inliers=self.brightest_min_inliers)
+        """The geometric rule for a plane's features (on the brightest channel, `brightest_min_inliers`, or
+        `brightest_agreeing_inliers` where the pairs agree)."""
+        if plane == "luma":
+            return self.verify
+        return replace(self.verify, min_inliers=self.brightest_min_inliers,
+                       agreeing_inliers=self.brightest_agreeing_inliers, agreeing_share=self.brightest_agreeing_share)
 
 
 DEFAULT_POLICY = CopyPolicy()

@@ -284,6 +284,13 @@ class VerifyPolicy:
     # runs: 3 of the 4 re-shot scenes acted on, for 7 of 34,506 copies sent to review (docs/copy-detection.md,
     # "What moved").
     min_inlier_share: float = 0.5
+    # Fewer inliers than `min_inliers` do where the pairs agree: at least `agreeing_inliers` (None: never) with at
+    # least `agreeing_share` of the descriptor pairs inliers (`Verification.inlier_share`). A copy that keeps the
+    # plane exactly pairs most of its corners with their own; two renderings of one scene, in which things moved,
+    # pair a few with the one thing that did not. Set for the brightest channel's second look
+    # (`CopyPolicy.brightest_agreeing_inliers`; docs/copy-detection.md, "Colour changes").
+    agreeing_inliers: int | None = None
+    agreeing_share: float = 1.0
     ratio: float = 0.85  # Lowe's test: best descriptor distance < ratio x second best
     max_descriptor_distance: int = 72  # bits of 256
     reprojection_pixels: float = 4.0  # RANSAC's inlier distance in the reference frame
@@ -299,11 +306,18 @@ class VerifyPolicy:
             raise ValueError(f"max_perspective_pixels must be positive, got {self.max_perspective_pixels}")
         if self.min_inliers < 3:
             raise ValueError("min_inliers must be at least 3 (a similarity needs 2 pairs, a check needs more)")
+        if self.agreeing_inliers is not None and self.agreeing_inliers < 3:
+            raise ValueError(f"agreeing_inliers must be at least 3 (or None), got {self.agreeing_inliers}")
         shares = ("min_banked_share", "min_inside", "partial_share", "partial_inside", "min_spread", "ratio",
-                  "min_repeatability", "min_inlier_share")
+                  "min_repeatability", "min_inlier_share", "agreeing_share")
         for field in (*shares, "max_rival_share"):
             if not 0.0 <= getattr(self, field) <= 1.0:
                 raise ValueError(f"{field} must be between 0 and 1, got {getattr(self, field)}")
+
+    @property
+    def least_inliers(self) -> int:
+        """The fewest inliers that can ever verify: `min_inliers`, or `agreeing_inliers` where that is lower."""
+        return self.min_inliers if self.agreeing_inliers is None else min(self.min_inliers, self.agreeing_inliers)
 
 
 DEFAULT_VERIFY_POLICY = VerifyPolicy()
@@ -331,14 +345,23 @@ class Verification:
     residual_correlation: float = 0.0
     shared_residual_pixels: float = 0.0
     # Share of the query's keypoints inside the other picture that land on one of its keypoints under the transform
-    # (see VerifyPolicy.min_repeatability). Measured only where it can decide: enough inliers, and under
-    # `min_inlier_share` of the pairs among them (a search of every keypoint's nearest, about 0.6 ms); None otherwise.
+    # (see VerifyPolicy.min_repeatability). Measured only where it can decide: inliers enough to act
+    # (`VerifyPolicy.least_inliers`), and under `min_inlier_share` of the pairs among them (a search of every
+    # keypoint's nearest, about 0.6 ms); None otherwise.
     repeatability: float | None = None
 
     @property
     def inlier_share(self) -> float:
         """Inliers over the descriptor pairs that went into RANSAC."""
         return self.inliers / self.matches if self.matches else 0.0
+
+    def enough_inliers(self, policy: VerifyPolicy) -> bool:
+        """Whether there are inliers enough: `min_inliers`, or `agreeing_inliers` where the pairs agree."""
+        return self.inliers >= policy.min_inliers or (
+            policy.agreeing_inliers is not None
+            and self.inliers >= policy.agreeing_inliers
+            and self.inlier_share >= policy.agreeing_share
+        )
 
     def moved_apart(self, policy: VerifyPolicy) -> bool:
         """Whether few of the corners reappear and few pairs agree, as when things in a scene moved between shots."""
@@ -365,7 +388,7 @@ class Verification:
         """Whether this is a verified copy under `policy`, `banked` naming which side is the banked picture."""
         present, inside = self.shares(banked)
         return (
-            self.inliers >= policy.min_inliers
+            self.enough_inliers(policy)
             and present >= policy.min_banked_share
             and max(present, inside) >= policy.min_inside
             and (present >= policy.partial_share or inside >= policy.partial_inside)
@@ -694,7 +717,7 @@ def verify(
         shared_residual_pixels=round(shared, 2),
         repeatability=(
             round(_repeatability(query, reference, matrix, policy), 4)
-            if inlier.sum() >= policy.min_inliers and inlier.sum() < policy.min_inlier_share * len(source)
+            if inlier.sum() >= policy.least_inliers and inlier.sum() < policy.min_inlier_share * len(source)
             else None
         ),
     )
