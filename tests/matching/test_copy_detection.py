@@ -265,16 +265,18 @@ def test_the_other_camera_of_a_stereo_pair_is_not_a_verified_copy() -> None:
 
 
 def test_the_stereo_tile_with_the_weakest_parallax_is_not_a_verified_copy() -> None:
-    """The other camera's top-right tile, as the bench describes it (a PNG banked, a JPEG q85 searched): its
-    neighbours share 0.16 of the scatter and 0.97 px, under the first threshold (0.2), and it was acted on in every
-    full run. At 0.15 it is refused; copies stay under 0.07 at the 99.9th percentile (docs/copy-detection.md)."""
+    """The other camera's top-right tile, as the bench describes it (a PNG banked, a JPEG q85 searched). Described at
+    its own 370 px (extractor revisions up to 3), its neighbours shared 0.16 of the scatter and 0.97 px, under the
+    first threshold (0.2), and it was acted on in every full run; at 0.15 it was refused. Enlarged to 384 px
+    (revision 4) they share more (0.43, 1.5 px). Refused for its parallax alone; copies stay under 0.07 at the 99.9th
+    percentile (docs/copy-detection.md)."""
     tile = ev.Tile("motorcycle_left", (370, 0, 740, 250))
     banked = describe_data(png(ev.tile_image(tile))).features
     other_camera = describe_data(jpeg(ev.tile_image(ev.Tile(ev.STEREO_RIGHT, tile.box)))).features
     stereo = verify(other_camera, banked)
     assert not stereo.verified and stereo.shows_parallax(DEFAULT_VERIFY_POLICY), stereo
-    assert 0.15 < stereo.residual_correlation < 0.2, stereo
-    assert verify(other_camera, banked, replace(DEFAULT_VERIFY_POLICY, max_residual_correlation=0.2)).verified
+    assert stereo.residual_correlation > 0.15 and stereo.inliers >= 40, stereo
+    assert verify(other_camera, banked, replace(DEFAULT_VERIFY_POLICY, max_residual_correlation=1.0)).verified
 
 
 @pytest.mark.parametrize(("draw", "seed", "moved"), [("plain", 87, 506687), ("textured", 79, 508659)])
@@ -821,6 +823,7 @@ def test_the_bench_quick_mode_holds_its_floors() -> None:
         "contrast -50%",
         "crop 10% + caption + jpeg q40",
         "hue +60° + crop 10% (left) + jpeg q50",
+        "rotate 3° + half size + jpeg q40",
         "crop 40% (all sides)",
     ]
     chosen = [i for i, t in enumerate(ev.TRANSFORMS) if t[1] in names]

@@ -28,12 +28,12 @@ from firebreak.core.jobs.models import ScheduledTask, TaskStatus
 from firebreak.enforcement.models import Action, ActionKind, ActionStatus
 from firebreak.integrations.sandbox import service as sandbox
 from firebreak.integrations.sandbox.models import MessageStatus, SandboxMessage
-from firebreak.matching.copies import COPY_SIGNAL, REDESCRIBE_JOB, evidence_words
+from firebreak.matching.copies import COPY_SIGNAL, REDESCRIBE_JOB, evidence_words, same_as_current
 from firebreak.matching.models import CopyDescription, Match, MatchReview
 from firebreak.media.models import Media, Placement
 from firebreak.media.service import find_by_sha256
 from firebreak.review.models import ItemStatus, ReviewItem
-from firebreak.signals.keypoints import EXTRACTOR_REVISION, FeatureSet
+from firebreak.signals.keypoints import EXTRACTOR_REVISION, WORKING_SIDE, FeatureSet
 from firebreak.signals.vpdq import value_to_frames
 from tests.support import RecordingPlatform, media_event
 
@@ -362,6 +362,44 @@ def test_the_upgrade_job_passes_a_picture_whose_bytes_are_gone(system: System) -
         task = session.scalar(select(ScheduledTask).where(ScheduledTask.job == REDESCRIBE_JOB))
         assert task is not None and task.status == TaskStatus.DONE
         assert int(task.payload["after_id"]) >= kept_id
+
+
+def test_the_upgrade_job_marks_full_size_descriptions_current_without_the_picture(system: System) -> None:
+    """Extractor revision 4 enlarges pictures under WORKING_SIDE and changes nothing else: a revision 3 row of a
+    picture described at full size is marked current in place (same id, same features, no decode), one of a smaller
+    picture is described again (a new row)."""
+    big = jpeg(ev.textured_scene(9301))
+    small_picture = ev.textured_scene(9302)
+    small = jpeg(small_picture.resize((small_picture.width * 200 // max(small_picture.size),
+                                       small_picture.height * 200 // max(small_picture.size))))
+    system.gateway.ensure_integration(name="hook", adapter="webhook")
+    system.adapters.override("hook", RecordingPlatform())
+    for number, blob in enumerate((big, small)):
+        system.gateway.record_event("hook", media_event("room-1", f"s{number}", blob, when=system.clock.now()))
+    run_jobs(system)
+    with system.db.transaction() as session:
+        rows = list(session.scalars(select(CopyDescription).order_by(CopyDescription.id)))
+        assert len(rows) == 2
+        frames = [FeatureSet.from_bytes(r.features) for r in rows]
+        assert max(frames[0].width, frames[0].height) == WORKING_SIDE  # the big one, described at full size
+        assert max(frames[1].width, frames[1].height) == WORKING_SIDE  # the small one, enlarged to it
+        for row in rows:
+            row.revision = 3
+        rows[1].features = replace(FeatureSet.from_bytes(rows[1].features), width=200, height=150).to_bytes()
+        big_id, big_features, small_id = rows[0].id, rows[0].features, rows[1].id
+        assert same_as_current(3, big_features) and not same_as_current(3, rows[1].features)
+        assert not same_as_current(2, big_features)
+    system.prepare()
+    run_jobs(system)
+    with system.db.sessions() as session:
+        rows = list(session.scalars(select(CopyDescription).order_by(CopyDescription.id)))
+        assert [r.revision for r in rows] == [EXTRACTOR_REVISION, EXTRACTOR_REVISION]
+        assert rows[0].id == big_id and rows[0].features == big_features
+        assert rows[1].id > small_id
+        assert max(FeatureSet.from_bytes(rows[1].features).width, FeatureSet.from_bytes(rows[1].features).height
+                   ) == WORKING_SIDE
+        task = session.scalar(select(ScheduledTask).where(ScheduledTask.job == REDESCRIBE_JOB))
+        assert task is not None and task.status == TaskStatus.DONE
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ from firebreak.matching.copies import (
     REDESCRIBE_KEY,
     CopyFound,
     CopyLine,
+    Outdated,
     describable,
     describe_bytes,
     found_in,
@@ -41,6 +42,7 @@ from firebreak.matching.copies import (
     frames_of,
     newest_outdated,
     outdated,
+    promote,
     replace_description,
     store_description,
 )
@@ -288,11 +290,12 @@ class Enforcement:
         started = time.monotonic()
         passed = 0  # this run's own cursor too: without a job row (a direct call), the rows passed are not read again
         while True:
-            def cursor(session: Session, passed: int = passed) -> tuple[int, list[tuple[int, int]], dict[int, Media]]:
+            def cursor(session: Session, passed: int = passed) -> tuple[int, list[Outdated], dict[int, Media]]:
                 task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == REDESCRIBE_KEY))
                 after = max(passed, int((task.payload or {}).get("after_id", 0)) if task is not None else 0)
                 rows = outdated(session, after_id=after, limit=batch)
-                media = {m.id: m for m in session.scalars(select(Media).where(Media.id.in_([m for _, m in rows])))}
+                wanted = [r.media_id for r in rows if not r.same]
+                media = {m.id: m for m in session.scalars(select(Media).where(Media.id.in_(wanted)))} if wanted else {}
                 for each in media.values():
                     session.expunge(each)
                 return after, rows, media
@@ -301,7 +304,9 @@ class Enforcement:
             if not rows:
                 return True
             fresh: dict[int, Description] = {}
-            for row_id, media_id in rows:
+            for row_id, media_id, same in ((r.row_id, r.media_id, r.same) for r in rows):
+                if same:  # described at full size: the current extractor gives the same (`same_as_current`)
+                    continue
                 item = media.get(media_id)
                 try:
                     data = copies.read_bytes(item) if item is not None else None
@@ -313,10 +318,13 @@ class Enforcement:
                 if description is not None:
                     fresh[row_id] = description
             with d.db.transaction() as session:
+                for each in rows:
+                    if each.same:
+                        promote(session, each.row_id)
                 for row_id, description in fresh.items():
                     replace_description(session=session, clock=d.clock, row_id=row_id, description=description)
                 task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == REDESCRIBE_KEY))
-                passed = max(after, rows[-1][0])
+                passed = max(after, rows[-1].row_id)
                 if task is not None:
                     task.payload = {"after_id": passed, "revision": EXTRACTOR_REVISION}
             if time.monotonic() - started > budget_seconds:

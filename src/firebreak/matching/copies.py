@@ -53,7 +53,7 @@ from firebreak.media.models import HashStatus, Media, MediaKind, MediaSignal
 from firebreak.signals.decode import DEFAULT_LIMITS, DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
 from firebreak.signals.hashing import StillPlanes
-from firebreak.signals.keypoints import DEFAULT_VERIFY_POLICY, EXTRACTOR_REVISION, FeatureSet
+from firebreak.signals.keypoints import DEFAULT_VERIFY_POLICY, EXTRACTOR_REVISION, WORKING_SIDE, FeatureSet
 from firebreak.signals.pdq import DIHEDRAL_NAMES
 from firebreak.signals.vpdq import VpdqFrame
 
@@ -281,12 +281,50 @@ def store_description(*, session: Session, clock: Clock, media_id: int, descript
         pass  # described by another worker at the same moment
 
 
-def outdated(session: Session, *, after_id: int, limit: int) -> list[tuple[int, int]]:
-    """(row id, media id) of descriptions above `after_id` written by an older extractor, in id order."""
-    rows = session.execute(select(CopyDescription.id, CopyDescription.media_id).where(
+# Revision 4 changed only pictures whose feature frame was under WORKING_SIDE (they are enlarged to it now): a row of
+# revision 3 whose frame has that long side describes its picture as revision 4 does. (The extractor revision this
+# holds for, the older revisions it holds for: a later revision must say again what it changed.)
+_SAME_AT_FULL_SIZE = (4, frozenset({3}))
+
+
+def same_as_current(revision: int, features: bytes) -> bool:
+    """Whether a row of an older extractor describes its picture as the current one would, so it can be marked
+    current without the picture (`promote`): revision 3 of a picture described at WORKING_SIDE."""
+    current, older = _SAME_AT_FULL_SIZE
+    if EXTRACTOR_REVISION != current or revision not in older:
+        return False
+    try:
+        frame = FeatureSet.from_bytes(features)
+    except ValueError:
+        return False
+    return max(frame.width, frame.height) == WORKING_SIDE
+
+
+@dataclass(frozen=True, slots=True)
+class Outdated:
+    row_id: int
+    media_id: int
+    same: bool  # `same_as_current`: marked current, not described again
+
+
+def outdated(session: Session, *, after_id: int, limit: int) -> list[Outdated]:
+    """Descriptions above `after_id` written by an older extractor, in id order."""
+    rows = session.execute(select(CopyDescription.id, CopyDescription.media_id, CopyDescription.revision,
+                                  CopyDescription.features).where(
         CopyDescription.id > after_id, CopyDescription.revision < EXTRACTOR_REVISION)
         .order_by(CopyDescription.id).limit(limit)).all()
-    return [(int(row_id), int(media_id)) for row_id, media_id in rows]
+    return [Outdated(int(row_id), int(media_id), same_as_current(int(revision), bytes(features)))
+            for row_id, media_id, revision, features in rows]
+
+
+def promote(session: Session, row_id: int) -> bool:
+    """Mark an older row current in place (see `same_as_current`): its id stays, and every process's posted side
+    already holds features equal to the current extractor's. False when the row is gone or already current."""
+    row = session.get(CopyDescription, row_id)
+    if row is None or row.revision >= EXTRACTOR_REVISION:
+        return False
+    row.revision = EXTRACTOR_REVISION
+    return True
 
 
 def newest_outdated(session: Session) -> int | None:

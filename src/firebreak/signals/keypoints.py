@@ -62,17 +62,20 @@ FEATURE_FORMAT_VERSION = 2
 # Which extractor made a stored set (byte 5). Sets of an older revision still parse and still match, but
 # `CopyLine` describes such pictures again: under revision 0 a low-detail picture's corners were found
 # differently, before revision 2 a colour picture had no second set on its brightest channel
-# (`copydetect.Description.brightest_features`), and before revision 3 that set had 300 keypoints, not 600.
-EXTRACTOR_REVISION = 3
+# (`copydetect.Description.brightest_features`), before revision 3 that set had 300 keypoints, not 600, and before
+# revision 4 a picture under WORKING_SIDE was described at its own size, not enlarged to it.
+EXTRACTOR_REVISION = 4
 _MAGIC = b"FBKP"
 _HEADER = struct.Struct("<4sBBHHH")
 _EXTENT = struct.Struct("<hhhh")
 _POINT_SCALE = 16  # stored positions are in 1/16 pixel: 0.06 px of rounding, up to 4095 px
 DESCRIPTOR_BYTES = 32
 
-# Pictures are scaled down (never up) to this long side before ORB. Smaller than one might think: at 384
-# the grain of a photo averages out and the corners that survive re-encoding and resizing remain (measured
-# against 320, 448 and 512 in docs/copy-detection.md), and ORB's cost grows with the pixels.
+# Pictures are scaled to this long side before ORB: down (area filter), and since revision 4 up (bilinear), so a
+# reduced copy of a small picture is described at its original's scale (a 480 px picture and its 240 px copy met
+# across ORB's pyramid with too few corners: docs/copy-detection.md, "Small pictures"). Smaller than one might
+# think: at 384 the grain of a photo averages out and the corners that survive re-encoding and resizing remain
+# (measured against 320, 448 and 512 in docs/copy-detection.md), and ORB's cost grows with the pixels.
 WORKING_SIDE = 384
 # Keypoints kept per picture: each costs 36 bytes stored. docs/copy-detection.md measures recall against it.
 MAX_KEYPOINTS = 600
@@ -163,7 +166,8 @@ class FeatureSet:
 
 
 def working_plane(luma: Luma, side: int = WORKING_SIDE) -> Luma:
-    """The plane scaled down (area filter) so its long side is at most `side`, its contrast stretched.
+    """The plane scaled so its long side is `side` (down with an area filter, up bilinearly), its contrast
+    stretched.
 
     The stretch (1st to 99th percentile onto 0-255) undoes a brightness or contrast change before FAST
     picks corners by a fixed threshold, so a faded copy gives the same corners as its original.
@@ -171,9 +175,10 @@ def working_plane(luma: Luma, side: int = WORKING_SIDE) -> Luma:
     height, width = luma.shape
     scale = side / max(height, width)
     plane: Luma = np.ascontiguousarray(luma)
-    if scale < 1.0:
+    if scale != 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        plane = np.asarray(cv2.resize(luma, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        filter_ = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+        plane = np.asarray(cv2.resize(luma, size, interpolation=filter_), dtype=np.uint8)
     low, high = (float(v) for v in np.percentile(plane, (1, 99)))
     if high - low < 8:  # a flat picture: nothing to stretch, and stretching would only amplify noise
         return plane
