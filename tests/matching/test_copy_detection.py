@@ -26,16 +26,19 @@ from firebreak.matching.copydetect import (
     describe,
     describe_data,
 )
+from firebreak.signals import keypoints
 from firebreak.signals.errors import UnhashableMedia
 from firebreak.signals.hashing import hash_bytes, hash_with_planes
 from firebreak.signals.keypoints import (
     DEFAULT_VERIFY_POLICY,
     EXTRACTOR_REVISION,
+    MAX_ENLARGEMENT,
     NO_VERIFICATION,
     FeatureSet,
     VerifyPolicy,
     extract_features,
     verify,
+    working_plane,
 )
 from firebreak.signals.pdq import hamming_distance
 from firebreak.signals.variants import canonical_boxes, canonical_variants
@@ -264,7 +267,7 @@ def test_the_other_camera_of_a_stereo_pair_is_not_a_verified_copy() -> None:
     assert wider.verified and not wider.shows_parallax(DEFAULT_VERIFY_POLICY), wider
 
 
-def test_the_stereo_tile_with_the_weakest_parallax_is_not_a_verified_copy() -> None:
+def test_a_stereo_tile_that_only_its_parallax_refuses_is_not_a_verified_copy() -> None:
     """The other camera's top-right tile, as the bench describes it (a PNG banked, a JPEG q85 searched). Described at
     its own 370 px (extractor revisions up to 3), its neighbours shared 0.16 of the scatter and 0.97 px, under the
     first threshold (0.2), and it was acted on in every full run; at 0.15 it was refused. Enlarged to 384 px
@@ -274,8 +277,7 @@ def test_the_stereo_tile_with_the_weakest_parallax_is_not_a_verified_copy() -> N
     banked = describe_data(png(ev.tile_image(tile))).features
     other_camera = describe_data(jpeg(ev.tile_image(ev.Tile(ev.STEREO_RIGHT, tile.box)))).features
     stereo = verify(other_camera, banked)
-    assert not stereo.verified and stereo.shows_parallax(DEFAULT_VERIFY_POLICY), stereo
-    assert stereo.residual_correlation > 0.15 and stereo.inliers >= 40, stereo
+    assert not stereo.verified and stereo.shows_parallax(DEFAULT_VERIFY_POLICY) and stereo.inliers >= 40, stereo
     assert verify(other_camera, banked, replace(DEFAULT_VERIFY_POLICY, max_residual_correlation=1.0)).verified
 
 
@@ -335,6 +337,10 @@ def test_a_moderator_reads_why_a_match_whose_corners_do_not_reappear_waits_for_t
     few = evidence_words({"method": "geometric", "action": "review", "plane": "brightest", "inliers": 19,
                           "coverage_reference": 0.9, "coverage_query": 1.0, "perspective_pixels": 1.0, "matches": 20})
     assert "(here 95%)" in few, few
+    # Rounded down beside the rule: 21 of 47 pairs (44.7%) waits, and does not read "45%".
+    edge = evidence_words({"method": "geometric", "action": "review", "plane": "brightest", "inliers": 21,
+                           "coverage_reference": 0.9, "coverage_query": 1.0, "perspective_pixels": 1.0, "matches": 47})
+    assert "(here 44%)" in edge, edge
 
 
 def test_a_moderator_reads_why_a_parallax_match_waits_for_them() -> None:
@@ -612,8 +618,6 @@ def test_a_recoloured_crop_is_verified_on_the_brightest_channel() -> None:
         reviewed += any(e.plane == "brightest" and e.item_id == item for e in decision.evidence)
         acted = [e for e in agreeing.search(copy).evidence if e.plane == "brightest" and e.action == "auto"]
         assert all(e.item_id == item for e in acted)
-        for e in acted:
-            assert e.verification is not None and e.verification.inlier_share >= 0.45, e.verification
         by_agreement += bool(acted)
     assert reviewed >= len(colourful) - by_luma - 1, (reviewed, by_luma)
     assert by_agreement >= len(colourful) - by_luma - 1, (by_agreement, by_luma)
@@ -904,3 +908,23 @@ def test_fewer_inliers_verify_only_where_the_pairs_agree() -> None:
         assert check.passes(rule) is enough, (inliers, matches)
     # Without an agreeing rule (the luma's), the floor alone.
     assert not replace(clean, inliers=13, matches=13).enough_inliers(CopyPolicy().verify_policy("luma"))
+
+
+def test_small_pictures_are_enlarged_to_the_working_side_at_most_four_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Extractor revision 4: a picture under WORKING_SIDE is described at it (a reduced copy of a small picture meets
+    its original at one scale), an icon at four times its size at most; a big one is scaled down as before."""
+    rng = np.random.default_rng(4)
+    for shape, expected in (((1000, 800), (384, 307)), ((200, 100), (384, 192)), ((240, 320), (288, 384)),
+                            ((30, 40), (120, 160)), ((384, 200), (384, 200))):
+        plane = working_plane(rng.integers(0, 256, shape, dtype=np.uint8))
+        assert plane.shape == expected, (shape, plane.shape)
+    assert MAX_ENLARGEMENT == 4.0
+    # A 240 px copy of a 480 px picture, turned 3 degrees and saved at JPEG q40, keeps more of its original's corners
+    # enlarged than described at its own size (as revision 3 did).
+    picture = ev.textured_scene(4242).resize((480, 360))
+    banked = describe_data(png(picture)).features
+    copy = jpeg(ev.rotate(picture, 3).resize((240, 180)), 40)
+    enlarged = verify(describe_data(copy).features, banked)
+    monkeypatch.setattr(keypoints, "MAX_ENLARGEMENT", 1.0)
+    own_size = verify(describe_data(copy).features, banked)
+    assert enlarged.verified and enlarged.inliers > own_size.inliers, (enlarged, own_size)

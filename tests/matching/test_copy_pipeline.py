@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from sqlalchemy import select
@@ -383,8 +384,9 @@ def test_the_upgrade_job_marks_full_size_descriptions_current_without_the_pictur
         frames = [FeatureSet.from_bytes(r.features) for r in rows]
         assert max(frames[0].width, frames[0].height) == WORKING_SIDE  # the big one, described at full size
         assert max(frames[1].width, frames[1].height) == WORKING_SIDE  # the small one, enlarged to it
-        for row in rows:
+        for row in rows:  # as revision 3 wrote them (the small one at its own size)
             row.revision = 3
+            row.features = replace(FeatureSet.from_bytes(row.features), revision=3).to_bytes()
         rows[1].features = replace(FeatureSet.from_bytes(rows[1].features), width=200, height=150).to_bytes()
         big_id, big_features, small_id = rows[0].id, rows[0].features, rows[1].id
         assert same_as_current(3, big_features) and not same_as_current(3, rows[1].features)
@@ -394,7 +396,13 @@ def test_the_upgrade_job_marks_full_size_descriptions_current_without_the_pictur
     with system.db.sessions() as session:
         rows = list(session.scalars(select(CopyDescription).order_by(CopyDescription.id)))
         assert [r.revision for r in rows] == [EXTRACTOR_REVISION, EXTRACTOR_REVISION]
-        assert rows[0].id == big_id and rows[0].features == big_features
+        assert rows[0].id == big_id
+        promoted, before = FeatureSet.from_bytes(rows[0].features), FeatureSet.from_bytes(big_features)
+        assert promoted.revision == EXTRACTOR_REVISION and before.revision == 3
+        assert np.array_equal(promoted.points, before.points)
+        assert np.array_equal(promoted.descriptors, before.descriptors) and promoted.extent == before.extent
+        if rows[0].brightest_features is not None:
+            assert FeatureSet.from_bytes(rows[0].brightest_features).revision == EXTRACTOR_REVISION
         assert rows[1].id > small_id
         assert max(FeatureSet.from_bytes(rows[1].features).width, FeatureSet.from_bytes(rows[1].features).height
                    ) == WORKING_SIDE

@@ -20,9 +20,10 @@ caller (enforcement) turns a `Decision` into matches, actions and review items.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Literal
 
@@ -200,7 +201,8 @@ def _colour_words(data: dict[str, Any]) -> str:
         return ""
     fewer = ("" if policy.agreeing_inliers is None else
              f", or {policy.agreeing_inliers} where at least {round(100 * policy.agreeing_share)}% of the paired "
-             f"points agree" + (f" (here {round(100 * agree)}%)" if matches else ""))
+             # Rounded down: 44.7% is not "45%" beside a rule of 45%.
+             f"points agree" + (f" (here {math.floor(100 * agree)}%)" if matches else ""))
     return (f"; but a match on the colour channel acts only with {policy.min_inliers} matching points{fewer} "
             f"(it is a second look)")
 
@@ -324,6 +326,11 @@ def promote(session: Session, row_id: int) -> bool:
     if row is None or row.revision >= EXTRACTOR_REVISION:
         return False
     row.revision = EXTRACTOR_REVISION
+    # The sets say which extractor made them too (header byte 5): the same features, marked current.
+    row.features = replace(FeatureSet.from_bytes(row.features), revision=EXTRACTOR_REVISION).to_bytes()
+    if row.brightest_features is not None:
+        row.brightest_features = replace(FeatureSet.from_bytes(row.brightest_features),
+                                         revision=EXTRACTOR_REVISION).to_bytes()
     return True
 
 

@@ -77,6 +77,9 @@ DESCRIPTOR_BYTES = 32
 # think: at 384 the grain of a photo averages out and the corners that survive re-encoding and resizing remain
 # (measured against 320, 448 and 512 in docs/copy-detection.md), and ORB's cost grows with the pixels.
 WORKING_SIDE = 384
+# ... but never enlarged more than this: the bench measured pictures down to 125 px (enlarged 3.1 times); a picture
+# under 96 px (an icon) is enlarged 4 times, not to the working side, and its corners stay its own, not a blur's.
+MAX_ENLARGEMENT = 4.0
 # Keypoints kept per picture: each costs 36 bytes stored. docs/copy-detection.md measures recall against it.
 MAX_KEYPOINTS = 600
 # The picture is cut into GRID x GRID cells and keypoints are taken from each in turn (strongest first), so
@@ -166,14 +169,14 @@ class FeatureSet:
 
 
 def working_plane(luma: Luma, side: int = WORKING_SIDE) -> Luma:
-    """The plane scaled so its long side is `side` (down with an area filter, up bilinearly), its contrast
-    stretched.
+    """The plane scaled so its long side is `side` (down with an area filter, up bilinearly and at most
+    MAX_ENLARGEMENT times), its contrast stretched.
 
     The stretch (1st to 99th percentile onto 0-255) undoes a brightness or contrast change before FAST
     picks corners by a fixed threshold, so a faded copy gives the same corners as its original.
     """
     height, width = luma.shape
-    scale = side / max(height, width)
+    scale = min(side / max(height, width), MAX_ENLARGEMENT)
     plane: Luma = np.ascontiguousarray(luma)
     if scale != 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -273,8 +276,9 @@ class VerifyPolicy:
     # surfaces they lie on (a view in perspective, a photo of a screen, leaves one too). Refused when both hold:
     # neighbours' displacements explain more than this share of the scatter (`Verification.residual_correlation`;
     # about -0.17 for pure noise; on the bench's verified copies 0.07 at the 99.9th percentile, and the few
-    # above 0.15 share under 0.3 px; its four stereo tiles 0.16-0.49 with 0.97-1.4 px: docs/copy-detection.md,
-    # "No parallax") ...
+    # above 0.15 share under 0.3 px; its four stereo tiles 0.16-0.49 with 0.97-1.4 px, and since extractor revision
+    # 4 (the 370 px tiles enlarged to 384) 0.21-0.43 with 0.85-1.5 px, one of them also refused as a rival:
+    # docs/copy-detection.md, "No parallax") ...
     max_residual_correlation: float = 0.15
     # ... and the shared part is at least this many pixels (`Verification.shared_residual_pixels`; a copy that
     # fits within a tenth of a pixel can show a correlated trace of resampling, never a parallax).
