@@ -304,9 +304,8 @@ class Enforcement:
             if not rows:
                 return True
             fresh: dict[int, Description] = {}
-            for row_id, media_id, same in ((r.row_id, r.media_id, r.same) for r in rows):
-                if same:  # described at full size: the current extractor gives the same (`same_as_current`)
-                    continue
+            for row_id, media_id in ((r.row_id, r.media_id) for r in rows if not r.same):
+                # (a row described at full size is marked current below: `same_as_current`)
                 item = media.get(media_id)
                 try:
                     data = copies.read_bytes(item) if item is not None else None

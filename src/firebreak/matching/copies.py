@@ -194,11 +194,9 @@ def _colour_words(data: dict[str, Any]) -> str:
     """Why a match on the brightest colour channel's features waits: it is a second look, and needs more points."""
     policy = DEFAULT_POLICY.verify_policy("brightest")
     inliers, matches = int(data.get("inliers") or 0), int(data.get("matches") or 0)
-    agree = inliers / matches if matches else 0.0
-    if data.get("plane") != "brightest" or inliers >= policy.min_inliers or (
-        policy.agreeing_inliers is not None and inliers >= policy.agreeing_inliers and agree >= policy.agreeing_share
-    ):
+    if data.get("plane") != "brightest" or policy.enough(inliers, matches):
         return ""
+    agree = inliers / matches if matches else 0.0
     fewer = ("" if policy.agreeing_inliers is None else
              f", or {policy.agreeing_inliers} where at least {round(100 * policy.agreeing_share)}% of the paired "
              # Rounded down: 44.7% is not "45%" beside a rule of 45%.

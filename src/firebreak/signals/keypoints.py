@@ -323,6 +323,15 @@ class VerifyPolicy:
             if not 0.0 <= getattr(self, field) <= 1.0:
                 raise ValueError(f"{field} must be between 0 and 1, got {getattr(self, field)}")
 
+    def enough(self, inliers: int, matches: int) -> bool:
+        """Whether `inliers` of `matches` descriptor pairs are inliers enough: `min_inliers`, or `agreeing_inliers`
+        where at least `agreeing_share` of the pairs are inliers."""
+        return inliers >= self.min_inliers or (
+            self.agreeing_inliers is not None
+            and inliers >= self.agreeing_inliers
+            and (inliers / matches if matches else 0.0) >= self.agreeing_share
+        )
+
     @property
     def least_inliers(self) -> int:
         """The fewest inliers that can ever verify: `min_inliers`, or `agreeing_inliers` where that is lower."""
@@ -366,11 +375,7 @@ class Verification:
 
     def enough_inliers(self, policy: VerifyPolicy) -> bool:
         """Whether there are inliers enough: `min_inliers`, or `agreeing_inliers` where the pairs agree."""
-        return self.inliers >= policy.min_inliers or (
-            policy.agreeing_inliers is not None
-            and self.inliers >= policy.agreeing_inliers
-            and self.inlier_share >= policy.agreeing_share
-        )
+        return policy.enough(self.inliers, self.matches)
 
     def moved_apart(self, policy: VerifyPolicy) -> bool:
         """Whether few of the corners reappear and few pairs agree, as when things in a scene moved between shots."""
