@@ -20,15 +20,16 @@ import functools
 import importlib
 import itertools
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
-import numba
 import numpy as np
 import numpy.typing as npt
 from numba.core import types
 from numba.extending import intrinsic
 
-# llvmlite and numba's codegen helpers carry no type information; they are only used to emit two instructions.
+from firebreak.signals._bits import jit, popcount
+
+# llvmlite and numba's codegen helpers carry no type information; they are only used to emit one instruction.
 ir: Any = importlib.import_module("llvmlite.ir")
 cgutils: Any = importlib.import_module("numba.core.cgutils")
 
@@ -36,7 +37,6 @@ U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
-F = TypeVar("F", bound=Callable[..., object])
 
 CODE_BITS = 256
 # Highest per-substring threshold the planner considers; beyond it only a scan is sensible.
@@ -50,20 +50,6 @@ PREFETCH = 16
 # own and those one bit away) and estimates those further away from their mean size: reading every bucket it might
 # probe would cost as much as the search.
 EXACT_PROBES = 32
-
-
-def _jit(fn: F) -> F:
-    return cast(F, numba.njit(cache=True, nogil=True)(fn))
-
-
-def _popcount_codegen(typingctx: Any, x: Any) -> Any:
-    sig = types.uint64(types.uint64)
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        fn = builder.module.declare_intrinsic("llvm.ctpop", [ir.IntType(64)])
-        return builder.call(fn, args)
-
-    return sig, codegen
 
 
 def _prefetch_codegen(typingctx: Any, arr: Any, index: Any) -> Any:
@@ -85,8 +71,7 @@ def _prefetch_codegen(typingctx: Any, arr: Any, index: Any) -> Any:
     return sig, codegen
 
 
-# Hardware popcount and prefetch: numba exposes neither, LLVM has both.
-popcount = cast(Callable[[np.uint64], np.uint64], intrinsic(_popcount_codegen))
+# Hardware prefetch: numba does not expose it, LLVM has it (the popcount is `signals._bits.popcount`).
 prefetch = cast(Callable[[Any, np.int64], None], intrinsic(_prefetch_codegen))
 
 
@@ -113,7 +98,7 @@ def bucket_cost(bits: int) -> float:
     return 0.25 if bits <= 16 else 0.5 if bits <= 20 else 1.0
 
 
-@_jit
+@jit
 def _key(codes: U64, p: int | np.int64, s: int, bits: int) -> np.int64:
     start = s * bits
     w = start >> 6
@@ -124,7 +109,7 @@ def _key(codes: U64, p: int | np.int64, s: int, bits: int) -> np.int64:
     return np.int64(x & np.uint64((1 << bits) - 1))
 
 
-@_jit
+@jit
 def _distance(codes: U64, p: int | np.int64, q0: np.uint64, q1: np.uint64, q2: np.uint64, q3: np.uint64) -> np.int64:
     return np.int64(
         popcount(codes[p, 0] ^ q0)
@@ -134,7 +119,7 @@ def _distance(codes: U64, p: int | np.int64, q0: np.uint64, q1: np.uint64, q2: n
     )
 
 
-@_jit
+@jit
 def _grow(a: I64, need: int) -> I64:
     if need <= a.shape[0]:
         return a
@@ -143,7 +128,7 @@ def _grow(a: I64, need: int) -> I64:
     return b
 
 
-@_jit
+@jit
 def _grow32(a: I32, need: int) -> I32:
     if need <= a.shape[0]:
         return a
@@ -152,7 +137,7 @@ def _grow32(a: I32, need: int) -> I32:
     return b
 
 
-@_jit
+@jit
 def order_by_key0(codes: U64, bits: int) -> I64:
     """Stable counting sort of rows by substring 0 (the main segment's storage order)."""
     n = codes.shape[0]
@@ -169,7 +154,7 @@ def order_by_key0(codes: U64, bits: int) -> I64:
     return order
 
 
-@_jit
+@jit
 def build_tables(codes: U64, n_sub: int, bits: int) -> tuple[U32, U32]:
     """CSR tables for codes already sorted by substring 0: offsets for all, positions for substrings 1.. .
 
@@ -198,7 +183,7 @@ def build_tables(codes: U64, n_sub: int, bits: int) -> tuple[U32, U32]:
     return perm, offs
 
 
-@_jit
+@jit
 def _plan(offs: U32, keys: I64, radius: int, n: int, bits: int, masks: I64, mask_cum: I64, exact: int,
           probe_cost: float, units: I64) -> float:  # fmt: skip
     """Choose per-substring thresholds (``units[s] = t_s + 1``); returns the estimated cost, or -1 to scan."""
@@ -261,7 +246,7 @@ def _plan(offs: U32, keys: I64, radius: int, n: int, bits: int, masks: I64, mask
     return float(total_cost)
 
 
-@_jit
+@jit
 def _scan_rows(
     codes: U64,
     start: int,
@@ -293,7 +278,7 @@ def _scan_rows(
     return nout, p
 
 
-@_jit
+@jit
 def _scan_query(
     codes: U64, count: int, query: U64, radius: int, out_pos: I64, out_d: I32, nout: int
 ) -> tuple[I64, I32, int]:
@@ -305,7 +290,7 @@ def _scan_query(
     return out_pos, out_d, nout
 
 
-@_jit
+@jit
 def _verify(
     codes: U64,
     buf: I64,
@@ -349,7 +334,7 @@ def _verify(
     return nout
 
 
-@_jit
+@jit
 def _candidates(offs: U32, s: int, key: np.int64, u: int, masks: I64, mask_cum: I64) -> int:
     """How many rows the buckets within ``u - 1`` bits of ``key`` hold; prefetches their offsets first."""
     row = offs[s]
@@ -365,7 +350,7 @@ def _candidates(offs: U32, s: int, key: np.int64, u: int, masks: I64, mask_cum: 
     return m
 
 
-@_jit
+@jit
 def _gather(perm: U32, offs: U32, s: int, key: np.int64, u: int, masks: I64, mask_cum: I64, buf: I64) -> int:
     """Write the rows of every bucket within ``u - 1`` bits of ``key`` in table ``s`` into ``buf``."""
     row = offs[s]
@@ -385,7 +370,7 @@ def _gather(perm: U32, offs: U32, s: int, key: np.int64, u: int, masks: I64, mas
     return m
 
 
-@_jit
+@jit
 def search(
     codes: U64,
     perm: U32,
@@ -442,7 +427,7 @@ def search(
     return lims, out_pos[:nout].copy(), out_d[:nout].copy(), scanned
 
 
-@_jit
+@jit
 def scan(codes: U64, count: int, queries: U64, radius: int) -> tuple[I64, I64, I32]:
     """Brute-force range search of the first ``count`` rows (the delta segment, and the reference)."""
     nq = queries.shape[0]
@@ -456,7 +441,7 @@ def scan(codes: U64, count: int, queries: U64, radius: int) -> tuple[I64, I64, I
     return lims, out_pos[:nout].copy(), out_d[:nout].copy()
 
 
-@_jit
+@jit
 def find_sorted(stored: U32 | I64, wanted: I64) -> I64:
     """Rows of ``stored`` whose value is in ``wanted`` (sorted, unique): one pass, binary search per row."""
     out = np.empty(16, dtype=np.int64)
@@ -485,7 +470,7 @@ def find_sorted(stored: U32 | I64, wanted: I64) -> I64:
     return out[:m].copy()
 
 
-@_jit
+@jit
 def sort_hits(lims: I64, ids: I64, distances: I32) -> None:
     """Order each query's hits by (distance, id), in place: ids are unique, then a stable counting sort."""
     count = np.zeros(258, dtype=np.int64)
@@ -510,7 +495,7 @@ def sort_hits(lims: I64, ids: I64, distances: I32) -> None:
             distances[at] = seg_d[src]
 
 
-@_jit
+@jit
 def best_item_votes(offsets: I32, positions: I32, codes: U64, slot_of_row: I32, keys: I64, query: U64,
                     max_distance: int, bucket_cap: int, dense: bool, ratio: float, counts: I64) -> None:
     """The copy index's exclusive vote (``copydetect._votes``), in one pass: for each query descriptor, the item

@@ -476,11 +476,13 @@ def _votes(packed: _Packed, query: FeatureSet, max_distance: int, *, exclusive: 
 
 
 def warm_up() -> None:
-    """Compile (or load from numba's on-disk cache) the vote kernel, off the first upload's path."""
+    """Compile (or load from numba's on-disk cache) the vote kernel and the descriptor matcher, off the first
+    upload's path."""
     rng = np.random.default_rng(0)
     features = FeatureSet(64, 64, rng.uniform(0, 64, (8, 2)).astype(np.float32),
                           rng.integers(0, 256, (8, 32), dtype=np.uint8))
     _votes(_pack({0: features}), features, 56)
+    verify(features, features)
 
 
 # ---------------------------------------------------------------- the index

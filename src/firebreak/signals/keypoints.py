@@ -41,6 +41,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from firebreak.signals._bits import descriptor_words, ratio_pairs
+
 __all__ = [
     "DEFAULT_VERIFY_POLICY",
     "EXTRACTOR_REVISION",
@@ -594,22 +596,12 @@ class _PairSet:
 
 
 def _pairs(query: FeatureSet, reference: FeatureSet, policy: VerifyPolicy) -> _PairSet:
-    """Descriptor pairs passing the ratio test, each reference keypoint used once (its best pair)."""
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    best: dict[int, tuple[float, int]] = {}
-    for pair in matcher.knnMatch(query.descriptors, reference.descriptors, k=2):
-        if not pair:
-            continue
-        first = pair[0]
-        if first.distance > policy.max_descriptor_distance:
-            continue
-        if len(pair) > 1 and first.distance >= policy.ratio * pair[1].distance:
-            continue
-        seen = best.get(first.trainIdx)
-        if seen is None or first.distance < seen[0]:
-            best[first.trainIdx] = (first.distance, first.queryIdx)
-    train = np.fromiter(best.keys(), dtype=np.int64, count=len(best))
-    queries = np.fromiter((q for _, q in best.values()), dtype=np.int64, count=len(best))
+    """Descriptor pairs passing the ratio test, each reference keypoint used once (its best pair).
+
+    A compiled brute-force matcher (`_bits.ratio_pairs`): it gives OpenCV's `BFMatcher.knnMatch` pairs, in the
+    same order, in about half the time, and without building a Python object per keypoint (docs/benchmarks.md)."""
+    queries, train = ratio_pairs(descriptor_words(query.descriptors), descriptor_words(reference.descriptors),
+                                 float(policy.max_descriptor_distance), float(policy.ratio))
     return _PairSet(query.points[queries], reference.points[train], queries)
 
 
