@@ -343,6 +343,32 @@ def test_a_moderator_reads_why_a_match_whose_corners_do_not_reappear_waits_for_t
     assert "(here 44%)" in edge, edge
 
 
+def test_a_waiting_match_is_explained_by_the_rule_it_was_judged_by_not_todays() -> None:
+    from firebreak.matching.copies import evidence_data, evidence_words
+
+    source = ev.textured_scene(11, (640, 480))
+    turned = describe_data(jpeg(ev.rotate(source, 3)))  # bends 1.4 px
+    # An index whose rule allowed a bend of half a pixel: the turned, re-encoded copy bends more, and waits.
+    strict = CopyPolicy(verify=replace(DEFAULT_VERIFY_POLICY, max_perspective_pixels=0.5))
+    index = CopyIndex(strict)
+    index.add(1, describe_data(png(source)))
+    (evidence,) = [e for e in index.search(turned).evidence if e.method == "geometric" and e.plane == "luma"]
+    assert evidence.action == "review" and evidence.verification is not None
+    bend = evidence.verification.perspective_pixels
+    assert 0.5 < bend <= DEFAULT_VERIFY_POLICY.max_perspective_pixels, bend  # today's rule would let it act
+    data = evidence_data(evidence)
+    assert data["rules"]["max_perspective_pixels"] == 0.5 and data["rules"]["min_inliers"] == 14
+    words = evidence_words(data)
+    assert f"bend away from one flat picture by {round(bend)} px" in words, words
+    # Recorded before the rules were kept: today's rule, under which this bend says nothing against it.
+    older = evidence_words({key: value for key, value in data.items() if key != "rules"})
+    assert "bend away" not in older, older
+    # A colour-channel match judged when that channel needed 40 points says 40.
+    colour = evidence_words({**data, "plane": "brightest", "inliers": 36, "matches": 100, "perspective_pixels": 0.2,
+                             "rules": {**data["rules"], "min_inliers": 40, "agreeing_inliers": None}})
+    assert "acts only with 40 matching points (it is a second look)" in colour, colour
+
+
 def test_a_moderator_reads_why_a_parallax_match_waits_for_them() -> None:
     from firebreak.matching.copies import evidence_words
 

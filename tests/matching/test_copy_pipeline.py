@@ -30,6 +30,7 @@ from firebreak.enforcement.models import Action, ActionKind, ActionStatus
 from firebreak.integrations.sandbox import service as sandbox
 from firebreak.integrations.sandbox.models import MessageStatus, SandboxMessage
 from firebreak.matching.copies import COPY_SIGNAL, REDESCRIBE_JOB, evidence_words, same_as_current
+from firebreak.matching.copydetect import DEFAULT_POLICY
 from firebreak.matching.models import CopyDescription, Match, MatchReview
 from firebreak.media.models import Media, Placement
 from firebreak.media.service import find_by_sha256
@@ -288,6 +289,9 @@ def test_a_recoloured_crop_posted_before_banking_goes_with_the_picture(system: S
         assert removal is not None
         assert session.scalar(select(Match).where(Match.media_id == ids["other"])) is None
         assert "brightest colour channel" in evidence_words(match.evidence)
+        # Stored with the rule it was judged by (that channel's floor and agreement), for the words of later days.
+        assert match.evidence["rules"]["min_inliers"] == DEFAULT_POLICY.brightest_min_inliers, match.evidence
+        assert match.evidence["rules"]["agreeing_share"] == DEFAULT_POLICY.brightest_agreeing_share
     assert system.gateway.scan_bytes(data["recoloured"]).verdict.value == "block"
     assert system.gateway.scan_bytes(data["other"]).verdict.value == "allow"
 

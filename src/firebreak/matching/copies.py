@@ -54,7 +54,7 @@ from firebreak.media.models import HashStatus, Media, MediaKind, MediaSignal
 from firebreak.signals.decode import DEFAULT_LIMITS, DecodeLimits
 from firebreak.signals.errors import UnhashableMedia
 from firebreak.signals.hashing import StillPlanes
-from firebreak.signals.keypoints import DEFAULT_VERIFY_POLICY, EXTRACTOR_REVISION, WORKING_SIDE, FeatureSet
+from firebreak.signals.keypoints import EXTRACTOR_REVISION, WORKING_SIDE, FeatureSet, VerifyPolicy
 from firebreak.signals.pdq import DIHEDRAL_NAMES
 from firebreak.signals.vpdq import VpdqFrame
 
@@ -90,7 +90,29 @@ def evidence_data(evidence: Evidence) -> dict[str, Any]:
                     shared_residual_pixels=round(check.shared_residual_pixels, 2),
                     repeatability=None if check.repeatability is None else round(check.repeatability, 3),
                     matches=check.matches, measured_over="detail")
+    if evidence.rules is not None:
+        # The thresholds it was judged by, so that the words for it stay true when the rules change later.
+        data["rules"] = {name: getattr(evidence.rules, name) for name in _STORED_RULES}
     return data
+
+
+# The parts of a plane's rule that `evidence_words` explains a waiting match by.
+_STORED_RULES = ("min_inliers", "agreeing_inliers", "agreeing_share", "min_spread", "partial_share", "partial_inside",
+                 "max_perspective_pixels", "max_residual_correlation", "min_shared_residual_pixels",
+                 "min_repeatability", "min_inlier_share")
+
+
+def _rules(data: dict[str, Any]) -> VerifyPolicy:
+    """The rule a geometric match was judged by: as stored with it, or, for a match recorded before the rules were
+    kept (2026-12-06), today's rule for its plane."""
+    today = DEFAULT_POLICY.verify_policy("brightest" if data.get("plane") == "brightest" else "luma")
+    stored = data.get("rules")
+    if not isinstance(stored, dict):
+        return today
+    try:
+        return replace(today, **{name: stored[name] for name in _STORED_RULES if name in stored})
+    except (TypeError, ValueError):  # not what this version wrote: explain by today's rule rather than fail
+        return today
 
 
 def video_evidence(match: VideoMatch, *, banked: Literal["query", "indexed"] = "indexed") -> dict[str, Any]:
@@ -134,12 +156,13 @@ def evidence_words(data: dict[str, Any] | None) -> str:
         colour = (" of its brightest colour channel (which survives a colour change)"
                   if data.get("plane") == "brightest" else "")
         acted = data.get("action") == "auto"
+        rules = _rules(data)
         return (f"the same picture features{colour} in the same layout: {data.get('inliers')} matching points "
                 f"under one move-and-scale, covering {round(100 * float(data.get('coverage_reference') or 0))}% of "
                 f"the banked picture and {round(100 * float(data.get('coverage_query') or 0))}% of this one"
-                # Why a match waits for a person, by today's rules: never said of one that acted (it met the rules
-                # of its day).
-                + ("" if acted else _partial_words(data) + _layout_words(data) + _colour_words(data))
+                # Why a match waits for a person, by the rule it was judged by: never said of one that acted.
+                + ("" if acted else _partial_words(data, rules) + _layout_words(data, rules)
+                   + _colour_words(data, rules))
                 + (" (verified)" if acted else " (not enough to act without a person)"))
     variant = _VARIANT_WORDS.get(str(data.get("variant") or "original"), str(data.get("variant")))
     reference = _VARIANT_WORDS.get(str(data.get("reference_variant") or "original"), str(data.get("reference_variant")))
@@ -148,19 +171,17 @@ def evidence_words(data: dict[str, Any] | None) -> str:
             + ("" if data.get("action") == "auto" else " (a weak match: a person decides)"))
 
 
-def _partial_words(data: dict[str, Any]) -> str:
+def _partial_words(data: dict[str, Any], policy: VerifyPolicy) -> str:
     present, inside = float(data.get("coverage_reference") or 0), float(data.get("coverage_query") or 0)
-    policy = DEFAULT_VERIFY_POLICY
     if not present or present >= policy.partial_share or inside >= policy.partial_inside:
         return ""
     return (f"; but it shows only part of the banked picture and {round(100 * (1 - inside))}% of it lies outside "
             f"that, as two photographs of one scene that overlap in part would, where a crop lies wholly inside")
 
 
-def _layout_words(data: dict[str, Any]) -> str:
+def _layout_words(data: dict[str, Any], policy: VerifyPolicy) -> str:
     """Why the layout of the points keeps a match from acting: it bends away from one flat picture, or
     neighbouring points share a displacement (depth). Empty when neither rule refused it."""
-    policy = DEFAULT_VERIFY_POLICY
     reasons = []
     spread = data.get("spread")  # (absent in matches recorded before it was kept)
     # Since 2026-12-06 both are measured over the part of the picture that has detail (keypoints.verify).
@@ -190,9 +211,8 @@ def _layout_words(data: dict[str, Any]) -> str:
     return "; but " + "; and ".join(reasons) if reasons else ""
 
 
-def _colour_words(data: dict[str, Any]) -> str:
+def _colour_words(data: dict[str, Any], policy: VerifyPolicy) -> str:
     """Why a match on the brightest colour channel's features waits: it is a second look, and needs more points."""
-    policy = DEFAULT_POLICY.verify_policy("brightest")
     inliers, matches = int(data.get("inliers") or 0), int(data.get("matches") or 0)
     if data.get("plane") != "brightest" or policy.enough(inliers, matches):
         return ""

@@ -281,6 +281,7 @@ class Evidence:
     votes: int | None = None  # descriptor votes that made the item a candidate
     verification: Verification | None = None
     plane: Plane = "luma"  # for a geometric match: which plane's features met
+    rules: VerifyPolicy | None = None  # for a geometric match: the rule it was judged by (that plane's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -687,7 +688,7 @@ class CopyIndex:
             else:
                 continue
             found.append(Evidence(item_id, "geometric", action, votes=votes.get(item_id), verification=check,
-                                  plane=plane))
+                                  plane=plane, rules=self._verify_policies[plane]))
         return found
 
     def search(self, description: Description, *, exclude: Collection[int] = (), every: bool = False,
