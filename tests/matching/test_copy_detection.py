@@ -369,6 +369,24 @@ def test_a_waiting_match_is_explained_by_the_rule_it_was_judged_by_not_todays() 
     assert "acts only with 40 matching points (it is a second look)" in colour, colour
 
 
+@pytest.mark.parametrize("bad", [None, "x", [], {}, True, float("nan"), float("inf"), -5, 10**400])
+def test_stored_rules_this_version_cannot_read_are_explained_by_todays_and_never_fail(bad: object) -> None:
+    from firebreak.matching.copies import _STORED_RULES, evidence_words
+
+    waiting = {"method": "geometric", "action": "review", "inliers": 20, "coverage_reference": 0.5,
+               "coverage_query": 0.9, "perspective_pixels": 9.0, "spread": 0.06, "residual_correlation": 0.5,
+               "shared_residual_pixels": 2.0, "repeatability": 0.2, "matches": 100}
+    for plane in ("luma", "brightest"):
+        today = evidence_words({**waiting, "plane": plane})
+        for name in _STORED_RULES:
+            if bad is None and name == "agreeing_inliers":
+                continue  # None is a rule of its own there: no agreement
+            # One unreadable threshold: today's value for it, the others still their own (here: today's too).
+            assert evidence_words({**waiting, "plane": plane, "rules": {name: bad}}) == today, (plane, name)
+        assert evidence_words({**waiting, "plane": plane, "rules": bad}) == today
+        assert "nan" not in today and "inf" not in today
+
+
 def test_a_moderator_reads_why_a_parallax_match_waits_for_them() -> None:
     from firebreak.matching.copies import evidence_words
 

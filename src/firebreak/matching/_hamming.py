@@ -27,7 +27,7 @@ import numpy.typing as npt
 from numba.core import types
 from numba.extending import intrinsic
 
-from firebreak.signals._bits import jit, popcount
+from firebreak.signals.bits import jit, popcount
 
 # llvmlite and numba's codegen helpers carry no type information; they are only used to emit one instruction.
 ir: Any = importlib.import_module("llvmlite.ir")
@@ -71,7 +71,7 @@ def _prefetch_codegen(typingctx: Any, arr: Any, index: Any) -> Any:
     return sig, codegen
 
 
-# Hardware prefetch: numba does not expose it, LLVM has it (the popcount is `signals._bits.popcount`).
+# Hardware prefetch: numba does not expose it, LLVM has it (the popcount is `signals.bits.popcount`).
 prefetch = cast(Callable[[Any, np.int64], None], intrinsic(_prefetch_codegen))
 
 

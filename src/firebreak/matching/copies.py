@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import cv2
 from sqlalchemy import func, select
@@ -92,8 +93,29 @@ def evidence_data(evidence: Evidence) -> dict[str, Any]:
                     matches=check.matches, measured_over="detail")
     if evidence.rules is not None:
         # The thresholds it was judged by, so that the words for it stay true when the rules change later.
-        data["rules"] = {name: getattr(evidence.rules, name) for name in _STORED_RULES}
+        data["rules"] = {name: _plain(getattr(evidence.rules, name)) for name in _STORED_RULES}
     return data
+
+
+def _readable(value: object) -> bool:
+    """A stored threshold is a finite number, or None (a rule that is off)."""
+    if value is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _plain(value: object) -> float | int | None:
+    """A threshold as JSON holds it (a policy built with NumPy numbers stores plain ones)."""
+    if value is None:
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return float(cast(float, value))
 
 
 # The parts of a plane's rule that `evidence_words` explains a waiting match by.
@@ -105,14 +127,22 @@ _STORED_RULES = ("min_inliers", "agreeing_inliers", "agreeing_share", "min_sprea
 def _rules(data: dict[str, Any]) -> VerifyPolicy:
     """The rule a geometric match was judged by: as stored with it, or, for a match recorded before the rules were
     kept (2026-12-06), today's rule for its plane."""
-    today = DEFAULT_POLICY.verify_policy("brightest" if data.get("plane") == "brightest" else "luma")
+    rules = DEFAULT_POLICY.verify_policy("brightest" if data.get("plane") == "brightest" else "luma")
     stored = data.get("rules")
     if not isinstance(stored, dict):
-        return today
-    try:
-        return replace(today, **{name: stored[name] for name in _STORED_RULES if name in stored})
-    except (TypeError, ValueError):  # not what this version wrote: explain by today's rule rather than fail
-        return today
+        return rules
+    # Threshold by threshold: one that this version cannot read (not a finite number, or outside what a rule may
+    # be today) is explained by today's value, and the others still by their own. The words never fail.
+    for name in _STORED_RULES:
+        value = stored.get(name)
+        if name not in stored or not _readable(value):
+            continue
+        change: dict[str, Any] = {name: value}
+        try:
+            rules = replace(rules, **change)
+        except (TypeError, ValueError):
+            continue
+    return rules
 
 
 def video_evidence(match: VideoMatch, *, banked: Literal["query", "indexed"] = "indexed") -> dict[str, Any]:

@@ -39,7 +39,9 @@ def _popcount_codegen(typingctx: Any, x: Any) -> Any:
     return sig, codegen
 
 
-# Hardware popcount: numba does not expose it, LLVM has it.
+# Hardware popcount: numba does not expose it, LLVM has it. `matching._hamming`'s kernels inline it, and numba's
+# on-disk cache keys a kernel on its own file only: a change here must also touch `_hamming.py`, or its cached
+# kernels keep the old code.
 popcount = cast(Callable[[np.uint64], np.uint64], intrinsic(_popcount_codegen))
 
 # Larger than any distance between two 256-bit descriptors: "no second neighbour".
