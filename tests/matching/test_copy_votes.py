@@ -18,14 +18,13 @@ def _reference(packed: copydetect._Packed, query: FeatureSet, max_distance: int)
     """Every (query keypoint, banked row) pair the keys meet, sorted by query and distance (stable): each keypoint
     votes for the item of its nearest row when it is <= 0.8 x the nearest row of any other item."""
     keys = copydetect._keys(query.descriptors)
+    banked_keys = copydetect._keys(packed.codes)  # the rows' own keys: the reference reads no offsets
     pairs: list[tuple[int, int]] = []
     for table in range(copydetect._TABLES):
+        in_order = banked_keys[packed.positions[table], table]  # each table's rows, sorted by key
         for i in range(len(query)):
-            if packed.offsets.shape[1] == copydetect._KEYS + 1:
-                low, high = packed.offsets[table, keys[i, table]], packed.offsets[table, keys[i, table] + 1]
-            else:
-                low = np.searchsorted(packed.offsets[table], keys[i, table], side="left")
-                high = np.searchsorted(packed.offsets[table], keys[i, table], side="right")
+            low = np.searchsorted(in_order, keys[i, table], side="left")
+            high = np.searchsorted(in_order, keys[i, table], side="right")
             if high - low <= packed.bucket_cap:
                 pairs += [(i, int(packed.positions[table, j])) for j in range(low, high)]
     votes: dict[int, int] = {}
@@ -62,7 +61,7 @@ def _sets(seed: int, items: int, per_item: int, flips: int) -> tuple[dict[int, F
     return {item * 7: feature_set(per_item) for item in range(items)}, feature_set(40)
 
 
-@pytest.mark.parametrize("dense", [False, True], ids=["sorted keys", "dense offsets"])
+@pytest.mark.parametrize("dense", [False, True], ids=["runs of keys", "dense offsets"])
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), items=st.integers(1, 6), flips=st.integers(0, 40),
        max_distance=st.sampled_from([0, 20, 56, 256]), cap=st.sampled_from([4, 16, 1000]))
@@ -74,6 +73,29 @@ def test_the_compiled_vote_is_the_sorted_one(dense: bool, seed: int, items: int,
     with patch.object(copydetect, "_DENSE_ROWS", 0 if dense else 1 << 30), \
             patch.object(copydetect, "_MIN_BUCKET_CAP", cap):
         packed = copydetect._pack(features)
-    assert (packed.offsets.shape[1] == copydetect._KEYS + 1) == dense
+    # Dense: one run per key. Otherwise about one run per keypoint: a run spans many keys, and the prototypes'
+    # near copies share runs, so the search within a run is met (items x 30 rows: 2^4 to 2^7 runs).
+    assert (packed.shift == 0) == dense and (packed.offsets.shape[1] == (copydetect._KEYS >> packed.shift) + 1)
+    assert dense or packed.offsets.shape[1] <= len(packed.codes) + 1
     slots, counts = copydetect._votes(packed, query, max_distance, exclusive=True)
     assert dict(zip(slots.tolist(), counts.tolist(), strict=True)) == _reference(packed, query, max_distance)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 255, 256, 257, (1 << 18) - 1])
+def test_runs_of_keys_find_every_row_of_a_key(rows: int) -> None:
+    """`_bucket` gives exactly the rows holding each key, at every run width a small index can have (from one key
+    value per run to half the key space), for keys present, absent, below and above every stored one."""
+    from firebreak.matching._hamming import _bucket
+
+    rng = np.random.default_rng(rows)
+    codes = rng.integers(0, 256, size=(rows, 32), dtype=np.uint8)
+    codes[rows // 2:] = codes[: rows - rows // 2]  # repeated keys: buckets of two and more
+    sets = {0: FeatureSet(64, 64, rng.uniform(0, 64, size=(rows, 2)).astype(np.float32), codes)}
+    packed = copydetect._pack(sets)
+    assert packed.shift == copydetect._KEY_BITS - max(1, rows.bit_length() - 1)
+    keys = copydetect._keys(codes)
+    probes = np.concatenate([keys[:, 0], rng.integers(0, copydetect._KEYS, 200), [0, copydetect._KEYS - 1]])
+    in_order = keys[packed.positions[0], 0]
+    for key in probes.tolist():
+        low, high = _bucket(packed.offsets, packed.sorted_keys, packed.shift, 0, np.int64(key))
+        assert (low, high) == (np.searchsorted(in_order, key, "left"), np.searchsorted(in_order, key, "right"))

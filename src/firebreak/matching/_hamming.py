@@ -496,8 +496,34 @@ def sort_hits(lims: I64, ids: I64, distances: I32) -> None:
 
 
 @jit
-def best_item_votes(offsets: I32, positions: I32, codes: U64, slot_of_row: I32, keys: I64, query: U64,
-                    max_distance: int, bucket_cap: int, dense: bool, ratio: float, counts: I64) -> None:
+def _bucket(offsets: I32, sorted_keys: I32, shift: int, table: int, key: np.int64) -> tuple[np.int64, np.int64]:
+    """(first, end) of the rows holding ``key`` in one vote table (see ``best_item_votes``)."""
+    run = key >> shift
+    low = np.int64(offsets[table, run])
+    high = np.int64(offsets[table, run + 1])
+    if shift == 0 or high - low == 0:
+        return low, high
+    end = high
+    while low < high:  # the first row of the run whose key is not below `key`
+        middle = (low + high) >> 1
+        if sorted_keys[table, middle] < key:
+            low = middle + 1
+        else:
+            high = middle
+    first = low
+    high = end
+    while low < high:  # the first row after it whose key is above `key`
+        middle = (low + high) >> 1
+        if sorted_keys[table, middle] <= key:
+            low = middle + 1
+        else:
+            high = middle
+    return first, low
+
+
+@jit
+def best_item_votes(offsets: I32, sorted_keys: I32, shift: int, positions: I32, codes: U64, slot_of_row: I32,
+                    keys: I64, query: U64, max_distance: int, bucket_cap: int, ratio: float, counts: I64) -> None:
     """The copy index's exclusive vote (``copydetect._votes``), in one pass: for each query descriptor, the item
     slot holding its nearest banked descriptor within ``max_distance`` among the rows its keys meet, counted in
     ``counts`` when that is clearly nearer (``<= ratio`` x) than the nearest of any other item's.
@@ -505,7 +531,11 @@ def best_item_votes(offsets: I32, positions: I32, codes: U64, slot_of_row: I32, 
     The same answer as sorting every pair met by (query, distance): ties go to the row met first (tables in order,
     then bucket order), and the nearest other item is tracked as rows arrive (it only ever changes to the previous
     best when a nearer item takes over, since anything nearer than the best would have become the best). About 2.8
-    times faster at 600,000 banked keypoints: no pair arrays, no sort (docs/copy-detection.md)."""
+    times faster at 600,000 banked keypoints: no pair arrays, no sort (docs/copy-detection.md).
+
+    A key's rows are found through ``offsets``, where each run of ``1 << shift`` key values starts (``_bucket``):
+    with ``shift`` 0 that is the key's own bucket; above it, the rows of the run are narrowed to the key's by
+    binary search in ``sorted_keys`` (each table's keys in row order)."""
     for i in range(keys.shape[0]):
         q0 = query[i, 0]
         q1 = query[i, 1]
@@ -515,13 +545,7 @@ def best_item_votes(offsets: I32, positions: I32, codes: U64, slot_of_row: I32, 
         best = np.int64(CODE_BITS)
         runner = np.int64(CODE_BITS)
         for t in range(keys.shape[1]):
-            k = keys[i, t]
-            if dense:
-                low = np.int64(offsets[t, k])
-                high = np.int64(offsets[t, k + 1])
-            else:
-                low = np.int64(np.searchsorted(offsets[t], k, side="left"))
-                high = np.int64(np.searchsorted(offsets[t], k, side="right"))
+            low, high = _bucket(offsets, sorted_keys, shift, t, keys[i, t])
             if high - low > bucket_cap:
                 continue  # a stop word: flat or noisy patches repeat it
             for j in range(low, high):

@@ -333,9 +333,11 @@ _MAX_BUCKET_SHARE = 100 / _KEYS
 _MIN_BUCKET_CAP = 64
 _VOTE_RATIO = 0.8
 # From this many keypoints an index keeps dense offsets per key (50 MB a table, whatever the size; about as much as
-# the keys themselves at this size); below it, its sorted keys (48 bytes a keypoint), searched: an index of a few
-# pictures (most processes', every test's) costs kilobytes, not 100 MB for its two planes. The bench's banks are
-# above it, and measure the dense path.
+# the keys themselves at this size). Below it, offsets per run of keys, about one run per keypoint (a quarter as
+# many bytes as the keys), and its sorted keys (48 bytes a keypoint) to find a key's rows in its run: an index of a
+# few pictures (most processes', every test's) costs kilobytes, not 100 MB for its two planes, and an index of a few
+# hundred pictures votes at the speed of a dense one (a binary search over the whole keys took 2.5 times as long:
+# docs/copy-detection.md, "Candidates"). The bench's banks are above it, and measure the dense path.
 _DENSE_ROWS = 1 << 18
 
 
@@ -349,9 +351,12 @@ class _Packed:
     points: npt.NDArray[np.float32]  # (rows, 2)
     codes: npt.NDArray[np.uint8]  # (rows, 32)
     slot_of_row: npt.NDArray[np.int32]
-    # Where each key's rows start: (_TABLES, _KEYS + 1) offsets for a large index; for a small one, whose offsets
-    # would be mostly empty and cost 50 MB all the same, each table's keys in sorted order, (_TABLES, rows), searched.
+    # Where each run of 1 << shift key values starts, (_TABLES, (_KEYS >> shift) + 1): for a large index each key's
+    # own (shift 0); a small one's would be mostly empty and cost 50 MB all the same, so it keeps one run per
+    # keypoint or so, and each table's keys in sorted order, (_TABLES, rows), to find a key in its run.
     offsets: npt.NDArray[np.int32]
+    sorted_keys: npt.NDArray[np.int32]  # (_TABLES, rows), or (_TABLES, 0) with shift 0
+    shift: int
     positions: npt.NDArray[np.int32]  # (_TABLES, rows)
     bucket_cap: int
 
@@ -367,6 +372,7 @@ class _Packed:
                 self.codes,
                 self.slot_of_row,
                 self.offsets,
+                self.sorted_keys,
                 self.positions,
             )
         )
@@ -397,16 +403,16 @@ def _pack(features: dict[int, FeatureSet]) -> _Packed:
     points = np.concatenate([s.points for s in sets]) if rows else np.zeros((0, 2), np.float32)
     slot_of_row = np.repeat(np.arange(len(sets), dtype=np.int32), counts)
     keys = _keys(codes)
-    dense = rows >= _DENSE_ROWS
-    offsets = np.zeros((_TABLES, _KEYS + 1) if dense else (_TABLES, rows), dtype=np.int32)
+    shift = 0 if rows >= _DENSE_ROWS else _KEY_BITS - min(_KEY_BITS, max(1, rows.bit_length() - 1))
+    offsets = np.zeros((_TABLES, (_KEYS >> shift) + 1), dtype=np.int32)
+    sorted_keys = np.zeros((_TABLES, rows if shift else 0), dtype=np.int32)
     positions = np.zeros((_TABLES, rows), dtype=np.int32)
     for table in range(_TABLES):
         column = keys[:, table]
         positions[table] = np.argsort(column, kind="stable").astype(np.int32)
-        if dense:
-            np.cumsum(np.bincount(column, minlength=_KEYS), out=offsets[table, 1:])
-        else:
-            offsets[table] = column[positions[table]]
+        np.cumsum(np.bincount(column >> shift, minlength=_KEYS >> shift), out=offsets[table, 1:])
+        if shift:
+            sorted_keys[table] = column[positions[table]]
     frames = np.array([[s.width, s.height] for s in sets], dtype=np.int32).reshape(-1, 2)
     return _Packed(
         item_ids=ids,
@@ -416,6 +422,8 @@ def _pack(features: dict[int, FeatureSet]) -> _Packed:
         codes=codes,
         slot_of_row=slot_of_row,
         offsets=offsets,
+        sorted_keys=sorted_keys,
+        shift=shift,
         positions=positions,
         bucket_cap=max(_MIN_BUCKET_CAP, int(rows * _MAX_BUCKET_SHARE)),
     )
@@ -433,20 +441,21 @@ def _votes(packed: _Packed, query: FeatureSet, max_distance: int, *, exclusive: 
     keys = _keys(query.descriptors)
     if exclusive:
         counts = np.zeros(len(packed.item_ids), dtype=np.int64)
-        best_item_votes(packed.offsets, packed.positions, packed.codes.view(np.uint64).reshape(-1, 4),
-                        packed.slot_of_row, keys, query.descriptors.view(np.uint64).reshape(n, 4), max_distance,
-                        packed.bucket_cap, packed.offsets.shape[1] == _KEYS + 1, _VOTE_RATIO, counts)
+        best_item_votes(packed.offsets, packed.sorted_keys, packed.shift, packed.positions,
+                        packed.codes.view(np.uint64).reshape(-1, 4), packed.slot_of_row, keys,
+                        query.descriptors.view(np.uint64).reshape(n, 4), max_distance, packed.bucket_cap,
+                        _VOTE_RATIO, counts)
         voted = np.flatnonzero(counts)
         return voted, counts[voted]
     found_query: list[npt.NDArray[np.int64]] = []
     found_rows: list[npt.NDArray[np.int64]] = []
     for table in range(_TABLES):
-        if packed.offsets.shape[1] == _KEYS + 1:
+        if not packed.shift:
             low = packed.offsets[table, keys[:, table]].astype(np.int64)
             high = packed.offsets[table, keys[:, table] + 1].astype(np.int64)
         else:
-            low = np.searchsorted(packed.offsets[table], keys[:, table], side="left").astype(np.int64)
-            high = np.searchsorted(packed.offsets[table], keys[:, table], side="right").astype(np.int64)
+            low = np.searchsorted(packed.sorted_keys[table], keys[:, table], side="left").astype(np.int64)
+            high = np.searchsorted(packed.sorted_keys[table], keys[:, table], side="right").astype(np.int64)
         lengths = high - low
         lengths[lengths > packed.bucket_cap] = 0
         total = int(lengths.sum())
