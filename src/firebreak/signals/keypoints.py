@@ -487,31 +487,55 @@ def _rival(
 
 # A homography has 8 degrees of freedom; with fewer inliers than this its fit follows their noise.
 _PERSPECTIVE_MIN_POINTS = 8
+# The second fit of `_perspective_gap`: a homography through the pairs that agree with one within this many pixels
+# (of the reference frame), found by RANSAC.
+_PERSPECTIVE_AGREEMENT_PIXELS = 2.0
 
 
 def _perspective_gap(
     source: Points, target: Points, matrix: npt.NDArray[np.float64], common: npt.NDArray[np.float32] | None
 ) -> float:
-    """How far the best perspective mapping (a homography, least squares) through the inlier pairs departs from
-    the similarity `matrix`, at the corners of `common` (the detailed part of the common part, see
-    `_detailed_part`): the largest distance, in reference pixels.
+    """How far the best perspective mapping (a homography) through the inlier pairs departs from the similarity
+    `matrix`, at the corners of `common` (the detailed part of the common part, see `_detailed_part`): the largest
+    distance, in reference pixels, for the nearer of two fits: least squares through every inlier, and a RANSAC
+    fit through those that agree with one homography within `_PERSPECTIVE_AGREEMENT_PIXELS`.
 
     A copy is one flat picture moved, turned and scaled, so the homography through its pairs is that same
     similarity, give or take the noise of a few corners. A second photograph of a scene, even from a step aside,
     is a view in perspective: the pairs that a similarity carries in one part of the picture bend away from it
-    towards the others, and the homography follows them."""
+    towards the others, and the homography follows them. After heavy re-encoding (JPEG q40, WebP, a halving) a
+    few inliers of a copy sit 2-4 px from where they belong and pull a least-squares fit with them; a bend counts
+    only when a fit that leaves them out shows it too. A scene seen in perspective bends in all its pairs, and
+    both fits follow it (docs/copy-detection.md, "The bend, fitted twice")."""
     if common is None or len(source) < _PERSPECTIVE_MIN_POINTS:
-        return _NO_FIT
-    homography, _ = cv2.findHomography(source.astype(np.float64), target.astype(np.float64), 0)
-    if homography is None or not np.all(np.isfinite(homography)):
         return _NO_FIT
     corners = common.reshape(-1, 2).astype(np.float64)
     similarity = np.vstack([matrix, [0.0, 0.0, 1.0]])
     try:
-        back = np.linalg.solve(similarity, np.vstack([corners.T, np.ones(len(corners))]))[:2].T
+        back = np.linalg.solve(similarity, np.vstack([corners.T, np.ones(len(corners))]))[:2].T.reshape(-1, 1, 2)
     except np.linalg.LinAlgError:
         return _NO_FIT
-    through = cv2.perspectiveTransform(back.reshape(-1, 1, 2), homography).reshape(-1, 2)
+    pairs = source.astype(np.float64), target.astype(np.float64)
+    least_squares, _ = cv2.findHomography(*pairs, 0)
+    gap = _gap_at(least_squares, back, corners)
+    if gap > 0:
+        robust, agree = cv2.findHomography(*pairs, cv2.RANSAC, _PERSPECTIVE_AGREEMENT_PIXELS, maxIters=2000,
+                                           confidence=0.995)
+        if agree is not None and int(agree.sum()) >= _PERSPECTIVE_MIN_POINTS:
+            gap = min(gap, _gap_at(robust, back, corners))
+    return gap
+
+
+def _gap_at(homography: npt.ArrayLike | None, back: npt.NDArray[np.float64], corners: npt.NDArray[np.float64]
+            ) -> float:
+    """The largest distance between `corners` and where `homography` takes `back` (the corners taken back through
+    the similarity), or _NO_FIT where there is no usable homography."""
+    if homography is None:
+        return _NO_FIT
+    matrix = np.asarray(homography, dtype=np.float64)
+    if matrix.shape != (3, 3) or not np.all(np.isfinite(matrix)):
+        return _NO_FIT
+    through = cv2.perspectiveTransform(back, matrix).reshape(-1, 2)
     gap = float(np.hypot(*(through - corners).T).max())
     return min(gap, _NO_FIT) if math.isfinite(gap) else _NO_FIT
 
