@@ -218,6 +218,91 @@ def test_a_view_in_perspective_is_not_a_verified_copy_but_a_turned_one_is() -> N
     # displacement that neighbouring points share: both the flat-picture and the parallax rule see it)
 
 
+def test_a_few_noisy_pairs_do_not_bend_a_copy_but_a_view_in_perspective_stays_bent() -> None:
+    """The bend is the nearer of two homography fits through the inliers: least squares through all of them, and
+    RANSAC through those agreeing within 2 px. A copy's pairs clustered on one object, five of them pulled 3.5 px
+    one way (what JPEG q40 or WebP does to a few corners), swing the least-squares fit out at the picture's corners;
+    the fit that leaves them out does not. A picture seen in perspective bends in every pair: both fits show it."""
+    from firebreak.signals.keypoints import _fit, _perspective_gap
+
+    rng = np.random.default_rng(3)
+    points = rng.uniform(150, 300, size=(40, 2))
+    turn, scale = np.radians(3), 0.5
+    similarity = np.array([[scale * np.cos(turn), -scale * np.sin(turn), 20.0],
+                           [scale * np.sin(turn), scale * np.cos(turn), 10.0]])
+    common = np.array([[0, 0], [320, 0], [320, 240], [0, 240]], np.float32)  # the detailed part, reference frame
+
+    def gaps(target: np.ndarray) -> tuple[float, float, int]:
+        matrix, inlier = _fit(points.astype(np.float32), target.astype(np.float32), DEFAULT_VERIFY_POLICY)
+        assert matrix is not None
+        source, kept = points[inlier].astype(np.float32), target[inlier].astype(np.float32)
+        least_squares, _ = cv2.findHomography(source.astype(np.float64), kept.astype(np.float64), 0)
+        corners = common.astype(np.float64)
+        back = np.linalg.solve(np.vstack([matrix, [0, 0, 1]]), np.vstack([corners.T, np.ones(4)]))[:2].T
+        through = cv2.perspectiveTransform(back.reshape(-1, 1, 2), least_squares).reshape(-1, 2)
+        limit = DEFAULT_VERIFY_POLICY.max_perspective_pixels
+        return (float(np.hypot(*(through - corners).T).max()),
+                _perspective_gap(source, kept, matrix, common, limit), int(inlier.sum()))
+
+    copy = points @ similarity[:, :2].T + similarity[:, 2] + rng.normal(0, 0.3, size=points.shape)
+    copy[np.argsort(points[:, 0])[-5:]] += [2.5, -2.5]
+    least_squares, bend, inliers = gaps(copy)
+    assert inliers == 40 and least_squares > 3 * DEFAULT_VERIFY_POLICY.max_perspective_pixels, least_squares
+    assert bend < DEFAULT_VERIFY_POLICY.max_perspective_pixels, bend
+
+    view = np.array([[0.5, 0.02, 20.0], [0.01, 0.52, 10.0], [0.0004, 0.0003, 1.0]])
+    seen = cv2.perspectiveTransform(points.reshape(-1, 1, 2), view).reshape(-1, 2) + rng.normal(0, 0.3, points.shape)
+    least_squares, bend, inliers = gaps(seen)
+    assert inliers >= 30 and bend > 5 * DEFAULT_VERIFY_POLICY.max_perspective_pixels, (bend, least_squares)
+    assert abs(bend - least_squares) < 1.0, (bend, least_squares)  # the robust fit follows the same perspective
+
+
+@pytest.mark.parametrize(
+    ("robust_bends", "agreeing", "expected"),
+    [
+        (False, 40, "robust"),  # it bends less, through all but a few pairs: the nearer fit counts
+        (True, 40, "least squares"),  # it bends more: the least-squares fit is the nearer
+        (False, 26, "least squares"),  # it leaves out over a third of the inliers: a part of the picture, not noise
+        (False, 27, "robust"),  # ... at most a third: counted
+        (False, 7, "least squares"),  # under 8 pairs: no homography to speak of
+    ],
+)
+def test_the_bend_takes_the_robust_fit_only_where_it_leaves_out_a_few_pairs(
+    monkeypatch: pytest.MonkeyPatch, robust_bends: bool, agreeing: int, expected: str
+) -> None:
+    """How `_perspective_gap` combines its two fits, with OpenCV's RANSAC answer fixed to show each case: the RANSAC
+    homography counts only where it agrees with 8 pairs and with all but a third of the inliers, and then only if it
+    bends less; under the limit the second fit is never run."""
+    from firebreak.signals import keypoints as module
+
+    rng = np.random.default_rng(5)
+    points = rng.uniform(100, 300, size=(40, 2))
+    matrix = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    target = points + [[0.0, 0.0]] + np.where(points[:, :1] > 250, 3.0, 0.0)  # the right side pulled 3 px
+    common = np.array([[0, 0], [400, 0], [400, 400], [0, 400]], np.float32)
+    real = cv2.findHomography
+    ransac_calls = []
+
+    def fitted(source: np.ndarray, destination: np.ndarray, method: int = 0, *args: object, **kwargs: object
+               ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if method == 0:
+            return real(source, destination, 0)
+        ransac_calls.append(len(source))
+        bend = 1e-3 if robust_bends else 0.0  # a strong perspective, or the identity (no bend at all)
+        homography = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [bend, bend, 1.0]])
+        mask = np.zeros((len(source), 1), np.uint8)
+        mask[:agreeing] = 1
+        return homography, mask
+
+    monkeypatch.setattr(module.cv2, "findHomography", fitted)
+    source, kept = points.astype(np.float32), target.astype(np.float32)
+    least_squares = module._perspective_gap(source, kept, matrix, common, limit=1e9)
+    assert ransac_calls == [] and least_squares > 8.0, least_squares  # under the limit: one fit only
+    gap = module._perspective_gap(source, kept, matrix, common, limit=8.0)
+    assert ransac_calls == [40]
+    assert gap == (0.0 if expected == "robust" else least_squares), (gap, least_squares)
+
+
 def test_residual_noise_is_not_shared_by_neighbours_but_parallax_is() -> None:
     """The statistic itself: a flat picture's leftover displacement is each corner's own noise (the correlation
     sits near -1/6 for six neighbours and nothing is shared); a displacement that varies smoothly over the
@@ -917,8 +1002,8 @@ def test_a_moderator_reads_which_version_of_the_picture_matched() -> None:
 
 
 def test_a_small_index_votes_as_a_large_one_does(pictures: list[Image.Image], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Below `_DENSE_ROWS` keypoints an index keeps its sorted keys instead of 50 MB of offsets per table: the same
-    candidates and votes either way, in kilobytes."""
+    """Below `_DENSE_ROWS` keypoints an index keeps offsets per run of keys and its sorted keys instead of 50 MB of
+    offsets per table: the same candidates and votes either way, in kilobytes."""
     from firebreak.matching import copydetect
 
     descriptions = [describe_data(jpeg(p)) for p in pictures]

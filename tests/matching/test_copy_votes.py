@@ -81,10 +81,14 @@ def test_the_compiled_vote_is_the_sorted_one(dense: bool, seed: int, items: int,
     assert dict(zip(slots.tolist(), counts.tolist(), strict=True)) == _reference(packed, query, max_distance)
 
 
-@pytest.mark.parametrize("rows", [1, 2, 3, 255, 256, 257, (1 << 18) - 1])
+_WIDTHS = {1, 2, 3, (1 << 18) - 1} | {rows for k in range(2, 18) for rows in (1 << k, (1 << k) + 1)}
+
+
+@pytest.mark.parametrize("rows", sorted(_WIDTHS))
 def test_runs_of_keys_find_every_row_of_a_key(rows: int) -> None:
-    """`_bucket` gives exactly the rows holding each key, at every run width a small index can have (from one key
-    value per run to half the key space), for keys present, absent, below and above every stored one."""
+    """`_bucket` gives exactly the rows holding each key, at every run width a small index can have (from half the
+    key space, one or two keypoints, to 8 key values, just under `_DENSE_ROWS`), for keys present, absent, below
+    and above every stored one."""
     from firebreak.matching._hamming import _bucket
 
     rng = np.random.default_rng(rows)

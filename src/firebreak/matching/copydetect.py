@@ -333,11 +333,11 @@ _MAX_BUCKET_SHARE = 100 / _KEYS
 _MIN_BUCKET_CAP = 64
 _VOTE_RATIO = 0.8
 # From this many keypoints an index keeps dense offsets per key (50 MB a table, whatever the size; about as much as
-# the keys themselves at this size). Below it, offsets per run of keys, about one run per keypoint (a quarter as
-# many bytes as the keys), and its sorted keys (48 bytes a keypoint) to find a key's rows in its run: an index of a
-# few pictures (most processes', every test's) costs kilobytes, not 100 MB for its two planes, and an index of a few
-# hundred pictures votes at the speed of a dense one (a binary search over the whole keys took 2.5 times as long:
-# docs/copy-detection.md, "Candidates"). The bench's banks are above it, and measure the dense path.
+# the keys themselves at this size). Below it, offsets per run of keys, about one run per keypoint (half to as many
+# bytes as the sorted keys), and its sorted keys (48 bytes a keypoint) to find a key's rows in its run: an index of
+# a few pictures (most processes', every test's) costs kilobytes, not 100 MB for its two planes, and an index of a
+# few hundred pictures votes nearly at the speed of a dense one (a binary search over all its keys took about twice
+# as long: docs/copy-detection.md, "Candidates"). The bench's banks are above it, and measure the dense path.
 _DENSE_ROWS = 1 << 18
 
 

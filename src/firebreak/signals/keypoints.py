@@ -488,17 +488,21 @@ def _rival(
 # A homography has 8 degrees of freedom; with fewer inliers than this its fit follows their noise.
 _PERSPECTIVE_MIN_POINTS = 8
 # The second fit of `_perspective_gap`: a homography through the pairs that agree with one within this many pixels
-# (of the reference frame), found by RANSAC.
+# (of the reference frame), found by RANSAC, counted only where it leaves out at most this share of the inliers (a
+# few noisy pairs, not a part of the picture: a fit through a subset swings more at the corners).
 _PERSPECTIVE_AGREEMENT_PIXELS = 2.0
+_PERSPECTIVE_LEFT_OUT = 1 / 3
 
 
 def _perspective_gap(
-    source: Points, target: Points, matrix: npt.NDArray[np.float64], common: npt.NDArray[np.float32] | None
+    source: Points, target: Points, matrix: npt.NDArray[np.float64], common: npt.NDArray[np.float32] | None,
+    limit: float,
 ) -> float:
     """How far the best perspective mapping (a homography) through the inlier pairs departs from the similarity
     `matrix`, at the corners of `common` (the detailed part of the common part, see `_detailed_part`): the largest
-    distance, in reference pixels, for the nearer of two fits: least squares through every inlier, and a RANSAC
-    fit through those that agree with one homography within `_PERSPECTIVE_AGREEMENT_PIXELS`.
+    distance, in reference pixels, by least squares through every inlier; where that is over `limit` (the policy's
+    `max_perspective_pixels`), the nearer of it and a RANSAC fit through the pairs that agree with one homography
+    within `_PERSPECTIVE_AGREEMENT_PIXELS` (all but `_PERSPECTIVE_LEFT_OUT` of them at most, and 8 at least).
 
     A copy is one flat picture moved, turned and scaled, so the homography through its pairs is that same
     similarity, give or take the noise of a few corners. A second photograph of a scene, even from a step aside,
@@ -506,7 +510,8 @@ def _perspective_gap(
     towards the others, and the homography follows them. After heavy re-encoding (JPEG q40, WebP, a halving) a
     few inliers of a copy sit 2-4 px from where they belong and pull a least-squares fit with them; a bend counts
     only when a fit that leaves them out shows it too. A scene seen in perspective bends in all its pairs, and
-    both fits follow it (docs/copy-detection.md, "The bend, fitted twice")."""
+    both fits follow it (docs/copy-detection.md, "The bend, fitted twice"). Under `limit` the second fit could
+    change nothing, and is not run (RANSAC over many noisy pairs can take its 2,000 rounds)."""
     if common is None or len(source) < _PERSPECTIVE_MIN_POINTS:
         return _NO_FIT
     corners = common.reshape(-1, 2).astype(np.float64)
@@ -518,22 +523,32 @@ def _perspective_gap(
     pairs = source.astype(np.float64), target.astype(np.float64)
     least_squares, _ = cv2.findHomography(*pairs, 0)
     gap = _gap_at(least_squares, back, corners)
-    if gap > 0:
+    if gap > limit:
         robust, agree = cv2.findHomography(*pairs, cv2.RANSAC, _PERSPECTIVE_AGREEMENT_PIXELS, maxIters=2000,
                                            confidence=0.995)
-        if agree is not None and int(agree.sum()) >= _PERSPECTIVE_MIN_POINTS:
+        agreeing = 0 if agree is None else int(np.count_nonzero(agree))
+        if agreeing >= max(_PERSPECTIVE_MIN_POINTS, (1 - _PERSPECTIVE_LEFT_OUT) * len(source)):
             gap = min(gap, _gap_at(robust, back, corners))
     return gap
+
+
+# A homography that sends a corner this near its line at infinity (the third coordinate) folds the picture over.
+_VANISHING = 1e-6
 
 
 def _gap_at(homography: npt.ArrayLike | None, back: npt.NDArray[np.float64], corners: npt.NDArray[np.float64]
             ) -> float:
     """The largest distance between `corners` and where `homography` takes `back` (the corners taken back through
-    the similarity), or _NO_FIT where there is no usable homography."""
+    the similarity), or _NO_FIT where there is no usable homography (none, not finite, or one sending a corner to
+    infinity, which OpenCV would report at the origin)."""
     if homography is None:
         return _NO_FIT
     matrix = np.asarray(homography, dtype=np.float64)
     if matrix.shape != (3, 3) or not np.all(np.isfinite(matrix)):
+        return _NO_FIT
+    flat = back.reshape(-1, 2)
+    depth = flat @ matrix[2, :2] + matrix[2, 2]
+    if np.any(np.abs(depth) < _VANISHING):
         return _NO_FIT
     through = cv2.perspectiveTransform(back, matrix).reshape(-1, 2)
     gap = float(np.hypot(*(through - corners).T).max())
@@ -740,7 +755,8 @@ def verify(
         coverage_reference=round(coverage_reference, 4),
         spread=round(min(spread, 1.0), 4),
         rival_inliers=_rival(pairs, inlier, matrix, query, reference, policy),
-        perspective_pixels=round(_perspective_gap(source[inlier], kept, matrix, detailed), 2),
+        perspective_pixels=round(
+            _perspective_gap(source[inlier], kept, matrix, detailed, policy.max_perspective_pixels), 2),
         scale=round(scale, 4),
         rotation_degrees=round(rotation, 2),
         transform=_six(transform),
