@@ -51,7 +51,10 @@ BRIGHTEST_AGREEMENT = ((14, 0.4), (14, 0.45), (14, 0.5), (20, 0.35), (20, 0.4), 
 
 # (item, method, pdq distance, inliers, share of the banked picture present, share of the upload inside it,
 #  spread, rival inliers, perspective gap in pixels, residual correlation, shared residual in pixels)
-Record = tuple[int, str, int, int, float, float, float, int, float, float, float, str, float, float]
+# item, method, PDQ distance, inliers, banked share, inside share, spread, rival, bend, parallax correlation and size,
+# plane, repeatability, inlier share, and the outlines' agreement (banked share, part share, outline pixels; -1 where
+# the outlines were not asked: `CopyIndex._outline_agreement`)
+Record = tuple[int, str, int, int, float, float, float, int, float, float, float, str, float, float, float, float, int]
 
 _index: CopyIndex | None = None
 _bank_pdq: HammingIndex | None = None
@@ -99,6 +102,9 @@ def _records(description: Description) -> tuple[Record, ...]:
                 # not measured where it cannot decide (enough pairs agree, or too few inliers): then it passes
                 check.repeatability if check and check.repeatability is not None else 1.0,
                 check.inlier_share if check else 0.0,
+                e.outlines.banked_share if e.outlines else -1.0,
+                e.outlines.part_share if e.outlines else -1.0,
+                e.outlines.outline_pixels if e.outlines else -1,
             )
         )
     return tuple(out)
@@ -152,7 +158,7 @@ def _decide(records: tuple[Record, ...], floor: int, policy: CopyPolicy) -> tupl
     auto: set[int] = set()
     review: set[int] = set()
     for (item, method, _distance, inliers, present, inside, spread, rival, perspective, correlation, shared, plane,
-         repeatability, inlier_share) in records:
+         repeatability, inlier_share, outline_share, outline_part_share, outline_pixels) in records:
         if plane == "luma":
             enough = inliers >= floor
         else:  # the brightest channel's own floor, or fewer where the pairs agree (as `Verification.enough_inliers`)
@@ -164,6 +170,13 @@ def _decide(records: tuple[Record, ...], floor: int, policy: CopyPolicy) -> tupl
             auto.add(item)
         elif method == "pdq-weak":
             review.add(item)
+        elif (  # the outlines settle what the corner rules refused (asked only where they may: `_records`)
+            inliers >= policy.outline_min_inliers
+            and outline_share >= policy.outline_share
+            and outline_part_share >= policy.outline_part_share
+            and outline_pixels >= policy.outline_min_pixels
+        ):
+            auto.add(item)
         elif spread >= policy.review_spread:
             if (
                 enough
@@ -509,6 +522,10 @@ def run(
         "stored bytes per item (features on both planes + PDQ rows of 32 bytes + quality)": statistics.mean(
             d.features.stored_bytes + (d.brightest_features.stored_bytes if d.brightest_features else 0)
             + 33 * len(d.variants) for _, d, _, _ in banked
+        ),
+        # sealed as `copies.OutlineSeal` keeps them: a 12-byte nonce and a 16-byte tag around the edge map
+        "stored bytes per item (outlines, sealed)": statistics.mean(
+            len(outlines.to_bytes()) + 28 for _, d, _, _ in banked if (outlines := d.edge_map()) is not None
         ),
         "in-memory bytes per item (marginal)": per_item,
         "in-memory bytes, fixed": stats.array_bytes - per_item * stats.items,

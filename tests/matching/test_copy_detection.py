@@ -435,7 +435,8 @@ def test_a_waiting_match_is_explained_by_the_rule_it_was_judged_by_not_todays() 
     source = ev.textured_scene(11, (640, 480))
     turned = describe_data(jpeg(ev.rotate(source, 3)))  # bends 1.4 px
     # An index whose rule allowed a bend of half a pixel: the turned, re-encoded copy bends more, and waits.
-    strict = CopyPolicy(verify=replace(DEFAULT_VERIFY_POLICY, max_perspective_pixels=0.5))
+    # (Its outlines are not asked: they would settle it, and this is about the corners' words.)
+    strict = CopyPolicy(verify=replace(DEFAULT_VERIFY_POLICY, max_perspective_pixels=0.5), outline_min_inliers=10**6)
     index = CopyIndex(strict)
     index.add(1, describe_data(png(source)))
     (evidence,) = [e for e in index.search(turned).evidence if e.method == "geometric" and e.plane == "luma"]
@@ -711,7 +712,9 @@ def test_a_recoloured_crop_is_verified_on_the_brightest_channel() -> None:
               "textured-4", "plain-9")
     colourful = [s.image().convert("RGB") for s in ev.sources(400) if s.label in wanted]
     assert len(colourful) == len(wanted)
-    index, luma_only = CopyIndex(), CopyIndex()
+    # (The outlines are a route of their own, tested in test_outlines.py: this is about the corners of each plane.)
+    corners = CopyPolicy(outline_min_inliers=10**6)
+    index, luma_only = CopyIndex(corners), CopyIndex(corners)
     for item, picture in enumerate(colourful):
         banked = describe_data(jpeg(picture))
         assert banked.brightest_features is not None and 0 < len(banked.brightest_features) <= BRIGHTEST_KEYPOINTS
@@ -734,9 +737,9 @@ def test_a_recoloured_crop_is_verified_on_the_brightest_channel() -> None:
     assert describe_data(jpeg(colourful[0].convert("L"))).brightest_features is None
     # A second look needs more: under `brightest_min_inliers` (and without the agreement that lets fewer do), what
     # the brightest channel verifies goes to review.
-    strict = CopyIndex(CopyPolicy(brightest_min_inliers=10_000, brightest_agreeing_inliers=10_000))
+    strict = CopyIndex(replace(corners, brightest_min_inliers=10_000, brightest_agreeing_inliers=10_000))
     # Fewer do where most of the pairs agree, as a recoloured copy's do: the floor out of reach, the agreement not.
-    agreeing = CopyIndex(CopyPolicy(brightest_min_inliers=10_000))
+    agreeing = CopyIndex(replace(corners, brightest_min_inliers=10_000))
     for item, picture in enumerate(colourful):
         strict.add(item, describe_data(jpeg(picture)))
         agreeing.add(item, describe_data(jpeg(picture)))

@@ -16,7 +16,6 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 from sqlalchemy import select
@@ -36,6 +35,7 @@ from firebreak.media.models import Media, Placement
 from firebreak.media.service import find_by_sha256
 from firebreak.review.models import ItemStatus, ReviewItem
 from firebreak.signals.keypoints import EXTRACTOR_REVISION, WORKING_SIDE, FeatureSet
+from firebreak.signals.structure import EdgeMap
 from firebreak.signals.vpdq import value_to_frames
 from tests.support import RecordingPlatform, media_event
 
@@ -264,6 +264,7 @@ def test_a_recoloured_crop_posted_before_banking_goes_with_the_picture(system: S
         old = rows[ids["recoloured"]]
         features = FeatureSet.from_bytes(old.features)
         old.features, old.brightest_features, old.revision = replace(features, revision=1).to_bytes(), None, 1
+        old.outlines = None  # as revision 1 wrote it
         old_id = old.id
     copies = system.enforcement.deps.copies
     assert copies is not None
@@ -283,15 +284,22 @@ def test_a_recoloured_crop_posted_before_banking_goes_with_the_picture(system: S
     with system.db.sessions() as session:
         match = session.scalar(select(Match).where(Match.media_id == ids["recoloured"]))
         assert match is not None and match.signal_type == COPY_SIGNAL and match.evidence is not None
-        assert match.evidence["action"] == "auto" and match.evidence["plane"] == "brightest", match.evidence
+        # Settled by what only the rewritten row holds: the brightest channel's features, or the outlines.
+        assert match.evidence["action"] == "auto", match.evidence
+        assert match.evidence["plane"] == "brightest" or match.evidence.get("settled_by") == "outlines", match.evidence
         removal = session.scalar(select(Action).join(Placement, Placement.id == Action.placement_id).where(
             Action.kind == ActionKind.REMOVE_MESSAGE, Placement.media_id == ids["recoloured"]))
         assert removal is not None
         assert session.scalar(select(Match).where(Match.media_id == ids["other"])) is None
-        assert "brightest colour channel" in evidence_words(match.evidence)
-        # Stored with the rule it was judged by (that channel's floor and agreement), for the words of later days.
-        assert match.evidence["rules"]["min_inliers"] == DEFAULT_POLICY.brightest_min_inliers, match.evidence
-        assert match.evidence["rules"]["agreeing_share"] == DEFAULT_POLICY.brightest_agreeing_share
+        words = evidence_words(match.evidence)
+        if match.evidence["plane"] == "brightest":
+            assert "brightest colour channel" in words
+            # Stored with the rule it was judged by (that channel's floor and agreement), for the words of later days.
+            assert match.evidence["rules"]["min_inliers"] == DEFAULT_POLICY.brightest_min_inliers, match.evidence
+            assert match.evidence["rules"]["agreeing_share"] == DEFAULT_POLICY.brightest_agreeing_share
+        else:  # the luma's points were too few, and the outlines settled it: the words say so
+            assert "the outlines settle it" in words and "(verified)" in words, words
+            assert match.evidence["outlines"]["banked_share"] >= DEFAULT_POLICY.outline_share
     assert system.gateway.scan_bytes(data["recoloured"]).verdict.value == "block"
     assert system.gateway.scan_bytes(data["other"]).verdict.value == "allow"
 
@@ -315,7 +323,7 @@ def test_a_rewritten_description_committed_late_replaces_the_one_held(system: Sy
         row = session.scalar(select(CopyDescription).where(CopyDescription.media_id == copy.id))
         assert row is not None
         row.features = replace(FeatureSet.from_bytes(row.features), revision=1).to_bytes()
-        row.brightest_features, row.revision = None, 1
+        row.brightest_features, row.outlines, row.revision = None, None, 1
     with system.db.sessions() as session:
         copies.refresh_posted(session)  # holds the old row
     system.prepare()
@@ -337,7 +345,9 @@ def test_a_rewritten_description_committed_late_replaces_the_one_held(system: Sy
     with system.db.sessions() as session:
         match = session.scalar(select(Match).where(Match.media_id == copy.id))
         assert match is not None and match.evidence is not None, "the rewritten description was not taken up"
-        assert match.evidence["action"] == "auto" and match.evidence["plane"] == "brightest", match.evidence
+        # Settled by what only the rewritten row holds: the brightest channel's features, or the outlines.
+        assert match.evidence["action"] == "auto", match.evidence
+        assert match.evidence["plane"] == "brightest" or match.evidence.get("settled_by") == "outlines", match.evidence
 
 
 def test_the_upgrade_job_passes_a_picture_whose_bytes_are_gone(system: System) -> None:
@@ -369,47 +379,34 @@ def test_the_upgrade_job_passes_a_picture_whose_bytes_are_gone(system: System) -
         assert int(task.payload["after_id"]) >= kept_id
 
 
-def test_the_upgrade_job_marks_full_size_descriptions_current_without_the_picture(system: System) -> None:
-    """Extractor revision 4 enlarges pictures under WORKING_SIDE and changes nothing else: a revision 3 row of a
-    picture described at full size is marked current in place (same id, same features, no decode), one of a smaller
-    picture is described again (a new row)."""
+def test_the_upgrade_job_describes_every_older_row_again_for_its_outlines(system: System) -> None:
+    """Extractor revision 5 keeps the outlines (sealed), which no older row has: a revision 4 row is described again
+    (a new row, with outlines that open under this instance's key and not under another row's media id), even one
+    of a picture described at full size, which revision 4 would have marked current without the picture."""
     big = jpeg(ev.textured_scene(9301))
-    small_picture = ev.textured_scene(9302)
-    small = jpeg(small_picture.resize((small_picture.width * 200 // max(small_picture.size),
-                                       small_picture.height * 200 // max(small_picture.size))))
     system.gateway.ensure_integration(name="hook", adapter="webhook")
     system.adapters.override("hook", RecordingPlatform())
-    for number, blob in enumerate((big, small)):
-        system.gateway.record_event("hook", media_event("room-1", f"s{number}", blob, when=system.clock.now()))
+    system.gateway.record_event("hook", media_event("room-1", "s0", big, when=system.clock.now()))
     run_jobs(system)
     with system.db.transaction() as session:
-        rows = list(session.scalars(select(CopyDescription).order_by(CopyDescription.id)))
-        assert len(rows) == 2
-        frames = [FeatureSet.from_bytes(r.features) for r in rows]
-        assert max(frames[0].width, frames[0].height) == WORKING_SIDE  # the big one, described at full size
-        assert max(frames[1].width, frames[1].height) == WORKING_SIDE  # the small one, enlarged to it
-        for row in rows:  # as revision 3 wrote them (the small one at its own size)
-            row.revision = 3
-            row.features = replace(FeatureSet.from_bytes(row.features), revision=3).to_bytes()
-        rows[1].features = replace(FeatureSet.from_bytes(rows[1].features), width=200, height=150).to_bytes()
-        big_id, big_features, small_id = rows[0].id, rows[0].features, rows[1].id
-        assert same_as_current(3, big_features) and not same_as_current(3, rows[1].features)
-        assert not same_as_current(2, big_features)
+        (row,) = session.scalars(select(CopyDescription))
+        assert row.outlines is not None and b"FBED" not in row.outlines  # kept sealed, never in the clear
+        assert max(FeatureSet.from_bytes(row.features).width, FeatureSet.from_bytes(row.features).height
+                   ) == WORKING_SIDE
+        row.revision, row.outlines = 4, None  # as revision 4 wrote it
+        row.features = replace(FeatureSet.from_bytes(row.features), revision=4).to_bytes()
+        old_id, old_features, media_id = row.id, row.features, row.media_id
+        assert not any(same_as_current(revision, old_features) for revision in range(EXTRACTOR_REVISION))
     system.prepare()
     run_jobs(system)
     with system.db.sessions() as session:
-        rows = list(session.scalars(select(CopyDescription).order_by(CopyDescription.id)))
-        assert [r.revision for r in rows] == [EXTRACTOR_REVISION, EXTRACTOR_REVISION]
-        assert rows[0].id == big_id
-        promoted, before = FeatureSet.from_bytes(rows[0].features), FeatureSet.from_bytes(big_features)
-        assert promoted.revision == EXTRACTOR_REVISION and before.revision == 3
-        assert np.array_equal(promoted.points, before.points)
-        assert np.array_equal(promoted.descriptors, before.descriptors) and promoted.extent == before.extent
-        if rows[0].brightest_features is not None:
-            assert FeatureSet.from_bytes(rows[0].brightest_features).revision == EXTRACTOR_REVISION
-        assert rows[1].id > small_id
-        assert max(FeatureSet.from_bytes(rows[1].features).width, FeatureSet.from_bytes(rows[1].features).height
-                   ) == WORKING_SIDE
+        (row,) = session.scalars(select(CopyDescription))
+        assert row.id > old_id and row.revision == EXTRACTOR_REVISION and row.outlines is not None
+        seal = system.enforcement.deps.copies.seal
+        assert seal is not None
+        opened = seal.open(media_id, row.outlines)
+        assert opened is not None and EdgeMap.from_bytes(opened).bits.any()
+        assert seal.open(media_id + 1, row.outlines) is None  # bound to its picture
         task = session.scalar(select(ScheduledTask).where(ScheduledTask.job == REDESCRIBE_JOB))
         assert task is not None and task.status == TaskStatus.DONE
 

@@ -224,7 +224,7 @@ def build_system(
     _nudge_after_commit(db, queue, registry)
 
     due = due_process(settings, keys, translations or catalog_translations)
-    copies = CopyLine(blobs=blobs, limits=limits, enabled=settings.copy_detection)
+    copies = CopyLine(blobs=blobs, limits=limits, enabled=settings.copy_detection, keys=keys)
     enforcement = Enforcement(EnforcementDeps(db=db, clock=clock, indexes=indexes, adapters=adapters, due=due,
                                               retry=retry, lease=lease, owner=runner.identity.id,
                                               propagation_batch=settings.propagation_batch, copies=copies))

@@ -244,7 +244,8 @@ class Enforcement:
             return None
         with d.db.transaction() as session:
             if session.scalar(select(CopyDescription.id).where(CopyDescription.media_id == media_id)) is None:
-                store_description(session=session, clock=d.clock, media_id=media_id, description=description)
+                store_description(session=session, clock=d.clock, media_id=media_id, description=description,
+                                  seal=copies.seal)
         return description
 
     # -- descriptions of an older extractor ------------------------------------------------------------------------
@@ -321,7 +322,8 @@ class Enforcement:
                     if each.same:
                         promote(session, each.row_id)
                 for row_id, description in fresh.items():
-                    replace_description(session=session, clock=d.clock, row_id=row_id, description=description)
+                    replace_description(session=session, clock=d.clock, row_id=row_id, description=description,
+                                        seal=copies.seal)
                 task = session.scalar(select(ScheduledTask).where(ScheduledTask.dedupe_key == REDESCRIBE_KEY))
                 passed = max(after, rows[-1].row_id)
                 if task is not None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import secrets
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -29,6 +30,8 @@ from functools import cached_property
 from typing import Any, Literal, cast
 
 import cv2
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -37,6 +40,7 @@ from firebreak.banks.models import Bank, BankEntry, EntryStatus
 from firebreak.banks.service import entry_frames
 from firebreak.core.blobs import BlobError, BlobStore
 from firebreak.core.clock import Clock
+from firebreak.core.keys import KeyRing
 from firebreak.matching.copydetect import (
     DEFAULT_POLICY,
     NO_MATCH,
@@ -91,6 +95,13 @@ def evidence_data(evidence: Evidence) -> dict[str, Any]:
                     shared_residual_pixels=round(check.shared_residual_pixels, 2),
                     repeatability=None if check.repeatability is None else round(check.repeatability, 3),
                     matches=check.matches, measured_over="detail")
+    if evidence.outlines is not None:
+        found = evidence.outlines
+        data["outlines"] = {"banked_share": found.banked_share, "part_share": found.part_share,
+                            "pixels": found.outline_pixels, "share_needed": DEFAULT_POLICY.outline_share,
+                            "part_share_needed": DEFAULT_POLICY.outline_part_share}
+        if evidence.action == "auto" and check is not None and not check.verified:
+            data["settled_by"] = "outlines"
     if evidence.rules is not None:
         # The thresholds it was judged by, so that the words for it stay true when the rules change later.
         data["rules"] = {name: _plain(getattr(evidence.rules, name)) for name in _STORED_RULES}
@@ -193,12 +204,33 @@ def evidence_words(data: dict[str, Any] | None) -> str:
                 # Why a match waits for a person, by the rule it was judged by: never said of one that acted.
                 + ("" if acted else _partial_words(data, rules) + _layout_words(data, rules)
                    + _colour_words(data, rules))
+                + _outline_words(data)
                 + (" (verified)" if acted else " (not enough to act without a person)"))
     variant = _VARIANT_WORDS.get(str(data.get("variant") or "original"), str(data.get("variant")))
     reference = _VARIANT_WORDS.get(str(data.get("reference_variant") or "original"), str(data.get("reference_variant")))
     return (f"PDQ of its {variant} version ({data.get('turn') or 'as is'}) within {data.get('distance')} bits of "
             f"the banked picture's {reference} version"
             + ("" if data.get("action") == "auto" else " (a weak match: a person decides)"))
+
+
+def _outline_words(data: dict[str, Any]) -> str:
+    """What the outlines said, where they were asked (a match the points alone did not settle)."""
+    outlines = data.get("outlines")
+    if not isinstance(outlines, dict):
+        return ""
+    try:
+        share, parts = float(outlines.get("banked_share") or 0), float(outlines.get("part_share") or 0)
+        needed = float(outlines.get("share_needed") or DEFAULT_POLICY.outline_share)
+    except (TypeError, ValueError):
+        return ""
+    said = (f"{math.floor(100 * share)}% of the banked picture's outlines lie on this one's, within a pixel, "
+            f"{math.floor(100 * parts)}% of them in parts of the picture where the two agree")
+    if data.get("settled_by") == "outlines":
+        return (f"; the points alone were not enough, but the outlines settle it: {said}, as in a copy of one flat "
+                f"picture, where a second picture of the same scene has things moved")
+    if data.get("action") == "auto":
+        return ""
+    return f"; the outlines do not settle it either: {said} (a copy: at least {math.floor(100 * needed)}%)"
 
 
 def _partial_words(data: dict[str, Any], policy: VerifyPolicy) -> str:
@@ -293,6 +325,34 @@ def describe_still(still: StillPlanes) -> Description:
     return describe(luma, brightest=brightest)
 
 
+class OutlineSeal:
+    """Seals a picture's outlines (`structure.EdgeMap`: a line drawing of it) with AES-256-GCM under the instance's
+    ``copy-outlines`` key, bound to its media id, as media are sealed: a stored description holds them only so."""
+
+    PURPOSE = "copy-outlines"
+    _NONCE = 12
+
+    def __init__(self, keys: KeyRing) -> None:
+        self._aead = AESGCM(keys.derive(self.PURPOSE))
+
+    @staticmethod
+    def _bound(media_id: int) -> bytes:
+        return f"copy-outlines:{media_id}".encode()
+
+    def seal(self, media_id: int, outlines: bytes) -> bytes:
+        nonce = secrets.token_bytes(self._NONCE)
+        return nonce + self._aead.encrypt(nonce, outlines, self._bound(media_id))
+
+    def open(self, media_id: int, sealed: bytes) -> bytes | None:
+        """The outlines, or None (logged) where they do not open: moved to another row, or sealed under another
+        key; the picture then matches by its corners alone."""
+        try:
+            return self._aead.decrypt(sealed[:self._NONCE], sealed[self._NONCE:], self._bound(media_id))
+        except (InvalidTag, ValueError):
+            log.warning("copy description of media %s: its outlines do not open; matched by corners alone", media_id)
+            return None
+
+
 @dataclass(frozen=True, slots=True)
 class Stored:
     """A description as a copy index takes it (`CopyIndex.add_stored`)."""
@@ -300,28 +360,39 @@ class Stored:
     pdq_rows: list[tuple[str, str, int]]
     features: FeatureSet
     brightest: FeatureSet | None
+    outlines: bytes | None = None  # `EdgeMap.to_bytes()`, opened
 
     @classmethod
     def of(cls, description: Description) -> Stored:
-        return cls(description.stored_pdq_rows(), description.features, description.brightest_features)
+        outlines = description.edge_map()
+        return cls(description.stored_pdq_rows(), description.features, description.brightest_features,
+                   outlines.to_bytes() if outlines is not None else None)
 
     def add_to(self, index: CopyIndex, item_id: int) -> None:
-        index.add_stored(item_id, self.pdq_rows, self.features, self.brightest)
+        index.add_stored(item_id, self.pdq_rows, self.features, self.brightest, self.outlines)
 
 
-def stored(row: CopyDescription) -> Stored:
+def stored(row: CopyDescription, seal: OutlineSeal | None = None) -> Stored:
+    """A row as an index takes it; its outlines opened by `seal` (without one, or without outlines, none)."""
+    outlines = seal.open(row.media_id, bytes(row.outlines)) if seal is not None and row.outlines is not None else None
     return Stored([(str(name), str(value), int(quality)) for name, value, quality in row.pdq_rows],
                   FeatureSet.from_bytes(row.features),
-                  FeatureSet.from_bytes(row.brightest_features) if row.brightest_features is not None else None)
+                  FeatureSet.from_bytes(row.brightest_features) if row.brightest_features is not None else None,
+                  outlines)
 
 
-def store_description(*, session: Session, clock: Clock, media_id: int, description: Description) -> None:
-    """Keep a picture's description (once: a second writer's row is kept, the same picture gives the same rows)."""
+def store_description(*, session: Session, clock: Clock, media_id: int, description: Description,
+                      seal: OutlineSeal | None = None) -> None:
+    """Keep a picture's description (once: a second writer's row is kept, the same picture gives the same rows),
+    with its outlines sealed by `seal` (without one, none are kept: the picture matches by its corners alone)."""
+    outlines = description.edge_map() if seal is not None else None
     row = CopyDescription(media_id=media_id, width=description.width, height=description.height,
                           pdq_rows=[list(r) for r in description.stored_pdq_rows()],
                           features=description.features.to_bytes(),
                           brightest_features=(description.brightest_features.to_bytes()
                                               if description.brightest_features is not None else None),
+                          outlines=(seal.seal(media_id, outlines.to_bytes())
+                                    if seal is not None and outlines is not None else None),
                           revision=EXTRACTOR_REVISION, created_at=clock.now())
     try:
         with session.begin_nested():
@@ -332,9 +403,10 @@ def store_description(*, session: Session, clock: Clock, media_id: int, descript
 
 
 # Revision 4 changed only pictures whose feature frame was under WORKING_SIDE (they are enlarged to it now): a row of
-# revision 3 whose frame has that long side describes its picture as revision 4 does. (The extractor revision this
+# revision 3 whose frame has that long side described its picture as revision 4 did. Revision 5 keeps the outlines
+# (`structure.EdgeMap`), which no older row has: every older row is described again. (The extractor revision this
 # holds for, the older revisions it holds for: a later revision must say again what it changed.)
-_SAME_AT_FULL_SIZE = (4, frozenset({3}))
+_SAME_AT_FULL_SIZE: tuple[int, frozenset[int]] = (5, frozenset())
 
 
 def same_as_current(revision: int, features: bytes) -> bool:
@@ -390,7 +462,8 @@ def newest_outdated(session: Session) -> int | None:
     return max((int(f) for f in found if f is not None), default=None)
 
 
-def replace_description(*, session: Session, clock: Clock, row_id: int, description: Description) -> bool:
+def replace_description(*, session: Session, clock: Clock, row_id: int, description: Description,
+                        seal: OutlineSeal | None = None) -> bool:
     """Put a fresh description in place of an outdated row, as a new row: a new id, so every process's posted side
     (which follows ids) takes it up. False when the row is gone or already current (another worker did it)."""
     row = session.get(CopyDescription, row_id)
@@ -399,7 +472,7 @@ def replace_description(*, session: Session, clock: Clock, row_id: int, descript
     media_id = row.media_id
     session.delete(row)
     session.flush()
-    store_description(session=session, clock=clock, media_id=media_id, description=description)
+    store_description(session=session, clock=clock, media_id=media_id, description=description, seal=seal)
     return True
 
 
@@ -434,8 +507,10 @@ class CopyLine:
     """The copy indexes of this process (pictures and videos; banked and posted), kept in step with the database."""
 
     def __init__(self, *, blobs: BlobStore | None, limits: DecodeLimits = DEFAULT_LIMITS,
-                 policy: CopyPolicy = DEFAULT_POLICY, enabled: bool = True) -> None:
+                 policy: CopyPolicy = DEFAULT_POLICY, enabled: bool = True, keys: KeyRing | None = None) -> None:
         self.blobs, self.limits, self.policy = blobs, limits, policy
+        # The outlines are kept only sealed; without the instance's keys none are kept (corners alone decide).
+        self.seal = OutlineSeal(keys) if keys is not None else None
         self.enabled = enabled
         if enabled:
             # ORB would otherwise spread one picture over every core; a server runs many requests and jobs at once.
@@ -546,7 +621,7 @@ class CopyLine:
         an older row that cannot be described again is used as it stands. The bank side asks again (banked pictures
         are few); the posted side does not (every post: hours at a platform's scale, in every process) and takes
         up each rewritten row by its new id."""
-        kept = stored(row)
+        kept = stored(row, self.seal)
         if not again or row.revision >= EXTRACTOR_REVISION:
             return kept
         media = session.get(Media, row.media_id)

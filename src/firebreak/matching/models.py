@@ -43,7 +43,7 @@ class CopyDescription(IdMixin, Base):
     """What the second line of matching keeps of one still picture (``matching.copydetect.describe``): its canonical
     variants' PDQ (borders, caption bars and screen frames off) and its local features. Written once, by the job
     that describes a new picture; read by the copy indexes of the bank side and of posted media (``copies``).
-    Item-level choice, docs/copy-detection.md: features only, never the picture itself."""
+    Item-level choice, docs/copy-detection.md: features and, sealed, the outlines; never the picture itself."""
 
     __tablename__ = "copy_descriptions"
     # Ids are never handed out twice (SQLite would reuse the highest after a delete): the posted side follows them,
@@ -57,6 +57,9 @@ class CopyDescription(IdMixin, Base):
     features: Mapped[bytes] = mapped_column(LargeBinary)  # keypoints.FeatureSet.to_bytes()
     # A colour picture's features on its brightest channel (a hue change keeps them); None for a grey picture
     brightest_features: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # The picture's outlines (``structure.EdgeMap.to_bytes()``, a line drawing of it), sealed (``copies.OutlineSeal``:
+    # AES-GCM under the instance's ``copy-outlines`` key, bound to the media id); None where none were kept
+    outlines: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     # The extractor that wrote the row (keypoints.EXTRACTOR_REVISION): older rows are described again by a job
     revision: Mapped[int] = mapped_column(server_default="1", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -17,7 +17,8 @@ Binary layout, version 2 (little-endian):
     4       1     version (2; version 1 has no extent: bytes 12-19 are absent and the extent is the frame)
     5       1     extractor revision (0: corners at threshold 12, 4 for low-detail pictures; 1: always 4;
                   2: as 1, and a colour picture has a second set on its brightest channel; 3: that set
-                  holds up to 600 keypoints, not 300)
+                  holds up to 600 keypoints, not 300; 4: a picture under WORKING_SIDE is enlarged to it;
+                  5: the same features, and the copy line keeps the outlines beside them)
     6       2     n: number of keypoints (uint16)
     8       2     width of the frame the points refer to (uint16, pixels)
     10      2     height (uint16)
@@ -53,7 +54,9 @@ __all__ = [
     "Verification",
     "VerifyPolicy",
     "extract_features",
+    "features_of_plane",
     "verify",
+    "working_plane",
 ]
 
 Luma = npt.NDArray[np.uint8]
@@ -65,8 +68,9 @@ FEATURE_FORMAT_VERSION = 2
 # `CopyLine` describes such pictures again: under revision 0 a low-detail picture's corners were found
 # differently, before revision 2 a colour picture had no second set on its brightest channel
 # (`copydetect.Description.brightest_features`), before revision 3 that set had 300 keypoints, not 600, and before
-# revision 4 a picture under WORKING_SIDE was described at its own size, not enlarged to it.
-EXTRACTOR_REVISION = 4
+# revision 4 a picture under WORKING_SIDE was described at its own size, not enlarged to it. Revision 5 changed no
+# feature: from it the copy line keeps a picture's outlines too (`structure.EdgeMap`), which an older row lacks.
+EXTRACTOR_REVISION = 5
 _MAGIC = b"FBKP"
 _HEADER = struct.Struct("<4sBBHHH")
 _EXTENT = struct.Struct("<hhhh")
@@ -218,7 +222,12 @@ def extract_features(luma: Luma, *, max_keypoints: int = MAX_KEYPOINTS) -> Featu
     """
     if luma.ndim != 2 or luma.dtype != np.uint8:
         raise ValueError(f"expected a 2-D uint8 luma plane, got {luma.ndim}-D {luma.dtype}")
-    plane = working_plane(luma)
+    return features_of_plane(working_plane(luma), max_keypoints=max_keypoints)
+
+
+def features_of_plane(plane: Luma, *, max_keypoints: int = MAX_KEYPOINTS) -> FeatureSet:
+    """`extract_features` of a plane already made by `working_plane` (a caller that keeps the plane: the outlines,
+    `structure.EdgeMap`, are taken from the same one)."""
     height, width = plane.shape
     if min(height, width) < _MIN_SIDE:  # no room for a keypoint's patch (and OpenCV refuses a 1-pixel side)
         return FeatureSet(width, height, np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8))
