@@ -49,8 +49,6 @@ BRIGHTEST_FLOORS = (14, 16, 18, 20, 24, 28, 32, 40)  # `brightest_min_inliers` v
 # (`brightest_agreeing_inliers`, `brightest_agreeing_share`) replayed at the policy's brightest floor.
 BRIGHTEST_AGREEMENT = ((14, 0.4), (14, 0.45), (14, 0.5), (20, 0.35), (20, 0.4), (20, 0.45), (20, 0.5), (24, 0.45))
 
-# (item, method, pdq distance, inliers, share of the banked picture present, share of the upload inside it,
-#  spread, rival inliers, perspective gap in pixels, residual correlation, shared residual in pixels)
 # item, method, PDQ distance, inliers, banked share, inside share, spread, rival, bend, parallax correlation and size,
 # plane, repeatability, inlier share, and the outlines' agreement (banked share, part share, outline pixels; -1 where
 # the outlines were not asked: `CopyIndex._outline_agreement`)

@@ -9,6 +9,7 @@ import zlib
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -33,6 +34,18 @@ def _plane(image: Image.Image) -> np.ndarray:
     return working_plane(np.asarray(image.convert("L")))
 
 
+def _scaled(matrix: np.ndarray, frame: tuple[int, ...], plane: tuple[int, ...]) -> tuple[float, ...]:
+    """`matrix` (from `frame`'s pixels) made to start from the working plane of that frame (`plane`'s pixels)."""
+    factor = frame[1] / plane[1]
+    return tuple((np.asarray(matrix, np.float64) @ np.diag([factor, factor, 1.0])).ravel())
+
+
+def _scaled_to(matrix: np.ndarray, plane: tuple[int, ...], frame: tuple[int, ...]) -> np.ndarray:
+    """`matrix` (into `frame`'s pixels) made to end in the working plane of that frame (`plane`'s pixels)."""
+    factor = plane[1] / frame[1]
+    return np.asarray(np.diag([factor, factor]) @ np.asarray(matrix, np.float64))
+
+
 def test_an_edge_map_round_trips_and_bad_bytes_say_what_is_wrong() -> None:
     plane = _plane(ev.plain_scene(7))
     edges = EdgeMap.of_plane(plane)
@@ -41,9 +54,13 @@ def test_an_edge_map_round_trips_and_bad_bytes_say_what_is_wrong() -> None:
     assert np.array_equal(again.bits, edges.bits) and 0.02 < edges.bits.mean() <= 0.11
     assert len(edges.to_bytes()) < edges.width * edges.height // 8  # compressed
     data = edges.to_bytes()
+    # A zlib bomb (2 GB of zeros would follow) stops at the map's own size.
+    bomb = zlib.compressobj()
+    chunk = bomb.compress(b"\x00" * (1 << 24)) + bomb.flush()
     cases = {b"XXXX" + data[4:]: "not an edge map", data[:4] + b"\x09" + data[5:]: "version 9",
              data[:6]: "at least", data[:9] + zlib.compress(b"\x00" * 10): "bytes of bits",
-             data[:9] + b"not zlib": "do not decompress"}
+             data[:9] + b"not zlib": "do not decompress", data[:9] + chunk: "or more",
+             data[:5] + b"\x00\x00" + data[7:]: "1..4095"}
     for bad, words in cases.items():
         with pytest.raises(ValueError, match=words):
             EdgeMap.from_bytes(bad)
@@ -62,6 +79,20 @@ def test_a_copy_repeats_the_outlines_and_a_rerendered_scene_does_not() -> None:
     # The other way round (a newly banked picture searching posted media): the banked picture is the query.
     back = agreement(_plane(source), EdgeMap.of_plane(_plane(covered)), identity, banked="query")
     assert back is not None and back.banked_share >= 0.8
+    # A copy turned 3 degrees and halved: carried back by the right similarity its outlines lie on the banked
+    # picture's, either way round; by the inverse (the direction confused) they do not.
+    plane = _plane(covered)
+    height, width = plane.shape
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), 3.0, 0.5)
+    small = cv2.warpAffine(plane, turn, (width // 2 + 40, height // 2 + 40), flags=cv2.INTER_AREA)
+    back = cv2.invertAffineTransform(turn)  # small's frame -> the banked frame
+    found = agreement(working_plane(small), banked, _scaled(back, small.shape, working_plane(small).shape))
+    assert found is not None and found.banked_share >= 0.75, found
+    upside = agreement(working_plane(small), banked, _scaled(turn, small.shape, working_plane(small).shape))
+    assert upside is None or upside.banked_share < 0.3, upside
+    there = agreement(plane, EdgeMap.of_plane(working_plane(small)),
+                      tuple(_scaled_to(turn, working_plane(small).shape, small.shape).ravel()), banked="query")
+    assert there is not None and there.banked_share >= 0.75, there
     # Shifted by 6 px the outlines no longer lie on each other.
     shifted = agreement(_plane(covered), banked, (1.0, 0.0, 6.0, 0.0, 1.0, 6.0))
     assert shifted is not None and shifted.banked_share < 0.5
@@ -82,6 +113,31 @@ def test_the_outlines_settle_a_flat_copy_the_corner_rules_refused(position: int,
     strict = CopyIndex(replace(DEFAULT_POLICY, outline_min_inliers=10_000))
     strict.add(position, describe_data(png(source)))
     assert strict.search(describe_data(copy)).auto_items == []
+
+
+def test_the_outlines_never_stand_in_for_the_bend_limit_or_too_few_points() -> None:
+    position, number = REFUSED[0]
+    source = SOURCES[position].image()
+    copy = describe_data(ev.TRANSFORMS[number][2](source, position * 100 + number))
+    for change in ({"outline_max_bend": 0.01}, {"outline_min_inliers": 10_000}, {"outline_min_pixels": 10**7}):
+        index = CopyIndex(replace(DEFAULT_POLICY, **change))  # type: ignore[arg-type]
+        index.add(position, describe_data(png(source)))
+        decision = index.search(copy)
+        assert decision.auto_items == [], (change, decision)
+        assert all(e.outlines is None for e in decision.evidence) or "outline_min_pixels" in change
+
+
+def test_a_copy_line_without_keys_stores_no_outlines_and_a_bad_seal_opens_to_none() -> None:
+    from firebreak.core.keys import KeyRing
+    from firebreak.matching.copies import CopyLine, OutlineSeal
+
+    assert CopyLine(blobs=None, keys=None).seal is None
+    seal = OutlineSeal(KeyRing(b"k" * 32))
+    sealed = seal.seal(7, b"outline bytes")
+    assert seal.open(7, sealed) == b"outline bytes"
+    assert seal.open(8, sealed) is None and seal.open(7, sealed[:5]) is None and seal.open(7, b"") is None
+    other = OutlineSeal(KeyRing(b"x" * 32))
+    assert other.open(7, sealed) is None
 
 
 def test_a_picture_kept_without_outlines_matches_by_its_corners_alone() -> None:
@@ -147,6 +203,10 @@ def test_the_words_say_what_the_outlines_did() -> None:
     waiting = {**data, "action": "review", "settled_by": None,
                "outlines": {**data["outlines"], "banked_share": 0.52, "part_share": 0.4}}
     words = evidence_words(waiting)
-    assert "the outlines do not settle it either: 52%" in words and "(a copy: at least 75%)" in words, words
+    assert "the outlines do not settle it either: 52%" in words, words
+    assert "(a copy repeats at least 75% of the outlines; at least 75% in parts that agree)" in words, words
+    # Only the rule it missed is named: here the part share alone.
+    parts_only = evidence_words({**waiting, "outlines": {**data["outlines"], "banked_share": 0.9, "part_share": 0.6}})
+    assert "(at least 75% in parts that agree)" in parts_only and "repeats at least" not in parts_only, parts_only
     # Unreadable stored outlines never break the words.
     assert "outlines" not in evidence_words({**waiting, "outlines": {"banked_share": "x"}})

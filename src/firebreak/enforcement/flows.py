@@ -405,7 +405,7 @@ class Enforcement:
             if description is None:
                 return 0
             found = [f for f in found_in(d.db.read(lambda session: copies.search_bank(session, description,
-                                                                                      force=True)))
+                                                                                      force=True)), copies.policy)
                      if f.item_id != media_id]
 
             def entries(session: Session, each: CopyFound) -> list[tuple[BankEntry, Bank]]:
@@ -483,7 +483,7 @@ class Enforcement:
             if description is None:
                 return 0
             found = found_in(d.db.read(lambda session: copies.search_posted(session, description,
-                                                                            exclude={media_id})))
+                                                                            exclude={media_id})), copies.policy)
         queued = 0
         if found:
             with d.db.transaction() as session:

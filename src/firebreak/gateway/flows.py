@@ -212,7 +212,8 @@ class Gateway:
         if copies is None or not d.db.read(copies.has_references):
             return []
         description = describe_still(still)
-        found = found_in(d.db.read(lambda session: copies.search_bank(session, description, refresh=False)))
+        found = found_in(d.db.read(lambda session: copies.search_bank(session, description, refresh=False)),
+                         copies.policy)
 
         def entries(session: Session) -> list[Hit]:
             hits = []

@@ -76,8 +76,9 @@ _CHUNK = 500
 _LATE_WINDOW = 2000
 
 
-def evidence_data(evidence: Evidence) -> dict[str, Any]:
-    """A match's evidence as stored (``Match.evidence``) and shown to a moderator."""
+def evidence_data(evidence: Evidence, policy: CopyPolicy = DEFAULT_POLICY) -> dict[str, Any]:
+    """A match's evidence as stored (``Match.evidence``) and shown to a moderator; `policy`: the one the index that
+    found it judged by (its outline thresholds are stored with the outlines)."""
     data: dict[str, Any] = {"method": evidence.method, "action": evidence.action}
     if evidence.method == "geometric":
         data["plane"] = evidence.plane
@@ -96,10 +97,10 @@ def evidence_data(evidence: Evidence) -> dict[str, Any]:
                     repeatability=None if check.repeatability is None else round(check.repeatability, 3),
                     matches=check.matches, measured_over="detail")
     if evidence.outlines is not None:
-        found = evidence.outlines
+        found, judged = evidence.outlines, policy
         data["outlines"] = {"banked_share": found.banked_share, "part_share": found.part_share,
-                            "pixels": found.outline_pixels, "share_needed": DEFAULT_POLICY.outline_share,
-                            "part_share_needed": DEFAULT_POLICY.outline_part_share}
+                            "pixels": found.outline_pixels, "share_needed": judged.outline_share,
+                            "part_share_needed": judged.outline_part_share, "pixels_needed": judged.outline_min_pixels}
         if evidence.action == "auto" and check is not None and not check.verified:
             data["settled_by"] = "outlines"
     if evidence.rules is not None:
@@ -220,7 +221,10 @@ def _outline_words(data: dict[str, Any]) -> str:
         return ""
     try:
         share, parts = float(outlines.get("banked_share") or 0), float(outlines.get("part_share") or 0)
+        pixels = int(outlines.get("pixels") or 0)
         needed = float(outlines.get("share_needed") or DEFAULT_POLICY.outline_share)
+        parts_needed = float(outlines.get("part_share_needed") or DEFAULT_POLICY.outline_part_share)
+        pixels_needed = int(outlines.get("pixels_needed") or DEFAULT_POLICY.outline_min_pixels)
     except (TypeError, ValueError):
         return ""
     said = (f"{math.floor(100 * share)}% of the banked picture's outlines lie on this one's, within a pixel, "
@@ -230,7 +234,15 @@ def _outline_words(data: dict[str, Any]) -> str:
                 f"picture, where a second picture of the same scene has things moved")
     if data.get("action") == "auto":
         return ""
-    return f"; the outlines do not settle it either: {said} (a copy: at least {math.floor(100 * needed)}%)"
+    # Rounded down beside the rule, and only the rule it missed is named.
+    short = []
+    if share < needed:
+        short.append(f"a copy repeats at least {math.floor(100 * needed)}% of the outlines")
+    if parts < parts_needed:
+        short.append(f"at least {math.floor(100 * parts_needed)}% in parts that agree")
+    if pixels < pixels_needed:
+        short.append(f"the banked picture shows at least {pixels_needed} outline pixels there (here {pixels})")
+    return f"; the outlines do not settle it either: {said}" + (f" ({'; '.join(short)})" if short else "")
 
 
 def _partial_words(data: dict[str, Any], policy: VerifyPolicy) -> str:
@@ -298,7 +310,8 @@ class CopyFound:
     evidence: dict[str, Any]
 
 
-def found_in(decision: Decision) -> list[CopyFound]:
+def found_in(decision: Decision, policy: CopyPolicy = DEFAULT_POLICY) -> list[CopyFound]:
+    """`policy`: the one the searching index judged by (`CopyLine.policy`), stored with any outlines asked."""
     best: dict[int, Evidence] = {}
     for evidence in decision.evidence:
         seen = best.get(evidence.item_id)
@@ -307,7 +320,7 @@ def found_in(decision: Decision) -> list[CopyFound]:
     auto = set(decision.auto_items)
     return [CopyFound(item_id=item, action="auto" if item in auto else "review",
                       distance=best[item].distance or 0,
-                      evidence={**evidence_data(best[item]), "action": "auto" if item in auto else "review"})
+                      evidence={**evidence_data(best[item], policy), "action": "auto" if item in auto else "review"})
             for item in sorted(best)]
 
 
@@ -411,7 +424,8 @@ _SAME_AT_FULL_SIZE: tuple[int, frozenset[int]] = (5, frozenset())
 
 def same_as_current(revision: int, features: bytes) -> bool:
     """Whether a row of an older extractor describes its picture as the current one would, so it can be marked
-    current without the picture (`promote`): revision 3 of a picture described at WORKING_SIDE."""
+    current without the picture (`promote`). Under revision 4 that was revision 3 of a picture described at
+    WORKING_SIDE; under revision 5 no older row is (none has the outlines): every one is described again."""
     current, older = _SAME_AT_FULL_SIZE
     if EXTRACTOR_REVISION != current or revision not in older:
         return False

@@ -49,7 +49,6 @@ _EDGE_OFF = 7  # the other picture's border (and the interpolation at it) is lef
 _GRID = (6, 4)
 _PART_PIXELS = 40
 _PART_AGREES = 0.5
-_MAX_BYTES = 1 << 20
 
 
 def _magnitude(plane: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
@@ -102,13 +101,18 @@ class EdgeMap:
             raise ValueError(f"not an edge map (magic {magic!r})")
         if version != _VERSION:
             raise ValueError(f"edge map version {version} is not supported (this reads {_VERSION})")
+        if not (0 < width < 4096 and 0 < height < 4096):
+            raise ValueError(f"an edge map is 1..4095 pixels a side, got {width}x{height}")
+        expected = (width * height + 7) // 8
+        # Never more than the map's own size is inflated, whatever the bytes claim (a zlib bomb stops there).
+        inflate = zlib.decompressobj()
         try:
-            packed = zlib.decompress(data[_HEADER.size:], bufsize=_MAX_BYTES)
+            packed = inflate.decompress(data[_HEADER.size:], expected + 1)
         except zlib.error as exc:
             raise ValueError(f"an edge map's bits do not decompress: {exc}") from None
-        if len(packed) != (width * height + 7) // 8:
-            raise ValueError(f"an edge map of {width}x{height} has {(width * height + 7) // 8} bytes of bits, "
-                             f"got {len(packed)}")
+        if len(packed) != expected or inflate.unconsumed_tail or not inflate.eof:
+            raise ValueError(f"an edge map of {width}x{height} has {expected} bytes of bits, got "
+                             f"{len(packed)}{' or more' if inflate.unconsumed_tail else ''}")
         bits = np.unpackbits(np.frombuffer(packed, np.uint8), count=width * height).astype(np.bool_)
         return cls(width, height, bits.reshape(height, width))
 
