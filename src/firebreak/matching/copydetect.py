@@ -548,7 +548,7 @@ class CopyIndex:
         self._lock = threading.Lock()
         self._features: dict[int, FeatureSet] = {}
         self._brightest: dict[int, FeatureSet] = {}  # colour pictures' brightest-channel sets
-        self._outlines: dict[int, bytes] = {}  # `EdgeMap.to_bytes()` (compressed, 2-6 KB), where kept
+        self._outlines: dict[int, bytes] = {}  # `EdgeMap.to_bytes()` (compressed, about 2-8 KB), where kept
         self._quality: dict[int, int] = {}  # PDQ row id -> quality
         self._pdq = HammingIndex(merge_threshold=4096, auto_merge=False)
         # Each plane's vote tables, rebuilt on the first search after a write (a plane's sets meet only their own)
