@@ -720,15 +720,9 @@ class CopyIndex:
         if query is None or kept is None or check.inliers < policy.outline_min_inliers:
             return None
         banked: Literal["query", "reference"] = "reference" if self.holds == "bank" else "query"
-        present, inside = check.shares(banked)
-        if not (
-            present >= rules.min_banked_share
-            and max(present, inside) >= rules.min_inside
-            and (present >= rules.partial_share or inside >= rules.partial_inside)
-            and check.rival_inliers < max(rules.rival_floor, rules.max_rival_share * check.inliers)
-            and check.perspective_pixels <= policy.outline_max_bend
-            and not check.shows_parallax(rules)
-        ):
+        # The outlines stand in for the count, spread, bend and repeat rules; never for these.
+        if (not check.overlaps_as_copy(rules, banked) or check.has_rival(rules) or check.shows_parallax(rules)
+                or check.perspective_pixels > policy.outline_max_bend):
             return None
         try:
             reference = EdgeMap.from_bytes(kept)

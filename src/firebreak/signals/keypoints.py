@@ -409,16 +409,27 @@ class Verification:
             return self.coverage_reference, self.coverage_query
         return self.coverage_query, self.coverage_reference
 
-    def passes(self, policy: VerifyPolicy, banked: Literal["query", "reference"] = "reference") -> bool:
-        """Whether this is a verified copy under `policy`, `banked` naming which side is the banked picture."""
+    def overlaps_as_copy(self, policy: VerifyPolicy, banked: Literal["query", "reference"] = "reference") -> bool:
+        """Whether the two overlap as a copy and its original do: enough of the banked picture present, and either
+        nearly all of it or the other nearly wholly inside it (a big crop wholly inside)."""
         present, inside = self.shares(banked)
         return (
-            self.enough_inliers(policy)
-            and present >= policy.min_banked_share
+            present >= policy.min_banked_share
             and max(present, inside) >= policy.min_inside
             and (present >= policy.partial_share or inside >= policy.partial_inside)
+        )
+
+    def has_rival(self, policy: VerifyPolicy) -> bool:
+        """Whether a second, different transform carries too many pairs for this one to be the copy's."""
+        return self.rival_inliers >= max(policy.rival_floor, policy.max_rival_share * self.inliers)
+
+    def passes(self, policy: VerifyPolicy, banked: Literal["query", "reference"] = "reference") -> bool:
+        """Whether this is a verified copy under `policy`, `banked` naming which side is the banked picture."""
+        return (
+            self.enough_inliers(policy)
+            and self.overlaps_as_copy(policy, banked)
             and self.spread >= policy.min_spread
-            and self.rival_inliers < max(policy.rival_floor, policy.max_rival_share * self.inliers)
+            and not self.has_rival(policy)
             and self.perspective_pixels <= policy.max_perspective_pixels
             and not self.shows_parallax(policy)
             and not self.moved_apart(policy)
