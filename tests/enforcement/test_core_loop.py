@@ -192,3 +192,66 @@ def test_repeat_offender_is_warned_then_restricted_then_suspended(system: System
     assert counts == [(0, 0), (0, 0), (1, 0), (1, 1)]
     assert [t.account_id for k, t in platform.calls if k == "suspend_account"] == ["repeat"]
     assert platform.count("notify_user") == 6  # four removals, the restriction, the suspension
+
+
+def test_a_file_whose_message_is_already_gone_is_quarantined_when_its_match_lands(
+        system: System, platform: RecordingPlatform) -> None:
+    """An order's removal (or a report's) may be carried out before the order's bank entry finds the file: the
+    message is gone, its file is not. The match still quarantines the file; only a live message is removed, and a
+    geo-restricted one is left to its regional measure."""
+    from firebreak.core.jobs.outbox import defer
+    from firebreak.enforcement import service as enforcement
+
+    data = jpeg(photo("astronaut"))
+    for i, name in enumerate(("live", "removed", "deleted", "geo")):
+        _post(system, platform, "chat-0", name, data, i)
+    with system.db.transaction() as session:
+        placements = {p.message_external_id: p for p in session.scalars(select(Placement))}
+        enforcement.queue_removal(session=session, clock=system.clock, placement=placements["removed"],
+                                  params={"reason": "ordered"})
+        defer(session=session, now=system.clock.now(), job=enforcement.RUN_ACTIONS_JOB, payload={})
+        placements["deleted"].status = PlacementStatus.DELETED
+        placements["geo"].status = PlacementStatus.GEO_RESTRICTED
+    system.runner.reconcile()
+    assert platform.removed() == {("chat-0", "removed")}
+    assert platform.count("quarantine_media") == 0
+
+    _bank_file(system, _bank(system), data)
+    system.runner.reconcile()
+
+    quarantined = {t.media_id for kind, t in platform.calls if kind == "quarantine_media"}
+    assert quarantined == {"media-chat-0-live", "media-chat-0-removed", "media-chat-0-deleted"}
+    assert platform.removed() == {("chat-0", "removed"), ("chat-0", "live")}
+    assert platform.count("remove_message") == 2  # the removed one is not removed twice
+    with system.db.sessions() as session:
+        actioned = [p.placements_actioned for p in session.scalars(select(Propagation))]
+        assert sum(actioned) == 1, actioned  # only the live message counts as one actioned
+        statuses = dict(session.execute(select(Placement.message_external_id, Placement.status)).all())
+    assert statuses == {"live": PlacementStatus.REMOVED, "removed": PlacementStatus.REMOVED,
+                        "deleted": PlacementStatus.DELETED, "geo": PlacementStatus.GEO_RESTRICTED}
+
+
+def test_a_deletion_reported_while_our_removal_is_in_flight_leaves_the_removal_to_record(
+        system: System, platform: RecordingPlatform) -> None:
+    """A platform reports every deletion, Firebreak's own removals included (a Matrix redaction comes back as
+    message_deleted). Reported before the removal's outcome, it must not turn the removal into a user's deletion."""
+    from firebreak.core.jobs.outbox import defer
+    from firebreak.enforcement import service as enforcement
+    from firebreak.platform.schemas import ChatIn, EventKind, PlatformEvent
+
+    _post(system, platform, "chat-0", "ordered", jpeg(photo("astronaut")))
+    _post(system, platform, "chat-0", "own-delete", jpeg(photo("coffee")), 1)
+    with system.db.transaction() as session:
+        placement = session.scalars(select(Placement).where(Placement.message_external_id == "ordered")).one()
+        enforcement.queue_removal(session=session, clock=system.clock, placement=placement,
+                                  params={"reason": "ordered"})
+    for message in ("ordered", "own-delete"):
+        system.gateway.record_event("test", PlatformEvent(
+            event_id=f"chat-0/{message}/deleted", kind=EventKind.MESSAGE_DELETED, message_id=message,
+            chat=ChatIn(id="chat-0", kind="group"), sent_at=later(system.clock.now(), 5)))
+    with system.db.transaction() as session:
+        defer(session=session, now=system.clock.now(), job=enforcement.RUN_ACTIONS_JOB, payload={})
+    system.runner.reconcile()
+    with system.db.sessions() as session:
+        statuses = dict(session.execute(select(Placement.message_external_id, Placement.status)).all())
+    assert statuses == {"ordered": PlacementStatus.REMOVED, "own-delete": PlacementStatus.DELETED}

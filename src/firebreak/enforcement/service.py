@@ -196,9 +196,14 @@ def record_copy(session: Session, clock: Clock, *, media_id: int, entry: BankEnt
         return match, 0
     queued = 0
     for placement in session.scalars(select(Placement).where(Placement.media_id == media_id,
-                                                             Placement.status == PlacementStatus.LIVE)):
+                                                             Placement.status.in_(QUARANTINED_WHEN))):
         queued += act_on_placement(session, clock, placement=placement, match=match, bank=bank, due=due)
     return match, queued
+
+
+# The placements whose file a blocking match quarantines: a live one (its message is removed too) and one whose
+# message is already gone. Not a geo-restricted one: an order chose a regional measure, and a quarantine is global.
+QUARANTINED_WHEN = frozenset({PlacementStatus.LIVE, PlacementStatus.REMOVED, PlacementStatus.DELETED})
 
 
 def act_on_placement(session: Session, clock: Clock, *, placement: Placement, match: Match, bank: Bank,
@@ -207,16 +212,21 @@ def act_on_placement(session: Session, clock: Clock, *, placement: Placement, ma
 
     Batches pass ``known_keys`` (see _add_action). The sender's record, the statement of reasons and the notice
     follow when the platform has carried the removal out (``due_process.after_done``).
+
+    A message already gone (removed for an order or a report before the match was recorded, or deleted by its
+    sender) still has its file on the platform's storage, which anyone holding its address can fetch: the file is
+    quarantined all the same (see QUARANTINED_WHEN).
     """
-    if bank.action == MatchAction.REVIEW or placement.status != PlacementStatus.LIVE:
+    if bank.action == MatchAction.REVIEW or placement.status not in QUARANTINED_WHEN:
         return 0
     queued = 0
     ground = due.policy.for_category(bank.policy_category)
-    if _add_action(session, clock, key=removal_key(placement.id), kind=ActionKind.REMOVE_MESSAGE,
-                   integration_id=placement.integration_id, known_keys=known_keys, placement_id=placement.id,
-                   media_id=placement.media_id, match_id=match.id,
-                   params={"reason": due_process.removal_reason(due, ground), "category": ground.category,
-                           "ground": ground.name}) is not None:
+    if placement.status == PlacementStatus.LIVE and _add_action(
+            session, clock, key=removal_key(placement.id), kind=ActionKind.REMOVE_MESSAGE,
+            integration_id=placement.integration_id, known_keys=known_keys, placement_id=placement.id,
+            media_id=placement.media_id, match_id=match.id,
+            params={"reason": due_process.removal_reason(due, ground), "category": ground.category,
+                    "ground": ground.name}) is not None:
         queued += 1
     if placement.media_external_id and _add_action(
             session, clock, key=f"quarantine_media:{placement.integration_id}:{placement.media_external_id}",
@@ -228,6 +238,20 @@ def act_on_placement(session: Session, clock: Clock, *, placement: Placement, ma
 
 def removal_key(placement_id: int) -> str:
     return f"remove_message:{placement_id}"
+
+
+def removals_pending(session: Session, placement_ids: Iterable[int]) -> set[int]:
+    """Those of the placements whose removal Firebreak has queued and not yet seen carried out.
+
+    A platform tells Firebreak of every deletion, its own removals included (a Matrix redaction comes back as
+    ``message_deleted``): for these the removal's outcome, not that event, says what became of the message.
+    """
+    ids = list(placement_ids)
+    if not ids:
+        return set()
+    return set(session.scalars(select(Action.placement_id).where(
+        Action.placement_id.in_(ids), Action.kind == ActionKind.REMOVE_MESSAGE,
+        Action.status == ActionStatus.PENDING)))
 
 
 def chat_suspension_key(chat_id: int) -> str:
@@ -363,12 +387,12 @@ def _act_on_batch(session: Session, clock: Clock, *, entry: BankEntry, bank: Ban
     media_ids = [m for m, _ in todo]
     matches = {m.media_id: m for chunk in _chunks(media_ids) for m in session.scalars(
         select(Match).where(Match.bank_entry_id == entry.id, Match.media_id.in_(chunk)))}
-    live: dict[int, list[Placement]] = {}
+    placed: dict[int, list[Placement]] = {}
     for chunk in _chunks(media_ids):
         for placement in session.scalars(select(Placement).where(
-                Placement.media_id.in_(chunk), Placement.status == PlacementStatus.LIVE).order_by(Placement.id)):
-            live.setdefault(placement.media_id, []).append(placement)
-    placements = [p for group in live.values() for p in group]
+                Placement.media_id.in_(chunk), Placement.status.in_(QUARANTINED_WHEN)).order_by(Placement.id)):
+            placed.setdefault(placement.media_id, []).append(placement)
+    placements = [p for group in placed.values() for p in group]
     known_keys = _existing_keys(session, _action_keys(placements))
     fresh: set[int] = set()
     for media_id, distance in todo:
@@ -385,9 +409,10 @@ def _act_on_batch(session: Session, clock: Clock, *, entry: BankEntry, bank: Ban
             match = matches[media_id]
             if media_id in fresh:
                 audits.append(_match_event(match, media_id=media_id, entry=entry, bank=bank))
-            for placement in live.get(media_id, []):
+            for placement in placed.get(media_id, []):
+                # A placement already gone gets only its file quarantined: it is not counted as one actioned.
                 if act_on_placement(session, clock, placement=placement, match=match, bank=bank, due=due,
-                                    known_keys=known_keys):
+                                    known_keys=known_keys) and placement.status == PlacementStatus.LIVE:
                     actioned += 1
     _write_audits(session, clock, audits)
     for media_id in fresh:

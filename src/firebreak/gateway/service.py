@@ -18,7 +18,7 @@ from firebreak.core.clock import Clock
 from firebreak.core.jobs.outbox import defer
 from firebreak.enforcement import due_process
 from firebreak.enforcement.due_process import DueProcess
-from firebreak.enforcement.service import act_on_placement, record_match
+from firebreak.enforcement.service import act_on_placement, record_match, removals_pending
 from firebreak.matching.copies import COPY_CHECK_JOB, checkable
 from firebreak.matching.models import MatchSource
 from firebreak.matching.service import Hit, IndexSet, match_signals
@@ -131,9 +131,15 @@ def handle_event(
     """
     result = EventResult()
     if event.kind == EventKind.MESSAGE_DELETED:
-        for gone in session.scalars(select(Placement).where(
-                Placement.integration_id == integration.id, Placement.chat_external_id == event.chat.id,
-                Placement.message_external_id == event.message_id, Placement.status == PlacementStatus.LIVE)):
+        live = list(session.scalars(select(Placement).where(
+            Placement.integration_id == integration.id, Placement.chat_external_id == event.chat.id,
+            Placement.message_external_id == event.message_id, Placement.status == PlacementStatus.LIVE)))
+        # A deletion whose removal Firebreak has in flight is most likely that removal reported back: its outcome
+        # records what became of the message (removed, with its statement of reasons), not this event.
+        ours = removals_pending(session, (p.id for p in live))
+        for gone in live:
+            if gone.id in ours:
+                continue
             gone.status, gone.status_changed_at = PlacementStatus.DELETED, clock.now()
             result.placements.append(gone)
         return result
