@@ -47,12 +47,16 @@ RECORD_FLOOR = 6
 FLOORS = range(RECORD_FLOOR, 41)
 BRIGHTEST_FLOORS = (14, 16, 18, 20, 24, 28, 32, 40)  # `brightest_min_inliers` values replayed (no agreement rule)
 # (`brightest_agreeing_inliers`, `brightest_agreeing_share`) replayed at the policy's brightest floor.
+# `in_place_share` values replayed (at the shipped part share); the records keep candidates from the lowest up
+IN_PLACE_SHARES = (0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85)
 BRIGHTEST_AGREEMENT = ((14, 0.4), (14, 0.45), (14, 0.5), (20, 0.35), (20, 0.4), (20, 0.45), (20, 0.5), (24, 0.45))
 
 # item, method, PDQ distance, inliers, banked share, inside share, spread, rival, bend, parallax correlation and size,
 # plane, repeatability, inlier share, and the outlines' agreement (banked share, part share, outline pixels; -1 where
 # the outlines were not asked: `CopyIndex._outline_agreement`)
-Record = tuple[int, str, int, int, float, float, float, int, float, float, float, str, float, float, float, float, int]
+# ... and the outlines laid in place (the same three; `CopyIndex._in_place`)
+Record = tuple[int, str, int, int, float, float, float, int, float, float, float, str, float, float, float, float, int,
+               float, float, int]
 
 _index: CopyIndex | None = None
 _bank_pdq: HammingIndex | None = None
@@ -103,6 +107,9 @@ def _records(description: Description) -> tuple[Record, ...]:
                 e.outlines.banked_share if e.outlines else -1.0,
                 e.outlines.part_share if e.outlines else -1.0,
                 e.outlines.outline_pixels if e.outlines else -1,
+                e.in_place.banked_share if e.in_place else -1.0,
+                e.in_place.part_share if e.in_place else -1.0,
+                e.in_place.outline_pixels if e.in_place else -1,
             )
         )
     return tuple(out)
@@ -156,7 +163,8 @@ def _decide(records: tuple[Record, ...], floor: int, policy: CopyPolicy) -> tupl
     auto: set[int] = set()
     review: set[int] = set()
     for (item, method, _distance, inliers, present, inside, spread, rival, perspective, correlation, shared, plane,
-         repeatability, inlier_share, outline_share, outline_part_share, outline_pixels) in records:
+         repeatability, inlier_share, outline_share, outline_part_share, outline_pixels, in_place_share,
+         in_place_part_share, in_place_pixels) in records:
         if plane == "luma":
             enough = inliers >= floor
         else:  # the brightest channel's own floor, or fewer where the pairs agree (as `Verification.enough_inliers`)
@@ -173,6 +181,11 @@ def _decide(records: tuple[Record, ...], floor: int, policy: CopyPolicy) -> tupl
             and outline_share >= policy.outline_share
             and outline_part_share >= policy.outline_part_share
             and outline_pixels >= policy.outline_min_pixels
+        ) or (  # ... or laid in place (asked of every candidate: `_records`)
+            policy.in_place
+            and in_place_share >= policy.in_place_share
+            and in_place_part_share >= policy.in_place_part_share
+            and in_place_pixels >= policy.outline_min_pixels
         ):
             auto.add(item)
         elif spread >= policy.review_spread:
@@ -209,6 +222,7 @@ class Results:
     curve: dict[int, tuple[int, int, float]] = field(default_factory=dict)
     brightest_curve: dict[int, tuple[int, float, float]] = field(default_factory=dict)
     agreement_curve: dict[str, tuple[int, float, float]] = field(default_factory=dict)
+    in_place_curve: dict[float, tuple[int, float, float]] = field(default_factory=dict)
     elapsed_seconds: float = 0.0
 
 
@@ -353,8 +367,10 @@ def run(
     _distractor_list = ev.distractors(distractor_count, _source_list)
     # Every plane searched at the recording floor: `verify` measures what only decides above its floor (whether the
     # corners repeat) only there, so a record under the brightest channel's own floor would replay as passing it.
+    # Likewise the outlines in place: a candidate is recorded where they reach the lowest share replayed.
     recording = replace(policy, verify=replace(policy.verify, min_inliers=RECORD_FLOOR),
-                        brightest_min_inliers=RECORD_FLOOR)
+                        brightest_min_inliers=RECORD_FLOOR,
+                        in_place_share=min(policy.in_place_share, *IN_PLACE_SHARES))
     context = multiprocessing.get_context("fork")
     with context.Pool(workers) as pool:
         banked = pool.map(_bank_one, range(len(_source_list)), chunksize=4)
@@ -433,6 +449,22 @@ def run(
     for fewer, share in BRIGHTEST_AGREEMENT:
         agreement_curve[f"{fewer} @ {share:.2f}"] = replay(replace(
             policy, brightest_agreeing_inliers=max(fewer, policy.verify.min_inliers), brightest_agreeing_share=share))
+    # The outlines in place at other shares (the rest as shipped); recall over the transforms they serve: those
+    # that keep the picture where it lay (colour changes, borders, captions, stickers, re-encoding).
+    def in_place_replay(rule: CopyPolicy) -> tuple[int, float, float]:
+        found = [
+            (ev.TRANSFORMS[number][0] in ("colour", "border", "caption", "sticker") or "border" in
+             ev.TRANSFORMS[number][1], position in (hash_hits | decide_records(records, policy.verify.min_inliers,
+                                                                               rule)[0]))
+            for position, number, hash_hits, records in copies
+            if ev.TRANSFORMS[number][3]
+        ]
+        served = [hit for kept, hit in found if kept]
+        return (false_autos(policy.verify.min_inliers, rule=rule), sum(hit for _, hit in found) / max(1, len(found)),
+                sum(served) / max(1, len(served)))
+
+    in_place_curve = {share: in_place_replay(replace(policy, in_place_share=share)) for share in IN_PLACE_SHARES}
+    in_place_curve[2.0] = in_place_replay(replace(policy, in_place=False))  # never: the line without them
     operating = next((floor for floor in FLOORS if false_autos(floor) == 0), None)
     operating_without_stereo = next((f for f in FLOORS if false_autos(f, skip=ev.STEREO_KIND) == 0), None)
     default_floor = policy.verify.min_inliers
@@ -454,6 +486,7 @@ def run(
         curve=curve,
         brightest_curve=brightest_curve,
         agreement_curve=agreement_curve,
+        in_place_curve=in_place_curve,
     )
     if verbose:
         misses(default_floor)
@@ -576,6 +609,11 @@ def print_results(results: Results) -> None:
     print("|---|---:|---:|---:|")
     for rule, (false, recall, coloured) in results.agreement_curve.items():
         print(f"| {rule} | {false} | {recall:.4f} | {coloured:.4f} |")
+    print("\n| outlines in place: banked share (part share as shipped) | automatic false actions | recall over target "
+          "transforms | recall over colour, border, caption and sticker transforms |")
+    print("|---|---:|---:|---:|")
+    for share, (false, recall, served) in results.in_place_curve.items():
+        print(f"| {'never' if share > 1 else f'{share:.2f}'} | {false} | {recall:.4f} | {served:.4f} |")
     print("\n| source kind | recall over the target transforms |\n|---|---:|")
     for kind, recall in sorted(results.by_source_kind.items()):
         print(f"| {kind} | {recall:.3f} |")

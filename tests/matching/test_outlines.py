@@ -16,7 +16,7 @@ from PIL import Image
 
 from firebreak.matching.copydetect import DEFAULT_POLICY, CopyIndex, CopyPolicy, describe_data
 from firebreak.signals.keypoints import working_plane
-from firebreak.signals.structure import EdgeMap, agreement
+from firebreak.signals.structure import EdgeMap, InPlace, agreement
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
@@ -210,3 +210,104 @@ def test_the_words_say_what_the_outlines_did() -> None:
     assert "(at least 75% in parts that agree)" in parts_only and "repeats at least" not in parts_only, parts_only
     # Unreadable stored outlines never break the words.
     assert "outlines" not in evidence_words({**waiting, "outlines": {"banked_share": "x"}})
+
+
+# Copies no corner rule settled on the bench of 2026-12-06 (saturation x2.5; border + sticker 10% + WebP q40): the
+# whole picture still lies where it lay, so its outlines laid on the banked picture's frame to frame agree.
+IN_PLACE = [(242, 27), (671, 27), (464, 32), (596, 32)]
+
+
+@pytest.mark.parametrize(("position", "number"), IN_PLACE)
+def test_the_outlines_in_place_settle_a_copy_that_kept_the_picture_where_it_lay(position: int, number: int) -> None:
+    source = SOURCES[position].image()
+    copy = describe_data(ev.TRANSFORMS[number][2](source, position * 100 + number))
+    index = CopyIndex()
+    index.add(position, describe_data(png(source)))
+    decision = index.search(copy)
+    assert decision.auto_items == [position], decision
+    (settled,) = [e for e in decision.evidence if e.action == "auto"]
+    assert settled.in_place is not None and settled.in_place.banked_share >= DEFAULT_POLICY.in_place_share
+    assert settled.verification is not None and not settled.verification.verified
+    # They are what settled it: without them the copy is not acted on.
+    without = CopyIndex(replace(DEFAULT_POLICY, in_place=False))
+    without.add(position, describe_data(png(source)))
+    assert without.search(copy).auto_items == []
+
+
+# The hard distractors whose outlines laid in place came nearest to a source's on the bench of 2026-12-06 (0.47-0.52
+# of the banked outline): re-rendered scenes (every object moved) and crops of the same photo.
+NEAREST_IN_PLACE = [("re-rendered", "textured-179", 502_019), ("re-rendered", "textured-259", 500_259),
+                    ("re-rendered", "plain-189", 502_949), ("re-rendered", "plain-882", 501_802),
+                    ("same scene", "rocket@0,0", (291, 163, 509, 283)), ("same scene", "rocket@320,0",
+                                                                         (189, 61, 417, 235))]
+
+
+def test_rerendered_scenes_and_other_crops_of_a_photo_are_never_settled_in_place() -> None:
+    by_label = {s.label: (position, s) for position, s in enumerate(SOURCES)}
+    index = CopyIndex()
+    for _, label, _ in NEAREST_IN_PLACE:
+        position, source = by_label[label]
+        index.add(position, describe_data(png(source.image())))
+    laid = []
+    for kind, label, spec in NEAREST_IN_PLACE:
+        _, source = by_label[label]
+        if kind == "re-rendered":
+            draw = ev.plain_scene if source.kind == "plain scene" else ev.textured_scene
+            picture = draw(int(source.spec[0]), moved=int(spec))  # type: ignore[call-overload, arg-type]
+        else:
+            picture = ev.build_distractor(ev.Distractor("x", "same-scene photo", ("rocket", spec)))
+        decision = index.search(describe_data(jpeg(picture, 85)), brightest="always")
+        assert decision.auto_items == [], (label, spec, decision)
+        laid += [e.in_place for e in decision.evidence if e.in_place is not None]
+        # Asked directly of its own source too (the search asks only its candidates).
+        mine = InPlace(describe_data(jpeg(picture, 85)).plane, 0.02).against(
+            describe_data(png(source.image())).edge_map())  # type: ignore[arg-type]
+        assert mine is None or mine.banked_share < DEFAULT_POLICY.in_place_share, (label, mine)
+
+
+def test_in_place_lays_only_pictures_of_one_shape_and_scales_one_to_the_other() -> None:
+    source = ev.plain_scene(11)
+    banked = EdgeMap.of_plane(_plane(source))
+    covered = _plane(ev.sticker(source, 0.1, 3))
+    same = InPlace(covered, 0.02).against(banked)
+    assert same is not None and same.holds(0.8, 0.8, 400), same
+    # The same picture at another size (the aspect kept) is scaled to the banked one's first.
+    small = np.asarray(cv2.resize(covered, (covered.shape[1] * 3 // 4, covered.shape[0] * 3 // 4),
+                                  interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    scaled = InPlace(small, 0.02).against(banked)
+    assert scaled is not None and scaled.banked_share >= 0.7, scaled
+    # Another shape is not laid on it at all: 10% wider is not the picture as it lay.
+    wide = np.asarray(cv2.resize(covered, (covered.shape[1] * 11 // 10, covered.shape[0])), dtype=np.uint8)
+    assert InPlace(wide, 0.02).against(banked) is None
+    assert not InPlace(wide, 0.02).fits(banked) and InPlace(wide, 0.2).fits(banked)
+    # Shifted by 6 px the outlines no longer lie on each other: nothing is fitted.
+    shifted = np.roll(covered, 6, axis=(0, 1))
+    moved = InPlace(shifted, 0.02).against(banked)
+    assert moved is not None and moved.banked_share < 0.5, moved
+    with pytest.raises(ValueError, match="2-D uint8"):
+        InPlace(np.zeros((4, 4, 3), np.uint8), 0.02)
+
+
+def test_the_policy_refuses_in_place_settings_out_of_range() -> None:
+    for change in ({"in_place_share": 1.5}, {"in_place_part_share": -0.1}, {"in_place_max_aspect": -0.01}):
+        with pytest.raises(ValueError, match="in_place"):
+            CopyPolicy(**change)  # type: ignore[arg-type]
+
+
+def test_the_words_say_the_outlines_in_place_settled_it() -> None:
+    from firebreak.matching.copies import evidence_data, evidence_words
+
+    position, number = IN_PLACE[0]
+    source = SOURCES[position].image()
+    index = CopyIndex()
+    index.add(position, describe_data(png(source)))
+    (settled,) = [e for e in index.search(describe_data(ev.TRANSFORMS[number][2](source, position * 100 + number)))
+                  .evidence if e.action == "auto"]
+    data = evidence_data(settled)
+    assert data["settled_by"] == "outlines in place", data
+    assert data["in_place"]["share_needed"] == DEFAULT_POLICY.in_place_share
+    words = evidence_words(data)
+    assert words.startswith("the same picture as it lies") and words.endswith("(verified)"), words
+    assert f"{int(100 * settled.in_place.banked_share)}% of the banked picture's outlines" in words  # type: ignore[union-attr]
+    assert "under one move-and-scale" not in words  # the points did not settle it: never said they did
+    assert "(verified)" in evidence_words({**data, "in_place": "x"})  # unreadable: still words, never an error

@@ -101,8 +101,17 @@ def evidence_data(evidence: Evidence, policy: CopyPolicy = DEFAULT_POLICY) -> di
         data["outlines"] = {"banked_share": found.banked_share, "part_share": found.part_share,
                             "pixels": found.outline_pixels, "share_needed": judged.outline_share,
                             "part_share_needed": judged.outline_part_share, "pixels_needed": judged.outline_min_pixels}
-        if evidence.action == "auto" and check is not None and not check.verified:
+        if evidence.action == "auto" and check is not None and not check.verified and found.holds(
+                judged.outline_share, judged.outline_part_share, judged.outline_min_pixels):
             data["settled_by"] = "outlines"
+    if evidence.in_place is not None:
+        laid, judged = evidence.in_place, policy
+        data["in_place"] = {"banked_share": laid.banked_share, "part_share": laid.part_share,
+                            "pixels": laid.outline_pixels, "share_needed": judged.in_place_share,
+                            "part_share_needed": judged.in_place_part_share,
+                            "pixels_needed": judged.outline_min_pixels}
+        if evidence.action == "auto" and "settled_by" not in data and (check is None or not check.verified):
+            data["settled_by"] = "outlines in place"
     if evidence.rules is not None:
         # The thresholds it was judged by, so that the words for it stay true when the rules change later.
         data["rules"] = {name: _plain(getattr(evidence.rules, name)) for name in _STORED_RULES}
@@ -194,6 +203,8 @@ def evidence_words(data: dict[str, Any] | None) -> str:
                 f"the other, from {_clock_time(float(data.get('start_seconds') or 0))} to "
                 f"{_clock_time(float(data.get('end_seconds') or 0))}"
                 + (" (verified)" if data.get("action") == "auto" else " (not enough to act without a person)"))
+    if data.get("method") == "geometric" and data.get("settled_by") == "outlines in place":
+        return _in_place_words(data) + " (verified)"
     if data.get("method") == "geometric":
         colour = (" of its brightest colour channel (which survives a colour change)"
                   if data.get("plane") == "brightest" else "")
@@ -243,6 +254,21 @@ def _outline_words(data: dict[str, Any]) -> str:
     if pixels < pixels_needed:
         short.append(f"the banked picture shows at least {pixels_needed} outline pixels there (here {pixels})")
     return f"; the outlines do not settle it either: {said}" + (f" ({'; '.join(short)})" if short else "")
+
+
+def _in_place_words(data: dict[str, Any]) -> str:
+    """A copy settled by its outlines laid on the banked picture's frame to frame."""
+    laid = data.get("in_place")
+    laid = laid if isinstance(laid, dict) else {}
+    try:
+        share, parts = float(laid.get("banked_share") or 0), float(laid.get("part_share") or 0)
+    except (TypeError, ValueError):
+        share = parts = 0.0
+    return (f"the same picture as it lies, laid on the banked one edge to edge with nothing moved or turned: "
+            f"{math.floor(100 * share)}% of the banked picture's outlines lie on this one's, within a pixel, "
+            f"{math.floor(100 * parts)}% of them in parts of the picture where the two agree, as in a copy whose "
+            f"colours were changed or that has a border, caption or sticker added, where a second picture of the "
+            f"same scene has things moved; its matching points alone ({data.get('inliers', 0)}) were not enough")
 
 
 def _partial_words(data: dict[str, Any], policy: VerifyPolicy) -> str:

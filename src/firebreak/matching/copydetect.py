@@ -44,7 +44,7 @@ from firebreak.signals.keypoints import (
     working_plane,
 )
 from firebreak.signals.pdq import PDQ_MATCH_DISTANCE, PDQ_MIN_QUALITY, PDQ_TURNED_MATCH_DISTANCE
-from firebreak.signals.structure import Agreement, EdgeMap, agreement
+from firebreak.signals.structure import Agreement, EdgeMap, InPlace, agreement
 from firebreak.signals.variants import VARIANT_NAMES, Box, Variant, canonical_variants, crop_luma
 
 __all__ = [
@@ -261,6 +261,17 @@ class CopyPolicy:
     outline_min_inliers: int = 10
     outline_max_bend: float = 32.0
     outline_min_pixels: int = 400
+    # The outlines in place (`structure.InPlace`): a candidate the corners did not settle acts when, the two
+    # pictures laid frame to frame with no fitted transform (their aspect ratios within `in_place_max_aspect`, as
+    # the natural log of their ratio), at least `in_place_share` of the banked outline lies within a pixel of the
+    # other's and at least `in_place_part_share` of the outline lies in agreeing parts (and `outline_min_pixels`).
+    # Nothing is fitted, so nothing is chosen to agree: on the 26,000 hard distractors' own sources and PDQ
+    # neighbours the highest banked share was 0.52; the copies of the four weak transforms it settles, 0.70-0.99
+    # (docs/copy-detection.md, "The outlines in place").
+    in_place: bool = True
+    in_place_share: float = 0.65
+    in_place_part_share: float = 0.5
+    in_place_max_aspect: float = 0.02
 
     def __post_init__(self) -> None:
         for name in ("pdq_distance", "low_quality_distance", "turned_distance", "vote_distance"):
@@ -269,8 +280,11 @@ class CopyPolicy:
                 raise ValueError(f"{name} must be between 0 and 256 bits, got {value}")
         if self.verify_top < 1 or self.verify_top_every < 1 or self.min_votes < 1:
             raise ValueError("verify_top, verify_top_every and min_votes must be at least 1")
-        if not (0.0 <= self.outline_share <= 1.0 and 0.0 <= self.outline_part_share <= 1.0):
-            raise ValueError("outline_share and outline_part_share must be between 0 and 1")
+        for name in ("outline_share", "outline_part_share", "in_place_share", "in_place_part_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
+        if not 0.0 <= self.in_place_max_aspect <= 1.0:
+            raise ValueError(f"in_place_max_aspect must be between 0 and 1, got {self.in_place_max_aspect}")
         if self.outline_min_inliers < 3 or not self.outline_max_bend > 0 or self.outline_min_pixels < 1:
             raise ValueError("outline_min_inliers must be at least 3, outline_max_bend and outline_min_pixels "
                              "positive")
@@ -313,6 +327,10 @@ class Evidence:
     # For a geometric match the corner rules refused: how the outlines agreed (`CopyPolicy.outline_share`); a match
     # they settle is automatic on them. None where not asked.
     outlines: Agreement | None = None
+    # For a candidate the corners did not settle: how the outlines agree laid frame to frame, with no transform
+    # (`CopyPolicy.in_place_share`); a match they settle is automatic on them. None where not asked or the shapes
+    # differ.
+    in_place: Agreement | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -735,12 +753,34 @@ class CopyIndex:
         return found is not None and found.holds(policy.outline_share, policy.outline_part_share,
                                                  policy.outline_min_pixels)
 
+    def _in_place(self, item_id: int, laid: InPlace | None, asked: dict[int, Agreement | None]) -> Agreement | None:
+        """How the outlines agree frame to frame (each item asked once a search, whichever plane found it)."""
+        if laid is None:
+            return None
+        if item_id not in asked:
+            kept = self._outlines.get(item_id)
+            try:
+                reference = EdgeMap.from_bytes(kept) if kept is not None else None
+            except ValueError:
+                reference = None
+            banked: Literal["query", "reference"] = "reference" if self.holds == "bank" else "query"
+            asked[item_id] = laid.against(reference, banked) if reference is not None else None
+        return asked[item_id]
+
+    def _in_place_settles(self, found: Agreement | None) -> bool:
+        policy = self.policy
+        return found is not None and found.holds(policy.in_place_share, policy.in_place_part_share,
+                                                 policy.outline_min_pixels)
+
     def _geometric(self, features: FeatureSet, plane: Plane, weak: Collection[int], *, skip: Collection[int],
-                   every: bool, query: Luma | None = None, outlines_always: bool = False) -> list[Evidence]:
+                   every: bool, query: Luma | None = None, outlines_always: bool = False,
+                   laid: InPlace | None = None, asked: dict[int, Agreement | None] | None = None) -> list[Evidence]:
         """Geometric evidence on one plane: the `weak` PDQ items and the items `features` vote for (none of
         `skip`), each verified against that item's set of the plane; a match the corner rules refuse, by the
-        outlines of `query` (the picture's working plane) where they settle it. `outlines_always`: ask the
-        outlines of a verified match too (the bench replays other inlier floors from the record)."""
+        outlines of `query` (the picture's working plane) where they settle it, carried by the check's similarity
+        or else laid in place (`laid`; `asked` keeps each item's answer for the other plane). `outlines_always`:
+        ask both outlines of a verified match too (the bench replays other inlier floors from the record)."""
+        asked = {} if asked is None else asked
         policy = self.policy
         voted = self.candidates(features, skip=skip, top=policy.verify_top_every if every else policy.verify_top,
                                 exclusive=not every, plane=plane) if len(features) else []
@@ -753,7 +793,9 @@ class CopyIndex:
             check = self.verify_item(item_id, features, plane)
             outlines = (self._outline_agreement(item_id, check, plane, query)
                         if outlines_always or not check.verified else None)
-            if check.verified or self._outlines_settle(outlines):
+            settled = check.verified or self._outlines_settle(outlines)
+            in_place = self._in_place(item_id, laid, asked) if outlines_always or not settled else None
+            if settled or self._in_place_settles(in_place):
                 action: Literal["auto", "review"] = "auto"
             elif (
                 check.inliers >= policy.review_inliers
@@ -764,7 +806,8 @@ class CopyIndex:
             else:
                 continue
             found.append(Evidence(item_id, "geometric", action, votes=votes.get(item_id), verification=check,
-                                  plane=plane, rules=self._verify_policies[plane], outlines=outlines))
+                                  plane=plane, rules=self._verify_policies[plane], outlines=outlines,
+                                  in_place=in_place))
         return found
 
     def search(self, description: Description, *, exclude: Collection[int] = (), every: bool = False,
@@ -784,8 +827,12 @@ class CopyIndex:
         settled = {e.item_id for e in evidence if e.action == "auto"}
         weak = {e.item_id for e in evidence if e.method == "pdq-weak"} - settled
         always = brightest == "always"
+        plane = description.plane
+        laid = (InPlace(plane, self.policy.in_place_max_aspect)
+                if self.policy.in_place and plane is not None and plane.size else None)
+        asked: dict[int, Agreement | None] = {}
         found = self._geometric(description.features, "luma", weak, skip=set(exclude) | settled, every=every,
-                                query=description.plane, outlines_always=always)
+                                query=plane, outlines_always=always, laid=laid, asked=asked)
         second = description.brightest_features
         if second is not None and len(second) and (
             every or brightest == "always" or not any(e.action == "auto" for e in found)
@@ -797,7 +844,7 @@ class CopyIndex:
                 settled |= {e.item_id for e in found if e.action == "auto"}
                 weak -= settled
             found += self._geometric(second, "brightest", weak, skip=set(exclude) | settled, every=every,
-                                     query=description.plane, outlines_always=always)
+                                     query=plane, outlines_always=always, laid=laid, asked=asked)
         confirmed = {e.item_id for e in found if e.action == "auto"}
         evidence = [
             *(replace(e, action="auto") if e.item_id in confirmed else e for e in evidence),

@@ -19,6 +19,7 @@ bits (`numpy.packbits`, row-major).
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Agreement", "EdgeMap", "agreement"]
+__all__ = ["Agreement", "EdgeMap", "InPlace", "agreement"]
 
 Luma = npt.NDArray[np.uint8]
 Bits = npt.NDArray[np.bool_]
@@ -57,11 +58,21 @@ def _magnitude(plane: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
                       dtype=np.float32)
 
 
+def _percentile(values: npt.NDArray[np.float32], share: float) -> float:
+    """`numpy.percentile(values, share)` (linear interpolation), by partition: half the time of a full sort."""
+    flat = values.ravel()
+    position = (flat.size - 1) * share / 100.0
+    low = int(position)
+    high = min(low + 1, flat.size - 1)
+    parted = np.partition(flat, (low, high))
+    return float(parted[low] + (parted[high] - parted[low]) * (position - low))
+
+
 def _outline(magnitude: npt.NDArray[np.float32], where: Bits | None = None) -> Bits:
     values = magnitude if where is None else magnitude[where]
     if values.size == 0:
         return np.zeros(magnitude.shape, np.bool_)
-    threshold = max(_FLOOR, float(np.percentile(values, _SHARE)))
+    threshold = max(_FLOOR, _percentile(values, _SHARE))
     out: Bits = magnitude > threshold
     return out if where is None else out & where
 
@@ -143,8 +154,49 @@ def agreement(query: Luma, reference: EdgeMap, transform: tuple[float, ...],
     common: Bits = cv2.erode(support, np.ones((_EDGE_OFF, _EDGE_OFF), np.uint8)) > 0
     if int(common.sum()) < _PART_PIXELS * 4:
         return None
-    theirs = _outline(_magnitude(warped), common)
-    ours = reference.bits & common
+    return _compare(reference.bits & common, _outline(_magnitude(warped), common), banked)
+
+
+class InPlace:
+    """One picture's outlines laid frame to frame on banked pictures, with no fitted transform: a copy that shows
+    the whole picture as it lay (its colours changed, a border or caption bar trimmed off, a sticker on it) agrees
+    nearly everywhere; a picture whose objects moved, or another shot of the scene, does not.
+
+    Only pictures of one shape are laid on each other: the two aspect ratios within `max_aspect` (the natural log
+    of their ratio). The picture is scaled to each banked picture's size once (most share its size exactly)."""
+
+    def __init__(self, plane: Luma, max_aspect: float) -> None:
+        if plane.ndim != 2 or plane.dtype != np.uint8 or not plane.size:
+            raise ValueError(f"expected a non-empty 2-D uint8 plane, got {plane.ndim}-D {plane.dtype}")
+        self._plane = plane
+        self._aspect = plane.shape[1] / plane.shape[0]
+        self._max_aspect = max_aspect
+        self._outlines: dict[tuple[int, int], tuple[Bits, Bits]] = {}
+
+    def fits(self, reference: EdgeMap) -> bool:
+        return abs(math.log(self._aspect / (reference.width / reference.height))) <= self._max_aspect
+
+    def against(self, reference: EdgeMap, banked: Literal["query", "reference"] = "reference") -> Agreement | None:
+        """The agreement in `reference`'s frame; None when the shapes differ or the frame is too small to say."""
+        if not self.fits(reference):
+            return None
+        size = (reference.width, reference.height)
+        if size not in self._outlines:
+            plane = self._plane if self._plane.shape == (size[1], size[0]) else np.asarray(
+                cv2.resize(self._plane, size, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+            common: Bits = np.zeros((size[1], size[0]), np.bool_)
+            off = _EDGE_OFF // 2
+            common[off:size[1] - off, off:size[0] - off] = True
+            self._outlines[size] = (common, _outline(_magnitude(plane), common))
+        common, theirs = self._outlines[size]
+        if int(common.sum()) < _PART_PIXELS * 4:
+            return None
+        return _compare(reference.bits & common, theirs, banked)
+
+
+def _compare(ours: Bits, theirs: Bits, banked: Literal["query", "reference"]) -> Agreement:
+    """`ours` (the reference's outline) against `theirs` (the other picture's, in the reference's frame)."""
+    height, width = ours.shape
     near_theirs = cv2.dilate(theirs.astype(np.uint8), _NEAR) > 0
     near_ours = cv2.dilate(ours.astype(np.uint8), _NEAR) > 0
     ours_met, theirs_met = ours & near_theirs, theirs & near_ours
