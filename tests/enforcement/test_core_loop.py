@@ -255,3 +255,28 @@ def test_a_deletion_reported_while_our_removal_is_in_flight_leaves_the_removal_t
     with system.db.sessions() as session:
         statuses = dict(session.execute(select(Placement.message_external_id, Placement.status)).all())
     assert statuses == {"ordered": PlacementStatus.REMOVED, "own-delete": PlacementStatus.DELETED}
+
+
+def test_an_edit_that_keeps_the_file_keeps_its_placement_live(system: System, platform: RecordingPlatform) -> None:
+    """An edit of a message's text carries the same file again: the message is still there, and a later match
+    removes it (with its statement and notice), never only quarantines its file as if the message were gone."""
+    from firebreak.platform.schemas import EventKind
+
+    kept, replaced = jpeg(photo("astronaut")), jpeg(photo("coffee"))
+    _post(system, platform, "chat-0", "kept", kept)
+    _post(system, platform, "chat-0", "replaced", replaced, 1)
+    for message, data in (("kept", kept), ("replaced", jpeg(photo("chelsea")))):
+        edit = media_event("chat-0", message, data, when=later(system.clock.now(), 5))
+        system.gateway.record_event("test", edit.model_copy(update={"kind": EventKind.MESSAGE_EDITED,
+                                                                     "event_id": f"{edit.event_id}/edit"}))
+    with system.db.sessions() as session:
+        statuses = sorted((p.message_external_id, p.media_id, p.status) for p in session.scalars(select(Placement)))
+    assert [(m, s) for m, _, s in statuses] == [("kept", PlacementStatus.LIVE), ("replaced", PlacementStatus.DELETED),
+                                                ("replaced", PlacementStatus.LIVE)]
+    bank_id = _bank(system)
+    _bank_file(system, bank_id, kept)
+    _bank_file(system, bank_id, replaced)
+    system.runner.reconcile()
+    assert platform.removed() == {("chat-0", "kept")}  # the replaced file's message was not removed: it is gone
+    quarantined = {t.media_id for kind, t in platform.calls if kind == "quarantine_media"}
+    assert quarantined == {"media-chat-0-kept", "media-chat-0-replaced"}  # ...but its file still is

@@ -228,10 +228,13 @@ def test_the_outlines_in_place_settle_a_copy_that_kept_the_picture_where_it_lay(
     (settled,) = [e for e in decision.evidence if e.action == "auto"]
     assert settled.in_place is not None and settled.in_place.banked_share >= DEFAULT_POLICY.in_place_share
     assert settled.verification is not None and not settled.verification.verified
-    # They are what settled it: without them the copy is not acted on.
-    without = CopyIndex(replace(DEFAULT_POLICY, in_place=False))
-    without.add(position, describe_data(png(source)))
-    assert without.search(copy).auto_items == []
+    assert settled.verification.inliers >= DEFAULT_POLICY.outline_min_inliers
+    # They are what settled it: without them the copy is not acted on; nor with points too few, or points whose
+    # fit moves the picture (the outlines in place never stand in for points saying it lies where it lay).
+    for change in ({"in_place": False}, {"outline_min_inliers": 10_000}, {"in_place_max_shift": 0.0}):
+        without = CopyIndex(replace(DEFAULT_POLICY, **change))  # type: ignore[arg-type]
+        without.add(position, describe_data(png(source)))
+        assert without.search(copy).auto_items == [], change
 
 
 # The hard distractors whose outlines laid in place came nearest to a source's on the bench of 2026-12-06 (0.47-0.52
@@ -263,6 +266,7 @@ def test_rerendered_scenes_and_other_crops_of_a_photo_are_never_settled_in_place
         mine = InPlace(describe_data(jpeg(picture, 85)).plane, 0.02).against(
             describe_data(png(source.image())).edge_map())  # type: ignore[arg-type]
         assert mine is None or mine.banked_share < DEFAULT_POLICY.in_place_share, (label, mine)
+    assert all(a.banked_share < DEFAULT_POLICY.in_place_share for a in laid), laid
 
 
 def test_in_place_lays_only_pictures_of_one_shape_and_scales_one_to_the_other() -> None:
@@ -280,6 +284,9 @@ def test_in_place_lays_only_pictures_of_one_shape_and_scales_one_to_the_other() 
     wide = np.asarray(cv2.resize(covered, (covered.shape[1] * 11 // 10, covered.shape[0])), dtype=np.uint8)
     assert InPlace(wide, 0.02).against(banked) is None
     assert not InPlace(wide, 0.02).fits(banked) and InPlace(wide, 0.2).fits(banked)
+    # The points' fit, compared with laying it frame to frame: the same mapping is 0 px off; moved 6 px, 6.
+    assert InPlace(covered, 0.02).shift((1.0, 0.0, 0.0, 0.0, 1.0, 0.0), banked) == 0.0
+    assert InPlace(covered, 0.02).shift((1.0, 0.0, 6.0, 0.0, 1.0, 0.0), banked) == 6.0
     # Shifted by 6 px the outlines no longer lie on each other: nothing is fitted.
     shifted = np.roll(covered, 6, axis=(0, 1))
     moved = InPlace(shifted, 0.02).against(banked)
@@ -289,7 +296,8 @@ def test_in_place_lays_only_pictures_of_one_shape_and_scales_one_to_the_other() 
 
 
 def test_the_policy_refuses_in_place_settings_out_of_range() -> None:
-    for change in ({"in_place_share": 1.5}, {"in_place_part_share": -0.1}, {"in_place_max_aspect": -0.01}):
+    for change in ({"in_place_share": 1.5}, {"in_place_part_share": -0.1}, {"in_place_max_aspect": -0.01},
+                   {"in_place_max_shift": -1.0}):
         with pytest.raises(ValueError, match="in_place"):
             CopyPolicy(**change)  # type: ignore[arg-type]
 

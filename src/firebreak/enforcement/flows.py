@@ -428,9 +428,9 @@ class Enforcement:
                         session, d.clock, media_id=media_id, entry=entry, bank=bank, action=each.action,
                         distance=each.distance, evidence=each.evidence,
                         source=MatchSource.UPLOAD if after else MatchSource.PROPAGATION, due=d.due)
-                    if acted and after:
+                    if acted.removals and after:
                         caught.append(entry.id)
-                    queued += acted
+                    queued += acted.total
             if caught and placement is not None:
                 # One upload removed as it was posted counts once, however many banks caught it (as for hashes).
                 media = session.get(Media, media_id)
@@ -495,7 +495,7 @@ class Enforcement:
                     _, acted = service.record_copy(session, d.clock, media_id=each.item_id, entry=entry, bank=bank,
                                                    action=each.action, distance=each.distance,
                                                    evidence=each.evidence, source=MatchSource.PROPAGATION, due=d.due)
-                    queued += acted
+                    queued += acted.total
                 if queued:
                     defer(session=session, now=d.clock.now(), job=service.RUN_ACTIONS_JOB, payload={})
         with d.db.transaction() as session:

@@ -175,15 +175,16 @@ def propagated(session: Session, entry_id: int) -> bool:
 
 def record_copy(session: Session, clock: Clock, *, media_id: int, entry: BankEntry, bank: Bank, action: str,
                 distance: int, evidence: dict[str, Any], source: MatchSource,
-                due: DueProcess) -> tuple[Match | None, int]:
+                due: DueProcess) -> tuple[Match | None, Queued]:
     """A copy the second line of matching found (``matching.copies``): its match, with the evidence, and either the
-    bank's action on its live placements (``action="auto"``: an exact variant or a verified geometric match) or a
-    review item (anything weaker, or a bank whose matches a person decides). Returns (the new match or None when
-    the picture already matched this bank, actions queued).
+    bank's action on its placements (``action="auto"``: an exact variant or a verified geometric match; live ones
+    removed, and the file quarantined even where the message is gone, see ``act_on_placement``) or a review item
+    (anything weaker, or a bank whose matches a person decides). Returns (the new match or None when the picture
+    already matched this bank, what was queued).
     """
     if session.scalar(select(Match.id).join(BankEntry, BankEntry.id == Match.bank_entry_id).where(
             Match.media_id == media_id, BankEntry.bank_id == bank.id).limit(1)) is not None:
-        return None, 0  # the hashes (or an earlier copy check) found it already: one decision per picture and bank
+        return None, Queued()  # the hashes (or an earlier copy check) found it: one decision per picture and bank
     review_needed = bank.action == MatchAction.REVIEW or action != "auto"
     match = Match(media_id=media_id, bank_entry_id=entry.id, signal_type=COPY_SIGNAL, distance=distance,
                   source=source, review=MatchReview.PENDING if review_needed else MatchReview.NOT_NEEDED,
@@ -193,8 +194,8 @@ def record_copy(session: Session, clock: Clock, *, media_id: int, entry: BankEnt
     audit.record(session=session, clock=clock, **_match_event(match, media_id=media_id, entry=entry, bank=bank))
     if review_needed:
         queue_match_review(session, clock, match=match, bank=bank, due=due)
-        return match, 0
-    queued = 0
+        return match, Queued()
+    queued = Queued()
     for placement in session.scalars(select(Placement).where(Placement.media_id == media_id,
                                                              Placement.status.in_(QUARANTINED_WHEN))):
         queued += act_on_placement(session, clock, placement=placement, match=match, bank=bank, due=due)
@@ -206,9 +207,26 @@ def record_copy(session: Session, clock: Clock, *, media_id: int, entry: BankEnt
 QUARANTINED_WHEN = frozenset({PlacementStatus.LIVE, PlacementStatus.REMOVED, PlacementStatus.DELETED})
 
 
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """What a match queued for one placement, or for several added up: its message's removal and its file's
+    quarantine. Only a removal counts as a post caught (a re-upload blocked, a placement actioned); a quarantine of
+    a message already gone removes nothing anyone sees."""
+
+    removals: int = 0
+    quarantines: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.removals + self.quarantines
+
+    def __add__(self, other: Queued) -> Queued:
+        return Queued(self.removals + other.removals, self.quarantines + other.quarantines)
+
+
 def act_on_placement(session: Session, clock: Clock, *, placement: Placement, match: Match, bank: Bank,
-                     due: DueProcess, known_keys: set[str] | None = None) -> int:
-    """Queue the bank's action for one placement. Returns how many actions were queued.
+                     due: DueProcess, known_keys: set[str] | None = None) -> Queued:
+    """Queue the bank's action for one placement. Returns what was queued.
 
     Batches pass ``known_keys`` (see _add_action). The sender's record, the statement of reasons and the notice
     follow when the platform has carried the removal out (``due_process.after_done``).
@@ -218,8 +236,8 @@ def act_on_placement(session: Session, clock: Clock, *, placement: Placement, ma
     quarantined all the same (see QUARANTINED_WHEN).
     """
     if bank.action == MatchAction.REVIEW or placement.status not in QUARANTINED_WHEN:
-        return 0
-    queued = 0
+        return Queued()
+    removals = quarantines = 0
     ground = due.policy.for_category(bank.policy_category)
     if placement.status == PlacementStatus.LIVE and _add_action(
             session, clock, key=removal_key(placement.id), kind=ActionKind.REMOVE_MESSAGE,
@@ -227,13 +245,13 @@ def act_on_placement(session: Session, clock: Clock, *, placement: Placement, ma
             media_id=placement.media_id, match_id=match.id,
             params={"reason": due_process.removal_reason(due, ground), "category": ground.category,
                     "ground": ground.name}) is not None:
-        queued += 1
+        removals += 1
     if placement.media_external_id and _add_action(
             session, clock, key=f"quarantine_media:{placement.integration_id}:{placement.media_external_id}",
             kind=ActionKind.QUARANTINE_MEDIA, integration_id=placement.integration_id, known_keys=known_keys,
             placement_id=placement.id, media_id=placement.media_id, match_id=match.id, params={}) is not None:
-        queued += 1
-    return queued
+        quarantines += 1
+    return Queued(removals, quarantines)
 
 
 def removal_key(placement_id: int) -> str:
@@ -335,7 +353,8 @@ def propagate_batch(
     *, session: Session, clock: Clock, entry_id: int, find_media: MediaFinder, due: DueProcess,
     batch: int = PROPAGATION_BATCH,
 ) -> PropagationStep | None:
-    """One step of finding every media item already seen that matches the entry, and acting on each live placement.
+    """One step of finding every media item already seen that matches the entry, and acting on its placements
+    (each live one removed; the file quarantined even where the message is gone: ``act_on_placement``).
 
     Resumable: the caller commits each step with its cursor, and actions are unique by key, so a worker killed
     half-way leaves the rest for the next run and nothing is done twice. None when the entry is gone.
@@ -412,7 +431,7 @@ def _act_on_batch(session: Session, clock: Clock, *, entry: BankEntry, bank: Ban
             for placement in placed.get(media_id, []):
                 # A placement already gone gets only its file quarantined: it is not counted as one actioned.
                 if act_on_placement(session, clock, placement=placement, match=match, bank=bank, due=due,
-                                    known_keys=known_keys) and placement.status == PlacementStatus.LIVE:
+                                    known_keys=known_keys).removals:
                     actioned += 1
     _write_audits(session, clock, audits)
     for media_id in fresh:

@@ -139,16 +139,24 @@ def handle_event(
         ours = removals_pending(session, (p.id for p in live))
         for gone in live:
             if gone.id in ours:
+                # Kept on the record: if the removal were then to fail for good, the deletion is not lost.
+                audit.record(session=session, clock=clock, actor=f"platform:{integration.name}",
+                             action="placement.deletion_reported", object_type="placement", object_id=gone.id,
+                             data={"removal_in_flight": True, "event_id": event.event_id})
                 continue
             gone.status, gone.status_changed_at = PlacementStatus.DELETED, clock.now()
             result.placements.append(gone)
         return result
     chat = _chat(session, integration, clock, event.chat)
     sender = _account(session, integration, clock, event.sender) if event.sender else None
+    # An edit replaces the message's media: what it no longer carries is gone, and what it still carries (the text
+    # edited, the same file kept) stays live as it was.
+    edited_away: dict[int, datetime | None] = {}
     if event.kind == EventKind.MESSAGE_EDITED:
         for previous in session.scalars(select(Placement).where(
                 Placement.integration_id == integration.id, Placement.chat_external_id == event.chat.id,
                 Placement.message_external_id == event.message_id, Placement.status == PlacementStatus.LIVE)):
+            edited_away[previous.id] = previous.status_changed_at
             previous.status, previous.status_changed_at = PlacementStatus.DELETED, clock.now()
     forwarded_from_id = None
     if event.forwarded_from is not None:
@@ -184,6 +192,8 @@ def handle_event(
                 forwarded_from_placement_id=forwarded_from_id, status=PlacementStatus.LIVE, created_at=clock.now())
             session.add(placement)
             session.flush()
+        elif placement.id in edited_away:
+            placement.status, placement.status_changed_at = PlacementStatus.LIVE, edited_away.pop(placement.id)
         result.placements.append(placement)
         if ingested.created and checkable(media):
             # The second line of matching checks each new picture or video once, off the request path.
@@ -203,9 +213,9 @@ def handle_event(
                                     signal_type=hit.signal_type, distance=hit.distance, source=MatchSource.UPLOAD,
                                     due=due)
             queued = act_on_placement(session, clock, placement=placement, match=match, bank=bank, due=due)
-            if queued:
+            if queued.removals:  # a message removed as it was posted; not a file quarantined after it went
                 caught.append(entry.id)
-            result.actions_queued += queued
+            result.actions_queued += queued.total
         # One upload removed as it was posted counts once, however many of an item's entries caught it.
         count_blocked_uploads(session=session, entry_ids=caught, now=clock.now(), source="post",
                               sha256=media.sha256, placement_id=placement.id)

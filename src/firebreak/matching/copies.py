@@ -110,7 +110,8 @@ def evidence_data(evidence: Evidence, policy: CopyPolicy = DEFAULT_POLICY) -> di
                             "pixels": laid.outline_pixels, "share_needed": judged.in_place_share,
                             "part_share_needed": judged.in_place_part_share,
                             "pixels_needed": judged.outline_min_pixels}
-        if evidence.action == "auto" and "settled_by" not in data and (check is None or not check.verified):
+        if evidence.action == "auto" and "settled_by" not in data and (check is None or not check.verified) \
+                and laid.holds(judged.in_place_share, judged.in_place_part_share, judged.outline_min_pixels):
             data["settled_by"] = "outlines in place"
     if evidence.rules is not None:
         # The thresholds it was judged by, so that the words for it stay true when the rules change later.
@@ -264,11 +265,12 @@ def _in_place_words(data: dict[str, Any]) -> str:
         share, parts = float(laid.get("banked_share") or 0), float(laid.get("part_share") or 0)
     except (TypeError, ValueError):
         share = parts = 0.0
-    return (f"the same picture as it lies, laid on the banked one edge to edge with nothing moved or turned: "
+    return (f"the same picture as it lies: its matching points ({data.get('inliers', 0)}) put it where the banked "
+            f"picture lies, and laid on the banked one edge to edge (scaled to its size, nothing moved or turned), "
             f"{math.floor(100 * share)}% of the banked picture's outlines lie on this one's, within a pixel, "
             f"{math.floor(100 * parts)}% of them in parts of the picture where the two agree, as in a copy whose "
             f"colours were changed or that has a border, caption or sticker added, where a second picture of the "
-            f"same scene has things moved; its matching points alone ({data.get('inliers', 0)}) were not enough")
+            f"same scene has things moved; the points alone were not enough")
 
 
 def _partial_words(data: dict[str, Any], policy: VerifyPolicy) -> str:

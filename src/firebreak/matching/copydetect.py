@@ -261,17 +261,20 @@ class CopyPolicy:
     outline_min_inliers: int = 10
     outline_max_bend: float = 32.0
     outline_min_pixels: int = 400
-    # The outlines in place (`structure.InPlace`): a candidate the corners did not settle acts when, the two
-    # pictures laid frame to frame with no fitted transform (their aspect ratios within `in_place_max_aspect`, as
-    # the natural log of their ratio), at least `in_place_share` of the banked outline lies within a pixel of the
-    # other's and at least `in_place_part_share` of the outline lies in agreeing parts (and `outline_min_pixels`).
-    # Nothing is fitted, so nothing is chosen to agree: on the 26,000 hard distractors' own sources and PDQ
-    # neighbours the highest banked share was 0.52; the copies of the four weak transforms it settles, 0.70-0.99
-    # (docs/copy-detection.md, "The outlines in place").
+    # The outlines in place (`structure.InPlace`): a match the corner rules refused acts when its points say the
+    # picture lies where it lay (`outline_min_inliers`, and their similarity carries its corners within
+    # `in_place_max_shift` pixels of where laying it frame to frame puts them) and, the two pictures laid frame to
+    # frame (their aspect ratios within `in_place_max_aspect`, as the natural log of their ratio), at least
+    # `in_place_share` of the banked outline lies within a pixel of the other's, with at least
+    # `in_place_part_share` of the outline in agreeing parts (and `outline_min_pixels`). Nothing is fitted to the
+    # outlines: on the 26,000 hard distractors' own sources and PDQ neighbours the highest banked share laid in
+    # place was 0.52; the copies of the four weak transforms it settles, 0.70-0.99 (docs/copy-detection.md, "The
+    # outlines in place").
     in_place: bool = True
     in_place_share: float = 0.65
     in_place_part_share: float = 0.5
     in_place_max_aspect: float = 0.02
+    in_place_max_shift: float = 16.0
 
     def __post_init__(self) -> None:
         for name in ("pdq_distance", "low_quality_distance", "turned_distance", "vote_distance"):
@@ -285,6 +288,8 @@ class CopyPolicy:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
         if not 0.0 <= self.in_place_max_aspect <= 1.0:
             raise ValueError(f"in_place_max_aspect must be between 0 and 1, got {self.in_place_max_aspect}")
+        if not 0.0 <= self.in_place_max_shift <= 384.0:
+            raise ValueError(f"in_place_max_shift must be between 0 and 384 pixels, got {self.in_place_max_shift}")
         if self.outline_min_inliers < 3 or not self.outline_max_bend > 0 or self.outline_min_pixels < 1:
             raise ValueError("outline_min_inliers must be at least 3, outline_max_bend and outline_min_pixels "
                              "positive")
@@ -327,9 +332,9 @@ class Evidence:
     # For a geometric match the corner rules refused: how the outlines agreed (`CopyPolicy.outline_share`); a match
     # they settle is automatic on them. None where not asked.
     outlines: Agreement | None = None
-    # For a candidate the corners did not settle: how the outlines agree laid frame to frame, with no transform
-    # (`CopyPolicy.in_place_share`); a match they settle is automatic on them. None where not asked or the shapes
-    # differ.
+    # For a match the corner rules refused whose points say the picture lies where it lay: how the outlines agree
+    # laid frame to frame (`CopyPolicy.in_place_share`); a match they settle is automatic on them. None where not
+    # asked (too few points, points that moved it, another shape).
     in_place: Agreement | None = None
 
 
@@ -753,9 +758,13 @@ class CopyIndex:
         return found is not None and found.holds(policy.outline_share, policy.outline_part_share,
                                                  policy.outline_min_pixels)
 
-    def _in_place(self, item_id: int, laid: InPlace | None, asked: dict[int, Agreement | None]) -> Agreement | None:
-        """How the outlines agree frame to frame (each item asked once a search, whichever plane found it)."""
-        if laid is None:
+    def _in_place(self, item_id: int, check: Verification, laid: InPlace | None,
+                  asked: dict[int, tuple[EdgeMap | None, Agreement | None]]) -> Agreement | None:
+        """How the outlines agree laid frame to frame, where the check's points say the picture lies where it lay
+        (`CopyPolicy.in_place_max_shift`); None where not asked. Each item's outlines are laid once a search,
+        whichever plane's points name it (`asked`)."""
+        policy = self.policy
+        if laid is None or check.inliers < policy.outline_min_inliers:
             return None
         if item_id not in asked:
             kept = self._outlines.get(item_id)
@@ -764,8 +773,11 @@ class CopyIndex:
             except ValueError:
                 reference = None
             banked: Literal["query", "reference"] = "reference" if self.holds == "bank" else "query"
-            asked[item_id] = laid.against(reference, banked) if reference is not None else None
-        return asked[item_id]
+            asked[item_id] = (reference, laid.against(reference, banked) if reference is not None else None)
+        reference, found = asked[item_id]
+        if reference is None or found is None or laid.shift(check.transform, reference) > policy.in_place_max_shift:
+            return None
+        return found
 
     def _in_place_settles(self, found: Agreement | None) -> bool:
         policy = self.policy
@@ -774,11 +786,13 @@ class CopyIndex:
 
     def _geometric(self, features: FeatureSet, plane: Plane, weak: Collection[int], *, skip: Collection[int],
                    every: bool, query: Luma | None = None, outlines_always: bool = False,
-                   laid: InPlace | None = None, asked: dict[int, Agreement | None] | None = None) -> list[Evidence]:
+                   laid: InPlace | None = None, asked: dict[int, tuple[EdgeMap | None, Agreement | None]] | None = None
+                   ) -> list[Evidence]:
         """Geometric evidence on one plane: the `weak` PDQ items and the items `features` vote for (none of
         `skip`), each verified against that item's set of the plane; a match the corner rules refuse, by the
         outlines of `query` (the picture's working plane) where they settle it, carried by the check's similarity
-        or else laid in place (`laid`; `asked` keeps each item's answer for the other plane). `outlines_always`:
+        or else laid in place where the points say it lies in place (`laid`; `asked` keeps each item's outlines
+        and their answer for the other plane). `outlines_always`:
         ask both outlines of a verified match too (the bench replays other inlier floors from the record)."""
         asked = {} if asked is None else asked
         policy = self.policy
@@ -794,7 +808,7 @@ class CopyIndex:
             outlines = (self._outline_agreement(item_id, check, plane, query)
                         if outlines_always or not check.verified else None)
             settled = check.verified or self._outlines_settle(outlines)
-            in_place = self._in_place(item_id, laid, asked) if outlines_always or not settled else None
+            in_place = self._in_place(item_id, check, laid, asked) if outlines_always or not settled else None
             if settled or self._in_place_settles(in_place):
                 action: Literal["auto", "review"] = "auto"
             elif (
@@ -830,7 +844,7 @@ class CopyIndex:
         plane = description.plane
         laid = (InPlace(plane, self.policy.in_place_max_aspect)
                 if self.policy.in_place and plane is not None and plane.size else None)
-        asked: dict[int, Agreement | None] = {}
+        asked: dict[int, tuple[EdgeMap | None, Agreement | None]] = {}
         found = self._geometric(description.features, "luma", weak, skip=set(exclude) | settled, every=every,
                                 query=plane, outlines_always=always, laid=laid, asked=asked)
         second = description.brightest_features

@@ -176,6 +176,17 @@ class InPlace:
     def fits(self, reference: EdgeMap) -> bool:
         return abs(math.log(self._aspect / (reference.width / reference.height))) <= self._max_aspect
 
+    def shift(self, transform: tuple[float, ...], reference: EdgeMap) -> float:
+        """How far `transform` (2x3, this picture's plane -> `reference`'s, as `Verification.transform`) carries
+        this picture's corners from where laying it frame to frame puts them, in `reference`'s pixels: near 0 when
+        the points paired say the picture lies where it lay."""
+        height, width = self._plane.shape
+        corners = np.array([[0.0, 0.0], [width, 0.0], [0.0, height], [width, height]])
+        matrix = np.asarray(transform, np.float64).reshape(2, 3)
+        carried = corners @ matrix[:, :2].T + matrix[:, 2]
+        laid = corners * np.array([reference.width / width, reference.height / height])
+        return float(np.abs(carried - laid).max())
+
     def against(self, reference: EdgeMap, banked: Literal["query", "reference"] = "reference") -> Agreement | None:
         """The agreement in `reference`'s frame; None when the shapes differ or the frame is too small to say."""
         if not self.fits(reference):

@@ -328,8 +328,11 @@ def _removals(session: Session, start: datetime, end: datetime, categories: Coll
         by_category[group.category or "unspecified"] += group.count
     own: dict[tuple[str, str], list[int]] = {}
     for g in done:
-        if g.kind in (ActionKind.NOTIFY_USER, ActionKind.RESTORE_MESSAGE) or g.ordered or g.on_notice:
-            continue  # not a restriction, or asked for by an order or a notice
+        if g.kind in (ActionKind.NOTIFY_USER, ActionKind.RESTORE_MESSAGE, ActionKind.QUARANTINE_MEDIA) \
+                or g.ordered or g.on_notice:
+            # Not a restriction (a file's quarantine is not a measure of its own: each message it hides is removed,
+            # and counted, by its own action), or asked for by an order or a notice.
+            continue
         counts = own.setdefault((g.category or "unspecified", g.kind.value), [0, 0, 0])
         counts[0] += g.count
         counts[1] += g.count if g.matched or g.kind != ActionKind.REMOVE_MESSAGE else 0  # matching, or strikes
