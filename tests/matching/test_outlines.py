@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from firebreak.matching.copydetect import DEFAULT_POLICY, CopyIndex, CopyPolicy, describe_data
+from firebreak.matching.copydetect import DEFAULT_POLICY, CopyIndex, CopyPolicy, Evidence, describe_data
 from firebreak.signals.keypoints import working_plane
 from firebreak.signals.structure import EdgeMap, InPlace, agreement
 
@@ -186,16 +186,20 @@ def test_the_policy_refuses_outline_settings_out_of_range() -> None:
             CopyPolicy(**change)  # type: ignore[arg-type]
 
 
-def test_the_words_say_what_the_outlines_did() -> None:
-    from firebreak.matching.copies import evidence_data, evidence_words
-
-    position, number = REFUSED[0]
+def _settled(position: int, number: int) -> Evidence:
+    """The one automatic piece of evidence for the bench's copy `number` of source `position`, banked alone."""
     source = SOURCES[position].image()
     index = CopyIndex()
     index.add(position, describe_data(png(source)))
     (settled,) = [e for e in index.search(describe_data(ev.TRANSFORMS[number][2](source, position * 100 + number)))
                   .evidence if e.action == "auto"]
-    data = evidence_data(settled)
+    return settled
+
+
+def test_the_words_say_what_the_outlines_did() -> None:
+    from firebreak.matching.copies import evidence_data, evidence_words
+
+    data = evidence_data(_settled(*REFUSED[0]))
     assert data["settled_by"] == "outlines" and data["outlines"]["banked_share"] >= 0.75, data
     words = evidence_words(data)
     assert "the outlines settle it" in words and words.endswith("(verified)") and "; but" not in words, words
@@ -305,12 +309,7 @@ def test_the_policy_refuses_in_place_settings_out_of_range() -> None:
 def test_the_words_say_the_outlines_in_place_settled_it() -> None:
     from firebreak.matching.copies import evidence_data, evidence_words
 
-    position, number = IN_PLACE[0]
-    source = SOURCES[position].image()
-    index = CopyIndex()
-    index.add(position, describe_data(png(source)))
-    (settled,) = [e for e in index.search(describe_data(ev.TRANSFORMS[number][2](source, position * 100 + number)))
-                  .evidence if e.action == "auto"]
+    settled = _settled(*IN_PLACE[0])
     data = evidence_data(settled)
     assert data["settled_by"] == "outlines in place", data
     assert data["in_place"]["share_needed"] == DEFAULT_POLICY.in_place_share
