@@ -318,3 +318,12 @@ def test_the_words_say_the_outlines_in_place_settled_it() -> None:
     assert f"{int(100 * settled.in_place.banked_share)}% of the banked picture's outlines" in words  # type: ignore[union-attr]
     assert "under one move-and-scale" not in words  # the points did not settle it: never said they did
     assert "(verified)" in evidence_words({**data, "in_place": "x"})  # unreadable: still words, never an error
+    # Laid in place and short of a copy: the reviewer reads how far it agreed and which rule it missed.
+    waiting = {**data, "action": "review", "settled_by": None,
+               "in_place": {**data["in_place"], "banked_share": 0.52, "part_share": 0.6}}
+    words = evidence_words(waiting)
+    assert "laid on the banked picture edge to edge, where its points put it, 52% of the banked picture's" in words
+    assert "(a copy repeats at least 65% of them)" in words and "in parts that agree;" not in words, words
+    assert words.endswith("(not enough to act without a person)") and "the same picture as it lies" not in words
+    assert "edge to edge" not in evidence_words({**waiting, "in_place": {"banked_share": "x"}})
+    assert "edge to edge" not in evidence_words({**data, "settled_by": None})  # acted on the points: not said

@@ -217,7 +217,7 @@ def evidence_words(data: dict[str, Any] | None) -> str:
                 # Why a match waits for a person, by the rule it was judged by: never said of one that acted.
                 + ("" if acted else _partial_words(data, rules) + _layout_words(data, rules)
                    + _colour_words(data, rules))
-                + _outline_words(data)
+                + _outline_words(data) + ("" if acted else _in_place_short_words(data))
                 + (" (verified)" if acted else " (not enough to act without a person)"))
     variant = _VARIANT_WORDS.get(str(data.get("variant") or "original"), str(data.get("variant")))
     reference = _VARIANT_WORDS.get(str(data.get("reference_variant") or "original"), str(data.get("reference_variant")))
@@ -271,6 +271,32 @@ def _in_place_words(data: dict[str, Any]) -> str:
             f"{math.floor(100 * parts)}% of them in parts of the picture where the two agree, as in a copy whose "
             f"colours were changed or that has a border, caption or sticker added, where a second picture of the "
             f"same scene has things moved; the points alone were not enough")
+
+
+def _in_place_short_words(data: dict[str, Any]) -> str:
+    """What laying it in place showed, where it was asked (its points put it where the banked picture lies) and a
+    person decides: how far its outlines agree and what a copy shows, only the rule it missed named."""
+    laid = data.get("in_place")
+    if not isinstance(laid, dict):
+        return ""
+    try:
+        share, parts = float(laid.get("banked_share") or 0), float(laid.get("part_share") or 0)
+        pixels = int(laid.get("pixels") or 0)
+        needed = float(laid.get("share_needed") or DEFAULT_POLICY.in_place_share)
+        parts_needed = float(laid.get("part_share_needed") or DEFAULT_POLICY.in_place_part_share)
+        pixels_needed = int(laid.get("pixels_needed") or DEFAULT_POLICY.outline_min_pixels)
+    except (TypeError, ValueError):
+        return ""
+    short = []
+    if share < needed:
+        short.append(f"a copy repeats at least {math.floor(100 * needed)}% of them")
+    if parts < parts_needed:
+        short.append(f"at least {math.floor(100 * parts_needed)}% in parts that agree")
+    if pixels < pixels_needed:
+        short.append(f"the banked picture shows at least {pixels_needed} outline pixels (here {pixels})")
+    return (f"; laid on the banked picture edge to edge, where its points put it, {math.floor(100 * share)}% of the "
+            f"banked picture's outlines lie on this one's, {math.floor(100 * parts)}% of them in parts that agree"
+            + (f" ({'; '.join(short)})" if short else ""))
 
 
 def _partial_words(data: dict[str, Any], policy: VerifyPolicy) -> str:
