@@ -181,8 +181,9 @@ def _decide(records: tuple[Record, ...], floor: int, policy: CopyPolicy) -> tupl
             and outline_share >= policy.outline_share
             and outline_part_share >= policy.outline_part_share
             and outline_pixels >= policy.outline_min_pixels
-        ) or (  # ... or laid in place (asked of every candidate: `_records`)
+        ) or (  # ... or laid in place (asked only where they may: `_records`)
             policy.in_place
+            and inliers >= policy.outline_min_inliers
             and in_place_share >= policy.in_place_share
             and in_place_part_share >= policy.in_place_part_share
             and in_place_pixels >= policy.outline_min_pixels

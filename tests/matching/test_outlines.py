@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from firebreak.matching.copydetect import DEFAULT_POLICY, CopyIndex, CopyPolicy, Evidence, describe_data
+from firebreak.matching.copydetect import DEFAULT_POLICY, CopyIndex, CopyPolicy, Decision, Evidence, describe_data
 from firebreak.signals.keypoints import working_plane
 from firebreak.signals.structure import EdgeMap, InPlace, agreement
 
@@ -218,7 +218,10 @@ def test_the_words_say_what_the_outlines_did() -> None:
 
 # Copies no corner rule settled on the bench of 2026-12-06 (saturation x2.5; border + sticker 10% + WebP q40): the
 # whole picture still lies where it lay, so its outlines laid on the banked picture's frame to frame agree.
-IN_PLACE = [(242, 27), (671, 27), (464, 32), (596, 32)]
+IN_PLACE = [(449, 27), (383, 32), (464, 32), (596, 32)]
+# Copies of saturation x2.5 whose outlines in place agree (0.94, 0.99) but whose points show depth (242) or a second
+# motion (995): the outlines never stand in for those rules, so a person decides.
+IN_PLACE_REFUSED = [(242, 27), (995, 27)]
 
 
 @pytest.mark.parametrize(("position", "number"), IN_PLACE)
@@ -239,6 +242,36 @@ def test_the_outlines_in_place_settle_a_copy_that_kept_the_picture_where_it_lay(
         without = CopyIndex(replace(DEFAULT_POLICY, **change))  # type: ignore[arg-type]
         without.add(position, describe_data(png(source)))
         assert without.search(copy).auto_items == [], change
+
+
+@pytest.mark.parametrize(("position", "number"), IN_PLACE_REFUSED)
+def test_the_outlines_in_place_never_stand_in_for_the_rival_and_parallax_rules(position: int, number: int) -> None:
+    from firebreak.matching.copies import evidence_data, evidence_words
+
+    source = SOURCES[position].image()
+    copy = describe_data(ev.TRANSFORMS[number][2](source, position * 100 + number))
+    index = CopyIndex()
+    index.add(position, describe_data(png(source)))
+    decision = index.search(copy, brightest="always")
+    assert decision.auto_items == [] and decision.review_items == [position], decision
+    assert all(e.in_place is None for e in decision.evidence), decision
+    refused = [e for e in decision.evidence if e.verification is not None and e.verification.inliers >= 10 and (
+        e.verification.has_rival(e.rules) or e.verification.shows_parallax(e.rules))]  # type: ignore[arg-type]
+    assert refused, decision
+    # The reviewer reads why: a second motion or depth, as a second photograph shows.
+    words = evidence_words(evidence_data(refused[0]))
+    assert "second" in words and "not enough to act without a person" in words, words
+
+
+def test_a_match_records_what_settled_it_before_a_weak_pdq_match_that_named_it() -> None:
+    from firebreak.matching.copies import found_in
+
+    settled = _settled(*IN_PLACE[0])
+    named = replace(settled, method="pdq-weak", distance=40, verification=None, in_place=None, rules=None)
+    (found,) = found_in(Decision(kind="auto", evidence=(named, settled)))
+    assert found.action == "auto" and found.evidence["settled_by"] == "outlines in place", found
+    (alone,) = found_in(Decision(kind="auto", evidence=(named,)))
+    assert alone.evidence["method"] == "pdq-weak", alone  # nothing else: the weak match is what there is
 
 
 # The hard distractors whose outlines laid in place came nearest to a source's on the bench of 2026-12-06 (0.47-0.52
@@ -269,7 +302,10 @@ def test_rerendered_scenes_and_other_crops_of_a_photo_are_never_settled_in_place
         # Asked directly of its own source too (the search asks only its candidates).
         mine = InPlace(describe_data(jpeg(picture, 85)).plane, 0.02).against(
             describe_data(png(source.image())).edge_map())  # type: ignore[arg-type]
-        assert mine is None or mine.banked_share < DEFAULT_POLICY.in_place_share, (label, mine)
+        if kind == "re-rendered":  # the same frame with every object moved: laid, and short of a copy
+            assert mine is not None and mine.banked_share < DEFAULT_POLICY.in_place_share, (label, mine)
+        else:  # another crop of the photo has another shape: never laid on it at all
+            assert mine is None, (label, mine)
     assert all(a.banked_share < DEFAULT_POLICY.in_place_share for a in laid), laid
 
 
@@ -317,7 +353,8 @@ def test_the_words_say_the_outlines_in_place_settled_it() -> None:
     assert words.startswith("the same picture as it lies") and words.endswith("(verified)"), words
     assert f"{int(100 * settled.in_place.banked_share)}% of the banked picture's outlines" in words  # type: ignore[union-attr]
     assert "under one move-and-scale" not in words  # the points did not settle it: never said they did
-    assert "(verified)" in evidence_words({**data, "in_place": "x"})  # unreadable: still words, never an error
+    unreadable = evidence_words({**data, "in_place": "x"})  # still words, never an error, nor made-up figures
+    assert unreadable.endswith("(verified)") and "0%" not in unreadable and "as a copy's do" in unreadable, unreadable
     # Laid in place and short of a copy: the reviewer reads how far it agreed and which rule it missed.
     waiting = {**data, "action": "review", "settled_by": None,
                "in_place": {**data["in_place"], "banked_share": 0.52, "part_share": 0.6}}

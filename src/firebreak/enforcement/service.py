@@ -177,8 +177,9 @@ def record_copy(session: Session, clock: Clock, *, media_id: int, entry: BankEnt
                 distance: int, evidence: dict[str, Any], source: MatchSource,
                 due: DueProcess) -> tuple[Match | None, Queued]:
     """A copy the second line of matching found (``matching.copies``): its match, with the evidence, and either the
-    bank's action on its placements (``action="auto"``: an exact variant or a verified geometric match; live ones
-    removed, and the file quarantined even where the message is gone, see ``act_on_placement``) or a review item
+    bank's action on its placements (``action="auto"``: an exact variant, or a geometric match verified by its
+    points or settled by its outlines, docs/copy-detection.md, *The rule for acting*; live ones removed, and the
+    file quarantined even where the message is gone, see ``act_on_placement``) or a review item
     (anything weaker, or a bank whose matches a person decides). Returns (the new match or None when the picture
     already matched this bank, what was queued).
     """

@@ -262,13 +262,14 @@ def _in_place_words(data: dict[str, Any]) -> str:
     laid = data.get("in_place")
     laid = laid if isinstance(laid, dict) else {}
     try:
-        share, parts = float(laid.get("banked_share") or 0), float(laid.get("part_share") or 0)
-    except (TypeError, ValueError):
-        share = parts = 0.0
+        share, parts = float(laid["banked_share"]), float(laid["part_share"])
+        agreed = (f"{math.floor(100 * share)}% of the banked picture's outlines lie on this one's, within a pixel, "
+                  f"{math.floor(100 * parts)}% of them in parts of the picture where the two agree")
+    except (KeyError, TypeError, ValueError):  # unreadable shares: the rule without figures, never made-up ones
+        agreed = "its outlines lie on the banked picture's, within a pixel, as a copy's do"
     return (f"the same picture as it lies: its matching points ({data.get('inliers', 0)}) put it where the banked "
             f"picture lies, and laid on the banked one edge to edge (scaled to its size, nothing moved or turned), "
-            f"{math.floor(100 * share)}% of the banked picture's outlines lie on this one's, within a pixel, "
-            f"{math.floor(100 * parts)}% of them in parts of the picture where the two agree, as in a copy whose "
+            f"{agreed}, as in a copy whose "
             f"colours were changed or that has a border, caption or sticker added, where a second picture of the "
             f"same scene has things moved; the points alone were not enough")
 
@@ -369,13 +370,22 @@ def found_in(decision: Decision, policy: CopyPolicy = DEFAULT_POLICY) -> list[Co
     best: dict[int, Evidence] = {}
     for evidence in decision.evidence:
         seen = best.get(evidence.item_id)
-        if seen is None or (evidence.action == "auto" and seen.action != "auto"):
+        if seen is None or _rank(evidence) > _rank(seen):
             best[evidence.item_id] = evidence
     auto = set(decision.auto_items)
     return [CopyFound(item_id=item, action="auto" if item in auto else "review",
                       distance=best[item].distance or 0,
                       evidence={**evidence_data(best[item], policy), "action": "auto" if item in auto else "review"})
             for item in sorted(best)]
+
+
+def _rank(evidence: Evidence) -> int:
+    """Which evidence a match records: automatic first; of automatic evidence, what settled it before a weak PDQ
+    match that only named the candidate (the search marks that one automatic too once the points or outlines
+    confirm it, and its words would say only "PDQ within N bits")."""
+    if evidence.action != "auto":
+        return 0
+    return 1 if evidence.method == "pdq-weak" else 2
 
 
 def describe_bytes(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Description | None:

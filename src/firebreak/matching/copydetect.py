@@ -758,13 +758,18 @@ class CopyIndex:
         return found is not None and found.holds(policy.outline_share, policy.outline_part_share,
                                                  policy.outline_min_pixels)
 
-    def _in_place(self, item_id: int, check: Verification, laid: InPlace | None,
+    def _in_place(self, item_id: int, check: Verification, plane: Plane, laid: InPlace | None,
                   asked: dict[int, tuple[EdgeMap | None, Agreement | None]]) -> Agreement | None:
         """How the outlines agree laid frame to frame, where the check's points say the picture lies where it lay
         (`CopyPolicy.in_place_max_shift`); None where not asked. Each item's outlines are laid once a search,
         whichever plane's points name it (`asked`)."""
-        policy = self.policy
+        policy, rules = self.policy, self._verify_policies[plane]
         if laid is None or check.inliers < policy.outline_min_inliers:
+            return None
+        # As the fitted outlines: they stand in for the count, spread, bend and repeat rules, never for the overlap,
+        # rival or parallax ones (a second motion, or depth, is a second photograph whatever its outlines say).
+        banked: Literal["query", "reference"] = "reference" if self.holds == "bank" else "query"
+        if not check.overlaps_as_copy(rules, banked) or check.has_rival(rules) or check.shows_parallax(rules):
             return None
         if item_id not in asked:
             kept = self._outlines.get(item_id)
@@ -772,7 +777,6 @@ class CopyIndex:
                 reference = EdgeMap.from_bytes(kept) if kept is not None else None
             except ValueError:
                 reference = None
-            banked: Literal["query", "reference"] = "reference" if self.holds == "bank" else "query"
             asked[item_id] = (reference, laid.against(reference, banked) if reference is not None else None)
         reference, found = asked[item_id]
         if reference is None or found is None or laid.shift(check.transform, reference) > policy.in_place_max_shift:
@@ -808,7 +812,7 @@ class CopyIndex:
             outlines = (self._outline_agreement(item_id, check, plane, query)
                         if outlines_always or not check.verified else None)
             settled = check.verified or self._outlines_settle(outlines)
-            in_place = self._in_place(item_id, check, laid, asked) if outlines_always or not settled else None
+            in_place = self._in_place(item_id, check, plane, laid, asked) if outlines_always or not settled else None
             if settled or self._in_place_settles(in_place):
                 action: Literal["auto", "review"] = "auto"
             elif (
