@@ -1,0 +1,182 @@
+"""Copy detection in the other direction: a newly banked picture searching what was already posted.
+
+    PYTHONPATH=src .venv/bin/python bench/bench_copy_retroactive.py [--sources N] [--distractors N]
+        [--transforms 27,32,...] [--workers N] [--json PATH]
+
+`bench_copy_detection.py` checks each copy and distractor as an upload against the bank (`holds="bank"`). When an
+item is banked, Firebreak also searches the media already posted for its copies (`copies.CopyLine.search_posted`:
+a `CopyIndex(holds="media")` and `search(description, every=True)`), and an automatic match there removes a post
+at once: so the zero-false-action rule must hold in that direction too, where the banked picture is the query, every
+candidate is verified (not the best few) and the outlines are laid the other way round.
+
+Every distractor (the hardest kinds first: photos of the same scene, re-rendered scenes, the stereo pair; then other
+scenes) and each source's copies under the chosen transforms are posted (`describe_data` of the file, as an upload is
+described); then each source is banked and searched for. An automatic match on a distractor or on another source's
+copy is a false action; recall per transform counts a copy found automatically by its own source. The hash path
+(PDQ within 31 bits, 16 through a turn, quality >= 50) is reported beside it, as propagation finds those anyway.
+
+Prints markdown tables; exits 1 on any automatic false action.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import _copy_eval as ev
+import cv2
+from _images import jpeg, png
+
+from firebreak.matching.copydetect import DEFAULT_POLICY, CopyIndex, Description, describe_data
+from firebreak.signals.hashing import hash_bytes
+from firebreak.signals.pdq import PDQ_MATCH_DISTANCE, PDQ_MIN_QUALITY, PDQ_TURNED_MATCH_DISTANCE
+
+DEFAULT_TRANSFORMS = (2, 5, 10, 14, 20, 27, 32, 33, 35)  # a spread of kinds plus the four hardest (see --list)
+HARD_KINDS = ("same-scene photo", "re-rendered scene", ev.STEREO_KIND)
+
+_sources: list[ev.Source] = []
+_distractors: list[ev.Distractor] = []
+_posted: CopyIndex | None = None
+_owner: dict[int, tuple[str, int, int]] = {}  # media id -> ("copy", source, transform) or ("distractor", position, 0)
+
+
+def _quiet() -> None:
+    cv2.setNumThreads(1)  # one core per worker, as the other benches
+
+
+def _describe_post(job: tuple[str, int, int]) -> tuple[tuple[str, int, int], Description, Any]:
+    _quiet()
+    what, position, number = job
+    if what == "copy":
+        data = ev.TRANSFORMS[number][2](_sources[position].image(), position * 100 + number)
+    else:
+        data = jpeg(ev.build_distractor(_distractors[position]), 85)
+    hashes = hash_bytes(data)
+    return job, describe_data(data), (hashes.query_hashes, hashes.turned_hashes, hashes.pdq.quality)
+
+
+def _search(position: int) -> tuple[int, list[int], list[int], Any]:
+    """(source, media acted on automatically, media sent to review, the banked picture's PDQ and quality)."""
+    _quiet()
+    assert _posted is not None
+    data = png(_sources[position].image())
+    decision = _posted.search(describe_data(data), every=True)
+    hashes = hash_bytes(data)
+    return position, decision.auto_items, decision.review_items, (hashes.pdq.value, hashes.pdq.quality)
+
+
+def _distance(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def run(source_count: int, distractor_count: int, transforms: tuple[int, ...], workers: int) -> dict[str, Any]:
+    global _sources, _distractors, _posted
+    started = time.perf_counter()
+    _sources = ev.sources(source_count)
+    every = ev.distractors(max(distractor_count, 100_000), _sources)  # the full run's set, hardest kinds first
+    hard = [d for d in every if d.kind in HARD_KINDS]
+    _distractors = (hard + [d for d in every if d.kind not in HARD_KINDS])[:distractor_count]
+    jobs = [("copy", p, n) for p in range(len(_sources)) for n in transforms]
+    jobs += [("distractor", p, 0) for p in range(len(_distractors))]
+    copy_ids = {job: media_id for media_id, job in enumerate(jobs) if job[0] == "copy"}
+    _posted = CopyIndex(DEFAULT_POLICY, holds="media")
+    post_hashes: dict[int, Any] = {}
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers) as pool:
+        for media_id, (job, description, hashes) in enumerate(pool.imap(_describe_post, jobs, chunksize=16)):
+            _posted.add(media_id, description)
+            _owner[media_id] = job
+            post_hashes[media_id] = hashes
+    described = time.perf_counter() - started
+    # The workers fork after the index is built, so each searches the same posted media (copy on write).
+    results = []
+    with context.Pool(workers) as pool:
+        results = list(pool.imap_unordered(_search, range(len(_sources)), chunksize=4))
+    searched = time.perf_counter() - started - described
+
+    found: Counter[int] = Counter()
+    by_hash: Counter[int] = Counter()
+    either: Counter[int] = Counter()
+    false: list[str] = []
+    review_copies = review_distractors = 0
+    for source, auto, review, (pdq, quality) in results:
+        for media_id in auto:
+            what, position, number = _owner[media_id]
+            if what == "copy" and position == source:
+                found[number] += 1
+            else:
+                label = (f"copy of {_sources[position].label} / {ev.TRANSFORMS[number][1]}" if what == "copy"
+                         else f"{_distractors[position].kind} {_distractors[position].label}")
+                false.append(f"{_sources[source].label} -> {label}")
+        for media_id in review:
+            what, position, _ = _owner[media_id]
+            if what == "copy" and position == source:
+                review_copies += 1
+            else:
+                review_distractors += 1
+        for number in transforms:
+            media_id = copy_ids[("copy", source, number)]
+            queries, turned, copy_quality = post_hashes[media_id]
+            hit = quality >= PDQ_MIN_QUALITY and copy_quality >= PDQ_MIN_QUALITY and any(
+                _distance(q, pdq) <= (PDQ_TURNED_MATCH_DISTANCE if q in turned else PDQ_MATCH_DISTANCE)
+                for q in queries)
+            by_hash[number] += hit
+            either[number] += hit or media_id in auto
+    count = len(_sources)
+    return {
+        "sources": count, "posted copies": count * len(transforms), "posted distractors": len(_distractors),
+        "distractor kinds": dict(Counter(d.kind for d in _distractors)),
+        "automatic false actions": len(false), "false": false[:50],
+        "recall": {ev.TRANSFORMS[n][1]: {"second line": found[n] / count, "hash path": by_hash[n] / count,
+                                         "either": either[n] / count} for n in transforms},
+        "sent to review: own copies, others": [review_copies, review_distractors],
+        "seconds": {"describe and post": round(described, 1), "search": round(searched, 1)},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sources", type=int, default=1000)
+    parser.add_argument("--distractors", type=int, default=20_000, help="hardest kinds first (default 20,000)")
+    parser.add_argument("--transforms", default=",".join(map(str, DEFAULT_TRANSFORMS)),
+                        help="positions in _copy_eval.TRANSFORMS, comma-separated")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--list", action="store_true", help="list the transforms and exit")
+    args = parser.parse_args()
+    if args.list:
+        for number, (name, *_rest) in enumerate(ev.TRANSFORMS):
+            print(number, name)
+        return 0
+    try:
+        transforms = tuple(int(t) for t in args.transforms.split(","))
+    except ValueError:
+        parser.error(f"--transforms takes comma-separated numbers, got {args.transforms!r}")
+    if not all(0 <= t < len(ev.TRANSFORMS) for t in transforms):
+        parser.error(f"--transforms: each between 0 and {len(ev.TRANSFORMS) - 1} (see --list)")
+    results = run(args.sources, args.distractors, transforms, args.workers)
+    print(f"## Copy detection, retroactive: {results['sources']:,} banked pictures searching "
+          f"{results['posted copies']:,} posted copies and {results['posted distractors']:,} posted distractors\n")
+    print(f"Automatic false actions: **{results['automatic false actions']}**; distractors by kind: "
+          f"{results['distractor kinds']}\n")
+    print("| transform | second line | hash path | either |\n|---|---:|---:|---:|")
+    for name, row in results["recall"].items():
+        print(f"| {name} | {row['second line']:.3f} | {row['hash path']:.3f} | {row['either']:.3f} |")
+    own, others = results["sent to review: own copies, others"]
+    print(f"\nSent to review: {own} own copies, {others} other posts. Seconds: {results['seconds']}")
+    for line in results["false"]:
+        print(f"false: {line}", file=sys.stderr)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=2)
+    return 1 if results["automatic false actions"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
