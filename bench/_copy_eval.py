@@ -60,6 +60,8 @@ PHOTOS = (
 # source; its tiles are distractors for the left camera's tiles (the hardest negatives there are).
 STEREO_RIGHT = "motorcycle_right"
 STEREO_KIND = "stereo pair (other camera)"
+# The hardest negatives: another view of a source, other crops of its photo, its scene drawn again with things moved.
+HARD_KINDS = ("same-scene photo", "re-rendered scene", STEREO_KIND)
 # Photos this large are cut into tiles (and the whole photo is not a source: tiles must not overlap a
 # source); smaller ones are sources whole. The largest also give a 3 x 3 grid on their other half.
 _TILED = 500

@@ -355,17 +355,20 @@ def run(
     video: bool = True,
     verbose: bool = False,
     transforms: list[int] | None = None,
+    hard_only: bool = False,
 ) -> Results:
     """Build the set, bank the sources, check every copy and distractor, calibrate, and time.
 
-    `transforms`: positions in `_copy_eval.TRANSFORMS` to make copies with (default: all).
+    `transforms`: positions in `_copy_eval.TRANSFORMS` to make copies with (default: all). `hard_only`: of the
+    `distractor_count` distractors, check only the hardest kinds (`_copy_eval.HARD_KINDS`; a fifth of them).
     """
     global _index, _bank_pdq, _source_list, _distractor_list, _transforms
     _transforms = list(range(len(ev.TRANSFORMS))) if transforms is None else list(transforms)
     started = time.perf_counter()
     _quiet_cv2()
     _source_list = ev.sources(source_count)
-    _distractor_list = ev.distractors(distractor_count, _source_list)
+    _distractor_list = [d for d in ev.distractors(distractor_count, _source_list)
+                        if not hard_only or d.kind in ev.HARD_KINDS]
     # Every plane searched at the recording floor: `verify` measures what only decides above its floor (whether the
     # corners repeat) only there, so a record under the brightest channel's own floor would replay as passing it.
     # Likewise the outlines in place: a candidate is recorded where they reach the lowest share replayed.
@@ -678,6 +681,10 @@ def main() -> int:
     parser.add_argument("--no-video", action="store_true", help="skip the video part")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--verbose", action="store_true", help="list every miss and false action on stderr")
+    parser.add_argument("--transforms", help="only these positions in _copy_eval.TRANSFORMS, comma-separated")
+    parser.add_argument("--hard-only", action="store_true",
+                        help="of the distractors, only the hardest kinds (same-scene photos, re-rendered scenes, the "
+                             "stereo pair): a partial run in a third of the time")
     parser.add_argument("--timing-only", type=int, metavar="ROUNDS",
                         help="bank the sources, then only time ROUNDS uploads of each kind (to compare two checkouts)")
     args = parser.parse_args()
@@ -688,12 +695,20 @@ def main() -> int:
         for key, value in timing.items():
             print(f"| {key} | {value:.1f} |")
         return 0
+    try:
+        transforms = None if args.transforms is None else [int(t) for t in args.transforms.split(",")]
+    except ValueError:
+        parser.error(f"--transforms takes comma-separated numbers, got {args.transforms!r}")
+    if transforms is not None and not all(0 <= t < len(ev.TRANSFORMS) for t in transforms):
+        parser.error(f"--transforms: each between 0 and {len(ev.TRANSFORMS) - 1}")
     results = run(
         source_count=args.sources or sources,
         distractor_count=args.distractors or distractors,
         workers=args.workers,
         video=not args.no_video,
         verbose=args.verbose,
+        transforms=transforms,
+        hard_only=args.hard_only,
     )
     print_results(results)
     if args.json:

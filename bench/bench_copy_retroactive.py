@@ -38,7 +38,6 @@ from firebreak.signals.hashing import hash_bytes
 from firebreak.signals.pdq import PDQ_MATCH_DISTANCE, PDQ_MIN_QUALITY, PDQ_TURNED_MATCH_DISTANCE
 
 DEFAULT_TRANSFORMS = (2, 5, 10, 14, 20, 27, 32, 33, 35)  # a spread of kinds plus the four hardest (see --list)
-HARD_KINDS = ("same-scene photo", "re-rendered scene", ev.STEREO_KIND)
 
 _sources: list[ev.Source] = []
 _distractors: list[ev.Distractor] = []
@@ -80,8 +79,8 @@ def run(source_count: int, distractor_count: int, transforms: tuple[int, ...], w
     started = time.perf_counter()
     _sources = ev.sources(source_count)
     every = ev.distractors(max(distractor_count, 100_000), _sources)  # the full run's set, hardest kinds first
-    hard = [d for d in every if d.kind in HARD_KINDS]
-    _distractors = (hard + [d for d in every if d.kind not in HARD_KINDS])[:distractor_count]
+    hard = [d for d in every if d.kind in ev.HARD_KINDS]
+    _distractors = (hard + [d for d in every if d.kind not in ev.HARD_KINDS])[:distractor_count]
     jobs = [("copy", p, n) for p in range(len(_sources)) for n in transforms]
     jobs += [("distractor", p, 0) for p in range(len(_distractors))]
     copy_ids = {job: media_id for media_id, job in enumerate(jobs) if job[0] == "copy"}
