@@ -220,8 +220,11 @@ def test_the_words_say_what_the_outlines_did() -> None:
 # whole picture still lies where it lay, so its outlines laid on the banked picture's frame to frame agree.
 IN_PLACE = [(449, 27), (383, 32), (464, 32), (596, 32)]
 # Copies of saturation x2.5 whose outlines in place agree (0.94, 0.99) but whose points show depth (242) or a second
-# motion (995): the outlines never stand in for those rules, so a person decides.
-IN_PLACE_REFUSED = [(242, 27), (995, 27)]
+# motion (995): the outlines never stand in for those rules, so a person decides, and reads which it was. (On the
+# bench a third, 671, showed a second motion on the luma; banked alone, as here, its brightest channel's points are
+# clean and it acts.)
+IN_PLACE_REFUSED = [(242, 27, "neighbouring points are off in the same direction"),
+                    (995, 27, "a second, different move-and-scale carries")]
 
 
 @pytest.mark.parametrize(("position", "number"), IN_PLACE)
@@ -244,9 +247,10 @@ def test_the_outlines_in_place_settle_a_copy_that_kept_the_picture_where_it_lay(
         assert without.search(copy).auto_items == [], change
 
 
-@pytest.mark.parametrize(("position", "number"), IN_PLACE_REFUSED)
-def test_the_outlines_in_place_never_stand_in_for_the_rival_and_parallax_rules(position: int, number: int) -> None:
-    from firebreak.matching.copies import evidence_data, evidence_words
+@pytest.mark.parametrize(("position", "number", "reason"), IN_PLACE_REFUSED)
+def test_the_outlines_in_place_never_stand_in_for_the_rival_and_parallax_rules(position: int, number: int,
+                                                                               reason: str) -> None:
+    from firebreak.matching.copies import evidence_data, evidence_words, found_in
 
     source = SOURCES[position].image()
     copy = describe_data(ev.TRANSFORMS[number][2](source, position * 100 + number))
@@ -258,9 +262,16 @@ def test_the_outlines_in_place_never_stand_in_for_the_rival_and_parallax_rules(p
     refused = [e for e in decision.evidence if e.verification is not None and e.verification.inliers >= 10 and (
         e.verification.has_rival(e.rules) or e.verification.shows_parallax(e.rules))]  # type: ignore[arg-type]
     assert refused, decision
-    # The reviewer reads why: a second motion or depth, as a second photograph shows.
+    # Laid in place anyway, they would have acted: it is the rule that holds them back, not the outlines.
+    laid = InPlace(copy.plane, DEFAULT_POLICY.in_place_max_aspect).against(  # type: ignore[arg-type]
+        describe_data(png(source)).edge_map())  # type: ignore[arg-type]
+    assert laid is not None and laid.holds(DEFAULT_POLICY.in_place_share, DEFAULT_POLICY.in_place_part_share,
+                                           DEFAULT_POLICY.outline_min_pixels), laid
+    # The reviewer reads which rule: a second motion or depth, as a second photograph shows.
     words = evidence_words(evidence_data(refused[0]))
-    assert "second" in words and "not enough to act without a person" in words, words
+    assert reason in words and words.endswith("(not enough to act without a person)"), words
+    (recorded,) = found_in(decision)
+    assert reason in evidence_words(recorded.evidence), recorded
 
 
 def test_a_match_records_what_settled_it_before_a_weak_pdq_match_that_named_it() -> None:
@@ -268,10 +279,17 @@ def test_a_match_records_what_settled_it_before_a_weak_pdq_match_that_named_it()
 
     settled = _settled(*IN_PLACE[0])
     named = replace(settled, method="pdq-weak", distance=40, verification=None, in_place=None, rules=None)
-    (found,) = found_in(Decision(kind="auto", evidence=(named, settled)))
-    assert found.action == "auto" and found.evidence["settled_by"] == "outlines in place", found
+    for order in ((named, settled), (settled, named)):
+        (found,) = found_in(Decision(kind="auto", evidence=order))
+        assert found.action == "auto" and found.evidence["settled_by"] == "outlines in place", found
+        assert found.distance == 0, found  # a geometric match, not the weak match's 40 bits
     (alone,) = found_in(Decision(kind="auto", evidence=(named,)))
-    assert alone.evidence["method"] == "pdq-weak", alone  # nothing else: the weak match is what there is
+    assert alone.evidence["method"] == "pdq-weak" and alone.distance == 40, alone  # the weak match is what there is
+    # Waiting for a person: the points' evidence says why, not only "PDQ within 40 bits".
+    waiting = replace(settled, action="review", in_place=None)
+    for order in ((replace(named, action="review"), waiting), (waiting, replace(named, action="review"))):
+        (found,) = found_in(Decision(kind="review", evidence=order))
+        assert found.action == "review" and found.evidence["method"] == "geometric", found
 
 
 # The hard distractors whose outlines laid in place came nearest to a source's on the bench of 2026-12-06 (0.47-0.52
@@ -360,7 +378,7 @@ def test_the_words_say_the_outlines_in_place_settled_it() -> None:
                "in_place": {**data["in_place"], "banked_share": 0.52, "part_share": 0.6}}
     words = evidence_words(waiting)
     assert "laid on the banked picture edge to edge, where its points put it, 52% of the banked picture's" in words
-    assert "(a copy repeats at least 65% of them)" in words and "in parts that agree;" not in words, words
+    assert "(a copy repeats at least 65% of the outlines)" in words and "in parts that agree;" not in words, words
     assert words.endswith("(not enough to act without a person)") and "the same picture as it lies" not in words
     assert "edge to edge" not in evidence_words({**waiting, "in_place": {"banked_share": "x"}})
     assert "edge to edge" not in evidence_words({**data, "settled_by": None})  # acted on the points: not said

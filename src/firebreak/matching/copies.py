@@ -94,6 +94,7 @@ def evidence_data(evidence: Evidence, policy: CopyPolicy = DEFAULT_POLICY) -> di
                     perspective_pixels=round(check.perspective_pixels, 2),
                     residual_correlation=round(check.residual_correlation, 3),
                     shared_residual_pixels=round(check.shared_residual_pixels, 2),
+                    rival_inliers=check.rival_inliers,
                     repeatability=None if check.repeatability is None else round(check.repeatability, 3),
                     matches=check.matches, measured_over="detail")
     if evidence.outlines is not None:
@@ -143,7 +144,7 @@ def _plain(value: object) -> float | int | None:
 # The parts of a plane's rule that `evidence_words` explains a waiting match by.
 _STORED_RULES = ("min_inliers", "agreeing_inliers", "agreeing_share", "min_spread", "partial_share", "partial_inside",
                  "max_perspective_pixels", "max_residual_correlation", "min_shared_residual_pixels",
-                 "min_repeatability", "min_inlier_share")
+                 "min_repeatability", "min_inlier_share", "max_rival_share", "rival_floor")
 
 
 def _rules(data: dict[str, Any]) -> VerifyPolicy:
@@ -226,78 +227,84 @@ def evidence_words(data: dict[str, Any] | None) -> str:
             + ("" if data.get("action") == "auto" else " (a weak match: a person decides)"))
 
 
+@dataclass(frozen=True, slots=True)
+class _Agreed:
+    """Stored outline figures (`evidence_data`'s "outlines" or "in_place"), read back for the words."""
+
+    share: float
+    parts: float
+    pixels: int
+    needed: float
+    parts_needed: float
+    pixels_needed: int
+
+    def said(self) -> str:
+        # Rounded down beside the rule: 64.7% is not "65%".
+        return (f"{math.floor(100 * self.share)}% of the banked picture's outlines lie on this one's, within a pixel, "
+                f"{math.floor(100 * self.parts)}% of them in parts of the picture where the two agree")
+
+    def short(self) -> str:
+        """The rules it missed, and only those, in brackets (empty where it missed none)."""
+        missed = []
+        if self.share < self.needed:
+            missed.append(f"a copy repeats at least {math.floor(100 * self.needed)}% of the outlines")
+        if self.parts < self.parts_needed:
+            missed.append(f"at least {math.floor(100 * self.parts_needed)}% in parts that agree")
+        if self.pixels < self.pixels_needed:
+            missed.append(f"the banked picture shows at least {self.pixels_needed} outline pixels there "
+                          f"(here {self.pixels})")
+        return f" ({'; '.join(missed)})" if missed else ""
+
+
+def _agreed(stored: object, share_needed: float, parts_needed: float) -> _Agreed | None:
+    """The figures, or None where they cannot be read (missing, not numbers, not shares): then the words say
+    nothing of them rather than a made-up 0%. Rules stored with them win over today's (`share_needed`, ...)."""
+    if not isinstance(stored, dict):
+        return None
+    try:
+        read = _Agreed(share=float(stored["banked_share"]), parts=float(stored["part_share"]),
+                       pixels=int(stored.get("pixels") or 0),
+                       needed=float(stored.get("share_needed") or share_needed),
+                       parts_needed=float(stored.get("part_share_needed") or parts_needed),
+                       pixels_needed=int(stored.get("pixels_needed") or DEFAULT_POLICY.outline_min_pixels))
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    shares = (read.share, read.parts, read.needed, read.parts_needed)
+    return read if all(math.isfinite(value) and 0.0 <= value <= 1.0 for value in shares) else None
+
+
 def _outline_words(data: dict[str, Any]) -> str:
     """What the outlines said, where they were asked (a match the points alone did not settle)."""
-    outlines = data.get("outlines")
-    if not isinstance(outlines, dict):
+    agreed = _agreed(data.get("outlines"), DEFAULT_POLICY.outline_share, DEFAULT_POLICY.outline_part_share)
+    if agreed is None:
         return ""
-    try:
-        share, parts = float(outlines.get("banked_share") or 0), float(outlines.get("part_share") or 0)
-        pixels = int(outlines.get("pixels") or 0)
-        needed = float(outlines.get("share_needed") or DEFAULT_POLICY.outline_share)
-        parts_needed = float(outlines.get("part_share_needed") or DEFAULT_POLICY.outline_part_share)
-        pixels_needed = int(outlines.get("pixels_needed") or DEFAULT_POLICY.outline_min_pixels)
-    except (TypeError, ValueError):
-        return ""
-    said = (f"{math.floor(100 * share)}% of the banked picture's outlines lie on this one's, within a pixel, "
-            f"{math.floor(100 * parts)}% of them in parts of the picture where the two agree")
     if data.get("settled_by") == "outlines":
-        return (f"; the points alone were not enough, but the outlines settle it: {said}, as in a copy of one flat "
-                f"picture, where a second picture of the same scene has things moved")
+        return (f"; the points alone were not enough, but the outlines settle it: {agreed.said()}, as in a copy of "
+                f"one flat picture, where a second picture of the same scene has things moved")
     if data.get("action") == "auto":
         return ""
-    # Rounded down beside the rule, and only the rule it missed is named.
-    short = []
-    if share < needed:
-        short.append(f"a copy repeats at least {math.floor(100 * needed)}% of the outlines")
-    if parts < parts_needed:
-        short.append(f"at least {math.floor(100 * parts_needed)}% in parts that agree")
-    if pixels < pixels_needed:
-        short.append(f"the banked picture shows at least {pixels_needed} outline pixels there (here {pixels})")
-    return f"; the outlines do not settle it either: {said}" + (f" ({'; '.join(short)})" if short else "")
+    return f"; the outlines do not settle it either: {agreed.said()}{agreed.short()}"
 
 
 def _in_place_words(data: dict[str, Any]) -> str:
     """A copy settled by its outlines laid on the banked picture's frame to frame."""
-    laid = data.get("in_place")
-    laid = laid if isinstance(laid, dict) else {}
-    try:
-        share, parts = float(laid["banked_share"]), float(laid["part_share"])
-        agreed = (f"{math.floor(100 * share)}% of the banked picture's outlines lie on this one's, within a pixel, "
-                  f"{math.floor(100 * parts)}% of them in parts of the picture where the two agree")
-    except (KeyError, TypeError, ValueError):  # unreadable shares: the rule without figures, never made-up ones
-        agreed = "its outlines lie on the banked picture's, within a pixel, as a copy's do"
+    agreed = _agreed(data.get("in_place"), DEFAULT_POLICY.in_place_share, DEFAULT_POLICY.in_place_part_share)
+    # Unreadable shares: the rule without figures, never made-up ones.
+    said = (agreed.said() if agreed is not None
+            else "its outlines lie on the banked picture's, within a pixel, as a copy's do")
     return (f"the same picture as it lies: its matching points ({data.get('inliers', 0)}) put it where the banked "
             f"picture lies, and laid on the banked one edge to edge (scaled to its size, nothing moved or turned), "
-            f"{agreed}, as in a copy whose "
-            f"colours were changed or that has a border, caption or sticker added, where a second picture of the "
-            f"same scene has things moved; the points alone were not enough")
+            f"{said}, as in a copy whose colours were changed or that has a border, caption or sticker added, where "
+            f"a second picture of the same scene has things moved; the points alone were not enough")
 
 
 def _in_place_short_words(data: dict[str, Any]) -> str:
     """What laying it in place showed, where it was asked (its points put it where the banked picture lies) and a
-    person decides: how far its outlines agree and what a copy shows, only the rule it missed named."""
-    laid = data.get("in_place")
-    if not isinstance(laid, dict):
+    person decides: how far its outlines agree, and the rule it missed."""
+    agreed = _agreed(data.get("in_place"), DEFAULT_POLICY.in_place_share, DEFAULT_POLICY.in_place_part_share)
+    if agreed is None:
         return ""
-    try:
-        share, parts = float(laid.get("banked_share") or 0), float(laid.get("part_share") or 0)
-        pixels = int(laid.get("pixels") or 0)
-        needed = float(laid.get("share_needed") or DEFAULT_POLICY.in_place_share)
-        parts_needed = float(laid.get("part_share_needed") or DEFAULT_POLICY.in_place_part_share)
-        pixels_needed = int(laid.get("pixels_needed") or DEFAULT_POLICY.outline_min_pixels)
-    except (TypeError, ValueError):
-        return ""
-    short = []
-    if share < needed:
-        short.append(f"a copy repeats at least {math.floor(100 * needed)}% of them")
-    if parts < parts_needed:
-        short.append(f"at least {math.floor(100 * parts_needed)}% in parts that agree")
-    if pixels < pixels_needed:
-        short.append(f"the banked picture shows at least {pixels_needed} outline pixels (here {pixels})")
-    return (f"; laid on the banked picture edge to edge, where its points put it, {math.floor(100 * share)}% of the "
-            f"banked picture's outlines lie on this one's, {math.floor(100 * parts)}% of them in parts that agree"
-            + (f" ({'; '.join(short)})" if short else ""))
+    return f"; laid on the banked picture edge to edge, where its points put it, {agreed.said()}{agreed.short()}"
 
 
 def _partial_words(data: dict[str, Any], policy: VerifyPolicy) -> str:
@@ -309,8 +316,9 @@ def _partial_words(data: dict[str, Any], policy: VerifyPolicy) -> str:
 
 
 def _layout_words(data: dict[str, Any], policy: VerifyPolicy) -> str:
-    """Why the layout of the points keeps a match from acting: it bends away from one flat picture, or
-    neighbouring points share a displacement (depth). Empty when neither rule refused it."""
+    """Why the layout of the points keeps a match from acting: they lie in one spot, bend away from one flat
+    picture, share a displacement with their neighbours (depth), or a second transform carries others (a second
+    motion); or the corners do not repeat. Empty when none of these rules refused it."""
     reasons = []
     spread = data.get("spread")  # (absent in matches recorded before it was kept)
     # Since 2026-12-06 both are measured over the part of the picture that has detail (keypoints.verify).
@@ -330,7 +338,12 @@ def _layout_words(data: dict[str, Any], policy: VerifyPolicy) -> str:
             and float(shared) >= policy.min_shared_residual_pixels):
         reasons.append(f"neighbouring points are off in the same direction by about {float(shared):.1f} px, as in "
                        f"a second photograph taken from a little aside (depth), not in a copy of one flat picture")
-    repeatability, inliers, matches = data.get("repeatability"), data.get("inliers"), data.get("matches")
+    rival, inliers = data.get("rival_inliers"), data.get("inliers")  # (absent in matches recorded before it was kept)
+    if (rival is not None and inliers is not None
+            and int(rival) >= max(policy.rival_floor, policy.max_rival_share * int(inliers))):
+        reasons.append(f"a second, different move-and-scale carries {int(rival)} other matching points, as when "
+                       f"something in the scene moved between two photographs, where a copy moves as one")
+    repeatability, matches = data.get("repeatability"), data.get("matches")
     if (repeatability is not None and inliers is not None and matches
             and float(repeatability) < policy.min_repeatability
             and int(inliers) / int(matches) < policy.min_inlier_share):
@@ -380,12 +393,10 @@ def found_in(decision: Decision, policy: CopyPolicy = DEFAULT_POLICY) -> list[Co
 
 
 def _rank(evidence: Evidence) -> int:
-    """Which evidence a match records: automatic first; of automatic evidence, what settled it before a weak PDQ
-    match that only named the candidate (the search marks that one automatic too once the points or outlines
-    confirm it, and its words would say only "PDQ within N bits")."""
-    if evidence.action != "auto":
-        return 0
-    return 1 if evidence.method == "pdq-weak" else 2
+    """Which evidence a match records: automatic first; then what the points or outlines found before a weak PDQ
+    match that only named the candidate (the search marks that one automatic too once they confirm it; for a review
+    item, the points' evidence says why it waits, the weak match only "PDQ within N bits")."""
+    return 2 * (evidence.action == "auto") + (evidence.method != "pdq-weak")
 
 
 def describe_bytes(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Description | None:

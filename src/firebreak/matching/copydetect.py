@@ -262,8 +262,9 @@ class CopyPolicy:
     outline_max_bend: float = 32.0
     outline_min_pixels: int = 400
     # The outlines in place (`structure.InPlace`): a match the corner rules refused acts when its points say the
-    # picture lies where it lay (`outline_min_inliers`, and their similarity carries its corners within
-    # `in_place_max_shift` pixels of where laying it frame to frame puts them) and, the two pictures laid frame to
+    # picture lies where it lay (`outline_min_inliers`, overlapping as a copy must, with no rival transform and no
+    # parallax, and their similarity carries its corners within `in_place_max_shift` pixels of where laying it frame
+    # to frame puts them) and, the two pictures laid frame to
     # frame (their aspect ratios within `in_place_max_aspect`, as the natural log of their ratio), at least
     # `in_place_share` of the banked outline lies within a pixel of the other's, with at least
     # `in_place_part_share` of the outline in agreeing parts (and `outline_min_pixels`). Nothing is fitted to the
