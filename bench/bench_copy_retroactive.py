@@ -13,7 +13,10 @@ Every distractor (the hardest kinds first: photos of the same scene, re-rendered
 scenes) and each source's copies under the chosen transforms are posted (`describe_data` of the file, as an upload is
 described); then each source is banked and searched for. An automatic match on a distractor or on another source's
 copy is a false action; recall per transform counts a copy found automatically by its own source. The hash path
-(PDQ within 31 bits, 16 through a turn, quality >= 50) is reported beside it, as propagation finds those anyway.
+(PDQ within 31 bits, 16 through a turn, quality >= 50) is reported beside it for recall, as propagation finds those
+anyway; approximately (the copy's query hashes against the banked picture's hash, where propagation looks up the
+banked picture's hashes among the posted ones), and its false matches are the first line's, measured on their own
+(docs/signals.md). Only the second line's automatic actions count as false actions here.
 
 Prints markdown tables; exits 1 on any automatic false action.
 """
@@ -92,11 +95,17 @@ def run(source_count: int, distractor_count: int, transforms: tuple[int, ...], w
             _posted.add(media_id, description)
             _owner[media_id] = job
             post_hashes[media_id] = hashes
+    _posted.prepare()  # packed once here, not once per worker
     described = time.perf_counter() - started
+    print(f"posted {len(jobs):,} pictures in {described:.0f} s; searching", file=sys.stderr, flush=True)
     # The workers fork after the index is built, so each searches the same posted media (copy on write).
     results = []
     with context.Pool(workers) as pool:
-        results = list(pool.imap_unordered(_search, range(len(_sources)), chunksize=4))
+        for done, result in enumerate(pool.imap_unordered(_search, range(len(_sources)), chunksize=4), 1):
+            results.append(result)
+            if done % 100 == 0:
+                print(f"searched {done:,} of {len(_sources):,} in {time.perf_counter() - started - described:.0f} s",
+                      file=sys.stderr, flush=True)
     searched = time.perf_counter() - started - described
 
     found: Counter[int] = Counter()
