@@ -382,3 +382,47 @@ def test_the_words_say_the_outlines_in_place_settled_it() -> None:
     assert words.endswith("(not enough to act without a person)") and "the same picture as it lies" not in words
     assert "edge to edge" not in evidence_words({**waiting, "in_place": {"banked_share": "x"}})
     assert "edge to edge" not in evidence_words({**data, "settled_by": None})  # acted on the points: not said
+
+
+# Re-rendered scenes (every object moved) that a newly banked source acted on among posts on the retroactive bench of
+# 2026-12-06 night, though checked as uploads against it they wait: `verify` is not symmetric.
+RETROACTIVE_FALSE = [("plain scene", 33, 8313), ("plain scene", 534, 1454), ("textured scene", 563, 2403),
+                     ("textured scene", 563, 6083)]
+
+
+@pytest.mark.parametrize(("kind", "seed", "moved"), RETROACTIVE_FALSE)
+def test_a_newly_banked_picture_acts_on_a_post_only_where_its_upload_would_have_been_refused(
+        kind: str, seed: int, moved: int) -> None:
+    from firebreak.matching.copies import evidence_data, evidence_words
+
+    (source,) = [s for s in SOURCES if s.label == f"{kind.split()[0]}-{seed}"]
+    banked = describe_data(png(source.image()))
+    rerendered = ev.Distractor("x", "re-rendered scene", (kind, seed, 500_000 + moved))
+    post = describe_data(jpeg(ev.build_distractor(rerendered), 85))
+    # As an upload against the bank, it waits for a person.
+    bank = CopyIndex()
+    bank.add(1, banked)
+    assert bank.search(post, brightest="always").auto_items == []
+    # Found after the fact, the same: the check one way acted; the other way round holds it back.
+    posted = CopyIndex(holds="media")
+    posted.add(7, post)
+    decision = posted.search(banked, every=True)
+    assert decision.auto_items == [] and decision.review_items == [7], decision
+    held = [e for e in decision.evidence if e.mirror is not None]
+    assert held and all(not e.mirror.verified for e in held), decision  # type: ignore[union-attr]
+    words = evidence_words(evidence_data(held[0]))
+    assert "checked the other way round too" in words and words.endswith("(not enough to act without a person)")
+    # Without the second check it would have acted (what the bench found).
+    assert any(e.verification is not None and (e.verification.verified or e.outlines is not None) for e in held)
+
+
+def test_a_newly_banked_picture_still_removes_its_copies_already_posted() -> None:
+    position, number = 464, 32  # border + sticker + WebP: its brightest channel's points and outlines in place
+    source = SOURCES[position].image()
+    posted = CopyIndex(holds="media")
+    posted.add(7, describe_data(ev.TRANSFORMS[number][2](source, position * 100 + number)))
+    posted.add(8, describe_data(jpeg(ev.crop_sides(source, 0.1, "all"), 80)))  # and a plain crop, by its points
+    decision = posted.search(describe_data(png(source)), every=True)
+    assert decision.auto_items == [7, 8], decision
+    (acted,) = [e for e in decision.evidence if e.item_id == 7 and e.action == "auto"]
+    assert acted.mirror is not None and acted.mirror.inliers >= DEFAULT_POLICY.outline_min_inliers, acted

@@ -114,6 +114,8 @@ def evidence_data(evidence: Evidence, policy: CopyPolicy = DEFAULT_POLICY) -> di
         if evidence.action == "auto" and "settled_by" not in data and (check is None or not check.verified) \
                 and laid.holds(judged.in_place_share, judged.in_place_part_share, judged.outline_min_pixels):
             data["settled_by"] = "outlines in place"
+    if evidence.mirror is not None:  # a newly banked picture's match, checked as the post's upload would have been
+        data["as_uploaded"] = {"inliers": evidence.mirror.inliers, "verified": evidence.mirror.verified}
     if evidence.rules is not None:
         # The thresholds it was judged by, so that the words for it stay true when the rules change later.
         data["rules"] = {name: _plain(getattr(evidence.rules, name)) for name in _STORED_RULES}
@@ -218,7 +220,7 @@ def evidence_words(data: dict[str, Any] | None) -> str:
                 # Why a match waits for a person, by the rule it was judged by: never said of one that acted.
                 + ("" if acted else _partial_words(data, rules) + _layout_words(data, rules)
                    + _colour_words(data, rules))
-                + _outline_words(data) + ("" if acted else _in_place_short_words(data))
+                + _outline_words(data) + ("" if acted else _in_place_short_words(data) + _as_uploaded_words(data))
                 + (" (verified)" if acted else " (not enough to act without a person)"))
     variant = _VARIANT_WORDS.get(str(data.get("variant") or "original"), str(data.get("variant")))
     reference = _VARIANT_WORDS.get(str(data.get("reference_variant") or "original"), str(data.get("reference_variant")))
@@ -283,6 +285,8 @@ def _outline_words(data: dict[str, Any]) -> str:
                 f"one flat picture, where a second picture of the same scene has things moved")
     if data.get("action") == "auto":
         return ""
+    if not agreed.short() and isinstance(data.get("as_uploaded"), dict):
+        return f"; the outlines agree: {agreed.said()}"  # held back by the check the other way round (below)
     return f"; the outlines do not settle it either: {agreed.said()}{agreed.short()}"
 
 
@@ -296,6 +300,15 @@ def _in_place_words(data: dict[str, Any]) -> str:
             f"picture lies, and laid on the banked one edge to edge (scaled to its size, nothing moved or turned), "
             f"{said}, as in a copy whose colours were changed or that has a border, caption or sticker added, where "
             f"a second picture of the same scene has things moved; the points alone were not enough")
+
+
+def _as_uploaded_words(data: dict[str, Any]) -> str:
+    """Why a match a newly banked picture found among posts waits, where the check the other way round held it."""
+    checked = data.get("as_uploaded")
+    if not isinstance(checked, dict):
+        return ""
+    return ("; checked the other way round too, the post against the banked picture as at its upload, it does not "
+            "pass the same rules, and a match found after the fact acts only where both ways agree")
 
 
 def _in_place_short_words(data: dict[str, Any]) -> str:

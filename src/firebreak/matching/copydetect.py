@@ -337,6 +337,9 @@ class Evidence:
     # laid frame to frame (`CopyPolicy.in_place_share`); a match they settle is automatic on them. None where not
     # asked (too few points, points that moved it, another shape).
     in_place: Agreement | None = None
+    # For a newly banked picture searching posts, a match that would act: the posted picture checked against the
+    # banked one, as at its upload (`CopyIndex._mirror_settles`); it acts only where that passes too.
+    mirror: Verification | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -814,9 +817,15 @@ class CopyIndex:
                         if outlines_always or not check.verified else None)
             settled = check.verified or self._outlines_settle(outlines)
             in_place = self._in_place(item_id, check, plane, laid, asked) if outlines_always or not settled else None
-            if settled or self._in_place_settles(in_place):
+            acts = settled or self._in_place_settles(in_place)
+            mirror = None
+            if acts and self.holds == "media":
+                # A newly banked picture searching posts: the pair acts only as it would have at the post's upload.
+                mirror = verify(sets[item_id], features, self._verify_policies[plane], banked="reference")
+                acts = self._mirror_settles(mirror, plane, by_points=check.verified, bend=settled)
+            if acts:
                 action: Literal["auto", "review"] = "auto"
-            elif (
+            elif mirror is not None or (  # (held back by the check the other way round: a person decides)
                 check.inliers >= policy.review_inliers
                 and max(check.coverage_query, check.coverage_reference) >= policy.review_coverage
                 and check.spread >= policy.review_spread
@@ -826,8 +835,22 @@ class CopyIndex:
                 continue
             found.append(Evidence(item_id, "geometric", action, votes=votes.get(item_id), verification=check,
                                   plane=plane, rules=self._verify_policies[plane], outlines=outlines,
-                                  in_place=in_place))
+                                  in_place=in_place, mirror=mirror))
         return found
+
+    def _mirror_settles(self, mirror: Verification, plane: Plane, *, by_points: bool, bend: bool) -> bool:
+        """The retroactive search's second check: the posted picture checked against the banked one, as its upload
+        was (`verify` is not symmetric: the spread, bend and overlap are measured on one side's detailed part). A
+        match the points settled needs the same there; one the outlines settled, the rules the outlines never stand
+        in for (overlap, rival, parallax; the fitted outlines' bend too): the upload's plane, which the outlines
+        would be laid from, is not kept for posted media. Measured: docs/copy-detection.md, *The retroactive
+        direction*."""
+        policy, rules = self.policy, self._verify_policies[plane]
+        if by_points:
+            return mirror.verified
+        return (mirror.inliers >= policy.outline_min_inliers and mirror.overlaps_as_copy(rules, "reference")
+                and not mirror.has_rival(rules) and not mirror.shows_parallax(rules)
+                and (not bend or mirror.perspective_pixels <= policy.outline_max_bend))
 
     def search(self, description: Description, *, exclude: Collection[int] = (), every: bool = False,
                brightest: Literal["when needed", "always"] = "when needed") -> Decision:
