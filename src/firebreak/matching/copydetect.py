@@ -748,8 +748,7 @@ class CopyIndex:
             return None
         banked: Literal["query", "reference"] = "reference" if self.holds == "bank" else "query"
         # The outlines stand in for the count, spread, bend and repeat rules; never for these.
-        if (not check.overlaps_as_copy(rules, banked) or check.has_rival(rules) or check.shows_parallax(rules)
-                or check.perspective_pixels > policy.outline_max_bend):
+        if not check.outlines_may_stand_in(rules, banked) or check.perspective_pixels > policy.outline_max_bend:
             return None
         try:
             reference = EdgeMap.from_bytes(kept)
@@ -773,7 +772,7 @@ class CopyIndex:
         # As the fitted outlines: they stand in for the count, spread, bend and repeat rules, never for the overlap,
         # rival or parallax ones (a second motion, or depth, is a second photograph whatever its outlines say).
         banked: Literal["query", "reference"] = "reference" if self.holds == "bank" else "query"
-        if not check.overlaps_as_copy(rules, banked) or check.has_rival(rules) or check.shows_parallax(rules):
+        if not check.outlines_may_stand_in(rules, banked):
             return None
         if item_id not in asked:
             kept = self._outlines.get(item_id)
@@ -848,8 +847,7 @@ class CopyIndex:
         policy, rules = self.policy, self._verify_policies[plane]
         if by_points:
             return mirror.verified
-        return (mirror.inliers >= policy.outline_min_inliers and mirror.overlaps_as_copy(rules, "reference")
-                and not mirror.has_rival(rules) and not mirror.shows_parallax(rules)
+        return (mirror.inliers >= policy.outline_min_inliers and mirror.outlines_may_stand_in(rules, "reference")
                 and (not bend or mirror.perspective_pixels <= policy.outline_max_bend))
 
     def search(self, description: Description, *, exclude: Collection[int] = (), every: bool = False,

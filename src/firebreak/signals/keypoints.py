@@ -423,6 +423,11 @@ class Verification:
         """Whether a second, different transform carries too many pairs for this one to be the copy's."""
         return self.rival_inliers >= max(policy.rival_floor, policy.max_rival_share * self.inliers)
 
+    def outlines_may_stand_in(self, policy: VerifyPolicy, banked: Literal["query", "reference"] = "reference") -> bool:
+        """Whether outlines may settle what the corner rules refused: never where the two do not overlap as a copy
+        does, or a second transform or parallax shows a second photograph (the rules outlines never stand in for)."""
+        return self.overlaps_as_copy(policy, banked) and not self.has_rival(policy) and not self.shows_parallax(policy)
+
     def passes(self, policy: VerifyPolicy, banked: Literal["query", "reference"] = "reference") -> bool:
         """Whether this is a verified copy under `policy`, `banked` naming which side is the banked picture."""
         return (
