@@ -36,7 +36,7 @@ import _copy_eval as ev
 import cv2
 from _images import jpeg, png
 
-from firebreak.matching.copydetect import DEFAULT_POLICY, CopyIndex, Description, describe_data
+from firebreak.matching.copydetect import DEFAULT_POLICY, CopyIndex, Description, Plane, describe_data
 from firebreak.signals.hashing import hash_bytes
 from firebreak.signals.pdq import PDQ_MATCH_DISTANCE, PDQ_MIN_QUALITY, PDQ_TURNED_MATCH_DISTANCE
 
@@ -46,6 +46,8 @@ _sources: list[ev.Source] = []
 _distractors: list[ev.Distractor] = []
 _posted: CopyIndex | None = None
 _owner: dict[int, tuple[str, int, int]] = {}  # media id -> ("copy", source, transform) or ("distractor", position, 0)
+_copies: dict[tuple[str, int, int], int] = {}  # ("copy", source, transform) -> media id
+_transforms: tuple[int, ...] = ()
 
 
 def _quiet() -> None:
@@ -63,14 +65,36 @@ def _describe_post(job: tuple[str, int, int]) -> tuple[tuple[str, int, int], Des
     return job, describe_data(data), (hashes.query_hashes, hashes.turned_hashes, hashes.pdq.quality)
 
 
-def _search(position: int) -> tuple[int, list[int], list[int], Any]:
-    """(source, media acted on automatically, media sent to review, the banked picture's PDQ and quality)."""
+def _search(position: int) -> tuple[int, list[int], list[int], Any, list[dict[str, Any]]]:
+    """(source, media acted on automatically, media sent to review, the banked picture's PDQ and quality, why each
+    of its own copies not acted on was missed)."""
     _quiet()
     assert _posted is not None
     data = png(_sources[position].image())
-    decision = _posted.search(describe_data(data), every=True)
+    description = describe_data(data)
+    decision = _posted.search(description, every=True)
     hashes = hash_bytes(data)
-    return position, decision.auto_items, decision.review_items, (hashes.pdq.value, hashes.pdq.quality)
+    return (position, decision.auto_items, decision.review_items, (hashes.pdq.value, hashes.pdq.quality),
+            _misses(position, description, decision.auto_items, decision.review_items))
+
+
+def _misses(position: int, description: Description, auto: list[int], review: list[int]) -> list[dict[str, Any]]:
+    """For each own copy not acted on: where the candidate vote ranked it on each plane (None: under `min_votes`)
+    beside `verify_top_every`, and whether it went to review: a copy never verified is a candidate problem."""
+    assert _posted is not None
+    planes: dict[Plane, Any] = {"luma": description.features, "brightest": description.brightest_features}
+    ranked = {plane: [item for item, _ in _posted.candidates(features, top=len(_posted), exclusive=False,
+                                                             plane=plane)]
+              for plane, features in planes.items() if features is not None and len(features)}
+    missed = []
+    for number in _transforms:
+        media_id = _copies[("copy", position, number)]
+        if media_id in auto:
+            continue
+        missed.append({"source": position, "transform": number, "review": media_id in review,
+                       **{f"{plane} rank": order.index(media_id) + 1 if media_id in order else None
+                          for plane, order in ranked.items()}})
+    return missed
 
 
 def _distance(a: str, b: str) -> int:
@@ -78,7 +102,7 @@ def _distance(a: str, b: str) -> int:
 
 
 def run(source_count: int, distractor_count: int, transforms: tuple[int, ...], workers: int) -> dict[str, Any]:
-    global _sources, _distractors, _posted
+    global _sources, _distractors, _posted, _transforms
     started = time.perf_counter()
     _sources = ev.sources(source_count)
     every = ev.distractors(max(distractor_count, 100_000), _sources)  # the full run's set, hardest kinds first
@@ -87,6 +111,8 @@ def run(source_count: int, distractor_count: int, transforms: tuple[int, ...], w
     jobs = [("copy", p, n) for p in range(len(_sources)) for n in transforms]
     jobs += [("distractor", p, 0) for p in range(len(_distractors))]
     copy_ids = {job: media_id for media_id, job in enumerate(jobs) if job[0] == "copy"}
+    _copies.update(copy_ids)
+    _transforms = transforms
     _posted = CopyIndex(DEFAULT_POLICY, holds="media")
     post_hashes: dict[int, Any] = {}
     context = multiprocessing.get_context("fork")
@@ -113,7 +139,9 @@ def run(source_count: int, distractor_count: int, transforms: tuple[int, ...], w
     either: Counter[int] = Counter()
     false: list[str] = []
     review_copies = review_distractors = 0
-    for source, auto, review, (pdq, quality) in results:
+    missed: list[dict[str, Any]] = []
+    for source, auto, review, (pdq, quality), why in results:
+        missed += why
         for media_id in auto:
             what, position, number = _owner[media_id]
             if what == "copy" and position == source:
@@ -145,6 +173,8 @@ def run(source_count: int, distractor_count: int, transforms: tuple[int, ...], w
                                          "either": either[n] / count} for n in transforms},
         "sent to review: own copies, others": [review_copies, review_distractors],
         "seconds": {"describe and post": round(described, 1), "search": round(searched, 1)},
+        "verify_top_every": DEFAULT_POLICY.verify_top_every,
+        "missed": sorted(missed, key=lambda m: (m["transform"], m["source"])),
     }
 
 
@@ -178,6 +208,12 @@ def main() -> int:
         print(f"| {name} | {row['second line']:.3f} | {row['hash path']:.3f} | {row['either']:.3f} |")
     own, others = results["sent to review: own copies, others"]
     print(f"\nSent to review: {own} own copies, {others} other posts. Seconds: {results['seconds']}")
+    top = results["verify_top_every"]
+    beyond = sum(all(rank is None or rank > top for key, rank in m.items() if key.endswith(" rank"))
+                 for m in results["missed"])
+    print(f"Own copies missed: {len(results['missed'])}, of which {beyond} never among the {top} candidates "
+          f"verified on either plane ({sum(m['review'] for m in results['missed'])} sent to review); each in the "
+          f"JSON's \"missed\".")
     for line in results["false"]:
         print(f"false: {line}", file=sys.stderr)
     if args.json:

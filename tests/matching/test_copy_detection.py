@@ -514,6 +514,27 @@ def test_a_strong_match_crowded_into_one_spot_is_not_verified() -> None:
     assert replace(patch, spread=0.3).passes(DEFAULT_VERIFY_POLICY)  # the same points spread over the picture
 
 
+def test_a_check_read_from_the_other_side_inverts_its_transform_and_trades_the_shares() -> None:
+    picture = ev.textured_scene(41)
+    small = ev.crop_sides(picture, 0.2, "all").rotate(5, resample=Image.Resampling.BILINEAR, expand=True)
+    small = small.resize((small.width * 3 // 4, small.height * 3 // 4))
+    copy, original = describe(luma(small)).features, describe(luma(picture)).features
+    check = verify(copy, original)
+    assert check.verified and check.coverage_query > check.coverage_reference + 0.2, check
+    seen = check.reversed()
+    assert (seen.coverage_query, seen.coverage_reference) == (check.coverage_reference, check.coverage_query)
+    assert seen.scale == pytest.approx(1 / check.scale) and seen.rotation_degrees == -check.rotation_degrees
+    # Carried there and back, a point stays where it was.
+    there, back = (np.vstack([np.reshape(v.transform, (2, 3)), [0, 0, 1]]) for v in (check, seen))
+    assert np.allclose(back @ there, np.eye(3), atol=1e-3)
+    # What was measured on one side, and the verdict, stay; read twice, it is the check again.
+    assert (seen.verified, seen.inliers, seen.spread, seen.perspective_pixels) == (
+        check.verified, check.inliers, check.spread, check.perspective_pixels)
+    again = seen.reversed()
+    assert np.allclose(again.transform, check.transform, atol=1e-3) and again.coverage_query == check.coverage_query
+    assert NO_VERIFICATION.reversed().scale == 0.0  # no transform: nothing to invert, and no error
+
+
 def _patch_features(points: np.ndarray, descriptors: np.ndarray) -> FeatureSet:
     return FeatureSet(384, 288, points.astype(np.float32), descriptors)
 

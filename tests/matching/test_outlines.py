@@ -426,3 +426,42 @@ def test_a_newly_banked_picture_still_removes_its_copies_already_posted() -> Non
     assert decision.auto_items == [7, 8], decision
     (acted,) = [e for e in decision.evidence if e.item_id == 7 and e.action == "auto"]
     assert acted.mirror is not None and acted.mirror.inliers >= DEFAULT_POLICY.outline_min_inliers, acted
+
+
+# Posted copies a newly banked picture missed before 2026-12-07 though their uploads were refused: the check with the
+# banked picture as the query failed, and only a match that check settled was checked the other way round.
+AS_UPLOADED = [(25, 33, "points"), (57, 32, "points"), (63, 32, "outlines"), (85, 35, "outlines")]
+
+
+@pytest.mark.parametrize(("position", "number", "settled_by"), AS_UPLOADED)
+def test_a_posted_copy_is_removed_where_its_upload_would_have_been_refused(position: int, number: int,
+                                                                           settled_by: str) -> None:
+    from firebreak.matching.copies import evidence_data, evidence_words
+    from firebreak.signals.keypoints import verify
+
+    source = SOURCES[position].image()
+    banked, post = describe_data(png(source)), describe_data(ev.TRANSFORMS[number][2](source, position * 100 + number))
+    bank = CopyIndex()
+    bank.add(1, banked)
+    assert bank.search(post).auto_items == [1]  # its upload is refused
+    posted = CopyIndex(holds="media")
+    posted.add(7, post)
+    decision = posted.search(banked, every=True)
+    assert decision.auto_items == [7], decision
+    (acted,) = [e for e in decision.evidence if e.action == "auto"]
+    assert acted.mirror is not None and acted.verification == acted.mirror.reversed(), acted  # the upload's check
+    luma = acted.plane == "luma"
+    reverse = verify(banked.features if luma else banked.brightest_features,  # type: ignore[arg-type]
+                     post.features if luma else post.brightest_features,  # type: ignore[arg-type]
+                     DEFAULT_POLICY.verify_policy(acted.plane), banked="query")
+    if settled_by == "points":  # the banked picture's points miss it; the post's, as at its upload, settle it
+        assert acted.mirror.verified and not reverse.verified, (acted.mirror, reverse)
+    else:  # the upload's points do not settle it (so a match on the other points was held), its outlines do
+        assert not acted.mirror.verified and acted.outlines is not None, acted
+    # Stored as an upload's match is: the shares the banked picture's way round, whichever picture was the query.
+    data = evidence_data(acted)
+    assert (data["coverage_reference"], data["coverage_query"]) == (
+        round(acted.mirror.coverage_reference, 3), round(acted.mirror.coverage_query, 3))
+    words = evidence_words(data)
+    assert words.endswith("(verified)") and ("the outlines settle it" in words) == (settled_by == "outlines"), words
+    assert f"covering {round(100 * acted.mirror.coverage_reference)}% of the banked picture" in words, words

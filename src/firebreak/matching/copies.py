@@ -87,6 +87,8 @@ def evidence_data(evidence: Evidence, policy: CopyPolicy = DEFAULT_POLICY) -> di
                     reference_variant=evidence.reference_variant,
                     turn=DIHEDRAL_NAMES[evidence.query_dihedral] if evidence.query_dihedral is not None else None)
     check = evidence.verification
+    if check is not None and evidence.banked == "query":
+        check = check.reversed()  # stored as an upload's: the post the query, the banked picture the reference
     if check is not None:
         data.update(inliers=check.inliers, coverage_query=round(check.coverage_query, 3),
                     coverage_reference=round(check.coverage_reference, 3), scale=round(check.scale, 3),

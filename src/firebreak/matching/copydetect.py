@@ -338,8 +338,12 @@ class Evidence:
     # asked (too few points, points that moved it, another shape).
     in_place: Agreement | None = None
     # For a newly banked picture searching posts, a match that would act: the posted picture checked against the
-    # banked one, as at its upload (`CopyIndex._mirror_settles`); it acts only where that passes too.
+    # banked one, as at its upload (`CopyIndex._mirror_settles`); it acts only where that passes too, or where that
+    # check settles it on its own (then `verification` is that check, read from the banked picture's side).
     mirror: Verification | None = None
+    # Which side of `verification` is the banked picture: the reference for an upload checked against the bank, the
+    # query for a newly banked picture searching posts (`evidence_data` stores the shares the banked picture's way).
+    banked: Literal["query", "reference"] = "reference"
 
 
 @dataclass(frozen=True, slots=True)
@@ -800,7 +804,12 @@ class CopyIndex:
         outlines of `query` (the picture's working plane) where they settle it, carried by the check's similarity
         or else laid in place where the points say it lies in place (`laid`; `asked` keeps each item's outlines
         and their answer for the other plane). `outlines_always`:
-        ask both outlines of a verified match too (the bench replays other inlier floors from the record)."""
+        ask both outlines of a verified match too (the bench replays other inlier floors from the record).
+
+        Searching posts (`holds="media"`), each pair is checked both ways: the banked picture against the post, and
+        the post against the banked picture as its upload was. It acts where the first settles it and the second
+        passes the same rules (`_mirror_settles`), or where the second settles it on its own, as it would have
+        settled the post's upload (docs/copy-detection.md, *The retroactive direction*)."""
         asked = {} if asked is None else asked
         policy = self.policy
         voted = self.candidates(features, skip=skip, top=policy.verify_top_every if every else policy.verify_top,
@@ -812,30 +821,54 @@ class CopyIndex:
             if item_id not in sets:
                 continue
             check = self.verify_item(item_id, features, plane)
-            outlines = (self._outline_agreement(item_id, check, plane, query)
-                        if outlines_always or not check.verified else None)
-            settled = check.verified or self._outlines_settle(outlines)
-            in_place = self._in_place(item_id, check, plane, laid, asked) if outlines_always or not settled else None
-            acts = settled or self._in_place_settles(in_place)
+            outlines, in_place, acts, settled = self._settle(item_id, check, plane, query, laid, asked,
+                                                             outlines_always)
             mirror = None
-            if acts and self.holds == "media":
-                # A newly banked picture searching posts: the pair acts only as it would have at the post's upload.
-                mirror = verify(sets[item_id], features, self._verify_policies[plane], banked="reference")
-                acts = self._mirror_settles(mirror, plane, by_points=check.verified, bend=settled)
+            if self.holds == "media":
+                # A newly banked picture searching posts: `verify` is not symmetric, so the pair is also checked as
+                # the post's upload checked it (the post the query), and acts only as it would have acted there.
+                upload = verify(sets[item_id], features, self._verify_policies[plane], banked="reference")
+                if acts:
+                    mirror = upload
+                    acts = self._mirror_settles(upload, plane, by_points=check.verified, bend=settled)
+                if not acts:
+                    # The upload's own check settles it (its points, or the outlines laid by its transform): read
+                    # from the banked picture's side, so the evidence reads as every match found this way.
+                    seen = upload.reversed()
+                    their = self._settle(item_id, seen, plane, query, laid, asked, outlines_always)
+                    if their[2]:
+                        check, (outlines, in_place, acts, _), mirror = seen, their, upload
+                    elif mirror is None and not self._reviewable(check) and self._reviewable(seen):
+                        check, (outlines, in_place, _, _) = seen, their  # a person looks, by the upload's figures
             if acts:
                 action: Literal["auto", "review"] = "auto"
-            elif mirror is not None or (  # (held back by the check the other way round: a person decides)
-                check.inliers >= policy.review_inliers
-                and max(check.coverage_query, check.coverage_reference) >= policy.review_coverage
-                and check.spread >= policy.review_spread
-            ):
-                action = "review"
+            elif mirror is not None or self._reviewable(check):
+                action = "review"  # (or held back by the check the other way round: a person decides)
             else:
                 continue
             found.append(Evidence(item_id, "geometric", action, votes=votes.get(item_id), verification=check,
                                   plane=plane, rules=self._verify_policies[plane], outlines=outlines,
-                                  in_place=in_place, mirror=mirror))
+                                  in_place=in_place, mirror=mirror,
+                                  banked="query" if self.holds == "media" else "reference"))
         return found
+
+    def _settle(self, item_id: int, check: Verification, plane: Plane, query: Luma | None, laid: InPlace | None,
+                asked: dict[int, tuple[EdgeMap | None, Agreement | None]], outlines_always: bool
+                ) -> tuple[Agreement | None, Agreement | None, bool, bool]:
+        """(outlines, outlines in place, whether the match acts, whether the points or fitted outlines settled it)
+        for one check: its points, else the outlines under its similarity, else laid in place."""
+        outlines = (self._outline_agreement(item_id, check, plane, query)
+                    if outlines_always or not check.verified else None)
+        settled = check.verified or self._outlines_settle(outlines)
+        in_place = self._in_place(item_id, check, plane, laid, asked) if outlines_always or not settled else None
+        return outlines, in_place, settled or self._in_place_settles(in_place), settled
+
+    def _reviewable(self, check: Verification) -> bool:
+        """Whether a match that does not act is still worth a person's look (`CopyPolicy.review_inliers`, ...)."""
+        policy = self.policy
+        return (check.inliers >= policy.review_inliers
+                and max(check.coverage_query, check.coverage_reference) >= policy.review_coverage
+                and check.spread >= policy.review_spread)
 
     def _mirror_settles(self, mirror: Verification, plane: Plane, *, by_points: bool, bend: bool) -> bool:
         """The retroactive search's second check: the posted picture checked against the banked one, as its upload

@@ -428,6 +428,21 @@ class Verification:
         does, or a second transform or parallax shows a second photograph (the rules outlines never stand in for)."""
         return self.overlaps_as_copy(policy, banked) and not self.has_rival(policy) and not self.shows_parallax(policy)
 
+    def reversed(self) -> Verification:
+        """The same check read from the other side, the query and reference swapped: the coverages trade places,
+        the transform is inverted. What was measured on one side (spread, bend, depth, rival pairs, repeatability)
+        and the verdict stay as they were: this reads a check, it does not run one."""
+        matrix = np.asarray(self.transform, np.float64).reshape(2, 3)
+        linear = matrix[:, :2]
+        if abs(float(np.linalg.det(linear))) < 1e-12:
+            inverse = np.asarray(_IDENTITY, np.float64).reshape(2, 3)
+        else:
+            inverted = np.linalg.inv(linear)
+            inverse = np.hstack([inverted, -(inverted @ matrix[:, 2:])])
+        return replace(self, coverage_query=self.coverage_reference, coverage_reference=self.coverage_query,
+                       scale=1.0 / self.scale if self.scale else 0.0, rotation_degrees=-self.rotation_degrees,
+                       transform=_six(tuple(float(v) for v in inverse.ravel())))
+
     def passes(self, policy: VerifyPolicy, banked: Literal["query", "reference"] = "reference") -> bool:
         """Whether this is a verified copy under `policy`, `banked` naming which side is the banked picture."""
         return (
