@@ -232,8 +232,13 @@ class CopyPolicy:
     vote_distance: int = 56
     min_votes: int = 3
     verify_top: int = 6
-    # A newly banked picture searching posted media wants every copy, not the first: this many candidates.
-    verify_top_every: int = 200
+    # A newly banked picture searching posted media wants every copy, not the first: this many candidates, taken by
+    # their weighed votes (`_votes`). 300 since 2026-12-07: among 29,000 posts a hard copy's vote ranked 200-600
+    # behind posts of common texture (docs/copy-detection.md, *The retroactive direction*).
+    verify_top_every: int = 300
+    # ... each checked both ways (`CopyIndex._geometric`) where the check with the banked picture as the query
+    # pairs at least this many points: under it a pair is chance, and the second check doubled the search's time.
+    as_uploaded_min_inliers: int = 5
     # The brightest channel's features are a second look at a picture the luma's found nothing in, and a second
     # look is a second chance for two shots of one scene to pass: they act only with this many inliers (fewer go
     # to review). A recoloured copy keeps that channel exactly and verifies strongly on it. With 300 keypoints the
@@ -284,6 +289,8 @@ class CopyPolicy:
                 raise ValueError(f"{name} must be between 0 and 256 bits, got {value}")
         if self.verify_top < 1 or self.verify_top_every < 1 or self.min_votes < 1:
             raise ValueError("verify_top, verify_top_every and min_votes must be at least 1")
+        if self.as_uploaded_min_inliers < 0:
+            raise ValueError(f"as_uploaded_min_inliers must be at least 0, got {self.as_uploaded_min_inliers}")
         for name in ("outline_share", "outline_part_share", "in_place_share", "in_place_part_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
@@ -491,12 +498,14 @@ def _pack(features: dict[int, FeatureSet]) -> _Packed:
     )
 
 
-def _votes(packed: _Packed, query: FeatureSet, max_distance: int, *, exclusive: bool = True) -> tuple[I64, I64]:
+def _votes(packed: _Packed, query: FeatureSet, max_distance: int, *, exclusive: bool = True,
+           scores: list[npt.NDArray[np.float64]] | None = None) -> tuple[I64, I64]:
     """Item slots and their votes: query keypoints with a descriptor within max_distance in that item.
 
     `exclusive`: each keypoint votes once, for the clearly nearest item (the bank direction). Otherwise it votes
     for every item holding a close descriptor: posted media hold many copies of one picture, which look alike,
-    so an exclusive vote would go to none of them."""
+    so an exclusive vote would go to none of them; then `scores`, if given, gets each voted slot's weighed vote,
+    the order candidates are taken in (a plain count ranks items full of common texture first)."""
     n = len(query)
     if n == 0 or len(packed.codes) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -539,11 +548,23 @@ def _votes(packed: _Packed, query: FeatureSet, max_distance: int, *, exclusive: 
     if not len(owner):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     # Every item holding a close descriptor gets the keypoint's vote (the exclusive vote, each keypoint for its
-    # clearly nearest item, is `best_item_votes`).
-    slots = packed.slot_of_row[rows].astype(np.int64)
-    pairs = np.unique(owner * len(packed.item_ids) + slots)
-    counts = np.bincount(pairs % len(packed.item_ids), minlength=len(packed.item_ids))
+    # clearly nearest item, is `best_item_votes`), once, at its closest descriptor there.
+    items = len(packed.item_ids)
+    pairs = owner * items + packed.slot_of_row[rows].astype(np.int64)
+    order = np.lexsort((distance, pairs))
+    pairs, distance = pairs[order], distance[order]
+    first = np.ones(len(pairs), dtype=bool)
+    first[1:] = pairs[1:] != pairs[:-1]
+    pairs, distance = pairs[first], distance[first]
+    keypoint, slots = pairs // items, pairs % items
+    counts = np.bincount(slots, minlength=items)
     voted = np.flatnonzero(counts)
+    if scores is not None:
+        # A keypoint close to a few items says more than one close to many (a common texture), and a close pair
+        # more than a far one: the vote weighs both (log(items / items the keypoint votes for) x how close).
+        reach = np.bincount(keypoint, minlength=n)[keypoint]
+        weight = np.log(items / reach) * (max_distance + 1 - distance) / (max_distance + 1)
+        scores.append(np.asarray(np.bincount(slots, weights=weight, minlength=items)[voted], dtype=np.float64))
     return voted, counts[voted]
 
 
@@ -730,12 +751,14 @@ class CopyIndex:
         `top` (default `verify_top`) with the most; `skip`: items left out before they are taken; `exclusive`:
         see `_votes`; `plane`: which plane's sets `features` are searched among."""
         packed = self._packed_now(plane)
-        slots, votes = _votes(packed, features, self.policy.vote_distance, exclusive=exclusive)
+        weighed: list[npt.NDArray[np.float64]] = []
+        slots, votes = _votes(packed, features, self.policy.vote_distance, exclusive=exclusive, scores=weighed)
+        rank = weighed[0] if weighed else votes.astype(np.float64)
         keep = votes >= self.policy.min_votes
         if skip:
             keep &= ~np.isin(packed.item_ids[slots], np.fromiter(skip, dtype=np.int64, count=len(skip)))
-        slots, votes = slots[keep], votes[keep]
-        order = np.lexsort((packed.item_ids[slots], -votes))[: top or self.policy.verify_top]
+        slots, votes, rank = slots[keep], votes[keep], rank[keep]
+        order = np.lexsort((packed.item_ids[slots], -rank))[: top or self.policy.verify_top]
         return [(int(packed.item_ids[slots[i]]), int(votes[i])) for i in order]
 
     def verify_item(self, item_id: int, features: FeatureSet, plane: Plane = "luma") -> Verification:
@@ -824,7 +847,7 @@ class CopyIndex:
             outlines, in_place, acts, settled = self._settle(item_id, check, plane, query, laid, asked,
                                                              outlines_always)
             mirror = None
-            if self.holds == "media":
+            if self.holds == "media" and (acts or check.inliers >= policy.as_uploaded_min_inliers):
                 # A newly banked picture searching posts: `verify` is not symmetric, so the pair is also checked as
                 # the post's upload checked it (the post the query), and acts only as it would have acted there.
                 upload = verify(sets[item_id], features, self._verify_policies[plane], banked="reference")
