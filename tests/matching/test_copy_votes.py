@@ -1,4 +1,5 @@
-"""The copy index's compiled exclusive vote gives what sorting every pair gives (`copydetect._votes`)."""
+"""The copy index's votes: the compiled exclusive vote gives what sorting every pair gives, and the vote for every
+item weighs rare, close descriptors over common texture (`copydetect._votes`)."""
 
 from __future__ import annotations
 
@@ -103,3 +104,35 @@ def test_runs_of_keys_find_every_row_of_a_key(rows: int) -> None:
     for key in probes.tolist():
         low, high = _bucket(packed.offsets, packed.sorted_keys, packed.shift, 0, np.int64(key))
         assert (low, high) == (np.searchsorted(in_order, key, "left"), np.searchsorted(in_order, key, "right"))
+
+
+def test_posts_are_taken_by_weighed_votes_where_rare_close_descriptors_outrank_common_texture() -> None:
+    """Searching posts, each keypoint votes for every item holding a close descriptor: items full of a common texture
+    collect many far votes. The copy, which holds a few of the query's descriptors nearly exactly, is taken first;
+    a count alone would take it last."""
+    rng = np.random.default_rng(3)
+    query_codes = rng.integers(0, 256, size=(40, 32), dtype=np.uint8)
+
+    def flipped(codes: npt.NDArray[np.uint8], bits: int) -> npt.NDArray[np.uint8]:
+        unpacked = np.unpackbits(codes, axis=1)
+        for row in unpacked:
+            row[rng.choice(256, size=bits, replace=False)] ^= 1
+        return np.packbits(unpacked, axis=1)
+
+    def feature_set(codes: npt.NDArray[np.uint8]) -> FeatureSet:
+        return FeatureSet(300, 300, rng.uniform(0, 300, size=(len(codes), 2)).astype(np.float32), codes)
+
+    index = copydetect.CopyIndex(holds="media")
+    # 60 posts of one texture: each holds the query's first 30 descriptors 30 bits off (within the 56-bit vote).
+    for item in range(60):
+        index.add_stored(100 + item, [], feature_set(flipped(query_codes[:30], 30)))
+    index.add_stored(7, [], feature_set(flipped(query_codes[30:], 2)))  # the copy: its last 10, nearly exact
+    query = feature_set(query_codes)
+    votes = dict(index.candidates(query, exclusive=False, top=100))
+    assert votes[7] == 10 and sum(count > 10 for count in votes.values()) >= 30, votes  # a count: 30 posts first
+    assert index.candidates(query, exclusive=False, top=1) == [(7, 10)]
+    # Nothing weighs the exclusive vote (the bank direction): there each keypoint already votes for one item.
+    packed = index._packed_now()
+    weighed: list[npt.NDArray[np.float64]] = []
+    slots, counts = copydetect._votes(packed, query, 56, exclusive=True, scores=weighed)
+    assert weighed == [] and len(slots) == len(counts)
