@@ -6,7 +6,7 @@ against the weighed vote the search takes candidates by (`copydetect._votes`).
 A scaled replay of the retroactive bench (`bench_copy_retroactive.py`): the 1,000 sources' copies under the four
 hardest transforms and a random sample of the hardest distractors are posted; each source's rank of its own copies
 (the better of its two planes, among items with at least `min_votes`) is counted beyond the equivalent of 200, 300
-and 500 candidates at the full bench's 29,000 posts. About 5 minutes on 2 cores. Prints a markdown table.
+and 500 candidates at the full bench's 29,000 posts. About 7 minutes on 2 cores. Prints a markdown table.
 """
 
 from __future__ import annotations

@@ -310,7 +310,8 @@ def _as_uploaded_words(data: dict[str, Any]) -> str:
     if not isinstance(checked, dict):
         return ""
     return ("; checked the other way round too, the post against the banked picture as at its upload, it does not "
-            "pass the same rules, and a match found after the fact acts only where both ways agree")
+            "pass the same rules, and a match found after the fact acts only where both ways agree or the upload's "
+            "own check settles it")
 
 
 def _in_place_short_words(data: dict[str, Any]) -> str:

@@ -233,11 +233,12 @@ class CopyPolicy:
     min_votes: int = 3
     verify_top: int = 6
     # A newly banked picture searching posted media wants every copy, not the first: this many candidates, taken by
-    # their weighed votes (`_votes`). 300 since 2026-12-07: among 29,000 posts a hard copy's vote ranked 200-600
-    # behind posts of common texture (docs/copy-detection.md, *The retroactive direction*).
+    # their weighed votes (`_votes`). 300 since 2026-12-07: among 29,000 posts a hard copy's vote count ranked it
+    # 209-4,102, behind posts of common texture (docs/copy-detection.md, *The retroactive direction*).
     verify_top_every: int = 300
     # ... each checked both ways (`CopyIndex._geometric`) where the check with the banked picture as the query
-    # pairs at least this many points: under it a pair is chance, and the second check doubled the search's time.
+    # pairs at least this many points: under it a pair is chance, and asked of every candidate the second check
+    # made the search slower (docs/copy-detection.md, *The retroactive direction, 2026-12-07*).
     as_uploaded_min_inliers: int = 5
     # The brightest channel's features are a second look at a picture the luma's found nothing in, and a second
     # look is a second chance for two shots of one scene to pass: they act only with this many inliers (fewer go
@@ -856,10 +857,12 @@ class CopyIndex:
                     acts = self._mirror_settles(upload, plane, by_points=check.verified, bend=settled)
                 if not acts:
                     # The upload's own check settles it (its points, or the outlines laid by its transform): read
-                    # from the banked picture's side, so the evidence reads as every match found this way.
+                    # from the banked picture's side, so the evidence reads as every match found this way. Its
+                    # outlines are laid the other way round from the upload's (the post's plane is not kept), so
+                    # they settle it only where neither check shows a second motion or depth.
                     seen = upload.reversed()
                     their = self._settle(item_id, seen, plane, query, laid, asked, outlines_always)
-                    if their[2]:
+                    if their[2] and (upload.verified or self._no_second_photograph(check, plane)):
                         check, (outlines, in_place, acts, _), mirror = seen, their, upload
                     elif mirror is None and not self._reviewable(check) and self._reviewable(seen):
                         check, (outlines, in_place, _, _) = seen, their  # a person looks, by the upload's figures
@@ -885,6 +888,12 @@ class CopyIndex:
         settled = check.verified or self._outlines_settle(outlines)
         in_place = self._in_place(item_id, check, plane, laid, asked) if outlines_always or not settled else None
         return outlines, in_place, settled or self._in_place_settles(in_place), settled
+
+    def _no_second_photograph(self, check: Verification, plane: Plane) -> bool:
+        """Whether the check shows neither a second transform nor parallax: the marks of a second photograph of the
+        scene, which outlines never overrule."""
+        rules = self._verify_policies[plane]
+        return not check.has_rival(rules) and not check.shows_parallax(rules)
 
     def _reviewable(self, check: Verification) -> bool:
         """Whether a match that does not act is still worth a person's look (`CopyPolicy.review_inliers`, ...)."""

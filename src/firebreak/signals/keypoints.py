@@ -431,7 +431,9 @@ class Verification:
     def reversed(self) -> Verification:
         """The same check read from the other side, the query and reference swapped: the coverages trade places,
         the transform is inverted. What was measured on one side (spread, bend, depth, rival pairs, repeatability)
-        and the verdict stay as they were: this reads a check, it does not run one."""
+        and the verdict stay as they were, in the first check's frame (`perspective_pixels` in its reference's
+        pixels): this reads a check, it does not run one. A transform that cannot be inverted (no fit) reads as the
+        identity, as `NO_VERIFICATION`'s."""
         matrix = np.asarray(self.transform, np.float64).reshape(2, 3)
         linear = matrix[:, :2]
         if abs(float(np.linalg.det(linear))) < 1e-12:
