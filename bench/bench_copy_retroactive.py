@@ -7,7 +7,7 @@
 item is banked, Firebreak also searches the media already posted for its copies (`copies.CopyLine.search_posted`:
 a `CopyIndex(holds="media")` and `search(description, every=True)`), and an automatic match there removes a post
 at once: so the zero-false-action rule must hold in that direction too, where the banked picture is the query, every
-candidate up to `verify_top_every` (300) is verified (not the best 6) and the outlines are laid the other way round.
+candidate up to `verify_top_every` (500) is verified (not the best 6) and the outlines are laid the other way round.
 
 Every distractor (the hardest kinds first: photos of the same scene, re-rendered scenes, the stereo pair; then other
 scenes) and each source's copies under the chosen transforms are posted (`describe_data` of the file, as an upload is
