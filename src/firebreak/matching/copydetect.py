@@ -235,7 +235,7 @@ class CopyPolicy:
     # A newly banked picture searching posted media wants every copy, not the first: this many candidates, taken by
     # their weighed votes (`_votes`). Among 29,000 posts a hard copy's vote count ranked it 209-4,102, behind posts
     # of common texture; weighed, 300 left 6 copies out (ranked 358-491), so 500 since 2026-12-07 (a geometric
-    # pre-score ranked no better: docs/copy-detection.md, *The retroactive direction*).
+    # pre-score ranked no better: docs/copy-detection.md, *The retroactive direction, 2026-12-07 05:21 UTC*).
     verify_top_every: int = 500
     # ... each checked both ways (`CopyIndex._geometric`) where the check with the banked picture as the query
     # pairs at least this many points: under it a pair is chance, and asked of every candidate the second check
