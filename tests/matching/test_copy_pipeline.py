@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import sys
 from dataclasses import replace
 from datetime import timedelta
@@ -20,6 +21,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
+from firebreak.audit.models import AuditEvent
 from firebreak.banks import service as banks
 from firebreak.banks.models import BankEntry, EntryStatus, MatchAction, Provenance
 from firebreak.banks.schemas import BankCreate
@@ -134,6 +136,13 @@ def test_banking_a_picture_finds_its_edited_copies_already_posted(system: System
             select(Action).where(Action.kind == ActionKind.REMOVE_MESSAGE))}
         placements = {p.media_id: p.id for p in session.scalars(select(Placement))}
 
+    # The search says how far it looked: every post (the banked one itself left out) within its depth.
+    with system.db.sessions() as session:
+        searched = [json.loads(event.data) for event in session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "propagation.copies"))]
+    assert [{k: data[k] for k in ("posts_held", "bounded")} for data in searched] == [
+        {"posts_held": 5, "bounded": False}], searched
+    assert 1 <= searched[0]["posts_verified"] and searched[0]["posts_voted"] <= 4, searched
     # The banked picture itself: its hashes.
     assert status["original"] == MessageStatus.REMOVED and matches[ids["original"]].signal_type != COPY_SIGNAL
     # The cropped and captioned copy: found by the second line, verified, removed like the original.

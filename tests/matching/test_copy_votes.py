@@ -136,3 +136,44 @@ def test_posts_are_taken_by_weighed_votes_where_rare_close_descriptors_outrank_c
     weighed: list[npt.NDArray[np.float64]] = []
     slots, counts = copydetect._votes(packed, query, 56, exclusive=True, scores=weighed)
     assert weighed == [] and len(slots) == len(counts)
+
+
+@pytest.mark.parametrize(("held", "depth"), [(10, 500), (28_571, 500), (40_000, 700), (2_000_000, 20_000)])
+def test_a_search_for_every_copy_verifies_a_share_of_the_posts_held_between_a_floor_and_a_cap(held: int,
+                                                                                              depth: int) -> None:
+    assert copydetect.DEFAULT_POLICY.every_depth(held) == depth
+
+
+@pytest.mark.parametrize("wrong", [{"verify_share_every": 1.5}, {"verify_share_every": -0.1},
+                                   {"verify_top_every": 600, "verify_most_every": 500}])
+def test_a_depth_that_cannot_hold_is_refused(wrong: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="verify_"):
+        copydetect.CopyPolicy(**wrong)  # type: ignore[arg-type]
+
+
+def test_a_search_for_every_copy_says_how_far_it_looked_and_where_its_cap_stopped_it() -> None:
+    """A newly banked picture among posts verifies `every_depth` candidates a plane and reports it (`Reach`): the
+    posts held, those the vote reached, those verified, and whether the cap left any the vote reached unverified.
+    The propagation's audit record carries it."""
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 256, size=(40, 32), dtype=np.uint8)
+
+    def feature_set(rows: npt.NDArray[np.uint8]) -> FeatureSet:
+        return FeatureSet(300, 300, rng.uniform(0, 300, size=(len(rows), 2)).astype(np.float32), rows)
+
+    def description() -> copydetect.Description:
+        return copydetect.Description(300, 300, (), feature_set(codes), (0, 0, 300, 300))
+
+    for policy, verified, bounded in (
+        (copydetect.CopyPolicy(verify_top_every=3, verify_share_every=0.25, verify_most_every=4), 4, True),
+        (copydetect.CopyPolicy(verify_top_every=3, verify_share_every=0.0, verify_most_every=4), 3, True),
+        (copydetect.CopyPolicy(verify_top_every=12, verify_share_every=0.0, verify_most_every=12), 10, False),
+    ):
+        index = copydetect.CopyIndex(policy, holds="media")
+        for item in range(10):  # ten posts holding the picture's descriptors: every one is voted for
+            index.add_stored(item, [], feature_set(codes.copy()))
+        for item in range(10, 16):  # six holding nothing of it
+            index.add_stored(item, [], feature_set(rng.integers(0, 256, size=(40, 32), dtype=np.uint8)))
+        reach = index.search(description(), every=True).reach
+        assert reach == copydetect.Reach(held=16, voted=10, verified=verified, bounded=bounded)
+        assert index.search(description()).reach is None  # an upload's search looks for one match, not every copy

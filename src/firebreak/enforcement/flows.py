@@ -474,6 +474,7 @@ class Enforcement:
         if what is None:
             return 0
         kind, media_id, frames = what
+        reach: dict[str, int | bool] = {}
         if kind == "video":
             found = found_in_videos(d.db.read(lambda session: copies.search_posted_videos(
                 session, frames, exclude={media_id} if media_id else set())), banked="query")
@@ -482,8 +483,14 @@ class Enforcement:
             description = self._describe(media_id)
             if description is None:
                 return 0
-            found = found_in(d.db.read(lambda session: copies.search_posted(session, description,
-                                                                            exclude={media_id})), copies.policy)
+            decision = d.db.read(lambda session: copies.search_posted(session, description, exclude={media_id}))
+            found = found_in(decision, copies.policy)
+            if decision.reach is not None:
+                reach = decision.reach.data()
+                if decision.reach.bounded:
+                    log.warning("bank entry %s: the copy search verified %s of the %s posts its vote reached "
+                                "(CopyPolicy.verify_most_every)", entry_id, decision.reach.verified,
+                                decision.reach.voted)
         queued = 0
         if found:
             with d.db.transaction() as session:
@@ -502,5 +509,6 @@ class Enforcement:
             audit.record(session=session, clock=d.clock, actor="system:enforcement", action="propagation.copies",
                          object_type="bank_entry", object_id=entry_id,
                          data={"verified": sum(f.action == "auto" for f in found),
-                               "for_review": sum(f.action != "auto" for f in found), "actions_queued": queued})
+                               "for_review": sum(f.action != "auto" for f in found), "actions_queued": queued,
+                               **reach})
         return queued

@@ -237,6 +237,11 @@ class CopyPolicy:
     # of common texture; weighed, 300 left 6 copies out (ranked 358-491), so 500 since 2026-12-07 (a geometric
     # pre-score ranked no better: docs/copy-detection.md, *The retroactive direction, 2026-12-07 05:21 UTC*).
     verify_top_every: int = 500
+    # ... or, among more posts, this share of the posts held (a hard copy's rank grows with the posts like it:
+    # docs/copy-detection.md, *How deep the retroactive search looks*), at most `verify_most_every` a plane; a search
+    # that stops there says so (`Reach.bounded`), and the propagation's audit record carries it.
+    verify_share_every: float = 0.0175
+    verify_most_every: int = 20_000
     # ... each checked both ways (`CopyIndex._geometric`) where the check with the banked picture as the query
     # pairs at least this many points: under it a pair is chance, and asked of every candidate the second check
     # made the search slower (docs/copy-detection.md, *The retroactive direction, 2026-12-07*).
@@ -291,6 +296,11 @@ class CopyPolicy:
                 raise ValueError(f"{name} must be between 0 and 256 bits, got {value}")
         if self.verify_top < 1 or self.verify_top_every < 1 or self.min_votes < 1:
             raise ValueError("verify_top, verify_top_every and min_votes must be at least 1")
+        if not 0.0 <= self.verify_share_every <= 1.0:
+            raise ValueError(f"verify_share_every must be between 0 and 1, got {self.verify_share_every}")
+        if self.verify_most_every < self.verify_top_every:
+            raise ValueError(f"verify_most_every ({self.verify_most_every}) must be at least verify_top_every "
+                             f"({self.verify_top_every})")
         if self.as_uploaded_min_inliers < 0:
             raise ValueError(f"as_uploaded_min_inliers must be at least 0, got {self.as_uploaded_min_inliers}")
         for name in ("outline_share", "outline_part_share", "in_place_share", "in_place_part_share"):
@@ -309,6 +319,11 @@ class CopyPolicy:
                                  f"({self.verify.min_inliers}), got {getattr(self, name)}")
         if not 0.0 <= self.brightest_agreeing_share <= 1.0:
             raise ValueError(f"brightest_agreeing_share must be between 0 and 1, got {self.brightest_agreeing_share}")
+
+    def every_depth(self, held: int) -> int:
+        """How many candidates a search for every copy verifies on a plane, among `held` items."""
+        share = math.ceil(round(self.verify_share_every * held, 6))  # (rounded first: 0.0175 x 40,000 is 700)
+        return min(self.verify_most_every, max(self.verify_top_every, share))
 
     def verify_policy(self, plane: Plane) -> VerifyPolicy:
         """The geometric rule for a plane's features (on the brightest channel, `brightest_min_inliers`, or
@@ -356,11 +371,28 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True)
+class Reach:
+    """How far a search for every copy (a newly banked picture among posts) looked, over its planes: the items
+    held, those the vote reached (at least `min_votes`, the most on one plane), those verified (both planes), and
+    whether the depth's cap (`CopyPolicy.verify_most_every`) left some the vote reached unverified."""
+
+    held: int
+    voted: int
+    verified: int
+    bounded: bool
+
+    def data(self) -> dict[str, int | bool]:
+        return {"posts_held": self.held, "posts_voted": self.voted, "posts_verified": self.verified,
+                "bounded": self.bounded}
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The second line's answer for one picture."""
 
     kind: DecisionKind
     evidence: tuple[Evidence, ...] = ()
+    reach: Reach | None = None  # how far a search for every copy looked (None for an upload's search)
 
     @property
     def auto_items(self) -> list[int]:
@@ -752,6 +784,12 @@ class CopyIndex:
         """Items whose descriptors the query's keypoints vote for, as (item id, votes), most votes first: the
         `top` (default `verify_top`) with the most; `skip`: items left out before they are taken; `exclusive`:
         see `_votes`; `plane`: which plane's sets `features` are searched among."""
+        return self._ranked(features, skip=skip, exclusive=exclusive, plane=plane)[: top or self.policy.verify_top]
+
+    def _ranked(self, features: FeatureSet, *, skip: Collection[int], exclusive: bool, plane: Plane
+                ) -> list[tuple[int, int]]:
+        """Every item the query's keypoints vote for (at least `min_votes`), as (item id, votes), in the order
+        candidates are taken (`candidates`)."""
         packed = self._packed_now(plane)
         weighed: list[npt.NDArray[np.float64]] = []
         slots, votes = _votes(packed, features, self.policy.vote_distance, exclusive=exclusive, scores=weighed)
@@ -760,7 +798,7 @@ class CopyIndex:
         if skip:
             keep &= ~np.isin(packed.item_ids[slots], np.fromiter(skip, dtype=np.int64, count=len(skip)))
         slots, votes, rank = slots[keep], votes[keep], rank[keep]
-        order = np.lexsort((packed.item_ids[slots], -rank))[: top or self.policy.verify_top]
+        order = np.lexsort((packed.item_ids[slots], -rank))
         return [(int(packed.item_ids[slots[i]]), int(votes[i])) for i in order]
 
     def verify_item(self, item_id: int, features: FeatureSet, plane: Plane = "luma") -> Verification:
@@ -822,8 +860,8 @@ class CopyIndex:
 
     def _geometric(self, features: FeatureSet, plane: Plane, weak: Collection[int], *, skip: Collection[int],
                    every: bool, query: Luma | None = None, outlines_always: bool = False,
-                   laid: InPlace | None = None, asked: dict[int, tuple[EdgeMap | None, Agreement | None]] | None = None
-                   ) -> list[Evidence]:
+                   laid: InPlace | None = None, asked: dict[int, tuple[EdgeMap | None, Agreement | None]] | None = None,
+                   reach: list[Reach] | None = None) -> list[Evidence]:
         """Geometric evidence on one plane: the `weak` PDQ items and the items `features` vote for (none of
         `skip`), each verified against that item's set of the plane; a match the corner rules refuse, by the
         outlines of `query` (the picture's working plane) where they settle it, carried by the check's similarity
@@ -834,11 +872,19 @@ class CopyIndex:
         Searching posts (`holds="media"`), each pair is checked both ways: the banked picture against the post, and
         the post against the banked picture as its upload was. It acts where the first settles it and the second
         passes the same rules (`_mirror_settles`), or where the second settles it on its own, as it would have
-        settled the post's upload (docs/copy-detection.md, *The retroactive direction*)."""
+        settled the post's upload (docs/copy-detection.md, *The retroactive direction*). Searching for every copy, it
+        verifies as many candidates as `CopyPolicy.every_depth` says for the items held, and appends how far it
+        looked to `reach`."""
         asked = {} if asked is None else asked
         policy = self.policy
-        voted = self.candidates(features, skip=skip, top=policy.verify_top_every if every else policy.verify_top,
-                                exclusive=not every, plane=plane) if len(features) else []
+        if every:
+            ranked = self._ranked(features, skip=skip, exclusive=False, plane=plane) if len(features) else []
+            depth = policy.every_depth(len(self._sets(plane)))
+            voted = ranked[:depth]
+            if reach is not None:
+                reach.append(Reach(len(self._sets(plane)), len(ranked), len(voted), len(ranked) > depth))
+        else:
+            voted = self.candidates(features, skip=skip, plane=plane) if len(features) else []
         votes = dict(voted)
         sets = self._sets(plane)
         found: list[Evidence] = []
@@ -937,8 +983,9 @@ class CopyIndex:
         laid = (InPlace(plane, self.policy.in_place_max_aspect)
                 if self.policy.in_place and plane is not None and plane.size else None)
         asked: dict[int, tuple[EdgeMap | None, Agreement | None]] = {}
+        reaches: list[Reach] = []
         found = self._geometric(description.features, "luma", weak, skip=set(exclude) | settled, every=every,
-                                query=plane, outlines_always=always, laid=laid, asked=asked)
+                                query=plane, outlines_always=always, laid=laid, asked=asked, reach=reaches)
         second = description.brightest_features
         if second is not None and len(second) and (
             every or brightest == "always" or not any(e.action == "auto" for e in found)
@@ -950,13 +997,17 @@ class CopyIndex:
                 settled |= {e.item_id for e in found if e.action == "auto"}
                 weak -= settled
             found += self._geometric(second, "brightest", weak, skip=set(exclude) | settled, every=every,
-                                     query=plane, outlines_always=always, laid=laid, asked=asked)
+                                     query=plane, outlines_always=always, laid=laid, asked=asked, reach=reaches)
+        reach = None
+        if every:
+            reach = Reach(held=len(self), voted=max((r.voted for r in reaches), default=0),
+                          verified=sum(r.verified for r in reaches), bounded=any(r.bounded for r in reaches))
         confirmed = {e.item_id for e in found if e.action == "auto"}
         evidence = [
             *(replace(e, action="auto") if e.item_id in confirmed else e for e in evidence),
             *found,
         ]
         if not evidence:
-            return NO_MATCH
+            return Decision(kind="none", reach=reach) if reach is not None else NO_MATCH
         kind: DecisionKind = "auto" if any(e.action == "auto" for e in evidence) else "review"
-        return Decision(kind=kind, evidence=tuple(evidence))
+        return Decision(kind=kind, evidence=tuple(evidence), reach=reach)
