@@ -7,7 +7,8 @@
 item is banked, Firebreak also searches the media already posted for its copies (`copies.CopyLine.search_posted`:
 a `CopyIndex(holds="media")` and `search(description, every=True)`), and an automatic match there removes a post
 at once: so the zero-false-action rule must hold in that direction too, where the banked picture is the query, every
-candidate up to `verify_top_every` (500) is verified (not the best 6) and the outlines are laid the other way round.
+candidate within `CopyPolicy.every_depth` (500, or 2.5% of the posts held) is verified (not the best 6) and the
+outlines are laid the other way round.
 
 Every distractor (the hardest kinds first: photos of the same scene, re-rendered scenes, the stereo pair; then other
 scenes) and each source's copies under the chosen transforms are posted (`describe_data` of the file, as an upload is
@@ -65,9 +66,9 @@ def _describe_post(job: tuple[str, int, int]) -> tuple[tuple[str, int, int], Des
     return job, describe_data(data), (hashes.query_hashes, hashes.turned_hashes, hashes.pdq.quality)
 
 
-def _search(position: int) -> tuple[int, list[int], list[int], Any, list[dict[str, Any]]]:
+def _search(position: int) -> tuple[int, list[int], list[int], Any, list[dict[str, Any]], Any]:
     """(source, media acted on automatically, media sent to review, the banked picture's PDQ and quality, why each
-    of its own copies not acted on was missed)."""
+    of its own copies not acted on was missed, how far the search looked)."""
     _quiet()
     assert _posted is not None
     data = png(_sources[position].image())
@@ -75,12 +76,13 @@ def _search(position: int) -> tuple[int, list[int], list[int], Any, list[dict[st
     decision = _posted.search(description, every=True)
     hashes = hash_bytes(data)
     return (position, decision.auto_items, decision.review_items, (hashes.pdq.value, hashes.pdq.quality),
-            _misses(position, description, decision.auto_items, decision.review_items))
+            _misses(position, description, decision.auto_items, decision.review_items), decision.reach)
 
 
 def _misses(position: int, description: Description, auto: list[int], review: list[int]) -> list[dict[str, Any]]:
     """For each own copy not acted on: where the candidate vote ranked it on each plane (None: under `min_votes`)
-    beside `verify_top_every`, and whether it went to review: a copy never verified is a candidate problem."""
+    beside the depth (`CopyPolicy.every_depth`), and whether it went to review: a copy never verified is a
+    candidate problem."""
     assert _posted is not None
     planes: dict[Plane, Any] = {"luma": description.features, "brightest": description.brightest_features}
     ranked = {plane: [item for item, _ in _posted.candidates(features, top=len(_posted), exclusive=False,
@@ -140,8 +142,10 @@ def run(source_count: int, distractor_count: int, transforms: tuple[int, ...], w
     false: list[str] = []
     review_copies = review_distractors = 0
     missed: list[dict[str, Any]] = []
-    for source, auto, review, (pdq, quality), why in results:
+    reaches = []
+    for source, auto, review, (pdq, quality), why, reach in results:
         missed += why
+        reaches.append(reach)
         for media_id in auto:
             what, position, number = _owner[media_id]
             if what == "copy" and position == source:
@@ -173,7 +177,9 @@ def run(source_count: int, distractor_count: int, transforms: tuple[int, ...], w
                                          "either": either[n] / count} for n in transforms},
         "sent to review: own copies, others": [review_copies, review_distractors],
         "seconds": {"describe and post": round(described, 1), "search": round(searched, 1)},
-        "verify_top_every": DEFAULT_POLICY.verify_top_every,
+        "depth": DEFAULT_POLICY.every_depth(len(jobs)),
+        "verified per search (both planes)": round(sum(r.verified for r in reaches) / max(1, len(reaches)), 1),
+        "searches bounded by the cap": sum(r.bounded for r in reaches),
         "missed": sorted(missed, key=lambda m: (m["transform"], m["source"])),
     }
 
@@ -208,7 +214,9 @@ def main() -> int:
         print(f"| {name} | {row['second line']:.3f} | {row['hash path']:.3f} | {row['either']:.3f} |")
     own, others = results["sent to review: own copies, others"]
     print(f"\nSent to review: {own} own copies, {others} other posts. Seconds: {results['seconds']}")
-    top = results["verify_top_every"]
+    top = results["depth"]
+    print(f"Depth: {top} candidates a plane; verified per search {results['verified per search (both planes)']}; "
+          f"bounded by the cap: {results['searches bounded by the cap']}")
     beyond = sum(all(rank is None or rank > top for key, rank in m.items() if key.endswith(" rank"))
                  for m in results["missed"])
     print(f"Own copies missed: {len(results['missed'])}, of which {beyond} never among the {top} candidates "

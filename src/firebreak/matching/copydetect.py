@@ -237,10 +237,12 @@ class CopyPolicy:
     # of common texture; weighed, 300 left 6 copies out (ranked 358-491), so 500 since 2026-12-07 (a geometric
     # pre-score ranked no better: docs/copy-detection.md, *The retroactive direction, 2026-12-07 05:21 UTC*).
     verify_top_every: int = 500
-    # ... or, among more posts, this share of the posts held (a hard copy's rank grows with the posts like it:
-    # docs/copy-detection.md, *How deep the retroactive search looks*), at most `verify_most_every` a plane; a search
-    # that stops there says so (`Reach.bounded`), and the propagation's audit record carries it.
-    verify_share_every: float = 0.0175
+    # ... or, among more posts, this share of the posts held, at most `verify_most_every` a plane (reached at 800,000
+    # posts); a search that stops there says so (`Reach.bounded`), and the propagation's audit record carries it. A
+    # hard copy's rank grows with the posts that look like the banked picture (other photos of its scene), hardly
+    # with unrelated ones: with 16,000 look-alikes among 20,000 posts 4 of 4,000 hard copies ranked beyond 1.75%,
+    # none beyond 2.5% (docs/copy-detection.md, *How deep the retroactive search looks*).
+    verify_share_every: float = 0.025
     verify_most_every: int = 20_000
     # ... each checked both ways (`CopyIndex._geometric`) where the check with the banked picture as the query
     # pairs at least this many points: under it a pair is chance, and asked of every candidate the second check
