@@ -9,11 +9,12 @@ four hardest transforms are posted with a random sample of the hardest distracto
 copies (the better of its two planes, among items with at least `min_votes`) is counted beyond the equivalent of 200,
 300 and 500 candidates at the full bench's 29,000 posts. About 7 minutes on 2 cores. Prints a markdown table.
 
-`--grow` describes the posts once and ranks the copies among growing sets of them: a quarter of the hard distractors,
-all of them, and the quarter with `--ordinary` other scenes (pictures unlike any source, as most of a platform's posts
-are) in the room of the rest; it counts the copies beyond a fixed number of candidates and beyond a share of the posts,
-to say which of the two a search must scale with (docs/copy-detection.md, *How deep the retroactive search looks*).
-About 35 minutes on 2 cores with the defaults.
+`--grow` describes the posts once and ranks the copies among growing sets of them: a random quarter of the hard
+distractors, all of them, and the quarter with `--ordinary` other scenes (pictures unlike any source, as most of a
+platform's posts are) in the room of the rest (the kinds in each set are printed); it counts the copies beyond a
+fixed number of candidates and beyond a share of the posts, to say which of the two a search must scale with
+(docs/copy-detection.md, *How deep the retroactive search looks*).
+About 25 minutes on 2 cores with the defaults.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import sys
+from collections import Counter
 from typing import Any
 
 import _copy_eval as ev
@@ -118,8 +121,8 @@ def main() -> int:
     ordinary: list[ev.Distractor] = []
     if args.grow:
         others = [d for d in every if d.kind not in ev.HARD_KINDS]
-        ordinary = [others[i] for i in sorted(np.random.default_rng(6).choice(len(others), args.ordinary,
-                                                                               replace=False))]
+        ordinary = [others[i] for i in sorted(np.random.default_rng(6).choice(
+            len(others), min(args.ordinary, len(others)), replace=False))]
         _picked += ordinary
     jobs = [("copy", p, n) for p in range(len(_sources)) for n in TRANSFORMS]
     jobs += [("distractor", i, 0) for i in range(len(_picked))]
@@ -141,7 +144,9 @@ def main() -> int:
         return 0
     hard_ids = [copies + i for i in range(len(_picked) - len(ordinary))]
     ordinary_ids = [copies + len(hard_ids) + i for i in range(len(ordinary))]
-    quarter = hard_ids[: len(hard_ids) // 4]
+    # A random quarter, every kind in its share (the sample is in the set's order: the stereo pair, then the same-scene
+    # photos photo by photo, then the re-rendered scenes; a run at 894379f took the first quarter, without the last).
+    quarter = sorted(np.random.default_rng(7).choice(hard_ids, len(hard_ids) // 4, replace=False).tolist())
     sets = {
         f"copies + {len(quarter):,} hard": [*range(copies), *quarter],
         f"copies + {len(hard_ids):,} hard": [*range(copies), *hard_ids],
@@ -152,6 +157,9 @@ def main() -> int:
     print("| posts | " + " | ".join(f"beyond {top}" for top in FIXED) + " | "
           + " | ".join(f"beyond {share:.2%} of posts" for share in SHARES) + " | under min_votes | median rank "
           "| p99 rank |\n|---|---:|" + "---:|" * (len(FIXED) + len(SHARES) + 2))
+    kinds = {copies + i: d.kind for i, d in enumerate(_picked)}
+    for label, chosen_ids in sets.items():
+        print(f"{label}: {dict(Counter(kinds[i] for i in chosen_ids if i in kinds))}", file=sys.stderr)
     for label, chosen_ids in sets.items():
         values = _rank_all(posted, chosen_ids, args.workers)["weighed"]
         found = values[values < MISSING]

@@ -177,8 +177,9 @@ def run(source_count: int, distractor_count: int, transforms: tuple[int, ...], w
                                          "either": either[n] / count} for n in transforms},
         "sent to review: own copies, others": [review_copies, review_distractors],
         "seconds": {"describe and post": round(described, 1), "search": round(searched, 1)},
-        "depth": DEFAULT_POLICY.every_depth(len(jobs)),
-        "verified per search (both planes)": round(sum(r.verified for r in reaches) / max(1, len(reaches)), 1),
+        "depth": {plane: DEFAULT_POLICY.every_depth(len(_posted._sets(plane))) for plane in ("luma", "brightest")},
+        "checked per search (both planes)": round(sum(r.checked for r in reaches) / max(1, len(reaches)), 1),
+        "voted per search (both planes)": round(sum(r.voted for r in reaches) / max(1, len(reaches)), 1),
         "searches bounded by the cap": sum(r.bounded for r in reaches),
         "missed": sorted(missed, key=lambda m: (m["transform"], m["source"])),
     }
@@ -214,13 +215,14 @@ def main() -> int:
         print(f"| {name} | {row['second line']:.3f} | {row['hash path']:.3f} | {row['either']:.3f} |")
     own, others = results["sent to review: own copies, others"]
     print(f"\nSent to review: {own} own copies, {others} other posts. Seconds: {results['seconds']}")
-    top = results["depth"]
-    print(f"Depth: {top} candidates a plane; verified per search {results['verified per search (both planes)']}; "
-          f"bounded by the cap: {results['searches bounded by the cap']}")
-    beyond = sum(all(rank is None or rank > top for key, rank in m.items() if key.endswith(" rank"))
-                 for m in results["missed"])
-    print(f"Own copies missed: {len(results['missed'])}, of which {beyond} never among the {top} candidates "
-          f"verified on either plane ({sum(m['review'] for m in results['missed'])} sent to review); each in the "
+    depth = results["depth"]
+    print(f"Depth (candidates a plane): {depth}; per search, both planes: "
+          f"{results['checked per search (both planes)']} checked of {results['voted per search (both planes)']} "
+          f"voted for; searches bounded by the cap: {results['searches bounded by the cap']}")
+    beyond = sum(all(rank is None or rank > depth[key.removesuffix(" rank")] for key, rank in m.items()
+                     if key.endswith(" rank")) for m in results["missed"])
+    print(f"Own copies missed: {len(results['missed'])}, of which {beyond} never among the candidates checked "
+          f"on either plane ({sum(m['review'] for m in results['missed'])} sent to review); each in the "
           f"JSON's \"missed\".")
     for line in results["false"]:
         print(f"false: {line}", file=sys.stderr)

@@ -142,7 +142,7 @@ def test_banking_a_picture_finds_its_edited_copies_already_posted(system: System
             AuditEvent.action == "propagation.copies"))]
     assert [{k: data[k] for k in ("posts_held", "bounded")} for data in searched] == [
         {"posts_held": 5, "bounded": False}], searched
-    assert 1 <= searched[0]["posts_verified"] and searched[0]["posts_voted"] <= 4, searched
+    assert 1 <= searched[0]["candidates_checked"] == searched[0]["candidates_voted"] <= 8, searched  # 4 posts, 2 planes
     # The banked picture itself: its hashes.
     assert status["original"] == MessageStatus.REMOVED and matches[ids["original"]].signal_type != COPY_SIGNAL
     # The cropped and captioned copy: found by the second line, verified, removed like the original.

@@ -152,9 +152,9 @@ def test_a_depth_that_cannot_hold_is_refused(wrong: dict[str, float]) -> None:
 
 
 def test_a_search_for_every_copy_says_how_far_it_looked_and_where_its_cap_stopped_it() -> None:
-    """A newly banked picture among posts verifies `every_depth` candidates a plane and reports it (`Reach`): the
-    posts held, those the vote reached, those verified, and whether the cap left any the vote reached unverified.
-    The propagation's audit record carries it."""
+    """A newly banked picture among posts checks `every_depth` candidates a plane and reports it (`Reach`): the
+    posts held, the candidates the vote reached, those checked, and whether the cap (not a depth under it) left any
+    the vote reached unchecked. The propagation's audit record carries it."""
     rng = np.random.default_rng(4)
     codes = rng.integers(0, 256, size=(40, 32), dtype=np.uint8)
 
@@ -164,9 +164,9 @@ def test_a_search_for_every_copy_says_how_far_it_looked_and_where_its_cap_stoppe
     def description() -> copydetect.Description:
         return copydetect.Description(300, 300, (), feature_set(codes), (0, 0, 300, 300))
 
-    for policy, verified, bounded in (
-        (copydetect.CopyPolicy(verify_top_every=3, verify_share_every=0.25, verify_most_every=4), 4, True),
-        (copydetect.CopyPolicy(verify_top_every=3, verify_share_every=0.0, verify_most_every=4), 3, True),
+    for policy, checked, bounded in (
+        (copydetect.CopyPolicy(verify_top_every=3, verify_share_every=0.25, verify_most_every=4), 4, True),  # the cap
+        (copydetect.CopyPolicy(verify_top_every=3, verify_share_every=0.0, verify_most_every=4), 3, False),  # depth
         (copydetect.CopyPolicy(verify_top_every=12, verify_share_every=0.0, verify_most_every=12), 10, False),
     ):
         index = copydetect.CopyIndex(policy, holds="media")
@@ -175,5 +175,5 @@ def test_a_search_for_every_copy_says_how_far_it_looked_and_where_its_cap_stoppe
         for item in range(10, 16):  # six holding nothing of it
             index.add_stored(item, [], feature_set(rng.integers(0, 256, size=(40, 32), dtype=np.uint8)))
         reach = index.search(description(), every=True).reach
-        assert reach == copydetect.Reach(held=16, voted=10, verified=verified, bounded=bounded)
+        assert reach == copydetect.Reach(held=16, voted=10, checked=checked, bounded=bounded)
         assert index.search(description()).reach is None  # an upload's search looks for one match, not every copy

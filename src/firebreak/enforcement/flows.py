@@ -488,9 +488,9 @@ class Enforcement:
             if decision.reach is not None:
                 reach = decision.reach.data()
                 if decision.reach.bounded:
-                    log.warning("bank entry %s: the copy search verified %s of the %s posts its vote reached "
-                                "(CopyPolicy.verify_most_every)", entry_id, decision.reach.verified,
-                                decision.reach.voted)
+                    log.warning("bank entry %s: the copy search checked %s of the %s candidates its vote reached "
+                                "among %s posts: the rest were left at the cap (CopyPolicy.verify_most_every)",
+                                entry_id, decision.reach.checked, decision.reach.voted, decision.reach.held)
         queued = 0
         if found:
             with d.db.transaction() as session:

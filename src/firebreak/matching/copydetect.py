@@ -324,7 +324,7 @@ class CopyPolicy:
 
     def every_depth(self, held: int) -> int:
         """How many candidates a search for every copy verifies on a plane, among `held` items."""
-        share = math.ceil(round(self.verify_share_every * held, 6))  # (rounded first: 0.0175 x 40,000 is 700)
+        share = math.ceil(round(self.verify_share_every * held, 6))  # (rounded first: 0.0175 x 40,000 is 700.0...1)
         return min(self.verify_most_every, max(self.verify_top_every, share))
 
     def verify_policy(self, plane: Plane) -> VerifyPolicy:
@@ -374,17 +374,18 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class Reach:
-    """How far a search for every copy (a newly banked picture among posts) looked, over its planes: the items
-    held, those the vote reached (at least `min_votes`, the most on one plane), those verified (both planes), and
-    whether the depth's cap (`CopyPolicy.verify_most_every`) left some the vote reached unverified."""
+    """How far a search for every copy (a newly banked picture among posts) looked: the items held, and, summed over
+    its planes (a post voted for on both counts twice), the candidates the vote reached (at least `min_votes`) and
+    those checked (`CopyPolicy.every_depth` of them a plane; the weak PDQ items checked besides are not counted),
+    and whether the depth's cap (`CopyPolicy.verify_most_every`) left some the vote reached unchecked."""
 
     held: int
     voted: int
-    verified: int
+    checked: int
     bounded: bool
 
     def data(self) -> dict[str, int | bool]:
-        return {"posts_held": self.held, "posts_voted": self.voted, "posts_verified": self.verified,
+        return {"posts_held": self.held, "candidates_voted": self.voted, "candidates_checked": self.checked,
                 "bounded": self.bounded}
 
 
@@ -786,13 +787,16 @@ class CopyIndex:
         """Items whose descriptors the query's keypoints vote for, as (item id, votes), most votes first: the
         `top` (default `verify_top`) with the most; `skip`: items left out before they are taken; `exclusive`:
         see `_votes`; `plane`: which plane's sets `features` are searched among."""
-        return self._ranked(features, skip=skip, exclusive=exclusive, plane=plane)[: top or self.policy.verify_top]
+        return self._ranked(features, skip=skip, exclusive=exclusive, plane=plane,
+                            top=top or self.policy.verify_top)[0]
 
-    def _ranked(self, features: FeatureSet, *, skip: Collection[int], exclusive: bool, plane: Plane
-                ) -> list[tuple[int, int]]:
-        """Every item the query's keypoints vote for (at least `min_votes`), as (item id, votes), in the order
-        candidates are taken (`candidates`)."""
+    def _ranked(self, features: FeatureSet, *, skip: Collection[int], exclusive: bool, plane: Plane,
+                top: int | None) -> tuple[list[tuple[int, int]], Reach]:
+        """The `top` items the query's keypoints vote for most (at least `min_votes`), as (item id, votes), in the
+        order candidates are taken (`candidates`), and how far that reached (`top=None`: `CopyPolicy.every_depth`
+        of the items held on the plane, and `bounded` where its cap left some unchecked)."""
         packed = self._packed_now(plane)
+        held = len(packed.item_ids)
         weighed: list[npt.NDArray[np.float64]] = []
         slots, votes = _votes(packed, features, self.policy.vote_distance, exclusive=exclusive, scores=weighed)
         rank = weighed[0] if weighed else votes.astype(np.float64)
@@ -801,7 +805,10 @@ class CopyIndex:
             keep &= ~np.isin(packed.item_ids[slots], np.fromiter(skip, dtype=np.int64, count=len(skip)))
         slots, votes, rank = slots[keep], votes[keep], rank[keep]
         order = np.lexsort((packed.item_ids[slots], -rank))
-        return [(int(packed.item_ids[slots[i]]), int(votes[i])) for i in order]
+        depth = top if top is not None else self.policy.every_depth(held)
+        taken = [(int(packed.item_ids[slots[i]]), int(votes[i])) for i in order[:depth]]
+        bounded = top is None and depth >= self.policy.verify_most_every and len(order) > depth
+        return taken, Reach(held, len(order), len(taken), bounded)
 
     def verify_item(self, item_id: int, features: FeatureSet, plane: Plane = "luma") -> Verification:
         banked: Literal["query", "reference"] = "reference" if self.holds == "bank" else "query"
@@ -880,11 +887,10 @@ class CopyIndex:
         asked = {} if asked is None else asked
         policy = self.policy
         if every:
-            ranked = self._ranked(features, skip=skip, exclusive=False, plane=plane) if len(features) else []
-            depth = policy.every_depth(len(self._sets(plane)))
-            voted = ranked[:depth]
+            voted, looked = (self._ranked(features, skip=skip, exclusive=False, plane=plane, top=None)
+                             if len(features) else ([], Reach(len(self._sets(plane)), 0, 0, False)))
             if reach is not None:
-                reach.append(Reach(len(self._sets(plane)), len(ranked), len(voted), len(ranked) > depth))
+                reach.append(looked)
         else:
             voted = self.candidates(features, skip=skip, plane=plane) if len(features) else []
         votes = dict(voted)
@@ -1002,8 +1008,8 @@ class CopyIndex:
                                      query=plane, outlines_always=always, laid=laid, asked=asked, reach=reaches)
         reach = None
         if every:
-            reach = Reach(held=len(self), voted=max((r.voted for r in reaches), default=0),
-                          verified=sum(r.verified for r in reaches), bounded=any(r.bounded for r in reaches))
+            reach = Reach(held=len(self), voted=sum(r.voted for r in reaches),
+                          checked=sum(r.checked for r in reaches), bounded=any(r.bounded for r in reaches))
         confirmed = {e.item_id for e in found if e.action == "auto"}
         evidence = [
             *(replace(e, action="auto") if e.item_id in confirmed else e for e in evidence),
